@@ -1,0 +1,29 @@
+"""The closed set of audit event types. Stored values never change without a migration."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AuditEventType(StrEnum):
+    # hub
+    ENROLMENT_TOKEN_ISSUED = "enrolment_token_issued"  # noqa: S105
+    NODE_ENROLLED = "node_enrolled"
+    USER_CREATED = "user_created"
+    TOKEN_ISSUED = "token_issued"  # noqa: S105
+    PROJECT_CREATED = "project_created"
+    APPROVAL_REPORTED = "approval_reported"
+    TASK_CREATED = "task_created"
+    RUN_LEASED = "run_leased"
+    RUN_LEASE_EXPIRED = "run_lease_expired"
+    RUN_FINISHED = "run_finished"
+    RUN_TIMED_OUT = "run_timed_out"
+    TASK_COMPLETED = "task_completed"
+    # node
+    HUB_TRUSTED = "hub_trusted"
+    PROJECT_APPROVED = "project_approved"
+    PROJECT_REVOKED = "project_revoked"
+    RUN_RECEIVED = "run_received"
+    RUN_REFUSED = "run_refused"
+    RUN_EXECUTED = "run_executed"
+    RESULT_SUBMITTED = "result_submitted"

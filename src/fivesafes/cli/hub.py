@@ -1,0 +1,192 @@
+"""``fivesafes hub …``: set up, run and administer a hub."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlalchemy import select
+
+from fivesafes.cli.output import console, fail
+from fivesafes.hub.config import HubConfig
+from fivesafes.hub.db import AUDIT, Node
+from fivesafes.hub.enrolment import is_online, issue_enrolment_token
+from fivesafes.hub.people import create_user, issue_token
+from fivesafes.hub.projects import create_project
+from fivesafes.hub.service import HubService
+from fivesafes.hub.setup import init_hub
+from fivesafes.protocol.signing import fingerprint, load_private_key, public_key_text
+from fivesafes.settings import load_config
+from fivesafes.storage.types import utcnow
+
+app = typer.Typer(help="Set up, run and administer a hub.", no_args_is_help=True)
+
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", help="The hub's TOML configuration.", exists=False)
+]
+ADMIN = "hub-admin"
+
+
+def _service(config: Path) -> HubService:
+    service = HubService(load_config(config, HubConfig))
+    service.start()
+    return service
+
+
+@app.command()
+def init(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Folder for hub.toml and the key.")
+    ] = Path("."),
+    name: Annotated[str, typer.Option(help="The hub's name.")] = "hub",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8700,
+    database_url: Annotated[
+        str, typer.Option(help="SQLAlchemy URL of the hub database.")
+    ] = "sqlite:///hub.db",
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="TLS certificate (PEM) to serve HTTPS.")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
+    threshold: Annotated[int, typer.Option(help="Hub gate: smallest releasable total.")] = 10,
+    rounding_base: Annotated[int, typer.Option(help="Hub gate: round totals to this base.")] = 10,
+) -> None:
+    """Write hub.toml and a new Ed25519 signing key, and create the hub database."""
+    config = init_hub(
+        directory,
+        name=name,
+        host=host,
+        port=port,
+        database_url=database_url,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        threshold=threshold,
+        rounding_base=rounding_base,
+    )
+    key = load_private_key(config.hub.key_file)
+    console.print(f"Wrote {directory / 'hub.toml'} and {config.hub.key_file}.")
+    console.print(f"Hub key fingerprint: [bold]{fingerprint(public_key_text(key))}[/]")
+
+
+@app.command()
+def serve(config: ConfigOption = Path("hub.toml")) -> None:
+    """Run the hub's HTTP(S) API until interrupted."""
+    from fivesafes.hub.server import serve as run_server
+
+    run_server(load_config(config, HubConfig))
+
+
+@app.command("enrol-node")
+def enrol_node(
+    node_name: Annotated[str, typer.Argument(help="The node's name, as in its node.toml.")],
+    config: ConfigOption = Path("hub.toml"),
+    valid_hours: Annotated[int, typer.Option(help="How long the token stays valid.")] = 24,
+) -> None:
+    """Issue a one-time enrolment token for a node."""
+    service = _service(config)
+    token = service.unit(
+        lambda s: issue_enrolment_token(
+            s, node_name=node_name, lifetime=timedelta(hours=valid_hours), by=ADMIN
+        )
+    )
+    console.print(f"Enrolment token for {node_name} (valid {valid_hours} h, usable once):")
+    console.print(token, highlight=False, soft_wrap=True)
+    console.print(f"Hub key fingerprint: {service.info.fingerprint}")
+
+
+@app.command("add-user")
+def add_user(
+    username: str,
+    config: ConfigOption = Path("hub.toml"),
+    display_name: Annotated[str | None, typer.Option("--name", help="Full name.")] = None,
+    role: Annotated[str, typer.Option(help="researcher or hub_admin.")] = "researcher",
+) -> None:
+    """Create an account."""
+    service = _service(config)
+    service.unit(
+        lambda s: create_user(
+            s, username=username, display_name=display_name or username, role=role, by=ADMIN
+        )
+    )
+    console.print(f"Created {role} {username}.")
+
+
+@app.command("issue-token")
+def issue_api_token(
+    username: str,
+    config: ConfigOption = Path("hub.toml"),
+    days: Annotated[int | None, typer.Option(help="Lifetime in days.")] = None,
+) -> None:
+    """Issue an API token for a user (shown once; only its hash is kept)."""
+    service = _service(config)
+    lifetime = timedelta(days=days or service.config.hub.token_lifetime_days)
+    token = service.unit(lambda s: issue_token(s, username=username, lifetime=lifetime, by=ADMIN))
+    console.print(token, highlight=False, soft_wrap=True)
+
+
+@app.command("create-project")
+def create_project_cmd(
+    title: Annotated[str, typer.Option(help="The project's title.")],
+    member: Annotated[list[str], typer.Option(help="A member's username (repeat).")],
+    node: Annotated[list[str], typer.Option(help="A node the project asks for (repeat).")],
+    config: ConfigOption = Path("hub.toml"),
+    start: Annotated[
+        str | None, typer.Option(help="Start date, YYYY-MM-DD (default today).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="End date, YYYY-MM-DD (default in a year).")
+    ] = None,
+) -> None:
+    """Create a project; print its id."""
+    try:
+        start_date = date.fromisoformat(start) if start else date.today()
+        end_date = date.fromisoformat(end) if end else start_date + timedelta(days=365)
+    except ValueError:
+        fail("Dates are written YYYY-MM-DD.")
+        return
+    service = _service(config)
+    project = service.unit(
+        lambda s: create_project(
+            s,
+            title=title,
+            members=member,
+            nodes=node,
+            start_date=start_date,
+            end_date=end_date,
+            by=ADMIN,
+        )
+    )
+    console.print(project.id, highlight=False)
+
+
+@app.command()
+def nodes(config: ConfigOption = Path("hub.toml")) -> None:
+    """List enrolled nodes and whether each is online."""
+    service = _service(config)
+    rows = service.unit(lambda s: list(s.scalars(select(Node).order_by(Node.name))))
+    table = Table("node", "status", "last seen", "key fingerprint")
+    now = utcnow()
+    for node in rows:
+        online = is_online(node, now, service.offline_after)
+        table.add_row(
+            node.name,
+            "[green]online[/]" if online else "[red]offline[/]",
+            node.last_seen_at.isoformat(timespec="seconds") if node.last_seen_at else "never",
+            fingerprint(node.public_key),
+        )
+    console.print(table)
+
+
+@app.command("verify-audit")
+def verify_audit(config: ConfigOption = Path("hub.toml")) -> None:
+    """Check the hub's audit hash chain from the first event to the last."""
+    from fivesafes.audit.chain import verify_chain
+
+    report = _service(config).unit(lambda s: verify_chain(s, AUDIT))
+    if report.ok:
+        console.print(f"[green]audit chain intact[/]: {report.events} events")
+    else:
+        fail(f"audit chain broken at event {report.at_seq}: {report.problem}", code=1)

@@ -1,0 +1,209 @@
+"""``fivesafes node …``: set up and run a node, and the custodian's commands."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fivesafes.cli.output import console, fail
+from fivesafes.data.source import open_omop
+from fivesafes.node import custodian, runs, setup
+from fivesafes.node.agent import Agent
+from fivesafes.node.config import NodeConfig
+from fivesafes.node.db import AUDIT
+from fivesafes.node.service import NodeService
+from fivesafes.node.setup import init_node, open_node
+from fivesafes.protocol.signing import fingerprint, load_private_key, public_key_text
+from fivesafes.settings import load_config
+
+app = typer.Typer(
+    help="Set up and run a node; approve projects as its custodian.", no_args_is_help=True
+)
+
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", help="The node's TOML configuration.")
+]
+ByOption = Annotated[str, typer.Option("--by", help="Who is acting (recorded in the audit log).")]
+
+
+def _service(config: Path) -> NodeService:
+    return open_node(config)
+
+
+@app.command()
+def init(
+    name: Annotated[str, typer.Option(help="The node's name (lower case, digits, hyphens).")],
+    hub_url: Annotated[str, typer.Option(help="The hub's URL (https, or http on loopback).")],
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Folder for node.toml and the key.")
+    ] = Path("."),
+    data: Annotated[Path | None, typer.Option(help="OMOP CDM DuckDB file.")] = None,
+    pg_url: Annotated[str | None, typer.Option(help="OMOP CDM in PostgreSQL: libpq URL.")] = None,
+    pg_schema: Annotated[str, typer.Option(help="OMOP CDM schema in PostgreSQL.")] = "cdm",
+    database_url: Annotated[
+        str, typer.Option(help="Node state database URL.")
+    ] = "sqlite:///node.db",
+    threshold: Annotated[int, typer.Option(help="Gate: smallest releasable count.")] = 10,
+    rounding_base: Annotated[int, typer.Option(help="Gate: round counts to this base.")] = 10,
+    allow_insecure_http: Annotated[
+        bool, typer.Option(help="Allow plain HTTP to a non-loopback hub.")
+    ] = False,
+    ca_file: Annotated[
+        Path | None, typer.Option(help="CA bundle that signed the hub's certificate.")
+    ] = None,
+) -> None:
+    """Write node.toml and a new Ed25519 key."""
+    if (data is None) == (pg_url is None):
+        fail("Give the node's data as either --data FILE.duckdb or --pg-url URL.")
+    source: dict[str, object] = (
+        {"engine": "duckdb", "path": str(data.resolve())}
+        if data is not None
+        else {"engine": "postgres", "url": pg_url, "schema": pg_schema}
+    )
+    config = init_node(
+        directory,
+        name=name,
+        hub_url=hub_url,
+        data=source,
+        database_url=database_url,
+        threshold=threshold,
+        rounding_base=rounding_base,
+        allow_insecure_http=allow_insecure_http,
+        ca_file=ca_file,
+    )
+    key = load_private_key(config.node.key_file)
+    console.print(f"Wrote {directory / 'node.toml'} and {config.node.key_file}.")
+    console.print(f"Node key fingerprint: {fingerprint(public_key_text(key))}")
+
+
+@app.command()
+def enrol(
+    token: Annotated[str, typer.Option(help="The one-time token from 'fivesafes hub enrol-node'.")],
+    config: ConfigOption = Path("node.toml"),
+    expect_fingerprint: Annotated[
+        str | None, typer.Option(help="Refuse unless the hub's key has this fingerprint.")
+    ] = None,
+) -> None:
+    """Exchange an enrolment token for this node's registration and pin the hub's key."""
+    service = open_node(config)
+    hub_fingerprint = setup.enrol(service, token, expect_fingerprint)
+    console.print(f"Enrolled {service.name}; trusting hub key {hub_fingerprint}.")
+
+
+@app.command()
+def serve(config: ConfigOption = Path("node.toml")) -> None:
+    """Run the node agent: pull work from the hub until interrupted (never listens)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    service = _service(config)
+    registration = service.registration()
+    transport = service.transport()
+    agent = Agent(
+        name=service.name,
+        key=service.key,
+        hub_public_key=registration.hub_public_key,
+        unit=service.unit,
+        transport=transport,
+        open_data=lambda: open_omop(service.config.data),
+        profile=service.config.gate,
+        poll_wait=service.config.node.poll_wait_seconds,
+        retry_max=service.config.node.retry_max_seconds,
+    )
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    console.print(f"Node {service.name} polling {service.config.node.hub_url}.")
+    try:
+        agent.run_forever(stop)
+    except KeyboardInterrupt:
+        agent.close()
+    finally:
+        transport.close()
+        service.stop()
+
+
+@app.command()
+def approve(
+    project_id: str,
+    config: ConfigOption = Path("node.toml"),
+    by: ByOption = "custodian",
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Review a project's signed record from the hub and approve it for this node."""
+    service = open_node(config)
+    record = setup.fetch_project(service, project_id)
+    console.print(f"[bold]{record.title}[/] ({record.project_id}, version {record.version})")
+    console.print(f"  members:  {', '.join(record.members)}")
+    console.print(f"  nodes:    {', '.join(record.nodes)}")
+    console.print(f"  analyses: {', '.join(record.analyses)}")
+    console.print(f"  dates:    {record.start_date} to {record.end_date}")
+    if not yes and not typer.confirm("Approve this project for this node?"):
+        fail("Not approved.", code=1)
+    approval = setup.approve(service, project_id, by=by, expect_version=record.version)
+    console.print(f"Approved {project_id} version {approval.version} at {service.name}.")
+
+
+@app.command()
+def revoke(
+    project_id: str, config: ConfigOption = Path("node.toml"), by: ByOption = "custodian"
+) -> None:
+    """Revoke this node's approval of a project: nothing more of it runs here."""
+    service = open_node(config)
+    setup.revoke(service, project_id, by=by)
+    console.print(f"Revoked {project_id} at {service.name}.")
+
+
+@app.command()
+def approvals(config: ConfigOption = Path("node.toml")) -> None:
+    """List this node's project approvals."""
+    rows = _service(config).unit(custodian.approvals)
+    table = Table("project", "version", "title", "state", "dates", "members", "decided by")
+    for a in rows:
+        table.add_row(
+            a.project_id, str(a.version), a.title, a.state,
+            f"{a.start_date} to {a.end_date}", ", ".join(a.members), a.decided_by,
+        )  # fmt: skip
+    console.print(table)
+
+
+@app.command("runs")
+def list_runs(config: ConfigOption = Path("node.toml"), limit: int = 50) -> None:
+    """List the runs this node has answered, newest first."""
+    rows = _service(config).unit(lambda s: runs.recent_runs(s, limit))
+    table = Table("run", "task", "project", "requester", "state", "reason", "received", "sent")
+    for r in rows:
+        table.add_row(
+            r.run_id, r.task_id, r.project_id or "", r.requester or "", r.state, r.reason or "",
+            r.received_at.isoformat(timespec="seconds"),
+            r.submitted_at.isoformat(timespec="seconds") if r.submitted_at else "pending",
+        )  # fmt: skip
+    console.print(table)
+
+
+@app.command("show-config")
+def show_config(config: ConfigOption = Path("node.toml")) -> None:
+    """Show the node's effective configuration (secrets left out)."""
+    parsed = load_config(config, NodeConfig)
+    console.print_json(parsed.model_dump_json(exclude={"data": {"url"}}))
+
+
+@app.command("verify-audit")
+def verify_audit(config: ConfigOption = Path("node.toml")) -> None:
+    """Check the node's audit hash chain from the first event to the last."""
+    from fivesafes.audit.chain import verify_chain
+
+    report = _service(config).unit(lambda s: verify_chain(s, AUDIT))
+    if report.ok:
+        console.print(f"[green]audit chain intact[/]: {report.events} events")
+    else:
+        fail(f"audit chain broken at event {report.at_seq}: {report.problem}", code=1)

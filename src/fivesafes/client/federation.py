@@ -1,0 +1,155 @@
+"""A researcher's handle on a federation: submit analyses to the hub and read the results."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from fivesafes.client.results import CountResult
+from fivesafes.cohorts.criteria import Cohort
+from fivesafes.protocol.models import NodeView, ProjectView, TaskView
+
+
+class FederationError(Exception):
+    """The hub refused a request; ``code`` is the hub's stable error code."""
+
+    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+class Federation:
+    def __init__(
+        self,
+        hub_url: str,
+        token: str,
+        project: str | None = None,
+        ca_file: str | Path | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.hub_url = hub_url.rstrip("/")
+        self.project = project
+        self._client = httpx.Client(
+            base_url=self.hub_url,
+            headers={"Authorization": f"Bearer {token}"},
+            verify=str(ca_file) if ca_file else True,
+            timeout=timeout,
+        )
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Federation:
+        """Connect with a connection file: ``{"hub_url", "token", "project", "ca_file"?}``."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+            return cls(data["hub_url"], data["token"], data.get("project"), data.get("ca_file"))
+        except (OSError, ValueError, KeyError) as exc:
+            raise FederationError(
+                "bad_connection_file", f"Cannot read a connection from {path}: {exc}"
+            ) from exc
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Federation:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # ---- plumbing ------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise FederationError(
+                "hub_unreachable", f"Cannot reach the hub at {self.hub_url}."
+            ) from exc
+        if response.status_code >= 400:
+            try:
+                error = response.json()["error"]
+                raise FederationError(error["code"], error["message"], response.status_code)
+            except (ValueError, KeyError, TypeError):
+                raise FederationError(
+                    "http_error", f"HTTP {response.status_code}", response.status_code
+                ) from None
+        return response.json()
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def nodes(self) -> list[NodeView]:
+        return [NodeView.model_validate(n) for n in self._request("GET", "/api/v1/nodes")]
+
+    def projects(self) -> list[ProjectView]:
+        return [ProjectView.model_validate(p) for p in self._request("GET", "/api/v1/projects")]
+
+    def task(self, task_id: str, wait: float = 0) -> TaskView:
+        return TaskView.model_validate(
+            self._request("GET", f"/api/v1/tasks/{task_id}", params={"wait": wait})
+        )
+
+    # ---- analyses ----------------------------------------------------------------------------
+
+    def submit(
+        self,
+        analysis: str,
+        parameters: dict[str, Any],
+        *,
+        project: str | None = None,
+        nodes: list[str] | None = None,
+        timeout: int = 120,
+    ) -> TaskView:
+        project_id = project or self.project
+        if not project_id:
+            raise FederationError("no_project", "Say which project this analysis is for.")
+        body: dict[str, Any] = {
+            "project_id": project_id,
+            "analysis": analysis,
+            "parameters": parameters,
+            "timeout_seconds": timeout,
+        }
+        if nodes:
+            body["nodes"] = nodes
+        return TaskView.model_validate(self._request("POST", "/api/v1/tasks", json=body))
+
+    def wait(self, task_id: str, timeout: float) -> TaskView:
+        """Long-poll until the task completes; the hub ends it by its deadline at the latest."""
+        give_up = time.monotonic() + timeout + 30
+        while True:
+            view = self.task(task_id, wait=min(25.0, max(0.0, give_up - time.monotonic())))
+            if view.state == "complete" or time.monotonic() >= give_up:
+                return view
+
+    def count(
+        self,
+        cohort: Cohort | dict[str, Any] | str | Path,
+        *,
+        project: str | None = None,
+        nodes: list[str] | None = None,
+        timeout: int = 120,
+    ) -> CountResult:
+        """Count distinct persons in ``cohort`` at every node of the project, after
+        disclosure control; per node, a total, and who refused or failed and why."""
+        view = self.submit(
+            "count",
+            {"cohort": _cohort_json(cohort)},
+            project=project,
+            nodes=nodes,
+            timeout=timeout,
+        )
+        return CountResult.from_view(self.wait(view.task_id, timeout))
+
+
+def _cohort_json(cohort: Cohort | dict[str, Any] | str | Path) -> dict[str, Any]:
+    if isinstance(cohort, Cohort):
+        return cohort.model_dump(mode="json", exclude_none=True)
+    if isinstance(cohort, dict):
+        return cohort
+    return dict(json.loads(Path(cohort).read_text()))

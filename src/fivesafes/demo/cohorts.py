@@ -1,0 +1,50 @@
+"""The cohorts the demo counts, written as a researcher would write them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fivesafes.data.synth import concepts as c
+
+DEMO_COHORTS: list[tuple[str, dict[str, Any]]] = [
+    (
+        "Lung cancer (any subtype)",
+        {
+            "name": "Lung cancer",
+            "criteria": [{"domain": "condition", "concepts": [c.LUNG_CANCER]}],
+        },
+    ),
+    (
+        "Current smokers aged 55-65 at a CT of the chest",
+        {
+            "name": "CT chest, current smokers 55-65",
+            "index": {"type": "first_event", "criterion": 0},
+            "age": {"min": 55, "max": 65},
+            "criteria": [
+                {"domain": "procedure", "concepts": [c.CT_CHEST]},
+                {
+                    "domain": "observation",
+                    "concepts": [c.TOBACCO_SMOKING_STATUS],
+                    "value_concepts": [c.CURRENT_SMOKER],
+                },
+            ],
+        },
+    ),
+    (
+        "Women with type 2 diabetes, BMI 35 or more, on metformin",
+        {
+            "name": "T2DM, BMI >= 35, metformin, women",
+            "sex": ["female"],
+            "criteria": [
+                {"domain": "condition", "concepts": [c.TYPE_2_DIABETES]},
+                {
+                    "domain": "measurement",
+                    "concepts": [c.BMI],
+                    "value": {"min": 35},
+                    "units": [c.KG_PER_M2],
+                },
+                {"domain": "drug", "concepts": [c.METFORMIN]},
+            ],
+        },
+    ),
+]

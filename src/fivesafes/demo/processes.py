@@ -1,0 +1,106 @@
+"""Starting hub and node services as separate OS processes, and stopping them cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def fivesafes_command(*args: str) -> list[str]:
+    """The argv that runs ``fivesafes ARGS`` with this interpreter."""
+    return [sys.executable, "-m", "fivesafes.cli.main", *args]
+
+
+@dataclass
+class Service:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if not self.alive():
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        """Stop abruptly (SIGKILL), as a crash would."""
+        if self.alive():
+            self.process.kill()
+            self.process.wait()
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass
+class Supervisor:
+    """Owns the service processes of one federation; stops them all on exit."""
+
+    services: list[Service] = field(default_factory=list)
+
+    def start(self, name: str, args: list[str], log_path: Path) -> Service:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                fivesafes_command(*args),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+        service = Service(name, process, log_path)
+        self.services.append(service)
+        return service
+
+    def stop_all(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
+
+    def __enter__(self) -> Supervisor:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop_all()
+
+
+def wait_for_health(
+    url: str, service: Service, timeout: float = 30.0, verify: str | bool = True
+) -> None:
+    """Wait until ``url``/api/v1/health answers; fail early if the process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not service.alive():
+            raise RuntimeError(f"{service.name} exited early:\n{service.log_tail()}")
+        try:
+            if httpx.get(f"{url}/api/v1/health", timeout=1.0, verify=verify).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{service.name} did not become healthy in {timeout:.0f} s")

@@ -1,0 +1,56 @@
+"""The hub's ASGI application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+
+from fivesafes import __version__
+from fivesafes.hub.api import nodes, researcher
+from fivesafes.hub.api.deps import Service
+from fivesafes.hub.api.errors import BodyLimit, install_error_handlers
+from fivesafes.hub.service import HubService
+from fivesafes.protocol.models import HubInfo
+
+
+def create_app(service: HubService) -> FastAPI:
+    """Build the app around a service; the service is started by the app's lifespan."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(service.start)
+        service.notifier.bind(asyncio.get_running_loop())
+        sweeper = asyncio.create_task(service.sweep_forever())
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            service.stop()
+
+    app = FastAPI(
+        title="fivesafes hub",
+        version=__version__,
+        lifespan=lifespan,
+        description="The federation's coordinator: people, projects, tasks and combined results.",
+    )
+    app.state.service = service
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, limit=service.config.hub.max_request_bytes)
+
+    @app.get("/api/v1/health", tags=["public"])
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/api/v1/hub", tags=["public"])
+    async def hub_info(svc: Service) -> HubInfo:
+        return svc.info
+
+    app.include_router(researcher.router)
+    app.include_router(nodes.router)
+    return app

@@ -1,0 +1,60 @@
+"""Request dependencies: the service, the researcher behind a token, the node behind a signature."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from fivesafes.hub.db import Node, User
+from fivesafes.hub.enrolment import authenticate_node
+from fivesafes.hub.people import authenticate
+from fivesafes.hub.service import HubService
+from fivesafes.protocol.errors import Unauthenticated
+
+
+def get_service(request: Request) -> HubService:
+    service: HubService = request.app.state.service
+    return service
+
+
+Service = Annotated[HubService, Depends(get_service)]
+
+
+async def current_user(
+    service: Service, authorization: Annotated[str | None, Header()] = None
+) -> User:
+    if not authorization or not authorization.startswith("Bearer "):
+        raise Unauthenticated("Send an API token as 'Authorization: Bearer <token>'.")
+    token = authorization.removeprefix("Bearer ").strip()
+    return await asyncio.to_thread(service.unit, lambda s: authenticate(s, token))
+
+
+async def current_node(request: Request, service: Service) -> Node:
+    headers = request.headers
+    name = headers.get("x-fivesafes-node")
+    timestamp = headers.get("x-fivesafes-timestamp")
+    signature = headers.get("x-fivesafes-signature")
+    if not (name and timestamp and signature):
+        raise Unauthenticated("The request is not signed by an enrolled node.")
+    body = await request.body()
+    path = request.url.path
+    if request.url.query:
+        path = f"{path}?{request.url.query}"
+    return await asyncio.to_thread(
+        service.unit,
+        lambda s: authenticate_node(
+            s,
+            node_name=name,
+            method=request.method,
+            path=path,
+            timestamp=timestamp,
+            body=body,
+            signature=signature,
+        ),
+    )
+
+
+Researcher = Annotated[User, Depends(current_user)]
+EnrolledNode = Annotated[Node, Depends(current_node)]

@@ -1,0 +1,119 @@
+"""The one boundary where errors become HTTP responses of one JSON shape.
+
+Validation errors name the field and the problem but never echo the submitted value; anything
+unexpected becomes ``internal_error`` with no text from the exception.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from fivesafes.protocol.errors import (
+    ErrorDetail,
+    FivesafesError,
+    InvalidRequest,
+    MalformedRequest,
+    PayloadTooLarge,
+)
+
+log = logging.getLogger("fivesafes.http")
+
+_HTTP_CODES = {
+    400: "malformed_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(error: FivesafesError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status)
+
+
+def _validation_error(exc: RequestValidationError) -> FivesafesError:
+    details = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        if err.get("type") == "json_invalid":
+            return MalformedRequest("The request body is not valid JSON.")
+        details.append(ErrorDetail(field=".".join(loc) or "(body)", problem=str(err.get("msg"))))
+    return InvalidRequest("The request is not valid.", details[:50])
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(FivesafesError)
+    async def _ours(_request: Request, exc: FivesafesError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(_validation_error(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        message = "No such route." if exc.status_code == 404 else str(exc.detail)
+        body = {"error": {"code": code, "message": message, "details": []}}
+        return JSONResponse(body, status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error(
+            "internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__
+        )
+        body = {
+            "error": {
+                "code": "internal_error",
+                "message": "The service hit an internal error.",
+                "details": [],
+            }
+        }
+        return JSONResponse(body, status_code=500)
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes, declared or streamed, with a 413."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        too_large = PayloadTooLarge(f"The request body is larger than {self.limit} bytes.")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await error_response(too_large)(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> MutableMapping[str, Any]:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise too_large
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except PayloadTooLarge as exc:
+            await error_response(exc)(scope, receive, send)
+
+
+Handler = Callable[[Request], Awaitable[Any]]

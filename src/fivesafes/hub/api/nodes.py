@@ -1,0 +1,91 @@
+"""Routes for nodes: enrolment, the long-poll for work, results, projects and approvals.
+
+Every route but enrolment needs a request signed with the node's registered key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from fivesafes.hub import runs
+from fivesafes.hub.api.deps import EnrolledNode, Service
+from fivesafes.hub.enrolment import enrol_node
+from fivesafes.hub.projects import project_for_node, record_approval_report
+from fivesafes.protocol.errors import InvalidRequest
+from fivesafes.protocol.models import (
+    ApprovalReport,
+    EnrolRequest,
+    EnrolResponse,
+    Lease,
+    SignedProject,
+    SignedResult,
+    SubmitAck,
+)
+from fivesafes.storage.types import utcnow
+
+router = APIRouter(prefix="/api/v1", tags=["node"])
+
+
+@router.post("/enrol", status_code=201)
+async def enrol(request: EnrolRequest, service: Service) -> EnrolResponse:
+    node = await asyncio.to_thread(
+        service.unit,
+        lambda s: enrol_node(
+            s, token=request.token, node_name=request.node_name, public_key=request.public_key
+        ),
+    )
+    info = service.info
+    return EnrolResponse(node_name=node.name, hub_name=info.name, hub_public_key=info.public_key)
+
+
+@router.get("/node/runs/next", response_model=Lease, responses={204: {"description": "no work"}})
+async def next_run(
+    node: EnrolledNode,
+    service: Service,
+    wait: Annotated[float, Query(ge=0, le=120)] = 0,
+) -> Any:
+    """Long-poll: lease the node's next run, or answer 204 when none came within ``wait``."""
+    deadline = time.monotonic() + min(wait, service.config.hub.max_poll_wait_seconds)
+    while True:
+        woken = service.notifier.current(f"node:{node.name}")
+        lease = await asyncio.to_thread(
+            service.unit, lambda s: runs.lease_next_run(s, node, utcnow(), service.lease_for)
+        )
+        if lease is not None:
+            return lease
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return Response(status_code=204)
+        await service.notifier.wait(woken, min(remaining, 1.0))
+
+
+@router.post("/node/runs/{run_id}/result")
+async def submit_result(
+    run_id: str, result: SignedResult, node: EnrolledNode, service: Service
+) -> SubmitAck:
+    if result.payload.get("run_id") != run_id:
+        raise InvalidRequest("The result's run id does not match the address it was sent to.")
+    submission = await asyncio.to_thread(
+        service.unit,
+        lambda s: runs.submit_result(s, node, result, service.config.gate, utcnow()),
+    )
+    if submission.ack.accepted:
+        service.notifier.notify(f"task:{submission.task_id}")
+    return submission.ack
+
+
+@router.get("/node/projects/{project_id}")
+async def get_project(project_id: str, node: EnrolledNode, service: Service) -> SignedProject:
+    return await asyncio.to_thread(
+        service.unit, lambda s: project_for_node(s, project_id, node, service.key)
+    )
+
+
+@router.post("/node/approvals", status_code=204)
+async def report_approval(report: ApprovalReport, node: EnrolledNode, service: Service) -> Response:
+    await asyncio.to_thread(service.unit, lambda s: record_approval_report(s, node, report))
+    return Response(status_code=204)

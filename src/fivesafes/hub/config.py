@@ -1,0 +1,55 @@
+"""The hub's configuration (``hub.toml``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from fivesafes.sdc.profile import GateProfile
+from fivesafes.settings import resolve_path, resolve_sqlite_url
+
+
+class HubSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(default="hub", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8700, ge=0, le=65535)
+    database_url: str = "sqlite:///hub.db"
+    key_file: Path = Path("hub.key")
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    lease_seconds: int = Field(default=60, ge=5, le=86_400)
+    node_offline_after_seconds: int = Field(default=60, ge=5, le=86_400)
+    max_poll_wait_seconds: int = Field(default=25, ge=1, le=120)
+    max_request_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    token_lifetime_days: int = Field(default=30, ge=1, le=365)
+    sweep_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+
+    @field_validator("key_file", "tls_cert", "tls_key", mode="after")
+    @classmethod
+    def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else resolve_path(value, _base_dir(info))
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _resolve_db(cls, value: str, info: ValidationInfo) -> str:
+        return resolve_sqlite_url(value, _base_dir(info))
+
+
+class HubConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hub: HubSettings = HubSettings()
+    gate: GateProfile = GateProfile()
+
+    @property
+    def tls(self) -> bool:
+        return self.hub.tls_cert is not None and self.hub.tls_key is not None
+
+
+def _base_dir(info: ValidationInfo) -> Path | None:
+    context: Any = info.context
+    return context.get("base_dir") if isinstance(context, dict) else None

@@ -1,0 +1,255 @@
+"""The run state machine at the hub: every transition is a named action with its audit event.
+
+    queued ──lease_next_run──▶ leased ──submit_result──▶ succeeded | refused | failed
+       ▲                          │
+       └──── expire_leases ───────┘          queued | leased ──expire_deadlines──▶ failed
+
+Each transition is a conditional update guarded by the state it leaves, so a transition that
+lost a race changes nothing. Submitting a result is idempotent by run id: once a run is final,
+a repeated submission is acknowledged and ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from fivesafes.audit.chain import append_event
+from fivesafes.audit.events import AuditEventType
+from fivesafes.hub.combine import combine_counts, regate_node_count
+from fivesafes.hub.db import AUDIT, Node, Run, Task
+from fivesafes.protocol.errors import (
+    BadSignature,
+    InvalidRequest,
+    NotFoundOrNoPermission,
+    Unauthenticated,
+)
+from fivesafes.protocol.models import (
+    CountOutput,
+    Lease,
+    ResultPayload,
+    SignedResult,
+    SignedTask,
+    SubmitAck,
+)
+from fivesafes.protocol.runs import REASON_TEXT, REFUSALS, ReasonCode, RunState
+from fivesafes.protocol.signing import verify
+from fivesafes.sdc.profile import GateProfile
+
+ACTIVE = (RunState.QUEUED.value, RunState.LEASED.value)
+
+
+def lease_next_run(
+    session: Session, node: Node, now: datetime, lease_for: timedelta
+) -> Lease | None:
+    """Give ``node`` its oldest queued run, leased until ``now + lease_for``."""
+    candidates = session.execute(
+        select(Run, Task)
+        .join(Task, Task.id == Run.task_id)
+        .where(Run.node_id == node.id, Run.state == RunState.QUEUED.value, Task.deadline > now)
+        .order_by(Task.created_at, Run.id)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=Run)
+    ).first()
+    if candidates is None:
+        return None
+    run, task = candidates
+    expires = now + lease_for
+    leased = session.execute(
+        update(Run)
+        .where(Run.id == run.id, Run.state == RunState.QUEUED.value)
+        .values(state=RunState.LEASED.value, lease_expires_at=expires, leases=Run.leases + 1)
+        .returning(Run.id)
+    ).first()
+    if leased is None:
+        return None
+    append_event(
+        session,
+        AUDIT,
+        AuditEventType.RUN_LEASED,
+        by=node.name,
+        project_id=task.project_id,
+        node=node.name,
+        task_id=task.id,
+        run_id=run.id,
+    )
+    return Lease(
+        run_id=run.id,
+        lease_expires_at=expires,
+        task=SignedTask(payload=task.payload, signature=task.signature),
+    )
+
+
+@dataclass
+class Submission:
+    ack: SubmitAck
+    task_id: str
+    task_completed: bool = False
+
+
+def submit_result(
+    session: Session, node: Node, result: SignedResult, profile: GateProfile, now: datetime
+) -> Submission:
+    """Record a node's signed result for one of its runs; idempotent by run id."""
+    try:
+        verify(result.payload, result.signature, node.public_key)
+    except BadSignature as exc:
+        raise Unauthenticated("The result is not signed by this node's key.") from exc
+    payload = ResultPayload.model_validate(result.payload)
+    run = session.get(Run, payload.run_id, with_for_update=True)
+    if run is None or run.node_id != node.id or payload.node != node.name:
+        raise NotFoundOrNoPermission("run")
+    if run.task_id != payload.task_id:
+        raise InvalidRequest("The result names a different task than its run belongs to.")
+    if RunState(run.state).is_final:
+        return Submission(
+            SubmitAck(run_id=run.id, state=RunState(run.state), accepted=False), run.task_id
+        )
+    state, reason, output = _checked_outcome(payload, profile)
+    run.state = state.value
+    run.reason = reason.value if reason else None
+    run.message = _public_message(reason, payload)
+    run.output = output
+    run.result_signature = result.signature
+    run.finished_at = now
+    run.lease_expires_at = None
+    task = session.get(Task, run.task_id)
+    assert task is not None
+    append_event(
+        session,
+        AUDIT,
+        AuditEventType.RUN_FINISHED,
+        by=node.name,
+        project_id=task.project_id,
+        node=node.name,
+        task_id=task.id,
+        run_id=run.id,
+        outcome=state.value,
+        details={"reason": run.reason} if run.reason else {},
+    )
+    session.flush()
+    completed = complete_if_done(session, task, profile, now)
+    return Submission(SubmitAck(run_id=run.id, state=state, accepted=True), task.id, completed)
+
+
+def _public_message(reason: ReasonCode | None, payload: ResultPayload) -> str | None:
+    """The hub's own words for a reason; a node's free text never reaches a researcher."""
+    if reason is None:
+        return None
+    text = REASON_TEXT[reason]
+    if reason is ReasonCode.UNKNOWN_CONCEPT and payload.unknown_concepts:
+        shown = ", ".join(str(int(c)) for c in payload.unknown_concepts[:20])
+        text = f"{text} Unknown: {shown}."
+    return text
+
+
+def _checked_outcome(
+    payload: ResultPayload, profile: GateProfile
+) -> tuple[RunState, ReasonCode | None, dict[str, object] | None]:
+    """The state a result moves its run to. A success must carry a gated output that the
+    hub's own gate accepts; anything else is recorded as a failure, never passed on."""
+    if payload.status == "succeeded":
+        if payload.output is None:
+            return RunState.FAILED, ReasonCode.GATE_ERROR, None
+        try:
+            CountOutput.model_validate(payload.output)
+            return RunState.SUCCEEDED, None, regate_node_count(payload.output, profile)
+        except (ValueError, TypeError):
+            return RunState.FAILED, ReasonCode.GATE_ERROR, None
+    reason = payload.reason or ReasonCode.INTERNAL_ERROR
+    if payload.status == "refused":
+        return RunState.REFUSED, reason if reason in REFUSALS else ReasonCode.INTERNAL_ERROR, None
+    return RunState.FAILED, reason if reason not in REFUSALS else ReasonCode.INTERNAL_ERROR, None
+
+
+def complete_if_done(session: Session, task: Task, profile: GateProfile, now: datetime) -> bool:
+    """Combine and gate a task whose runs are all final; True if this call completed it."""
+    if task.state == "complete":
+        return False
+    rows = list(
+        session.execute(
+            select(Run, Node.name).join(Node, Node.id == Run.node_id).where(Run.task_id == task.id)
+        )
+    )
+    if any(not RunState(run.state).is_final for run, _ in rows):
+        return False
+    outputs = {name: run.output for run, name in rows if run.state == RunState.SUCCEEDED.value}
+    missing = [name for run, name in rows if run.state != RunState.SUCCEEDED.value]
+    task.combined = combine_counts(
+        {name: out for name, out in outputs.items() if out is not None}, missing, profile
+    )
+    task.state = "complete"
+    task.completed_at = now
+    append_event(
+        session,
+        AUDIT,
+        AuditEventType.TASK_COMPLETED,
+        by="hub",
+        project_id=task.project_id,
+        task_id=task.id,
+    )
+    return True
+
+
+@dataclass
+class SweepOutcome:
+    requeued_nodes: set[int] = field(default_factory=set)
+    changed_tasks: set[str] = field(default_factory=set)
+
+
+def sweep(session: Session, profile: GateProfile, now: datetime) -> SweepOutcome:
+    """Return expired leases to the queue and end runs whose task passed its deadline."""
+    outcome = SweepOutcome()
+    expired = session.execute(
+        select(Run, Task)
+        .join(Task, Task.id == Run.task_id)
+        .where(Run.state == RunState.LEASED.value, Run.lease_expires_at < now, Task.deadline > now)
+        .with_for_update(of=Run)
+    ).all()
+    for run, task in expired:
+        run.state = RunState.QUEUED.value
+        run.lease_expires_at = None
+        outcome.requeued_nodes.add(run.node_id)
+        append_event(
+            session,
+            AUDIT,
+            AuditEventType.RUN_LEASE_EXPIRED,
+            by="hub",
+            project_id=task.project_id,
+            task_id=task.id,
+            run_id=run.id,
+        )
+    overdue = session.execute(
+        select(Run, Task, Node.name)
+        .join(Task, Task.id == Run.task_id)
+        .join(Node, Node.id == Run.node_id)
+        .where(Run.state.in_(ACTIVE), Task.deadline <= now)
+        .with_for_update(of=Run)
+    ).all()
+    for run, task, node_name in overdue:
+        run.state = RunState.FAILED.value
+        run.reason = ReasonCode.NODE_UNAVAILABLE.value
+        run.message = REASON_TEXT[ReasonCode.NODE_UNAVAILABLE]
+        run.lease_expires_at = None
+        run.finished_at = now
+        outcome.changed_tasks.add(task.id)
+        append_event(
+            session,
+            AUDIT,
+            AuditEventType.RUN_TIMED_OUT,
+            by="hub",
+            project_id=task.project_id,
+            node=node_name,
+            task_id=task.id,
+            run_id=run.id,
+            outcome=RunState.FAILED.value,
+        )
+    session.flush()
+    for task_id in outcome.changed_tasks:
+        overdue_task = session.get(Task, task_id)
+        if overdue_task is not None:
+            complete_if_done(session, overdue_task, profile, now)
+    return outcome

@@ -1,0 +1,53 @@
+"""Creating a hub's folder: its configuration and signing key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fivesafes.hub.config import HubConfig
+from fivesafes.hub.service import HubService
+from fivesafes.protocol.errors import ConfigError
+from fivesafes.protocol.signing import generate_key, save_private_key
+from fivesafes.settings import load_config, write_config
+
+
+def init_hub(
+    directory: Path,
+    *,
+    name: str = "hub",
+    host: str = "127.0.0.1",
+    port: int = 8700,
+    database_url: str = "sqlite:///hub.db",
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+    threshold: int = 10,
+    rounding_base: int = 10,
+) -> HubConfig:
+    """Write ``hub.toml`` and ``hub.key`` into ``directory`` and create the database."""
+    config_path = directory / "hub.toml"
+    if config_path.exists():
+        raise ConfigError(f"{config_path} already exists; refusing to overwrite it.")
+    if (tls_cert is None) != (tls_key is None):
+        raise ConfigError("Give both a TLS certificate and its key, or neither.")
+    hub: dict[str, object] = {
+        "name": name,
+        "host": host,
+        "port": port,
+        "database_url": database_url,
+        "key_file": "hub.key",
+    }
+    if tls_cert is not None and tls_key is not None:
+        hub["tls_cert"] = str(tls_cert.resolve())
+        hub["tls_key"] = str(tls_key.resolve())
+    document = {"hub": hub, "gate": {"threshold": threshold, "rounding_base": rounding_base}}
+    write_config(config_path, document)
+    try:
+        config = load_config(config_path, HubConfig)
+    except ConfigError:
+        config_path.unlink()
+        raise
+    save_private_key(generate_key(), config.hub.key_file)
+    service = HubService(config)
+    service.start()  # creates and migrates the database now, not on first request
+    service.stop()
+    return config

@@ -1,0 +1,165 @@
+"""The node agent: pull work from the hub, decide by the node's own records, run, gate, answer.
+
+The agent only ever calls out (a long-poll for the next run); nothing calls in. Its transport,
+clock and data are injected, so it can be tested without a network.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.orm import Session
+
+from fivesafes.data.source import OmopDatabase
+from fivesafes.node import runs
+from fivesafes.node.db import Approval
+from fivesafes.node.policy import Refusal, check_task, verified_task
+from fivesafes.node.runner import Outcome, run_task
+from fivesafes.node.transport import HubRejected, HubTransport, HubUnreachable
+from fivesafes.protocol.models import Lease, SignedResult, TaskPayload
+from fivesafes.protocol.runs import ReasonCode
+from fivesafes.sdc.profile import GateProfile
+from fivesafes.storage.types import utcnow
+
+log = logging.getLogger("fivesafes.node.agent")
+
+Unit = Callable[[Callable[[Session], Any]], Any]
+
+
+class Agent:
+    def __init__(
+        self,
+        *,
+        name: str,
+        key: Ed25519PrivateKey,
+        hub_public_key: str,
+        unit: Unit,
+        transport: HubTransport,
+        open_data: Callable[[], OmopDatabase],
+        profile: GateProfile,
+        poll_wait: float = 20.0,
+        retry_max: float = 15.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.name = name
+        self._key = key
+        self._hub_key = hub_public_key
+        self._unit = unit
+        self._transport = transport
+        self._open_data = open_data
+        self._profile = profile
+        self._poll_wait = poll_wait
+        self._retry_max = retry_max
+        self._clock = clock
+        self._data: OmopDatabase | None = None
+
+    # ---- the loop -----------------------------------------------------------------------
+
+    def run_forever(self, stop: threading.Event) -> None:
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                self.step()
+                backoff = 0.5
+            except HubUnreachable:
+                log.warning("hub unreachable; retrying in %.1f s", backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, self._retry_max)
+            except HubRejected as exc:
+                log.error("hub refused a request: %s (%s)", exc.hub_code, exc.message)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, self._retry_max)
+            except Exception as exc:  # noqa: BLE001 - the agent must outlive one bad run
+                log.error("agent step failed with %s; retrying", type(exc).__name__)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, self._retry_max)
+        self.close()
+
+    def step(self) -> bool:
+        """Deliver anything undelivered, then wait for and handle one run; True if one came."""
+        self.flush_outbox()
+        lease = self._transport.next_run(self._poll_wait)
+        if lease is None:
+            return False
+        self.handle(lease)
+        return True
+
+    def close(self) -> None:
+        if self._data is not None:
+            self._data.close()
+            self._data = None
+
+    # ---- one run -------------------------------------------------------------------------
+
+    def handle(self, lease: Lease) -> None:
+        result = self._unit(lambda s: runs.known_result(s, lease.run_id))
+        if result is None:
+            result = self._execute(lease)
+        else:
+            log.info("run %s was answered before; sending the recorded result", lease.run_id)
+        self._deliver(result)
+
+    def _execute(self, lease: Lease) -> SignedResult:
+        now = self._clock()
+        task: TaskPayload | None = None
+        try:
+            task = verified_task(lease.task.payload, lease.task.signature, self._hub_key)
+            project_id = task.project_id
+            approval = self._unit(lambda s: s.get(Approval, project_id))
+            check_task(task, approval, node=self.name, now=now)
+            outcome = self._run(task)
+        except Refusal as refusal:
+            outcome = Outcome("refused", refusal.reason)
+        task_id = task.task_id if task else str(lease.task.payload.get("task_id", "unknown"))[:64]
+        log.info(
+            "run %s (task %s): %s%s",
+            lease.run_id,
+            task_id,
+            outcome.status,
+            f" ({outcome.reason.value})" if outcome.reason else "",
+        )
+        result: SignedResult = self._unit(
+            lambda s: runs.record_outcome(
+                s,
+                run_id=lease.run_id,
+                task_id=task_id,
+                task=task,
+                outcome=outcome,
+                node=self.name,
+                key=self._key,
+                now=self._clock(),
+            )
+        )
+        return result
+
+    def _run(self, task: TaskPayload) -> Outcome:
+        if self._data is None:
+            try:
+                self._data = self._open_data()
+            except Exception as exc:  # noqa: BLE001 - reported as a reason code, text withheld
+                log.error("cannot open the data source: %s", type(exc).__name__)
+                return Outcome("failed", ReasonCode.DATA_SOURCE_UNAVAILABLE)
+        return run_task(task, self._data, self._profile)
+
+    # ---- delivery --------------------------------------------------------------------------
+
+    def flush_outbox(self) -> None:
+        for result in self._unit(runs.outbox):
+            self._deliver(result)
+
+    def _deliver(self, result: SignedResult) -> None:
+        run_id = str(result.payload["run_id"])
+        try:
+            ack = self._transport.submit(result)
+        except HubRejected as exc:
+            if exc.http_status in (401, 503) or exc.http_status >= 500:
+                raise  # not our result's fault: keep it in the outbox and retry
+            log.error("hub rejected the result of run %s: %s", run_id, exc.hub_code)
+            self._unit(lambda s: runs.mark_submitted(s, run_id, self._clock(), accepted=False))
+            return
+        self._unit(lambda s: runs.mark_submitted(s, run_id, self._clock(), accepted=ack.accepted))

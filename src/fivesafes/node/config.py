@@ -1,0 +1,90 @@
+"""The node's configuration (``node.toml``), read once at start-up.
+
+The disclosure-control profile lives here and only here: nothing in a task can loosen it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from fivesafes.data.source import DuckDBSource, PostgresSource, parse_data_source
+from fivesafes.sdc.profile import GateProfile
+from fivesafes.settings import resolve_path, resolve_sqlite_url
+
+
+class NodeSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    hub_url: str
+    key_file: Path = Path("node.key")
+    database_url: str = "sqlite:///node.db"
+    allow_insecure_http: bool = False
+    ca_file: Path | None = None
+    poll_wait_seconds: int = Field(default=20, ge=1, le=120)
+    retry_max_seconds: float = Field(default=15.0, gt=0, le=600)
+
+    @field_validator("key_file", "ca_file", mode="after")
+    @classmethod
+    def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return None if value is None else resolve_path(value, _base_dir(info))
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _resolve_db(cls, value: str, info: ValidationInfo) -> str:
+        return resolve_sqlite_url(value, _base_dir(info))
+
+    @model_validator(mode="after")
+    def _transport_is_safe(self) -> NodeSettings:
+        check_hub_url(self.hub_url, allow_insecure_http=self.allow_insecure_http)
+        return self
+
+
+class NodeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    node: NodeSettings
+    data: DuckDBSource | PostgresSource
+    gate: GateProfile = GateProfile()
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data(cls, value: Any, info: ValidationInfo) -> Any:
+        source = (
+            value if isinstance(value, DuckDBSource | PostgresSource) else parse_data_source(value)
+        )
+        if isinstance(source, DuckDBSource):
+            source = source.model_copy(update={"path": resolve_path(source.path, _base_dir(info))})
+        return source
+
+
+def check_hub_url(url: str, *, allow_insecure_http: bool) -> None:
+    """Refuse a plain-HTTP hub that is not on loopback, unless the config says so explicitly."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"hub_url must be an http(s) URL, not {url!r}")
+    if parts.scheme == "https" or allow_insecure_http or _is_loopback(parts.hostname):
+        return
+    raise ValueError(
+        "hub_url uses plain HTTP to a host that is not loopback; use https, or set "
+        "allow_insecure_http = true if a trusted proxy terminates TLS on this machine"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _base_dir(info: ValidationInfo) -> Path | None:
+    context: Any = info.context
+    return context.get("base_dir") if isinstance(context, dict) else None

@@ -1,0 +1,68 @@
+"""The node's own state: its registration, its custodian's approvals, its runs, its audit log.
+
+This database, not the hub's, decides what runs here.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Date, Integer, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from fivesafes.audit.chain import define_audit_tables
+from fivesafes.storage.types import UTCDateTime
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[str]: JSON}
+
+
+AUDIT = define_audit_tables(Base.metadata)
+
+
+class Registration(Base):
+    """The hub this node trusts, pinned at enrolment."""
+
+    __tablename__ = "registration"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    node_name: Mapped[str] = mapped_column(String(64))
+    hub_url: Mapped[str] = mapped_column(String(500))
+    hub_name: Mapped[str] = mapped_column(String(64))
+    hub_public_key: Mapped[str] = mapped_column(String(64))
+    enrolled_at: Mapped[datetime]
+
+
+class Approval(Base):
+    """A custodian's decision on one version of a project, with the snapshot they approved."""
+
+    __tablename__ = "approvals"
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(300))
+    members: Mapped[list[str]]
+    analyses: Mapped[list[str]]
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(16))  # approved | revoked
+    decided_at: Mapped[datetime]
+    decided_by: Mapped[str] = mapped_column(String(128))
+    record_signature: Mapped[str] = mapped_column(String(128))
+
+
+class NodeRun(Base):
+    """A run as this node saw it. A row with a result and no ``submitted_at`` is the outbox."""
+
+    __tablename__ = "runs"
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(64))
+    project_id: Mapped[str | None] = mapped_column(String(64))
+    requester: Mapped[str | None] = mapped_column(String(64))
+    analysis: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16))  # succeeded | refused | failed
+    reason: Mapped[str | None] = mapped_column(String(64))
+    result_payload: Mapped[dict[str, Any]]
+    result_signature: Mapped[str] = mapped_column(String(128))
+    submitted_at: Mapped[datetime | None]

@@ -1,0 +1,64 @@
+"""What a node lets run: decided by its own records, never by the hub's word.
+
+A task runs only if its signature verifies against the pinned hub key, it is addressed to this
+node and not expired, and this node's custodian approved this version of the project, for this
+requester, for this analysis, within the project's dates.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from fivesafes.node.db import Approval
+from fivesafes.protocol.errors import BadSignature
+from fivesafes.protocol.models import TaskPayload
+from fivesafes.protocol.runs import ReasonCode
+from fivesafes.protocol.signing import verify
+
+
+class Refusal(Exception):
+    """The node will not run the task; ``reason`` is what it tells the hub."""
+
+    def __init__(self, reason: ReasonCode) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+
+
+def verified_task(payload: dict[str, Any], signature: str, hub_public_key: str) -> TaskPayload:
+    try:
+        verify(payload, signature, hub_public_key)
+    except BadSignature:
+        raise Refusal(ReasonCode.BAD_SIGNATURE) from None
+    try:
+        return TaskPayload.model_validate(payload)
+    except ValidationError:
+        raise Refusal(ReasonCode.INVALID_PARAMETERS) from None
+
+
+def check_task(task: TaskPayload, approval: Approval | None, *, node: str, now: datetime) -> None:
+    """Raise :class:`Refusal` unless this node's records allow ``task`` to run now."""
+    if node not in task.targets:
+        raise Refusal(ReasonCode.NOT_A_TARGET)
+    if task.expires_at <= now:
+        raise Refusal(ReasonCode.TASK_EXPIRED)
+    if approval is None or approval.state != "approved":
+        raise Refusal(ReasonCode.PROJECT_NOT_APPROVED)
+    if approval.version != task.project_version:
+        raise Refusal(ReasonCode.PROJECT_VERSION_NOT_APPROVED)
+    if not approval.start_date <= now.date() <= approval.end_date:
+        raise Refusal(ReasonCode.PROJECT_NOT_ACTIVE)
+    if task.requester not in approval.members:
+        raise Refusal(ReasonCode.REQUESTER_NOT_MEMBER)
+    if task.analysis not in approval.analyses:
+        raise Refusal(ReasonCode.ANALYSIS_NOT_ALLOWED)
+
+
+def can_run(task: TaskPayload, approval: Approval | None, *, node: str, now: datetime) -> bool:
+    try:
+        check_task(task, approval, node=node, now=now)
+    except Refusal:
+        return False
+    return True

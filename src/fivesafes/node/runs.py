@@ -1,0 +1,113 @@
+"""Runs as the node records them: each result is stored (signed) before it is sent.
+
+The stored, unsent results are the outbox: a node killed between computing a result and
+delivering it sends it on restart, and a run it already answered is answered again from the
+record rather than recomputed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fivesafes.audit.chain import append_event
+from fivesafes.audit.events import AuditEventType
+from fivesafes.node.db import AUDIT, NodeRun
+from fivesafes.node.runner import Outcome
+from fivesafes.protocol.models import ResultPayload, SignedResult, TaskPayload
+from fivesafes.protocol.signing import sign
+
+
+def known_result(session: Session, run_id: str) -> SignedResult | None:
+    run = session.get(NodeRun, run_id)
+    if run is None:
+        return None
+    return SignedResult(payload=run.result_payload, signature=run.result_signature)
+
+
+def record_outcome(
+    session: Session,
+    *,
+    run_id: str,
+    task_id: str,
+    task: TaskPayload | None,
+    outcome: Outcome,
+    node: str,
+    key: Ed25519PrivateKey,
+    now: datetime,
+) -> SignedResult:
+    """Sign and store a run's result (the outbox), with its audit event, in one transaction."""
+    payload = ResultPayload(
+        run_id=run_id,
+        task_id=task_id,
+        node=node,
+        status=outcome.status,
+        reason=outcome.reason,
+        output=outcome.output,
+        unknown_concepts=outcome.unknown_concepts,
+        finished_at=now,
+    ).model_dump(mode="json")
+    signature = sign(payload, key)
+    session.add(
+        NodeRun(
+            run_id=run_id,
+            task_id=task_id,
+            project_id=task.project_id if task else None,
+            requester=task.requester if task else None,
+            analysis=task.analysis if task else None,
+            received_at=now,
+            state=outcome.status,
+            reason=outcome.reason.value if outcome.reason else None,
+            result_payload=payload,
+            result_signature=signature,
+            submitted_at=None,
+        )
+    )
+    event = (
+        AuditEventType.RUN_EXECUTED if outcome.status != "refused" else AuditEventType.RUN_REFUSED
+    )
+    append_event(
+        session,
+        AUDIT,
+        event,
+        by=task.requester if task else "unknown",
+        outcome=outcome.status,
+        project_id=task.project_id if task else None,
+        node=node,
+        task_id=task_id,
+        run_id=run_id,
+        details={"reason": outcome.reason.value} if outcome.reason else {},
+    )
+    return SignedResult(payload=payload, signature=signature)
+
+
+def outbox(session: Session) -> list[SignedResult]:
+    rows = session.scalars(
+        select(NodeRun).where(NodeRun.submitted_at.is_(None)).order_by(NodeRun.received_at)
+    )
+    return [SignedResult(payload=r.result_payload, signature=r.result_signature) for r in rows]
+
+
+def mark_submitted(session: Session, run_id: str, now: datetime, accepted: bool) -> None:
+    run = session.get(NodeRun, run_id)
+    if run is None or run.submitted_at is not None:
+        return
+    run.submitted_at = now
+    append_event(
+        session,
+        AUDIT,
+        AuditEventType.RESULT_SUBMITTED,
+        by="node",
+        node=run.result_payload.get("node"),
+        project_id=run.project_id,
+        task_id=run.task_id,
+        run_id=run_id,
+        outcome="accepted" if accepted else "already_final",
+    )
+
+
+def recent_runs(session: Session, limit: int = 50) -> list[NodeRun]:
+    return list(session.scalars(select(NodeRun).order_by(NodeRun.received_at.desc()).limit(limit)))

@@ -1,0 +1,134 @@
+"""Creating a node's folder, enrolling it with a hub, and a custodian's approval round-trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fivesafes.node import custodian
+from fivesafes.node.config import NodeConfig
+from fivesafes.node.db import Approval
+from fivesafes.node.service import NodeService
+from fivesafes.node.transport import enrol as enrol_request
+from fivesafes.node.transport import hub_info
+from fivesafes.protocol.errors import BadSignature, ConfigError, InvalidRequest
+from fivesafes.protocol.models import ApprovalReport, EnrolRequest, ProjectRecord
+from fivesafes.protocol.signing import generate_key, public_key_text, save_private_key
+from fivesafes.settings import load_config, write_config
+
+
+def init_node(
+    directory: Path,
+    *,
+    name: str,
+    hub_url: str,
+    data: dict[str, object],
+    database_url: str = "sqlite:///node.db",
+    threshold: int = 10,
+    rounding_base: int = 10,
+    allow_insecure_http: bool = False,
+    ca_file: Path | None = None,
+) -> NodeConfig:
+    """Write ``node.toml`` and ``node.key`` into ``directory``."""
+    config_path = directory / "node.toml"
+    if config_path.exists():
+        raise ConfigError(f"{config_path} already exists; refusing to overwrite it.")
+    node: dict[str, object] = {
+        "name": name,
+        "hub_url": hub_url,
+        "key_file": "node.key",
+        "database_url": database_url,
+        "allow_insecure_http": allow_insecure_http,
+    }
+    if ca_file is not None:
+        node["ca_file"] = str(ca_file.resolve())
+    document = {
+        "node": node,
+        "data": data,
+        "gate": {"name": "default", "threshold": threshold, "rounding_base": rounding_base},
+    }
+    write_config(config_path, document)
+    try:
+        config = load_config(config_path, NodeConfig)
+    except ConfigError:
+        config_path.unlink()
+        raise
+    save_private_key(generate_key(), config.node.key_file)
+    return config
+
+
+def enrol(service: NodeService, token: str, expect_fingerprint: str | None = None) -> str:
+    """Exchange ``token`` for a registration and pin the hub's key; return its fingerprint."""
+    settings = service.config.node
+    info = hub_info(settings.hub_url, settings.ca_file)
+    if expect_fingerprint and info.fingerprint != expect_fingerprint.strip():
+        raise BadSignature(
+            f"The hub's key fingerprint is {info.fingerprint}, not the expected one."
+        )
+    request = EnrolRequest(
+        token=token, node_name=service.name, public_key=public_key_text(service.key)
+    )
+    response = enrol_request(settings.hub_url, request, settings.ca_file)
+    if response.hub_public_key != info.public_key:
+        raise BadSignature("The hub changed its key during enrolment; not trusting it.")
+    service.unit(
+        lambda s: custodian.trust_hub(
+            s,
+            node_name=service.name,
+            hub_url=settings.hub_url,
+            hub_name=response.hub_name,
+            hub_public_key=response.hub_public_key,
+            by="node-operator",
+        )
+    )
+    return info.fingerprint
+
+
+def fetch_project(service: NodeService, project_id: str) -> ProjectRecord:
+    """The hub's signed record of a project, verified against the pinned hub key."""
+    transport = service.transport()
+    try:
+        signed = transport.get_project(project_id)
+    finally:
+        transport.close()
+    return custodian.verified_project(signed, service.registration())
+
+
+def approve(
+    service: NodeService, project_id: str, *, by: str, expect_version: int | None = None
+) -> Approval:
+    """Record the custodian's approval of the project's current version; tell the hub.
+
+    With ``expect_version``, refuse if the project changed since the custodian reviewed it.
+    """
+    registration = service.registration()
+    transport = service.transport()
+    try:
+        signed = transport.get_project(project_id)
+        record = custodian.verified_project(signed, registration)
+        if expect_version is not None and record.version != expect_version:
+            raise InvalidRequest("The project changed while you reviewed it; review it again.")
+        approval = service.unit(lambda s: custodian.approve_project(s, signed, registration, by=by))
+        transport.report_approval(
+            ApprovalReport(project_id=project_id, version=approval.version, decision="approved")
+        )
+    finally:
+        transport.close()
+    return approval
+
+
+def revoke(service: NodeService, project_id: str, *, by: str) -> Approval:
+    approval = service.unit(lambda s: custodian.revoke_project(s, project_id, by=by))
+    transport = service.transport()
+    try:
+        transport.report_approval(
+            ApprovalReport(project_id=project_id, version=approval.version, decision="revoked")
+        )
+    finally:
+        transport.close()
+    return approval
+
+
+def open_node(config_path: Path) -> NodeService:
+    service = NodeService(load_config(config_path, NodeConfig))
+    service.start()
+    return service

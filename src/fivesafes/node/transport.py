@@ -1,0 +1,132 @@
+"""How a node talks to its hub: outbound HTTP(S) only, every request signed with its key.
+
+The agent depends on the :class:`HubTransport` protocol, so it can be tested without a network.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from fivesafes.protocol.errors import FivesafesError
+from fivesafes.protocol.models import (
+    ApprovalReport,
+    EnrolRequest,
+    EnrolResponse,
+    HubInfo,
+    Lease,
+    SignedProject,
+    SignedResult,
+    SubmitAck,
+)
+from fivesafes.protocol.signing import sign_request
+
+
+class HubUnreachable(FivesafesError):
+    code = "hub_unreachable"
+    status = 503
+
+
+class HubRejected(FivesafesError):
+    """The hub answered with an error; ``code`` is the hub's error code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.http_status = status
+        self.hub_code = code
+
+
+class HubTransport(Protocol):
+    def next_run(self, wait: float) -> Lease | None: ...
+    def submit(self, result: SignedResult) -> SubmitAck: ...
+    def get_project(self, project_id: str) -> SignedProject: ...
+    def report_approval(self, report: ApprovalReport) -> None: ...
+
+
+def _verify_option(ca_file: Path | None) -> str | bool:
+    return str(ca_file) if ca_file is not None else True
+
+
+def hub_info(hub_url: str, ca_file: Path | None = None) -> HubInfo:
+    with httpx.Client(base_url=hub_url, verify=_verify_option(ca_file), timeout=10) as client:
+        return HubInfo.model_validate(_checked(_send(client, "GET", "/api/v1/hub")))
+
+
+def enrol(hub_url: str, request: EnrolRequest, ca_file: Path | None = None) -> EnrolResponse:
+    with httpx.Client(base_url=hub_url, verify=_verify_option(ca_file), timeout=10) as client:
+        body = request.model_dump_json().encode()
+        response = _send(
+            client,
+            "POST",
+            "/api/v1/enrol",
+            content=body,
+            headers={"content-type": "application/json"},
+        )
+        return EnrolResponse.model_validate(_checked(response))
+
+
+class HttpHubTransport:
+    """Signed requests to the hub over one pooled HTTP client."""
+
+    def __init__(
+        self, hub_url: str, node_name: str, key: Ed25519PrivateKey, ca_file: Path | None = None
+    ) -> None:
+        self._client = httpx.Client(
+            base_url=hub_url, verify=_verify_option(ca_file), timeout=httpx.Timeout(10.0)
+        )
+        self._node_name = node_name
+        self._key = key
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _signed(
+        self, method: str, path: str, body: bytes = b"", timeout: float | None = None
+    ) -> httpx.Response:
+        headers = sign_request(self._node_name, self._key, method, path, body)
+        if body:
+            headers["content-type"] = "application/json"
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        return _send(self._client, method, path, content=body or None, headers=headers, **extra)
+
+    def next_run(self, wait: float) -> Lease | None:
+        response = self._signed("GET", f"/api/v1/node/runs/next?wait={wait:g}", timeout=wait + 15)
+        if response.status_code == 204:
+            return None
+        return Lease.model_validate(_checked(response))
+
+    def submit(self, result: SignedResult) -> SubmitAck:
+        run_id = result.payload["run_id"]
+        body = result.model_dump_json().encode()
+        return SubmitAck.model_validate(
+            _checked(self._signed("POST", f"/api/v1/node/runs/{run_id}/result", body))
+        )
+
+    def get_project(self, project_id: str) -> SignedProject:
+        return SignedProject.model_validate(
+            _checked(self._signed("GET", f"/api/v1/node/projects/{project_id}"))
+        )
+
+    def report_approval(self, report: ApprovalReport) -> None:
+        _checked(self._signed("POST", "/api/v1/node/approvals", report.model_dump_json().encode()))
+
+
+def _send(client: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    try:
+        return client.request(method, path, **kwargs)
+    except httpx.TransportError as exc:
+        raise HubUnreachable(f"Cannot reach the hub: {type(exc).__name__}.") from exc
+
+
+def _checked(response: httpx.Response) -> Any:
+    if response.status_code >= 400:
+        try:
+            error = response.json()["error"]
+            code, message = str(error["code"]), str(error["message"])
+        except (ValueError, KeyError, TypeError):
+            code, message = "http_error", f"The hub answered HTTP {response.status_code}."
+        raise HubRejected(response.status_code, code, message)
+    return response.json() if response.content else None

@@ -1,0 +1,89 @@
+"""The states of a run and the reason codes a node or the hub gives for a final state.
+
+A run is one node's share of a task::
+
+    queued ──lease──▶ leased ──result──▶ succeeded | refused | failed
+       ▲                 │
+       └──lease expired──┘                 (queued|leased ──deadline──▶ failed: node_unavailable)
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunState(StrEnum):
+    QUEUED = "queued"
+    LEASED = "leased"
+    SUCCEEDED = "succeeded"
+    REFUSED = "refused"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATES
+
+
+FINAL_STATES = frozenset({RunState.SUCCEEDED, RunState.REFUSED, RunState.FAILED})
+
+
+class ReasonCode(StrEnum):
+    """Why a run ended other than in success. Codes are stable; texts are for people."""
+
+    # refusals: the node decided, by its own records, not to run the task
+    BAD_SIGNATURE = "bad_signature"
+    NOT_A_TARGET = "not_a_target"
+    TASK_EXPIRED = "task_expired"
+    PROJECT_NOT_APPROVED = "project_not_approved"
+    PROJECT_VERSION_NOT_APPROVED = "project_version_not_approved"
+    PROJECT_NOT_ACTIVE = "project_not_active"
+    REQUESTER_NOT_MEMBER = "requester_not_member"
+    ANALYSIS_NOT_ALLOWED = "analysis_not_allowed"
+    UNKNOWN_CONCEPT = "unknown_concept"
+    INVALID_PARAMETERS = "invalid_parameters"
+    # failures: the node tried and could not, or never answered
+    DATA_SOURCE_UNAVAILABLE = "data_source_unavailable"
+    GATE_ERROR = "gate_error"
+    INTERNAL_ERROR = "internal_error"
+    NODE_UNAVAILABLE = "node_unavailable"
+
+
+REASON_TEXT: dict[ReasonCode, str] = {
+    ReasonCode.BAD_SIGNATURE: (
+        "The task's signature did not verify against the hub key this node trusts."
+    ),
+    ReasonCode.NOT_A_TARGET: "The task was not addressed to this node.",
+    ReasonCode.TASK_EXPIRED: "The task expired before the node could run it.",
+    ReasonCode.PROJECT_NOT_APPROVED: "This node's custodian has not approved the project.",
+    ReasonCode.PROJECT_VERSION_NOT_APPROVED: (
+        "This node's custodian approved a different version of the project."
+    ),
+    ReasonCode.PROJECT_NOT_ACTIVE: "The project is outside its approved dates at this node.",
+    ReasonCode.REQUESTER_NOT_MEMBER: (
+        "The requester is not a member of the project as approved at this node."
+    ),
+    ReasonCode.ANALYSIS_NOT_ALLOWED: "This analysis is not allowed for the project at this node.",
+    ReasonCode.UNKNOWN_CONCEPT: (
+        "The cohort uses concept ids that are not in this node's vocabulary."
+    ),
+    ReasonCode.INVALID_PARAMETERS: "The analysis parameters are not valid.",
+    ReasonCode.DATA_SOURCE_UNAVAILABLE: "The node could not reach its data source.",
+    ReasonCode.GATE_ERROR: "The disclosure gate could not check the result, so it was withheld.",
+    ReasonCode.INTERNAL_ERROR: "The node hit an internal error; its operator can see the log.",
+    ReasonCode.NODE_UNAVAILABLE: "The node did not answer before the task's deadline.",
+}
+
+REFUSALS = frozenset(
+    {
+        ReasonCode.BAD_SIGNATURE,
+        ReasonCode.NOT_A_TARGET,
+        ReasonCode.TASK_EXPIRED,
+        ReasonCode.PROJECT_NOT_APPROVED,
+        ReasonCode.PROJECT_VERSION_NOT_APPROVED,
+        ReasonCode.PROJECT_NOT_ACTIVE,
+        ReasonCode.REQUESTER_NOT_MEMBER,
+        ReasonCode.ANALYSIS_NOT_ALLOWED,
+        ReasonCode.UNKNOWN_CONCEPT,
+        ReasonCode.INVALID_PARAMETERS,
+    }
+)

@@ -1,0 +1,54 @@
+"""Reading a service's TOML configuration, once, at the edge.
+
+Relative paths in a config file are resolved against the folder the file is in, so a
+deployment folder can be moved as a whole.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, TypeVar
+
+import tomli_w
+from pydantic import BaseModel, ValidationError
+
+from fivesafes.protocol.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_config(path: Path, model: type[M]) -> M:
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"No configuration file at {path}.") from exc
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"Cannot read the configuration at {path}: {exc}") from exc
+    try:
+        return model.model_validate(raw, context={"base_dir": path.parent.resolve()})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"The configuration at {path} is not valid: {problems}") from exc
+
+
+def write_config(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(tomli_w.dumps(data))
+
+
+def resolve_path(value: str | Path, base_dir: Path | None) -> Path:
+    candidate = Path(value).expanduser()
+    if candidate.is_absolute() or base_dir is None:
+        return candidate
+    return (base_dir / candidate).resolve()
+
+
+def resolve_sqlite_url(url: str, base_dir: Path | None) -> str:
+    """``sqlite:///hub.db`` is relative to the config's folder; other URLs pass through."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+        return prefix + str(resolve_path(url[len(prefix) :], base_dir))
+    return url

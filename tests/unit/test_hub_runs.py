@@ -1,0 +1,179 @@
+"""The run state machine at the hub, on SQLite and PostgreSQL (one suite, both stores)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from fivesafes.hub import runs
+from fivesafes.hub.db import Run, Task
+from fivesafes.hub.enrolment import enrol_node, issue_enrolment_token
+from fivesafes.hub.people import create_user
+from fivesafes.hub.projects import create_project
+from fivesafes.hub.tasks import create_task
+from fivesafes.protocol.errors import NotFoundOrNoPermission, Unauthenticated
+from fivesafes.protocol.models import ResultPayload, SignedResult, TaskRequest
+from fivesafes.protocol.signing import generate_key, public_key_text, sign
+from fivesafes.sdc import GateProfile
+from fivesafes.storage.engine import make_engine, make_sessionmaker, transaction
+from fivesafes.storage.migrate import upgrade
+from fivesafes.storage.types import utcnow
+
+PROFILE = GateProfile()
+LEASE = timedelta(seconds=30)
+COHORT = {"name": "c", "criteria": [{"domain": "condition", "concepts": [443388]}]}
+
+
+class World:
+    def __init__(self, url):
+        self.engine = make_engine(url)
+        upgrade(self.engine, "fivesafes.hub:migrations")
+        self.sessions = make_sessionmaker(self.engine)
+        self.hub_key = generate_key()
+        self.node_keys = {"north": generate_key(), "south": generate_key()}
+        with transaction(self.sessions) as s:
+            for name, key in self.node_keys.items():
+                token = issue_enrolment_token(s, node_name=name, lifetime=timedelta(hours=1), by="a")
+                enrol_node(s, token=token, node_name=name, public_key=public_key_text(key))
+            self.alice = create_user(s, username="alice", display_name="A", role="researcher", by="a")
+            self.project = create_project(
+                s, title="P", members=["alice"], nodes=["north", "south"],
+                start_date=date.today(), end_date=date.today() + timedelta(days=1), by="a",
+            )  # fmt: skip
+
+    def unit(self, work):
+        with transaction(self.sessions) as s:
+            return work(s)
+
+    def node(self, s, name):
+        from sqlalchemy import select
+
+        from fivesafes.hub.db import Node
+
+        return s.scalar(select(Node).where(Node.name == name))
+
+    def task(self, timeout=60):
+        request = TaskRequest.model_validate(
+            {"project_id": self.project.id, "analysis": "count", "parameters": {"cohort": COHORT},
+             "timeout_seconds": timeout}
+        )  # fmt: skip
+        return self.unit(lambda s: create_task(s, request, by=self.alice, key=self.hub_key)[0])
+
+    def lease(self, name, now=None):
+        return self.unit(lambda s: runs.lease_next_run(s, self.node(s, name), now or utcnow(), LEASE))
+
+    def result(self, lease, name, status="succeeded", value=120, key=None, **extra):
+        payload = ResultPayload(
+            run_id=lease.run_id,
+            task_id=lease.task.payload["task_id"],
+            node=name,
+            status=status,
+            output={"count": {"value": value, "suppressed": False, "rule": "r"}, "profile": "default"}
+            if status == "succeeded"
+            else None,
+            finished_at=utcnow(),
+            **extra,
+        ).model_dump(mode="json")
+        return SignedResult(payload=payload, signature=sign(payload, key or self.node_keys[name]))
+
+    def submit(self, name, result, now=None):
+        return self.unit(
+            lambda s: runs.submit_result(s, self.node(s, name), result, PROFILE, now or utcnow())
+        )
+
+    def run_state(self, run_id):
+        return self.unit(lambda s: s.get(Run, run_id).state)
+
+
+@pytest.fixture
+def world(state_db_url):
+    w = World(state_db_url)
+    yield w
+    w.engine.dispose()
+
+
+def test_each_node_leases_only_its_own_run_once(world):
+    world.task()
+    north = world.lease("north")
+    assert north is not None and north.task.payload["targets"] == ["north", "south"]
+    assert world.lease("north") is None
+    assert world.lease("south") is not None
+    assert world.run_state(north.run_id) == "leased"
+
+
+def test_expired_lease_returns_the_run_to_the_queue(world):
+    world.task()
+    first = world.lease("north")
+    later = utcnow() + LEASE + timedelta(seconds=1)
+    world.unit(lambda s: runs.sweep(s, PROFILE, later))
+    assert world.run_state(first.run_id) == "queued"
+    again = world.lease("north", later)
+    assert again.run_id == first.run_id
+    assert world.unit(lambda s: s.get(Run, first.run_id).leases) == 2
+
+
+def test_submission_is_idempotent_by_run_id(world):
+    world.task()
+    lease = world.lease("north")
+    first = world.submit("north", world.result(lease, "north", value=120))
+    assert first.ack.accepted and first.ack.state == "succeeded"
+    second = world.submit("north", world.result(lease, "north", value=990))
+    assert not second.ack.accepted and second.ack.state == "succeeded"
+    output = world.unit(lambda s: s.get(Run, lease.run_id).output)
+    assert output["count"]["value"] == 120
+
+
+def test_result_must_be_signed_by_the_runs_node(world):
+    world.task()
+    lease = world.lease("north")
+    forged = world.result(lease, "north", key=world.node_keys["south"])
+    with pytest.raises(Unauthenticated):
+        world.submit("north", forged)
+    with pytest.raises(NotFoundOrNoPermission):  # south cannot answer north's run
+        world.submit("south", world.result(lease, "south"))
+    assert world.run_state(lease.run_id) == "leased"
+
+
+def test_task_completes_and_combines_released_values(world):
+    task = world.task()
+    for name, value in (("north", 120), ("south", 40)):
+        lease = world.lease(name)
+        world.submit(name, world.result(lease, name, value=value))
+    combined = world.unit(lambda s: s.get(Task, task.id).combined)
+    assert combined["total"] == {"value": 160, "suppressed": False, "rule": "rounded to 10"}
+    assert combined["nodes_contributing"] == ["north", "south"]
+
+
+def test_deadline_ends_unanswered_runs_while_others_stand(world):
+    task = world.task(timeout=5)
+    lease = world.lease("north")
+    world.submit("north", world.result(lease, "north", value=120))
+    world.unit(lambda s: runs.sweep(s, PROFILE, utcnow() + timedelta(seconds=6)))
+    view = world.unit(lambda s: s.get(Task, task.id))
+    assert view.state == "complete"
+    assert view.combined["nodes_missing"] == ["south"]
+    assert view.combined["total"]["value"] == 120
+    south = world.unit(lambda s: [r for r in s.query(Run).filter_by(task_id=task.id) if r.id != lease.run_id][0])
+    assert (south.state, south.reason) == ("failed", "node_unavailable")
+    # a late answer from the node that timed out changes nothing
+    assert world.lease("south", utcnow() + timedelta(seconds=6)) is None
+
+
+def test_success_without_a_gated_output_is_recorded_as_a_gate_failure(world):
+    world.task()
+    lease = world.lease("north")
+    payload = world.result(lease, "north").payload
+    payload["output"] = {"count": 123}
+    world.submit("north", SignedResult(payload=payload, signature=sign(payload, world.node_keys["north"])))
+    run = world.unit(lambda s: s.get(Run, lease.run_id))
+    assert (run.state, run.reason, run.output) == ("failed", "gate_error", None)
+
+
+def test_hub_regates_node_values_with_its_own_profile(world):
+    world.task()
+    lease = world.lease("north")
+    strict = GateProfile(threshold=50, rounding_base=10)
+    world.unit(lambda s: runs.submit_result(s, world.node(s, "north"), world.result(lease, "north", value=40), strict, utcnow()))
+    output = world.unit(lambda s: s.get(Run, lease.run_id).output)
+    assert output["count"]["suppressed"] and output["count"]["value"] is None
