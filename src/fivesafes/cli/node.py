@@ -101,6 +101,7 @@ def enrol(
 def serve(config: ConfigOption = Path("node.toml")) -> None:
     """Run the node agent: pull work from the hub until interrupted (never listens)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     service = _service(config)
     registration = service.registration()
     transport = service.transport()

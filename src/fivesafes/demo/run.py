@@ -149,9 +149,21 @@ def build_federation(workdir: Path, persons: int, supervisor: Supervisor) -> Pat
     return _write_connection(workdir, hub_url, token, project_id)
 
 
+def wait_until_online(fed: Federation, names: list[str], timeout: float = 60.0) -> None:
+    """Nodes show as online once they have warmed up and polled the hub."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        online = {n.name for n in fed.nodes() if n.online and n.last_seen_at is not None}
+        if set(names) <= online:
+            return
+        time.sleep(0.2)
+    raise RuntimeError("the nodes did not come online; see the node logs in the workdir")
+
+
 def run_counts(connection: Path) -> bool:
     ok = True
     with Federation.from_file(connection) as fed:
+        wait_until_online(fed, [name for name, *_ in HOSPITALS])
         for title, cohort in DEMO_COHORTS:
             started = time.perf_counter()
             result = fed.count(cohort, timeout=60)

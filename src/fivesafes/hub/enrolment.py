@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fivesafes.audit.chain import append_event
@@ -57,7 +57,7 @@ def enrol_node(session: Session, *, token: str, node_name: str, public_key: str)
     if session.scalar(select(Node).where(Node.public_key == public_key)) is not None:
         raise Conflict("That public key is already registered to another node.")
     row.used_at = now
-    node = Node(name=node_name, public_key=public_key, enrolled_at=now, last_seen_at=now)
+    node = Node(name=node_name, public_key=public_key, enrolled_at=now, last_seen_at=None)
     session.add(node)
     session.flush()
     append_event(session, AUDIT, AuditEventType.NODE_ENROLLED, by=node_name, node=node_name)
@@ -73,9 +73,8 @@ def authenticate_node(
     timestamp: str,
     body: bytes,
     signature: str,
-    now: datetime | None = None,
 ) -> Node:
-    """The node whose key signed this request, or Unauthenticated; records its presence."""
+    """The node whose key signed this request, or Unauthenticated."""
     node = session.scalar(select(Node).where(Node.name == node_name))
     if node is None:
         raise Unauthenticated("The request is not signed by an enrolled node.")
@@ -83,10 +82,15 @@ def authenticate_node(
         verify_request(node.public_key, method, path, timestamp, body, signature)
     except BadSignature as exc:
         raise Unauthenticated("The request is not signed by an enrolled node.") from exc
+    return node
+
+
+def record_presence(session: Session, node: Node, now: datetime | None = None) -> None:
+    """The node's agent is polling: it is online. Written at most every couple of seconds."""
     now = now or utcnow()
     if node.last_seen_at is None or now - node.last_seen_at >= PRESENCE_WRITE_INTERVAL:
+        session.execute(update(Node).where(Node.id == node.id).values(last_seen_at=now))
         node.last_seen_at = now
-    return node
 
 
 def is_online(node: Node, now: datetime, offline_after: timedelta) -> bool:

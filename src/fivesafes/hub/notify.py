@@ -16,6 +16,7 @@ class Notifier:
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.stopping = False
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -32,12 +33,24 @@ class Notifier:
             return
         self._loop.call_soon_threadsafe(self._fire, key)
 
+    def shutdown(self) -> None:
+        """Wake every waiter and make later waits return at once (the server is stopping)."""
+        self.stopping = True
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._fire_all)
+
+    def _fire_all(self) -> None:
+        events, self._events = self._events, {}
+        for event in events.values():
+            event.set()
+
     def _fire(self, key: str) -> None:
         event = self._events.pop(key, None)
         if event is not None:
             event.set()
 
-    @staticmethod
-    async def wait(event: asyncio.Event, timeout: float) -> None:
+    async def wait(self, event: asyncio.Event, timeout: float) -> None:
+        if self.stopping:
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)

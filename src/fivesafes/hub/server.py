@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import FrameType
+
 import uvicorn
 
 from fivesafes.hub.api.app import create_app
@@ -9,16 +11,29 @@ from fivesafes.hub.config import HubConfig
 from fivesafes.hub.service import HubService
 
 
+class _Server(uvicorn.Server):
+    """Ends long-polls at once on shutdown, so stopping never waits for a poll to time out."""
+
+    def __init__(self, config: uvicorn.Config, service: HubService) -> None:
+        super().__init__(config)
+        self._service = service
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._service.notifier.shutdown()
+        super().handle_exit(sig, frame)
+
+
 def serve(config: HubConfig) -> None:
-    app = create_app(HubService(config))
+    service = HubService(config)
     settings = config.hub
-    uvicorn.run(
-        app,
+    server_config = uvicorn.Config(
+        create_app(service),
         host=settings.host,
         port=settings.port,
         ssl_certfile=str(settings.tls_cert) if config.tls else None,
         ssl_keyfile=str(settings.tls_key) if config.tls else None,
         log_level="info",
         access_log=False,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=10,
     )
+    _Server(server_config, service).run()

@@ -60,7 +60,16 @@ class Agent:
 
     # ---- the loop -----------------------------------------------------------------------
 
+    def warm_up(self) -> None:
+        """Open the data source and compile a first query now, so the first run is fast."""
+        try:
+            self._data = self._data or self._open_data()
+            self._data.table("person").count().execute()
+        except Exception as exc:  # noqa: BLE001 - a run will report it with a reason code
+            log.error("cannot open the data source: %s", type(exc).__name__)
+
     def run_forever(self, stop: threading.Event) -> None:
+        self.warm_up()
         backoff = 0.5
         while not stop.is_set():
             try:

@@ -10,10 +10,11 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from sqlalchemy.orm import Session
 
 from fivesafes.hub import runs
 from fivesafes.hub.api.deps import EnrolledNode, Service
-from fivesafes.hub.enrolment import enrol_node
+from fivesafes.hub.enrolment import enrol_node, record_presence
 from fivesafes.hub.projects import project_for_node, record_approval_report
 from fivesafes.protocol.errors import InvalidRequest
 from fivesafes.protocol.models import (
@@ -52,13 +53,16 @@ async def next_run(
     deadline = time.monotonic() + min(wait, service.config.hub.max_poll_wait_seconds)
     while True:
         woken = service.notifier.current(f"node:{node.name}")
-        lease = await asyncio.to_thread(
-            service.unit, lambda s: runs.lease_next_run(s, node, utcnow(), service.lease_for)
-        )
+
+        def lease_next(session: Session) -> Lease | None:
+            record_presence(session, node)
+            return runs.lease_next_run(session, node, utcnow(), service.lease_for)
+
+        lease = await asyncio.to_thread(service.unit, lease_next)
         if lease is not None:
             return lease
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if remaining <= 0 or service.notifier.stopping:
             return Response(status_code=204)
         await service.notifier.wait(woken, min(remaining, 1.0))
 

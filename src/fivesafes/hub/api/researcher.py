@@ -85,6 +85,6 @@ async def get_task(
             service.unit, lambda s: task_view(s, task_for_member(s, task_id, user))
         )
         remaining = deadline - time.monotonic()
-        if view.state == "complete" or remaining <= 0:
+        if view.state == "complete" or remaining <= 0 or service.notifier.stopping:
             return view
         await service.notifier.wait(woken, min(remaining, 1.0))
