@@ -65,13 +65,28 @@ class Harness:
         self.hub_process: Service | None = None
         self.nodes: dict[str, Service] = {}
         self._hub_config_path = root / "hub" / "hub.toml"
+        self.ca_file: Path | None = None
 
     # ---- hub ------------------------------------------------------------------------------
 
-    def start_hub(self, database_url: str = "sqlite:///hub.db", **settings: Any) -> None:
+    def start_hub(
+        self,
+        database_url: str = "sqlite:///hub.db",
+        tls: tuple[Path, Path] | None = None,
+        **settings: Any,
+    ) -> None:
+        """Start a hub; with ``tls`` (certificate, key) it serves HTTPS only."""
         port = free_port()
-        self.hub_url = f"http://127.0.0.1:{port}"
-        init_hub(self.root / "hub", name="test-hub", port=port, database_url=database_url)
+        self.ca_file = tls[0] if tls else None
+        self.hub_url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+        init_hub(
+            self.root / "hub",
+            name="test-hub",
+            port=port,
+            database_url=database_url,
+            tls_cert=tls[0] if tls else None,
+            tls_key=tls[1] if tls else None,
+        )
         defaults = {"sweep_interval_seconds": 0.2, "node_offline_after_seconds": 5}
         edit_toml(self._hub_config_path, "hub", **{**defaults, **settings})
         self.restart_hub()
@@ -82,7 +97,7 @@ class Harness:
             ["hub", "serve", "--config", str(self._hub_config_path)],
             self.root / "hub" / "hub.log",
         )
-        wait_for_health(self.hub_url, self.hub_process)
+        wait_for_health(self.hub_url, self.hub_process, verify=str(self.ca_file) if self.ca_file else True)
 
     def hub(self) -> HubService:
         """A handle on the hub's database, as the hub admin's CLI has (caller stops it)."""
@@ -108,7 +123,7 @@ class Harness:
             )
         )
         config = node_setup.init_node(
-            self.root / name, name=name, hub_url=self.hub_url, data=data, **gate
+            self.root / name, name=name, hub_url=self.hub_url, data=data, ca_file=self.ca_file, **gate
         )
         edit_toml(
             self.root / name / "node.toml", "node", poll_wait_seconds=5, retry_max_seconds=1.0
@@ -187,4 +202,4 @@ class Harness:
         return project_id
 
     def federation(self, token: str, project: str | None = None) -> Federation:
-        return Federation(self.hub_url, token, project)
+        return Federation(self.hub_url, token, project, ca_file=self.ca_file)

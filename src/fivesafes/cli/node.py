@@ -13,9 +13,7 @@ import typer
 from rich.table import Table
 
 from fivesafes.cli.output import console, fail
-from fivesafes.data.source import open_omop
 from fivesafes.node import custodian, runs, setup
-from fivesafes.node.agent import Agent
 from fivesafes.node.config import NodeConfig
 from fivesafes.node.db import AUDIT
 from fivesafes.node.service import NodeService
@@ -100,6 +98,8 @@ def enrol(
 @app.command()
 def serve(config: ConfigOption = Path("node.toml")) -> None:
     """Run the node agent: pull work from the hub until interrupted (never listens)."""
+    from fivesafes.data.source import open_omop  # heavy (Ibis): only the agent needs it
+    from fivesafes.node.agent import Agent
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     service = _service(config)

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 from fivesafes.data.source import OmopDatabase
 from fivesafes.node import runs
 from fivesafes.node.db import Approval
+from fivesafes.node.outcome import Outcome
 from fivesafes.node.policy import Refusal, check_task, verified_task
-from fivesafes.node.runner import Outcome, run_task
+from fivesafes.node.runner import run_task
 from fivesafes.node.transport import HubRejected, HubTransport, HubUnreachable
 from fivesafes.protocol.models import Lease, SignedResult, TaskPayload
 from fivesafes.protocol.runs import ReasonCode

@@ -7,14 +7,13 @@ turns it into what may be released, and any error in the gate is a failure (fail
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
 
 from pydantic import ValidationError
 
 from fivesafes.analyses.count import count_persons
 from fivesafes.cohorts.concepts import UnknownConceptError
 from fivesafes.data.source import OmopDatabase
+from fivesafes.node.outcome import Outcome
 from fivesafes.protocol.models import CountOutput, CountParameters, TaskPayload
 from fivesafes.protocol.runs import ReasonCode
 from fivesafes.sdc.counts import release_count
@@ -23,14 +22,6 @@ from fivesafes.sdc.profile import GateProfile
 log = logging.getLogger("fivesafes.node.runner")
 
 _DATA_ERRORS = ("OperationalError", "IOException", "ConnectionException", "InterfaceError")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: str  # succeeded | refused | failed
-    reason: ReasonCode | None = None
-    output: dict[str, Any] | None = None
-    unknown_concepts: list[int] | None = None
 
 
 def gate_count(n: int, profile: GateProfile) -> Outcome:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from fivesafes.audit.chain import append_event
 from fivesafes.audit.events import AuditEventType
 from fivesafes.node.db import AUDIT, NodeRun
-from fivesafes.node.runner import Outcome
+from fivesafes.node.outcome import Outcome
 from fivesafes.protocol.models import ResultPayload, SignedResult, TaskPayload
 from fivesafes.protocol.signing import sign
 

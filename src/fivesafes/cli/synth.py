@@ -1,0 +1,98 @@
+"""``fivesafes synth``: generate synthetic OMOP CDM data for demos and tests.
+
+Exit codes: 0 written; 1 refused because the output exists and ``--force`` was not
+given; 2 invalid input (as for any usage error); 3 the database could not be written.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import duckdb
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from fivesafes.data.synth import SITE_PROFILES, generate
+from fivesafes.data.synth.generator import MAX_PERSONS
+
+app = typer.Typer(
+    help="Generate synthetic data.", no_args_is_help=True, pretty_exceptions_enable=False
+)
+_err = Console(stderr=True)
+_out = Console()
+
+EXIT_REFUSED = 1  # the output exists and --force was not given
+EXIT_USAGE = 2  # invalid input, like click's own usage errors
+EXIT_FAILED = 3  # the database could not be written
+
+
+@app.callback()
+def _synth() -> None:
+    """Generate synthetic data."""
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    _err.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@app.command("omop")
+def omop(
+    out: Annotated[
+        Path, typer.Option("--out", help="DuckDB file to write.", dir_okay=False, resolve_path=True)
+    ],
+    persons: Annotated[
+        int, typer.Option("--persons", min=1, max=MAX_PERSONS, help="Number of persons.")
+    ] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
+    site: Annotated[
+        str,
+        typer.Option(
+            "--site", help=f"Site profile: {', '.join(SITE_PROFILES)}.", show_default=True
+        ),
+    ] = "default",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a synthetic OMOP CDM v5.4 database (DuckDB) with planted effects."""
+    if site not in SITE_PROFILES:
+        raise _fail(
+            f"unknown site profile {site!r}; choose one of: {', '.join(SITE_PROFILES)}.",
+            EXIT_USAGE,
+        )
+    if out.exists() and not force:
+        raise _fail(f"{out} already exists; pass --force to overwrite it.", EXIT_REFUSED)
+    if not out.parent.is_dir():
+        raise _fail(f"the folder {out.parent} does not exist.", EXIT_USAGE)
+
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"{site}: persons", total=persons)
+
+        def report(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=f"{site}: {stage}", completed=done, total=total)
+
+        try:
+            counts = generate(out, persons=persons, seed=seed, site=site, progress=report)
+        except (OSError, duckdb.Error) as error:
+            raise _fail(f"could not write {out}: {error}", EXIT_FAILED) from None
+
+    elapsed = time.perf_counter() - started
+    _out.print(f"Wrote {out} (site {site}, seed {seed}).", highlight=False, soft_wrap=True)
+    table = Table()
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, rows in counts.items():
+        table.add_row(name, f"{rows:,}")
+    _out.print(table)
+    _out.print(f"{persons:,} persons in {elapsed:.1f} s ({persons / elapsed:,.0f} persons/s)")

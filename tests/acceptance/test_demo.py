@@ -1,0 +1,62 @@
+"""The README's first command: ``fivesafes demo`` runs a whole federation and answers."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+from fivesafes.client import Federation
+from fivesafes.demo.cohorts import DEMO_COHORTS
+from fivesafes.demo.processes import fivesafes_command
+
+
+def test_demo_once_prints_the_counts_and_exits_0(tmp_path):
+    workdir = tmp_path / "demo"
+    result = subprocess.run(
+        fivesafes_command("demo", "--once", "--workdir", str(workdir), "--persons", "2000"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for title, _ in DEMO_COHORTS:
+        assert title in out
+    for hospital in ("northfield", "riverside", "lakeside"):
+        assert hospital in out
+        assert (workdir / hospital / "omop.duckdb").is_file()
+        assert (workdir / hospital / "node.toml").is_file()
+    assert out.count("TOTAL") == len(DEMO_COHORTS)
+    connection = json.loads((workdir / "connection.json").read_text())
+    assert set(connection) == {"hub_url", "token", "project"}
+    assert (workdir / "connection.json").stat().st_mode & 0o077 == 0  # the token is private
+
+
+def test_demo_keeps_serving_until_interrupted(tmp_path):
+    workdir = tmp_path / "demo"
+    process = subprocess.Popen(
+        fivesafes_command("demo", "--workdir", str(workdir), "--persons", "1000"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            lines.append(line)
+            if "Press Ctrl-C" in line or process.poll() is not None:
+                break
+        assert "Press Ctrl-C" in "".join(lines), "".join(lines)
+        # the connection file works from another process while the demo serves
+        with Federation.from_file(workdir / "connection.json") as fed:
+            result = fed.count(DEMO_COHORTS[0][1], timeout=60)
+        assert result.complete and {n.state for n in result.nodes} == {"succeeded"}
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()

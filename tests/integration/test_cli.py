@@ -1,0 +1,122 @@
+"""The README's two-machine walk-through, run with the real ``fivesafes`` command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from fivesafes.data.synth import concepts as c
+from fivesafes.demo.processes import Supervisor, fivesafes_command, free_port, wait_for_health
+
+
+def fs(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        fivesafes_command(*args), capture_output=True, text=True, timeout=120, input=input
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"fivesafes {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def last_line(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout.strip().splitlines()[-1].strip()
+
+
+def test_deploy_a_hub_and_a_node_with_the_cli(tmp_path, site_data):
+    hub_dir, node_dir = tmp_path / "hub-machine", tmp_path / "tre-machine"
+    port = free_port()
+    hub_url = f"http://127.0.0.1:{port}"
+    hub_toml = str(hub_dir / "hub.toml")
+    node_toml = str(node_dir / "node.toml")
+
+    fs("hub", "init", "--dir", str(hub_dir), "--name", "national-hub", "--port", str(port))
+    with Supervisor() as supervisor:
+        hub = supervisor.start("hub", ["hub", "serve", "--config", hub_toml], hub_dir / "hub.log")
+        wait_for_health(hub_url, hub)
+
+        enrolment = fs("hub", "enrol-node", "northfield", "--config", hub_toml)
+        token = enrolment.stdout.split("usable once):")[1].split()[0]
+        fingerprint = enrolment.stdout.split("Hub key fingerprint:")[1].split()[0]
+
+        fs("node", "init", "--dir", str(node_dir), "--name", "northfield", "--hub-url", hub_url,
+           "--data", str(site_data["northfield"]))  # fmt: skip
+        fs("node", "enrol", "--config", node_toml, "--token", token, "--expect-fingerprint", fingerprint)
+        again = fs("node", "enrol", "--config", node_toml, "--token", token, check=False)
+        assert again.returncode == 2 and "Traceback" not in again.stderr
+
+        supervisor.start("northfield", ["node", "serve", "--config", node_toml], node_dir / "node.log")
+
+        fs("hub", "add-user", "alice", "--config", hub_toml, "--name", "Alice")
+        api_token = last_line(fs("hub", "issue-token", "alice", "--config", hub_toml))
+        project = last_line(
+            fs("hub", "create-project", "--config", hub_toml, "--title", "Lung cancer study",
+               "--member", "alice", "--node", "northfield")  # fmt: skip
+        )
+        declined = fs("node", "approve", project, "--config", node_toml, input="n\n", check=False)
+        assert declined.returncode == 1
+        approved = fs("node", "approve", project, "--config", node_toml, "--by", "dr-custodian", "--yes")
+        assert "Lung cancer study" in approved.stdout and "alice" in approved.stdout
+
+        connection = tmp_path / "connection.json"
+        connection.write_text(json.dumps({"hub_url": hub_url, "token": api_token, "project": project}))
+        cohort = tmp_path / "cohort.json"
+        cohort.write_text(
+            json.dumps({"name": "lc", "criteria": [{"domain": "condition", "concepts": [c.LUNG_CANCER]}]})
+        )
+        counted = json.loads(
+            fs("count", "--connection", str(connection), "--cohort", str(cohort), "--json").stdout
+        )
+        assert counted["nodes"][0]["state"] == "succeeded"
+        assert counted["total"] == counted["nodes"][0]["value"] and counted["total"] >= 10
+
+        table = fs("count", "--connection", str(connection), "--cohort", str(cohort)).stdout
+        assert "northfield" in table and "TOTAL" in table
+
+        assert "online" in fs("hub", "nodes", "--config", hub_toml).stdout
+        runs = fs("node", "runs", "--config", node_toml).stdout
+        assert runs.count("succeeded") == 2
+        assert "approved" in fs("node", "approvals", "--config", node_toml).stdout
+        assert "audit chain intact" in fs("hub", "verify-audit", "--config", hub_toml).stdout
+        assert "audit chain intact" in fs("node", "verify-audit", "--config", node_toml).stdout
+        shown = fs("node", "show-config", "--config", node_toml).stdout
+        assert '"threshold": 10' in shown
+
+        fs("node", "revoke", project, "--config", node_toml)
+        refused = json.loads(
+            fs("count", "--connection", str(connection), "--cohort", str(cohort), "--json").stdout
+        )
+        assert refused["nodes"][0]["reason"] == "project_not_approved"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("count", "--connection", "/nonexistent/connection.json", "--cohort", "/etc/hostname"),
+        ("hub", "nodes", "--config", "/nonexistent/hub.toml"),
+        ("node", "runs", "--config", "/nonexistent/node.toml"),
+    ],
+)
+def test_cli_errors_are_one_line_not_a_traceback(args):
+    result = fs(*args, check=False)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "error" in result.stderr.lower()
+
+
+def test_hub_init_refuses_to_overwrite(tmp_path):
+    fs("hub", "init", "--dir", str(tmp_path))
+    key_before = (tmp_path / "hub.key").read_bytes()
+    again = fs("hub", "init", "--dir", str(tmp_path), check=False)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert (tmp_path / "hub.key").read_bytes() == key_before
+
+
+def test_node_init_refuses_plain_http_off_loopback(tmp_path, site_data):
+    result = fs("node", "init", "--dir", str(tmp_path), "--name", "n1", "--hub-url",
+                "http://hub.example.org", "--data", str(site_data["northfield"]), check=False)  # fmt: skip
+    assert result.returncode == 2 and "plain HTTP" in result.stderr
+    assert not (tmp_path / "node.toml").exists() and not (tmp_path / "node.key").exists()
+    time.sleep(0)
