@@ -13,7 +13,7 @@ import shutil
 import signal
 import tempfile
 import time
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +24,8 @@ from fivesafes.cli.count import render
 from fivesafes.client import Federation
 from fivesafes.data.synth import generate
 from fivesafes.demo.cohorts import DEMO_COHORTS
-from fivesafes.demo.processes import Supervisor, free_port, wait_for_health
-from fivesafes.hub.enrolment import issue_enrolment_token
-from fivesafes.hub.people import create_user, issue_token
-from fivesafes.hub.projects import create_project
-from fivesafes.hub.service import HubService
-from fivesafes.hub.setup import init_hub
-from fivesafes.node import setup as node_setup
-from fivesafes.node.service import NodeService
+from fivesafes.demo.local import LocalFederation
+from fivesafes.demo.processes import Supervisor
 
 console = Console()
 
@@ -41,7 +35,7 @@ HOSPITALS: list[tuple[str, str, float, int]] = [
     ("riverside", "riverside", 0.6, 202),
     ("lakeside", "lakeside", 1.4, 303),
 ]
-ADMIN = "demo-hub-admin"
+STATE = ("toml", "key", "db", "db-wal", "db-shm")
 
 
 def _generate_data(workdir: Path, persons: int) -> dict[str, Path]:
@@ -81,72 +75,30 @@ def _write_connection(workdir: Path, hub_url: str, token: str, project_id: str) 
 def build_federation(workdir: Path, persons: int, supervisor: Supervisor) -> Path:
     """Set up and start the whole federation; return the connection file."""
     data = _generate_data(workdir, persons)
-    port = free_port()
-    hub_url = f"http://127.0.0.1:{port}"
-    hub_dir = workdir / "hub"
-    if (hub_dir / "hub.toml").exists():
-        shutil.rmtree(hub_dir)  # a fresh federation on every run; the data is kept
-    hub_config = init_hub(hub_dir, name="demo-hub", port=port)
-    hub_process = supervisor.start(
-        "hub", ["hub", "serve", "--config", str(hub_dir / "hub.toml")], hub_dir / "hub.log"
-    )
-    wait_for_health(hub_url, hub_process)
-    console.print(f"[green]✓[/] hub listening on {hub_url}")
-    hub = HubService(hub_config)
-    hub.start()
-    try:
-        for name, _site, _share, _seed in HOSPITALS:
-            node_dir = workdir / name
-            for stale in ("node.toml", "node.key", "node.db", "node.db-wal", "node.db-shm"):
-                (node_dir / stale).unlink(missing_ok=True)
-            token = hub.unit(
-                lambda s, name=name: issue_enrolment_token(
-                    s, node_name=name, lifetime=timedelta(hours=1), by=ADMIN
-                )
-            )
-            config = node_setup.init_node(
-                node_dir,
-                name=name,
-                hub_url=hub_url,
-                data={"engine": "duckdb", "path": str(data[name])},
-            )
-            node = NodeService(config)
-            node.start()
-            node_setup.enrol(node, token, expect_fingerprint=hub.info.fingerprint)
-            node.stop()
-            process = supervisor.start(
-                name, ["node", "serve", "--config", str(node_dir / "node.toml")], node_dir / "node.log"
-            )
-            if not process.alive():
-                raise RuntimeError(f"node {name} exited:\n{process.log_tail()}")
-            console.print(f"[green]✓[/] node {name} enrolled and polling (data: {data[name]})")
-
-        def setup_people(session: Any) -> tuple[str, str]:
-            create_user(session, username="alice", display_name="Dr Alice Researcher",
-                        role="researcher", by=ADMIN)  # fmt: skip
-            token = issue_token(session, username="alice", lifetime=timedelta(days=7), by=ADMIN)
-            project = create_project(
-                session,
-                title="Lung cancer and smoking across three hospitals",
-                members=["alice"],
-                nodes=[name for name, *_ in HOSPITALS],
-                start_date=date.today(),
-                end_date=date.today() + timedelta(days=365),
-                by=ADMIN,
-            )
-            return token, project.id
-
-        token, project_id = hub.unit(setup_people)
-        console.print(f"[green]✓[/] researcher alice and project {project_id} created")
-    finally:
-        hub.stop()
+    for stale in ["hub", *(f"{name}/node.{ext}" for name, *_ in HOSPITALS for ext in STATE)]:
+        path = workdir / stale
+        if path.is_dir():
+            shutil.rmtree(path)  # a fresh federation on every run; the data is kept
+        else:
+            path.unlink(missing_ok=True)
+    local = LocalFederation(workdir, supervisor)
+    local.start_hub(name="demo-hub")
+    console.print(f"[green]✓[/] hub listening on {local.hub_url}")
     for name, *_ in HOSPITALS:
-        node = NodeService(node_setup.load_config(workdir / name / "node.toml", node_setup.NodeConfig))
-        node.start()
-        approval = node_setup.approve(node, project_id, by=f"custodian@{name}")
-        node.stop()
-        console.print(f"[green]✓[/] {name}'s custodian approved {project_id} v{approval.version}")
-    return _write_connection(workdir, hub_url, token, project_id)
+        local.add_node(name, {"engine": "duckdb", "path": str(data[name])})
+        console.print(f"[green]✓[/] node {name} enrolled and polling (data: {data[name]})")
+    token = local.researcher("alice", timedelta(days=7), name="Dr Alice Researcher")
+    project_id = local.project(
+        ["alice"],
+        [name for name, *_ in HOSPITALS],
+        approve=False,
+        title="Lung cancer and smoking across three hospitals",
+    )
+    console.print(f"[green]✓[/] researcher alice and project {project_id} created")
+    for name, *_ in HOSPITALS:
+        version = local.approve(name, project_id)
+        console.print(f"[green]✓[/] {name}'s custodian approved {project_id} v{version}")
+    return _write_connection(workdir, local.hub_url, token, project_id)
 
 
 def wait_until_online(fed: Federation, names: list[str], timeout: float = 60.0) -> None:
