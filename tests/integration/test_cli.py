@@ -12,12 +12,16 @@ from fivesafes.data.synth import concepts as c
 from fivesafes.demo.processes import Supervisor, fivesafes_command, free_port, wait_for_health
 
 
-def fs(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+def fs(
+    *args: str, check: bool = True, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         fivesafes_command(*args), capture_output=True, text=True, timeout=120, input=input
     )
     if check and result.returncode != 0:
-        raise AssertionError(f"fivesafes {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"fivesafes {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
@@ -41,30 +45,67 @@ def test_deploy_a_hub_and_a_node_with_the_cli(tmp_path, site_data):
         token = enrolment.stdout.split("usable once):")[1].split()[0]
         fingerprint = enrolment.stdout.split("Hub key fingerprint:")[1].split()[0]
 
-        fs("node", "init", "--dir", str(node_dir), "--name", "northfield", "--hub-url", hub_url,
-           "--data", str(site_data["northfield"]))  # fmt: skip
-        fs("node", "enrol", "--config", node_toml, "--token", token, "--expect-fingerprint", fingerprint)
+        fs(
+            "node",
+            "init",
+            "--dir",
+            str(node_dir),
+            "--name",
+            "northfield",
+            "--hub-url",
+            hub_url,
+            "--data",
+            str(site_data["northfield"]),
+        )
+        fs(
+            "node",
+            "enrol",
+            "--config",
+            node_toml,
+            "--token",
+            token,
+            "--expect-fingerprint",
+            fingerprint,
+        )
         again = fs("node", "enrol", "--config", node_toml, "--token", token, check=False)
         assert again.returncode == 2 and "Traceback" not in again.stderr
 
-        supervisor.start("northfield", ["node", "serve", "--config", node_toml], node_dir / "node.log")
+        supervisor.start(
+            "northfield", ["node", "serve", "--config", node_toml], node_dir / "node.log"
+        )
 
         fs("hub", "add-user", "alice", "--config", hub_toml, "--name", "Alice")
         api_token = last_line(fs("hub", "issue-token", "alice", "--config", hub_toml))
         project = last_line(
-            fs("hub", "create-project", "--config", hub_toml, "--title", "Lung cancer study",
-               "--member", "alice", "--node", "northfield")  # fmt: skip
+            fs(
+                "hub",
+                "create-project",
+                "--config",
+                hub_toml,
+                "--title",
+                "Lung cancer study",
+                "--member",
+                "alice",
+                "--node",
+                "northfield",
+            )
         )
         declined = fs("node", "approve", project, "--config", node_toml, input="n\n", check=False)
         assert declined.returncode == 1
-        approved = fs("node", "approve", project, "--config", node_toml, "--by", "dr-custodian", "--yes")
+        approved = fs(
+            "node", "approve", project, "--config", node_toml, "--by", "dr-custodian", "--yes"
+        )
         assert "Lung cancer study" in approved.stdout and "alice" in approved.stdout
 
         connection = tmp_path / "connection.json"
-        connection.write_text(json.dumps({"hub_url": hub_url, "token": api_token, "project": project}))
+        connection.write_text(
+            json.dumps({"hub_url": hub_url, "token": api_token, "project": project})
+        )
         cohort = tmp_path / "cohort.json"
         cohort.write_text(
-            json.dumps({"name": "lc", "criteria": [{"domain": "condition", "concepts": [c.LUNG_CANCER]}]})
+            json.dumps(
+                {"name": "lc", "criteria": [{"domain": "condition", "concepts": [c.LUNG_CANCER]}]}
+            )
         )
         counted = json.loads(
             fs("count", "--connection", str(connection), "--cohort", str(cohort), "--json").stdout
@@ -115,8 +156,19 @@ def test_hub_init_refuses_to_overwrite(tmp_path):
 
 
 def test_node_init_refuses_plain_http_off_loopback(tmp_path, site_data):
-    result = fs("node", "init", "--dir", str(tmp_path), "--name", "n1", "--hub-url",
-                "http://hub.example.org", "--data", str(site_data["northfield"]), check=False)  # fmt: skip
+    result = fs(
+        "node",
+        "init",
+        "--dir",
+        str(tmp_path),
+        "--name",
+        "n1",
+        "--hub-url",
+        "http://hub.example.org",
+        "--data",
+        str(site_data["northfield"]),
+        check=False,
+    )
     assert result.returncode == 2 and "plain HTTP" in result.stderr
     assert not (tmp_path / "node.toml").exists() and not (tmp_path / "node.key").exists()
     time.sleep(0)

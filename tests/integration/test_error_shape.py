@@ -40,7 +40,9 @@ def assert_error_shape(response: httpx.Response, status: int, code: str) -> dict
 @pytest.fixture
 def hub(harness, site_data):
     harness.start_hub(max_request_bytes=64 * 1024)
-    harness.add_node("northfield", {"engine": "duckdb", "path": str(site_data["northfield"])}, start=False)
+    harness.add_node(
+        "northfield", {"engine": "duckdb", "path": str(site_data["northfield"])}, start=False
+    )
     token = harness.researcher("alice")
     harness.researcher("bob")
     project = harness.project(["alice"], ["northfield"], approve=False)
@@ -66,8 +68,11 @@ def test_bad_requests_get_one_shape_and_change_nothing(hub):
     harness, client, project = hub
     before = state_snapshot(harness)
 
-    r = client.post("/api/v1/tasks", content=b'{"project_id": "' + SENTINEL.encode(),
-                    headers={"content-type": "application/json"})  # fmt: skip
+    r = client.post(
+        "/api/v1/tasks",
+        content=b'{"project_id": "' + SENTINEL.encode(),
+        headers={"content-type": "application/json"},
+    )
     assert_error_shape(r, 400, "malformed_request")
 
     r = client.post("/api/v1/tasks", json=task_body(project, sql=SENTINEL))
@@ -79,8 +84,9 @@ def test_bad_requests_get_one_shape_and_change_nothing(hub):
     error = assert_error_shape(r, 422, "invalid_request")
     assert any("concepts" in d["field"] for d in error["details"])
 
-    r = client.post("/api/v1/tasks", json=task_body(project, parameters={"cohort": COHORT,
-                                                                           "vector": [1, 2]}))  # fmt: skip
+    r = client.post(
+        "/api/v1/tasks", json=task_body(project, parameters={"cohort": COHORT, "vector": [1, 2]})
+    )
     assert_error_shape(r, 422, "invalid_request")
 
     r = client.post("/api/v1/tasks", json=task_body(project, timeout_seconds=10**9))
@@ -100,15 +106,25 @@ def test_tokens_invalid_expired_or_missing_get_the_same_answer(hub):
     harness, client, project = hub
     expired = harness.token_for("alice", lifetime=timedelta(seconds=-1))
     answers = []
-    for headers in ({}, {"Authorization": "Bearer fs_" + SENTINEL}, {"Authorization": f"Bearer {expired}"},
-                    {"Authorization": "Basic abc"}):  # fmt: skip
+    for headers in (
+        {},
+        {"Authorization": "Bearer fs_" + SENTINEL},
+        {"Authorization": f"Bearer {expired}"},
+        {"Authorization": "Basic abc"},
+    ):
         r = httpx.post(f"{harness.hub_url}/api/v1/tasks", json=task_body(project), headers=headers)
         answers.append(assert_error_shape(r, 401, "unauthenticated")["code"])
     assert len(set(answers)) == 1
-    r = httpx.post(f"{harness.hub_url}/api/v1/tasks", json=task_body(project),
-                   headers={"Authorization": f"Bearer {expired}"})  # fmt: skip
-    r2 = httpx.post(f"{harness.hub_url}/api/v1/tasks", json=task_body(project),
-                    headers={"Authorization": "Bearer fs_nonsense"})  # fmt: skip
+    r = httpx.post(
+        f"{harness.hub_url}/api/v1/tasks",
+        json=task_body(project),
+        headers={"Authorization": f"Bearer {expired}"},
+    )
+    r2 = httpx.post(
+        f"{harness.hub_url}/api/v1/tasks",
+        json=task_body(project),
+        headers={"Authorization": "Bearer fs_nonsense"},
+    )
     assert r.json() == r2.json()
 
 
@@ -140,16 +156,19 @@ def test_unknown_node_keys_and_bad_signatures_are_refused(hub):
     ghost = sign_request("ghost-node", generate_key(), "GET", path, b"")  # not enrolled
     assert_error_shape(httpx.get(harness.hub_url + path, headers=ghost), 401, "unauthenticated")
     assert_error_shape(httpx.get(harness.hub_url + path), 401, "unauthenticated")
-    r = httpx.post(f"{harness.hub_url}/api/v1/enrol",
-                   json={"token": "enrol_" + "x" * 40, "node_name": "evil",
-                         "public_key": "A" * 43 + "="})  # fmt: skip
+    r = httpx.post(
+        f"{harness.hub_url}/api/v1/enrol",
+        json={"token": "enrol_" + "x" * 40, "node_name": "evil", "public_key": "A" * 43 + "="},
+    )
     assert_error_shape(r, 401, "unauthenticated")
 
 
 def test_error_paths_log_no_submitted_values(hub):
     harness, client, project = hub
     client.post("/api/v1/tasks", json=task_body(project, sql=SENTINEL))
-    client.post("/api/v1/tasks", content=SENTINEL.encode(), headers={"content-type": "application/json"})
+    client.post(
+        "/api/v1/tasks", content=SENTINEL.encode(), headers={"content-type": "application/json"}
+    )
     log = (harness.root / "hub" / "hub.log").read_text()
     assert SENTINEL not in log
 

@@ -41,7 +41,6 @@ def duck(path) -> dict:
 @pytest.mark.parametrize("hub_db", ["sqlite", "postgres"])
 def test_count_matches_each_nodes_gated_count(harness, site_data, hub_db, request):
     if hub_db == "postgres":
-
         database_url = request.getfixturevalue("pg_hub_url")
     else:
         database_url = "sqlite:///hub.db"
@@ -69,7 +68,10 @@ def test_count_matches_each_nodes_gated_count(harness, site_data, hub_db, reques
 
 def test_populations_differ_visibly(site_data):
     """The demo's point: three hospitals with different populations give different answers."""
-    counts = {n: true_count(p, LUNG_CANCER) / persons for (n, p), persons in zip(site_data.items(), (3000, 2000, 2500))}
+    counts = {
+        n: true_count(p, LUNG_CANCER) / persons
+        for (n, p), persons in zip(site_data.items(), (3000, 2000, 2500), strict=True)
+    }
     assert len(set(counts.values())) == 3
 
 

@@ -22,7 +22,6 @@ from fivesafes.data.synth import concepts as c
 from fivesafes.hub.db import AUDIT, Run
 from fivesafes.node.db import NodeRun
 from fivesafes.sdc import GateProfile, release_count
-
 from fixtures_omop import PG_URL, drop_schema, new_schema_name
 
 pytestmark = pytest.mark.postgres
@@ -142,12 +141,18 @@ def test_hub_restarted_mid_task_carries_on(harness, pg_site):
 def test_offline_node_is_reported_unavailable_while_others_stand(harness, site_data):
     harness.start_hub()
     harness.add_node("northfield", {"engine": "duckdb", "path": str(site_data["northfield"])})
-    harness.add_node("riverside", {"engine": "duckdb", "path": str(site_data["riverside"])}, start=False)
+    harness.add_node(
+        "riverside", {"engine": "duckdb", "path": str(site_data["riverside"])}, start=False
+    )
     token = harness.researcher()
     project = harness.project(["alice"], ["northfield", "riverside"])
     with harness.federation(token, project) as fed:
         presence = wait_for(
-            lambda: {n.name: n.online for n in fed.nodes()} if any(n.online for n in fed.nodes()) else None,
+            lambda: (
+                {n.name: n.online for n in fed.nodes()}
+                if any(n.online for n in fed.nodes())
+                else None
+            ),
             what="presence",
         )
         assert presence == {"northfield": True, "riverside": False}
@@ -155,6 +160,9 @@ def test_offline_node_is_reported_unavailable_while_others_stand(harness, site_d
         result = fed.count(COHORT, timeout=4)
         waited = time.monotonic() - started
     states = {n.node: (n.state, n.reason) for n in result.nodes}
-    assert states == {"northfield": ("succeeded", None), "riverside": ("failed", "node_unavailable")}
+    assert states == {
+        "northfield": ("succeeded", None),
+        "riverside": ("failed", "node_unavailable"),
+    }
     assert result.complete and result.total is not None
     assert 3.0 <= waited < 15.0

@@ -84,5 +84,5 @@ def test_node_refuses_plain_http_off_loopback_unless_told(url, allow, ok):
     if ok:
         check_hub_url(url, allow_insecure_http=allow)
     else:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="hub_url"):
             check_hub_url(url, allow_insecure_http=allow)

@@ -19,8 +19,14 @@ def sessions(state_db_url):
     factory = make_sessionmaker(engine)
     with transaction(factory) as s:
         for i in range(5):
-            append_event(s, AUDIT, AuditEventType.TASK_CREATED, by=f"user{i}", task_id=f"t{i}",
-                         details={"i": i})  # fmt: skip
+            append_event(
+                s,
+                AUDIT,
+                AuditEventType.TASK_CREATED,
+                by=f"user{i}",
+                task_id=f"t{i}",
+                details={"i": i},
+            )
     yield factory
     engine.dispose()
 

@@ -34,13 +34,22 @@ class World:
         self.node_keys = {"north": generate_key(), "south": generate_key()}
         with transaction(self.sessions) as s:
             for name, key in self.node_keys.items():
-                token = issue_enrolment_token(s, node_name=name, lifetime=timedelta(hours=1), by="a")
+                token = issue_enrolment_token(
+                    s, node_name=name, lifetime=timedelta(hours=1), by="a"
+                )
                 enrol_node(s, token=token, node_name=name, public_key=public_key_text(key))
-            self.alice = create_user(s, username="alice", display_name="A", role="researcher", by="a")
+            self.alice = create_user(
+                s, username="alice", display_name="A", role="researcher", by="a"
+            )
             self.project = create_project(
-                s, title="P", members=["alice"], nodes=["north", "south"],
-                start_date=date.today(), end_date=date.today() + timedelta(days=1), by="a",
-            )  # fmt: skip
+                s,
+                title="P",
+                members=["alice"],
+                nodes=["north", "south"],
+                start_date=date.today(),
+                end_date=date.today() + timedelta(days=1),
+                by="a",
+            )
 
     def unit(self, work):
         with transaction(self.sessions) as s:
@@ -55,13 +64,19 @@ class World:
 
     def task(self, timeout=60):
         request = TaskRequest.model_validate(
-            {"project_id": self.project.id, "analysis": "count", "parameters": {"cohort": COHORT},
-             "timeout_seconds": timeout}
-        )  # fmt: skip
+            {
+                "project_id": self.project.id,
+                "analysis": "count",
+                "parameters": {"cohort": COHORT},
+                "timeout_seconds": timeout,
+            }
+        )
         return self.unit(lambda s: create_task(s, request, by=self.alice, key=self.hub_key)[0])
 
     def lease(self, name, now=None):
-        return self.unit(lambda s: runs.lease_next_run(s, self.node(s, name), now or utcnow(), LEASE))
+        return self.unit(
+            lambda s: runs.lease_next_run(s, self.node(s, name), now or utcnow(), LEASE)
+        )
 
     def result(self, lease, name, status="succeeded", value=120, key=None, **extra):
         payload = ResultPayload(
@@ -69,7 +84,10 @@ class World:
             task_id=lease.task.payload["task_id"],
             node=name,
             status=status,
-            output={"count": {"value": value, "suppressed": False, "rule": "r"}, "profile": "default"}
+            output={
+                "count": {"value": value, "suppressed": False, "rule": "r"},
+                "profile": "default",
+            }
             if status == "succeeded"
             else None,
             finished_at=utcnow(),
@@ -154,7 +172,9 @@ def test_deadline_ends_unanswered_runs_while_others_stand(world):
     assert view.state == "complete"
     assert view.combined["nodes_missing"] == ["south"]
     assert view.combined["total"]["value"] == 120
-    south = world.unit(lambda s: [r for r in s.query(Run).filter_by(task_id=task.id) if r.id != lease.run_id][0])
+    south = world.unit(
+        lambda s: next(r for r in s.query(Run).filter_by(task_id=task.id) if r.id != lease.run_id)
+    )
     assert (south.state, south.reason) == ("failed", "node_unavailable")
     # a late answer from the node that timed out changes nothing
     assert world.lease("south", utcnow() + timedelta(seconds=6)) is None
@@ -165,7 +185,9 @@ def test_success_without_a_gated_output_is_recorded_as_a_gate_failure(world):
     lease = world.lease("north")
     payload = world.result(lease, "north").payload
     payload["output"] = {"count": 123}
-    world.submit("north", SignedResult(payload=payload, signature=sign(payload, world.node_keys["north"])))
+    world.submit(
+        "north", SignedResult(payload=payload, signature=sign(payload, world.node_keys["north"]))
+    )
     run = world.unit(lambda s: s.get(Run, lease.run_id))
     assert (run.state, run.reason, run.output) == ("failed", "gate_error", None)
 
@@ -174,6 +196,10 @@ def test_hub_regates_node_values_with_its_own_profile(world):
     world.task()
     lease = world.lease("north")
     strict = GateProfile(threshold=50, rounding_base=10)
-    world.unit(lambda s: runs.submit_result(s, world.node(s, "north"), world.result(lease, "north", value=40), strict, utcnow()))
+    world.unit(
+        lambda s: runs.submit_result(
+            s, world.node(s, "north"), world.result(lease, "north", value=40), strict, utcnow()
+        )
+    )
     output = world.unit(lambda s: s.get(Run, lease.run_id).output)
     assert output["count"]["suppressed"] and output["count"]["value"] is None

@@ -64,8 +64,11 @@ def test_request_signature_covers_method_path_body_and_time():
     headers = sign_request("n1", key, "POST", "/api/v1/x?wait=1", b"{}")
     ts, sig = headers["X-Fivesafes-Timestamp"], headers["X-Fivesafes-Signature"]
     verify_request(public, "POST", "/api/v1/x?wait=1", ts, b"{}", sig)
-    for method, path, body in (("GET", "/api/v1/x?wait=1", b"{}"), ("POST", "/api/v1/y", b"{}"),
-                               ("POST", "/api/v1/x?wait=1", b"{ }")):  # fmt: skip
+    for method, path, body in (
+        ("GET", "/api/v1/x?wait=1", b"{}"),
+        ("POST", "/api/v1/y", b"{}"),
+        ("POST", "/api/v1/x?wait=1", b"{ }"),
+    ):
         with pytest.raises(BadSignature):
             verify_request(public, method, path, ts, body, sig)
 
@@ -76,8 +79,14 @@ def test_stale_request_is_refused(monkeypatch):
     later = time.time() + 301
     monkeypatch.setattr(time, "time", lambda: later)
     with pytest.raises(BadSignature):
-        verify_request(public_key_text(key), "GET", "/p", headers["X-Fivesafes-Timestamp"], b"",
-                       headers["X-Fivesafes-Signature"])  # fmt: skip
+        verify_request(
+            public_key_text(key),
+            "GET",
+            "/p",
+            headers["X-Fivesafes-Timestamp"],
+            b"",
+            headers["X-Fivesafes-Signature"],
+        )
 
 
 def test_fingerprint_is_stable_and_short():

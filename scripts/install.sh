@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install fivesafes and everything it needs into .venv, exactly as locked in requirements.lock.
+# Safe to run again: it only installs what is missing or changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+"$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' || {
+  echo "fivesafes needs Python 3.11 (found $("$PYTHON" --version 2>&1))." >&2
+  exit 1
+}
+
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+if [ ! -x .venv/bin/uv ]; then
+  echo "==> installing uv (fast, lock-exact installs)"
+  .venv/bin/pip install --quiet "uv==0.13.8"
+fi
+echo "==> installing locked dependencies"
+VIRTUAL_ENV="$PWD/.venv" .venv/bin/uv pip sync --quiet requirements.lock
+VIRTUAL_ENV="$PWD/.venv" .venv/bin/uv pip install --quiet --no-deps -e .
+echo "==> installed: $(.venv/bin/fivesafes --help >/dev/null && echo fivesafes ok)"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install everything, then run every check: lint, format, types and the whole test suite.
+# Slow scale tests are marked `slow` and left out; run them with `bash scripts/test.sh -m slow`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+bash scripts/services.sh
+
+echo "==> ruff (lint)"
+.venv/bin/ruff check src tests benchmarks
+echo "==> ruff (format)"
+.venv/bin/ruff format --check src tests benchmarks
+echo "==> mypy"
+.venv/bin/mypy
+echo "==> pytest"
+markers=(-m "not slow")
+for arg in "$@"; do
+  [ "$arg" = "-m" ] && markers=()
+done
+set +e
+.venv/bin/python -m pytest "${markers[@]}" -p no:cacheprovider "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+  echo "pytest collected no tests: that is a failure, not a pass." >&2
+  exit 1
+fi
+exit "$status"
