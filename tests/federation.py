@@ -38,11 +38,13 @@ class Harness(LocalFederation):
         defaults = {"sweep_interval_seconds": 0.2, "node_offline_after_seconds": 5}
         super().start_hub(database_url, tls, name="test-hub", **{**defaults, **settings})
 
-    def add_node(self, name: str, data: dict[str, Any], *, start: bool = True, **gate: int) -> None:
+    def add_node(
+        self, name: str, data: dict[str, Any], *, start: bool = True, **options: Any
+    ) -> None:
         super().add_node(
             name,
             data,
             start=start,
             node_settings={"poll_wait_seconds": 5, "retry_max_seconds": 1.0},
-            **gate,
+            **options,
         )

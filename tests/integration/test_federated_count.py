@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import pytest
 
+from federation import postgres_database
 from fivesafes.analyses.count import count_persons
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.data.source import open_omop, parse_data_source
@@ -38,32 +41,40 @@ def duck(path) -> dict:
     return {"engine": "duckdb", "path": str(path)}
 
 
-@pytest.mark.parametrize("hub_db", ["sqlite", "postgres"])
-def test_count_matches_each_nodes_gated_count(harness, site_data, hub_db, request):
-    if hub_db == "postgres":
-        database_url = request.getfixturevalue("pg_hub_url")
-    else:
-        database_url = "sqlite:///hub.db"
-    harness.start_hub(database_url)
-    for name, path in site_data.items():
-        harness.add_node(name, duck(path))
-    token = harness.researcher()
-    project = harness.project(["alice"], list(site_data))
-    profile = GateProfile()
-    with harness.federation(token, project) as fed:
-        for cohort in (LUNG_CANCER, SMOKERS_55_65):
-            result = fed.count(cohort, timeout=60)
-            assert result.complete
-            expected = {
-                n: release_count(true_count(p, cohort), profile) for n, p in site_data.items()
-            }
-            for node in result.nodes:
-                assert node.state == "succeeded", node
-                assert node.value == expected[node.node].value
-                assert node.suppressed == expected[node.node].suppressed
-            released = [e.value for e in expected.values() if not e.suppressed]
-            assert result.total == sum(released)
-            assert result.nodes_suppressed == sorted(n for n, e in expected.items() if e.suppressed)
+@pytest.mark.parametrize(
+    "state_db", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_count_matches_each_nodes_gated_count(harness, site_data, state_db):
+    """Hub and node state on SQLite, or every service's state in its own PostgreSQL database."""
+    with ExitStack() as stack:
+        if state_db == "postgres":
+            urls = iter([stack.enter_context(postgres_database()) for _ in range(4)])
+        else:
+            urls = iter(["sqlite:///hub.db"] + ["sqlite:///node.db"] * 3)
+        harness.start_hub(next(urls))
+        for name, path in site_data.items():
+            harness.add_node(name, duck(path), database_url=next(urls))
+        token = harness.researcher()
+        project = harness.project(["alice"], list(site_data))
+        profile = GateProfile()
+        with harness.federation(token, project) as fed:
+            for cohort in (LUNG_CANCER, SMOKERS_55_65):
+                result = fed.count(cohort, timeout=60)
+                assert result.complete
+                expected = {
+                    n: release_count(true_count(p, cohort), profile) for n, p in site_data.items()
+                }
+                for node in result.nodes:
+                    assert node.state == "succeeded", node
+                    assert node.value == expected[node.node].value
+                    assert node.suppressed == expected[node.node].suppressed
+                    assert node.verdict == ("suppressed" if node.suppressed else "pass")
+                released = [e.value for e in expected.values() if not e.suppressed]
+                assert result.total == sum(released)
+                assert result.nodes_suppressed == sorted(
+                    n for n, e in expected.items() if e.suppressed
+                )
+        harness.supervisor.stop_all()  # before the databases are dropped
 
 
 def test_populations_differ_visibly(site_data):

@@ -14,16 +14,22 @@ from fivesafes.client import CountResult, Federation
 
 
 def render(result: CountResult) -> Table:
-    table = Table("node", "count", "status", title=f"Federated count (task {result.task_id})")
+    table = Table(
+        "node",
+        "count",
+        "disclosure gate",
+        "status",
+        title=f"Federated count (task {result.task_id})",
+    )
     for n in result.nodes:
         status = n.state if n.reason is None else f"{n.state}: {n.message or n.reason}"
         colour = "green" if n.state == "succeeded" else "yellow" if n.state == "refused" else "red"
-        table.add_row(n.node, n.display, f"[{colour}]{status}[/]")
+        table.add_row(n.node, n.display, n.rule or "", f"[{colour}]{status}[/]")
     total = "suppressed" if result.total_suppressed else str(result.total)
-    note = result.total_rule or ""
+    note = ""
     if result.nodes_suppressed:
-        note += f"; excludes suppressed: {', '.join(result.nodes_suppressed)}"
-    table.add_row("[bold]TOTAL[/]", f"[bold]{total}[/]", note)
+        note = f"excludes suppressed: {', '.join(result.nodes_suppressed)}"
+    table.add_row("[bold]TOTAL[/]", f"[bold]{total}[/]", result.total_rule or "", note)
     return table
 
 

@@ -20,6 +20,14 @@ class NodeCount:
     message: str | None
 
     @property
+    def verdict(self) -> str | None:
+        """The node gate's verdict on the count: ``pass`` (released, rounded) or ``suppressed``;
+        None when the node did not succeed."""
+        if self.state != "succeeded":
+            return None
+        return "suppressed" if self.suppressed else "pass"
+
+    @property
     def display(self) -> str:
         if self.state != "succeeded":
             return "—"
@@ -85,6 +93,7 @@ class CountResult:
                 "state": n.state,
                 "count": n.value,
                 "suppressed": n.suppressed,
+                "gate": n.rule,
                 "reason": n.reason,
             }
             for n in self.nodes
@@ -95,6 +104,7 @@ class CountResult:
                 "state": "complete" if self.complete else "running",
                 "count": self.total,
                 "suppressed": self.total_suppressed,
+                "gate": self.total_rule,
                 "reason": None,
             }
         )

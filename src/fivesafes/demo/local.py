@@ -109,6 +109,7 @@ class LocalFederation:
         *,
         start: bool = True,
         node_settings: dict[str, Any] | None = None,
+        database_url: str = "sqlite:///node.db",
         threshold: int = 10,
         rounding_base: int = 10,
     ) -> None:
@@ -124,6 +125,7 @@ class LocalFederation:
             hub_url=self.hub_url,
             data=data,
             ca_file=self.ca_file,
+            database_url=database_url,
             threshold=threshold,
             rounding_base=rounding_base,
         )
