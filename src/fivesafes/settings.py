@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import tomli_w
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, ValidationInfo
 
 from fivesafes.protocol.errors import ConfigError
 
@@ -37,6 +37,24 @@ def load_config(path: Path, model: type[M]) -> M:
 def write_config(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(tomli_w.dumps(data))
+
+
+def create_config(path: Path, data: dict[str, Any], model: type[M]) -> M:
+    """Write a new config file and validate it; refuse to overwrite, leave nothing if invalid."""
+    if path.exists():
+        raise ConfigError(f"{path} already exists; refusing to overwrite it.")
+    write_config(path, data)
+    try:
+        return load_config(path, model)
+    except ConfigError:
+        path.unlink()
+        raise
+
+
+def config_base_dir(info: ValidationInfo) -> Path | None:
+    """The folder of the config file being validated (passed as validation context)."""
+    context: Any = info.context
+    return context.get("base_dir") if isinstance(context, dict) else None
 
 
 def resolve_path(value: str | Path, base_dir: Path | None) -> Path:

@@ -76,17 +76,36 @@ def finished_events(harness, run_id):
     )
 
 
-def test_node_killed_mid_run_loses_nothing_and_counts_once(harness, pg_site):
-    source, expected = pg_site
-    harness.start_hub(lease_seconds=5)
+def one_node_federation(harness, source, lease_seconds):
+    """A hub and one node on the PostgreSQL CDM ``source``, online; a researcher's client."""
+    harness.start_hub(lease_seconds=lease_seconds)
     harness.add_node("northfield", source)
     token = harness.researcher()
     project = harness.project(["alice"], ["northfield"])
-    with harness.federation(token, project) as fed:
-        wait_for(lambda: all(n.online for n in fed.nodes()), what="node online")
+    fed = harness.federation(token, project)
+    wait_for(lambda: all(n.online for n in fed.nodes()), what="node online")
+    return fed
+
+
+def submit_and_wait_for_lease(harness, fed):
+    task = fed.submit("count", {"cohort": COHORT}, timeout=120)
+    wait_for(lambda: run_row(harness, task.task_id).state == "leased", what="lease")
+    return task
+
+
+def node_runs(harness):
+    node = harness.node_service("northfield")
+    try:
+        return node.unit(lambda s: s.scalars(select(NodeRun)).all())
+    finally:
+        node.stop()
+
+
+def test_node_killed_mid_run_loses_nothing_and_counts_once(harness, pg_site):
+    source, expected = pg_site
+    with one_node_federation(harness, source, lease_seconds=5) as fed:
         with tables_locked(source["schema"]):
-            task = fed.submit("count", {"cohort": COHORT}, timeout=120)
-            wait_for(lambda: run_row(harness, task.task_id).state == "leased", what="lease")
+            task = submit_and_wait_for_lease(harness, fed)
             time.sleep(1.0)  # the node is now blocked inside its query
             assert run_row(harness, task.task_id).state == "leased"
             harness.nodes["northfield"].kill()
@@ -99,37 +118,20 @@ def test_node_killed_mid_run_loses_nothing_and_counts_once(harness, pg_site):
     assert (run.state, run.leases) == ("succeeded", 2)
     assert run.output["count"]["value"] == expected.value
     assert finished_events(harness, run.id) == 1
-    node = harness.node_service("northfield")
-    try:
-        rows = node.unit(lambda s: s.scalars(select(NodeRun)).all())
-    finally:
-        node.stop()
+    rows = node_runs(harness)
     assert [(r.run_id, r.state) for r in rows] == [(run.id, "succeeded")]
     assert rows[0].submitted_at is not None
 
 
 def test_hub_restarted_mid_task_carries_on(harness, pg_site):
     source, expected = pg_site
-    harness.start_hub(lease_seconds=60)
-    harness.add_node("northfield", source)
-    token = harness.researcher()
-    project = harness.project(["alice"], ["northfield"])
-    with harness.federation(token, project) as fed:
-        wait_for(lambda: all(n.online for n in fed.nodes()), what="node online")
+    with one_node_federation(harness, source, lease_seconds=60) as fed:
         with tables_locked(source["schema"]):
-            task = fed.submit("count", {"cohort": COHORT}, timeout=120)
-            wait_for(lambda: run_row(harness, task.task_id).state == "leased", what="lease")
+            task = submit_and_wait_for_lease(harness, fed)
             harness.hub_process.kill()
         # the node finishes while the hub is down: its result waits in the node's outbox
-        node = harness.node_service("northfield")
-        try:
-            wait_for(
-                lambda: node.unit(lambda s: s.scalars(select(NodeRun)).all()),
-                what="result recorded at the node",
-            )
-            assert node.unit(lambda s: s.scalars(select(NodeRun)).one().submitted_at) is None
-        finally:
-            node.stop()
+        rows = wait_for(lambda: node_runs(harness), what="result recorded at the node")
+        assert [r.submitted_at for r in rows] == [None]
         harness.restart_hub()
         view = fed.wait(task.task_id, 60)
     run = run_row(harness, task.task_id)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from fivesafes.sdc.profile import GateProfile
-from fivesafes.settings import resolve_path, resolve_sqlite_url
+from fivesafes.settings import config_base_dir, resolve_path, resolve_sqlite_url
 
 
 class HubSettings(BaseModel):
@@ -31,12 +30,12 @@ class HubSettings(BaseModel):
     @field_validator("key_file", "tls_cert", "tls_key", mode="after")
     @classmethod
     def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        return None if value is None else resolve_path(value, _base_dir(info))
+        return None if value is None else resolve_path(value, config_base_dir(info))
 
     @field_validator("database_url", mode="after")
     @classmethod
     def _resolve_db(cls, value: str, info: ValidationInfo) -> str:
-        return resolve_sqlite_url(value, _base_dir(info))
+        return resolve_sqlite_url(value, config_base_dir(info))
 
 
 class HubConfig(BaseModel):
@@ -48,8 +47,3 @@ class HubConfig(BaseModel):
     @property
     def tls(self) -> bool:
         return self.hub.tls_cert is not None and self.hub.tls_key is not None
-
-
-def _base_dir(info: ValidationInfo) -> Path | None:
-    context: Any = info.context
-    return context.get("base_dir") if isinstance(context, dict) else None

@@ -8,7 +8,7 @@ from fivesafes.hub.config import HubConfig
 from fivesafes.hub.service import HubService
 from fivesafes.protocol.errors import ConfigError
 from fivesafes.protocol.signing import generate_key, save_private_key
-from fivesafes.settings import load_config, write_config
+from fivesafes.settings import create_config
 
 
 def init_hub(
@@ -24,9 +24,6 @@ def init_hub(
     rounding_base: int = 10,
 ) -> HubConfig:
     """Write ``hub.toml`` and ``hub.key`` into ``directory`` and create the database."""
-    config_path = directory / "hub.toml"
-    if config_path.exists():
-        raise ConfigError(f"{config_path} already exists; refusing to overwrite it.")
     if (tls_cert is None) != (tls_key is None):
         raise ConfigError("Give both a TLS certificate and its key, or neither.")
     hub: dict[str, object] = {
@@ -40,12 +37,7 @@ def init_hub(
         hub["tls_cert"] = str(tls_cert.resolve())
         hub["tls_key"] = str(tls_key.resolve())
     document = {"hub": hub, "gate": {"threshold": threshold, "rounding_base": rounding_base}}
-    write_config(config_path, document)
-    try:
-        config = load_config(config_path, HubConfig)
-    except ConfigError:
-        config_path.unlink()
-        raise
+    config = create_config(directory / "hub.toml", document, HubConfig)
     save_private_key(generate_key(), config.hub.key_file)
     service = HubService(config)
     service.start()  # creates and migrates the database now, not on first request

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from fivesafes.data.source import DuckDBSource, PostgresSource, parse_data_source
 from fivesafes.sdc.profile import GateProfile
-from fivesafes.settings import resolve_path, resolve_sqlite_url
+from fivesafes.settings import config_base_dir, resolve_path, resolve_sqlite_url
 
 
 class NodeSettings(BaseModel):
@@ -32,12 +32,12 @@ class NodeSettings(BaseModel):
     @field_validator("key_file", "ca_file", mode="after")
     @classmethod
     def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        return None if value is None else resolve_path(value, _base_dir(info))
+        return None if value is None else resolve_path(value, config_base_dir(info))
 
     @field_validator("database_url", mode="after")
     @classmethod
     def _resolve_db(cls, value: str, info: ValidationInfo) -> str:
-        return resolve_sqlite_url(value, _base_dir(info))
+        return resolve_sqlite_url(value, config_base_dir(info))
 
     @model_validator(mode="after")
     def _transport_is_safe(self) -> NodeSettings:
@@ -59,7 +59,9 @@ class NodeConfig(BaseModel):
             value if isinstance(value, DuckDBSource | PostgresSource) else parse_data_source(value)
         )
         if isinstance(source, DuckDBSource):
-            source = source.model_copy(update={"path": resolve_path(source.path, _base_dir(info))})
+            source = source.model_copy(
+                update={"path": resolve_path(source.path, config_base_dir(info))}
+            )
         return source
 
 
@@ -83,8 +85,3 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _base_dir(info: ValidationInfo) -> Path | None:
-    context: Any = info.context
-    return context.get("base_dir") if isinstance(context, dict) else None

@@ -10,10 +10,10 @@ from fivesafes.node.db import Approval
 from fivesafes.node.service import NodeService
 from fivesafes.node.transport import enrol as enrol_request
 from fivesafes.node.transport import hub_info
-from fivesafes.protocol.errors import BadSignature, ConfigError, InvalidRequest
+from fivesafes.protocol.errors import BadSignature, InvalidRequest
 from fivesafes.protocol.models import ApprovalReport, EnrolRequest, ProjectRecord
 from fivesafes.protocol.signing import generate_key, public_key_text, save_private_key
-from fivesafes.settings import load_config, write_config
+from fivesafes.settings import create_config, load_config
 
 
 def init_node(
@@ -29,9 +29,6 @@ def init_node(
     ca_file: Path | None = None,
 ) -> NodeConfig:
     """Write ``node.toml`` and ``node.key`` into ``directory``."""
-    config_path = directory / "node.toml"
-    if config_path.exists():
-        raise ConfigError(f"{config_path} already exists; refusing to overwrite it.")
     node: dict[str, object] = {
         "name": name,
         "hub_url": hub_url,
@@ -46,12 +43,7 @@ def init_node(
         "data": data,
         "gate": {"name": "default", "threshold": threshold, "rounding_base": rounding_base},
     }
-    write_config(config_path, document)
-    try:
-        config = load_config(config_path, NodeConfig)
-    except ConfigError:
-        config_path.unlink()
-        raise
+    config = create_config(directory / "node.toml", document, NodeConfig)
     save_private_key(generate_key(), config.node.key_file)
     return config
 

@@ -7,7 +7,7 @@ unexpected becomes ``internal_error`` with no text from the exception.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -114,6 +114,3 @@ class BodyLimit:
             await self.app(scope, limited, send)
         except PayloadTooLarge as exc:
             await error_response(exc)(scope, receive, send)
-
-
-Handler = Callable[[Request], Awaitable[Any]]
