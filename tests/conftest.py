@@ -4,7 +4,7 @@ import pytest
 
 from federation import Harness
 from fivesafes.demo.processes import Supervisor
-from fixtures_omop import engine, make_db, pg_schema  # noqa: F401
+from fixtures_omop import make_db, omop_engine, pg_schema  # noqa: F401
 
 
 @pytest.fixture

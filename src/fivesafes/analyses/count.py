@@ -1,0 +1,23 @@
+"""The node part of the count analysis: how many distinct persons are in a cohort.
+
+The number returned is exact, so not yet safe to release: it must pass the node's disclosure
+gate before it leaves the node (the gate and the hub part live elsewhere).
+"""
+
+from __future__ import annotations
+
+from fivesafes.cohorts.compile import cohort_persons
+from fivesafes.cohorts.concepts import check_concepts
+from fivesafes.cohorts.criteria import Cohort
+from fivesafes.data.source import OmopDatabase
+
+
+def count_persons(db: OmopDatabase, cohort: Cohort) -> int:
+    """The number of distinct persons in ``cohort`` on ``db``.
+
+    Raises :class:`~fivesafes.cohorts.concepts.UnknownConceptError` first when the cohort
+    names concept ids the node's vocabulary lacks.
+    """
+    check_concepts(cohort, db)
+    persons = cohort_persons(cohort, db)
+    return int(persons.person_id.nunique().execute())

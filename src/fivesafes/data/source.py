@@ -1,0 +1,138 @@
+"""Where a node's OMOP CDM lives, and a read-only handle on it through Ibis.
+
+A node's configuration names one data source::
+
+    {"engine": "duckdb", "path": "/srv/tre/omop.duckdb"}
+    {"engine": "postgres", "url": "postgresql://reader@db:5432/cdm", "schema": "cdm54"}
+
+Building these models does no I/O; :func:`open_omop` opens the connection. DuckDB files are
+opened ``read_only`` and PostgreSQL sessions run with ``default_transaction_read_only``, so a
+running node cannot write to patient data even by mistake.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import TracebackType
+from typing import Annotated, Any, Literal, Self
+
+import ibis
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+"""A plain, unquoted SQL identifier: what a CDM schema may be called here."""
+
+CDM_TABLES = frozenset(
+    {
+        # clinical data
+        "person", "observation_period", "visit_occurrence", "visit_detail",
+        "condition_occurrence", "drug_exposure", "procedure_occurrence", "device_exposure",
+        "measurement", "observation", "death", "note", "note_nlp", "specimen",
+        "fact_relationship",
+        # health system and economics
+        "location", "care_site", "provider", "payer_plan_period", "cost",
+        # derived elements
+        "drug_era", "dose_era", "condition_era", "episode", "episode_event",
+        # metadata
+        "metadata", "cdm_source",
+        # vocabulary
+        "concept", "vocabulary", "domain", "concept_class", "concept_relationship",
+        "relationship", "concept_synonym", "concept_ancestor", "source_to_concept_map",
+        "drug_strength",
+    }
+)  # fmt: skip
+"""OMOP CDM v5.4 table names; :meth:`OmopDatabase.table` opens no others."""
+
+SchemaName = Annotated[str, Field(pattern=f"^{SCHEMA_NAME.pattern}$", max_length=63)]
+
+
+class DuckDBSource(BaseModel):
+    """An OMOP CDM in a DuckDB file (tables in ``schema``, by default ``main``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    engine: Literal["duckdb"]
+    path: Path
+    schema_name: SchemaName | None = Field(default=None, alias="schema")
+
+
+class PostgresSource(BaseModel):
+    """An OMOP CDM in one schema of a PostgreSQL database.
+
+    ``url`` is a libpq URL (``postgresql://user@host:5432/db``); a SQLAlchemy driver suffix
+    (``postgresql+psycopg://``) is accepted and ignored. It may carry a password, so it is
+    left out of ``repr``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    engine: Literal["postgres"]
+    url: Annotated[str, Field(pattern=r"^postgres(ql)?(\+\w+)?://", repr=False)]
+    schema_name: SchemaName = Field(alias="schema")
+
+
+DataSource = Annotated[DuckDBSource | PostgresSource, Field(discriminator="engine")]
+"""Either kind of source, told apart by ``engine``."""
+
+_DATA_SOURCE: TypeAdapter[DuckDBSource | PostgresSource] = TypeAdapter(DataSource)
+
+
+def parse_data_source(raw: Any) -> DuckDBSource | PostgresSource:
+    """Validate a data-source mapping (e.g. from a node's configuration file)."""
+    return _DATA_SOURCE.validate_python(raw)
+
+
+def libpq_url(url: str) -> str:
+    """``url`` without a SQLAlchemy driver suffix, as libpq and psycopg expect it."""
+    return re.sub(r"^postgres(ql)?\+\w+://", "postgresql://", url)
+
+
+class OmopDatabase:
+    """An open Ibis connection to one OMOP CDM, read through :meth:`table`."""
+
+    def __init__(self, backend: Any, schema: str | None = None) -> None:
+        self.backend = backend
+        self.schema = schema
+        self._tables: dict[str, ibis.Table] = {}
+
+    def table(self, name: str) -> ibis.Table:
+        """The CDM table ``name`` as an Ibis table expression."""
+        if name not in CDM_TABLES:
+            raise ValueError(f"{name!r} is not an OMOP CDM v5.4 table")
+        if name not in self._tables:
+            self._tables[name] = self.backend.table(name, database=self.schema)
+        return self._tables[name]
+
+    def close(self) -> None:
+        """Close the connection; the handle is unusable afterwards."""
+        self._tables.clear()
+        self.backend.disconnect()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_omop(source: DuckDBSource | PostgresSource) -> OmopDatabase:
+    """Open ``source`` read-only."""
+    if isinstance(source, DuckDBSource):
+        if not source.path.is_file():
+            raise FileNotFoundError(f"no DuckDB file at {source.path}")
+        backend = ibis.duckdb.connect(database=source.path, read_only=True)
+        return OmopDatabase(backend, source.schema_name)
+    import psycopg
+
+    connection = psycopg.connect(
+        libpq_url(source.url),
+        autocommit=True,
+        options="-c default_transaction_read_only=on",
+    )
+    return OmopDatabase(ibis.postgres.from_connection(connection), source.schema_name)
