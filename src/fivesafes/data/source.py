@@ -15,10 +15,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from types import TracebackType
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
-import ibis
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+if TYPE_CHECKING:  # Ibis is heavy to import; only opening a source needs it
+    import ibis
 
 SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 """A plain, unquoted SQL identifier: what a CDM schema may be called here."""
@@ -123,6 +125,8 @@ class OmopDatabase:
 
 def open_omop(source: DuckDBSource | PostgresSource) -> OmopDatabase:
     """Open ``source`` read-only."""
+    import ibis
+
     if isinstance(source, DuckDBSource):
         if not source.path.is_file():
             raise FileNotFoundError(f"no DuckDB file at {source.path}")
