@@ -5,16 +5,14 @@
 
 Prints persons/s and rows per table, then rewrites only the section between
 ``<!-- bench:synth -->`` and ``<!-- /bench:synth -->`` in docs/benchmarks.md
-(:func:`update_section` is generic, so other benchmark scripts can share the file).
+(with :func:`record.update_section`, shared by every benchmark script).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import platform
-import re
 import resource
 import sys
 import tempfile
@@ -25,47 +23,12 @@ import duckdb
 import numpy as np
 
 from fivesafes.data.synth import SITE_PROFILES, generate
+from record import machine_facts, update_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "synth"
 TARGET_SECONDS = 120.0
-
-
-def update_section(path: Path, name: str, body: str, *, title: str = "# Benchmarks") -> None:
-    """Replace the text between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``.
-
-    Creates the file (with ``title``) or appends the section when it is missing; the
-    rest of the file is left exactly as it was.
-    """
-    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    block = f"{start}\n{body.strip()}\n{end}"
-    text = path.read_text(encoding="utf-8") if path.exists() else f"{title}\n"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-
-
-def machine() -> dict[str, str]:
-    """nproc, CPU model and RAM of this machine."""
-    cpu = platform.processor() or "unknown"
-    ram = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                ram = f"{int(line.split()[1]) / 1024**2:.1f} GiB"
-                break
-    except OSError:
-        pass
-    return {"nproc": str(os.cpu_count()), "cpu": cpu, "ram": ram}
 
 
 def run(persons: int, seed: int, site: str, out: Path) -> tuple[float, dict[str, int]]:
@@ -77,7 +40,7 @@ def run(persons: int, seed: int, site: str, out: Path) -> tuple[float, dict[str,
 
 def report(persons: int, site: str, seconds: float, counts: dict[str, int], size: int) -> str:
     """The markdown section for docs/benchmarks.md."""
-    info = machine()
+    info = machine_facts()
     rows = sum(counts.values())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     verdict = "meets" if seconds < TARGET_SECONDS else "MISSES"
@@ -119,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     section = report(args.persons, args.site, seconds, counts, size)
     print(section)
     if not args.no_docs:
-        update_section(args.docs, SECTION, section)
+        update_section(SECTION, section, args.docs)
         print(f"\nupdated {args.docs}", file=sys.stderr)
     return 0 if seconds < TARGET_SECONDS else 1
 

@@ -1,17 +1,27 @@
-"""benchmarks/bench_synth.py rewrites only its own section of docs/benchmarks.md (unit)."""
+"""Benchmark scripts rewrite only their own section of docs/benchmarks.md (unit).
+
+The scripts run as ``python benchmarks/bench_x.py`` and share ``benchmarks/record.py``;
+here the benchmarks folder is put on ``sys.path`` as running a script there would.
+"""
 
 import importlib.util
+import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_synth.py"
-spec = importlib.util.spec_from_file_location("bench_synth", BENCH)
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+if str(BENCHMARKS) not in sys.path:
+    sys.path.insert(0, str(BENCHMARKS))
+
+import record  # noqa: E402
+
+spec = importlib.util.spec_from_file_location("bench_synth", BENCHMARKS / "bench_synth.py")
 bench = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)
 
 
 def test_creates_the_file_with_the_section(tmp_path):
     doc = tmp_path / "docs" / "benchmarks.md"
-    bench.update_section(doc, "synth", "## Synthetic\n\nfast")
+    record.update_section("synth", "## Synthetic\n\nfast", doc)
     assert (
         doc.read_text()
         == "# Benchmarks\n\n<!-- bench:synth -->\n## Synthetic\n\nfast\n<!-- /bench:synth -->\n"
@@ -24,7 +34,7 @@ def test_replaces_only_its_own_section(tmp_path):
         "# Benchmarks\n\nintro\n\n<!-- bench:synth -->\nold\n<!-- /bench:synth -->\n\n"
         "<!-- bench:gate -->\ngate figures\n<!-- /bench:gate -->\n"
     )
-    bench.update_section(doc, "synth", "new $1 \\g<0>")  # replacement text is taken literally
+    record.update_section("synth", "new $1 \\g<0>", doc)  # replacement text is taken literally
     assert doc.read_text() == (
         "# Benchmarks\n\nintro\n\n<!-- bench:synth -->\nnew $1 \\g<0>\n<!-- /bench:synth -->\n\n"
         "<!-- bench:gate -->\ngate figures\n<!-- /bench:gate -->\n"
@@ -34,13 +44,24 @@ def test_replaces_only_its_own_section(tmp_path):
 def test_appends_when_the_section_is_missing(tmp_path):
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\n<!-- bench:gate -->\ng\n<!-- /bench:gate -->\n")
-    bench.update_section(doc, "synth", "s")
+    record.update_section("synth", "s", doc)
     assert doc.read_text().endswith(
         "<!-- /bench:gate -->\n\n<!-- bench:synth -->\ns\n<!-- /bench:synth -->\n"
     )
 
 
 def test_machine_description_reads_proc():
-    info = bench.machine()
-    assert set(info) == {"nproc", "cpu", "ram"}
+    info = record.machine_facts()
+    assert set(info) == {"nproc", "cpu", "ram", "python", "os"}
     assert int(info["nproc"]) >= 1
+    assert record.machine().startswith(f"{info['nproc']} CPUs ({info['cpu']}), {info['ram']} RAM")
+
+
+def test_synth_benchmark_writes_its_section_with_the_shared_helper(tmp_path):
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\n<!-- bench:other -->\nkept\n<!-- /bench:other -->\n")
+    assert bench.main(["--persons", "200", "--docs", str(doc)]) == 0
+    text = doc.read_text()
+    assert text.startswith("# Benchmarks\n\n<!-- bench:other -->\nkept\n<!-- /bench:other -->\n")
+    assert "<!-- bench:synth -->\n## Synthetic data generation" in text
+    assert "`generate()` of 200 persons" in text

@@ -1,7 +1,8 @@
 """Creating engines and sessions for a service's state database.
 
-SQLite (the default, nothing to set up) runs in WAL mode and starts every transaction with
-``BEGIN IMMEDIATE`` so that two writers queue on the lock instead of failing mid-transaction.
+SQLite (the default, nothing to set up) runs in WAL mode and starts every writing transaction
+with ``BEGIN IMMEDIATE`` so that two writers queue on the lock instead of failing
+mid-transaction; read-only units start a plain ``BEGIN`` and never wait for writers.
 PostgreSQL is used as is.
 """
 
@@ -41,7 +42,8 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -50,8 +52,14 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+READ_ONLY = "fivesafes_read_only"
+
+
 @contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error."""
+def transaction(factory: sessionmaker[Session], *, read_only: bool = False) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error. A ``read_only`` unit on
+    SQLite starts a plain (deferred) transaction, so readers never queue behind writers."""
     with factory() as session, session.begin():
+        if read_only:
+            session.connection(execution_options={READ_ONLY: True})
         yield session

@@ -53,3 +53,10 @@ class ServiceCore:
             raise RuntimeError(f"the {self._role} service has not been started")
         with transaction(self._sessions) as session:
             return work(session)
+
+    def read(self, work: Callable[[Session], T]) -> T:
+        """Run ``work``, which only reads, in one transaction that never waits for writers."""
+        if self._sessions is None:
+            raise RuntimeError(f"the {self._role} service has not been started")
+        with transaction(self._sessions, read_only=True) as session:
+            return work(session)

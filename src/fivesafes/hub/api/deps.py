@@ -28,7 +28,7 @@ async def current_user(
     if not authorization or not authorization.startswith("Bearer "):
         raise Unauthenticated("Send an API token as 'Authorization: Bearer <token>'.")
     token = authorization.removeprefix("Bearer ").strip()
-    return await asyncio.to_thread(service.unit, lambda s: authenticate(s, token))
+    return await asyncio.to_thread(service.read, lambda s: authenticate(s, token))
 
 
 async def current_node(request: Request, service: Service) -> Node:
@@ -43,7 +43,7 @@ async def current_node(request: Request, service: Service) -> Node:
     if request.url.query:
         path = f"{path}?{request.url.query}"
     return await asyncio.to_thread(
-        service.unit,
+        service.read,
         lambda s: authenticate_node(
             s,
             node_name=name,

@@ -77,7 +77,7 @@ async def submit_result(
         service.unit,
         lambda s: runs.submit_result(s, node, result, service.config.gate, utcnow()),
     )
-    if submission.ack.accepted:
+    if submission.task_completed:  # researchers' long-polls wait for completion only
         service.notifier.notify(f"task:{submission.task_id}")
     return submission.ack
 
@@ -85,7 +85,7 @@ async def submit_result(
 @router.get("/node/projects/{project_id}")
 async def get_project(project_id: str, node: EnrolledNode, service: Service) -> SignedProject:
     return await asyncio.to_thread(
-        service.unit, lambda s: project_for_node(s, project_id, node, service.key)
+        service.read, lambda s: project_for_node(s, project_id, node, service.key)
     )
 
 

@@ -29,14 +29,14 @@ async def me(user: Researcher) -> dict[str, Any]:
 @router.get("/projects")
 async def list_projects(user: Researcher, service: Service) -> list[ProjectView]:
     return await asyncio.to_thread(
-        service.unit, lambda s: [project_view(s, p) for p in projects_of(s, user)]
+        service.read, lambda s: [project_view(s, p) for p in projects_of(s, user)]
     )
 
 
 @router.get("/projects/{project_id}")
 async def get_project(project_id: str, user: Researcher, service: Service) -> ProjectView:
     return await asyncio.to_thread(
-        service.unit, lambda s: project_view(s, project_for_member(s, project_id, user))
+        service.read, lambda s: project_view(s, project_for_member(s, project_id, user))
     )
 
 
@@ -55,7 +55,7 @@ async def list_nodes(_user: Researcher, service: Service) -> list[NodeView]:
             for node in session.scalars(select(Node).order_by(Node.name))
         ]
 
-    return await asyncio.to_thread(service.unit, work)
+    return await asyncio.to_thread(service.read, work)
 
 
 @router.post("/tasks", status_code=201)
@@ -82,7 +82,7 @@ async def get_task(
     while True:
         woken = service.notifier.current(f"task:{task_id}")
         view = await asyncio.to_thread(
-            service.unit, lambda s: task_view(s, task_for_member(s, task_id, user))
+            service.read, lambda s: task_view(s, task_for_member(s, task_id, user))
         )
         remaining = deadline - time.monotonic()
         if view.state == "complete" or remaining <= 0 or service.notifier.stopping:

@@ -1,0 +1,70 @@
+"""What every benchmark script shares: a description of the machine, and its own section of
+docs/benchmarks.md.
+
+Benchmarks run as ``python benchmarks/bench_x.py`` from the repository root, so Python puts
+this folder first on ``sys.path`` and a script imports this module as ``record``.
+
+    from record import machine, update_section
+
+    update_section("federated-count", markdown)   # rewrites only that section
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+TITLE = "# Benchmarks"
+
+
+def _proc_field(path: str, key: str) -> str | None:
+    """The value of the first ``key: value`` line of a /proc file, if there is one."""
+    try:
+        for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith(key):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def machine_facts() -> dict[str, str]:
+    """nproc, CPU model, RAM, Python version and OS of this machine, one string each."""
+    cpu = _proc_field("/proc/cpuinfo", "model name") or platform.processor() or "unknown"
+    mem_kib = _proc_field("/proc/meminfo", "MemTotal")
+    ram = f"{int(mem_kib.split()[0]) / 1024**2:.1f} GiB" if mem_kib else "unknown"
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "ram": ram,
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+    }
+
+
+def machine() -> str:
+    """One line for a benchmark report, e.g. ``2 CPUs (AMD EPYC), 23.5 GiB RAM, ...``."""
+    f = machine_facts()
+    return f"{f['nproc']} CPUs ({f['cpu']}), {f['ram']} RAM, Python {f['python']}, {f['os']}"
+
+
+def update_section(name: str, body: str, path: Path = DOCS, *, title: str = TITLE) -> None:
+    """Replace the text between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``.
+
+    Appends the section when it is missing and creates the file (headed by ``title``) when
+    that is missing; the rest of the file is left exactly as it was. ``body`` is inserted
+    literally (no regex escapes are interpreted).
+    """
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    block = f"{start}\n{body.strip()}\n{end}"
+    text = path.read_text(encoding="utf-8") if path.exists() else f"{title}\n"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
