@@ -12,9 +12,6 @@ belongs to other benchmarks and is left alone.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import re
 import statistics
 import time
 from datetime import UTC, datetime
@@ -27,9 +24,8 @@ from fivesafes.analyses.count import count_persons
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.data.source import DuckDBSource, open_omop
 from fivesafes.data.synth import generate
+from record import DOCS, machine, update_section
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-START, END = "<!-- bench:node-count -->", "<!-- /bench:node-count -->"
 GOAL_SECONDS = 1.0
 SEED = 20241123
 
@@ -63,19 +59,6 @@ def synthetic_cdm(workdir: Path, persons: int) -> tuple[Path, float | None]:
     generate(partial, persons=persons, seed=SEED)
     partial.rename(path)
     return path, time.perf_counter() - started
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file() and (found := re.search(r"model name\s*:\s*(.+)", cpuinfo.read_text())):
-        cpu = found.group(1).strip()
-    ram = "unknown"
-    meminfo = Path("/proc/meminfo")
-    if meminfo.is_file() and (found := re.search(r"MemTotal:\s*(\d+) kB", meminfo.read_text())):
-        ram = f"{int(found.group(1)) / 1024**2:.0f} GiB"
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cores} cores (nproc), {cpu}, {ram} RAM, {platform.system()} {platform.release()}"
 
 
 def measure(path: Path, runs: int) -> tuple[int, float, list[float]]:
@@ -119,19 +102,6 @@ def report(persons: int, n: int, cold: float, warm: list[float], made: float | N
     return "\n".join(lines)
 
 
-def write_section(section: str, docs: Path = DOCS) -> None:
-    """Replace this benchmark's section of ``docs``, or append it; keep everything else."""
-    block = f"{START}\n{section}\n{END}"
-    text = docs.read_text() if docs.is_file() else "# Benchmarks\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        tail = rest.split(END, 1)[1]
-        text = head + block + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    docs.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=1_000_000)
@@ -144,7 +114,7 @@ def main() -> None:
     section = report(args.persons, n, cold, warm, made)
     print(section)
     if not args.no_write:
-        write_section(section)
+        update_section("node-count", section)
         print(f"\nwritten to {DOCS}")
 
 
