@@ -100,6 +100,7 @@ def serve(config: ConfigOption = Path("node.toml")) -> None:
     """Run the node agent: pull work from the hub until interrupted (never listens)."""
     from fivesafes.data.source import open_omop  # heavy (Ibis): only the agent needs it
     from fivesafes.node.agent import Agent
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     service = _service(config)

@@ -17,17 +17,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from fivesafes.cli.count import render
+from fivesafes.cli.output import console
 from fivesafes.client import Federation
 from fivesafes.data.synth import generate
 from fivesafes.demo.cohorts import DEMO_COHORTS
 from fivesafes.demo.local import LocalFederation
 from fivesafes.demo.processes import Supervisor
 
-console = Console()
 
 # (node name, site profile, share of --persons, seed)
 HOSPITALS: list[tuple[str, str, float, int]] = [
