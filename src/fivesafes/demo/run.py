@@ -27,7 +27,6 @@ from fivesafes.demo.cohorts import DEMO_COHORTS
 from fivesafes.demo.local import LocalFederation
 from fivesafes.demo.processes import Supervisor
 
-
 # (node name, site profile, share of --persons, seed)
 HOSPITALS: list[tuple[str, str, float, int]] = [
     ("northfield", "northfield", 1.0, 101),
