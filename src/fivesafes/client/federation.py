@@ -12,6 +12,7 @@ import httpx
 from fivesafes.client.results import CountResult
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.protocol.models import NodeView, ProjectView, TaskView
+from fivesafes.protocol.tls import verify_context
 
 
 class FederationError(Exception):
@@ -38,7 +39,7 @@ class Federation:
         self._client = httpx.Client(
             base_url=self.hub_url,
             headers={"Authorization": f"Bearer {token}"},
-            verify=str(ca_file) if ca_file else True,
+            verify=verify_context(ca_file),
             timeout=timeout,
         )
 

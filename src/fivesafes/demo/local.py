@@ -84,8 +84,7 @@ class LocalFederation:
             ["hub", "serve", "--config", str(self._hub_config_path)],
             self.root / "hub" / "hub.log",
         )
-        verify: str | bool = str(self.ca_file) if self.ca_file else True
-        wait_for_health(self.hub_url, self.hub_process, verify=verify)
+        wait_for_health(self.hub_url, self.hub_process, ca_file=self.ca_file)
 
     def hub(self) -> HubService:
         """A handle on the hub's database, as the hub admin's CLI has (caller stops it)."""

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from fivesafes.protocol.tls import verify_context
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -104,15 +106,17 @@ class Supervisor:
 
 
 def wait_for_health(
-    url: str, service: Service, timeout: float = 30.0, verify: str | bool = True
+    url: str, service: Service, timeout: float = 30.0, ca_file: Path | None = None
 ) -> None:
     """Wait until ``url``/api/v1/health answers; fail early if the process died."""
+    verify = verify_context(ca_file)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not service.alive():
             raise RuntimeError(f"{service.name} exited early:\n{service.log_tail()}")
         try:
-            if httpx.get(f"{url}/api/v1/health", timeout=1.0, verify=verify).status_code == 200:
+            health = httpx.get(f"{url}/api/v1/health", timeout=1.0, verify=verify)
+            if health.status_code == 200:
                 return
         except httpx.TransportError:
             pass

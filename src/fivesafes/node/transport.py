@@ -23,6 +23,7 @@ from fivesafes.protocol.models import (
     SubmitAck,
 )
 from fivesafes.protocol.signing import sign_request
+from fivesafes.protocol.tls import verify_context
 
 
 class HubUnreachable(FivesafesError):
@@ -46,17 +47,13 @@ class HubTransport(Protocol):
     def report_approval(self, report: ApprovalReport) -> None: ...
 
 
-def _verify_option(ca_file: Path | None) -> str | bool:
-    return str(ca_file) if ca_file is not None else True
-
-
 def hub_info(hub_url: str, ca_file: Path | None = None) -> HubInfo:
-    with httpx.Client(base_url=hub_url, verify=_verify_option(ca_file), timeout=10) as client:
+    with httpx.Client(base_url=hub_url, verify=verify_context(ca_file), timeout=10) as client:
         return HubInfo.model_validate(_checked(_send(client, "GET", "/api/v1/hub")))
 
 
 def enrol(hub_url: str, request: EnrolRequest, ca_file: Path | None = None) -> EnrolResponse:
-    with httpx.Client(base_url=hub_url, verify=_verify_option(ca_file), timeout=10) as client:
+    with httpx.Client(base_url=hub_url, verify=verify_context(ca_file), timeout=10) as client:
         body = request.model_dump_json().encode()
         response = _send(
             client,
@@ -75,7 +72,7 @@ class HttpHubTransport:
         self, hub_url: str, node_name: str, key: Ed25519PrivateKey, ca_file: Path | None = None
     ) -> None:
         self._client = httpx.Client(
-            base_url=hub_url, verify=_verify_option(ca_file), timeout=httpx.Timeout(10.0)
+            base_url=hub_url, verify=verify_context(ca_file), timeout=httpx.Timeout(10.0)
         )
         self._node_name = node_name
         self._key = key
