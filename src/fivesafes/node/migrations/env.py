@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import fivesafes.node.person_set_db  # noqa: F401 - registers its table on Base.metadata
 from fivesafes.node.db import Base
 
 connection = context.config.attributes.get("connection")

@@ -1,0 +1,190 @@
+"""The person-set store: the persons behind every output a node released, per project.
+
+It answers three questions: which populations has this project released (the differencing
+check, ``fivesafes.sdc.differencing``); what was the released answer to this exact query (an
+identical query gets the identical answer, never a fresh one); and in which projects did one
+person's record contribute to a released output (the patient data account).
+
+One row per (project, canonical output key): the first release wins. Recording the same key
+again from the same run is a no-op (a retried step); from another run it is a ``Conflict``.
+Sets hold 32-bit pseudonymous ids (see ``person_set``); nothing here logs or raises with one.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from fivesafes.node.person_set_db import PersonSetRow
+from fivesafes.protocol.errors import Conflict
+from fivesafes.sdc.differencing import MAX_PERSON_ID, PersonIdOutOfRange, ReleasedSet
+from fivesafes.storage.engine import transaction
+from fivesafes.storage.types import utcnow
+
+
+class OutputAlreadyRecorded(Conflict):
+    def __init__(self) -> None:
+        super().__init__("this project already released an output with this key")
+
+
+class PersonSetStore(Protocol):
+    def record(
+        self,
+        project_id: str,
+        output_key: str,
+        run_id: str,
+        persons: AbstractBitMap,
+        released_answer: dict[str, Any],
+    ) -> None: ...
+
+    def released_sets(self, project_id: str) -> list[ReleasedSet]:
+        """The project's released sets, in the order they were recorded."""
+        ...
+
+    def answer_for(self, project_id: str, output_key: str) -> dict[str, Any] | None: ...
+
+    def projects_for_person(self, person_id: int) -> list[str]:
+        """Sorted ids of the projects with a released output this person is behind."""
+        ...
+
+
+def _check_person_id(person_id: int) -> None:
+    if isinstance(person_id, bool) or not isinstance(person_id, int):
+        raise PersonIdOutOfRange("a person id must be an integer")
+    if not 0 <= person_id <= MAX_PERSON_ID:
+        raise PersonIdOutOfRange("a person id must lie in 0..2**32-1")
+
+
+class InMemoryPersonSetStore:
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str], tuple[str, FrozenBitMap, dict[str, Any]]] = {}
+
+    def record(
+        self,
+        project_id: str,
+        output_key: str,
+        run_id: str,
+        persons: AbstractBitMap,
+        released_answer: dict[str, Any],
+    ) -> None:
+        existing = self._rows.get((project_id, output_key))
+        if existing is not None:
+            if existing[0] != run_id:
+                raise OutputAlreadyRecorded()
+            return
+        row = (run_id, FrozenBitMap(persons), copy.deepcopy(released_answer))
+        self._rows[(project_id, output_key)] = row
+
+    def released_sets(self, project_id: str) -> list[ReleasedSet]:
+        return [
+            ReleasedSet(key, run_id, persons)
+            for (project, key), (run_id, persons, _) in self._rows.items()
+            if project == project_id
+        ]
+
+    def answer_for(self, project_id: str, output_key: str) -> dict[str, Any] | None:
+        row = self._rows.get((project_id, output_key))
+        return None if row is None else copy.deepcopy(row[2])
+
+    def projects_for_person(self, person_id: int) -> list[str]:
+        _check_person_id(person_id)
+        return sorted({p for (p, _), (_, persons, _) in self._rows.items() if person_id in persons})
+
+
+class SqlPersonSetStore:
+    """The store in the node's state database (table ``person_sets``, migration 0002)."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def record(
+        self,
+        project_id: str,
+        output_key: str,
+        run_id: str,
+        persons: AbstractBitMap,
+        released_answer: dict[str, Any],
+    ) -> None:
+        try:
+            with transaction(self._sessions) as session:
+                record_person_set(session, project_id, output_key, run_id, persons, released_answer)
+        except IntegrityError:  # a concurrent writer recorded the same key first
+            with transaction(self._sessions, read_only=True) as session:
+                if _row(session, project_id, output_key, run_id) is None:
+                    raise OutputAlreadyRecorded() from None
+
+    def released_sets(self, project_id: str) -> list[ReleasedSet]:
+        query = (
+            select(PersonSetRow.output_key, PersonSetRow.run_id, PersonSetRow.persons)
+            .where(PersonSetRow.project_id == project_id)
+            .order_by(PersonSetRow.seq)
+        )
+        with transaction(self._sessions, read_only=True) as session:
+            rows = session.execute(query).all()
+        return [ReleasedSet(key, run, FrozenBitMap.deserialize(blob)) for key, run, blob in rows]
+
+    def answer_for(self, project_id: str, output_key: str) -> dict[str, Any] | None:
+        with transaction(self._sessions, read_only=True) as session:
+            row = _row(session, project_id, output_key)
+            return None if row is None else copy.deepcopy(row.released_answer)
+
+    def projects_for_person(self, person_id: int) -> list[str]:
+        """Reads every stored set: bitmaps cannot be searched in SQL (O(total size))."""
+        _check_person_id(person_id)
+        query = select(PersonSetRow.project_id, PersonSetRow.persons)
+        found: set[str] = set()
+        with transaction(self._sessions, read_only=True) as session:
+            for project_id, blob in session.execute(query.execution_options(yield_per=500)):
+                if project_id not in found and person_id in BitMap.deserialize(blob):
+                    found.add(project_id)
+        return sorted(found)
+
+
+def record_person_set(
+    session: Session,
+    project_id: str,
+    output_key: str,
+    run_id: str,
+    persons: AbstractBitMap,
+    released_answer: dict[str, Any],
+) -> None:
+    """Record inside a caller's transaction (so the release and its audit event commit together)."""
+    existing = _row(session, project_id, output_key)
+    if existing is not None:
+        if existing.run_id != run_id:
+            raise OutputAlreadyRecorded()
+        return
+    session.add(
+        PersonSetRow(
+            project_id=project_id,
+            output_key=output_key,
+            run_id=run_id,
+            person_count=len(persons),
+            persons=bytes(persons.serialize()),
+            released_answer=copy.deepcopy(released_answer),
+            recorded_at=utcnow(),
+        )
+    )
+    session.flush()
+
+
+def _row(
+    session: Session, project_id: str, output_key: str, run_id: str | None = None
+) -> PersonSetRow | None:
+    query = select(PersonSetRow).where(
+        PersonSetRow.project_id == project_id, PersonSetRow.output_key == output_key
+    )
+    if run_id is not None:
+        query = query.where(PersonSetRow.run_id == run_id)
+    return session.execute(query).scalar_one_or_none()
+
+
+if TYPE_CHECKING:  # both implementations satisfy the interface (checked by mypy)
+
+    def _conforms(memory: InMemoryPersonSetStore, sql: SqlPersonSetStore) -> list[PersonSetStore]:
+        return [memory, sql]
