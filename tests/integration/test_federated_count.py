@@ -162,3 +162,34 @@ def test_small_counts_are_suppressed_never_zero(harness, site_data):
     assert node.state == "succeeded" and node.suppressed and node.value is None
     assert raw.runs[0].output["count"]["value"] is None
     assert view_result.total is None and view_result.total_suppressed
+
+
+def test_differencing_by_a_few_persons_is_refused_and_repeats_get_the_same_answer(
+    harness, site_data
+):
+    """Subset differencing: a cohort that drops a few persons from an earlier one is refused."""
+    path = site_data["northfield"]
+
+    def aged(max_age):
+        return {**LUNG_CANCER, "age": {"min": 0, "max": max_age}}
+
+    everyone = true_count(path, aged(130))
+    near = next(
+        age
+        for age in range(130, 0, -1)
+        if 1 <= everyone - true_count(path, aged(age)) < GateProfile().threshold
+    )
+    harness.start_hub()
+    harness.add_node("northfield", duck(path))
+    token = harness.researcher()
+    project = harness.project(["alice"], ["northfield"])
+    with harness.federation(token, project) as fed:
+        first = fed.count(aged(130), timeout=30)
+        again = fed.count(aged(130), timeout=30)
+        attack = fed.count(aged(near), timeout=30)
+        unrelated = fed.count(SMOKERS_55_65, timeout=30)
+    assert first.nodes[0].state == "succeeded"
+    assert (again.nodes[0].state, again.nodes[0].value) == ("succeeded", first.nodes[0].value)
+    assert (attack.nodes[0].state, attack.nodes[0].reason) == ("refused", "differencing_risk")
+    assert attack.total is None
+    assert unrelated.nodes[0].state == "succeeded"

@@ -5,10 +5,14 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from fivesafes.node.runner import run_task
+import pytest
+
+from fivesafes.node.person_sets import InMemoryPersonSetStore
+from fivesafes.node.runner import differencing_refusal, output_key, run_task
 from fivesafes.protocol.models import TaskPayload
 from fivesafes.protocol.runs import ReasonCode
 from fivesafes.sdc import GateProfile
+from fivesafes.sdc.differencing import person_set
 
 SENTINEL = "NHS-9434765919"
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -49,7 +53,7 @@ COHORT = {"cohort": {"name": "c", "criteria": [{"domain": "condition", "concepts
 
 def test_data_errors_are_reported_by_code_and_logged_without_their_text(caplog):
     caplog.set_level(logging.DEBUG)
-    outcome = run_task(task(COHORT), ExplodingDatabase(), GateProfile())
+    outcome = run_task(task(COHORT), ExplodingDatabase(), GateProfile(), InMemoryPersonSetStore())
     assert (outcome.status, outcome.reason, outcome.output) == (
         "failed",
         ReasonCode.INTERNAL_ERROR,
@@ -60,12 +64,61 @@ def test_data_errors_are_reported_by_code_and_logged_without_their_text(caplog):
 
 
 def test_an_unreachable_source_is_named_as_such():
-    outcome = run_task(task(COHORT), UnreachableDatabase(), GateProfile())
+    outcome = run_task(task(COHORT), UnreachableDatabase(), GateProfile(), InMemoryPersonSetStore())
     assert outcome.reason is ReasonCode.DATA_SOURCE_UNAVAILABLE
 
 
 def test_parameters_outside_the_contract_are_refused_before_any_query():
     outcome = run_task(
-        task({"cohort": COHORT["cohort"], "sql": "x"}), ExplodingDatabase(), GateProfile()
+        task({"cohort": COHORT["cohort"], "sql": "x"}),
+        ExplodingDatabase(),
+        GateProfile(),
+        InMemoryPersonSetStore(),
     )
     assert (outcome.status, outcome.reason) == ("refused", ReasonCode.INVALID_PARAMETERS)
+
+
+class BrokenStore(InMemoryPersonSetStore):
+    def released_sets(self, project_id):
+        raise RuntimeError("store unavailable")
+
+
+def test_differencing_check_fails_closed():
+    outcome = differencing_refusal("p", person_set(range(50)), BrokenStore(), GateProfile())
+    assert (outcome.status, outcome.reason) == ("failed", ReasonCode.GATE_ERROR)
+
+
+def test_a_population_close_to_an_earlier_release_is_refused(caplog):
+    store = InMemoryPersonSetStore()
+    store.record("p", "k1", "r1", person_set(range(100)), {"count": 100})
+    close = differencing_refusal("p", person_set(range(97)), store, GateProfile())
+    assert (close.status, close.reason) == ("refused", ReasonCode.DIFFERENCING_RISK)
+    assert differencing_refusal("p", person_set(range(90)), store, GateProfile()) is None
+    assert differencing_refusal("other", person_set(range(97)), store, GateProfile()) is None
+    assert "97" not in caplog.text and " 3 " not in caplog.text  # no small counts logged
+
+
+def test_an_identical_query_gets_the_identical_answer_without_touching_data():
+    store = InMemoryPersonSetStore()
+    t = task(COHORT)
+    answer = {"count": {"value": 120, "suppressed": False, "rule": "rounded to 10"}, "profile": "x"}
+    store.record("p", output_key(t), "r1", person_set(range(118)), answer)
+    outcome = run_task(t, ExplodingDatabase(), GateProfile(), store)
+    assert (outcome.status, outcome.output, outcome.release) == ("succeeded", answer, None)
+
+
+def test_output_key_ignores_who_asks_but_not_what():
+    a, b = task(COHORT), task(COHORT).model_copy(update={"requester": "bob", "task_id": "t2"})
+    other = task({"cohort": {**COHORT["cohort"], "name": "d"}})
+    assert output_key(a) == output_key(b) != output_key(other)
+
+
+def test_person_sets_from_query_arrays_are_checked_without_a_loop():
+    import numpy as np
+
+    from fivesafes.sdc.differencing import PersonIdOutOfRange
+
+    assert list(person_set(np.array([5, 3, 3, 2**32 - 1], dtype=np.int64))) == [3, 5, 2**32 - 1]
+    for bad in (np.array([-1]), np.array([2**32]), np.array([1.5])):
+        with pytest.raises(PersonIdOutOfRange):
+            person_set(bad)

@@ -6,10 +6,13 @@ gate before it leaves the node (the gate and the hub part live elsewhere).
 
 from __future__ import annotations
 
+from pyroaring import BitMap
+
 from fivesafes.cohorts.compile import cohort_persons
 from fivesafes.cohorts.concepts import check_concepts
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.data.source import OmopDatabase
+from fivesafes.sdc.differencing import person_set
 
 
 def count_persons(db: OmopDatabase, cohort: Cohort) -> int:
@@ -21,3 +24,11 @@ def count_persons(db: OmopDatabase, cohort: Cohort) -> int:
     check_concepts(cohort, db)
     persons = cohort_persons(cohort, db)
     return int(persons.person_id.nunique().execute())
+
+
+def cohort_person_set(db: OmopDatabase, cohort: Cohort) -> BitMap:
+    """The distinct persons in ``cohort`` as a compact set: the count is its size, and the
+    set is what the node remembers of a released output for its differencing defence."""
+    check_concepts(cohort, db)
+    ids = cohort_persons(cohort, db).select("person_id").distinct().to_pyarrow()
+    return person_set(ids.column("person_id").to_numpy())

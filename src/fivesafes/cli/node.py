@@ -113,6 +113,7 @@ def serve(config: ConfigOption = Path("node.toml")) -> None:
         unit=service.unit,
         transport=transport,
         open_data=lambda: open_omop(service.config.data),
+        person_sets=service.person_sets(),
         profile=service.config.gate,
         poll_wait=service.config.node.poll_wait_seconds,
         retry_max=service.config.node.retry_max_seconds,

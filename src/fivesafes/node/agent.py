@@ -19,6 +19,7 @@ from fivesafes.data.source import OmopDatabase
 from fivesafes.node import runs
 from fivesafes.node.db import Approval
 from fivesafes.node.outcome import Outcome
+from fivesafes.node.person_sets import PersonSetStore
 from fivesafes.node.policy import Refusal, check_task, verified_task
 from fivesafes.node.runner import run_task
 from fivesafes.node.transport import HubRejected, HubTransport, HubUnreachable
@@ -42,6 +43,7 @@ class Agent:
         unit: Unit,
         transport: HubTransport,
         open_data: Callable[[], OmopDatabase],
+        person_sets: PersonSetStore,
         profile: GateProfile,
         poll_wait: float = 20.0,
         retry_max: float = 15.0,
@@ -53,6 +55,7 @@ class Agent:
         self._unit = unit
         self._transport = transport
         self._open_data = open_data
+        self._person_sets = person_sets
         self._profile = profile
         self._poll_wait = poll_wait
         self._retry_max = retry_max
@@ -154,7 +157,7 @@ class Agent:
             except Exception as exc:  # noqa: BLE001 - reported as a reason code, text withheld
                 log.error("cannot open the data source: %s", type(exc).__name__)
                 return Outcome("failed", ReasonCode.DATA_SOURCE_UNAVAILABLE)
-        return run_task(task, self._data, self._profile)
+        return run_task(task, self._data, self._profile, self._person_sets)
 
     # ---- delivery --------------------------------------------------------------------------
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pyroaring import AbstractBitMap
+
 from fivesafes.protocol.runs import ReasonCode
+
+
+@dataclass(frozen=True)
+class Release:
+    """What the node remembers of a released output: its key and the persons behind it."""
+
+    output_key: str
+    persons: AbstractBitMap
 
 
 @dataclass(frozen=True)
@@ -14,3 +24,4 @@ class Outcome:
     reason: ReasonCode | None = None
     output: dict[str, Any] | None = None
     unknown_concepts: list[int] | None = None
+    release: Release | None = None

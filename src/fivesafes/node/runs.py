@@ -1,4 +1,5 @@
-"""Runs as the node records them: each result is stored (signed) before it is sent.
+"""Runs as the node records them: each result is stored (signed) before it is sent, and the
+persons behind a released output are remembered in the same transaction.
 
 The stored, unsent results are the outbox: a node killed between computing a result and
 delivering it sends it on restart, and a run it already answered is answered again from the
@@ -17,6 +18,7 @@ from fivesafes.audit.chain import append_event
 from fivesafes.audit.events import AuditEventType
 from fivesafes.node.db import AUDIT, NodeRun
 from fivesafes.node.outcome import Outcome
+from fivesafes.node.person_sets import record_person_set
 from fivesafes.protocol.models import ResultPayload, SignedResult, TaskPayload
 from fivesafes.protocol.signing import sign
 
@@ -51,6 +53,15 @@ def record_outcome(
         finished_at=now,
     ).model_dump(mode="json")
     signature = sign(payload, key)
+    if outcome.release is not None and task is not None and outcome.output is not None:
+        record_person_set(
+            session,
+            task.project_id,
+            outcome.release.output_key,
+            run_id,
+            outcome.release.persons,
+            outcome.output,
+        )
     session.add(
         NodeRun(
             run_id=run_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fivesafes.node.config import NodeConfig
 from fivesafes.node.db import Registration
+from fivesafes.node.person_sets import SqlPersonSetStore
 from fivesafes.node.transport import HttpHubTransport
 from fivesafes.protocol.errors import ConfigError
 from fivesafes.storage.service import ServiceCore
@@ -32,6 +33,10 @@ class NodeService(ServiceCore):
                 f"Node {self.name!r} is not enrolled yet: run 'fivesafes node enrol' first."
             )
         return registration
+
+    def person_sets(self) -> SqlPersonSetStore:
+        """The persons behind every output this node released, per project."""
+        return SqlPersonSetStore(self.sessions)
 
     def transport(self) -> HttpHubTransport:
         return HttpHubTransport(

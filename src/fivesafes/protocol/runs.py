@@ -41,6 +41,7 @@ class ReasonCode(StrEnum):
     ANALYSIS_NOT_ALLOWED = "analysis_not_allowed"
     UNKNOWN_CONCEPT = "unknown_concept"
     INVALID_PARAMETERS = "invalid_parameters"
+    DIFFERENCING_RISK = "differencing_risk"
     # failures: the node tried and could not, or never answered
     DATA_SOURCE_UNAVAILABLE = "data_source_unavailable"
     GATE_ERROR = "gate_error"
@@ -67,6 +68,10 @@ REASON_TEXT: dict[ReasonCode, str] = {
         "The cohort uses concept ids that are not in this node's vocabulary."
     ),
     ReasonCode.INVALID_PARAMETERS: "The analysis parameters are not valid.",
+    ReasonCode.DIFFERENCING_RISK: (
+        "The result's population differs from an earlier released result of this project (or "
+        "a combination of two) by fewer persons than the threshold, so it was withheld."
+    ),
     ReasonCode.DATA_SOURCE_UNAVAILABLE: "The node could not reach its data source.",
     ReasonCode.GATE_ERROR: "The disclosure gate could not check the result, so it was withheld.",
     ReasonCode.INTERNAL_ERROR: "The node hit an internal error; its operator can see the log.",
@@ -85,5 +90,6 @@ REFUSALS = frozenset(
         ReasonCode.ANALYSIS_NOT_ALLOWED,
         ReasonCode.UNKNOWN_CONCEPT,
         ReasonCode.INVALID_PARAMETERS,
+        ReasonCode.DIFFERENCING_RISK,
     }
 )

@@ -33,8 +33,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import combinations
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
+import numpy.typing as npt
 from pyroaring import AbstractBitMap, BitMap
 
 MAX_PERSON_ID = 2**32 - 1
@@ -45,8 +47,17 @@ class PersonIdOutOfRange(ValueError):
     """A person id that a 32-bit person set cannot hold. The message never names the id."""
 
 
-def person_set(person_ids: Iterable[int]) -> BitMap:
-    """The person set of pseudonymous OMOP ``person_id`` values (0..2**32-1), or a refusal."""
+def person_set(person_ids: Iterable[int] | npt.NDArray[np.integer[Any]]) -> BitMap:
+    """The person set of pseudonymous OMOP ``person_id`` values (0..2**32-1), or a refusal.
+    A numpy integer array (what a query returns) is checked and converted without a loop."""
+    if isinstance(person_ids, np.ndarray):
+        if person_ids.size == 0:
+            return BitMap()
+        if not np.issubdtype(person_ids.dtype, np.integer) or (
+            int(person_ids.min()) < 0 or int(person_ids.max()) > MAX_PERSON_ID
+        ):
+            raise PersonIdOutOfRange("person ids must be integers in 0..2**32-1")
+        return BitMap(person_ids.astype(np.uint32, copy=False))
     ids = list(person_ids)
     bad = sum(
         1

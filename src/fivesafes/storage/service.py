@@ -47,6 +47,12 @@ class ServiceCore:
             raise RuntimeError(f"the {self._role} service has not been started")
         return self._key
 
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        if self._sessions is None:
+            raise RuntimeError(f"the {self._role} service has not been started")
+        return self._sessions
+
     def unit(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in one transaction: committed if it returns, rolled back if it raises."""
         if self._sessions is None:
