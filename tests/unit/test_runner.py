@@ -122,3 +122,26 @@ def test_person_sets_from_query_arrays_are_checked_without_a_loop():
     for bad in (np.array([-1]), np.array([2**32]), np.array([1.5])):
         with pytest.raises(PersonIdOutOfRange):
             person_set(bad)
+
+
+def test_small_populations_are_suppressed_not_compared_and_not_remembered(tmp_path):
+    """Two small cohorts always differ by fewer than the threshold; neither gives a number."""
+    from fivesafes.analyses.count import count_persons
+    from fivesafes.cohorts.criteria import Cohort
+    from fivesafes.data.source import DuckDBSource, open_omop
+    from fivesafes.data.synth import generate
+
+    path = tmp_path / "cdm.duckdb"
+    generate(path, 300, 5, "default")
+    lung = {"cohort": {"name": "lc", "criteria": [{"domain": "condition", "concepts": [443388]}]}}
+    women = {"cohort": {**lung["cohort"], "sex": ["female"]}}
+    store = InMemoryPersonSetStore()
+    with open_omop(DuckDBSource(engine="duckdb", path=path)) as db:
+        sizes = [count_persons(db, Cohort.model_validate(c["cohort"])) for c in (lung, women)]
+        assert 0 < sizes[1] < sizes[0] < 10  # two small, nested populations at this site
+        outcomes = [run_task(task(c), db, GateProfile(), store) for c in (lung, women)]
+    for outcome in outcomes:
+        assert outcome.status == "succeeded"
+        assert outcome.output["count"]["suppressed"]
+        assert outcome.release is None
+    assert store.released_sets("p") == []

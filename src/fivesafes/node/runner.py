@@ -51,7 +51,8 @@ def run_task(
     task: TaskPayload, db: OmopDatabase, profile: GateProfile, person_sets: PersonSetStore
 ) -> Outcome:
     """Run an approved task: an identical earlier query gets the identical released answer;
-    a new population is checked for differencing, then gated."""
+    a population large enough to be released is checked for differencing against the
+    project's earlier released values, then gated and remembered."""
     if task.analysis != "count":
         return Outcome("refused", ReasonCode.ANALYSIS_NOT_ALLOWED)
     try:
@@ -77,6 +78,9 @@ def run_task(
             else ReasonCode.INTERNAL_ERROR
         )
         return Outcome("failed", reason)
+    if len(persons) < profile.threshold:
+        # suppressed: no value leaves, so there is nothing to subtract and nothing to remember
+        return gate_count(len(persons), profile)
     refusal = differencing_refusal(task.project_id, persons, person_sets, profile)
     if refusal is not None:
         return refusal

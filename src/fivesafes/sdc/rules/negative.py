@@ -1,0 +1,28 @@
+"""Negative values in a magnitude cell: dominance cannot be judged, so a human must look.
+
+| values in the cell | finding |
+| ------------------ | ------- |
+| 5, 7, -2, …        | review  |
+| all ≥ 0            | —       |
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from fivesafes.sdc.profiles import Profile
+from fivesafes.sdc.rules.base import Finding, Outcome
+from fivesafes.sdc.tables import Cell, Kind
+
+
+class NegativeValuesRule:
+    """Flag for review a magnitude cell where any person's contribution is negative."""
+
+    name: ClassVar[str] = "negative"
+
+    def check(self, cell: Cell, kind: Kind, aggfunc: str, profile: Profile) -> Finding | None:
+        if kind == "count" or not cell.contributions or min(cell.contributions) >= 0:
+            return None
+        return Finding(
+            self.name, Outcome.REVIEW, "negative values: dominance rules cannot be applied"
+        )

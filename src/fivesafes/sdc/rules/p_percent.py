@@ -1,0 +1,49 @@
+"""The p% rule for magnitude tables: the second-largest contributor must not be able to
+estimate the largest to within p%.
+
+| per-person contributions | p=10%                               | finding  |
+| ------------------------ | ----------------------------------- | -------- |
+| 100, 50, 5               | 155 - 100 - 50 = 5 < 10% of 100     | suppress |
+| 100, 50, 10              | 10 < 10 is false                    | —        |
+| 100 (one contributor)    | 0 < 10                              | suppress |
+| all zero                 | nothing to estimate                 | —        |
+
+Cells with negative values are left to the negative-values rule.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from fivesafes.sdc.profiles import Profile
+from fivesafes.sdc.rules.base import Finding, Outcome
+from fivesafes.sdc.tables import Cell, Kind
+
+
+def breaches_p_percent(contributions: tuple[float, ...], p: float) -> bool:
+    """True when total - largest - second largest < ``p`` x largest."""
+    ordered = sorted(contributions, reverse=True)
+    if not ordered or ordered[0] <= 0:
+        return False
+    second = ordered[1] if len(ordered) > 1 else 0.0
+    return sum(ordered) - ordered[0] - second < p * ordered[0]
+
+
+class PPercentRule:
+    """Suppress a magnitude cell whose largest contributor could be estimated too closely."""
+
+    name: ClassVar[str] = "p-percent"
+
+    def check(self, cell: Cell, kind: Kind, aggfunc: str, profile: Profile) -> Finding | None:
+        if kind != "magnitude" or profile.p_ratio is None or cell.contributors == 0:
+            return None
+        if min(cell.contributions) < 0:
+            return None
+        if breaches_p_percent(cell.contributions, profile.p_ratio):
+            return Finding(
+                self.name,
+                Outcome.SUPPRESS,
+                f"the rest of the cell is less than {profile.p_ratio:.0%} of its largest "
+                "contributor",
+            )
+        return None
