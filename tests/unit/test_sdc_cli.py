@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from fivesafes.cli.sdc import EXIT_NOT_RELEASABLE, EXIT_USAGE, app
+from fivesafes.cli.sdc import app
+from fivesafes.cli.sdc_run import EXIT_NOT_RELEASABLE, EXIT_USAGE
 
 runner = CliRunner()
 SECRET = 424242.5  # the one person of the small "east" cell: never printed or written
