@@ -7,24 +7,30 @@
 The checker holds only its frozen profile: two checkers with different profiles in one process
 never interfere. It fails closed: an exception inside any check gives a ``fail`` output whose
 table is all NA, named in the report by rule and exception type (never by message, which could
-carry values). Histograms, survival tables and regressions are to add methods that build a
-``Table`` (or their own cells) and call ``evaluate``.
+carry values). ``hist``, ``survival_table`` and ``regression`` live in their own modules
+(histogram.py, survival.py, regression.py); the methods here are thin. Every output returned is
+recorded (``outputs``) under a name, and ``finalise(path)`` writes them all for an output checker.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from fivesafes.sdc.histogram import check_histogram
 from fivesafes.sdc.output import CellFinding, Output
 from fivesafes.sdc.profiles import Profile, get_profile
+from fivesafes.sdc.regression import check_regression
 from fivesafes.sdc.rules import TABLE_RULES, Finding, Outcome
 from fivesafes.sdc.rules.proportions import Normalize, shares
 from fivesafes.sdc.rules.rounding import released_values, with_margins
 from fivesafes.sdc.rules.suppression import secondary_suppression
+from fivesafes.sdc.survival import check_survival
 from fivesafes.sdc.tables import Table, TableSpecError, build_table
 
 logger = logging.getLogger(__name__)
@@ -39,10 +45,29 @@ class Checker:
 
     def __init__(self, profile: str | Profile = "default") -> None:
         self._profile = get_profile(profile)
+        self._outputs: list[tuple[str, Output]] = []
 
     @property
     def profile(self) -> Profile:
         return self._profile
+
+    @property
+    def outputs(self) -> tuple[tuple[str, Output], ...]:
+        """Every output this checker returned, in order, with its name (read-only)."""
+        return tuple(self._outputs)
+
+    def finalise(self, path: str | Path) -> Path:
+        """Write every recorded output to the folder ``path`` (ACRO's results.json layout)."""
+        from fivesafes.sdc.results import write_results  # lazy: written alongside this module
+
+        return write_results(self.outputs, Path(path))
+
+    def _record(self, name: str | None, output: Output) -> Output:
+        name = name or f"output_{len(self._outputs)}"
+        if any(name == seen for seen, _ in self._outputs):
+            raise TableSpecError(f"an output named {name!r} was already recorded")
+        self._outputs.append((name, output))
+        return output
 
     def crosstab(
         self,
@@ -54,15 +79,17 @@ class Checker:
         person: str | None = "person_id",
         margins: bool = False,
         normalize: bool | Normalize = False,
+        name: str | None = None,
     ) -> Output:
         """A checked crosstab: counts of records, or ``aggfunc`` of ``values``, per cell."""
         norm: Normalize | None = "all" if normalize is True else (normalize or None)
         table = self._build("crosstab", df, index, columns, values, aggfunc, person)
         if isinstance(table, Output):
-            return table
+            return self._record(name, table)
         if norm is not None and table.kind != "count":
             raise TableSpecError("normalize= applies to count tables only")
-        return self.evaluate(table, "crosstab", margins=margins, normalize=norm)
+        out = self.evaluate(table, "crosstab", margins=margins, normalize=norm)
+        return self._record(name, out)
 
     def pivot_table(
         self,
@@ -73,13 +100,40 @@ class Checker:
         aggfunc: str = "mean",
         person: str | None = "person_id",
         margins: bool = False,
+        name: str | None = None,
     ) -> Output:
         """A checked pivot table of ``aggfunc`` of ``values`` (counts when values is None)."""
         func = aggfunc if values else None
         table = self._build("pivot_table", df, index, columns, values, func, person)
         if isinstance(table, Output):
-            return table
-        return self.evaluate(table, "pivot_table", margins=margins)
+            return self._record(name, table)
+        return self._record(name, self.evaluate(table, "pivot_table", margins=margins))
+
+    def hist(
+        self,
+        df: pd.DataFrame,
+        column: str,
+        bins: int | Sequence[float] = 10,
+        person: str | None = "person_id",
+        name: str | None = None,
+    ) -> Output:
+        """A checked histogram of ``column`` (see ``fivesafes.sdc.histogram`` for the edges)."""
+        return self._record(name, check_histogram(self, df, column, bins, person))
+
+    def survival_table(
+        self,
+        df: pd.DataFrame,
+        time: str,
+        event: str,
+        person: str | None = "person_id",
+        name: str | None = None,
+    ) -> Output:
+        """A Kaplan-Meier table coarsened so each shown step hides ``threshold`` persons."""
+        return self._record(name, check_survival(df, time, event, person, self._profile))
+
+    def regression(self, model_or_counts: Any, name: str | None = None) -> Output:
+        """A fitted-model-like object or a counts dict, judged on dof, saturation, separation."""
+        return self._record(name, check_regression(model_or_counts, self._profile))
 
     def _build(
         self,
