@@ -9,8 +9,8 @@ The grid is every observed row label x every observed column label, so empty cel
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,8 @@ COUNT_FUNCS = frozenset({"count", "size"})
 MAGNITUDE_FUNCS = frozenset({"sum", "mean", "median", "std", "var"})
 EXTREME_FUNCS = frozenset({"min", "max"})
 ALL_LABEL = "All"
+NO_CONTRIBUTIONS = np.empty(0, dtype=float)  # count cells carry no per-person totals
+NO_CONTRIBUTIONS.setflags(write=False)
 
 
 class TableSpecError(ValueError):
@@ -38,7 +40,7 @@ class Cell:
     persons: int
     contributors: int
     missing: int
-    contributions: tuple[float, ...]  # per-person totals, largest first (magnitude only)
+    contributions: np.ndarray = field(compare=False)  # per-person totals, largest first
     statistic: float  # NaN when the cell has nothing to compute from
 
     @property
@@ -137,14 +139,10 @@ def build_table(
     data = df.dropna(subset=keys)
     row_labels = _observed(data, index_names)
     column_labels = _observed(data, column_names) if column_names else ((func,),)
-    groups = {
-        (key if isinstance(key, tuple) else (key,)): part
-        for key, part in data.groupby(keys, sort=False, observed=True)
-    }
+    facts = _cell_facts(data, keys, values, func, person)
     cells = tuple(
         tuple(
-            _cell(groups.get(r + (c if column_names else ())), r, c, values, func, person)
-            for c in column_labels
+            facts.cell(r, c, r + (c if column_names else ()), values, func) for c in column_labels
         )
         for r in row_labels
     )
@@ -161,6 +159,81 @@ def build_table(
     )
 
 
+_ID, _VALUE = "\x00person", "\x00value"  # column names no data set uses
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """Every cell's facts, computed with one pass of grouped operations over the whole frame."""
+
+    records: dict[Label, int]
+    persons: dict[Label, int]
+    contributors: dict[Label, int]
+    present: dict[Label, int]
+    statistic: dict[Label, float]
+    contributions: dict[Label, np.ndarray]
+
+    def cell(self, row: Label, column: Label, key: Label, values: str | None, func: str) -> Cell:
+        records = self.records.get(key, 0)
+        if records == 0:
+            stat = 0.0 if values is None or func in COUNT_FUNCS else float("nan")
+            return Cell(row, column, 0, 0, 0, 0, NO_CONTRIBUTIONS, stat)
+        persons = self.persons.get(key, 0)
+        if values is None or func == "size":
+            return Cell(row, column, records, persons, persons, 0, NO_CONTRIBUTIONS, float(records))
+        present = self.present.get(key, 0)
+        stat = float(present) if func == "count" else self.statistic.get(key, float("nan"))
+        if present == 0:
+            stat = float("nan")
+        return Cell(
+            row,
+            column,
+            records,
+            persons,
+            self.contributors.get(key, 0),
+            records - present,
+            self.contributions.get(key, NO_CONTRIBUTIONS),
+            stat,
+        )
+
+
+def _label(key: Any) -> Label:
+    return key if isinstance(key, tuple) else (key,)
+
+
+def _as_dict(series: pd.Series) -> dict[Label, Any]:
+    return {_label(k): v for k, v in series.items()}
+
+
+def _cell_facts(
+    data: pd.DataFrame, keys: list[str], values: str | None, func: str, person: str | None
+) -> _Facts:
+    frame = data[keys].copy()
+    frame[_ID] = data[person].to_numpy() if person else np.arange(len(data))
+    grouped = frame.groupby(keys, sort=False, observed=True)
+    records = _as_dict(grouped.size())
+    persons = _as_dict(grouped[_ID].nunique(dropna=True))
+    if values is None or func == "size":
+        return _Facts(records, persons, {}, {}, {}, {})
+    frame[_VALUE] = data[values].to_numpy(dtype=float, na_value=np.nan)
+    present_rows = frame[frame[_VALUE].notna()]
+    present = present_rows.groupby(keys, sort=False, observed=True)
+    statistic = _as_dict(grouped[_VALUE].agg(func).astype(float))
+    totals = present_rows.groupby([*keys, _ID], sort=False, observed=True)[_VALUE].sum()
+    contributions = {
+        _label(k): -np.sort(-part.to_numpy(dtype=float))
+        for k, part in totals.groupby(level=list(range(len(keys))), sort=False)
+    }
+    return _Facts(
+        records,
+        persons,
+        _as_dict(present[_ID].nunique(dropna=True)),
+        _as_dict(present.size()),
+        statistic,
+        contributions,
+    )
+
+
 def _observed(data: pd.DataFrame, names: tuple[str, ...]) -> tuple[Label, ...]:
     unique = data[list(names)].drop_duplicates()
     labels = [tuple(row) for row in unique.itertuples(index=False, name=None)]
@@ -168,30 +241,3 @@ def _observed(data: pd.DataFrame, names: tuple[str, ...]) -> tuple[Label, ...]:
         return tuple(sorted(labels))
     except TypeError:
         raise TableSpecError("labels of mixed types cannot be ordered") from None
-
-
-def _cell(
-    part: pd.DataFrame | None,
-    row: Label,
-    column: Label,
-    values: str | None,
-    func: str,
-    person: str | None,
-) -> Cell:
-    if part is None or part.empty:
-        stat = 0.0 if values is None or func in COUNT_FUNCS else float("nan")
-        return Cell(row, column, 0, 0, 0, 0, (), stat)
-    ids = part[person] if person else pd.Series(np.arange(len(part)), index=part.index)
-    persons = int(ids.nunique(dropna=True))
-    if values is None or func == "size":
-        return Cell(row, column, len(part), persons, persons, 0, (), float(len(part)))
-    present = part[values].notna()
-    contributors = int(ids[present].nunique(dropna=True))
-    totals = part.loc[present, values].groupby(ids[present], sort=False).sum()
-    contributions = tuple(sorted((float(v) for v in totals), reverse=True))
-    stat = float(part[values].agg(func)) if present.any() else float("nan")
-    if func == "count":
-        stat = float(present.sum())
-    return Cell(
-        row, column, len(part), persons, contributors, int((~present).sum()), contributions, stat
-    )

@@ -21,7 +21,8 @@ class NegativeValuesRule:
     name: ClassVar[str] = "negative"
 
     def check(self, cell: Cell, kind: Kind, aggfunc: str, profile: Profile) -> Finding | None:
-        if kind == "count" or not cell.contributions or min(cell.contributions) >= 0:
+        values = cell.contributions
+        if kind == "count" or values.size == 0 or float(values.min()) >= 0:
             return None
         return Finding(
             self.name, Outcome.REVIEW, "negative values: dominance rules cannot be applied"

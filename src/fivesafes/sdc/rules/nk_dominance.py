@@ -14,17 +14,21 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
+import numpy.typing as npt
+
 from fivesafes.sdc.profiles import Profile
 from fivesafes.sdc.rules.base import Finding, Outcome
 from fivesafes.sdc.tables import Cell, Kind
 
 
-def dominated(contributions: tuple[float, ...], n: int, k: float) -> bool:
+def dominated(contributions: npt.ArrayLike, n: int, k: float) -> bool:
     """True when the ``n`` largest contributions exceed share ``k`` of their (positive) total."""
-    total = sum(contributions)
+    values = np.asarray(contributions, dtype=float)
+    total = float(values.sum())
     if total <= 0:
         return False
-    return sum(sorted(contributions, reverse=True)[:n]) > k * total
+    return float(np.sort(values)[::-1][:n].sum()) > k * total
 
 
 class NKRule:
@@ -35,7 +39,7 @@ class NKRule:
     def check(self, cell: Cell, kind: Kind, aggfunc: str, profile: Profile) -> Finding | None:
         if kind != "magnitude" or profile.nk_k is None or cell.contributors == 0:
             return None
-        if min(cell.contributions) < 0:
+        if cell.contributions.size and float(cell.contributions.min()) < 0:
             return None
         if dominated(cell.contributions, profile.nk_n, profile.nk_k):
             return Finding(

@@ -15,18 +15,22 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
+import numpy.typing as npt
+
 from fivesafes.sdc.profiles import Profile
 from fivesafes.sdc.rules.base import Finding, Outcome
 from fivesafes.sdc.tables import Cell, Kind
 
 
-def breaches_p_percent(contributions: tuple[float, ...], p: float) -> bool:
+def breaches_p_percent(contributions: npt.ArrayLike, p: float) -> bool:
     """True when total - largest - second largest < ``p`` x largest."""
-    ordered = sorted(contributions, reverse=True)
-    if not ordered or ordered[0] <= 0:
+    ordered = np.sort(np.asarray(contributions, dtype=float))[::-1]
+    if ordered.size == 0 or ordered[0] <= 0:
         return False
-    second = ordered[1] if len(ordered) > 1 else 0.0
-    return sum(ordered) - ordered[0] - second < p * ordered[0]
+    largest = float(ordered[0])
+    second = float(ordered[1]) if ordered.size > 1 else 0.0
+    return float(ordered.sum()) - largest - second < p * largest
 
 
 class PPercentRule:
@@ -37,7 +41,7 @@ class PPercentRule:
     def check(self, cell: Cell, kind: Kind, aggfunc: str, profile: Profile) -> Finding | None:
         if kind != "magnitude" or profile.p_ratio is None or cell.contributors == 0:
             return None
-        if min(cell.contributions) < 0:
+        if cell.contributions.size and float(cell.contributions.min()) < 0:
             return None
         if breaches_p_percent(cell.contributions, profile.p_ratio):
             return Finding(
