@@ -13,7 +13,8 @@ Every operator is fixed here so a profile reads as a rule, not a tuning knob:
 | `check_missing_values` | True and a magnitude cell has missing values (review)                  |
 
 `dof_threshold` and `glm_ratio` are used by the regression checks; `subset_threshold` is
-carried for a subset check that is not built yet. Sources of each preset are in docs/disclosure-control.md.
+carried for a subset check that is not built yet. Sources of each preset are in
+docs/disclosure-control.md.
 """
 
 from __future__ import annotations

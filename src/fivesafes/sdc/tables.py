@@ -208,29 +208,59 @@ def _as_dict(series: pd.Series) -> dict[Label, Any]:
 def _cell_facts(
     data: pd.DataFrame, keys: list[str], values: str | None, func: str, person: str | None
 ) -> _Facts:
-    frame = data[keys].copy()
-    frame[_ID] = data[person].to_numpy() if person else np.arange(len(data))
-    grouped = frame.groupby(keys, sort=False, observed=True)
-    records = _as_dict(grouped.size())
-    persons = _as_dict(grouped[_ID].nunique(dropna=True))
+    """Every cell's facts from integer codes: one factorisation per column, then bincounts.
+    (Grouping by the label columns themselves would factorise them again for every figure.)"""
+    rows = len(data)
+    if rows == 0:
+        return _Facts({}, {}, {}, {}, {}, {})
+    cell = np.zeros(rows, dtype=np.int64)
+    for key in keys:  # combine the key columns into one compact cell code, 0..cells-1
+        codes, uniques = pd.factorize(data[key])
+        cell = pd.factorize(cell * len(uniques) + codes)[0].astype(np.int64)
+    cells = int(cell.max()) + 1
+    first_rows = np.empty(cells, dtype=np.int64)
+    first_rows[cell[::-1]] = np.arange(rows - 1, -1, -1)  # the earliest row of each cell wins
+    labels = [_label(t) for t in data[keys].iloc[first_rows].itertuples(index=False, name=None)]
+    ids = data[person] if person else pd.Series(np.arange(rows))
+    person_code, person_uniques = pd.factorize(ids)  # -1 for a missing person id
+    width = max(len(person_uniques), 1)
+    known = person_code >= 0
+
+    def per_cell(counts: np.ndarray) -> dict[Label, int]:
+        return {labels[i]: int(n) for i, n in enumerate(counts)}
+
+    def distinct(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each distinct (cell, person) among ``mask`` rows: its cell, and row→pair codes."""
+        pair_codes, pairs = pd.factorize(cell[mask] * width + person_code[mask])
+        return np.asarray(pairs) // width, pair_codes
+
+    pair_cell, known_pairs = distinct(known)
+    records = per_cell(np.bincount(cell, minlength=cells))
+    persons = per_cell(np.bincount(pair_cell, minlength=cells))
     if values is None or func == "size":
         return _Facts(records, persons, {}, {}, {}, {})
-    frame[_VALUE] = data[values].to_numpy(dtype=float, na_value=np.nan)
-    present_rows = frame[frame[_VALUE].notna()]
-    present = present_rows.groupby(keys, sort=False, observed=True)
-    statistic = _as_dict(grouped[_VALUE].agg(func).astype(float))
-    totals = present_rows.groupby([*keys, _ID], sort=False, observed=True)[_VALUE].sum()
-    contributions = {
-        _label(k): -np.sort(-part.to_numpy(dtype=float))
-        for k, part in totals.groupby(level=list(range(len(keys))), sort=False)
-    }
+    value = data[values].to_numpy(dtype=float, na_value=np.nan)
+    present = ~np.isnan(value)
+    contributing = present & known
+    if contributing.all():  # the usual case: every row has a value and a person
+        contributor_cell, pair_codes = pair_cell, known_pairs
+    else:
+        contributor_cell, pair_codes = distinct(contributing)
+    totals = np.bincount(pair_codes, weights=value[contributing])
+    contributors = np.bincount(contributor_cell, minlength=cells)
+    by_cell = np.argsort(contributor_cell, kind="stable")
+    split = [
+        -np.sort(-part)  # largest first
+        for part in np.split(totals[by_cell], np.cumsum(contributors)[:-1])
+    ]
+    statistic = pd.Series(value).groupby(cell).agg(func).astype(float)  # index: cell codes
     return _Facts(
         records,
         persons,
-        _as_dict(present[_ID].nunique(dropna=True)),
-        _as_dict(present.size()),
-        statistic,
-        contributions,
+        per_cell(contributors),
+        per_cell(np.bincount(cell[present], minlength=cells)),
+        {labels[int(i)]: float(v) for i, v in zip(statistic.index, statistic, strict=True)},
+        {labels[i]: part for i, part in enumerate(split)},
     )
 
 
