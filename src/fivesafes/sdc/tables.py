@@ -137,9 +137,12 @@ def build_table(
         raise TableSpecError(f"values column {values!r} is not numeric")
     keys = [*index_names, *column_names]
     data = df.dropna(subset=keys)
-    row_labels = _observed(data, index_names)
-    column_labels = _observed(data, column_names) if column_names else ((func,),)
     facts = _cell_facts(data, keys, values, func, person)
+    split = len(index_names)
+    row_labels = _ordered({label[:split] for label in facts.labels})
+    column_labels = (
+        _ordered({label[split:] for label in facts.labels}) if column_names else ((func,),)
+    )
     cells = tuple(
         tuple(
             facts.cell(r, c, r + (c if column_names else ()), values, func) for c in column_labels
@@ -166,6 +169,7 @@ _ID, _VALUE = "\x00person", "\x00value"  # column names no data set uses
 class _Facts:
     """Every cell's facts, computed with one pass of grouped operations over the whole frame."""
 
+    labels: tuple[Label, ...]  # the observed cells
     records: dict[Label, int]
     persons: dict[Label, int]
     contributors: dict[Label, int]
@@ -205,6 +209,47 @@ def _as_dict(series: pd.Series) -> dict[Label, Any]:
     return {_label(k): v for k, v in series.items()}
 
 
+_DENSE_PAIRS = 2**24  # cells x persons up to this: a dense matrix (at most 128 MiB of totals)
+
+
+def _distinct_persons(
+    cell: np.ndarray, person: np.ndarray, mask: np.ndarray, cells: int, width: int, dense: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct persons per cell among ``mask`` rows, and which (cell, person) pairs occur:
+    a dense cells x persons boolean matrix, or the sparse pair codes per row."""
+    pairs = cell[mask] * width + person[mask]
+    if dense:
+        seen = np.zeros(cells * width, dtype=bool)
+        seen[pairs] = True
+        return seen.reshape(cells, width).sum(axis=1), seen
+    pair_codes, unique_pairs = pd.factorize(pairs)
+    return np.bincount(np.asarray(unique_pairs) // width, minlength=cells), pair_codes
+
+
+def _contributions(
+    cell: np.ndarray,
+    person: np.ndarray,
+    value: np.ndarray,
+    mask: np.ndarray,
+    cells: int,
+    width: int,
+    dense: bool,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Contributors per cell, and each cell's per-person totals, largest first."""
+    contributors, seen = _distinct_persons(cell, person, mask, cells, width, dense)
+    if dense:
+        pairs = cell[mask] * width + person[mask]
+        sums = np.bincount(pairs, weights=value[mask], minlength=cells * width)
+        grid, present = sums.reshape(cells, width), seen.reshape(cells, width)
+        return contributors, [-np.sort(-grid[c][present[c]]) for c in range(cells)]
+    totals = np.bincount(seen, weights=value[mask])
+    _, unique_pairs = pd.factorize(cell[mask] * width + person[mask])
+    owner = np.asarray(unique_pairs) // width
+    by_cell = np.argsort(owner, kind="stable")
+    parts = np.split(totals[by_cell], np.cumsum(contributors)[:-1])
+    return contributors, [-np.sort(-part) for part in parts]
+
+
 def _cell_facts(
     data: pd.DataFrame, keys: list[str], values: str | None, func: str, person: str | None
 ) -> _Facts:
@@ -212,7 +257,7 @@ def _cell_facts(
     (Grouping by the label columns themselves would factorise them again for every figure.)"""
     rows = len(data)
     if rows == 0:
-        return _Facts({}, {}, {}, {}, {}, {})
+        return _Facts((), {}, {}, {}, {}, {}, {})
     cell = np.zeros(rows, dtype=np.int64)
     for key in keys:  # combine the key columns into one compact cell code, 0..cells-1
         codes, uniques = pd.factorize(data[key])
@@ -229,32 +274,20 @@ def _cell_facts(
     def per_cell(counts: np.ndarray) -> dict[Label, int]:
         return {labels[i]: int(n) for i, n in enumerate(counts)}
 
-    def distinct(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each distinct (cell, person) among ``mask`` rows: its cell, and row→pair codes."""
-        pair_codes, pairs = pd.factorize(cell[mask] * width + person_code[mask])
-        return np.asarray(pairs) // width, pair_codes
-
-    pair_cell, known_pairs = distinct(known)
+    dense = cells * width <= _DENSE_PAIRS
     records = per_cell(np.bincount(cell, minlength=cells))
-    persons = per_cell(np.bincount(pair_cell, minlength=cells))
+    persons = per_cell(_distinct_persons(cell, person_code, known, cells, width, dense)[0])
     if values is None or func == "size":
-        return _Facts(records, persons, {}, {}, {}, {})
+        return _Facts(tuple(labels), records, persons, {}, {}, {}, {})
     value = data[values].to_numpy(dtype=float, na_value=np.nan)
     present = ~np.isnan(value)
     contributing = present & known
-    if contributing.all():  # the usual case: every row has a value and a person
-        contributor_cell, pair_codes = pair_cell, known_pairs
-    else:
-        contributor_cell, pair_codes = distinct(contributing)
-    totals = np.bincount(pair_codes, weights=value[contributing])
-    contributors = np.bincount(contributor_cell, minlength=cells)
-    by_cell = np.argsort(contributor_cell, kind="stable")
-    split = [
-        -np.sort(-part)  # largest first
-        for part in np.split(totals[by_cell], np.cumsum(contributors)[:-1])
-    ]
+    contributors, split = _contributions(
+        cell, person_code, value, contributing, cells, width, dense
+    )
     statistic = pd.Series(value).groupby(cell).agg(func).astype(float)  # index: cell codes
     return _Facts(
+        tuple(labels),
         records,
         persons,
         per_cell(contributors),
@@ -264,9 +297,7 @@ def _cell_facts(
     )
 
 
-def _observed(data: pd.DataFrame, names: tuple[str, ...]) -> tuple[Label, ...]:
-    unique = data[list(names)].drop_duplicates()
-    labels = [tuple(row) for row in unique.itertuples(index=False, name=None)]
+def _ordered(labels: set[Label]) -> tuple[Label, ...]:
     try:
         return tuple(sorted(labels))
     except TypeError:
