@@ -55,3 +55,20 @@ def test_both_ways_match_a_per_cell_reference(monkeypatch, dense_limit, seed):
             assert np.allclose(cell.contributions, totals)
             expected = df[(df.region == cell.row[0]) & (df.sex == cell.column[0])].cost.mean()
             assert cell.statistic == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_without_a_person_column_every_record_is_a_contributor(seed):
+    df = frame(seed)
+    table = tables.build_table(df, "region", "sex", "cost", "sum", None)
+    for row in table.cells:
+        for cell in row:
+            part = df[(df.region == cell.row[0]) & (df.sex == cell.column[0])]
+            present = part.cost.dropna()
+            assert (cell.records, cell.persons, cell.contributors) == (
+                len(part),
+                len(part),
+                len(present),
+            )
+            assert np.allclose(cell.contributions, sorted(present, reverse=True))
+            assert cell.statistic == pytest.approx(part.cost.sum())

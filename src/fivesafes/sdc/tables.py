@@ -250,6 +250,16 @@ def _contributions(
     return contributors, [-np.sort(-part) for part in parts]
 
 
+def _per_record(
+    cell: np.ndarray, value: np.ndarray, present: np.ndarray, cells: int
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Without a person column each record contributes its own value."""
+    owner = cell[present]
+    contributors = np.bincount(owner, minlength=cells)
+    parts = np.split(value[present][np.argsort(owner, kind="stable")], np.cumsum(contributors)[:-1])
+    return contributors, [-np.sort(-part) for part in parts]
+
+
 def _cell_facts(
     data: pd.DataFrame, keys: list[str], values: str | None, func: str, person: str | None
 ) -> _Facts:
@@ -266,25 +276,33 @@ def _cell_facts(
     first_rows = np.empty(cells, dtype=np.int64)
     first_rows[cell[::-1]] = np.arange(rows - 1, -1, -1)  # the earliest row of each cell wins
     labels = [_label(t) for t in data[keys].iloc[first_rows].itertuples(index=False, name=None)]
-    ids = data[person] if person else pd.Series(np.arange(rows))
-    person_code, person_uniques = pd.factorize(ids)  # -1 for a missing person id
-    width = max(len(person_uniques), 1)
-    known = person_code >= 0
 
     def per_cell(counts: np.ndarray) -> dict[Label, int]:
         return {labels[i]: int(n) for i, n in enumerate(counts)}
 
-    dense = cells * width <= _DENSE_PAIRS
-    records = per_cell(np.bincount(cell, minlength=cells))
-    persons = per_cell(_distinct_persons(cell, person_code, known, cells, width, dense)[0])
+    record_counts = np.bincount(cell, minlength=cells)
+    records = per_cell(record_counts)
+    if person is None:  # every record is its own person: no pairs to find
+        person_code, width, dense = np.arange(rows), rows, False
+        known = np.ones(rows, dtype=bool)
+        persons = records
+    else:
+        person_code, person_uniques = pd.factorize(data[person])  # -1: a missing person id
+        width = max(len(person_uniques), 1)
+        known = person_code >= 0
+        dense = cells * width <= _DENSE_PAIRS
+        persons = per_cell(_distinct_persons(cell, person_code, known, cells, width, dense)[0])
     if values is None or func == "size":
         return _Facts(tuple(labels), records, persons, {}, {}, {}, {})
     value = data[values].to_numpy(dtype=float, na_value=np.nan)
     present = ~np.isnan(value)
     contributing = present & known
-    contributors, split = _contributions(
-        cell, person_code, value, contributing, cells, width, dense
-    )
+    if person is None:
+        contributors, split = _per_record(cell, value, present, cells)
+    else:
+        contributors, split = _contributions(
+            cell, person_code, value, contributing, cells, width, dense
+        )
     statistic = pd.Series(value).groupby(cell).agg(func).astype(float)  # index: cell codes
     return _Facts(
         tuple(labels),
