@@ -20,8 +20,13 @@ import pytest
 from fivesafes.sdc import Checker, Output
 from fivesafes.sdc.results import ACRO_FORMAT_VERSION, write_results
 
-ACRO_PYTHON = Path("/tmp/acro-venv/bin/python")
-TEST_PANEL = Path("/work/shared/output-checking-data/test_data.dta")
+REPO = Path(__file__).resolve().parents[2]
+# ACRO needs pandas < 3, so it lives in its own venv: benchmarks/setup_acro_env.sh makes .venv-acro
+ACRO_PYTHON = next(
+    (p for p in (REPO / ".venv-acro/bin/python", Path("/tmp/acro-venv/bin/python")) if p.exists()),
+    REPO / ".venv-acro/bin/python",
+)
+TEST_PANEL = REPO.parent / "shared/output-checking-data/test_data.dta"
 RESULT_KEYS = {
     "uid",
     "status",
@@ -187,7 +192,9 @@ def test_acro_test_panel_year_by_grant_type(tmp_path: Path) -> None:
     assert written.shape == out.table.shape
 
 
-@pytest.mark.skipif(not ACRO_PYTHON.exists(), reason="ACRO is not installed at /tmp/acro-venv")
+@pytest.mark.skipif(
+    not ACRO_PYTHON.exists(), reason="ACRO is not installed (run benchmarks/setup_acro_env.sh)"
+)
 def test_acros_own_loader_reads_our_folder(folder: Path) -> None:
     script = textwrap.dedent(
         """
