@@ -107,10 +107,11 @@ def test_an_identical_query_gets_the_identical_answer_without_touching_data():
     assert (outcome.status, outcome.output, outcome.release) == ("succeeded", answer, None)
 
 
-def test_output_key_ignores_who_asks_but_not_what():
+def test_output_key_ignores_who_asks_and_labels_but_not_what():
     a, b = task(COHORT), task(COHORT).model_copy(update={"requester": "bob", "task_id": "t2"})
-    other = task({"cohort": {**COHORT["cohort"], "name": "d"}})
-    assert output_key(a) == output_key(b) != output_key(other)
+    renamed = task({"cohort": {**COHORT["cohort"], "name": "d"}})
+    other = task({"cohort": {**COHORT["cohort"], "sex": ["female"]}})
+    assert output_key(a) == output_key(b) == output_key(renamed) != output_key(other)
 
 
 def test_person_sets_from_query_arrays_are_checked_without_a_loop():

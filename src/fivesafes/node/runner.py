@@ -42,8 +42,12 @@ def gate_count(n: int, profile: GateProfile) -> Outcome:
 
 
 def output_key(task: TaskPayload) -> str:
-    """The same analysis with the same parameters has the same key, whoever asks."""
-    canonical = canonical_json({"analysis": task.analysis, "parameters": task.parameters})
+    """The same analysis with the same parameters has the same key, whoever asks and whatever
+    they call their cohort (a label is not part of the question)."""
+    parameters = dict(task.parameters)
+    if isinstance(parameters.get("cohort"), dict):
+        parameters["cohort"] = {k: v for k, v in parameters["cohort"].items() if k != "name"}
+    canonical = canonical_json({"analysis": task.analysis, "parameters": parameters})
     return hashlib.sha256(canonical).hexdigest()
 
 
