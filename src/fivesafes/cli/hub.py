@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from fivesafes.cli.output import console, fail
+from fivesafes.cli.output import console, fail, report_new_key
 from fivesafes.hub.config import HubConfig
 from fivesafes.hub.db import AUDIT, Node
 from fivesafes.hub.enrolment import is_online, issue_enrolment_token
@@ -18,7 +18,7 @@ from fivesafes.hub.people import create_user, issue_token
 from fivesafes.hub.projects import create_project
 from fivesafes.hub.service import HubService
 from fivesafes.hub.setup import init_hub
-from fivesafes.protocol.signing import fingerprint, load_private_key, public_key_text
+from fivesafes.protocol.signing import fingerprint
 from fivesafes.settings import load_config
 from fivesafes.storage.types import utcnow
 
@@ -66,9 +66,7 @@ def init(
         threshold=threshold,
         rounding_base=rounding_base,
     )
-    key = load_private_key(config.hub.key_file)
-    console.print(f"Wrote {directory / 'hub.toml'} and {config.hub.key_file}.")
-    console.print(f"Hub key fingerprint: [bold]{fingerprint(public_key_text(key))}[/]")
+    report_new_key(directory / "hub.toml", config.hub.key_file, "Hub")
 
 
 @app.command()

@@ -12,13 +12,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fivesafes.cli.output import console, fail
+from fivesafes.cli.output import console, fail, report_new_key
 from fivesafes.node import custodian, runs, setup
 from fivesafes.node.config import NodeConfig
 from fivesafes.node.db import AUDIT
 from fivesafes.node.service import NodeService
 from fivesafes.node.setup import init_node, open_node
-from fivesafes.protocol.signing import fingerprint, load_private_key, public_key_text
 from fivesafes.settings import load_config
 
 app = typer.Typer(
@@ -76,9 +75,7 @@ def init(
         allow_insecure_http=allow_insecure_http,
         ca_file=ca_file,
     )
-    key = load_private_key(config.node.key_file)
-    console.print(f"Wrote {directory / 'node.toml'} and {config.node.key_file}.")
-    console.print(f"Node key fingerprint: {fingerprint(public_key_text(key))}")
+    report_new_key(directory / "node.toml", config.node.key_file, "Node")
 
 
 @app.command()
