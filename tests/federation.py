@@ -34,9 +34,17 @@ def postgres_database() -> Iterator[str]:
 class Harness(LocalFederation):
     """The package's local federation, with the fast sweeps and polls tests want."""
 
-    def start_hub(self, database_url: str = "sqlite:///hub.db", tls=None, **settings: Any) -> None:
+    def start_hub(
+        self,
+        database_url: str = "sqlite:///hub.db",
+        tls=None,
+        profile: str = "default",
+        **settings: Any,
+    ) -> None:
         defaults = {"sweep_interval_seconds": 0.2, "node_offline_after_seconds": 5}
-        super().start_hub(database_url, tls, name="test-hub", **{**defaults, **settings})
+        super().start_hub(
+            database_url, tls, name="test-hub", profile=profile, **{**defaults, **settings}
+        )
 
     def add_node(
         self, name: str, data: dict[str, Any], *, start: bool = True, **options: Any

@@ -29,6 +29,8 @@ def test_demo_once_prints_the_counts_and_exits_0(tmp_path):
         assert (workdir / hospital / "omop.duckdb").is_file()
         assert (workdir / hospital / "node.toml").is_file()
     assert out.count("TOTAL") == len(DEMO_COHORTS)
+    pooled = [line for line in out.splitlines() if line.startswith("POOLED")]
+    assert len(pooled) == 1 and float(pooled[0].split()[2]) > 18  # a pooled mean age, in years
     connection = json.loads((workdir / "connection.json").read_text())
     assert set(connection) == {"hub_url", "token", "project"}
     assert (workdir / "connection.json").stat().st_mode & 0o077 == 0  # the token is private

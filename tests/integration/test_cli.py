@@ -123,7 +123,7 @@ def test_deploy_a_hub_and_a_node_with_the_cli(tmp_path, site_data):
         assert "audit chain intact" in fs("hub", "verify-audit", "--config", hub_toml).stdout
         assert "audit chain intact" in fs("node", "verify-audit", "--config", node_toml).stdout
         shown = fs("node", "show-config", "--config", node_toml).stdout
-        assert '"threshold": 10' in shown
+        assert '"threshold": 10' in shown and '"differencing": "refuse"' in shown
 
         fs("node", "revoke", project, "--config", node_toml)
         refused = json.loads(
@@ -172,3 +172,29 @@ def test_node_init_refuses_plain_http_off_loopback(tmp_path, site_data):
     assert result.returncode == 2 and "plain HTTP" in result.stderr
     assert not (tmp_path / "node.toml").exists() and not (tmp_path / "node.key").exists()
     time.sleep(0)
+
+
+@pytest.mark.parametrize(
+    ("service", "options", "named"),
+    [
+        ("node", ["--threshold", "5"], "threshold=5 would loosen profile 'default'"),
+        ("node", ["--profile", "acro", "--rounding-base", "10"], None),
+        ("hub", ["--profile", "lenient"], "unknown profile 'lenient'"),
+        ("hub", ["--profile", "opensafely", "--rounding-base", "7"], "rounding_base=7"),
+    ],
+)
+def test_init_takes_a_named_profile_and_only_tightens_it(tmp_path, service, options, named):
+    required = (
+        ["--name", "north", "--hub-url", "http://127.0.0.1:9", "--data", str(tmp_path / "x")]
+        if service == "node"
+        else []
+    )
+    result = fs(service, "init", "--dir", str(tmp_path / service), *required, *options, check=False)
+    written = tmp_path / service / f"{service}.toml"
+    if named is None:
+        assert result.returncode == 0, result.stderr
+        assert 'profile = "acro"' in written.read_text()
+        return
+    assert result.returncode != 0 and named in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not written.exists()  # nothing half-written

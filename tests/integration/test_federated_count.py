@@ -11,7 +11,8 @@ from fivesafes.analyses.count import count_persons
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.data.source import open_omop, parse_data_source
 from fivesafes.data.synth import concepts as c
-from fivesafes.sdc import GateProfile, release_count
+from fivesafes.sdc import release_count
+from fivesafes.sdc.profiles import DEFAULT
 
 LUNG_CANCER = {
     "name": "lung cancer",
@@ -56,7 +57,7 @@ def test_count_matches_each_nodes_gated_count(harness, site_data, state_db):
             harness.add_node(name, duck(path), database_url=next(urls))
         token = harness.researcher()
         project = harness.project(["alice"], list(site_data))
-        profile = GateProfile()
+        profile = DEFAULT
         with harness.federation(token, project) as fed:
             for cohort in (LUNG_CANCER, SMOKERS_55_65):
                 result = fed.count(cohort, timeout=60)
@@ -104,7 +105,7 @@ def test_refusals_are_decided_by_each_nodes_own_records(harness, site_data):
     assert states["lakeside"] == ("refused", "project_not_approved")
     assert (
         result.total
-        == release_count(true_count(site_data["northfield"], LUNG_CANCER), GateProfile()).value
+        == release_count(true_count(site_data["northfield"], LUNG_CANCER), DEFAULT).value
     )
     for node in ("riverside", "lakeside"):
         assert "custodian" in result.refused[node]
@@ -177,7 +178,7 @@ def test_differencing_by_a_few_persons_is_refused_and_repeats_get_the_same_answe
     near = next(
         age
         for age in range(130, 0, -1)
-        if 1 <= everyone - true_count(path, aged(age)) < GateProfile().threshold
+        if 1 <= everyone - true_count(path, aged(age)) < DEFAULT.threshold
     )
     harness.start_hub()
     harness.add_node("northfield", duck(path))

@@ -21,7 +21,8 @@ from fivesafes.data.source import open_omop, parse_data_source
 from fivesafes.data.synth import concepts as c
 from fivesafes.hub.db import AUDIT, Run
 from fivesafes.node.db import NodeRun
-from fivesafes.sdc import GateProfile, release_count
+from fivesafes.sdc import release_count
+from fivesafes.sdc.profiles import DEFAULT
 from fixtures_omop import PG_URL, drop_schema, new_schema_name
 
 pytestmark = pytest.mark.postgres
@@ -36,7 +37,7 @@ def pg_site(site_data):
     copy_omop_to_postgres(site_data["northfield"], PG_URL, schema)
     source = {"engine": "postgres", "url": PG_URL, "schema": schema}
     with open_omop(parse_data_source(source)) as db:
-        expected = release_count(count_persons(db, Cohort.model_validate(COHORT)), GateProfile())
+        expected = release_count(count_persons(db, Cohort.model_validate(COHORT)), DEFAULT)
     yield source, expected
     drop_schema(schema)
 

@@ -16,14 +16,15 @@ import pytest
 from pyroaring import BitMap
 
 from fivesafes.analyses.count import cohort_person_set
+from fivesafes.analyses.summary import variable_values
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.data.source import DuckDBSource, OmopDatabase, open_omop
 from fivesafes.data.synth import generate
 from fivesafes.node.outcome import Outcome
 from fivesafes.node.person_sets import InMemoryPersonSetStore
 from fivesafes.node.runner import run_task
-from fivesafes.protocol.models import TaskPayload
-from fivesafes.sdc import GateProfile
+from fivesafes.protocol.models import SummaryParameters, TaskPayload
+from fivesafes.sdc.profiles import DEFAULT, Profile
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 PROJECT = "p"
@@ -41,21 +42,21 @@ class Node:
     """Our node: the real runner, the default gate profile and an in-memory person-set store,
     recording each release after the run as the node's run store does."""
 
-    def __init__(self, db: OmopDatabase, profile: GateProfile | None = None) -> None:
+    def __init__(self, db: OmopDatabase, profile: Profile = DEFAULT) -> None:
         self.db = db
-        self.profile = profile or GateProfile()
+        self.profile = profile
         self.store = InMemoryPersonSetStore()
         self._runs = 0
 
-    def ask(self, cohort: dict[str, Any]) -> Outcome:
+    def ask(self, cohort: dict[str, Any], analysis: str = "count", **parameters: Any) -> Outcome:
         self._runs += 1
         task = TaskPayload(
             task_id=f"t{self._runs}",
             project_id=PROJECT,
             project_version=1,
             requester="mallory",
-            analysis="count",
-            parameters={"cohort": cohort},
+            analysis=analysis,
+            parameters={"cohort": cohort, **parameters},
             targets=["n"],
             issued_at=NOW,
             expires_at=NOW + timedelta(minutes=1),
@@ -77,6 +78,13 @@ class Node:
 
     def true_count(self, cohort: dict[str, Any]) -> int:
         return len(self.persons(cohort))
+
+    def ages(self, cohort: dict[str, Any]) -> dict[int, float]:
+        """Each person's age at the cohort's index date (the truth a summary describes)."""
+        found = variable_values(
+            self.db, SummaryParameters.model_validate({"cohort": cohort, "variable": "age"})
+        )
+        return dict(zip(found.person_ids.tolist(), found.values.tolist(), strict=True))
 
 
 @pytest.fixture

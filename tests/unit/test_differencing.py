@@ -28,11 +28,12 @@ from fivesafes.sdc.differencing import (
 )
 
 NEW = NEW_OUTPUT
-ONE, UNION, INTER, DIFF = (
+ONE, UNION, INTER, DIFF, COVER = (
     Relation.ONE,
     Relation.UNION,
     Relation.INTERSECTION,
     Relation.DIFFERENCE,
+    Relation.COVER,
 )
 
 
@@ -40,7 +41,7 @@ def r(a: int, b: int) -> list[int]:
     return list(range(a, b))
 
 
-P, Q = r(1000, 1200), r(2000, 2300)  # big paddings, far from everything else
+P, Q, R = r(1000, 1200), r(2000, 2300), r(3000, 3150)  # big paddings, far from the rest
 TARGET = [7]
 
 SPEC = [
@@ -97,6 +98,30 @@ SPEC = [
         "combinations differing by ten or more pass",
         {"p": P, "q": Q},
         P + Q + r(0, 10),
+        set(),
+    ),
+    (
+        "tracker with three paddings: their union covers all but the target",
+        {"p": P, "q": Q, "s": R},
+        P + Q + R + TARGET,
+        {(COVER, NEW, ("p", "q", "s"))},
+    ),
+    (
+        "the same tracker, padded population first: the last padding completes it",
+        {"a": P + Q + R + TARGET, "p": P, "q": Q},
+        R,
+        {(COVER, "a", (NEW, "p", "q"))},
+    ),
+    (
+        "three parts leaving ten or more uncovered pass",
+        {"p": P, "q": Q, "s": R},
+        P + Q + R + r(0, 10),
+        set(),
+    ),
+    (
+        "a population released already passes, whatever else overlaps it",
+        {"a": r(0, 100), "b": r(97, 300)},
+        r(0, 100),
         set(),
     ),
     ("unrelated populations pass", {"a": r(0, 100), "b": r(200, 300)}, r(500, 600), set()),
@@ -163,6 +188,8 @@ def test_threshold_must_be_positive(threshold):
 
 def brute_force(new: BitMap, earlier: list[ReleasedSet], t: int) -> DifferencingVerdict:
     """Every relation of the module doc, computed in full, no pruning."""
+    if any(e.persons == new for e in earlier):
+        return DifferencingVerdict()  # a population released already passes outright
 
     def finding(relation, target_key, target, keys, derived):
         d = len(target ^ derived)
@@ -181,13 +208,22 @@ def brute_force(new: BitMap, earlier: list[ReleasedSet], t: int) -> Differencing
                 finding(DIFF, target_key, target, (k1, k2), s1 - s2),
                 finding(DIFF, target_key, target, (k2, k1), s2 - s1),
             ]
+    everything = [(NEW, new)] + [(e.output_key, e.persons) for e in earlier]
+    for target_key, target in everything:
+        parts = [(k, s) for k, s in everything if k != target_key and s and s <= target]
+        if target_key != NEW and NEW not in dict(parts):
+            continue  # only relations the new output takes part in
+        if len(parts) >= 3:
+            union = BitMap.union(*(s for _, s in parts))
+            keys = tuple(sorted(k for k, _ in parts))
+            out.append(finding(COVER, target_key, target, keys, union))
     return DifferencingVerdict(tuple(f for f in out if f is not None))
 
 
 def normalise(finding: Finding) -> tuple[object, ...]:
     """Union and intersection are symmetric: compare their operands unordered."""
     ops = finding.operands
-    if finding.relation in (UNION, INTER):
+    if finding.relation in (UNION, INTER, COVER):
         ops = tuple(sorted(ops))
     return (finding.relation, finding.target, ops, finding.differs_by)
 
@@ -221,6 +257,10 @@ def test_whatever_the_order_no_released_pair_or_triple_combines_badly(candidates
     for i, persons in enumerate(candidates):
         if check_population(persons, released, threshold).passed:
             released.append(ReleasedSet(f"o{i}", f"r{i}", persons))
-    for i, output in enumerate(released):
-        others = released[:i] + released[i + 1 :]
+    distinct: list[ReleasedSet] = []  # a population released twice is one population
+    for output in released:
+        if all(output.persons != d.persons for d in distinct):
+            distinct.append(output)
+    for i, output in enumerate(distinct):
+        others = distinct[:i] + distinct[i + 1 :]
         assert brute_force(output.persons, others, threshold).passed

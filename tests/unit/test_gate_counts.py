@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import pytest
 
-from fivesafes.node.runner import gate_count
+from fivesafes.node.person_sets import InMemoryPersonSetStore
+from fivesafes.node.runner import Computed, gate
 from fivesafes.protocol.runs import ReasonCode
-from fivesafes.sdc import GateProfile, release_count, round_half_up
-
-DEFAULT = GateProfile()
+from fivesafes.sdc import release_count, round_half_up
+from fivesafes.sdc.differencing import person_set
+from fivesafes.sdc.gate import CountEvidence
+from fivesafes.sdc.profiles import DEFAULT, Profile
 
 SPEC = [
     # n, released value (None = suppressed)
@@ -41,7 +43,7 @@ def test_default_profile(n, released):
     [(7, 8, 5, None), (8, 8, 5, 10), (12, 8, 5, 10), (13, 8, 5, 15), (3, 3, 1, 3), (2, 3, 1, None)],
 )
 def test_other_thresholds_and_bases(n, threshold, base, released):
-    profile = GateProfile(threshold=threshold, rounding_base=base)
+    profile = Profile(name="t", threshold=threshold, rounding_base=base, zeros_are_disclosive=False)
     assert release_count(n, profile).value == released
 
 
@@ -58,7 +60,8 @@ def test_round_half_up_matches_the_definition():
 @pytest.mark.parametrize("bad", [-1, 2.5, "10", None, True])
 def test_gate_fails_closed_on_anything_but_a_count(bad):
     """An error inside the gate withholds the result; it never passes a value through."""
-    outcome = gate_count(bad, DEFAULT)
+    computed = Computed(person_set(range(20)), CountEvidence(bad))
+    outcome = gate("p", "k", computed, DEFAULT, InMemoryPersonSetStore())
     assert outcome.status == "failed"
     assert outcome.reason is ReasonCode.GATE_ERROR
     assert outcome.output is None

@@ -15,12 +15,12 @@ from fivesafes.hub.tasks import create_task
 from fivesafes.protocol.errors import NotFoundOrNoPermission, Unauthenticated
 from fivesafes.protocol.models import ResultPayload, SignedResult, TaskRequest
 from fivesafes.protocol.signing import generate_key, public_key_text, sign
-from fivesafes.sdc import GateProfile
+from fivesafes.sdc.profiles import DEFAULT
 from fivesafes.storage.engine import make_engine, make_sessionmaker, transaction
 from fivesafes.storage.migrate import upgrade
 from fivesafes.storage.types import utcnow
 
-PROFILE = GateProfile()
+PROFILE = DEFAULT
 LEASE = timedelta(seconds=30)
 COHORT = {"name": "c", "criteria": [{"domain": "condition", "concepts": [443388]}]}
 
@@ -86,7 +86,7 @@ class World:
             status=status,
             output={
                 "count": {"value": value, "suppressed": False, "rule": "r"},
-                "profile": "default",
+                "gate": {"verdict": "pass", "profile": "default", "rules": []},
             }
             if status == "succeeded"
             else None,
@@ -195,7 +195,7 @@ def test_success_without_a_gated_output_is_recorded_as_a_gate_failure(world):
 def test_hub_regates_node_values_with_its_own_profile(world):
     world.task()
     lease = world.lease("north")
-    strict = GateProfile(threshold=50, rounding_base=10)
+    strict = DEFAULT.tightened(threshold=50)
     world.unit(
         lambda s: runs.submit_result(
             s, world.node(s, "north"), world.result(lease, "north", value=40), strict, utcnow()

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
+from fivesafes.cli.gate_options import ProfileOption, RoundingBaseOption, ThresholdOption
 from fivesafes.cli.output import console, fail, report_new_key
 from fivesafes.hub.config import HubConfig
 from fivesafes.hub.db import AUDIT, Node
@@ -51,8 +52,9 @@ def init(
         Path | None, typer.Option(help="TLS certificate (PEM) to serve HTTPS.")
     ] = None,
     tls_key: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
-    threshold: Annotated[int, typer.Option(help="Hub gate: smallest releasable total.")] = 10,
-    rounding_base: Annotated[int, typer.Option(help="Hub gate: round totals to this base.")] = 10,
+    profile: ProfileOption = "default",
+    threshold: ThresholdOption = None,
+    rounding_base: RoundingBaseOption = None,
 ) -> None:
     """Write hub.toml and a new Ed25519 signing key, and create the hub database."""
     config = init_hub(
@@ -63,6 +65,7 @@ def init(
         database_url=database_url,
         tls_cert=tls_cert,
         tls_key=tls_key,
+        profile=profile,
         threshold=threshold,
         rounding_base=rounding_base,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
@@ -12,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from fivesafes.cli.gate_options import ProfileOption, RoundingBaseOption, ThresholdOption
 from fivesafes.cli.output import console, fail, report_new_key
 from fivesafes.node import custodian, runs, setup
 from fivesafes.node.config import NodeConfig
@@ -47,8 +49,9 @@ def init(
     database_url: Annotated[
         str, typer.Option(help="Node state database URL.")
     ] = "sqlite:///node.db",
-    threshold: Annotated[int, typer.Option(help="Gate: smallest releasable count.")] = 10,
-    rounding_base: Annotated[int, typer.Option(help="Gate: round counts to this base.")] = 10,
+    profile: ProfileOption = "default",
+    threshold: ThresholdOption = None,
+    rounding_base: RoundingBaseOption = None,
     allow_insecure_http: Annotated[
         bool, typer.Option(help="Allow plain HTTP to a non-loopback hub.")
     ] = False,
@@ -70,6 +73,7 @@ def init(
         hub_url=hub_url,
         data=source,
         database_url=database_url,
+        profile=profile,
         threshold=threshold,
         rounding_base=rounding_base,
         allow_insecure_http=allow_insecure_http,
@@ -111,7 +115,7 @@ def serve(config: ConfigOption = Path("node.toml")) -> None:
         transport=transport,
         open_data=lambda: open_omop(service.config.data),
         person_sets=service.person_sets(),
-        profile=service.config.gate,
+        profile=service.config.profile,
         poll_wait=service.config.node.poll_wait_seconds,
         retry_max=service.config.node.retry_max_seconds,
     )
@@ -192,9 +196,12 @@ def list_runs(config: ConfigOption = Path("node.toml"), limit: int = 50) -> None
 
 @app.command("show-config")
 def show_config(config: ConfigOption = Path("node.toml")) -> None:
-    """Show the node's effective configuration (secrets left out)."""
+    """Show the node's effective configuration (secrets left out); ``gate`` is the profile the
+    node applies, with every setting resolved."""
     parsed = load_config(config, NodeConfig)
-    console.print_json(parsed.model_dump_json(exclude={"data": {"url"}}))
+    document = parsed.model_dump(mode="json", exclude={"data": {"url"}})
+    document["gate"] = parsed.profile.model_dump(mode="json")
+    console.print_json(json.dumps(document))
 
 
 @app.command("verify-audit")

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from fivesafes.client.results import CountResult
+from fivesafes.client.results import CountResult, SummaryResult
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.protocol.models import NodeView, ProjectView, TaskView
 from fivesafes.protocol.tls import verify_context
@@ -146,6 +146,26 @@ class Federation:
             timeout=timeout,
         )
         return CountResult.from_view(self.wait(view.task_id, timeout))
+
+    def summary(
+        self,
+        cohort: Cohort | dict[str, Any] | str | Path,
+        variable: str,
+        *,
+        project: str | None = None,
+        nodes: list[str] | None = None,
+        timeout: int = 120,
+    ) -> SummaryResult:
+        """n, mean and standard deviation of a named ``variable`` (e.g. ``"age"``) over
+        ``cohort`` at every node, after disclosure control, and pooled at the hub."""
+        view = self.submit(
+            "summary",
+            {"cohort": _cohort_json(cohort), "variable": variable},
+            project=project,
+            nodes=nodes,
+            timeout=timeout,
+        )
+        return SummaryResult.from_view(self.wait(view.task_id, timeout))
 
 
 def _cohort_json(cohort: Cohort | dict[str, Any] | str | Path) -> dict[str, Any]:

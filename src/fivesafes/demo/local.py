@@ -59,10 +59,12 @@ class LocalFederation:
         database_url: str = "sqlite:///hub.db",
         tls: tuple[Path, Path] | None = None,
         name: str = "local-hub",
+        profile: str = "default",
         **settings: Any,
     ) -> None:
         """Create and start a hub; with ``tls`` (certificate, key) it serves HTTPS only.
-        ``settings`` override ``[hub]`` settings (e.g. ``lease_seconds``)."""
+        ``profile`` names its gate's disclosure profile; ``settings`` override ``[hub]``
+        settings (e.g. ``lease_seconds``)."""
         port = free_port()
         self.ca_file = tls[0] if tls else None
         self.hub_url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
@@ -73,6 +75,7 @@ class LocalFederation:
             database_url=database_url,
             tls_cert=tls[0] if tls else None,
             tls_key=tls[1] if tls else None,
+            profile=profile,
         )
         if settings:
             edit_toml(self._hub_config_path, "hub", **settings)
@@ -109,8 +112,9 @@ class LocalFederation:
         start: bool = True,
         node_settings: dict[str, Any] | None = None,
         database_url: str = "sqlite:///node.db",
-        threshold: int = 10,
-        rounding_base: int = 10,
+        profile: str = "default",
+        threshold: int | None = None,
+        rounding_base: int | None = None,
     ) -> None:
         """Create, enrol and (unless ``start=False``) start a node with OMOP ``data``."""
         token = self.admin(
@@ -125,6 +129,7 @@ class LocalFederation:
             data=data,
             ca_file=self.ca_file,
             database_url=database_url,
+            profile=profile,
             threshold=threshold,
             rounding_base=rounding_base,
         )

@@ -122,6 +122,11 @@ def run_counts(connection: Path) -> bool:
             table.title = f"{title}  ({elapsed * 1000:.0f} ms)"
             console.print(table)
             ok = ok and result.complete and all(n.state == "succeeded" for n in result.nodes)
+        title, cohort = DEMO_COHORTS[0]
+        summary = fed.summary(cohort, "age", timeout=60)
+        console.print(f"\n[bold]Age at diagnosis: {title}[/] (summary, each node gated)")
+        console.print(str(summary), highlight=False)
+        ok = ok and summary.complete and all(n.state == "succeeded" for n in summary.nodes)
     return ok
 
 

@@ -1,30 +1,92 @@
-"""The hub part of the count analysis: add the released counts and gate the total again.
+"""The hub part of each analysis: gate every node's output again, combine, gate the result.
 
-The total is the sum of the values nodes *released* (already suppressed and rounded), never of
-true counts. A node whose count was suppressed adds nothing and is named, so the reader knows
-the total leaves out fewer than that node's threshold of persons.
+The hub only ever sees released values (already judged, suppressed and rounded at the node),
+so a combination is built from those, never from true values, and judged once more under the
+hub's own profile (which may be stricter than a node's).
+
+| analysis | per node (hub's gate again) | combined                                           |
+| -------- | --------------------------- | -------------------------------------------------- |
+| count    | released count re-judged    | total of released counts, judged as a count        |
+| summary  | released n re-judged        | n = sum of released n; mean and sd pooled with     |
+|          |                             | released n as weights; suppressed if n fails       |
+
+A node whose output was suppressed adds nothing and is named, so the reader knows the total
+leaves out fewer than that node's threshold of persons. A pooled summary is weighted by the
+*rounded* n each node released, so it is close to, not equal to, the mean of the pooled rows
+(exact pooled statistics are for the GLM, issue 4).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from fivesafes.protocol.models import CountOutput, ReleasedCount
-from fivesafes.sdc.counts import release_count
-from fivesafes.sdc.profile import GateProfile
+from fivesafes.protocol.models import OUTPUTS, CountOutput, ReleasedCount, SummaryOutput
+from fivesafes.sdc.gate import release_count
+from fivesafes.sdc.profiles import Profile
+
+_NONE_RELEASED = "no node released a value"
 
 
-def regate_node_count(output: dict[str, Any], profile: GateProfile) -> dict[str, Any]:
-    """Apply the hub's own gate to one node's released count (it may be stricter)."""
-    count = CountOutput.model_validate(output)
-    if count.count.suppressed or count.count.value is None:
-        return count.model_dump(mode="json")
-    hub_released = release_count(count.count.value, profile)
-    return CountOutput(count=hub_released, profile=count.profile).model_dump(mode="json")
+def regate(analysis: str, output: dict[str, Any], profile: Profile) -> dict[str, Any]:
+    """A node's output as the hub passes it on: validated against its analysis's output type
+    (which carries the node's verdict) and judged again under the hub's profile. Raises
+    ``ValueError`` for an output that is not what the analysis releases."""
+    model = OUTPUTS.get(analysis)
+    if model is None:
+        raise ValueError(f"no output type for analysis {analysis!r}")
+    checked = model.model_validate(output)
+    if isinstance(checked, CountOutput):
+        return _regate_count(checked, profile).model_dump(mode="json")
+    assert isinstance(checked, SummaryOutput)
+    return _regate_summary(checked, profile).model_dump(mode="json")
+
+
+def _hub_rules(released: ReleasedCount) -> list[str]:
+    return ["hub: " + released.rule]
+
+
+def _regate_count(output: CountOutput, profile: Profile) -> CountOutput:
+    if output.count.value is None:
+        return output
+    again = release_count(output.count.value, profile)
+    if again.suppressed:
+        gate = output.gate.model_copy(
+            update={"verdict": "fail", "rules": output.gate.rules + _hub_rules(again)}
+        )
+        return CountOutput(count=again, gate=gate)
+    return CountOutput(count=again, gate=output.gate)
+
+
+def _regate_summary(output: SummaryOutput, profile: Profile) -> SummaryOutput:
+    if output.n.value is None:
+        return output
+    again = release_count(output.n.value, profile)
+    if not again.suppressed:
+        missing = output.missing
+        if missing.value is not None:
+            missing = release_count(missing.value, profile)
+        return output.model_copy(update={"n": again, "missing": missing})
+    marker = ReleasedCount(value=None, suppressed=True, rule="hub: " + again.rule)
+    gate = output.gate.model_copy(
+        update={"verdict": "fail", "rules": output.gate.rules + _hub_rules(again)}
+    )
+    return SummaryOutput(
+        variable=output.variable, n=marker, missing=marker, mean=None, sd=None, gate=gate
+    )
+
+
+def combine(
+    analysis: str, outputs: dict[str, dict[str, Any]], missing: list[str], profile: Profile
+) -> dict[str, Any]:
+    """Combine the (already re-gated) outputs of the nodes that succeeded."""
+    if analysis == "summary":
+        return combine_summaries(outputs, missing, profile)
+    return combine_counts(outputs, missing, profile)
 
 
 def combine_counts(
-    outputs: dict[str, dict[str, Any]], missing: list[str], profile: GateProfile
+    outputs: dict[str, dict[str, Any]], missing: list[str], profile: Profile
 ) -> dict[str, Any]:
     """Combine per-node released counts (``outputs``: node → CountOutput) into a gated total."""
     contributing: list[str] = []
@@ -32,19 +94,62 @@ def combine_counts(
     total = 0
     for node, raw in sorted(outputs.items()):
         released = CountOutput.model_validate(raw).count
-        if released.suppressed or released.value is None:
+        if released.value is None:
             suppressed.append(node)
         else:
             contributing.append(node)
             total += released.value
-    gated: ReleasedCount
-    if not contributing:
-        gated = ReleasedCount(value=None, suppressed=True, rule="no node released a count")
-    else:
-        gated = release_count(total, profile)
+    gated = (
+        release_count(total, profile)
+        if contributing
+        else ReleasedCount(value=None, suppressed=True, rule=_NONE_RELEASED)
+    )
     return {
         "analysis": "count",
         "total": gated.model_dump(mode="json"),
+        "nodes_contributing": contributing,
+        "nodes_suppressed": suppressed,
+        "nodes_missing": sorted(missing),
+        "profile": profile.name,
+    }
+
+
+def combine_summaries(
+    outputs: dict[str, dict[str, Any]], missing: list[str], profile: Profile
+) -> dict[str, Any]:
+    """Pool per-node summaries: n summed, mean and sd combined with released n as weights."""
+    contributing: list[str] = []
+    suppressed: list[str] = []
+    parts: list[tuple[int, float, float | None]] = []
+    variable: str | None = None
+    for node, raw in sorted(outputs.items()):
+        summary = SummaryOutput.model_validate(raw)
+        variable = summary.variable
+        if summary.n.value is None or summary.mean is None:
+            suppressed.append(node)
+            continue
+        contributing.append(node)
+        parts.append((summary.n.value, summary.mean, summary.sd))
+    n_total = sum(n for n, _, _ in parts)
+    gated = (
+        release_count(n_total, profile)
+        if parts
+        else ReleasedCount(value=None, suppressed=True, rule=_NONE_RELEASED)
+    )
+    mean = sd = None
+    if not gated.suppressed and n_total > 0:
+        mean = sum(n * m for n, m, _ in parts) / n_total
+        if n_total > 1 and all(s is not None or n <= 1 for n, _, s in parts):
+            within = sum((n - 1) * (s or 0.0) ** 2 for n, _, s in parts)
+            between = sum(n * (m - mean) ** 2 for n, m, _ in parts)
+            sd = math.sqrt((within + between) / (n_total - 1))
+    return {
+        "analysis": "summary",
+        "variable": variable,
+        "n": gated.model_dump(mode="json"),
+        "mean": mean,
+        "sd": sd,
+        "weights": "released (rounded) n per node",
         "nodes_contributing": contributing,
         "nodes_suppressed": suppressed,
         "nodes_missing": sorted(missing),

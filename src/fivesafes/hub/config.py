@@ -6,7 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from fivesafes.sdc.profile import GateProfile
+from fivesafes.sdc.gate import GateSettings
+from fivesafes.sdc.profiles import Profile
 from fivesafes.settings import config_base_dir, resolve_path, resolve_sqlite_url
 
 
@@ -42,7 +43,12 @@ class HubConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     hub: HubSettings = HubSettings()
-    gate: GateProfile = GateProfile()
+    gate: GateSettings = GateSettings()
+
+    @property
+    def profile(self) -> Profile:
+        """The gate's profile: the named preset, tightened by the ``[gate]`` settings."""
+        return self.gate.resolve()
 
     @property
     def tls(self) -> bool:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from fivesafes.audit.chain import append_event
 from fivesafes.audit.events import AuditEventType
-from fivesafes.hub.combine import combine_counts, regate_node_count
+from fivesafes.hub.combine import combine, regate
 from fivesafes.hub.db import AUDIT, Node, Run, Task
 from fivesafes.protocol.errors import (
     BadSignature,
@@ -28,7 +28,6 @@ from fivesafes.protocol.errors import (
     Unauthenticated,
 )
 from fivesafes.protocol.models import (
-    CountOutput,
     Lease,
     ResultPayload,
     SignedResult,
@@ -37,7 +36,7 @@ from fivesafes.protocol.models import (
 )
 from fivesafes.protocol.runs import REASON_TEXT, REFUSALS, ReasonCode, RunState
 from fivesafes.protocol.signing import verify
-from fivesafes.sdc.profile import GateProfile
+from fivesafes.sdc.profiles import Profile
 
 ACTIVE = (RunState.QUEUED.value, RunState.LEASED.value)
 
@@ -91,7 +90,7 @@ class Submission:
 
 
 def submit_result(
-    session: Session, node: Node, result: SignedResult, profile: GateProfile, now: datetime
+    session: Session, node: Node, result: SignedResult, profile: Profile, now: datetime
 ) -> Submission:
     """Record a node's signed result for one of its runs; idempotent by run id."""
     try:
@@ -108,7 +107,9 @@ def submit_result(
         return Submission(
             SubmitAck(run_id=run.id, state=RunState(run.state), accepted=False), run.task_id
         )
-    state, reason, output = _checked_outcome(payload, profile)
+    task = session.get(Task, run.task_id)
+    assert task is not None
+    state, reason, output = _checked_outcome(payload, task.analysis, profile)
     run.state = state.value
     run.reason = reason.value if reason else None
     run.message = _public_message(reason, payload)
@@ -116,8 +117,6 @@ def submit_result(
     run.result_signature = result.signature
     run.finished_at = now
     run.lease_expires_at = None
-    task = session.get(Task, run.task_id)
-    assert task is not None
     append_event(
         session,
         AUDIT,
@@ -147,7 +146,7 @@ def _public_message(reason: ReasonCode | None, payload: ResultPayload) -> str | 
 
 
 def _checked_outcome(
-    payload: ResultPayload, profile: GateProfile
+    payload: ResultPayload, analysis: str, profile: Profile
 ) -> tuple[RunState, ReasonCode | None, dict[str, object] | None]:
     """The state a result moves its run to. A success must carry a gated output that the
     hub's own gate accepts; anything else is recorded as a failure, never passed on."""
@@ -155,8 +154,7 @@ def _checked_outcome(
         if payload.output is None:
             return RunState.FAILED, ReasonCode.GATE_ERROR, None
         try:
-            CountOutput.model_validate(payload.output)
-            return RunState.SUCCEEDED, None, regate_node_count(payload.output, profile)
+            return RunState.SUCCEEDED, None, regate(analysis, payload.output, profile)
         except (ValueError, TypeError):
             return RunState.FAILED, ReasonCode.GATE_ERROR, None
     reason = payload.reason or ReasonCode.INTERNAL_ERROR
@@ -165,7 +163,7 @@ def _checked_outcome(
     return RunState.FAILED, reason if reason not in REFUSALS else ReasonCode.INTERNAL_ERROR, None
 
 
-def complete_if_done(session: Session, task: Task, profile: GateProfile, now: datetime) -> bool:
+def complete_if_done(session: Session, task: Task, profile: Profile, now: datetime) -> bool:
     """Combine and gate a task whose runs are all final; True if this call completed it."""
     if task.state == "complete":
         return False
@@ -178,8 +176,11 @@ def complete_if_done(session: Session, task: Task, profile: GateProfile, now: da
         return False
     outputs = {name: run.output for run, name in rows if run.state == RunState.SUCCEEDED.value}
     missing = [name for run, name in rows if run.state != RunState.SUCCEEDED.value]
-    task.combined = combine_counts(
-        {name: out for name, out in outputs.items() if out is not None}, missing, profile
+    task.combined = combine(
+        task.analysis,
+        {name: out for name, out in outputs.items() if out is not None},
+        missing,
+        profile,
     )
     task.state = "complete"
     task.completed_at = now
@@ -200,7 +201,7 @@ class SweepOutcome:
     changed_tasks: set[str] = field(default_factory=set)
 
 
-def sweep(session: Session, profile: GateProfile, now: datetime) -> SweepOutcome:
+def sweep(session: Session, profile: Profile, now: datetime) -> SweepOutcome:
     """Return expired leases to the queue and end runs whose task passed its deadline."""
     outcome = SweepOutcome()
     expired = session.execute(

@@ -52,7 +52,7 @@ class HubService(ServiceCore):
         return timedelta(seconds=self.config.hub.node_offline_after_seconds)
 
     def sweep(self) -> None:
-        outcome = self.unit(lambda s: runs.sweep(s, self.config.gate, utcnow()))
+        outcome = self.unit(lambda s: runs.sweep(s, self.config.profile, utcnow()))
         for task_id in outcome.changed_tasks:
             self.notifier.notify(f"task:{task_id}")
         if outcome.requeued_nodes:

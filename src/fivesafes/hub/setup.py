@@ -8,6 +8,7 @@ from fivesafes.hub.config import HubConfig
 from fivesafes.hub.service import HubService
 from fivesafes.protocol.errors import ConfigError
 from fivesafes.protocol.signing import generate_key, save_private_key
+from fivesafes.sdc.gate import gate_table
 from fivesafes.settings import create_config
 
 
@@ -20,8 +21,9 @@ def init_hub(
     database_url: str = "sqlite:///hub.db",
     tls_cert: Path | None = None,
     tls_key: Path | None = None,
-    threshold: int = 10,
-    rounding_base: int = 10,
+    profile: str = "default",
+    threshold: int | None = None,
+    rounding_base: int | None = None,
 ) -> HubConfig:
     """Write ``hub.toml`` and ``hub.key`` into ``directory`` and create the database."""
     if (tls_cert is None) != (tls_key is None):
@@ -36,7 +38,7 @@ def init_hub(
     if tls_cert is not None and tls_key is not None:
         hub["tls_cert"] = str(tls_cert.resolve())
         hub["tls_key"] = str(tls_key.resolve())
-    document = {"hub": hub, "gate": {"threshold": threshold, "rounding_base": rounding_base}}
+    document = {"hub": hub, "gate": gate_table(profile, threshold, rounding_base)}
     config = create_config(directory / "hub.toml", document, HubConfig)
     save_private_key(generate_key(), config.hub.key_file)
     service = HubService(config)

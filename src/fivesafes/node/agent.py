@@ -25,7 +25,7 @@ from fivesafes.node.runner import run_task
 from fivesafes.node.transport import HubRejected, HubTransport, HubUnreachable
 from fivesafes.protocol.models import Lease, SignedResult, TaskPayload
 from fivesafes.protocol.runs import ReasonCode
-from fivesafes.sdc.profile import GateProfile
+from fivesafes.sdc.profiles import Profile
 from fivesafes.storage.types import utcnow
 
 log = logging.getLogger("fivesafes.node.agent")
@@ -44,7 +44,7 @@ class Agent:
         transport: HubTransport,
         open_data: Callable[[], OmopDatabase],
         person_sets: PersonSetStore,
-        profile: GateProfile,
+        profile: Profile,
         poll_wait: float = 20.0,
         retry_max: float = 15.0,
         clock: Callable[[], datetime] = utcnow,

@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from fivesafes.data.source import DuckDBSource, PostgresSource, parse_data_source
-from fivesafes.sdc.profile import GateProfile
+from fivesafes.sdc.gate import GateSettings
+from fivesafes.sdc.profiles import Profile
 from fivesafes.settings import config_base_dir, resolve_path, resolve_sqlite_url
 
 
@@ -50,7 +51,12 @@ class NodeConfig(BaseModel):
 
     node: NodeSettings
     data: DuckDBSource | PostgresSource
-    gate: GateProfile = GateProfile()
+    gate: GateSettings = GateSettings()
+
+    @property
+    def profile(self) -> Profile:
+        """The gate's profile: the named preset, tightened by the ``[gate]`` settings."""
+        return self.gate.resolve()
 
     @field_validator("data", mode="before")
     @classmethod

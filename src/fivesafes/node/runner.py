@@ -1,44 +1,105 @@
 """Running one approved task on the node's data, and gating what it produced.
 
-Nothing leaves this module ungated: the analysis's node part returns the persons behind its
-value; the differencing check compares them with what the project was already given; the gate
-turns the value into what may be released; any error in a check is a failure (fail closed).
+Nothing leaves this module ungated. Each analysis's node part returns the persons behind its
+value and the *evidence* the gate needs (``fivesafes.sdc.gate``); the gate judges it under the
+node's profile; a value that passes is checked for differencing against what the project was
+already given; only then is the released form built. Any error in a check withholds the result
+(fail closed).
+
+| gate verdict | differencing risk | outcome                                                   |
+| ------------ | ----------------- | --------------------------------------------------------- |
+| ``fail``     | (not checked)     | succeeded: suppression markers only, nothing remembered    |
+| ``review``   | (not checked)     | refused: ``held_for_review``                               |
+| ``pass``     | none              | succeeded: released values, persons remembered             |
+| ``pass``     | yes               | refused: ``differencing_risk`` (profile ``refuse``) or      |
+|              |                   | ``held_for_review`` (profile ``review``)                    |
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import replace
+from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 from pyroaring import AbstractBitMap
 
 from fivesafes.analyses.count import cohort_person_set
+from fivesafes.analyses.summary import variable_values
 from fivesafes.cohorts.concepts import UnknownConceptError
 from fivesafes.data.source import OmopDatabase
 from fivesafes.node.outcome import Outcome, Release
 from fivesafes.node.person_sets import PersonSetStore
-from fivesafes.protocol.models import CountOutput, CountParameters, TaskPayload
+from fivesafes.protocol.models import (
+    PARAMETERS,
+    CountOutput,
+    CountParameters,
+    ReleasedCount,
+    SummaryOutput,
+    SummaryParameters,
+    SummaryVariable,
+    TaskPayload,
+)
 from fivesafes.protocol.runs import ReasonCode
 from fivesafes.protocol.signing import canonical_json
-from fivesafes.sdc.counts import release_count
 from fivesafes.sdc.differencing import check_population
-from fivesafes.sdc.profile import GateProfile
+from fivesafes.sdc.gate import (
+    CountEvidence,
+    Evidence,
+    Judgement,
+    MagnitudeEvidence,
+    judge,
+    release_count,
+)
+from fivesafes.sdc.profiles import Profile
+from fivesafes.sdc.rules.base import Verdict
 
 log = logging.getLogger("fivesafes.node.runner")
 
 _DATA_ERRORS = ("OperationalError", "IOException", "ConnectionException", "InterfaceError")
 
 
-def gate_count(n: int, profile: GateProfile) -> Outcome:
-    try:
-        released = release_count(n, profile)
-        output = CountOutput(count=released, profile=profile.name).model_dump(mode="json")
-    except Exception:  # noqa: BLE001 - fail closed: any error in the gate withholds the result
-        log.error("the disclosure gate failed; the result is withheld")
-        return Outcome("failed", ReasonCode.GATE_ERROR)
-    return Outcome("succeeded", output=output)
+@dataclass(frozen=True)
+class Computed:
+    """What an analysis's node part found: the persons behind it and the gate's evidence."""
+
+    persons: AbstractBitMap
+    evidence: Evidence
+    variable: SummaryVariable = "age"  # for a summary, the variable it describes
+
+
+def _compute(analysis: str, parameters: Any, db: OmopDatabase) -> Computed:
+    if isinstance(parameters, CountParameters):
+        persons = cohort_person_set(db, parameters.cohort)
+        return Computed(persons, CountEvidence(len(persons)))
+    assert isinstance(parameters, SummaryParameters), analysis
+    found = variable_values(db, parameters)
+    evidence = MagnitudeEvidence(found.values, found.missing)
+    return Computed(found.contributors, evidence, parameters.variable)
+
+
+def released_output(computed: Computed, judgement: Judgement, profile: Profile) -> dict[str, Any]:
+    """The released form of a judged output: values only when the verdict is ``pass``."""
+    record = judgement.record()
+    evidence = computed.evidence
+    if isinstance(evidence, CountEvidence):
+        count = release_count(evidence.persons, profile)
+        return CountOutput(count=count, gate=record).model_dump(mode="json")
+    if judgement.verdict is not Verdict.PASS:
+        marker = ReleasedCount(value=None, suppressed=True, rule="; ".join(judgement.rules))
+        return SummaryOutput(
+            variable=computed.variable, n=marker, missing=marker, mean=None, sd=None, gate=record
+        ).model_dump(mode="json")
+    values = evidence.values
+    return SummaryOutput(
+        variable=computed.variable,
+        n=release_count(int(values.size), profile),
+        missing=release_count(evidence.missing, profile),
+        mean=float(values.mean()),
+        sd=float(values.std(ddof=1)) if values.size > 1 else None,
+        gate=record,
+    ).model_dump(mode="json")
 
 
 def output_key(task: TaskPayload) -> str:
@@ -52,15 +113,15 @@ def output_key(task: TaskPayload) -> str:
 
 
 def run_task(
-    task: TaskPayload, db: OmopDatabase, profile: GateProfile, person_sets: PersonSetStore
+    task: TaskPayload, db: OmopDatabase, profile: Profile, person_sets: PersonSetStore
 ) -> Outcome:
     """Run an approved task: an identical earlier query gets the identical released answer;
-    a population large enough to be released is checked for differencing against the
-    project's earlier released values, then gated and remembered."""
-    if task.analysis != "count":
+    otherwise compute, gate, check for differencing, and release (see the module's table)."""
+    model = PARAMETERS.get(task.analysis)
+    if model is None:
         return Outcome("refused", ReasonCode.ANALYSIS_NOT_ALLOWED)
     try:
-        parameters = CountParameters.model_validate(task.parameters)
+        parameters = model.model_validate(task.parameters)
     except ValidationError:
         return Outcome("refused", ReasonCode.INVALID_PARAMETERS)
     key = output_key(task)
@@ -68,7 +129,7 @@ def run_task(
     if earlier is not None:
         return Outcome("succeeded", output=earlier)
     try:
-        persons = cohort_person_set(db, parameters.cohort)
+        computed = _compute(task.analysis, parameters, db)
     except UnknownConceptError as exc:
         return Outcome(
             "refused", ReasonCode.UNKNOWN_CONCEPT, unknown_concepts=list(exc.concept_ids)
@@ -82,20 +143,42 @@ def run_task(
             else ReasonCode.INTERNAL_ERROR
         )
         return Outcome("failed", reason)
-    if len(persons) < profile.threshold:
-        # suppressed: no value leaves, so there is nothing to subtract and nothing to remember
-        return gate_count(len(persons), profile)
-    refusal = differencing_refusal(task.project_id, persons, person_sets, profile)
-    if refusal is not None:
-        return refusal
-    outcome = gate_count(len(persons), profile)
-    if outcome.status != "succeeded":
-        return outcome
-    return replace(outcome, release=Release(key, persons))
+    return gate(task.project_id, key, computed, profile, person_sets)
+
+
+def gate(
+    project_id: str,
+    key: str,
+    computed: Computed,
+    profile: Profile,
+    person_sets: PersonSetStore,
+) -> Outcome:
+    """Judge ``computed`` under ``profile`` and decide what leaves; fails closed."""
+    try:
+        judgement = judge(computed.evidence, profile)
+    except Exception as exc:  # noqa: BLE001 - fail closed: any error in the gate withholds
+        log.error("the disclosure gate failed with %s; the result is withheld", type(exc).__name__)
+        return Outcome("failed", ReasonCode.GATE_ERROR)
+    if judgement.verdict is Verdict.REVIEW:
+        log.warning("held for review in project %s: %s", project_id, ", ".join(judgement.rules))
+        return Outcome("refused", ReasonCode.HELD_FOR_REVIEW)
+    if judgement.verdict is Verdict.PASS:
+        # suppressed outputs release no value, so there is nothing to subtract or remember
+        refusal = differencing_refusal(project_id, computed.persons, person_sets, profile)
+        if refusal is not None:
+            return refusal
+    try:
+        output = released_output(computed, judgement, profile)
+    except Exception as exc:  # noqa: BLE001 - fail closed
+        log.error("building the released output failed with %s", type(exc).__name__)
+        return Outcome("failed", ReasonCode.GATE_ERROR)
+    if judgement.verdict is not Verdict.PASS:
+        return Outcome("succeeded", output=output)
+    return Outcome("succeeded", output=output, release=Release(key, computed.persons))
 
 
 def differencing_refusal(
-    project_id: str, persons: AbstractBitMap, person_sets: PersonSetStore, profile: GateProfile
+    project_id: str, persons: AbstractBitMap, person_sets: PersonSetStore, profile: Profile
 ) -> Outcome | None:
     """A refusal if ``persons`` is too close to what this project was already given; fails
     closed (an error in the check withholds the result)."""
@@ -112,4 +195,6 @@ def differencing_refusal(
         return None
     for finding in verdict.findings:
         log.warning("differencing risk in project %s: %s", project_id, finding.reason())
+    if profile.differencing == "review":
+        return Outcome("refused", ReasonCode.HELD_FOR_REVIEW)
     return Outcome("refused", ReasonCode.DIFFERENCING_RISK)

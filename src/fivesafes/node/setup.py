@@ -13,6 +13,7 @@ from fivesafes.node.transport import hub_info
 from fivesafes.protocol.errors import BadSignature, InvalidRequest
 from fivesafes.protocol.models import ApprovalReport, EnrolRequest, ProjectRecord
 from fivesafes.protocol.signing import generate_key, public_key_text, save_private_key
+from fivesafes.sdc.gate import gate_table
 from fivesafes.settings import create_config, load_config
 
 
@@ -23,8 +24,9 @@ def init_node(
     hub_url: str,
     data: dict[str, object],
     database_url: str = "sqlite:///node.db",
-    threshold: int = 10,
-    rounding_base: int = 10,
+    profile: str = "default",
+    threshold: int | None = None,
+    rounding_base: int | None = None,
     allow_insecure_http: bool = False,
     ca_file: Path | None = None,
 ) -> NodeConfig:
@@ -41,7 +43,7 @@ def init_node(
     document = {
         "node": node,
         "data": data,
-        "gate": {"name": "default", "threshold": threshold, "rounding_base": rounding_base},
+        "gate": gate_table(profile, threshold, rounding_base),
     }
     config = create_config(directory / "node.toml", document, NodeConfig)
     save_private_key(generate_key(), config.node.key_file)

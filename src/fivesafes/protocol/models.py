@@ -9,15 +9,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.protocol.runs import ReasonCode, RunState
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-AnalysisName = Literal["count"]
-ANALYSES: tuple[str, ...] = ("count",)
+AnalysisName = Literal["count", "summary"]
+ANALYSES: tuple[str, ...] = ("count", "summary")
 
 
 class Strict(BaseModel):
@@ -83,12 +83,36 @@ class CountParameters(Strict):
     cohort: Cohort
 
 
+SummaryVariable = Literal["age"]
+"""The variables a summary may describe: named, built the same way at every node, never a
+client-supplied vector (docs/disclosure-control.md, "Summaries")."""
+
+
+class SummaryParameters(Strict):
+    cohort: Cohort
+    variable: SummaryVariable
+
+
+PARAMETERS: dict[str, type[Strict]] = {
+    "count": CountParameters,
+    "summary": SummaryParameters,
+}
+
+
 class TaskRequest(Strict):
     project_id: Identifier
     analysis: AnalysisName
-    parameters: CountParameters
+    parameters: CountParameters | SummaryParameters
     nodes: Annotated[list[Name], Field(min_length=1, max_length=100)] | None = None
     timeout_seconds: Annotated[int, Field(ge=1, le=3600)] = 120
+
+    @model_validator(mode="after")
+    def _parameters_fit_the_analysis(self) -> TaskRequest:
+        """Parameters are exactly the analysis's typed parameters (each model forbids unknown
+        fields, so no vectors, seeds, row ids, SQL or disclosure settings can ride along)."""
+        if not isinstance(self.parameters, PARAMETERS[self.analysis]):
+            raise ValueError(f"the parameters are not those of the {self.analysis} analysis")
+        return self
 
 
 class TaskPayload(Strict):
@@ -122,14 +146,61 @@ class Lease(Strict):
 class ReleasedCount(Strict):
     """A count after the disclosure gate: a rounded value, or a suppression marker."""
 
-    value: int | None
+    value: Annotated[int, Field(ge=0)] | None
     suppressed: bool
     rule: str
+
+    @model_validator(mode="after")
+    def _value_or_marker(self) -> ReleasedCount:
+        if self.suppressed != (self.value is None):
+            raise ValueError("a released count has a value or is suppressed, not both")
+        return self
+
+
+class GateRecord(Strict):
+    """The gate's verdict that every released output carries: the profile it was judged
+    under and the rules that fired (names only, never values)."""
+
+    verdict: Literal["pass", "fail"]  # a ``review`` verdict is held at the node, never sent
+    profile: str
+    rules: Annotated[list[str], Field(max_length=50)] = []
 
 
 class CountOutput(Strict):
     count: ReleasedCount
-    profile: str
+    gate: GateRecord
+
+    @model_validator(mode="after")
+    def _released_only_on_pass(self) -> CountOutput:
+        if (self.gate.verdict == "pass") == self.count.suppressed:
+            raise ValueError("a count is released exactly when its verdict is pass")
+        return self
+
+
+class SummaryOutput(Strict):
+    """A summary of one variable over a cohort: ``n`` contributors (rounded), their mean and
+    standard deviation (ddof 1), and how many of the cohort lack the variable. Nothing but
+    suppression markers when the verdict is ``fail``."""
+
+    variable: SummaryVariable
+    n: ReleasedCount
+    missing: ReleasedCount
+    mean: Annotated[float, Field(allow_inf_nan=False)] | None
+    sd: Annotated[float, Field(allow_inf_nan=False)] | None
+    gate: GateRecord
+
+    @model_validator(mode="after")
+    def _released_only_on_pass(self) -> SummaryOutput:
+        released = (self.n.value, self.mean, self.sd)
+        if self.gate.verdict == "pass":
+            if self.n.suppressed or self.mean is None:
+                raise ValueError("a passed summary releases n and its mean")
+        elif any(v is not None for v in released) or self.missing.value is not None:
+            raise ValueError("a summary that failed the gate releases no value")
+        return self
+
+
+OUTPUTS: dict[str, type[Strict]] = {"count": CountOutput, "summary": SummaryOutput}
 
 
 class ResultPayload(Strict):

@@ -42,6 +42,7 @@ class ReasonCode(StrEnum):
     UNKNOWN_CONCEPT = "unknown_concept"
     INVALID_PARAMETERS = "invalid_parameters"
     DIFFERENCING_RISK = "differencing_risk"
+    HELD_FOR_REVIEW = "held_for_review"
     # failures: the node tried and could not, or never answered
     DATA_SOURCE_UNAVAILABLE = "data_source_unavailable"
     GATE_ERROR = "gate_error"
@@ -72,6 +73,10 @@ REASON_TEXT: dict[ReasonCode, str] = {
         "The result's population differs from an earlier released result of this project (or "
         "a combination of two) by fewer persons than the threshold, so it was withheld."
     ),
+    ReasonCode.HELD_FOR_REVIEW: (
+        "The node's disclosure profile asks an output checker to look at this result before "
+        "anything is released, so nothing was released automatically."
+    ),
     ReasonCode.DATA_SOURCE_UNAVAILABLE: "The node could not reach its data source.",
     ReasonCode.GATE_ERROR: "The disclosure gate could not check the result, so it was withheld.",
     ReasonCode.INTERNAL_ERROR: "The node hit an internal error; its operator can see the log.",
@@ -91,5 +96,6 @@ REFUSALS = frozenset(
         ReasonCode.UNKNOWN_CONCEPT,
         ReasonCode.INVALID_PARAMETERS,
         ReasonCode.DIFFERENCING_RISK,
+        ReasonCode.HELD_FOR_REVIEW,
     }
 )

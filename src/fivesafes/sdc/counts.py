@@ -1,18 +1,16 @@
-"""The rule for one released count of distinct persons.
+"""Rounding released counts: half-up to the profile's base, the same on every platform.
 
-| true count n           | released                                  |
-| ---------------------- | ----------------------------------------- |
-| n < threshold (0 too)  | suppressed marker, no value               |
-| n >= threshold         | n rounded to the base, halves rounded up  |
+| n  | base 10 | base 5 |
+| -- | ------- | ------ |
+| 14 | 10      | 15     |
+| 15 | 20      | 15     |
+| 25 | 30      | 25     |
 
-Rounding is half-up (15 → 20 with base 10), never half-to-even, so the rule is the same on every
-platform and in every language. Totals at the hub are sums of released values, never of true ones.
+Never half-to-even (Python's ``round``): 25 → 30, not 20. Totals at the hub are sums of released
+values, never of true ones.
 """
 
 from __future__ import annotations
-
-from fivesafes.protocol.models import ReleasedCount
-from fivesafes.sdc.profile import GateProfile
 
 
 def round_half_up(n: int, base: int) -> int:
@@ -20,19 +18,3 @@ def round_half_up(n: int, base: int) -> int:
     if n < 0:
         raise ValueError("counts are never negative")
     return ((2 * n + base) // (2 * base)) * base
-
-
-def release_count(n: int, profile: GateProfile) -> ReleasedCount:
-    """Gate one count; raises on anything that is not a non-negative integer (fail closed)."""
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError("a count must be an integer")
-    if n < 0:
-        raise ValueError("counts are never negative")
-    if n < profile.threshold:
-        return ReleasedCount(
-            value=None, suppressed=True, rule=f"below threshold {profile.threshold}"
-        )
-    rounded = round_half_up(n, profile.rounding_base)
-    return ReleasedCount(
-        value=rounded, suppressed=False, rule=f"rounded to {profile.rounding_base}"
-    )

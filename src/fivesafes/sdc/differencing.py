@@ -14,10 +14,20 @@ A, and every pair of earlier A, B:
 | union        | N, A, B  | the union of the other two                   |
 | intersection | N, A, B  | the intersection of the other two            |
 | difference   | N, A, B  | one of the other two minus the other (both)  |
+| cover        | N, every A ⊇ N | the union of the (3 or more) outputs inside X |
+
+*Cover* catches trackers built from any number of paddings: release P, Q, R, …, then ask for
+T+P+Q+R+…; the union of the released parts inside the new population leaves only T uncovered.
+Its W is inside X, so ``|X Δ W| = |X| - |W|``. One or two parts are the *one* and *union*
+relations already.
 
 An identical population (``|X Δ W| = 0``) is not a finding: the identical query gets the
-identical released answer. A relation whose X or W is empty is not a finding either: a small
-population on its own is the threshold's business. Checking the earlier outputs as targets
+identical released answer. And a new output whose population *is* an earlier released one (a
+summary of a cohort already counted) passes outright: every relation it could enter is the same
+relation with that earlier output, already checked; relating the two copies to each other
+would flag nothing but the overlaps of released outputs (``A - B`` against ``A``). A relation
+whose X or W is empty is not a finding either: a small population on its own is the
+threshold's business. Checking the earlier outputs as targets
 too (N as an operand) means every pair and triple of released outputs has been checked,
 whatever the order of release.
 
@@ -85,6 +95,7 @@ class Relation(StrEnum):
     UNION = "union"
     INTERSECTION = "intersection"
     DIFFERENCE = "difference"
+    COVER = "cover"
 
 
 @dataclass(frozen=True)
@@ -102,6 +113,9 @@ class Finding:
         """A public reason, without the small count."""
         if self.relation is Relation.ONE:
             derived = f"output {self.operands[0]}"
+        elif self.relation is Relation.COVER:
+            shown = ", ".join(self.operands[:5]) + (", …" if len(self.operands) > 5 else "")
+            derived = f"the union of the {len(self.operands)} outputs inside it ({shown})"
         else:
             derived = f"the {self.relation.value} of outputs {' and '.join(self.operands)}"
         return f"population of {self.target} differs from {derived} by fewer than the threshold"
@@ -129,13 +143,60 @@ def check_population(
     findings: list[Finding] = []
     n = len(new)
     overlap = [new.intersection_cardinality(r.persons) for r in released]
+    if any(o == n == len(r.persons) for r, o in zip(released, overlap, strict=True)):
+        return DifferencingVerdict()  # this population was released already
     for r, na in zip(released, overlap, strict=True):
         differs_by = n + len(r.persons) - 2 * na
         if n and len(r.persons) and 1 <= differs_by < threshold:
             findings.append(Finding(Relation.ONE, NEW_OUTPUT, (r.output_key,), differs_by))
     for i, j in combinations(range(len(released)), 2):
         findings.extend(_pair(new, released[i], overlap[i], released[j], overlap[j], threshold))
+    findings.extend(_covers(new, released, overlap, threshold))
     return DifferencingVerdict(tuple(findings))
+
+
+def _covers(
+    new: AbstractBitMap, released: Sequence[ReleasedSet], overlap: list[int], threshold: int
+) -> Iterator[Finding]:
+    """The *cover* relation: N, or an earlier output containing N, nearly covered by three or
+    more released outputs inside it. O(k) subset tests for N, O(k) more per output holding N."""
+    n = len(new)
+    if not n:
+        return
+    inside = [
+        r for r, o in zip(released, overlap, strict=True) if r.persons and o == len(r.persons)
+    ]
+    finding = _cover_finding(
+        NEW_OUTPUT, new, [(r.output_key, r.persons) for r in inside], threshold
+    )
+    if finding is not None:
+        yield finding
+    for target, o in zip(released, overlap, strict=True):
+        if o != n:  # N is not inside this earlier output
+            continue
+        parts = [(NEW_OUTPUT, new)] + [
+            (r.output_key, r.persons)
+            for r in released
+            if r is not target and r.persons and r.persons <= target.persons
+        ]
+        finding = _cover_finding(target.output_key, target.persons, parts, threshold)
+        if finding is not None:
+            yield finding
+
+
+def _cover_finding(
+    key: str,
+    target: AbstractBitMap,
+    parts: list[tuple[str, AbstractBitMap]],
+    threshold: int,
+) -> Finding | None:
+    if len(parts) < 3:
+        return None
+    covered = BitMap.union(*(persons for _, persons in parts))
+    rest = len(target) - len(covered)
+    if 1 <= rest < threshold:
+        return Finding(Relation.COVER, key, tuple(sorted(k for k, _ in parts)), rest)
+    return None
 
 
 # One candidate relation: (relation, target key, target, operand keys, operands, size of W).

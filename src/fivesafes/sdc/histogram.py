@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from fivesafes.sdc.cells import NO_CONTRIBUTIONS, Cell
 from fivesafes.sdc.output import CellFinding, Output
 from fivesafes.sdc.rules.base import Finding, Outcome
 from fivesafes.sdc.rules.min_max import MinMaxRule
-from fivesafes.sdc.tables import NO_CONTRIBUTIONS, Cell, Table, TableSpecError
+from fivesafes.sdc.tables import Table, TableSpecError
 
 if TYPE_CHECKING:
     from fivesafes.sdc.checker import Checker

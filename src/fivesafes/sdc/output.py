@@ -15,19 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import pandas as pd
 
 from fivesafes.sdc.profiles import Profile
-from fivesafes.sdc.rules.base import Finding, Outcome
-
-
-class Verdict(StrEnum):
-    PASS = "pass"  # noqa: S105 - a verdict, not a password
-    REVIEW = "review"
-    FAIL = "fail"
+from fivesafes.sdc.rules.base import Finding, Verdict, verdict_of
 
 
 @dataclass(frozen=True)
@@ -48,14 +41,6 @@ class CellFinding:
         }
 
 
-def verdict_of(findings: tuple[CellFinding, ...], errors: tuple[str, ...]) -> Verdict:
-    if errors or any(f.finding.outcome is Outcome.SUPPRESS for f in findings):
-        return Verdict.FAIL
-    if findings:
-        return Verdict.REVIEW
-    return Verdict.PASS
-
-
 @dataclass(frozen=True)
 class Output:
     """One checked output: verdict, releasable ``table``, per-cell ``reasons`` and findings."""
@@ -71,7 +56,9 @@ class Output:
     verdict: Verdict = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "verdict", verdict_of(self.findings, self.errors))
+        object.__setattr__(
+            self, "verdict", verdict_of((f.finding for f in self.findings), self.errors)
+        )
 
     def report_dict(self) -> dict[str, Any]:
         """The report as plain data (JSON-ready)."""

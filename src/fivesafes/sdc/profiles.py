@@ -11,6 +11,8 @@ Every operator is fixed here so a profile reads as a rule, not a tuning knob:
 | `rounding_base`        | released counts are rounded to this base, ties half-up (1 = none)      |
 | `allow_min_max`        | False and the statistic is a minimum or maximum (every cell fails)     |
 | `check_missing_values` | True and a magnitude cell has missing values (review)                  |
+| `differencing`         | a node output's population is within threshold-1 persons of an earlier |
+|                        | release (or two): ``refuse`` it, or hold it for ``review``             |
 
 `dof_threshold` and `glm_ratio` are used by the regression checks; `subset_threshold` is
 carried for a subset check that is not built yet. Sources of each preset are in
@@ -56,6 +58,7 @@ class Profile(BaseModel):
     check_missing_values: bool = False
     subset_threshold: int | None = Field(default=None, ge=1)
     glm_ratio: float | None = Field(default=None, gt=0.0, le=1.0)
+    differencing: Literal["refuse", "review"] = "refuse"
 
     def tightened(self, **changes: Any) -> Profile:
         """A copy with stricter settings; raises ProfileError if any change loosens a rule."""
@@ -90,6 +93,8 @@ def _is_tighter_or_equal(key: str, old: Any, new: Any) -> bool:
         return new is True
     if key in _FALSE_IS_TIGHTER:
         return new is False
+    if key == "differencing":
+        return bool(new == "refuse")  # nothing released beats a human deciding
     if key == "rounding_base":
         return isinstance(new, int) and new % old == 0  # coarser: a multiple of the old base
     return False
@@ -118,6 +123,7 @@ ACRO = Profile(
     dof_threshold=10,
     rounding_base=1,
     check_missing_values=False,
+    differencing="review",  # ACRO advises an output checker; it never refuses by itself
 )
 
 OPENSAFELY = Profile(
@@ -126,6 +132,7 @@ OPENSAFELY = Profile(
     threshold=8,  # counts <= 7 redacted, i.e. suppressed when < 8; zero is <= 7 too
     zeros_are_disclosive=True,
     rounding_base=5,
+    differencing="review",  # every OpenSAFELY release is reviewed by output checkers
 )
 
 DATASHIELD = Profile(
@@ -135,6 +142,7 @@ DATASHIELD = Profile(
     zeros_are_disclosive=False,
     subset_threshold=3,  # nfilter.subset
     glm_ratio=0.33,  # nfilter.glm: parameters / observations must not exceed this
+    differencing="review",  # DataSHIELD's subset trap only warns; we hold for a human instead
 )
 
 PROFILES: Mapping[str, Profile] = MappingProxyType(

@@ -8,46 +8,23 @@ The grid is every observed row label x every observed column label, so empty cel
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-Kind = Literal["count", "magnitude", "extreme"]
-Label = tuple[Hashable, ...]
+from fivesafes.sdc.cells import NO_CONTRIBUTIONS, Cell, Kind, Label
 
 COUNT_FUNCS = frozenset({"count", "size"})
 MAGNITUDE_FUNCS = frozenset({"sum", "mean", "median", "std", "var"})
 EXTREME_FUNCS = frozenset({"min", "max"})
 ALL_LABEL = "All"
-NO_CONTRIBUTIONS = np.empty(0, dtype=float)  # count cells carry no per-person totals
-NO_CONTRIBUTIONS.setflags(write=False)
 
 
 class TableSpecError(ValueError):
     """The table asked for cannot be built (unknown column, unsupported statistic, …)."""
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One cell: the facts about its contributors. Never put into messages or logs."""
-
-    row: Label
-    column: Label
-    records: int
-    persons: int
-    contributors: int
-    missing: int
-    contributions: np.ndarray = field(compare=False)  # per-person totals, largest first
-    statistic: float  # NaN when the cell has nothing to compute from
-
-    @property
-    def units(self) -> int:
-        """What the threshold counts: distinct persons, or non-missing contributors when the
-        statistic is computed from a values column (all but ``size``)."""
-        return self.contributors
 
 
 @dataclass(frozen=True)

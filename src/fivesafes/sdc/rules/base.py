@@ -6,12 +6,13 @@ never from the cell's values, so reports and logs carry no patient-level data.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar, Protocol
 
+from fivesafes.sdc.cells import Cell, Kind
 from fivesafes.sdc.profiles import Profile
-from fivesafes.sdc.tables import Cell, Kind
 
 
 class Outcome(StrEnum):
@@ -21,6 +22,14 @@ class Outcome(StrEnum):
     REVIEW = "review"
 
 
+class Verdict(StrEnum):
+    """An output's verdict: released, suppressed, or for a human output checker."""
+
+    PASS = "pass"  # noqa: S105 - a verdict, not a password
+    REVIEW = "review"
+    FAIL = "fail"
+
+
 @dataclass(frozen=True)
 class Finding:
     """One rule's judgement of one cell."""
@@ -28,6 +37,17 @@ class Finding:
     rule: str
     outcome: Outcome
     reason: str
+
+
+def verdict_of(findings: Iterable[Finding], errors: Iterable[str] = ()) -> Verdict:
+    """``fail`` if any finding suppresses or a check raised; ``review`` if any finding asks
+    for a human; otherwise ``pass``."""
+    findings = tuple(findings)
+    if tuple(errors) or any(f.outcome is Outcome.SUPPRESS for f in findings):
+        return Verdict.FAIL
+    if findings:
+        return Verdict.REVIEW
+    return Verdict.PASS
 
 
 class CellRule(Protocol):

@@ -17,9 +17,9 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from fivesafes.sdc.cells import Cell, Kind
 from fivesafes.sdc.profiles import Profile
 from fivesafes.sdc.rules.base import Finding, Outcome
-from fivesafes.sdc.tables import Cell, Kind
 
 
 def dominated(contributions: npt.ArrayLike, n: int, k: float) -> bool:

@@ -19,9 +19,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from fivesafes.sdc.cells import Kind
 from fivesafes.sdc.counts import round_half_up
 from fivesafes.sdc.profiles import Profile
-from fivesafes.sdc.tables import ALL_LABEL, Kind
+from fivesafes.sdc.tables import ALL_LABEL
 
 
 def released_values(

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from fivesafes.sdc.cells import Cell, Kind
 from fivesafes.sdc.profiles import Profile
 from fivesafes.sdc.rules.base import Finding, Outcome
-from fivesafes.sdc.tables import Cell, Kind
 
 
 class ThresholdRule:

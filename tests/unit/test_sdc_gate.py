@@ -1,0 +1,204 @@
+"""The release gate (``fivesafes.sdc.gate``): the table checker's rules on one cell of evidence,
+under a profile named in configuration and only ever tightened there."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from fivesafes.protocol.models import CountOutput, GateRecord, ReleasedCount, SummaryOutput
+from fivesafes.sdc import Checker, release_count
+from fivesafes.sdc.gate import CountEvidence, GateSettings, MagnitudeEvidence, judge
+from fivesafes.sdc.profiles import ACRO, DATASHIELD, DEFAULT, OPENSAFELY, ProfileError
+
+# ---- counts: n → (verdict, released) per profile ------------------------------------------
+
+COUNTS = [
+    # profile, n, verdict, released value
+    (DEFAULT, 0, "fail", None),  # a lone zero: never released, under any profile
+    (DEFAULT, 9, "fail", None),
+    (DEFAULT, 10, "pass", 10),
+    (DEFAULT, 15, "pass", 20),
+    (OPENSAFELY, 0, "fail", None),
+    (OPENSAFELY, 7, "fail", None),  # ≤ 7 redacted
+    (OPENSAFELY, 8, "pass", 10),  # then rounded to 5
+    (OPENSAFELY, 12, "pass", 10),
+    (OPENSAFELY, 13, "pass", 15),
+    (DATASHIELD, 0, "fail", None),  # zeros_are_disclosive is False, but a lone zero is not a cell
+    (DATASHIELD, 2, "fail", None),
+    (DATASHIELD, 3, "pass", 3),
+    (ACRO, 10, "pass", 10),  # ACRO does not round
+    (ACRO, 11, "pass", 11),
+]
+
+
+@pytest.mark.parametrize(("profile", "n", "verdict", "value"), COUNTS)
+def test_count_verdict_and_released_value(profile, n, verdict, value):
+    assert judge(CountEvidence(n), profile).verdict.value == verdict
+    released = release_count(n, profile)
+    assert (released.value, released.suppressed) == (value, value is None)
+
+
+def test_a_lone_zero_names_its_rule():
+    judgement = judge(CountEvidence(0), DATASHIELD)
+    assert judgement.rules == ["zeros"]
+    assert "never released on its own" in release_count(0, DATASHIELD).rule
+
+
+@pytest.mark.parametrize("n", [1, 9, 10, 11, 57])
+def test_a_count_meets_the_same_rules_as_a_checker_cell(n):
+    """A node's count and a one-cell crosstab of the same persons get the same verdict."""
+    frame = pd.DataFrame({"person_id": range(n), "a": "x", "b": "y"})
+    table = Checker("default").crosstab(frame, index="a", columns="b", person="person_id")
+    assert judge(CountEvidence(n), DEFAULT).verdict == table.verdict
+
+
+# ---- magnitudes ------------------------------------------------------------------------------
+
+MAGNITUDES = [
+    # values, missing, verdict, rules
+    ([40.0] * 12, 0, "pass", []),
+    ([40.0] * 9, 0, "fail", ["threshold"]),  # 9 contributors
+    ([40.0] * 9, 5, "fail", ["threshold"]),  # missing persons are not contributors
+    ([1000.0, 900.0] + [1.0] * 10, 0, "fail", ["nk-dominance", "p-percent"]),
+    ([-1.0] + [40.0] * 11, 0, "review", ["negative"]),
+]
+
+
+@pytest.mark.parametrize(("values", "missing", "verdict", "rules"), MAGNITUDES)
+def test_magnitude_verdicts(values, missing, verdict, rules):
+    judgement = judge(MagnitudeEvidence(np.asarray(values), missing), DEFAULT)
+    assert (judgement.verdict.value, judgement.rules) == (verdict, rules)
+
+
+def test_missing_values_go_to_review_only_where_the_profile_asks():
+    evidence = MagnitudeEvidence(np.full(20, 50.0), missing=3)
+    assert judge(evidence, DEFAULT).verdict.value == "pass"
+    strict = DEFAULT.tightened(check_missing_values=True)
+    assert judge(evidence, strict).verdict.value == "review"
+
+
+@pytest.mark.parametrize(
+    "evidence",
+    [
+        CountEvidence(-1),
+        CountEvidence(2.5),  # type: ignore[arg-type]
+        CountEvidence(True),
+        MagnitudeEvidence(np.array([1.0, np.nan]), 0),
+        MagnitudeEvidence(np.array([1.0, np.inf]), 0),
+        MagnitudeEvidence(np.ones((2, 2)), 0),
+        MagnitudeEvidence(np.ones(20), -1),
+    ],
+)
+def test_bad_evidence_raises_rather_than_passing(evidence):
+    with pytest.raises((TypeError, ValueError)):
+        judge(evidence, DEFAULT)
+
+
+def test_a_review_has_no_gate_record_to_send():
+    judgement = judge(MagnitudeEvidence(np.r_[-1.0, np.full(11, 3.0)], 0), DEFAULT)
+    with pytest.raises(ValueError, match="held for review"):
+        judgement.record()
+
+
+# ---- settings: a named profile, tightened only -----------------------------------------------
+
+
+def test_settings_resolve_to_the_named_preset():
+    assert GateSettings().resolve() == DEFAULT
+    assert GateSettings(profile="opensafely").resolve() == OPENSAFELY
+    assert GateSettings(profile="default", threshold=10, rounding_base=10).resolve() == DEFAULT
+
+
+def test_settings_tighten_the_preset():
+    profile = GateSettings(profile="opensafely", threshold=20, rounding_base=10).resolve()
+    assert (profile.threshold, profile.rounding_base) == (20, 10)
+    assert profile.name == "opensafely (tightened)"
+    assert GateSettings(profile="acro", differencing="refuse").resolve().differencing == "refuse"
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"threshold": 5},
+        {"rounding_base": 5},  # not a multiple of 10
+        {"nk_k": 0.95},
+        {"differencing": "review"},
+        {"zeros_are_disclosive": False, "profile": "acro"},
+        {"profile": "lenient"},
+        {"name": "default"},  # the old setting: unknown keys are refused
+    ],
+)
+def test_settings_that_loosen_or_are_unknown_fail_at_start_up(settings):
+    with pytest.raises((ValidationError, ProfileError)) as caught:
+        GateSettings.model_validate(settings)
+    assert "Traceback" not in str(caught.value)
+
+
+# ---- what crosses the wire: a value only with a pass ----------------------------------------
+
+PASS = GateRecord(verdict="pass", profile="default")
+FAIL = GateRecord(verdict="fail", profile="default", rules=["threshold"])
+HIDDEN = ReleasedCount(value=None, suppressed=True, rule="fewer than 10 distinct persons")
+SHOWN = ReleasedCount(value=20, suppressed=False, rule="rounded to 10")
+
+
+@pytest.mark.parametrize(
+    ("count", "gate", "ok"),
+    [(SHOWN, PASS, True), (HIDDEN, FAIL, True), (SHOWN, FAIL, False), (HIDDEN, PASS, False)],
+)
+def test_a_count_output_carries_a_value_exactly_when_it_passed(count, gate, ok):
+    document = {"count": count.model_dump(), "gate": gate.model_dump()}
+    if ok:
+        CountOutput.model_validate(document)
+    else:
+        with pytest.raises(ValidationError):
+            CountOutput.model_validate(document)
+
+
+def test_outputs_without_a_verdict_or_with_review_are_not_outputs():
+    with pytest.raises(ValidationError):
+        CountOutput.model_validate({"count": SHOWN.model_dump(), "profile": "default"})
+    with pytest.raises(ValidationError):
+        GateRecord.model_validate({"verdict": "review", "profile": "default"})
+    with pytest.raises(ValidationError):
+        ReleasedCount.model_validate({"value": 20, "suppressed": True, "rule": "x"})
+
+
+@pytest.mark.parametrize(
+    ("changes", "ok"),
+    [
+        ({}, True),
+        ({"mean": None}, False),  # a pass must carry its mean
+        ({"gate": FAIL.model_dump()}, False),  # values with a fail
+        (
+            {"gate": FAIL.model_dump(), "n": HIDDEN, "missing": HIDDEN, "mean": None, "sd": None},
+            True,
+        ),
+        (
+            {"gate": FAIL.model_dump(), "n": HIDDEN, "missing": HIDDEN, "mean": 40.0, "sd": None},
+            False,
+        ),
+        ({"mean": float("nan")}, False),
+        ({"variable": "income"}, False),
+    ],
+)
+def test_a_summary_output_carries_values_exactly_when_it_passed(changes, ok):
+    document = {
+        "variable": "age",
+        "n": SHOWN.model_dump(),
+        "missing": HIDDEN.model_dump(),
+        "mean": 41.5,
+        "sd": 12.0,
+        "gate": PASS.model_dump(),
+    }
+    document.update(
+        {k: v.model_dump() if hasattr(v, "model_dump") else v for k, v in changes.items()}
+    )
+    if ok:
+        SummaryOutput.model_validate(document)
+    else:
+        with pytest.raises(ValidationError):
+            SummaryOutput.model_validate(document)
