@@ -8,6 +8,7 @@ import duckdb
 import numpy as np
 import pytest
 
+from fivesafes.client import FederationError
 from fivesafes.data.synth import concepts as c
 from fivesafes.sdc import release_count
 from fivesafes.sdc.profiles import DEFAULT, OPENSAFELY
@@ -34,13 +35,17 @@ def duck(path) -> dict:
     return {"engine": "duckdb", "path": str(path)}
 
 
-def test_summary_of_age_matches_each_nodes_data_and_pools_released_values(harness, site_data):
+def every_site(harness, site_data):
+    """A hub, a node per site with the default profile, alice's project approved everywhere."""
     harness.start_hub()
     for name, path in site_data.items():
         harness.add_node(name, duck(path))
     token = harness.researcher()
-    project = harness.project(["alice"], list(site_data))
-    with harness.federation(token, project) as fed:
+    return harness.federation(token, harness.project(["alice"], list(site_data)))
+
+
+def test_summary_of_age_matches_each_nodes_data_and_pools_released_values(harness, site_data):
+    with every_site(harness, site_data) as fed:
         result = fed.summary(EVERYONE, "age", timeout=60)
     assert result.complete and result.variable == "age"
     released: list[tuple[int, float, float]] = []
@@ -95,3 +100,20 @@ def _count(path) -> int:
         row = con.execute(sql, [c.LUNG_CANCER]).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def test_a_task_can_tighten_every_gate_and_never_loosen_one(harness, site_data):
+    with every_site(harness, site_data) as fed:
+        strict = fed.count(LUNG_CANCER, timeout=60, gate={"threshold": 100_000})
+        loose = fed.count(EVERYONE, timeout=60, gate={"threshold": 1, "rounding_base": 1})
+        refused = None
+        try:
+            fed.count(LUNG_CANCER, timeout=60, gate={"name": "lenient"})
+        except FederationError as exc:
+            refused = exc
+    assert all(n.suppressed and n.profile == "default (tightened)" for n in strict.nodes)
+    assert strict.total is None and strict.total_suppressed
+    for node in loose.nodes:  # threshold 1 and base 1 are looser: the nodes' own gate stands
+        assert node.value == release_count(len(true_ages(site_data[node.node])), DEFAULT).value
+        assert node.profile == "default"
+    assert refused is not None and refused.code == "invalid_request"

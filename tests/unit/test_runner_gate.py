@@ -154,3 +154,29 @@ def test_an_error_inside_the_gate_withholds_the_result():
 def test_a_summary_takes_named_variables_only(db, parameters):
     outcome = run_task(task("summary", parameters), db, DEFAULT, InMemoryPersonSetStore())
     assert (outcome.status, outcome.reason) == ("refused", ReasonCode.INVALID_PARAMETERS)
+
+
+def test_a_task_asking_for_a_stricter_gate_gets_it_and_a_looser_one_does_not(db, site):
+    everyone = len(ages(site))
+    store = InMemoryPersonSetStore()
+    strict = task("count", {"cohort": EVERYONE}, 1).model_copy(
+        update={"gate": {"threshold": everyone + 1}}
+    )
+    out = run_task(strict, db, DEFAULT, store)
+    assert out.output["count"]["suppressed"]
+    assert out.output["gate"] == {
+        "verdict": "fail",
+        "profile": "default (tightened)",
+        "rules": ["threshold"],
+    }
+    loose = task("count", {"cohort": EVERYONE}, 2).model_copy(update={"gate": {"threshold": 1}})
+    out = run_task(loose, db, DEFAULT, store)
+    assert out.output["count"]["value"] == int(np.floor(everyone / 10 + 0.5) * 10)
+    assert out.output["gate"]["profile"] == "default"
+
+
+@pytest.mark.parametrize("gate", [{"name": "lenient"}, {"threshold": 0}, {"threshold": "x"}])
+def test_a_task_gate_that_is_not_a_setting_is_refused(db, gate):
+    bad = task("count", {"cohort": EVERYONE}).model_copy(update={"gate": gate})
+    outcome = run_task(bad, db, DEFAULT, InMemoryPersonSetStore())
+    assert (outcome.status, outcome.reason) == ("refused", ReasonCode.INVALID_PARAMETERS)

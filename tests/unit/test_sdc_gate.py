@@ -202,3 +202,36 @@ def test_a_summary_output_carries_values_exactly_when_it_passed(changes, ok):
     else:
         with pytest.raises(ValidationError):
             SummaryOutput.model_validate(document)
+
+
+# ---- a task asks for stricter settings: each node takes the stricter of the two --------------
+
+AT_LEAST = [
+    # profile, asked, setting, expected value
+    (DEFAULT, {"threshold": 5}, "threshold", 10),  # looser: ignored, not an error
+    (DEFAULT, {"threshold": 20}, "threshold", 20),
+    (DEFAULT, {"rounding_base": 4}, "rounding_base", 20),  # a multiple of both
+    (OPENSAFELY, {"rounding_base": 10}, "rounding_base", 10),
+    (DATASHIELD, {"nk_k": 0.8}, "nk_k", 0.8),  # a rule the profile does not apply: now applied
+    (DEFAULT, {"nk_k": 0.95}, "nk_k", 0.90),
+    (DEFAULT, {"zeros_are_disclosive": True}, "zeros_are_disclosive", True),
+    (ACRO, {"zeros_are_disclosive": False}, "zeros_are_disclosive", True),
+    (DEFAULT, {"allow_min_max": True}, "allow_min_max", False),
+    (ACRO, {"differencing": "refuse"}, "differencing", "refuse"),
+    (DEFAULT, {"differencing": "review"}, "differencing", "refuse"),
+]
+
+
+@pytest.mark.parametrize(("profile", "asked", "setting", "expected"), AT_LEAST)
+def test_a_task_can_only_tighten_a_nodes_profile(profile, asked, setting, expected):
+    result = profile.at_least(**asked)
+    assert getattr(result, setting) == expected
+    # the result is at least as strict as the profile: tightening the profile to it succeeds
+    profile.tightened(**{k: getattr(result, k) for k in asked})
+    assert (result is profile) == (getattr(profile, setting) == expected)
+
+
+@pytest.mark.parametrize("asked", [{"name": "lenient"}, {"source": "x"}, {"colour": 1}])
+def test_a_task_cannot_name_what_is_not_a_setting(asked):
+    with pytest.raises(ProfileError):
+        DEFAULT.at_least(**asked)

@@ -106,6 +106,7 @@ class Federation:
         project: str | None = None,
         nodes: list[str] | None = None,
         timeout: int = 120,
+        gate: dict[str, Any] | None = None,
     ) -> TaskView:
         project_id = project or self.project
         if not project_id:
@@ -118,6 +119,8 @@ class Federation:
         }
         if nodes:
             body["nodes"] = nodes
+        if gate:
+            body["gate"] = gate
         return TaskView.model_validate(self._request("POST", "/api/v1/tasks", json=body))
 
     def wait(self, task_id: str, timeout: float) -> TaskView:
@@ -135,15 +138,18 @@ class Federation:
         project: str | None = None,
         nodes: list[str] | None = None,
         timeout: int = 120,
+        gate: dict[str, Any] | None = None,
     ) -> CountResult:
         """Count distinct persons in ``cohort`` at every node of the project, after
-        disclosure control; per node, a total, and who refused or failed and why."""
+        disclosure control; per node, a total, and who refused or failed and why. ``gate``
+        asks every node for stricter disclosure settings (e.g. ``{"threshold": 20}``)."""
         view = self.submit(
             "count",
             {"cohort": _cohort_json(cohort)},
             project=project,
             nodes=nodes,
             timeout=timeout,
+            gate=gate,
         )
         return CountResult.from_view(self.wait(view.task_id, timeout))
 
@@ -155,6 +161,7 @@ class Federation:
         project: str | None = None,
         nodes: list[str] | None = None,
         timeout: int = 120,
+        gate: dict[str, Any] | None = None,
     ) -> SummaryResult:
         """n, mean and standard deviation of a named ``variable`` (e.g. ``"age"``) over
         ``cohort`` at every node, after disclosure control, and pooled at the hub."""
@@ -164,6 +171,7 @@ class Federation:
             project=project,
             nodes=nodes,
             timeout=timeout,
+            gate=gate,
         )
         return SummaryResult.from_view(self.wait(view.task_id, timeout))
 

@@ -36,6 +36,7 @@ from fivesafes.protocol.models import (
 )
 from fivesafes.protocol.runs import REASON_TEXT, REFUSALS, ReasonCode, RunState
 from fivesafes.protocol.signing import verify
+from fivesafes.sdc.gate import as_asked
 from fivesafes.sdc.profiles import Profile
 
 ACTIVE = (RunState.QUEUED.value, RunState.LEASED.value)
@@ -109,7 +110,7 @@ def submit_result(
         )
     task = session.get(Task, run.task_id)
     assert task is not None
-    state, reason, output = _checked_outcome(payload, task.analysis, profile)
+    state, reason, output = _checked_outcome(payload, task.analysis, for_task(task, profile))
     run.state = state.value
     run.reason = reason.value if reason else None
     run.message = _public_message(reason, payload)
@@ -163,6 +164,11 @@ def _checked_outcome(
     return RunState.FAILED, reason if reason not in REFUSALS else ReasonCode.INTERNAL_ERROR, None
 
 
+def for_task(task: Task, profile: Profile) -> Profile:
+    """The hub's profile, made at least as strict as the task asked (as each node does)."""
+    return as_asked(profile, task.payload.get("gate"))
+
+
 def complete_if_done(session: Session, task: Task, profile: Profile, now: datetime) -> bool:
     """Combine and gate a task whose runs are all final; True if this call completed it."""
     if task.state == "complete":
@@ -174,6 +180,7 @@ def complete_if_done(session: Session, task: Task, profile: Profile, now: dateti
     )
     if any(not RunState(run.state).is_final for run, _ in rows):
         return False
+    profile = for_task(task, profile)
     outputs = {name: run.output for run, name in rows if run.state == RunState.SUCCEEDED.value}
     missing = [name for run, name in rows if run.state != RunState.SUCCEEDED.value]
     task.combined = combine(

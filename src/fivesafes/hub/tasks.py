@@ -51,6 +51,7 @@ def create_task(
         requester=by.username,
         analysis=request.analysis,
         parameters=request.parameters.model_dump(mode="json"),
+        gate=request.gate.model_dump(mode="json", exclude_none=True) if request.gate else None,
         targets=targets,
         issued_at=now,
         expires_at=deadline,

@@ -49,10 +49,11 @@ from fivesafes.sdc.gate import (
     Evidence,
     Judgement,
     MagnitudeEvidence,
+    as_asked,
     judge,
     release_count,
 )
-from fivesafes.sdc.profiles import Profile
+from fivesafes.sdc.profiles import Profile, ProfileError
 from fivesafes.sdc.rules.base import Verdict
 
 log = logging.getLogger("fivesafes.node.runner")
@@ -108,7 +109,10 @@ def output_key(task: TaskPayload) -> str:
     parameters = dict(task.parameters)
     if isinstance(parameters.get("cohort"), dict):
         parameters["cohort"] = {k: v for k, v in parameters["cohort"].items() if k != "name"}
-    canonical = canonical_json({"analysis": task.analysis, "parameters": parameters})
+    question: dict[str, Any] = {"analysis": task.analysis, "parameters": parameters}
+    if task.gate:  # a stricter gate is a different question (its answer may be suppressed)
+        question["gate"] = task.gate
+    canonical = canonical_json(question)
     return hashlib.sha256(canonical).hexdigest()
 
 
@@ -122,7 +126,8 @@ def run_task(
         return Outcome("refused", ReasonCode.ANALYSIS_NOT_ALLOWED)
     try:
         parameters = model.model_validate(task.parameters)
-    except ValidationError:
+        profile = as_asked(profile, task.gate)
+    except (ValidationError, ProfileError):
         return Outcome("refused", ReasonCode.INVALID_PARAMETERS)
     key = output_key(task)
     earlier = person_sets.answer_for(task.project_id, key)

@@ -83,6 +83,24 @@ class CountParameters(Strict):
     cohort: Cohort
 
 
+class GateTightening(Strict):
+    """Disclosure settings stricter than a profile's: every one optional. In a task, each
+    node applies the stricter of its own setting and this one (``Profile.at_least``), so a
+    task can tighten a node's gate and never loosen it."""
+
+    threshold: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    rounding_base: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    zeros_are_disclosive: bool | None = None
+    nk_n: Annotated[int, Field(ge=1, le=100)] | None = None
+    nk_k: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
+    p_ratio: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
+    dof_threshold: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    allow_min_max: bool | None = None
+    check_missing_values: bool | None = None
+    glm_ratio: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
+    differencing: Literal["refuse", "review"] | None = None
+
+
 SummaryVariable = Literal["age"]
 """The variables a summary may describe: named, built the same way at every node, never a
 client-supplied vector (docs/disclosure-control.md, "Summaries")."""
@@ -103,6 +121,7 @@ class TaskRequest(Strict):
     project_id: Identifier
     analysis: AnalysisName
     parameters: CountParameters | SummaryParameters
+    gate: GateTightening | None = None
     nodes: Annotated[list[Name], Field(min_length=1, max_length=100)] | None = None
     timeout_seconds: Annotated[int, Field(ge=1, le=3600)] = 120
 
@@ -124,6 +143,7 @@ class TaskPayload(Strict):
     requester: str
     analysis: str
     parameters: dict[str, Any]
+    gate: dict[str, Any] | None = None  # a GateTightening: stricter settings asked for
     targets: list[str]
     issued_at: datetime
     expires_at: datetime

@@ -26,13 +26,13 @@ turn it into a withheld result (fail closed).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, model_validator
 
-from fivesafes.protocol.models import GateRecord, ReleasedCount
+from fivesafes.protocol.models import GateRecord, GateTightening, ReleasedCount
 from fivesafes.sdc.cells import NO_CONTRIBUTIONS, Cell, Kind
 from fivesafes.sdc.counts import round_half_up
 from fivesafes.sdc.profiles import Profile, get_profile
@@ -43,24 +43,14 @@ _ONE_CELL = ("output",)
 LONE_ZERO = Finding("zeros", Outcome.SUPPRESS, "a count of zero is never released on its own")
 
 
-class GateSettings(BaseModel):
+class GateSettings(GateTightening):
     """The ``[gate]`` table of a node's or hub's configuration: a named profile, and settings
-    that may only tighten it. Read once at start-up; nothing in a task can change it."""
+    that may only tighten it. Read once at start-up; a task can ask for stricter settings
+    (``Profile.at_least``), never looser."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     profile: str = "default"
-    threshold: int | None = Field(default=None, ge=1, le=1_000_000)
-    rounding_base: int | None = Field(default=None, ge=1, le=1_000_000)
-    zeros_are_disclosive: bool | None = None
-    nk_n: int | None = Field(default=None, ge=1, le=100)
-    nk_k: float | None = Field(default=None, gt=0.0, le=1.0)
-    p_ratio: float | None = Field(default=None, gt=0.0, le=1.0)
-    dof_threshold: int | None = Field(default=None, ge=1)
-    allow_min_max: bool | None = None
-    check_missing_values: bool | None = None
-    glm_ratio: float | None = Field(default=None, gt=0.0, le=1.0)
-    differencing: Literal["refuse", "review"] | None = None
 
     @model_validator(mode="after")
     def _resolves(self) -> GateSettings:
@@ -76,6 +66,15 @@ class GateSettings(BaseModel):
             if value is not None and value != getattr(base, key)
         }
         return base.tightened(**changes) if changes else base
+
+
+def as_asked(profile: Profile, asked: dict[str, Any] | None) -> Profile:
+    """``profile`` made at least as strict as a task's ``gate`` (a ``GateTightening``); never
+    looser. Raises ValidationError or ProfileError for settings that are not settings."""
+    if not asked:
+        return profile
+    tightening = GateTightening.model_validate(asked)
+    return profile.at_least(**tightening.model_dump(exclude_none=True))
 
 
 def gate_table(

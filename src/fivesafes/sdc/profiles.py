@@ -21,6 +21,7 @@ docs/disclosure-control.md.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Literal
@@ -76,6 +77,36 @@ class Profile(BaseModel):
         data.update(changes)
         data["name"] = f"{self.name} (tightened)"
         return type(self).model_validate(data)
+
+    def at_least(self, **settings: Any) -> Profile:
+        """A copy at least as strict as this profile and as ``settings``: each setting the
+        stricter of the two (a rounding base their least common multiple). Never looser, so
+        it never fails on a value; unknown or fixed settings raise ProfileError."""
+        data = self.model_dump()
+        changed = False
+        for key, new in settings.items():
+            if key not in type(self).model_fields or key in ("name", "source", "rounding_ties"):
+                raise ProfileError(f"profile setting {key!r} cannot be changed by tightening")
+            if new is None:
+                continue
+            stricter = _stricter(key, data[key], new)
+            if stricter != data[key]:
+                data[key] = stricter
+                changed = True
+        if not changed:
+            return self
+        data["name"] = f"{self.name} (tightened)"
+        return type(self).model_validate(data)
+
+
+def _stricter(key: str, old: Any, new: Any) -> Any:
+    if old is None:
+        return new
+    if key == "rounding_base":
+        return math.lcm(old, new)
+    if key == "differencing":
+        return "refuse" if "refuse" in (old, new) else "review"
+    return new if _is_tighter_or_equal(key, old, new) else old
 
 
 def _is_tighter_or_equal(key: str, old: Any, new: Any) -> bool:
