@@ -1,0 +1,67 @@
+"""Named analysis variables: what a task may name, and how every node builds each from OMOP.
+
+A task names variables; it never carries values. Each node builds one row per person of the
+cohort with the variables asked for (the *analysis frame*), which never leaves the node.
+Everything is relative to the person's cohort index date.
+
+- `age` (numeric): year(index date) - year of birth.
+- `sex` (categorical: female, the reference; male): `person.gender_concept_id` 8532 / 8507;
+  any other value is missing.
+- `smoker` (categorical: never, the reference; former; current): the latest tobacco smoking
+  status observation (concept 43054909) on or before the index date; missing without one.
+- `bmi` (numeric): the latest BMI measurement (concept 3038553) in the 5 years up to the
+  index date; missing without one.
+- `lung_cancer`, `t2dm`, `hypertension`, `copd` (binary 0/1): any record of malignant tumour
+  of lung (443388), type 2 diabetes (201826), hypertensive disorder (316866) or COPD (255573),
+  or a descendant concept.
+- `visits_past_year` (count): visits starting in the 365 days before the index date.
+
+Binary conditions look at a person's whole record ("ever"), as the synthetic data's planted
+models do. A model uses complete cases: a row missing any variable of the formula is left out
+(and counted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+Kind = Literal["numeric", "categorical", "binary", "count"]
+
+SMOKING_STATUS = 43054909
+SMOKING_LEVELS = {45879404: "never", 45883458: "former", 45881517: "current"}
+BMI = 3038553
+BMI_WINDOW = timedelta(days=5 * 365)
+CONDITIONS = {"lung_cancer": 443388, "t2dm": 201826, "hypertension": 316866, "copd": 255573}
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    kind: Kind
+    levels: tuple[str, ...] = ()  # categorical: the first is the reference
+
+
+VARIABLES: dict[str, Variable] = {
+    v.name: v
+    for v in (
+        Variable("age", "numeric"),
+        Variable("sex", "categorical", ("female", "male")),
+        Variable("smoker", "categorical", ("never", "former", "current")),
+        Variable("bmi", "numeric"),
+        *(Variable(name, "binary") for name in CONDITIONS),
+        Variable("visits_past_year", "count"),
+    )
+}
+VariableName = Literal[
+    "age",
+    "sex",
+    "smoker",
+    "bmi",
+    "lung_cancer",
+    "t2dm",
+    "hypertension",
+    "copd",
+    "visits_past_year",
+]

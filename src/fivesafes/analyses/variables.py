@@ -1,0 +1,127 @@
+"""The analysis frame: one row per person of a cohort with the named variables of
+:mod:`fivesafes.analyses.catalogue`, built from OMOP through Ibis the same way at every node.
+The frame never leaves the node."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import numpy as np
+import numpy.typing as npt
+
+from fivesafes.analyses.catalogue import (
+    BMI,
+    BMI_WINDOW,
+    CONDITIONS,
+    SMOKING_LEVELS,
+    SMOKING_STATUS,
+    VARIABLES,
+)
+from fivesafes.cohorts.compile import cohort_persons, concept_set
+from fivesafes.cohorts.concepts import check_concepts
+from fivesafes.cohorts.criteria import Cohort
+from fivesafes.data.source import OmopDatabase
+
+
+@dataclass(frozen=True)
+class Frame:
+    """The analysis frame as columns: numeric variables as floats (NaN missing), categorical
+    ones as level codes (-1 missing). Stays on the node."""
+
+    person_ids: npt.NDArray[np.int64]
+    columns: dict[str, npt.NDArray[np.float64]]
+
+    def __len__(self) -> int:
+        return len(self.person_ids)
+
+
+def analysis_frame(db: OmopDatabase, cohort: Cohort, names: list[str]) -> Frame:
+    """One row per person of ``cohort`` with each named variable."""
+    unknown = sorted(set(names) - set(VARIABLES))
+    if unknown:
+        raise ValueError(f"unknown variables: {', '.join(unknown)}")
+    check_concepts(cohort, db)
+    persons = cohort_persons(cohort, db)
+    table = persons.join(
+        db.table("person").select("person_id", "year_of_birth", "gender_concept_id"),
+        "person_id",
+    )
+    wanted = list(dict.fromkeys(names))
+    for name in wanted:
+        table = _add(name, table, persons, db)
+    frame = table.select("person_id", *wanted).to_pyarrow()
+    ids = frame.column("person_id").to_numpy(zero_copy_only=False).astype(np.int64)
+    columns = {
+        name: frame.column(name).to_numpy(zero_copy_only=False).astype(float) for name in wanted
+    }
+    return Frame(ids, columns)
+
+
+def _add(name: str, table: ibis.Table, persons: ibis.Table, db: OmopDatabase) -> ibis.Table:
+    """``table`` with a column ``name`` holding the variable (joins added as needed)."""
+    if name == "age":
+        return table.mutate(age=(table.index_date.year() - table.year_of_birth).cast("float64"))
+    if name == "sex":
+        code = ibis.cases(
+            (table.gender_concept_id == 8532, 0.0),
+            (table.gender_concept_id == 8507, 1.0),
+            else_=-1.0,
+        )
+        return table.mutate(sex=code)
+    if name == "smoker":
+        obs = db.table("observation")
+        obs = obs.filter(obs.observation_concept_id == SMOKING_STATUS)
+        joined = obs.join(persons, "person_id").filter(lambda t: t.observation_date <= t.index_date)
+        latest = joined.group_by("person_id").aggregate(
+            smoking=joined.value_as_concept_id.argmax(joined.observation_date)
+        )
+        table = _left(table, latest)
+        code = ibis.cases(
+            *((table.smoking == concept, float(i)) for i, concept in enumerate(SMOKING_LEVELS)),
+            else_=-1.0,
+        )
+        return table.mutate(smoker=code).drop("smoking")
+    if name == "bmi":
+        m = db.table("measurement")
+        m = m.filter((m.measurement_concept_id == BMI) & m.value_as_number.notnull())
+        joined = m.join(persons, "person_id").filter(
+            lambda t: (
+                (t.measurement_date <= t.index_date)
+                & (t.measurement_date > t.index_date - ibis.interval(days=BMI_WINDOW.days))
+            )
+        )
+        latest = joined.group_by("person_id").aggregate(
+            bmi=joined.value_as_number.argmax(joined.measurement_date).cast("float64")
+        )
+        return _left(table, latest)
+    if name in CONDITIONS:
+        c = db.table("condition_occurrence")
+        wanted = concept_set((CONDITIONS[name],), db)
+        having = (
+            c.semi_join(wanted, c.condition_concept_id == wanted.concept_id)
+            .select("person_id")
+            .distinct()
+            .mutate(flag=ibis.literal(1.0))
+        )
+        table = _left(table, having)
+        return table.mutate(**{name: table.flag.fill_null(0.0)}).drop("flag")
+    assert name == "visits_past_year", name
+    v = db.table("visit_occurrence")
+    joined = v.join(persons, "person_id").filter(
+        lambda t: (
+            (t.visit_start_date < t.index_date)
+            & (t.visit_start_date >= t.index_date - ibis.interval(days=365))
+        )
+    )
+    counts = joined.group_by("person_id").aggregate(n_visits=joined.count())
+    table = _left(table, counts)
+    return table.mutate(visits_past_year=table.n_visits.fill_null(0).cast("float64")).drop(
+        "n_visits"
+    )
+
+
+def _left(table: ibis.Table, extra: ibis.Table) -> ibis.Table:
+    """``table`` with ``extra``'s columns joined on person_id, one row per person kept."""
+    joined = table.left_join(extra, "person_id")
+    return joined.drop(*[c for c in joined.columns if c.endswith("_right")])
