@@ -31,6 +31,13 @@ def test_demo_once_prints_the_counts_and_exits_0(tmp_path):
     assert out.count("TOTAL") == len(DEMO_COHORTS)
     pooled = [line for line in out.splitlines() if line.startswith("POOLED")]
     assert len(pooled) == 1 and float(pooled[0].split()[2]) > 18  # a pooled mean age, in years
+    assert "Federated logistic regression" in out
+    planted = {
+        line.split("│")[1].strip(): line.split("│")
+        for line in out.splitlines()
+        if line.startswith("│ smoker[T.current]") or line.startswith("│ age ")
+    }
+    assert set(planted) == {"age", "smoker[T.current]"}  # estimates printed beside the truth
     connection = json.loads((workdir / "connection.json").read_text())
     assert set(connection) == {"hub_url", "token", "project"}
     assert (workdir / "connection.json").stat().st_mode & 0o077 == 0  # the token is private

@@ -89,6 +89,12 @@ def test_bad_requests_get_one_shape_and_change_nothing(hub):
     )
     assert_error_shape(r, 422, "invalid_request")
 
+    for formula in (f"{SENTINEL} ~ age", f"lung_cancer ~ {SENTINEL.lower()}"):
+        glm = {"cohort": COHORT, "formula": formula, "family": "binomial"}
+        r = client.post("/api/v1/tasks", json=task_body(project, analysis="glm", parameters=glm))
+        error = assert_error_shape(r, 422, "invalid_request")  # the formula is not echoed
+        assert any("variable" in d["problem"] for d in error["details"])
+
     r = client.post("/api/v1/tasks", json=task_body(project, timeout_seconds=10**9))
     assert_error_shape(r, 422, "invalid_request")
 

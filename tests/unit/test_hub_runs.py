@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import numpy as np
 import pytest
 
+from fivesafes.analyses.glm import IRLS, Rows, node_round
 from fivesafes.hub import runs
 from fivesafes.hub.db import Run, Task
 from fivesafes.hub.enrolment import enrol_node, issue_enrolment_token
@@ -13,8 +15,8 @@ from fivesafes.hub.people import create_user
 from fivesafes.hub.projects import create_project
 from fivesafes.hub.tasks import create_task
 from fivesafes.protocol.errors import NotFoundOrNoPermission, Unauthenticated
-from fivesafes.protocol.models import ResultPayload, SignedResult, TaskRequest
-from fivesafes.protocol.signing import generate_key, public_key_text, sign
+from fivesafes.protocol.models import Instruction, ResultPayload, SignedResult, TaskRequest
+from fivesafes.protocol.signing import generate_key, public_key_text, sign, verify
 from fivesafes.sdc.profiles import DEFAULT
 from fivesafes.storage.engine import make_engine, make_sessionmaker, transaction
 from fivesafes.storage.migrate import upgrade
@@ -97,7 +99,9 @@ class World:
 
     def submit(self, name, result, now=None):
         return self.unit(
-            lambda s: runs.submit_result(s, self.node(s, name), result, PROFILE, now or utcnow())
+            lambda s: runs.submit_result(
+                s, self.node(s, name), result, PROFILE, now or utcnow(), self.hub_key
+            )
         )
 
     def run_state(self, run_id):
@@ -124,7 +128,7 @@ def test_expired_lease_returns_the_run_to_the_queue(world):
     world.task()
     first = world.lease("north")
     later = utcnow() + LEASE + timedelta(seconds=1)
-    world.unit(lambda s: runs.sweep(s, PROFILE, later))
+    world.unit(lambda s: runs.sweep(s, PROFILE, later, world.hub_key))
     assert world.run_state(first.run_id) == "queued"
     again = world.lease("north", later)
     assert again.run_id == first.run_id
@@ -167,7 +171,7 @@ def test_deadline_ends_unanswered_runs_while_others_stand(world):
     task = world.task(timeout=5)
     lease = world.lease("north")
     world.submit("north", world.result(lease, "north", value=120))
-    world.unit(lambda s: runs.sweep(s, PROFILE, utcnow() + timedelta(seconds=6)))
+    world.unit(lambda s: runs.sweep(s, PROFILE, utcnow() + timedelta(seconds=6), world.hub_key))
     view = world.unit(lambda s: s.get(Task, task.id))
     assert view.state == "complete"
     assert view.combined["nodes_missing"] == ["south"]
@@ -198,8 +202,142 @@ def test_hub_regates_node_values_with_its_own_profile(world):
     strict = DEFAULT.tightened(threshold=50)
     world.unit(
         lambda s: runs.submit_result(
-            s, world.node(s, "north"), world.result(lease, "north", value=40), strict, utcnow()
+            s,
+            world.node(s, "north"),
+            world.result(lease, "north", value=40),
+            strict,
+            utcnow(),
+            world.hub_key,
         )
     )
     output = world.unit(lambda s: s.get(Run, lease.run_id).output)
     assert output["count"]["suppressed"] and output["count"]["value"] is None
+
+
+# ---- rounds of an iterative analysis (a GLM) --------------------------------------------------
+
+GLM = {
+    "cohort": COHORT,
+    "formula": "lung_cancer ~ age",
+    "family": "binomial",
+}
+
+
+def glm_task(world):
+    request = TaskRequest.model_validate(
+        {"project_id": world.project.id, "analysis": "glm", "parameters": GLM}
+    )
+    return world.unit(lambda s: create_task(s, request, by=world.alice, key=world.hub_key)[0])
+
+
+def node_rows(seed):
+    rng = np.random.default_rng(seed)
+    x = np.column_stack([np.ones(300), rng.normal(60, 10, 300)])
+    y = (rng.random(300) < 1 / (1 + np.exp(-(x @ [-3.0, 0.04])))).astype(float)
+    return Rows.of(x, y)
+
+
+def round_result(world, lease, name, rows, *, round_=None):
+    instruction = Instruction.model_validate(lease.instruction.payload)
+    sums = node_round(rows, "binomial", instruction.step, beta=tuple(instruction.beta))
+    output = {
+        "round": instruction.round,
+        "step": instruction.step,
+        "n": sums.n,
+        "missing": 0,
+        "deviance": sums.deviance,
+        "xtwx": sums.xtwx.tolist(),
+        "xtwz": sums.xtwz.tolist(),
+        "pearson": sums.pearson,
+        "loglike": sums.loglike,
+        "gate": {"verdict": "pass", "profile": "default", "rules": []},
+    }
+    payload = ResultPayload(
+        run_id=lease.run_id,
+        task_id=lease.task.payload["task_id"],
+        node=name,
+        status="succeeded",
+        output=output,
+        round=instruction.round if round_ is None else round_,
+        finished_at=utcnow(),
+    ).model_dump(mode="json")
+    return SignedResult(payload=payload, signature=sign(payload, world.node_keys[name]))
+
+
+def test_a_glm_round_is_leased_with_an_instruction_the_hub_signed(world):
+    task = glm_task(world)
+    lease = world.lease("north")
+    assert lease.instruction is not None
+    verify(lease.instruction.payload, lease.instruction.signature, public_key_text(world.hub_key))
+    assert lease.instruction.payload["task_id"] == task.id
+    assert (lease.instruction.payload["round"], lease.instruction.payload["step"]) == (0, "start")
+
+
+def test_rounds_advance_on_pooled_sums_and_an_old_rounds_result_changes_nothing(world):
+    glm_task(world)
+    parts = {"north": node_rows(1), "south": node_rows(2)}
+    leases = {name: world.lease(name) for name in parts}
+    first = {name: round_result(world, leases[name], name, parts[name]) for name in parts}
+    for name in parts:
+        assert world.submit(name, first[name]).ack.accepted
+    following = {name: world.lease(name) for name in parts}
+    assert all(f.run_id == leases[n].run_id for n, f in following.items())  # the same runs
+    step = Instruction.model_validate(following["north"].instruction.payload)
+    assert (step.round, step.step) == (1, "step")
+    irls = IRLS("binomial", ("Intercept", "age"))
+    pooled = node_round(parts["north"], "binomial", "start") + node_round(
+        parts["south"], "binomial", "start"
+    )
+    irls.advance("start", pooled)
+    np.testing.assert_allclose(step.beta, irls.beta, rtol=1e-12)
+    again = world.submit("north", first["north"])  # round 0's result, replayed
+    assert not again.ack.accepted
+    assert world.run_state(following["north"].run_id) == "leased"
+
+
+def test_a_node_dropping_out_mid_fit_ends_the_task_with_an_error(world):
+    task = glm_task(world)
+    parts = {"north": node_rows(1), "south": node_rows(2)}
+    leases = {name: world.lease(name) for name in parts}
+    for name in parts:
+        world.submit(name, round_result(world, leases[name], name, parts[name]))
+    following = world.lease("north")
+    world.submit("north", round_result(world, following, "north", parts["north"]))
+    south = world.lease("south")
+    failed = world.result(south, "south", status="failed", reason="internal_error", round=1)
+    world.submit("south", failed)
+    done = world.unit(lambda s: s.get(Task, task.id))
+    assert done.state == "complete"
+    assert "south" in done.combined["error"] and done.combined["fit"] is None
+
+
+def test_a_node_accepts_only_instructions_signed_for_its_task(world):
+    from fivesafes.node.policy import Refusal, verified_instruction
+    from fivesafes.protocol.models import SignedInstruction, TaskPayload
+
+    glm_task(world)
+    lease = world.lease("north")
+    task = TaskPayload.model_validate(lease.task.payload)
+    hub = public_key_text(world.hub_key)
+    assert verified_instruction(lease.instruction, task, hub).round == 0
+    forged = SignedInstruction(
+        payload={**lease.instruction.payload, "beta": [100.0, 1.0], "step": "step"},
+        signature=lease.instruction.signature,
+    )
+    other_task = {**lease.instruction.payload, "task_id": "t_other"}
+    elsewhere = SignedInstruction(payload=other_task, signature=sign(other_task, world.hub_key))
+    for bad in (forged, elsewhere):
+        with pytest.raises(Refusal) as refused:
+            verified_instruction(bad, task, hub)
+        assert refused.value.reason.value == "bad_signature"
+
+
+def test_hub_migrations_match_the_models(world):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from fivesafes.hub.db import Base
+
+    with world.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []

@@ -235,3 +235,35 @@ def test_a_task_can_only_tighten_a_nodes_profile(profile, asked, setting, expect
 def test_a_task_cannot_name_what_is_not_a_setting(asked):
     with pytest.raises(ProfileError):
         DEFAULT.at_least(**asked)
+
+
+# ---- models: the GLM's traps, every round at every node --------------------------------------
+
+MODELS = [
+    # n, parameters, level counts (rows holding 1 per binary column), separation, rules
+    (100, 5, (40, 30), False, []),
+    (100, 34, (40,), False, ["glm-ratio"]),  # 34 / 100 > 0.33 (the trap where unset)
+    (14, 4, (7,), False, ["rare-level"]),  # 10 dof: enough; but 7 cases and 7 non-cases
+    (100, 5, (95,), False, ["rare-level"]),  # only 5 rows hold 0
+    (100, 5, (0, 40), False, []),  # a level nobody holds at this node is not a risk
+    (9, 1, (), False, ["dof", "threshold"]),  # 9 persons, 8 residual dof
+    (100, 5, (40,), True, ["separation"]),
+    (5, 5, (), False, ["glm-ratio", "saturated", "threshold"]),
+]
+
+
+@pytest.mark.parametrize(("n", "p", "levels", "separation", "rules"), MODELS)
+def test_model_traps(n, p, levels, separation, rules):
+    from fivesafes.sdc.gate import ModelEvidence
+
+    judgement = judge(ModelEvidence(n, p, levels, separation), DEFAULT)
+    assert judgement.rules == sorted(rules)
+    assert judgement.verdict.value == ("pass" if not rules else "fail")
+
+
+def test_a_profile_ratio_wins_over_the_glm_trap():
+    from fivesafes.sdc.gate import ModelEvidence
+
+    evidence = ModelEvidence(100, 20, ())
+    assert judge(evidence, DEFAULT).verdict.value == "pass"  # 20 % < 33 %
+    assert judge(evidence, DEFAULT.tightened(glm_ratio=0.1)).rules == ["glm-ratio"]

@@ -67,14 +67,15 @@ def parse_formula(text: str) -> Formula:
     left, right = (part.strip() for part in text.split("~"))
     terms = tuple(t.strip() for t in right.split("+"))
     for name in (left, *terms):
+        # messages never quote the formula: errors do not echo what was submitted
         if not _NAME.fullmatch(name):
             raise FormulaError(
-                f"{name!r} is not a variable name; terms are variable names joined by '+' "
+                "a term is not a variable name; terms are variable names joined by '+' "
                 "(no interactions or transformations yet)"
             )
         if name not in VARIABLES:
             known = ", ".join(sorted(VARIABLES))
-            raise FormulaError(f"{name!r} is not a known variable; known: {known}")
+            raise FormulaError(f"a term is not a known variable; known: {known}")
     if len(set(terms)) != len(terms):
         raise FormulaError("a term appears twice")
     if left in terms:

@@ -28,7 +28,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -249,6 +249,26 @@ class Fit:
     df_resid: int
     iterations: int
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, as the hub stores and returns it."""
+        return {
+            "family": self.family,
+            "names": list(self.names),
+            "params": self.params.tolist(),
+            "bse": self.bse.tolist(),
+            "z": self.tvalues.tolist(),
+            "pvalues": self.pvalues.tolist(),
+            "conf_int": self.conf_int.tolist(),
+            "deviance": self.deviance,
+            "pearson_chi2": self.pearson_chi2,
+            "scale": self.scale,
+            "llf": self.llf,
+            "aic": self.aic,
+            "nobs": self.nobs,
+            "df_resid": self.df_resid,
+            "iterations": self.iterations,
+        }
+
 
 @dataclass
 class IRLS:
@@ -272,6 +292,28 @@ class IRLS:
         if df_resid <= 0:
             raise GLMError("the model has no residual degrees of freedom")
         return sums.pearson / df_resid
+
+    def state(self) -> dict[str, object]:
+        """What the hub keeps between rounds (JSON-ready)."""
+        return {
+            "family": self.family,
+            "names": list(self.names),
+            "deviances": [None if math.isinf(d) else d for d in self.deviances],
+            "xtwx": None if self.previous is None else self.previous.xtwx.tolist(),
+            "beta": None if self.beta is None else self.beta.tolist(),
+            "scale": self.scale,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> IRLS:
+        irls = cls(state["family"], tuple(state["names"]))
+        irls.deviances = [math.inf if d is None else float(d) for d in state["deviances"]]
+        if state["xtwx"] is not None:
+            irls.previous = RoundSums(n=0, xtwx=np.asarray(state["xtwx"], dtype=float))
+        if state["beta"] is not None:
+            irls.beta = np.asarray(state["beta"], dtype=float)
+        irls.scale = float(state["scale"])
+        return irls
 
     def first(self) -> Instruction:
         return Instruction("start") if self.family == "binomial" else Instruction("mean")

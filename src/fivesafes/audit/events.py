@@ -18,6 +18,7 @@ class AuditEventType(StrEnum):
     RUN_LEASE_EXPIRED = "run_lease_expired"
     RUN_FINISHED = "run_finished"
     RUN_TIMED_OUT = "run_timed_out"
+    TASK_ROUND_STARTED = "task_round_started"
     TASK_COMPLETED = "task_completed"
     # node
     HUB_TRUSTED = "hub_trusted"

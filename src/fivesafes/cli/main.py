@@ -6,8 +6,8 @@ import sys
 
 import typer
 
+from fivesafes.cli import analyse, hub, node, sdc, synth
 from fivesafes.cli import count as count_cmd
-from fivesafes.cli import hub, node, sdc, synth
 from fivesafes.cli.output import errors
 from fivesafes.client import FederationError
 from fivesafes.protocol.errors import FivesafesError
@@ -22,6 +22,7 @@ app.add_typer(hub.app, name="hub")
 app.add_typer(node.app, name="node")
 app.add_typer(synth.app, name="synth")
 app.add_typer(sdc.app, name="sdc")
+app.add_typer(analyse.app, name="analyse")
 app.command("count")(count_cmd.count)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from fivesafes.client.results import CountResult, SummaryResult
+from fivesafes.client.results import CountResult, GLMResult, SummaryResult
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.protocol.models import NodeView, ProjectView, TaskView
 from fivesafes.protocol.tls import verify_context
@@ -76,7 +76,13 @@ class Federation:
         if response.status_code >= 400:
             try:
                 error = response.json()["error"]
-                raise FederationError(error["code"], error["message"], response.status_code)
+                message = error["message"]
+                problems = [
+                    f"{d.get('field')}: {d.get('problem')}" for d in error.get("details") or []
+                ]
+                if problems:
+                    message = f"{message} {'; '.join(problems)}"
+                raise FederationError(error["code"], message, response.status_code)
             except (ValueError, KeyError, TypeError):
                 raise FederationError(
                     "http_error", f"HTTP {response.status_code}", response.status_code
@@ -174,6 +180,35 @@ class Federation:
             gate=gate,
         )
         return SummaryResult.from_view(self.wait(view.task_id, timeout))
+
+    def glm(
+        self,
+        formula: str,
+        *,
+        cohort: Cohort | dict[str, Any] | str | Path,
+        family: str = "gaussian",
+        offset: str | None = None,
+        weights: str | None = None,
+        project: str | None = None,
+        nodes: list[str] | None = None,
+        timeout: int = 300,
+        gate: dict[str, Any] | None = None,
+    ) -> GLMResult:
+        """Fit ``formula`` (e.g. ``"lung_cancer ~ age + sex + smoker + bmi"``) over ``cohort``
+        at every node by federated IRLS: the same fit as statsmodels on the pooled rows."""
+        parameters: dict[str, Any] = {
+            "cohort": _cohort_json(cohort),
+            "formula": formula,
+            "family": family,
+        }
+        if offset is not None:
+            parameters["offset"] = offset
+        if weights is not None:
+            parameters["weights"] = weights
+        view = self.submit(
+            "glm", parameters, project=project, nodes=nodes, timeout=timeout, gate=gate
+        )
+        return GLMResult.from_view(self.wait(view.task_id, timeout))
 
 
 def _cohort_json(cohort: Cohort | dict[str, Any] | str | Path) -> dict[str, Any]:

@@ -8,6 +8,7 @@ approve it, runs federated cohort counts and prints them after disclosure contro
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -18,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from fivesafes.cli.count import render
 from fivesafes.cli.output import console
 from fivesafes.client import Federation
+from fivesafes.data.synth import effects as fx
 from fivesafes.data.synth import generate
 from fivesafes.demo.cohorts import DEMO_COHORTS
 from fivesafes.demo.local import LocalFederation
@@ -127,7 +130,59 @@ def run_counts(connection: Path) -> bool:
         console.print(f"\n[bold]Age at diagnosis: {title}[/] (summary, each node gated)")
         console.print(str(summary), highlight=False)
         ok = ok and summary.complete and all(n.state == "succeeded" for n in summary.nodes)
+        ok = run_regression(fed) and ok
     return ok
+
+
+# Planted odds ratios of the synthetic data (fivesafes.data.synth.effects) on the scale of the
+# demo's terms: age per 10 years, male against female, smokers against never smokers, BMI per
+# 5 units (a planted null effect).
+PLANTED = {
+    "age": ("per 10 years", 10.0, fx.LUNG_CANCER_MODEL.odds_ratios["age10"]),
+    "sex[T.male]": ("male vs female", 1.0, 1.0 / fx.LUNG_CANCER_MODEL.odds_ratios["female"]),
+    "smoker[T.former]": ("former vs never", 1.0, fx.LUNG_CANCER_MODEL.odds_ratios["former_smoker"]),
+    "smoker[T.current]": (
+        "current vs never",
+        1.0,
+        fx.LUNG_CANCER_MODEL.odds_ratios["current_smoker"],
+    ),
+    "bmi": ("per 5 kg/m²", 5.0, fx.LUNG_CANCER_MODEL.odds_ratios["bmi5"]),
+}
+REGRESSION_COHORT = {"name": "everyone", "index": {"type": "fixed", "date": "2020-01-01"}}
+
+
+def run_regression(fed: Federation) -> bool:
+    """A federated logistic regression, shown beside the effects planted in the data."""
+    started = time.perf_counter()
+    result = fed.glm(
+        "lung_cancer ~ age + sex + smoker + bmi",
+        cohort=REGRESSION_COHORT,
+        family="binomial",
+        timeout=120,
+    )
+    elapsed = time.perf_counter() - started
+    console.print(
+        f"\n[bold]Federated logistic regression[/] ({elapsed:.1f} s, {result.rounds} rounds)"
+    )
+    console.print(str(result), highlight=False, soft_wrap=True)
+    if not result.ok:
+        return False
+    table = Table(title="Odds ratios: federated estimate beside the value planted in the data")
+    for column in ("term", "scale", "estimate", "95% CI", "planted"):
+        table.add_column(column)
+    for name, b, ci in zip(result.names, result.params, result.conf_int, strict=True):
+        if name not in PLANTED:
+            continue
+        scale_text, scale, planted = PLANTED[name]
+        table.add_row(
+            name,
+            scale_text,
+            f"{math.exp(scale * b):.2f}",
+            f"{math.exp(scale * ci[0]):.2f}-{math.exp(scale * ci[1]):.2f}",
+            f"{planted:.2f}",
+        )
+    console.print(table)
+    return True
 
 
 def run_demo(*, once: bool, workdir: str | None, persons: int) -> int:

@@ -21,7 +21,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fivesafes.protocol.models import OUTPUTS, CountOutput, ReleasedCount, SummaryOutput
+from fivesafes.protocol.models import (
+    OUTPUTS,
+    CountOutput,
+    GLMRoundOutput,
+    ReleasedCount,
+    SummaryOutput,
+)
 from fivesafes.sdc.gate import release_count
 from fivesafes.sdc.profiles import Profile
 
@@ -36,6 +42,8 @@ def regate(analysis: str, output: dict[str, Any], profile: Profile) -> dict[str,
     if model is None:
         raise ValueError(f"no output type for analysis {analysis!r}")
     checked = model.model_validate(output)
+    if isinstance(checked, GLMRoundOutput):
+        return checked.model_dump(mode="json")  # judged again, pooled, in hub/rounds.py
     if isinstance(checked, CountOutput):
         return _regate_count(checked, profile).model_dump(mode="json")
     assert isinstance(checked, SummaryOutput)

@@ -96,6 +96,7 @@ class Task(Base):
     state: Mapped[str] = mapped_column(String(16))  # running | complete
     combined: Mapped[dict[str, Any] | None]
     completed_at: Mapped[datetime | None]
+    progress: Mapped[dict[str, Any] | None]  # an iterative analysis's state between rounds
 
 
 class Run(Base):
@@ -112,3 +113,7 @@ class Run(Base):
     output: Mapped[dict[str, Any] | None]
     result_signature: Mapped[str | None] = mapped_column(String(128))
     finished_at: Mapped[datetime | None]
+    # iterative analyses: the run is queued again for each round, with the hub's instruction
+    round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    instruction: Mapped[dict[str, Any] | None]
+    instruction_signature: Mapped[str | None] = mapped_column(String(128))

@@ -14,11 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fivesafes.audit.chain import append_event
 from fivesafes.audit.events import AuditEventType
+from fivesafes.hub import rounds
 from fivesafes.hub.combine import combine, regate
 from fivesafes.hub.db import AUDIT, Node, Run, Task
 from fivesafes.protocol.errors import (
@@ -28,8 +30,10 @@ from fivesafes.protocol.errors import (
     Unauthenticated,
 )
 from fivesafes.protocol.models import (
+    ITERATIVE,
     Lease,
     ResultPayload,
+    SignedInstruction,
     SignedResult,
     SignedTask,
     SubmitAck,
@@ -76,10 +80,16 @@ def lease_next_run(
         task_id=task.id,
         run_id=run.id,
     )
+    instruction = (
+        SignedInstruction(payload=run.instruction, signature=run.instruction_signature)
+        if run.instruction is not None and run.instruction_signature is not None
+        else None
+    )
     return Lease(
         run_id=run.id,
         lease_expires_at=expires,
         task=SignedTask(payload=task.payload, signature=task.signature),
+        instruction=instruction,
     )
 
 
@@ -88,10 +98,16 @@ class Submission:
     ack: SubmitAck
     task_id: str
     task_completed: bool = False
+    woken: list[str] = field(default_factory=list)  # nodes with a new round queued
 
 
 def submit_result(
-    session: Session, node: Node, result: SignedResult, profile: Profile, now: datetime
+    session: Session,
+    node: Node,
+    result: SignedResult,
+    profile: Profile,
+    now: datetime,
+    key: Ed25519PrivateKey,
 ) -> Submission:
     """Record a node's signed result for one of its runs; idempotent by run id."""
     try:
@@ -104,7 +120,8 @@ def submit_result(
         raise NotFoundOrNoPermission("run")
     if run.task_id != payload.task_id:
         raise InvalidRequest("The result names a different task than its run belongs to.")
-    if RunState(run.state).is_final:
+    if RunState(run.state).is_final or payload.round != run.round:
+        # answered before, or a result for another round than the one queued: nothing changes
         return Submission(
             SubmitAck(run_id=run.id, state=RunState(run.state), accepted=False), run.task_id
         )
@@ -131,8 +148,13 @@ def submit_result(
         details={"reason": run.reason} if run.reason else {},
     )
     session.flush()
-    completed = complete_if_done(session, task, profile, now)
-    return Submission(SubmitAck(run_id=run.id, state=state, accepted=True), task.id, completed)
+    advance = complete_if_done(session, task, profile, now, key)
+    return Submission(
+        SubmitAck(run_id=run.id, state=state, accepted=True),
+        task.id,
+        advance.completed,
+        advance.woken,
+    )
 
 
 def _public_message(reason: ReasonCode | None, payload: ResultPayload) -> str | None:
@@ -169,18 +191,23 @@ def for_task(task: Task, profile: Profile) -> Profile:
     return as_asked(profile, task.payload.get("gate"))
 
 
-def complete_if_done(session: Session, task: Task, profile: Profile, now: datetime) -> bool:
-    """Combine and gate a task whose runs are all final; True if this call completed it."""
+def complete_if_done(
+    session: Session, task: Task, profile: Profile, now: datetime, key: Ed25519PrivateKey
+) -> rounds.Advance:
+    """Combine and gate a task whose runs are all final (an iterative one: finish its round,
+    then queue the next or finish); says whether it completed and which nodes to wake."""
     if task.state == "complete":
-        return False
+        return rounds.Advance()
     rows = list(
         session.execute(
             select(Run, Node.name).join(Node, Node.id == Run.node_id).where(Run.task_id == task.id)
         )
     )
     if any(not RunState(run.state).is_final for run, _ in rows):
-        return False
+        return rounds.Advance()
     profile = for_task(task, profile)
+    if task.analysis in ITERATIVE:
+        return rounds.advance(session, task, [(r, n) for r, n in rows], profile, now, key)
     outputs = {name: run.output for run, name in rows if run.state == RunState.SUCCEEDED.value}
     missing = [name for run, name in rows if run.state != RunState.SUCCEEDED.value]
     task.combined = combine(
@@ -189,26 +216,19 @@ def complete_if_done(session: Session, task: Task, profile: Profile, now: dateti
         missing,
         profile,
     )
-    task.state = "complete"
-    task.completed_at = now
-    append_event(
-        session,
-        AUDIT,
-        AuditEventType.TASK_COMPLETED,
-        by="hub",
-        project_id=task.project_id,
-        task_id=task.id,
-    )
-    return True
+    return rounds.complete_task(session, task, now)
 
 
 @dataclass
 class SweepOutcome:
     requeued_nodes: set[int] = field(default_factory=set)
     changed_tasks: set[str] = field(default_factory=set)
+    woken: set[str] = field(default_factory=set)  # nodes with a new round queued
 
 
-def sweep(session: Session, profile: Profile, now: datetime) -> SweepOutcome:
+def sweep(
+    session: Session, profile: Profile, now: datetime, key: Ed25519PrivateKey
+) -> SweepOutcome:
     """Return expired leases to the queue and end runs whose task passed its deadline."""
     outcome = SweepOutcome()
     expired = session.execute(
@@ -259,5 +279,5 @@ def sweep(session: Session, profile: Profile, now: datetime) -> SweepOutcome:
     for task_id in outcome.changed_tasks:
         overdue_task = session.get(Task, task_id)
         if overdue_task is not None:
-            complete_if_done(session, overdue_task, profile, now)
+            outcome.woken.update(complete_if_done(session, overdue_task, profile, now, key).woken)
     return outcome

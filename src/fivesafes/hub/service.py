@@ -52,9 +52,11 @@ class HubService(ServiceCore):
         return timedelta(seconds=self.config.hub.node_offline_after_seconds)
 
     def sweep(self) -> None:
-        outcome = self.unit(lambda s: runs.sweep(s, self.config.profile, utcnow()))
+        outcome = self.unit(lambda s: runs.sweep(s, self.config.profile, utcnow(), self.key))
         for task_id in outcome.changed_tasks:
             self.notifier.notify(f"task:{task_id}")
+        for name in outcome.woken:
+            self.notifier.notify(f"node:{name}")
         if outcome.requeued_nodes:
             names = self.unit(
                 lambda s: list(

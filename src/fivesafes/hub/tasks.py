@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
@@ -11,10 +12,11 @@ from sqlalchemy.orm import Session
 
 from fivesafes.audit.chain import append_event
 from fivesafes.audit.events import AuditEventType
+from fivesafes.hub import rounds
 from fivesafes.hub.db import AUDIT, Node, ProjectNode, Run, Task, User
 from fivesafes.hub.projects import project_for_member
 from fivesafes.protocol.errors import Forbidden, InvalidRequest, NotFoundOrNoPermission
-from fivesafes.protocol.models import RunView, TaskPayload, TaskRequest, TaskView
+from fivesafes.protocol.models import ITERATIVE, RunView, TaskPayload, TaskRequest, TaskView
 from fivesafes.protocol.runs import ReasonCode, RunState
 from fivesafes.protocol.signing import sign
 from fivesafes.storage.types import utcnow
@@ -69,6 +71,10 @@ def create_task(
         combined=None,
         completed_at=None,
     )
+    instruction: tuple[dict[str, Any], str] | tuple[None, None] = (None, None)
+    if request.analysis in ITERATIVE:
+        task.progress = rounds.first_round(task)
+        instruction = rounds.first_instruction(task, key)
     session.add(task)
     session.flush()
     for name in targets:
@@ -79,6 +85,9 @@ def create_task(
                 node_id=project_nodes[name],
                 state=RunState.QUEUED.value,
                 leases=0,
+                round=0,
+                instruction=instruction[0],
+                instruction_signature=instruction[1],
             )
         )
     append_event(

@@ -20,10 +20,10 @@ from fivesafes.node import runs
 from fivesafes.node.db import Approval
 from fivesafes.node.outcome import Outcome
 from fivesafes.node.person_sets import PersonSetStore
-from fivesafes.node.policy import Refusal, check_task, verified_task
+from fivesafes.node.policy import Refusal, check_task, verified_instruction, verified_task
 from fivesafes.node.runner import run_task
 from fivesafes.node.transport import HubRejected, HubTransport, HubUnreachable
-from fivesafes.protocol.models import Lease, SignedResult, TaskPayload
+from fivesafes.protocol.models import Instruction, Lease, SignedResult, TaskPayload
 from fivesafes.protocol.runs import ReasonCode
 from fivesafes.sdc.profiles import Profile
 from fivesafes.storage.types import utcnow
@@ -110,7 +110,9 @@ class Agent:
     # ---- one run -------------------------------------------------------------------------
 
     def handle(self, lease: Lease) -> None:
-        result = self._unit(lambda s: runs.known_result(s, lease.run_id))
+        round_ = int(lease.instruction.payload.get("round", 0)) if lease.instruction else 0
+        key = runs.round_key(lease.run_id, round_)
+        result = self._unit(lambda s: runs.known_result(s, key))
         if result is None:
             result = self._execute(lease)
         else:
@@ -125,7 +127,12 @@ class Agent:
             project_id = task.project_id
             approval = self._unit(lambda s: s.get(Approval, project_id))
             check_task(task, approval, node=self.name, now=now)
-            outcome = self._run(task)
+            instruction = (
+                verified_instruction(lease.instruction, task, self._hub_key)
+                if lease.instruction
+                else None
+            )
+            outcome = self._run(task, instruction)
         except Refusal as refusal:
             outcome = Outcome("refused", refusal.reason)
         task_id = task.task_id if task else str(lease.task.payload.get("task_id", "unknown"))[:64]
@@ -146,18 +153,19 @@ class Agent:
                 node=self.name,
                 key=self._key,
                 now=self._clock(),
+                round_=int(lease.instruction.payload.get("round", 0)) if lease.instruction else 0,
             )
         )
         return result
 
-    def _run(self, task: TaskPayload) -> Outcome:
+    def _run(self, task: TaskPayload, instruction: Instruction | None) -> Outcome:
         if self._data is None:
             try:
                 self._data = self._open_data()
             except Exception as exc:  # noqa: BLE001 - reported as a reason code, text withheld
                 log.error("cannot open the data source: %s", type(exc).__name__)
                 return Outcome("failed", ReasonCode.DATA_SOURCE_UNAVAILABLE)
-        return run_task(task, self._data, self._profile, self._person_sets)
+        return run_task(task, self._data, self._profile, self._person_sets, instruction)
 
     # ---- delivery --------------------------------------------------------------------------
 
@@ -166,7 +174,7 @@ class Agent:
             self._deliver(result)
 
     def _deliver(self, result: SignedResult) -> None:
-        run_id = str(result.payload["run_id"])
+        run_id = runs.round_key(str(result.payload["run_id"]), int(result.payload.get("round", 0)))
         try:
             ack = self._transport.submit(result)
         except HubRejected as exc:

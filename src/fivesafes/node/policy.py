@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from fivesafes.node.db import Approval
 from fivesafes.protocol.errors import BadSignature
-from fivesafes.protocol.models import TaskPayload
+from fivesafes.protocol.models import Instruction, SignedInstruction, TaskPayload
 from fivesafes.protocol.runs import ReasonCode
 from fivesafes.protocol.signing import verify
 
@@ -36,6 +36,23 @@ def verified_task(payload: dict[str, Any], signature: str, hub_public_key: str) 
         return TaskPayload.model_validate(payload)
     except ValidationError:
         raise Refusal(ReasonCode.INVALID_PARAMETERS) from None
+
+
+def verified_instruction(
+    signed: SignedInstruction, task: TaskPayload, hub_public_key: str
+) -> Instruction:
+    """A round's instruction, only if the hub signed it for this very task."""
+    try:
+        verify(signed.payload, signed.signature, hub_public_key)
+    except BadSignature:
+        raise Refusal(ReasonCode.BAD_SIGNATURE) from None
+    try:
+        instruction = Instruction.model_validate(signed.payload)
+    except ValidationError:
+        raise Refusal(ReasonCode.INVALID_PARAMETERS) from None
+    if instruction.task_id != task.task_id:
+        raise Refusal(ReasonCode.BAD_SIGNATURE)  # a round of another task
+    return instruction
 
 
 def check_task(task: TaskPayload, approval: Approval | None, *, node: str, now: datetime) -> None:

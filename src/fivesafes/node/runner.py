@@ -26,6 +26,8 @@ from pydantic import ValidationError
 from pyroaring import AbstractBitMap
 
 from fivesafes.analyses.count import cohort_person_set
+from fivesafes.analyses.glm import GLMError, RoundSums
+from fivesafes.analyses.glm_node import evidence_of, model_share, round_sums
 from fivesafes.analyses.summary import variable_values
 from fivesafes.cohorts.concepts import UnknownConceptError
 from fivesafes.data.source import OmopDatabase
@@ -35,6 +37,9 @@ from fivesafes.protocol.models import (
     PARAMETERS,
     CountOutput,
     CountParameters,
+    GLMParameters,
+    GLMRoundOutput,
+    Instruction,
     ReleasedCount,
     SummaryOutput,
     SummaryParameters,
@@ -49,6 +54,7 @@ from fivesafes.sdc.gate import (
     Evidence,
     Judgement,
     MagnitudeEvidence,
+    ModelEvidence,
     as_asked,
     judge,
     release_count,
@@ -68,16 +74,33 @@ class Computed:
     persons: AbstractBitMap
     evidence: Evidence
     variable: SummaryVariable = "age"  # for a summary, the variable it describes
+    model_round: tuple[Instruction, RoundSums, int] | None = None  # a GLM round, its missing
 
 
-def _compute(analysis: str, parameters: Any, db: OmopDatabase) -> Computed:
+class NoInstruction(ValueError):
+    """An iterative analysis arrived without its round's instruction."""
+
+
+def _compute(
+    key: str, parameters: Any, db: OmopDatabase, instruction: Instruction | None
+) -> Computed:
     if isinstance(parameters, CountParameters):
         persons = cohort_person_set(db, parameters.cohort)
         return Computed(persons, CountEvidence(len(persons)))
-    assert isinstance(parameters, SummaryParameters), analysis
-    found = variable_values(db, parameters)
-    evidence = MagnitudeEvidence(found.values, found.missing)
-    return Computed(found.contributors, evidence, parameters.variable)
+    if isinstance(parameters, SummaryParameters):
+        found = variable_values(db, parameters)
+        evidence = MagnitudeEvidence(found.values, found.missing)
+        return Computed(found.contributors, evidence, parameters.variable)
+    assert isinstance(parameters, GLMParameters)
+    if instruction is None:
+        raise NoInstruction
+    share = model_share(db, parameters, key)
+    sums = round_sums(share, parameters, instruction)
+    return Computed(
+        share.persons,
+        evidence_of(share, sums),
+        model_round=(instruction, sums, share.missing),
+    )
 
 
 def released_output(computed: Computed, judgement: Judgement, profile: Profile) -> dict[str, Any]:
@@ -87,6 +110,22 @@ def released_output(computed: Computed, judgement: Judgement, profile: Profile) 
     if isinstance(evidence, CountEvidence):
         count = release_count(evidence.persons, profile)
         return CountOutput(count=count, gate=record).model_dump(mode="json")
+    if computed.model_round is not None:
+        step, sums, missing = computed.model_round
+        return GLMRoundOutput(
+            round=step.round,
+            step=step.step,
+            n=sums.n,
+            missing=missing,
+            sum_y=sums.sum_y,
+            deviance=sums.deviance,
+            xtwx=sums.xtwx.tolist(),
+            xtwz=sums.xtwz.tolist(),
+            pearson=sums.pearson,
+            loglike=sums.loglike,
+            gate=record,
+        ).model_dump(mode="json")
+    assert isinstance(evidence, MagnitudeEvidence)
     if judgement.verdict is not Verdict.PASS:
         marker = ReleasedCount(value=None, suppressed=True, rule="; ".join(judgement.rules))
         return SummaryOutput(
@@ -103,21 +142,28 @@ def released_output(computed: Computed, judgement: Judgement, profile: Profile) 
     ).model_dump(mode="json")
 
 
-def output_key(task: TaskPayload) -> str:
+def output_key(task: TaskPayload, instruction: Instruction | None = None) -> str:
     """The same analysis with the same parameters has the same key, whoever asks and whatever
-    they call their cohort (a label is not part of the question)."""
+    they call their cohort (a label is not part of the question); a round of an iterative
+    analysis adds its step and values."""
     parameters = dict(task.parameters)
     if isinstance(parameters.get("cohort"), dict):
         parameters["cohort"] = {k: v for k, v in parameters["cohort"].items() if k != "name"}
     question: dict[str, Any] = {"analysis": task.analysis, "parameters": parameters}
     if task.gate:  # a stricter gate is a different question (its answer may be suppressed)
         question["gate"] = task.gate
+    if instruction is not None:
+        question["round"] = instruction.model_dump(mode="json", exclude={"task_id", "round"})
     canonical = canonical_json(question)
     return hashlib.sha256(canonical).hexdigest()
 
 
 def run_task(
-    task: TaskPayload, db: OmopDatabase, profile: Profile, person_sets: PersonSetStore
+    task: TaskPayload,
+    db: OmopDatabase,
+    profile: Profile,
+    person_sets: PersonSetStore,
+    instruction: Instruction | None = None,
 ) -> Outcome:
     """Run an approved task: an identical earlier query gets the identical released answer;
     otherwise compute, gate, check for differencing, and release (see the module's table)."""
@@ -129,12 +175,16 @@ def run_task(
         profile = as_asked(profile, task.gate)
     except (ValidationError, ProfileError):
         return Outcome("refused", ReasonCode.INVALID_PARAMETERS)
-    key = output_key(task)
+    key = output_key(task, instruction)
     earlier = person_sets.answer_for(task.project_id, key)
     if earlier is not None:
         return Outcome("succeeded", output=earlier)
     try:
-        computed = _compute(task.analysis, parameters, db)
+        computed = _compute(output_key(task), parameters, db, instruction)
+    except NoInstruction:
+        return Outcome("refused", ReasonCode.INVALID_PARAMETERS)
+    except GLMError:
+        return Outcome("refused", ReasonCode.MODEL_REFUSED)
     except UnknownConceptError as exc:
         return Outcome(
             "refused", ReasonCode.UNKNOWN_CONCEPT, unknown_concepts=list(exc.concept_ids)
@@ -167,6 +217,10 @@ def gate(
     if judgement.verdict is Verdict.REVIEW:
         log.warning("held for review in project %s: %s", project_id, ", ".join(judgement.rules))
         return Outcome("refused", ReasonCode.HELD_FOR_REVIEW)
+    if judgement.verdict is Verdict.FAIL and isinstance(computed.evidence, ModelEvidence):
+        # a model has no suppression marker: the node declines the round
+        log.warning("model refused in project %s: %s", project_id, ", ".join(judgement.rules))
+        return Outcome("refused", ReasonCode.MODEL_REFUSED)
     if judgement.verdict is Verdict.PASS:
         # suppressed outputs release no value, so there is nothing to subtract or remember
         refusal = differencing_refusal(project_id, computed.persons, person_sets, profile)

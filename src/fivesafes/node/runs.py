@@ -23,6 +23,11 @@ from fivesafes.protocol.models import ResultPayload, SignedResult, TaskPayload
 from fivesafes.protocol.signing import sign
 
 
+def round_key(run_id: str, round_: int = 0) -> str:
+    """The node's key for one round of a run (a run of an iterative analysis has several)."""
+    return run_id if round_ == 0 else f"{run_id}/{round_}"
+
+
 def known_result(session: Session, run_id: str) -> SignedResult | None:
     run = session.get(NodeRun, run_id)
     if run is None:
@@ -40,6 +45,7 @@ def record_outcome(
     node: str,
     key: Ed25519PrivateKey,
     now: datetime,
+    round_: int = 0,
 ) -> SignedResult:
     """Sign and store a run's result (the outbox), with its audit event, in one transaction."""
     payload = ResultPayload(
@@ -50,21 +56,23 @@ def record_outcome(
         reason=outcome.reason,
         output=outcome.output,
         unknown_concepts=outcome.unknown_concepts,
+        round=round_,
         finished_at=now,
     ).model_dump(mode="json")
+    stored_as = round_key(run_id, round_)
     signature = sign(payload, key)
     if outcome.release is not None and task is not None and outcome.output is not None:
         record_person_set(
             session,
             task.project_id,
             outcome.release.output_key,
-            run_id,
+            stored_as,
             outcome.release.persons,
             outcome.output,
         )
     session.add(
         NodeRun(
-            run_id=run_id,
+            run_id=stored_as,
             task_id=task_id,
             project_id=task.project_id if task else None,
             requester=task.requester if task else None,
@@ -89,7 +97,7 @@ def record_outcome(
         project_id=task.project_id if task else None,
         node=node,
         task_id=task_id,
-        run_id=run_id,
+        run_id=stored_as,
         details={"reason": outcome.reason.value} if outcome.reason else {},
     )
     return SignedResult(payload=payload, signature=signature)

@@ -11,13 +11,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from fivesafes.analyses.catalogue import VARIABLES, VariableName
+from fivesafes.analyses.formula import parse_formula
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.protocol.runs import ReasonCode, RunState
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-AnalysisName = Literal["count", "summary"]
-ANALYSES: tuple[str, ...] = ("count", "summary")
+AnalysisName = Literal["count", "summary", "glm"]
+ANALYSES: tuple[str, ...] = ("count", "summary", "glm")
+ITERATIVE: frozenset[str] = frozenset({"glm"})
+"""Analyses that run as rounds under one task: the hub sends a signed instruction each round."""
 
 
 class Strict(BaseModel):
@@ -111,16 +115,43 @@ class SummaryParameters(Strict):
     variable: SummaryVariable
 
 
+class GLMParameters(Strict):
+    """A generalised linear model over named variables (``fivesafes.analyses.formula``)."""
+
+    cohort: Cohort
+    formula: Annotated[str, StringConstraints(min_length=3, max_length=500)]
+    family: Literal["gaussian", "binomial", "poisson"] = "gaussian"
+    offset: VariableName | None = None
+    weights: VariableName | None = None
+
+    @model_validator(mode="after")
+    def _a_model_the_catalogue_can_build(self) -> GLMParameters:
+        formula = parse_formula(self.formula)  # FormulaError is a ValueError: a 422
+        outcome = VARIABLES[formula.outcome].kind
+        if self.family == "binomial" and outcome != "binary":
+            raise ValueError("a binomial model needs a binary (0/1) outcome")
+        if self.family == "poisson" and outcome not in ("count", "binary"):
+            raise ValueError("a Poisson model needs a count outcome")
+        for name in (self.offset, self.weights):
+            if name is not None and VARIABLES[name].kind == "categorical":
+                raise ValueError("an offset or weights must be a numeric variable")
+        if self.offset is not None and self.family != "poisson":
+            raise ValueError("an offset is for Poisson models")
+        self.formula = str(formula)
+        return self
+
+
 PARAMETERS: dict[str, type[Strict]] = {
     "count": CountParameters,
     "summary": SummaryParameters,
+    "glm": GLMParameters,
 }
 
 
 class TaskRequest(Strict):
     project_id: Identifier
     analysis: AnalysisName
-    parameters: CountParameters | SummaryParameters
+    parameters: CountParameters | SummaryParameters | GLMParameters
     gate: GateTightening | None = None
     nodes: Annotated[list[Name], Field(min_length=1, max_length=100)] | None = None
     timeout_seconds: Annotated[int, Field(ge=1, le=3600)] = 120
@@ -154,10 +185,26 @@ class SignedTask(Strict):
     signature: str
 
 
+class Instruction(Strict):
+    """One round of an iterative analysis, signed by the hub: which step, with what."""
+
+    task_id: str
+    round: Annotated[int, Field(ge=0, le=1000)]
+    step: Literal["mean", "start", "step"]
+    ybar: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    beta: Annotated[list[Annotated[float, Field(allow_inf_nan=False)]], Field(max_length=200)] = []
+
+
+class SignedInstruction(Strict):
+    payload: dict[str, Any]
+    signature: str
+
+
 class Lease(Strict):
     run_id: str
     lease_expires_at: datetime
     task: SignedTask
+    instruction: SignedInstruction | None = None
 
 
 # ---- results -------------------------------------------------------------------------------
@@ -220,7 +267,42 @@ class SummaryOutput(Strict):
         return self
 
 
-OUTPUTS: dict[str, type[Strict]] = {"count": CountOutput, "summary": SummaryOutput}
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class GLMRoundOutput(Strict):
+    """One node's sums for one round of a GLM (``fivesafes.analyses.glm.RoundSums``): never a
+    row, and only after the node's model traps passed (``gate.verdict`` is ``pass``)."""
+
+    round: Annotated[int, Field(ge=0, le=1000)]
+    step: Literal["mean", "start", "step"]
+    n: Annotated[int, Field(ge=0)]
+    missing: Annotated[int, Field(ge=0)]
+    sum_y: FiniteFloat = 0.0
+    deviance: FiniteFloat = 0.0
+    xtwx: Annotated[list[list[FiniteFloat]], Field(max_length=200)] = []
+    xtwz: Annotated[list[FiniteFloat], Field(max_length=200)] = []
+    pearson: FiniteFloat = 0.0
+    loglike: FiniteFloat = 0.0
+    gate: GateRecord
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GLMRoundOutput:
+        if self.gate.verdict != "pass":
+            raise ValueError("a model round is sent only when it passed the node's traps")
+        p = len(self.xtwz)
+        if len(self.xtwx) != p or any(len(row) != p for row in self.xtwx):
+            raise ValueError("XᵀWX must be square and match XᵀWz")
+        if self.step != "mean" and p == 0:
+            raise ValueError("a start or step round carries XᵀWX and XᵀWz")
+        return self
+
+
+OUTPUTS: dict[str, type[Strict]] = {
+    "count": CountOutput,
+    "summary": SummaryOutput,
+    "glm": GLMRoundOutput,
+}
 
 
 class ResultPayload(Strict):
@@ -232,6 +314,7 @@ class ResultPayload(Strict):
     message: str | None = None
     output: dict[str, Any] | None = None
     unknown_concepts: Annotated[list[int], Field(max_length=1000)] | None = None
+    round: Annotated[int, Field(ge=0, le=1000)] = 0
     finished_at: datetime
 
 

@@ -43,6 +43,7 @@ class ReasonCode(StrEnum):
     INVALID_PARAMETERS = "invalid_parameters"
     DIFFERENCING_RISK = "differencing_risk"
     HELD_FOR_REVIEW = "held_for_review"
+    MODEL_REFUSED = "model_refused"
     # failures: the node tried and could not, or never answered
     DATA_SOURCE_UNAVAILABLE = "data_source_unavailable"
     GATE_ERROR = "gate_error"
@@ -77,6 +78,11 @@ REASON_TEXT: dict[ReasonCode, str] = {
         "The node's disclosure profile asks an output checker to look at this result before "
         "anything is released, so nothing was released automatically."
     ),
+    ReasonCode.MODEL_REFUSED: (
+        "The model failed a disclosure check at this node: too few persons for its parameters "
+        "or residual degrees of freedom, a level of a binary variable held by too few persons, "
+        "or perfect separation."
+    ),
     ReasonCode.DATA_SOURCE_UNAVAILABLE: "The node could not reach its data source.",
     ReasonCode.GATE_ERROR: "The disclosure gate could not check the result, so it was withheld.",
     ReasonCode.INTERNAL_ERROR: "The node hit an internal error; its operator can see the log.",
@@ -97,5 +103,6 @@ REFUSALS = frozenset(
         ReasonCode.INVALID_PARAMETERS,
         ReasonCode.DIFFERENCING_RISK,
         ReasonCode.HELD_FOR_REVIEW,
+        ReasonCode.MODEL_REFUSED,
     }
 )

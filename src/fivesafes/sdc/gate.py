@@ -10,6 +10,7 @@ profile named in the node's (or hub's) configuration:
 | count of a cohort     | distinct persons                       | count     | the count, rounded  |
 | summary of a variable | each contributor's value; missing ones | magnitude | n rounded; mean, sd |
 | hub total of counts   | the sum of the nodes' released counts  | count     | the total, rounded  |
+| a GLM round           | rows, parameters, binary level counts  | model     | the round's sums    |
 
 | verdict  | what leaves                                                                  |
 | -------- | ---------------------------------------------------------------------------- |
@@ -38,6 +39,7 @@ from fivesafes.sdc.counts import round_half_up
 from fivesafes.sdc.profiles import Profile, get_profile
 from fivesafes.sdc.rules import TABLE_RULES, Finding, Outcome
 from fivesafes.sdc.rules.base import Verdict, verdict_of
+from fivesafes.sdc.rules.model import level_findings, model_findings
 
 _ONE_CELL = ("output",)
 LONE_ZERO = Finding("zeros", Outcome.SUPPRESS, "a count of zero is never released on its own")
@@ -106,7 +108,24 @@ class MagnitudeEvidence:
     statistic: str = "mean"
 
 
-Evidence = CountEvidence | MagnitudeEvidence
+@dataclass(frozen=True)
+class ModelEvidence:
+    """One node's share of a model fit (each round): its rows (one per person), the number of
+    parameters, per binary column (outcome and dummies) the rows holding 1, whether the current
+    fit separates the outcome, and whether every sum is finite."""
+
+    n: int
+    parameters: int
+    level_counts: tuple[int, ...]
+    separation: bool = False
+    finite: bool = True
+
+
+GLM_RATIO = 0.33
+"""The federated GLM's parameter trap where the profile sets no ``glm_ratio`` (DataSHIELD's
+``nfilter.glm``): parameters may be at most a third of a node's rows."""
+
+Evidence = CountEvidence | MagnitudeEvidence | ModelEvidence
 
 
 @dataclass(frozen=True)
@@ -130,7 +149,9 @@ class Judgement:
 
 
 def judge(evidence: Evidence, profile: Profile) -> Judgement:
-    """Run every table rule on the one cell ``evidence`` describes."""
+    """Run every table rule on the one cell ``evidence`` describes (model rules for a model)."""
+    if isinstance(evidence, ModelEvidence):
+        return _judge_model(evidence, profile)
     cell, kind, aggfunc = _cell(evidence)
     findings = tuple(
         found
@@ -140,6 +161,23 @@ def judge(evidence: Evidence, profile: Profile) -> Judgement:
     if kind == "count" and cell.records == 0 and not findings:
         findings = (LONE_ZERO,)
     return Judgement(verdict_of(findings), findings, profile.name)
+
+
+def _judge_model(evidence: ModelEvidence, profile: Profile) -> Judgement:
+    _check_count(evidence.n)
+    if evidence.parameters < 1 or any(not 0 <= c <= evidence.n for c in evidence.level_counts):
+        raise ValueError("model evidence is inconsistent")
+    findings = model_findings(
+        evidence.n,
+        evidence.n - evidence.parameters,
+        evidence.parameters,
+        evidence.finite,
+        evidence.separation,
+        profile,
+        glm_ratio=GLM_RATIO,
+    )
+    findings += level_findings(evidence.n, evidence.level_counts, profile)
+    return Judgement(verdict_of(findings), tuple(findings), profile.name)
 
 
 def release_count(persons: int, profile: Profile) -> ReleasedCount:
@@ -162,7 +200,7 @@ def _check_count(n: int) -> None:
         raise ValueError("counts are never negative")
 
 
-def _cell(evidence: Evidence) -> tuple[Cell, Kind, str]:
+def _cell(evidence: CountEvidence | MagnitudeEvidence) -> tuple[Cell, Kind, str]:
     if isinstance(evidence, CountEvidence):
         _check_count(evidence.persons)
         n = int(evidence.persons)

@@ -27,7 +27,8 @@ import pandas as pd
 
 from fivesafes.sdc.output import CellFinding, Output
 from fivesafes.sdc.profiles import Profile
-from fivesafes.sdc.rules.base import Finding, Outcome
+from fivesafes.sdc.rules.base import Finding
+from fivesafes.sdc.rules.model import model_findings
 from fivesafes.sdc.tables import TableSpecError
 
 logger = logging.getLogger(__name__)
@@ -72,30 +73,10 @@ def findings_of(
     separation: bool,
     profile: Profile,
 ) -> list[Finding]:
-    """Every model-level finding; reasons carry the profile's numbers only."""
-    found = []
-    if df_resid <= 0:
-        found.append(Finding("saturated", Outcome.SUPPRESS, "saturated model: no residual dof"))
-    elif profile.dof_threshold is not None and df_resid < profile.dof_threshold:
-        found.append(
-            Finding(
-                "dof",
-                Outcome.SUPPRESS,
-                f"fewer than {profile.dof_threshold} residual degrees of freedom",
-            )
-        )
+    """Every model-level finding (``fivesafes.sdc.rules.model``)."""
     estimates = params.to_numpy() if bse is None else np.r_[params.to_numpy(), bse.to_numpy()]
-    if separation or not np.all(np.isfinite(estimates)):
-        found.append(Finding("separation", Outcome.SUPPRESS, "perfect separation or no estimate"))
-    if profile.glm_ratio is not None and (n <= 0 or len(params) / n > profile.glm_ratio):
-        found.append(
-            Finding(
-                "glm-ratio",
-                Outcome.SUPPRESS,
-                f"parameters exceed {profile.glm_ratio:.0%} of the observations",
-            )
-        )
-    return found
+    finite = bool(np.all(np.isfinite(estimates)))
+    return model_findings(n, df_resid, len(params), finite, separation, profile)
 
 
 def check_regression(model_or_counts: Any, profile: Profile) -> Output:

@@ -75,10 +75,14 @@ async def submit_result(
         raise InvalidRequest("The result's run id does not match the address it was sent to.")
     submission = await asyncio.to_thread(
         service.unit,
-        lambda s: runs.submit_result(s, node, result, service.config.profile, utcnow()),
+        lambda s: runs.submit_result(
+            s, node, result, service.config.profile, utcnow(), service.key
+        ),
     )
     if submission.task_completed:  # researchers' long-polls wait for completion only
         service.notifier.notify(f"task:{submission.task_id}")
+    for name in submission.woken:  # the next round of an iterative analysis
+        service.notifier.notify(f"node:{name}")
     return submission.ack
 
 

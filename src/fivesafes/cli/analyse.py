@@ -1,0 +1,76 @@
+"""``fivesafes analyse glm|summary``: federated statistics from the shell."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fivesafes.cli.output import console
+from fivesafes.client import Federation
+
+app = typer.Typer(help="Federated statistics: regression and summaries.", no_args_is_help=True)
+
+CohortOption = Annotated[
+    Path, typer.Option(help="Cohort definition (JSON).", exists=True, dir_okay=False)
+]
+ConnectionOption = Annotated[Path, typer.Option(help="Connection file (hub URL, token, project).")]
+ProjectOption = Annotated[str | None, typer.Option(help="Project id (default: the connection's).")]
+NodeOption = Annotated[list[str] | None, typer.Option(help="Only these nodes (repeat).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@app.command()
+def glm(
+    formula: Annotated[str, typer.Option(help='e.g. "lung_cancer ~ age + sex + smoker".')],
+    cohort: CohortOption,
+    family: Annotated[str, typer.Option(help="gaussian, binomial or poisson.")] = "gaussian",
+    offset: Annotated[str | None, typer.Option(help="Poisson offset variable.")] = None,
+    weights: Annotated[str | None, typer.Option(help="Variance weights variable.")] = None,
+    connection: ConnectionOption = Path("connection.json"),
+    project: ProjectOption = None,
+    node: NodeOption = None,
+    timeout: Annotated[int, typer.Option(help="Seconds to wait for the whole fit.")] = 300,
+    as_json: JsonOption = False,
+) -> None:
+    """Fit a GLM across the nodes: statsmodels' fit on the pooled rows, from sums only."""
+    with Federation.from_file(connection) as fed:
+        result = fed.glm(
+            formula,
+            cohort=cohort,
+            family=family,
+            offset=offset,
+            weights=weights,
+            project=project,
+            nodes=node or None,
+            timeout=timeout,
+        )
+    if as_json:
+        console.print_json(json.dumps(asdict(result)))
+    else:
+        console.print(str(result), highlight=False, soft_wrap=True)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def summary(
+    variable: Annotated[str, typer.Option(help="A named variable, e.g. age.")],
+    cohort: CohortOption,
+    connection: ConnectionOption = Path("connection.json"),
+    project: ProjectOption = None,
+    node: NodeOption = None,
+    timeout: Annotated[int, typer.Option(help="Seconds to wait for every node.")] = 120,
+    as_json: JsonOption = False,
+) -> None:
+    """n, mean and standard deviation of a variable per node and pooled, after disclosure
+    control."""
+    with Federation.from_file(connection) as fed:
+        result = fed.summary(cohort, variable, project=project, nodes=node or None, timeout=timeout)
+    if as_json:
+        console.print_json(json.dumps(asdict(result)))
+    else:
+        console.print(str(result), highlight=False, soft_wrap=True)
