@@ -10,8 +10,11 @@ import json
 import subprocess
 
 import numpy as np
+import pandas as pd
 import pytest
 import statsmodels.api as sm
+from lifelines import CoxPHFitter
+from statsmodels.stats.meta_analysis import combine_effects
 
 from fivesafes.analyses.formula import design, parse_formula
 from fivesafes.analyses.variables import analysis_frame
@@ -116,3 +119,83 @@ def test_the_cli_fits_the_same_model(harness, site_data, tmp_path):
     )
     assert bad.returncode == 2 and "not a known variable" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+COX = "time_to_lung_cancer ~ age + sex + smoker"
+
+
+def test_a_cox_model_stratified_by_node_equals_lifelines_on_the_pooled_rows(harness, site_data):
+    harness.start_hub()
+    for name, path in site_data.items():
+        harness.add_node(name, duck(path))
+    token = harness.researcher()
+    project = harness.project(["alice"], list(site_data))
+    with harness.federation(token, project) as fed:
+        result = fed.coxph(COX, cohort=EVERYONE, timeout=120)
+    assert result.ok, result.error
+    parsed = parse_formula(COX)
+    frames = []
+    for name in sorted(site_data):
+        with open_omop(DuckDBSource(engine="duckdb", path=site_data[name])) as db:
+            frame = analysis_frame(db, Cohort.model_validate(EVERYONE), parsed.variables)
+        built = design(frame.columns, parsed)
+        part = pd.DataFrame(built.x[:, 1:], columns=list(built.columns[1:]))
+        part["T"] = built.y
+        part["E"] = frame.columns["time_to_lung_cancer_event"][built.used]
+        part["node"] = name
+        frames.append(part)
+    pooled_rows = pd.concat(frames, ignore_index=True)
+    ref = CoxPHFitter().fit(
+        pooled_rows, "T", "E", strata=["node"], fit_options={"precision": 1e-12}
+    )
+    if pooled_rows[pooled_rows["E"] == 1].duplicated(["T", "node"]).any():  # ties: Breslow
+        ref_params = (
+            sm.PHReg(
+                pooled_rows["T"],
+                pooled_rows[list(built.columns[1:])],
+                status=pooled_rows["E"],
+                strata=pooled_rows["node"],
+                ties="breslow",
+            )
+            .fit()
+            .params
+        )
+    else:
+        ref_params = ref.params_.to_numpy()
+    assert result.names == list(built.columns[1:])
+    np.testing.assert_allclose(result.params, ref_params, rtol=1e-6)
+    assert result.events == int(pooled_rows["E"].sum())
+    assert "HR 95% CI" in str(result)
+
+
+def test_a_meta_analysis_of_each_nodes_own_fit(harness, site_data):
+    harness.start_hub()
+    for name, path in site_data.items():
+        harness.add_node(name, duck(path))
+    token = harness.researcher()
+    project = harness.project(["alice"], list(site_data))
+    formula = "lung_cancer ~ age + smoker"
+    with harness.federation(token, project) as fed:
+        result = fed.meta_analysis(formula, cohort=EVERYONE, family="binomial", timeout=120)
+    assert result.ok, result.error
+    per_node = []
+    for name in sorted(site_data):
+        x, y, names = pooled([site_data[name]], formula)
+        own = sm.GLM(y, x, family=sm.families.Binomial()).fit()
+        np.testing.assert_allclose(result.nodes[name]["params"], own.params, rtol=1e-8)
+        per_node.append(own)
+    for j, name in enumerate(names):
+        term = result.terms[j]
+        reference = combine_effects(
+            np.array([o.params[j] for o in per_node]),
+            np.array([o.bse[j] ** 2 for o in per_node]),
+            method_re="dl",
+        )
+        frame = reference.summary_frame()
+        assert term["term"] == name
+        assert term["fixed"] == pytest.approx(frame.loc["fixed effect", "eff"], rel=1e-8)
+        if reference.q >= len(per_node) - 1:  # statsmodels does not truncate tau² at 0
+            assert term["random"] == pytest.approx(frame.loc["random effect", "eff"], rel=1e-8)
+        else:
+            assert (term["tau2"], term["random"]) == (0.0, term["fixed"])
+    assert "I²" in str(result)

@@ -15,6 +15,10 @@ Everything is relative to the person's cohort index date.
   of lung (443388), type 2 diabetes (201826), hypertensive disorder (316866) or COPD (255573),
   or a descendant concept.
 - `visits_past_year` (count): visits starting in the 365 days before the index date.
+- `time_to_lung_cancer` (survival: a time in years and an event flag): from the index date to
+  the first record of lung cancer (443388 or a descendant) after it (event), or to the end of
+  the person's last observation period (censored). Missing for persons with lung cancer on or
+  before the index date, or observed for no time after it.
 
 Binary conditions look at a person's whole record ("ever"), as the synthetic data's planted
 models do. A model uses complete cases: a row missing any variable of the formula is left out
@@ -27,7 +31,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
-Kind = Literal["numeric", "categorical", "binary", "count"]
+Kind = Literal["numeric", "categorical", "binary", "count", "survival"]
 
 SMOKING_STATUS = 43054909
 SMOKING_LEVELS = {45879404: "never", 45883458: "former", 45881517: "current"}
@@ -52,6 +56,7 @@ VARIABLES: dict[str, Variable] = {
         Variable("bmi", "numeric"),
         *(Variable(name, "binary") for name in CONDITIONS),
         Variable("visits_past_year", "count"),
+        Variable("time_to_lung_cancer", "survival"),
     )
 }
 VariableName = Literal[
@@ -64,4 +69,5 @@ VariableName = Literal[
     "hypertension",
     "copd",
     "visits_past_year",
+    "time_to_lung_cancer",
 ]

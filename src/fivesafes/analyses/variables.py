@@ -50,10 +50,12 @@ def analysis_frame(db: OmopDatabase, cohort: Cohort, names: list[str]) -> Frame:
     wanted = list(dict.fromkeys(names))
     for name in wanted:
         table = _add(name, table, persons, db)
-    frame = table.select("person_id", *wanted).to_pyarrow()
+    extra = [f"{n}_event" for n in wanted if VARIABLES[n].kind == "survival"]
+    frame = table.select("person_id", *wanted, *extra).to_pyarrow()
     ids = frame.column("person_id").to_numpy(zero_copy_only=False).astype(np.int64)
     columns = {
-        name: frame.column(name).to_numpy(zero_copy_only=False).astype(float) for name in wanted
+        name: frame.column(name).to_numpy(zero_copy_only=False).astype(float)
+        for name in [*wanted, *extra]
     }
     return Frame(ids, columns)
 
@@ -106,6 +108,8 @@ def _add(name: str, table: ibis.Table, persons: ibis.Table, db: OmopDatabase) ->
         )
         table = _left(table, having)
         return table.mutate(**{name: table.flag.fill_null(0.0)}).drop("flag")
+    if name == "time_to_lung_cancer":
+        return _time_to(name, CONDITIONS["lung_cancer"], table, persons, db)
     assert name == "visits_past_year", name
     v = db.table("visit_occurrence")
     joined = v.join(persons, "person_id").filter(
@@ -118,6 +122,35 @@ def _add(name: str, table: ibis.Table, persons: ibis.Table, db: OmopDatabase) ->
     table = _left(table, counts)
     return table.mutate(visits_past_year=table.n_visits.fill_null(0).cast("float64")).drop(
         "n_visits"
+    )
+
+
+def _time_to(
+    name: str, concept: int, table: ibis.Table, persons: ibis.Table, db: OmopDatabase
+) -> ibis.Table:
+    """Years from the index date to the first record of ``concept`` after it (the event), or
+    to the end of observation (censored): columns ``name`` and ``name + "_event"``."""
+    c = db.table("condition_occurrence")
+    wanted = concept_set((concept,), db)
+    first = (
+        c.semi_join(wanted, c.condition_concept_id == wanted.concept_id)
+        .group_by("person_id")
+        .aggregate(first_record=c.condition_start_date.min())
+    )
+    periods = db.table("observation_period")
+    ends = periods.group_by("person_id").aggregate(
+        observed_until=periods.observation_period_end_date.max()
+    )
+    table = _left(_left(table, first), ends)
+    before = table.first_record.notnull() & (table.first_record <= table.index_date)
+    event = table.first_record.notnull() & (table.first_record > table.index_date)
+    end = ibis.cases((event, table.first_record), else_=table.observed_until)
+    days = end.delta(table.index_date, unit="day").cast("float64")
+    years = ibis.cases(
+        (before | (days <= 0) | days.isnull(), ibis.null("float64")), else_=days / 365.25
+    )
+    return table.mutate(**{name: years, f"{name}_event": event.cast("float64")}).drop(
+        "first_record", "observed_until"
     )
 
 

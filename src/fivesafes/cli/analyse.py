@@ -1,4 +1,4 @@
-"""``fivesafes analyse glm|summary``: federated statistics from the shell."""
+"""``fivesafes analyse glm|coxph|summary``: federated statistics from the shell."""
 
 from __future__ import annotations
 
@@ -47,6 +47,29 @@ def glm(
             project=project,
             nodes=node or None,
             timeout=timeout,
+        )
+    if as_json:
+        console.print_json(json.dumps(asdict(result)))
+    else:
+        console.print(str(result), highlight=False, soft_wrap=True)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def coxph(
+    formula: Annotated[str, typer.Option(help='e.g. "time_to_lung_cancer ~ age + smoker".')],
+    cohort: CohortOption,
+    connection: ConnectionOption = Path("connection.json"),
+    project: ProjectOption = None,
+    node: NodeOption = None,
+    timeout: Annotated[int, typer.Option(help="Seconds to wait for the whole fit.")] = 300,
+    as_json: JsonOption = False,
+) -> None:
+    """Fit a Cox model stratified by node (Breslow ties): the pooled fit, from sums only."""
+    with Federation.from_file(connection) as fed:
+        result = fed.coxph(
+            formula, cohort=cohort, project=project, nodes=node or None, timeout=timeout
         )
     if as_json:
         console.print_json(json.dumps(asdict(result)))

@@ -3,7 +3,9 @@
 from fivesafes.client.federation import Federation, FederationError
 from fivesafes.client.results import (
     CountResult,
+    CoxResult,
     GLMResult,
+    MetaResult,
     NodeCount,
     NodeSummary,
     SummaryResult,
@@ -11,9 +13,11 @@ from fivesafes.client.results import (
 
 __all__ = [
     "CountResult",
+    "CoxResult",
     "Federation",
     "FederationError",
     "GLMResult",
+    "MetaResult",
     "NodeCount",
     "NodeSummary",
     "SummaryResult",

@@ -9,7 +9,13 @@ from typing import Any
 
 import httpx
 
-from fivesafes.client.results import CountResult, GLMResult, SummaryResult
+from fivesafes.client.results import (
+    CountResult,
+    CoxResult,
+    GLMResult,
+    MetaResult,
+    SummaryResult,
+)
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.protocol.models import NodeView, ProjectView, TaskView
 from fivesafes.protocol.tls import verify_context
@@ -209,6 +215,40 @@ class Federation:
             "glm", parameters, project=project, nodes=nodes, timeout=timeout, gate=gate
         )
         return GLMResult.from_view(self.wait(view.task_id, timeout))
+
+    def coxph(
+        self,
+        formula: str,
+        *,
+        cohort: Cohort | dict[str, Any] | str | Path,
+        project: str | None = None,
+        nodes: list[str] | None = None,
+        timeout: int = 300,
+        gate: dict[str, Any] | None = None,
+    ) -> CoxResult:
+        """Fit a Cox model stratified by node (``"time_to_lung_cancer ~ age + sex + smoker"``)
+        by federated Newton-Raphson: the pooled fit with one stratum per node, Breslow ties."""
+        parameters = {"cohort": _cohort_json(cohort), "formula": formula}
+        view = self.submit(
+            "coxph", parameters, project=project, nodes=nodes, timeout=timeout, gate=gate
+        )
+        return CoxResult.from_view(self.wait(view.task_id, timeout))
+
+    def meta_analysis(
+        self,
+        formula: str,
+        *,
+        cohort: Cohort | dict[str, Any] | str | Path,
+        family: str = "gaussian",
+        project: str | None = None,
+        nodes: list[str] | None = None,
+        timeout: int = 300,
+    ) -> MetaResult:
+        """Fit ``formula`` at each node on its own rows and meta-analyse the estimates
+        (fixed effect and DerSimonian-Laird random effects, tau², I²)."""
+        parameters = {"cohort": _cohort_json(cohort), "formula": formula, "family": family}
+        view = self.submit("meta", parameters, project=project, nodes=nodes, timeout=timeout)
+        return MetaResult.from_view(self.wait(view.task_id, timeout))
 
 
 def _cohort_json(cohort: Cohort | dict[str, Any] | str | Path) -> dict[str, Any]:

@@ -21,10 +21,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from fivesafes.analyses.meta import combine as meta_combine
 from fivesafes.protocol.models import (
     OUTPUTS,
     CountOutput,
-    GLMRoundOutput,
+    ModelRoundOutput,
+    NodeModelOutput,
     ReleasedCount,
     SummaryOutput,
 )
@@ -42,7 +44,7 @@ def regate(analysis: str, output: dict[str, Any], profile: Profile) -> dict[str,
     if model is None:
         raise ValueError(f"no output type for analysis {analysis!r}")
     checked = model.model_validate(output)
-    if isinstance(checked, GLMRoundOutput):
+    if isinstance(checked, ModelRoundOutput | NodeModelOutput):
         return checked.model_dump(mode="json")  # judged again, pooled, in hub/rounds.py
     if isinstance(checked, CountOutput):
         return _regate_count(checked, profile).model_dump(mode="json")
@@ -90,6 +92,8 @@ def combine(
     """Combine the (already re-gated) outputs of the nodes that succeeded."""
     if analysis == "summary":
         return combine_summaries(outputs, missing, profile)
+    if analysis == "meta":
+        return combine_models(outputs, missing)
     return combine_counts(outputs, missing, profile)
 
 
@@ -120,6 +124,34 @@ def combine_counts(
         "nodes_missing": sorted(missing),
         "profile": profile.name,
     }
+
+
+def combine_models(outputs: dict[str, dict[str, Any]], missing: list[str]) -> dict[str, Any]:
+    """Meta-analyse the nodes' own fits, term by term (``fivesafes.analyses.meta``)."""
+    fits = {node: NodeModelOutput.model_validate(raw) for node, raw in sorted(outputs.items())}
+    result: dict[str, Any] = {
+        "analysis": "meta",
+        "nodes": {node: {"params": f.params, "bse": f.bse, "n": f.n} for node, f in fits.items()},
+        "nodes_contributing": sorted(fits),
+        "nodes_missing": sorted(missing),
+        "terms": [],
+        "error": None,
+    }
+    if not fits:
+        result["error"] = "no node fitted the model"
+        return result
+    names = next(iter(fits.values())).names
+    if any(f.names != names for f in fits.values()):
+        result["error"] = "the nodes' models do not have the same terms"
+        return result
+    result["names"] = names
+    result["terms"] = [
+        meta_combine(
+            name, [f.params[j] for f in fits.values()], [f.bse[j] for f in fits.values()]
+        ).as_dict()
+        for j, name in enumerate(names)
+    ]
+    return result
 
 
 def combine_summaries(

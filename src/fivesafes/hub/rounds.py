@@ -21,12 +21,13 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
+from fivesafes.analyses.cox import CoxSums, Newton
 from fivesafes.analyses.formula import parse_formula
 from fivesafes.analyses.glm import IRLS, GLMError, Instruction, RoundSums
 from fivesafes.audit.chain import append_event
 from fivesafes.audit.events import AuditEventType
 from fivesafes.hub.db import AUDIT, Run, Task
-from fivesafes.protocol.models import GLMParameters, GLMRoundOutput
+from fivesafes.protocol.models import CoxParameters, GLMParameters, ModelRoundOutput
 from fivesafes.protocol.models import Instruction as WireInstruction
 from fivesafes.protocol.runs import RunState
 from fivesafes.protocol.signing import sign
@@ -44,10 +45,16 @@ class Advance:
 
 
 def first_round(task: Task) -> dict[str, Any]:
-    """The IRLS state a new GLM task starts from (kept in ``task.progress``)."""
-    parameters = GLMParameters.model_validate(task.payload["parameters"])
-    irls = IRLS(parameters.family, parse_formula(parameters.formula).columns)
-    return {"round": 0, "nodes": list(task.payload["targets"]), "irls": irls.state()}
+    """The state a new iterative task starts from (kept in ``task.progress``): IRLS for a
+    GLM, Newton-Raphson for a Cox model."""
+    start: dict[str, Any] = {"round": 0, "nodes": list(task.payload["targets"])}
+    if task.analysis == "coxph":
+        cox = CoxParameters.model_validate(task.payload["parameters"])
+        columns = parse_formula(cox.formula).columns[1:]  # no intercept in a Cox model
+        return {**start, "newton": Newton(columns).state()}
+    glm = GLMParameters.model_validate(task.payload["parameters"])
+    irls = IRLS(glm.family, parse_formula(glm.formula).columns)
+    return {**start, "irls": irls.state()}
 
 
 def instruction_for(
@@ -60,9 +67,11 @@ def instruction_for(
 
 
 def first_instruction(task: Task, key: Ed25519PrivateKey) -> tuple[dict[str, Any], str]:
-    irls = IRLS.from_state(task.progress["irls"]) if task.progress else None
-    assert irls is not None
-    return instruction_for(task, 0, irls.first(), key)
+    assert task.progress is not None
+    if "newton" in task.progress:
+        newton = Newton.from_state(task.progress["newton"])
+        return instruction_for(task, 0, Instruction("step", beta=newton.first()), key)
+    return instruction_for(task, 0, IRLS.from_state(task.progress["irls"]).first(), key)
 
 
 def advance(
@@ -96,19 +105,13 @@ def advance(
                 "the same nodes in every round, so it was stopped"
             ),
         )
-    outputs = [GLMRoundOutput.model_validate(run.output) for run, _ in current]
-    total = _pool(outputs)
-    irls = IRLS.from_state(progress["irls"])
-    step = outputs[0].step
+    outputs = [ModelRoundOutput.model_validate(run.output) for run, _ in current]
     try:
-        _gate_pooled(total, outputs, len(irls.names), profile)
-        following = irls.advance(step, total)
+        following, fit = _step(progress, outputs, profile)
     except GLMError as exc:
         return _finish(session, task, progress, now, error=str(exc))
-    progress["irls"] = irls.state()
     if following is None:
-        assert irls.fit is not None
-        progress["fit"] = irls.fit.as_dict()
+        progress["fit"] = fit
         progress["missing"] = sum(o.missing for o in outputs)
         return _finish(session, task, progress, now)
     progress["round"] = round_ + 1
@@ -136,7 +139,46 @@ def advance(
     return Advance(woken=woken)
 
 
-def _pool(outputs: list[GLMRoundOutput]) -> RoundSums:
+def _step(
+    progress: dict[str, Any], outputs: list[ModelRoundOutput], profile: Profile
+) -> tuple[Instruction | None, dict[str, Any] | None]:
+    """One step of the hub's algorithm on the pooled round: the next instruction, or the fit.
+    Updates the algorithm's state in ``progress``. Raises GLMError."""
+    if "newton" in progress:
+        newton = Newton.from_state(progress["newton"])
+        pooled = _pool_cox(outputs, len(newton.names))
+        _gate_pooled(pooled.n, (pooled.events,), outputs, len(newton.names), profile)
+        beta = newton.advance(pooled)
+        progress["newton"] = newton.state()
+        if beta is None:
+            assert newton.fit is not None
+            return None, newton.fit.as_dict()
+        return Instruction("step", beta=beta), None
+    irls = IRLS.from_state(progress["irls"])
+    total = _pool(outputs)
+    _gate_pooled(total.n, (), outputs, len(irls.names), profile)
+    following = irls.advance(outputs[0].step, total)
+    progress["irls"] = irls.state()
+    if following is None:
+        assert irls.fit is not None
+        return None, irls.fit.as_dict()
+    return following, None
+
+
+def _pool_cox(outputs: list[ModelRoundOutput], p: int) -> CoxSums:
+    total = CoxSums(0, 0, 0.0, np.zeros(p), np.zeros((p, p)))
+    for o in outputs:
+        total = total + CoxSums(
+            o.n,
+            o.events,
+            o.loglike,
+            np.asarray(o.xtwz, dtype=float),
+            np.asarray(o.xtwx, dtype=float).reshape(p, p),
+        )
+    return total
+
+
+def _pool(outputs: list[ModelRoundOutput]) -> RoundSums:
     total = RoundSums(n=0)
     for o in outputs:
         total = total + RoundSums(
@@ -151,11 +193,13 @@ def _pool(outputs: list[GLMRoundOutput]) -> RoundSums:
     return total
 
 
-def _gate_pooled(total: RoundSums, outputs: list[GLMRoundOutput], p: int, profile: Profile) -> None:
+def _gate_pooled(
+    n: int, levels: tuple[int, ...], outputs: list[ModelRoundOutput], p: int, profile: Profile
+) -> None:
     """The hub's own gate on the pooled round (it may be stricter than a node's)."""
     if any(len(o.xtwz) not in (0, p) for o in outputs):
         raise GLMError("a node's sums do not fit the model's design")
-    judgement = judge(ModelEvidence(n=total.n, parameters=p, level_counts=()), profile)
+    judgement = judge(ModelEvidence(n=n, parameters=p, level_counts=levels), profile)
     if judgement.verdict is not Verdict.PASS:
         raise GLMError(f"the pooled model fails the hub's gate ({', '.join(judgement.rules)})")
 
@@ -165,7 +209,7 @@ def _finish(
 ) -> Advance:
     task.progress = progress
     task.combined = {
-        "analysis": "glm",
+        "analysis": task.analysis,
         "formula": task.payload["parameters"]["formula"],
         "fit": progress.get("fit") if error is None else None,
         "error": error,

@@ -26,8 +26,9 @@ from pydantic import ValidationError
 from pyroaring import AbstractBitMap
 
 from fivesafes.analyses.count import cohort_person_set
-from fivesafes.analyses.glm import GLMError, RoundSums
-from fivesafes.analyses.glm_node import evidence_of, model_share, round_sums
+from fivesafes.analyses.cox import CoxSums
+from fivesafes.analyses.glm import Fit, GLMError, RoundSums, Rows, fit_local
+from fivesafes.analyses.model_node import evidence_of, model_share, round_sums
 from fivesafes.analyses.summary import variable_values
 from fivesafes.cohorts.concepts import UnknownConceptError
 from fivesafes.data.source import OmopDatabase
@@ -37,9 +38,11 @@ from fivesafes.protocol.models import (
     PARAMETERS,
     CountOutput,
     CountParameters,
+    CoxParameters,
     GLMParameters,
-    GLMRoundOutput,
     Instruction,
+    ModelRoundOutput,
+    NodeModelOutput,
     ReleasedCount,
     SummaryOutput,
     SummaryParameters,
@@ -74,7 +77,9 @@ class Computed:
     persons: AbstractBitMap
     evidence: Evidence
     variable: SummaryVariable = "age"  # for a summary, the variable it describes
-    model_round: tuple[Instruction, RoundSums, int] | None = None  # a GLM round, its missing
+    # a model's round: the instruction, the node's sums, persons left out for missing values
+    model_round: tuple[Instruction, RoundSums | CoxSums, int] | None = None
+    model_fit: tuple[Fit, int] | None = None  # a node's own fit (meta-analysis), its missing
 
 
 class NoInstruction(ValueError):
@@ -82,7 +87,11 @@ class NoInstruction(ValueError):
 
 
 def _compute(
-    key: str, parameters: Any, db: OmopDatabase, instruction: Instruction | None
+    key: str,
+    analysis: str,
+    parameters: Any,
+    db: OmopDatabase,
+    instruction: Instruction | None,
 ) -> Computed:
     if isinstance(parameters, CountParameters):
         persons = cohort_person_set(db, parameters.cohort)
@@ -91,7 +100,14 @@ def _compute(
         found = variable_values(db, parameters)
         evidence = MagnitudeEvidence(found.values, found.missing)
         return Computed(found.contributors, evidence, parameters.variable)
-    assert isinstance(parameters, GLMParameters)
+    assert isinstance(parameters, GLMParameters | CoxParameters)
+    if analysis == "meta":
+        assert isinstance(parameters, GLMParameters)
+        share = model_share(db, parameters, key)
+        assert isinstance(share.rows, Rows)
+        fit = fit_local([share.rows], parameters.family, share.columns)
+        model = ModelEvidence(len(share.rows.y), len(share.columns), share.level_counts)
+        return Computed(share.persons, model, model_fit=(fit, share.missing))
     if instruction is None:
         raise NoInstruction
     share = model_share(db, parameters, key)
@@ -110,9 +126,31 @@ def released_output(computed: Computed, judgement: Judgement, profile: Profile) 
     if isinstance(evidence, CountEvidence):
         count = release_count(evidence.persons, profile)
         return CountOutput(count=count, gate=record).model_dump(mode="json")
+    if computed.model_fit is not None:
+        fit, missing = computed.model_fit
+        return NodeModelOutput(
+            names=list(fit.names),
+            params=fit.params.tolist(),
+            bse=fit.bse.tolist(),
+            n=fit.nobs,
+            missing=missing,
+            gate=record,
+        ).model_dump(mode="json")
     if computed.model_round is not None:
         step, sums, missing = computed.model_round
-        return GLMRoundOutput(
+        if isinstance(sums, CoxSums):
+            return ModelRoundOutput(
+                round=step.round,
+                step=step.step,
+                n=sums.n,
+                events=sums.events,
+                missing=missing,
+                loglike=sums.loglik,
+                xtwx=sums.information.tolist(),
+                xtwz=sums.gradient.tolist(),
+                gate=record,
+            ).model_dump(mode="json")
+        return ModelRoundOutput(
             round=step.round,
             step=step.step,
             n=sums.n,
@@ -180,7 +218,7 @@ def run_task(
     if earlier is not None:
         return Outcome("succeeded", output=earlier)
     try:
-        computed = _compute(output_key(task), parameters, db, instruction)
+        computed = _compute(output_key(task), task.analysis, parameters, db, instruction)
     except NoInstruction:
         return Outcome("refused", ReasonCode.INVALID_PARAMETERS)
     except GLMError:

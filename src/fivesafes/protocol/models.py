@@ -18,9 +18,9 @@ from fivesafes.protocol.runs import ReasonCode, RunState
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-AnalysisName = Literal["count", "summary", "glm"]
-ANALYSES: tuple[str, ...] = ("count", "summary", "glm")
-ITERATIVE: frozenset[str] = frozenset({"glm"})
+AnalysisName = Literal["count", "summary", "glm", "coxph", "meta"]
+ANALYSES: tuple[str, ...] = ("count", "summary", "glm", "coxph", "meta")
+ITERATIVE: frozenset[str] = frozenset({"glm", "coxph"})
 """Analyses that run as rounds under one task: the hub sends a signed instruction each round."""
 
 
@@ -128,6 +128,8 @@ class GLMParameters(Strict):
     def _a_model_the_catalogue_can_build(self) -> GLMParameters:
         formula = parse_formula(self.formula)  # FormulaError is a ValueError: a 422
         outcome = VARIABLES[formula.outcome].kind
+        if outcome == "survival" or any(VARIABLES[t].kind == "survival" for t in formula.terms):
+            raise ValueError("a time to event is for Cox models (coxph), not a GLM")
         if self.family == "binomial" and outcome != "binary":
             raise ValueError("a binomial model needs a binary (0/1) outcome")
         if self.family == "poisson" and outcome not in ("count", "binary"):
@@ -141,17 +143,36 @@ class GLMParameters(Strict):
         return self
 
 
+class CoxParameters(Strict):
+    """A Cox model stratified by node: ``time_to_x ~ term + term`` (no intercept)."""
+
+    cohort: Cohort
+    formula: Annotated[str, StringConstraints(min_length=3, max_length=500)]
+
+    @model_validator(mode="after")
+    def _a_survival_outcome(self) -> CoxParameters:
+        formula = parse_formula(self.formula)
+        if VARIABLES[formula.outcome].kind != "survival":
+            raise ValueError("a Cox model's outcome is a time to event (e.g. time_to_lung_cancer)")
+        if any(VARIABLES[t].kind == "survival" for t in formula.terms):
+            raise ValueError("a time to event cannot be a covariate")
+        self.formula = str(formula)
+        return self
+
+
 PARAMETERS: dict[str, type[Strict]] = {
     "count": CountParameters,
     "summary": SummaryParameters,
     "glm": GLMParameters,
+    "coxph": CoxParameters,
+    "meta": GLMParameters,  # each node fits the model alone; the hub meta-analyses
 }
 
 
 class TaskRequest(Strict):
     project_id: Identifier
     analysis: AnalysisName
-    parameters: CountParameters | SummaryParameters | GLMParameters
+    parameters: CountParameters | SummaryParameters | GLMParameters | CoxParameters
     gate: GateTightening | None = None
     nodes: Annotated[list[Name], Field(min_length=1, max_length=100)] | None = None
     timeout_seconds: Annotated[int, Field(ge=1, le=3600)] = 120
@@ -270,13 +291,16 @@ class SummaryOutput(Strict):
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
-class GLMRoundOutput(Strict):
-    """One node's sums for one round of a GLM (``fivesafes.analyses.glm.RoundSums``): never a
-    row, and only after the node's model traps passed (``gate.verdict`` is ``pass``)."""
+class ModelRoundOutput(Strict):
+    """One node's sums for one round of a model: never a row, and only after the node's model
+    traps passed (``gate.verdict`` is ``pass``). A GLM sends its deviance, XᵀWX and XᵀWz
+    (``fivesafes.analyses.glm.RoundSums``); a Cox model its log partial likelihood as
+    ``loglike``, its information matrix as ``xtwx`` and its gradient as ``xtwz``."""
 
     round: Annotated[int, Field(ge=0, le=1000)]
     step: Literal["mean", "start", "step"]
     n: Annotated[int, Field(ge=0)]
+    events: Annotated[int, Field(ge=0)] = 0
     missing: Annotated[int, Field(ge=0)]
     sum_y: FiniteFloat = 0.0
     deviance: FiniteFloat = 0.0
@@ -287,7 +311,7 @@ class GLMRoundOutput(Strict):
     gate: GateRecord
 
     @model_validator(mode="after")
-    def _consistent(self) -> GLMRoundOutput:
+    def _consistent(self) -> ModelRoundOutput:
         if self.gate.verdict != "pass":
             raise ValueError("a model round is sent only when it passed the node's traps")
         p = len(self.xtwz)
@@ -298,10 +322,32 @@ class GLMRoundOutput(Strict):
         return self
 
 
+class NodeModelOutput(Strict):
+    """A model fitted on one node's rows alone (for a meta-analysis): coefficients and
+    standard errors, only after the node's model traps passed."""
+
+    names: Annotated[list[str], Field(max_length=200)]
+    params: Annotated[list[FiniteFloat], Field(max_length=200)]
+    bse: Annotated[list[FiniteFloat], Field(max_length=200)]
+    n: Annotated[int, Field(ge=0)]
+    missing: Annotated[int, Field(ge=0)]
+    gate: GateRecord
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NodeModelOutput:
+        if self.gate.verdict != "pass":
+            raise ValueError("a model is sent only when it passed the node's traps")
+        if not len(self.names) == len(self.params) == len(self.bse):
+            raise ValueError("names, coefficients and standard errors must match")
+        return self
+
+
 OUTPUTS: dict[str, type[Strict]] = {
     "count": CountOutput,
     "summary": SummaryOutput,
-    "glm": GLMRoundOutput,
+    "glm": ModelRoundOutput,
+    "coxph": ModelRoundOutput,
+    "meta": NodeModelOutput,
 }
 
 
