@@ -56,3 +56,11 @@ class Harness(LocalFederation):
             node_settings={"poll_wait_seconds": 5, "retry_max_seconds": 1.0},
             **options,
         )
+
+    def every_site(self, site_data: dict[str, Any], **node_options: Any) -> Any:
+        """A hub and a node per site, alice's project approved everywhere: her client."""
+        self.start_hub()
+        for name, path in site_data.items():
+            self.add_node(name, {"engine": "duckdb", "path": str(path)}, **node_options)
+        token = self.researcher()
+        return self.federation(token, self.project(["alice"], list(site_data)))

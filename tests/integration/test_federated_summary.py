@@ -35,17 +35,8 @@ def duck(path) -> dict:
     return {"engine": "duckdb", "path": str(path)}
 
 
-def every_site(harness, site_data):
-    """A hub, a node per site with the default profile, alice's project approved everywhere."""
-    harness.start_hub()
-    for name, path in site_data.items():
-        harness.add_node(name, duck(path))
-    token = harness.researcher()
-    return harness.federation(token, harness.project(["alice"], list(site_data)))
-
-
 def test_summary_of_age_matches_each_nodes_data_and_pools_released_values(harness, site_data):
-    with every_site(harness, site_data) as fed:
+    with harness.every_site(site_data) as fed:
         result = fed.summary(EVERYONE, "age", timeout=60)
     assert result.complete and result.variable == "age"
     released: list[tuple[int, float, float]] = []
@@ -103,7 +94,7 @@ def _count(path) -> int:
 
 
 def test_a_task_can_tighten_every_gate_and_never_loosen_one(harness, site_data):
-    with every_site(harness, site_data) as fed:
+    with harness.every_site(site_data) as fed:
         strict = fed.count(LUNG_CANCER, timeout=60, gate={"threshold": 100_000})
         loose = fed.count(EVERYONE, timeout=60, gate={"threshold": 1, "rounding_base": 1})
         refused = None

@@ -1,11 +1,11 @@
-"""``fivesafes analyse glm|coxph|summary``: federated statistics from the shell."""
+"""``fivesafes analyse glm|coxph|crosstab|summary``: federated statistics from the shell."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,6 +21,14 @@ ConnectionOption = Annotated[Path, typer.Option(help="Connection file (hub URL, 
 ProjectOption = Annotated[str | None, typer.Option(help="Project id (default: the connection's).")]
 NodeOption = Annotated[list[str] | None, typer.Option(help="Only these nodes (repeat).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def show(result: Any, as_json: bool) -> None:
+    """Print a result as JSON or as its own readable table."""
+    if as_json:
+        console.print_json(json.dumps(asdict(result)))
+    else:
+        console.print(str(result), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -48,10 +56,7 @@ def glm(
             nodes=node or None,
             timeout=timeout,
         )
-    if as_json:
-        console.print_json(json.dumps(asdict(result)))
-    else:
-        console.print(str(result), highlight=False, soft_wrap=True)
+    show(result, as_json)
     if not result.ok:
         raise typer.Exit(1)
 
@@ -71,12 +76,29 @@ def coxph(
         result = fed.coxph(
             formula, cohort=cohort, project=project, nodes=node or None, timeout=timeout
         )
-    if as_json:
-        console.print_json(json.dumps(asdict(result)))
-    else:
-        console.print(str(result), highlight=False, soft_wrap=True)
+    show(result, as_json)
     if not result.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def crosstab(
+    rows: Annotated[str, typer.Option(help="A categorical or binary variable, e.g. smoker.")],
+    cohort: CohortOption,
+    columns: Annotated[str | None, typer.Option(help="A second variable, e.g. sex.")] = None,
+    connection: ConnectionOption = Path("connection.json"),
+    project: ProjectOption = None,
+    node: NodeOption = None,
+    timeout: Annotated[int, typer.Option(help="Seconds to wait for every node.")] = 120,
+    as_json: JsonOption = False,
+) -> None:
+    """Distinct persons by one or two variables per node and combined, after disclosure
+    control (suppressed cells, rounding, the combined table gated again)."""
+    with Federation.from_file(connection) as fed:
+        result = fed.crosstab(
+            cohort, rows, columns, project=project, nodes=node or None, timeout=timeout
+        )
+    show(result, as_json)
 
 
 @app.command()
@@ -93,7 +115,4 @@ def summary(
     control."""
     with Federation.from_file(connection) as fed:
         result = fed.summary(cohort, variable, project=project, nodes=node or None, timeout=timeout)
-    if as_json:
-        console.print_json(json.dumps(asdict(result)))
-    else:
-        console.print(str(result), highlight=False, soft_wrap=True)
+    show(result, as_json)

@@ -4,6 +4,7 @@ from fivesafes.client.federation import Federation, FederationError
 from fivesafes.client.results import (
     CountResult,
     CoxResult,
+    CrosstabResult,
     GLMResult,
     MetaResult,
     NodeCount,
@@ -14,6 +15,7 @@ from fivesafes.client.results import (
 __all__ = [
     "CountResult",
     "CoxResult",
+    "CrosstabResult",
     "Federation",
     "FederationError",
     "GLMResult",

@@ -12,6 +12,7 @@ import httpx
 from fivesafes.client.results import (
     CountResult,
     CoxResult,
+    CrosstabResult,
     GLMResult,
     MetaResult,
     SummaryResult,
@@ -249,6 +250,24 @@ class Federation:
         parameters = {"cohort": _cohort_json(cohort), "formula": formula, "family": family}
         view = self.submit("meta", parameters, project=project, nodes=nodes, timeout=timeout)
         return MetaResult.from_view(self.wait(view.task_id, timeout))
+
+    def crosstab(
+        self,
+        cohort: Cohort | dict[str, Any] | str | Path,
+        rows: str,
+        columns: str | None = None,
+        *,
+        project: str | None = None,
+        nodes: list[str] | None = None,
+        timeout: int = 120,
+    ) -> CrosstabResult:
+        """Distinct persons of ``cohort`` by the levels of ``rows`` (and ``columns``): each
+        node's table checked by its gate, and the combined table gated again."""
+        parameters: dict[str, Any] = {"cohort": _cohort_json(cohort), "rows": rows}
+        if columns is not None:
+            parameters["columns"] = columns
+        view = self.submit("crosstab", parameters, project=project, nodes=nodes, timeout=timeout)
+        return CrosstabResult.from_view(self.wait(view.task_id, timeout))
 
 
 def _cohort_json(cohort: Cohort | dict[str, Any] | str | Path) -> dict[str, Any]:

@@ -474,3 +474,66 @@ class MetaResult:
                 + "; ".join(f"{n} ({why})" for n, why in sorted(self.nodes_missing.items()))
             )
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class CrosstabResult:
+    """Persons by one or two variables: each node's released table and the combined one (a
+    cell some node suppressed is a lower bound; ``nodes_suppressed`` names those nodes)."""
+
+    task_id: str
+    complete: bool
+    rows: str | None
+    columns: str | None
+    cells: list[dict[str, Any]]
+    nodes: dict[str, list[dict[str, Any]]]
+    nodes_missing: dict[str, str]
+
+    @classmethod
+    def from_view(cls, view: TaskView) -> CrosstabResult:
+        combined: dict[str, Any] = view.combined or {}
+        reasons = {
+            r.node: r.message or (r.reason.value if r.reason else r.state.value) for r in view.runs
+        }
+        nodes = {r.node: list((r.output or {}).get("cells", [])) for r in view.runs if r.output}
+        return cls(
+            task_id=view.task_id,
+            complete=view.state == "complete",
+            rows=combined.get("rows"),
+            columns=combined.get("columns"),
+            cells=list(combined.get("cells", [])),
+            nodes=nodes,
+            nodes_missing={n: reasons.get(n, "") for n in combined.get("nodes_missing", [])},
+        )
+
+    def to_frame(self, node: str | None = None) -> Any:
+        """The combined table (or one node's) as rows x columns; suppressed cells are NA."""
+        import pandas as pd
+
+        cells = self.cells if node is None else self.nodes[node]
+        frame = pd.DataFrame(
+            [{"row": c["row"], "column": c["column"], "value": c["count"]["value"]} for c in cells]
+        )
+        if frame.empty:
+            return frame
+        table = frame.pivot(index="row", columns="column", values="value")
+        return table.astype("Int64")
+
+    def __str__(self) -> str:
+        lines = [
+            f"Federated crosstab: {self.rows}" + (f" by {self.columns}" if self.columns else "")
+        ]
+        for c in self.cells:
+            value = "suppressed" if c["count"]["value"] is None else str(c["count"]["value"])
+            partial = (
+                f"  (at least; suppressed at {', '.join(c['nodes_suppressed'])})"
+                if c["nodes_suppressed"] and c["count"]["value"] is not None
+                else ""
+            )
+            lines.append(f"  {c['row']:<10} {c['column']:<10} {value:>10}{partial}")
+        if self.nodes_missing:
+            lines.append(
+                "not included: "
+                + "; ".join(f"{n} ({why})" for n, why in sorted(self.nodes_missing.items()))
+            )
+        return "\n".join(lines)

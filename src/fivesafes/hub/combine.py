@@ -25,6 +25,7 @@ from fivesafes.analyses.meta import combine as meta_combine
 from fivesafes.protocol.models import (
     OUTPUTS,
     CountOutput,
+    CrosstabOutput,
     ModelRoundOutput,
     NodeModelOutput,
     ReleasedCount,
@@ -48,6 +49,8 @@ def regate(analysis: str, output: dict[str, Any], profile: Profile) -> dict[str,
         return checked.model_dump(mode="json")  # judged again, pooled, in hub/rounds.py
     if isinstance(checked, CountOutput):
         return _regate_count(checked, profile).model_dump(mode="json")
+    if isinstance(checked, CrosstabOutput):
+        return _regate_table(checked, profile).model_dump(mode="json")
     assert isinstance(checked, SummaryOutput)
     return _regate_summary(checked, profile).model_dump(mode="json")
 
@@ -66,6 +69,21 @@ def _regate_count(output: CountOutput, profile: Profile) -> CountOutput:
         )
         return CountOutput(count=again, gate=gate)
     return CountOutput(count=again, gate=output.gate)
+
+
+def _regate_table(output: CrosstabOutput, profile: Profile) -> CrosstabOutput:
+    cells = []
+    hidden_by_hub = False
+    for cell in output.cells:
+        count = cell.count
+        if count.value is not None:
+            count = release_count(count.value, profile)
+            hidden_by_hub |= count.suppressed
+        cells.append(cell.model_copy(update={"count": count}))
+    gate = output.gate
+    if hidden_by_hub:
+        gate = gate.model_copy(update={"verdict": "fail", "rules": [*gate.rules, "hub: threshold"]})
+    return output.model_copy(update={"cells": cells, "gate": gate})
 
 
 def _regate_summary(output: SummaryOutput, profile: Profile) -> SummaryOutput:
@@ -94,6 +112,8 @@ def combine(
         return combine_summaries(outputs, missing, profile)
     if analysis == "meta":
         return combine_models(outputs, missing)
+    if analysis == "crosstab":
+        return combine_tables(outputs, missing, profile)
     return combine_counts(outputs, missing, profile)
 
 
@@ -121,6 +141,49 @@ def combine_counts(
         "total": gated.model_dump(mode="json"),
         "nodes_contributing": contributing,
         "nodes_suppressed": suppressed,
+        "nodes_missing": sorted(missing),
+        "profile": profile.name,
+    }
+
+
+def combine_tables(
+    outputs: dict[str, dict[str, Any]], missing: list[str], profile: Profile
+) -> dict[str, Any]:
+    """Add the nodes' released cells; a cell some node suppressed is a lower bound and names
+    those nodes; every combined cell is judged again as a count."""
+    tables = {node: CrosstabOutput.model_validate(raw) for node, raw in sorted(outputs.items())}
+    combined: dict[tuple[str, str], dict[str, Any]] = {}
+    for node, table in tables.items():
+        for cell in table.cells:
+            entry = combined.setdefault(
+                (cell.row, cell.column),
+                {"row": cell.row, "column": cell.column, "sum": 0, "nodes_suppressed": []},
+            )
+            if cell.count.value is None:
+                entry["nodes_suppressed"].append(node)
+            else:
+                entry["sum"] += cell.count.value
+    cells = []
+    for entry in combined.values():
+        released = release_count(entry["sum"], profile) if entry["sum"] else None
+        cells.append(
+            {
+                "row": entry["row"],
+                "column": entry["column"],
+                "count": (
+                    released
+                    or ReleasedCount(value=None, suppressed=True, rule="no node released a value")
+                ).model_dump(mode="json"),
+                "nodes_suppressed": entry["nodes_suppressed"],
+            }
+        )
+    first = next(iter(tables.values()), None)
+    return {
+        "analysis": "crosstab",
+        "rows": first.rows if first else None,
+        "columns": first.columns if first else None,
+        "cells": cells,
+        "nodes_contributing": sorted(tables),
         "nodes_missing": sorted(missing),
         "profile": profile.name,
     }

@@ -20,13 +20,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 from pyroaring import AbstractBitMap
 
 from fivesafes.analyses.count import cohort_person_set
 from fivesafes.analyses.cox import CoxSums
+from fivesafes.analyses.crosstab import NodeTable, node_table, released_cells
 from fivesafes.analyses.glm import Fit, GLMError, RoundSums, Rows, fit_local
 from fivesafes.analyses.model_node import evidence_of, model_share, round_sums
 from fivesafes.analyses.summary import variable_values
@@ -39,6 +40,9 @@ from fivesafes.protocol.models import (
     CountOutput,
     CountParameters,
     CoxParameters,
+    CrosstabOutput,
+    CrosstabParameters,
+    GateRecord,
     GLMParameters,
     Instruction,
     ModelRoundOutput,
@@ -80,6 +84,7 @@ class Computed:
     # a model's round: the instruction, the node's sums, persons left out for missing values
     model_round: tuple[Instruction, RoundSums | CoxSums, int] | None = None
     model_fit: tuple[Fit, int] | None = None  # a node's own fit (meta-analysis), its missing
+    table: tuple[NodeTable, CrosstabParameters] | None = None  # judged by the table checker
 
 
 class NoInstruction(ValueError):
@@ -92,10 +97,14 @@ def _compute(
     parameters: Any,
     db: OmopDatabase,
     instruction: Instruction | None,
+    profile: Profile,
 ) -> Computed:
     if isinstance(parameters, CountParameters):
         persons = cohort_person_set(db, parameters.cohort)
         return Computed(persons, CountEvidence(len(persons)))
+    if isinstance(parameters, CrosstabParameters):
+        table = node_table(db, parameters, profile)
+        return Computed(table.persons, CountEvidence(len(table.persons)), table=(table, parameters))
     if isinstance(parameters, SummaryParameters):
         found = variable_values(db, parameters)
         evidence = MagnitudeEvidence(found.values, found.missing)
@@ -218,7 +227,7 @@ def run_task(
     if earlier is not None:
         return Outcome("succeeded", output=earlier)
     try:
-        computed = _compute(output_key(task), task.analysis, parameters, db, instruction)
+        computed = _compute(output_key(task), task.analysis, parameters, db, instruction, profile)
     except NoInstruction:
         return Outcome("refused", ReasonCode.INVALID_PARAMETERS)
     except GLMError:
@@ -247,6 +256,8 @@ def gate(
     person_sets: PersonSetStore,
 ) -> Outcome:
     """Judge ``computed`` under ``profile`` and decide what leaves; fails closed."""
+    if computed.table is not None:
+        return _gate_table(project_id, key, computed, profile, person_sets)
     try:
         judgement = judge(computed.evidence, profile)
     except Exception as exc:  # noqa: BLE001 - fail closed: any error in the gate withholds
@@ -272,6 +283,46 @@ def gate(
     if judgement.verdict is not Verdict.PASS:
         return Outcome("succeeded", output=output)
     return Outcome("succeeded", output=output, release=Release(key, computed.persons))
+
+
+def _gate_table(
+    project_id: str,
+    key: str,
+    computed: Computed,
+    profile: Profile,
+    person_sets: PersonSetStore,
+) -> Outcome:
+    """A crosstab: the checker has judged every cell; a table with released cells is checked
+    for differencing like any output (its persons: everyone counted in it)."""
+    assert computed.table is not None
+    table, parameters = computed.table
+    output = table.output
+    if output.errors:
+        log.error("the table checker failed; the result is withheld")
+        return Outcome("failed", ReasonCode.GATE_ERROR)
+    if output.verdict is Verdict.REVIEW:
+        return Outcome("refused", ReasonCode.HELD_FOR_REVIEW)
+    try:
+        cells = released_cells(table, parameters)
+    except Exception as exc:  # noqa: BLE001 - fail closed
+        log.error("building the released table failed with %s", type(exc).__name__)
+        return Outcome("failed", ReasonCode.GATE_ERROR)
+    released = any(not c.count.suppressed for c in cells)
+    if released:
+        refusal = differencing_refusal(project_id, computed.persons, person_sets, profile)
+        if refusal is not None:
+            return refusal
+    rules = sorted({f.finding.rule for f in output.findings})
+    verdict: Literal["pass", "fail"] = "pass" if output.verdict is Verdict.PASS else "fail"
+    document = CrosstabOutput(
+        rows=parameters.rows,
+        columns=parameters.columns,
+        cells=cells,
+        gate=GateRecord(verdict=verdict, profile=profile.name, rules=rules),
+    ).model_dump(mode="json")
+    if not released:
+        return Outcome("succeeded", output=document)
+    return Outcome("succeeded", output=document, release=Release(key, computed.persons))
 
 
 def differencing_refusal(

@@ -18,8 +18,8 @@ from fivesafes.protocol.runs import ReasonCode, RunState
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-AnalysisName = Literal["count", "summary", "glm", "coxph", "meta"]
-ANALYSES: tuple[str, ...] = ("count", "summary", "glm", "coxph", "meta")
+AnalysisName = Literal["count", "summary", "glm", "coxph", "meta", "crosstab"]
+ANALYSES: tuple[str, ...] = ("count", "summary", "glm", "coxph", "meta", "crosstab")
 ITERATIVE: frozenset[str] = frozenset({"glm", "coxph"})
 """Analyses that run as rounds under one task: the hub sends a signed instruction each round."""
 
@@ -160,19 +160,39 @@ class CoxParameters(Strict):
         return self
 
 
+class CrosstabParameters(Strict):
+    """Persons of a cohort by the levels of one or two categorical or binary variables."""
+
+    cohort: Cohort
+    rows: VariableName
+    columns: VariableName | None = None
+
+    @model_validator(mode="after")
+    def _categories(self) -> CrosstabParameters:
+        for name in (self.rows, self.columns):
+            if name is not None and VARIABLES[name].kind not in ("categorical", "binary"):
+                raise ValueError("a crosstab's variables must be categorical or binary")
+        if self.rows == self.columns:
+            raise ValueError("rows and columns must be different variables")
+        return self
+
+
 PARAMETERS: dict[str, type[Strict]] = {
     "count": CountParameters,
     "summary": SummaryParameters,
     "glm": GLMParameters,
     "coxph": CoxParameters,
     "meta": GLMParameters,  # each node fits the model alone; the hub meta-analyses
+    "crosstab": CrosstabParameters,
 }
 
 
 class TaskRequest(Strict):
     project_id: Identifier
     analysis: AnalysisName
-    parameters: CountParameters | SummaryParameters | GLMParameters | CoxParameters
+    parameters: (
+        CountParameters | SummaryParameters | GLMParameters | CoxParameters | CrosstabParameters
+    )
     gate: GateTightening | None = None
     nodes: Annotated[list[Name], Field(min_length=1, max_length=100)] | None = None
     timeout_seconds: Annotated[int, Field(ge=1, le=3600)] = 120
@@ -342,12 +362,33 @@ class NodeModelOutput(Strict):
         return self
 
 
+Label = Annotated[str, StringConstraints(max_length=64)]
+
+
+class CrosstabCell(Strict):
+    row: Label
+    column: Label
+    count: ReleasedCount
+
+
+class CrosstabOutput(Strict):
+    """A table of distinct persons, as the node's checker released it: every cell of the
+    catalogue's levels, suppressed (primary or secondary) or rounded. ``fail`` means some
+    cells are suppressed; the others may still be read."""
+
+    rows: str
+    columns: str | None
+    cells: Annotated[list[CrosstabCell], Field(max_length=400)]
+    gate: GateRecord
+
+
 OUTPUTS: dict[str, type[Strict]] = {
     "count": CountOutput,
     "summary": SummaryOutput,
     "glm": ModelRoundOutput,
     "coxph": ModelRoundOutput,
     "meta": NodeModelOutput,
+    "crosstab": CrosstabOutput,
 }
 
 
