@@ -23,7 +23,7 @@ from fivesafes.data.synth import generate
 from fivesafes.node.outcome import Outcome
 from fivesafes.node.person_sets import InMemoryPersonSetStore
 from fivesafes.node.runner import run_task
-from fivesafes.protocol.models import SummaryParameters, TaskPayload
+from fivesafes.protocol.models import Instruction, SummaryParameters, TaskPayload
 from fivesafes.sdc.profiles import DEFAULT, Profile
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -48,7 +48,16 @@ class Node:
         self.store = InMemoryPersonSetStore()
         self._runs = 0
 
-    def ask(self, cohort: dict[str, Any], analysis: str = "count", **parameters: Any) -> Outcome:
+    def ask(
+        self,
+        cohort: dict[str, Any],
+        analysis: str = "count",
+        *,
+        instruction: dict[str, Any] | None = None,
+        **parameters: Any,
+    ) -> Outcome:
+        """Run ``analysis`` as the node would; ``instruction`` is a model round's (step, beta),
+        as a hub would sign it."""
         self._runs += 1
         task = TaskPayload(
             task_id=f"t{self._runs}",
@@ -61,7 +70,8 @@ class Node:
             issued_at=NOW,
             expires_at=NOW + timedelta(minutes=1),
         )
-        outcome = run_task(task, self.db, self.profile, self.store)
+        step = Instruction(task_id=task.task_id, round=0, **instruction) if instruction else None
+        outcome = run_task(task, self.db, self.profile, self.store, step)
         if outcome.release is not None and outcome.output is not None:
             self.store.record(
                 PROJECT,
