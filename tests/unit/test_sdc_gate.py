@@ -267,3 +267,20 @@ def test_a_profile_ratio_wins_over_the_glm_trap():
     evidence = ModelEvidence(100, 20, ())
     assert judge(evidence, DEFAULT).verdict.value == "pass"  # 20 % < 33 %
     assert judge(evidence, DEFAULT.tightened(glm_ratio=0.1)).rules == ["glm-ratio"]
+
+
+@pytest.mark.parametrize(
+    ("profile", "n", "value"),
+    [
+        (DEFAULT, 0, 0),
+        (ACRO, 0, None),
+        (DEFAULT, 4, None),
+        (DEFAULT, 14, 10),
+        (OPENSAFELY, 0, None),
+    ],
+)
+def test_a_table_cell_follows_the_profiles_zeros_rule(profile, n, value):
+    from fivesafes.sdc.gate import release_cell
+
+    assert release_cell(n, profile).value == value
+    assert release_count(0, profile).value is None  # a lone count of zero never is

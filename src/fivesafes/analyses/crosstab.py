@@ -19,13 +19,19 @@ from pyroaring import BitMap
 from fivesafes.analyses.catalogue import VARIABLES
 from fivesafes.analyses.variables import analysis_frame
 from fivesafes.data.source import OmopDatabase
-from fivesafes.protocol.models import CrosstabCell, CrosstabParameters, ReleasedCount
+from fivesafes.protocol.models import (
+    CrosstabCell,
+    CrosstabParameters,
+    HistogramParameters,
+    ReleasedCount,
+)
 from fivesafes.sdc.checker import Checker
 from fivesafes.sdc.differencing import person_set
 from fivesafes.sdc.output import Output
 from fivesafes.sdc.profiles import Profile
 
 ALL = "all"
+Grid = tuple[tuple[str, ...], tuple[str, ...]]
 ABSENT = "no persons with this combination were released by this node"
 
 
@@ -65,13 +71,33 @@ def node_table(db: OmopDatabase, parameters: CrosstabParameters, profile: Profil
     return NodeTable(person_set(data["person_id"].to_numpy()), output)
 
 
-def released_cells(table: NodeTable, parameters: CrosstabParameters) -> list[CrosstabCell]:
+def node_histogram(
+    db: OmopDatabase, parameters: HistogramParameters, profile: Profile
+) -> NodeTable:
+    """Persons by the agreed bins of a numeric variable, checked by the node's checker."""
+    frame = analysis_frame(db, parameters.cohort, [parameters.variable])
+    values = frame.columns[parameters.variable]
+    keep = ~np.isnan(values)
+    data = pd.DataFrame({"person_id": frame.person_ids[keep], "value": values[keep]})
+    output = Checker(profile).hist(data, "value", bins=parameters.edges, person="person_id")
+    return NodeTable(person_set(data["person_id"].to_numpy()), output)
+
+
+def grid(table: NodeTable, parameters: CrosstabParameters | HistogramParameters) -> Grid:
+    """The rows and columns every node sends: catalogue levels, or the agreed bins."""
+    if isinstance(parameters, HistogramParameters):
+        return tuple(str(b) for b in table.output.table.index), ("count",)
+    return levels(parameters.rows), levels(parameters.columns)
+
+
+def released_cells(table: NodeTable, rows_and_columns: Grid) -> list[CrosstabCell]:
     """Every cell of the full grid: the released count, or a suppression marker."""
     released = table.output.table
     reasons = table.output.reasons
+    rows, columns = rows_and_columns
     cells = []
-    for row in levels(parameters.rows):
-        for column in levels(parameters.columns):
+    for row in rows:
+        for column in columns:
             present = row in released.index and column in released.columns
             value: Any = released.loc[row, column] if present else None
             if value is not None and not bool(pd.isna(value)):

@@ -269,6 +269,23 @@ class Federation:
         view = self.submit("crosstab", parameters, project=project, nodes=nodes, timeout=timeout)
         return CrosstabResult.from_view(self.wait(view.task_id, timeout))
 
+    def histogram(
+        self,
+        cohort: Cohort | dict[str, Any] | str | Path,
+        variable: str,
+        edges: list[float],
+        *,
+        project: str | None = None,
+        nodes: list[str] | None = None,
+        timeout: int = 120,
+    ) -> CrosstabResult:
+        """Distinct persons of ``cohort`` per bin of ``variable`` with the agreed ``edges``
+        (bins [a, b), the last [a, b]): each node's histogram checked by its gate, and the
+        combined one gated again. Rows are bins, the one column is ``count``."""
+        parameters = {"cohort": _cohort_json(cohort), "variable": variable, "edges": edges}
+        view = self.submit("histogram", parameters, project=project, nodes=nodes, timeout=timeout)
+        return CrosstabResult.from_view(self.wait(view.task_id, timeout))
+
 
 def _cohort_json(cohort: Cohort | dict[str, Any] | str | Path) -> dict[str, Any]:
     if isinstance(cohort, Cohort):

@@ -31,7 +31,7 @@ from fivesafes.protocol.models import (
     ReleasedCount,
     SummaryOutput,
 )
-from fivesafes.sdc.gate import release_count
+from fivesafes.sdc.gate import release_cell, release_count
 from fivesafes.sdc.profiles import Profile
 
 _NONE_RELEASED = "no node released a value"
@@ -77,7 +77,7 @@ def _regate_table(output: CrosstabOutput, profile: Profile) -> CrosstabOutput:
     for cell in output.cells:
         count = cell.count
         if count.value is not None:
-            count = release_count(count.value, profile)
+            count = release_cell(count.value, profile)
             hidden_by_hub |= count.suppressed
         cells.append(cell.model_copy(update={"count": count}))
     gate = output.gate
@@ -112,8 +112,8 @@ def combine(
         return combine_summaries(outputs, missing, profile)
     if analysis == "meta":
         return combine_models(outputs, missing)
-    if analysis == "crosstab":
-        return combine_tables(outputs, missing, profile)
+    if analysis in ("crosstab", "histogram"):
+        return {**combine_tables(outputs, missing, profile), "analysis": analysis}
     return combine_counts(outputs, missing, profile)
 
 
@@ -165,7 +165,8 @@ def combine_tables(
                 entry["sum"] += cell.count.value
     cells = []
     for entry in combined.values():
-        released = release_count(entry["sum"], profile) if entry["sum"] else None
+        some = entry["sum"] > 0 or len(entry["nodes_suppressed"]) < len(tables)
+        released = release_cell(entry["sum"], profile) if some else None
         cells.append(
             {
                 "row": entry["row"],

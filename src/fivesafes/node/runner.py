@@ -27,7 +27,13 @@ from pyroaring import AbstractBitMap
 
 from fivesafes.analyses.count import cohort_person_set
 from fivesafes.analyses.cox import CoxSums
-from fivesafes.analyses.crosstab import NodeTable, node_table, released_cells
+from fivesafes.analyses.crosstab import (
+    NodeTable,
+    grid,
+    node_histogram,
+    node_table,
+    released_cells,
+)
 from fivesafes.analyses.glm import Fit, GLMError, RoundSums, Rows, fit_local
 from fivesafes.analyses.model_node import evidence_of, model_share, round_sums
 from fivesafes.analyses.summary import variable_values
@@ -44,6 +50,7 @@ from fivesafes.protocol.models import (
     CrosstabParameters,
     GateRecord,
     GLMParameters,
+    HistogramParameters,
     Instruction,
     ModelRoundOutput,
     NodeModelOutput,
@@ -84,7 +91,8 @@ class Computed:
     # a model's round: the instruction, the node's sums, persons left out for missing values
     model_round: tuple[Instruction, RoundSums | CoxSums, int] | None = None
     model_fit: tuple[Fit, int] | None = None  # a node's own fit (meta-analysis), its missing
-    table: tuple[NodeTable, CrosstabParameters] | None = None  # judged by the table checker
+    # judged by the table checker: a crosstab or a histogram
+    table: tuple[NodeTable, CrosstabParameters | HistogramParameters] | None = None
 
 
 class NoInstruction(ValueError):
@@ -102,8 +110,12 @@ def _compute(
     if isinstance(parameters, CountParameters):
         persons = cohort_person_set(db, parameters.cohort)
         return Computed(persons, CountEvidence(len(persons)))
-    if isinstance(parameters, CrosstabParameters):
-        table = node_table(db, parameters, profile)
+    if isinstance(parameters, CrosstabParameters | HistogramParameters):
+        table = (
+            node_table(db, parameters, profile)
+            if isinstance(parameters, CrosstabParameters)
+            else node_histogram(db, parameters, profile)
+        )
         return Computed(table.persons, CountEvidence(len(table.persons)), table=(table, parameters))
     if isinstance(parameters, SummaryParameters):
         found = variable_values(db, parameters)
@@ -303,7 +315,7 @@ def _gate_table(
     if output.verdict is Verdict.REVIEW:
         return Outcome("refused", ReasonCode.HELD_FOR_REVIEW)
     try:
-        cells = released_cells(table, parameters)
+        cells = released_cells(table, grid(table, parameters))
     except Exception as exc:  # noqa: BLE001 - fail closed
         log.error("building the released table failed with %s", type(exc).__name__)
         return Outcome("failed", ReasonCode.GATE_ERROR)
@@ -314,9 +326,13 @@ def _gate_table(
             return refusal
     rules = sorted({f.finding.rule for f in output.findings})
     verdict: Literal["pass", "fail"] = "pass" if output.verdict is Verdict.PASS else "fail"
+    if isinstance(parameters, CrosstabParameters):
+        rows, columns = parameters.rows, parameters.columns
+    else:
+        rows, columns = parameters.variable, None
     document = CrosstabOutput(
-        rows=parameters.rows,
-        columns=parameters.columns,
+        rows=rows,
+        columns=columns,
         cells=cells,
         gate=GateRecord(verdict=verdict, profile=profile.name, rules=rules),
     ).model_dump(mode="json")

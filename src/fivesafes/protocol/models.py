@@ -17,9 +17,18 @@ from fivesafes.cohorts.criteria import Cohort
 from fivesafes.protocol.runs import ReasonCode, RunState
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-AnalysisName = Literal["count", "summary", "glm", "coxph", "meta", "crosstab"]
-ANALYSES: tuple[str, ...] = ("count", "summary", "glm", "coxph", "meta", "crosstab")
+AnalysisName = Literal["count", "summary", "glm", "coxph", "meta", "crosstab", "histogram"]
+ANALYSES: tuple[str, ...] = (
+    "count",
+    "summary",
+    "glm",
+    "coxph",
+    "meta",
+    "crosstab",
+    "histogram",
+)
 ITERATIVE: frozenset[str] = frozenset({"glm", "coxph"})
 """Analyses that run as rounds under one task: the hub sends a signed instruction each round."""
 
@@ -177,6 +186,23 @@ class CrosstabParameters(Strict):
         return self
 
 
+class HistogramParameters(Strict):
+    """Persons of a cohort by bins of a numeric variable, with edges agreed in the task (the
+    same at every node, chosen by the researcher, never taken from any node's data)."""
+
+    cohort: Cohort
+    variable: VariableName
+    edges: Annotated[list[FiniteFloat], Field(min_length=2, max_length=51)]
+
+    @model_validator(mode="after")
+    def _numeric_and_increasing(self) -> HistogramParameters:
+        if VARIABLES[self.variable].kind not in ("numeric", "count"):
+            raise ValueError("a histogram's variable must be numeric or a count")
+        if any(b <= a for a, b in zip(self.edges, self.edges[1:], strict=False)):
+            raise ValueError("bin edges must increase")
+        return self
+
+
 PARAMETERS: dict[str, type[Strict]] = {
     "count": CountParameters,
     "summary": SummaryParameters,
@@ -184,6 +210,7 @@ PARAMETERS: dict[str, type[Strict]] = {
     "coxph": CoxParameters,
     "meta": GLMParameters,  # each node fits the model alone; the hub meta-analyses
     "crosstab": CrosstabParameters,
+    "histogram": HistogramParameters,
 }
 
 
@@ -191,7 +218,12 @@ class TaskRequest(Strict):
     project_id: Identifier
     analysis: AnalysisName
     parameters: (
-        CountParameters | SummaryParameters | GLMParameters | CoxParameters | CrosstabParameters
+        CountParameters
+        | SummaryParameters
+        | GLMParameters
+        | CoxParameters
+        | CrosstabParameters
+        | HistogramParameters
     )
     gate: GateTightening | None = None
     nodes: Annotated[list[Name], Field(min_length=1, max_length=100)] | None = None
@@ -308,9 +340,6 @@ class SummaryOutput(Strict):
         return self
 
 
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
-
-
 class ModelRoundOutput(Strict):
     """One node's sums for one round of a model: never a row, and only after the node's model
     traps passed (``gate.verdict`` is ``pass``). A GLM sends its deviance, XᵀWX and XᵀWz
@@ -389,6 +418,7 @@ OUTPUTS: dict[str, type[Strict]] = {
     "coxph": ModelRoundOutput,
     "meta": NodeModelOutput,
     "crosstab": CrosstabOutput,
+    "histogram": CrosstabOutput,  # one column, "count"; a row per bin
 }
 
 

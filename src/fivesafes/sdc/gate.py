@@ -193,6 +193,15 @@ def release_count(persons: int, profile: Profile) -> ReleasedCount:
     )
 
 
+def release_cell(persons: int, profile: Profile) -> ReleasedCount:
+    """Gate one cell of a table: as a count, except that an empty cell follows the profile's
+    ``zeros_are_disclosive`` (a lone count of zero is always suppressed; a table's zero is
+    usually structural)."""
+    if persons == 0 and not profile.zeros_are_disclosive:
+        return ReleasedCount(value=0, suppressed=False, rule="empty cell")
+    return release_count(persons, profile)
+
+
 def _check_count(n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, int | np.integer):
         raise TypeError("a count must be an integer")
