@@ -519,6 +519,29 @@ class CrosstabResult:
         table = frame.pivot(index="row", columns="column", values="value")
         return table.astype("Int64")
 
+    def quantiles(self, probabilities: list[float]) -> dict[float, float]:
+        """For a histogram: quantiles of the combined released bins, by linear interpolation
+        within a bin (never from raw values). Bins some node suppressed count only what was
+        released, so the quantiles are approximate; raises if no bin was released."""
+        bins = []
+        for cell in self.cells:
+            low, high = (float(v) for v in str(cell["row"]).strip("[]()").split(","))
+            bins.append((low, high, cell["count"]["value"] or 0))
+        total = sum(n for _, _, n in bins)
+        if total <= 0:
+            raise ValueError("no bin was released, so there is nothing to take quantiles of")
+        result = {}
+        for p in probabilities:
+            if not 0.0 <= p <= 1.0:
+                raise ValueError("probabilities must be between 0 and 1")
+            target, seen = p * total, 0.0
+            for low, high, n in bins:
+                if n and seen + n >= target:
+                    result[p] = low + (high - low) * (target - seen) / n
+                    break
+                seen += n
+        return result
+
     def __str__(self) -> str:
         lines = [
             f"Federated crosstab: {self.rows}" + (f" by {self.columns}" if self.columns else "")
