@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fivesafes.protocol.models import CountOutput, SummaryOutput, TaskView
@@ -453,6 +454,12 @@ class MetaResult:
         import pandas as pd
 
         return pd.DataFrame(self.terms).set_index("term")
+
+    def forest_plot(self, term: str, path: str | Path, *, exponentiate: bool = False) -> Path:
+        """Write a forest plot of ``term`` to ``path`` (PNG, SVG or PDF by its suffix)."""
+        from fivesafes.client.plots import forest_plot
+
+        return Path(forest_plot(self, term, path, exponentiate=exponentiate))
 
     def __str__(self) -> str:
         if not self.ok:

@@ -1,0 +1,64 @@
+"""Pictures of released results, drawn with matplotlib (the Agg backend: files, no screen).
+
+Only what the hub released is drawn: node estimates that passed their gates and the hub's
+combinations. Nothing is fetched from anywhere; the figure is written to ``path`` and returned.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fivesafes.client.results import MetaResult
+
+Z975 = 1.959963984540054
+
+
+def forest_plot(
+    result: MetaResult, term: str, path: str | Path, *, exponentiate: bool = False
+) -> Any:
+    """A forest plot of one term: each node's estimate with its 95 % interval, then the
+    fixed-effect and random-effects combinations as diamonds. ``exponentiate`` shows odds or
+    hazard ratios on a log axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if term not in result.names:
+        raise ValueError(f"no term {term!r}; terms: {', '.join(result.names)}")
+    j = result.names.index(term)
+    combined = result.terms[j]
+    transform = math.exp if exponentiate else (lambda v: v)
+    rows: list[tuple[str, float, float, float]] = []
+    for node, fit in sorted(result.nodes.items()):
+        b, se = fit["params"][j], fit["bse"][j]
+        rows.append((f"{node} (n={fit['n']})", b, b - Z975 * se, b + Z975 * se))
+    figure, axes = plt.subplots(figsize=(7, 1.2 + 0.45 * (len(rows) + 2)))
+    y = list(range(len(rows) + 2, 0, -1))
+    for (_, b, low, high), position in zip(rows, y, strict=False):
+        axes.plot([transform(low), transform(high)], [position, position], color="black")
+        axes.plot([transform(b)], [position], marker="s", color="black")
+    labels = [r[0] for r in rows]
+    for name, position in (("fixed", y[-2]), ("random", y[-1])):
+        b = combined[name]
+        low, high = combined[f"{name}_ci"]
+        xs = [transform(low), transform(b), transform(high), transform(b)]
+        ys = [position, position + 0.25, position, position - 0.25]
+        axes.fill(xs, ys, color="tab:blue" if name == "fixed" else "tab:orange")
+        labels.append(
+            f"{'fixed effect' if name == 'fixed' else 'random effects (DL)'}"
+            + (f", I²={100 * combined['i2']:.0f}%" if name == "random" else "")
+        )
+    axes.axvline(transform(0.0), color="grey", linestyle="--", linewidth=0.8)
+    axes.set_yticks(y, labels)
+    if exponentiate:
+        axes.set_xscale("log")
+    axes.set_xlabel(f"{term}: {'ratio' if exponentiate else 'coefficient'} (95 % CI)")
+    axes.set_title(f"Meta-analysis of {term} across nodes")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return Path(path)

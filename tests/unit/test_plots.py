@@ -1,0 +1,65 @@
+"""The forest plot draws exactly the released estimates (read back from the figure's lines)."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+
+from fivesafes.analyses.meta import Z975, combine
+from fivesafes.client.plots import forest_plot
+from fivesafes.client.results import MetaResult
+
+NODES = {
+    "lakeside": {"params": [0.1, 0.8], "bse": [0.2, 0.10], "n": 2400},
+    "northfield": {"params": [0.2, 1.1], "bse": [0.1, 0.15], "n": 3000},
+    "riverside": {"params": [0.0, 0.6], "bse": [0.3, 0.25], "n": 1900},
+}
+
+
+def result() -> MetaResult:
+    names = ["Intercept", "smoker"]
+    terms = [
+        combine(
+            name,
+            [NODES[n]["params"][j] for n in sorted(NODES)],
+            [NODES[n]["bse"][j] for n in sorted(NODES)],
+        ).as_dict()
+        for j, name in enumerate(names)
+    ]
+    return MetaResult("t", True, names, terms, NODES, {}, None)
+
+
+def test_the_forest_plot_draws_each_nodes_interval_and_the_combinations(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    drawn = {}
+    close = plt.close
+    monkeypatch.setattr(plt, "close", lambda figure: drawn.setdefault("figure", figure))
+    path = forest_plot(result(), "smoker", tmp_path / "forest.png", exponentiate=True)
+    assert path.stat().st_size > 5_000
+    axes = drawn["figure"].axes[0]
+    horizontal = [
+        line.get_xdata()
+        for line in axes.lines
+        if len(line.get_xdata()) == 2 and line.get_xdata()[0] != line.get_xdata()[1]
+    ]
+    intervals = sorted(float(x) for xs in horizontal for x in xs)
+    expected = sorted(
+        math.exp(f["params"][1] + sign * Z975 * f["bse"][1])
+        for f in NODES.values()
+        for sign in (-1, 1)
+    )
+    assert intervals == pytest.approx(expected)
+    labels = [t.get_text() for t in axes.get_yticklabels()]
+    assert labels[-1].startswith("random effects (DL), I²=")
+    close(drawn["figure"])
+
+
+def test_an_unknown_term_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="no term"):
+        result().forest_plot("age", tmp_path / "x.png")
