@@ -108,3 +108,31 @@ def test_a_task_can_tighten_every_gate_and_never_loosen_one(harness, site_data):
         assert node.value == release_count(len(true_ages(site_data[node.node])), DEFAULT).value
         assert node.profile == "default"
     assert refused is not None and refused.code == "invalid_request"
+
+
+def test_a_summary_by_sex_per_node_and_pooled(harness, site_data):
+    with harness.every_site(site_data) as fed:
+        result = fed.summary_by(EVERYONE, "age", "sex")
+    assert result.complete and set(result.groups) == {"female", "male"}
+    sql = AGES_SQL.replace("SELECT", "SELECT p.gender_concept_id,", 1).replace(
+        "GROUP BY p.person_id", "GROUP BY p.gender_concept_id, p.person_id"
+    )
+    for node, groups in result.nodes.items():
+        with duckdb.connect(str(site_data[node]), read_only=True) as con:
+            rows = con.execute(sql).fetchall()
+        for group in groups:
+            code = 8532 if group["level"] == "female" else 8507
+            ages = np.asarray([age for gender, age in rows if gender == code], dtype=float)
+            assert group["n"]["value"] == release_count(len(ages), DEFAULT).value
+            assert group["mean"] == pytest.approx(ages.mean(), rel=1e-12)
+    pooled = result.groups["female"]
+    parts = [
+        (g["n"]["value"], g["mean"])
+        for gs in result.nodes.values()
+        for g in gs
+        if g["level"] == "female"
+    ]
+    n = sum(k for k, _ in parts)
+    assert pooled["n"]["value"] == n
+    assert pooled["mean"] == pytest.approx(sum(k * m for k, m in parts) / n, rel=1e-12)
+    assert "female" in str(result)

@@ -180,3 +180,22 @@ def test_a_task_gate_that_is_not_a_setting_is_refused(db, gate):
     bad = task("count", {"cohort": EVERYONE}).model_copy(update={"gate": gate})
     outcome = run_task(bad, db, DEFAULT, InMemoryPersonSetStore())
     assert (outcome.status, outcome.reason) == ("refused", ReasonCode.INVALID_PARAMETERS)
+
+
+def test_a_summary_by_group_judges_each_level_on_its_own(db, site):
+    with duckdb.connect(str(site), read_only=True) as con:
+        sizes = dict(
+            con.execute("SELECT gender_concept_id, count(*) FROM person GROUP BY 1").fetchall()
+        )
+    women, men = sizes[8532], sizes[8507]
+    threshold = (min(women, men) + max(women, men)) // 2 + 1  # between the two group sizes
+    strict = DEFAULT.tightened(threshold=threshold)
+    parameters = {"cohort": EVERYONE, "variable": "age", "by": "sex"}
+    out = run_task(task("summary", parameters), db, strict, InMemoryPersonSetStore())
+    assert out.status == "succeeded" and out.release is not None
+    groups = {g["level"]: g for g in out.output["groups"]}
+    small = "female" if women < men else "male"
+    large = "male" if small == "female" else "female"
+    assert groups[small]["gate"]["verdict"] == "fail" and groups[small]["mean"] is None
+    assert groups[large]["gate"]["verdict"] == "pass" and groups[large]["mean"] is not None
+    assert len(out.release.persons) == women + men  # the population: every contributor

@@ -17,6 +17,8 @@ import numpy as np
 import numpy.typing as npt
 from pyroaring import BitMap
 
+from fivesafes.analyses.catalogue import VARIABLES as CATALOGUE
+from fivesafes.analyses.variables import analysis_frame
 from fivesafes.cohorts.compile import cohort_persons
 from fivesafes.cohorts.concepts import check_concepts
 from fivesafes.data.source import OmopDatabase
@@ -57,3 +59,32 @@ def variable_values(db: OmopDatabase, parameters: SummaryParameters) -> Variable
         values=raw[present],
         missing=int((~present).sum()),
     )
+
+
+def grouped_values(
+    db: OmopDatabase, parameters: SummaryParameters
+) -> list[tuple[str, VariableValues]]:
+    """Per level of ``parameters.by`` (the catalogue's levels; ``no``/``yes`` for a binary
+    factor), the values of the variable. Persons missing the factor are in no group."""
+    assert parameters.by is not None
+    frame = analysis_frame(db, parameters.cohort, [parameters.variable, parameters.by])
+    values = frame.columns[parameters.variable]
+    codes = frame.columns[parameters.by]
+    variable = CATALOGUE[parameters.by]
+    names = variable.levels if variable.kind == "categorical" else ("no", "yes")
+    groups = []
+    for code, level in enumerate(names):
+        member = codes == code
+        present = member & ~np.isnan(values)
+        groups.append(
+            (
+                level,
+                VariableValues(
+                    contributors=person_set(frame.person_ids[present]),
+                    person_ids=frame.person_ids[present],
+                    values=values[present],
+                    missing=int((member & np.isnan(values)).sum()),
+                ),
+            )
+        )
+    return groups

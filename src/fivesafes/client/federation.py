@@ -14,6 +14,7 @@ from fivesafes.client.results import (
     CoxResult,
     CrosstabResult,
     GLMResult,
+    GroupedSummaryResult,
     MetaResult,
     SummaryResult,
 )
@@ -187,6 +188,27 @@ class Federation:
             gate=gate,
         )
         return SummaryResult.from_view(self.wait(view.task_id, timeout))
+
+    def summary_by(
+        self,
+        cohort: Cohort | dict[str, Any] | str | Path,
+        variable: str,
+        by: str,
+        *,
+        project: str | None = None,
+        nodes: list[str] | None = None,
+        timeout: int = 120,
+    ) -> GroupedSummaryResult:
+        """As ``summary``, per level of a categorical or binary factor ``by`` (e.g. ``"sex"``);
+        each level is judged by every node's gate on its own."""
+        view = self.submit(
+            "summary",
+            {"cohort": _cohort_json(cohort), "variable": variable, "by": by},
+            project=project,
+            nodes=nodes,
+            timeout=timeout,
+        )
+        return GroupedSummaryResult.from_view(self.wait(view.task_id, timeout))
 
     def glm(
         self,

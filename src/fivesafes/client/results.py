@@ -567,3 +567,40 @@ class CrosstabResult:
                 + "; ".join(f"{n} ({why})" for n, why in sorted(self.nodes_missing.items()))
             )
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class GroupedSummaryResult:
+    """A summary per level of a grouping factor: per level, each node's released figures and
+    the pooled ones (weighted by released n)."""
+
+    task_id: str
+    complete: bool
+    variable: str | None
+    by: str | None
+    groups: dict[str, dict[str, Any]]  # level -> pooled {"n", "mean", "sd", ...}
+    nodes: dict[str, list[dict[str, Any]]]  # node -> its released groups
+
+    @classmethod
+    def from_view(cls, view: TaskView) -> GroupedSummaryResult:
+        combined: dict[str, Any] = view.combined or {}
+        return cls(
+            task_id=view.task_id,
+            complete=view.state == "complete",
+            variable=combined.get("variable"),
+            by=combined.get("by"),
+            groups=dict(combined.get("groups", {})),
+            nodes={r.node: list(r.output.get("groups", [])) for r in view.runs if r.output},
+        )
+
+    def __str__(self) -> str:
+        lines = [f"Federated summary of {self.variable} by {self.by} (pooled over nodes)"]
+        lines.append(f"{'level':<10} {'n':>8} {'mean':>8} {'sd':>8}")
+        for level, pooled in self.groups.items():
+            n = pooled.get("n", {}).get("value")
+            mean, sd = pooled.get("mean"), pooled.get("sd")
+            shown_mean = "—" if mean is None else f"{mean:.2f}"
+            shown_sd = "—" if sd is None else f"{sd:.2f}"
+            shown_n = "suppressed" if n is None else str(n)
+            lines.append(f"{level:<10} {shown_n:>8} {shown_mean:>8} {shown_sd:>8}")
+        return "\n".join(lines)

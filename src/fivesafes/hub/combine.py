@@ -26,6 +26,7 @@ from fivesafes.protocol.models import (
     OUTPUTS,
     CountOutput,
     CrosstabOutput,
+    GroupedSummaryOutput,
     ModelRoundOutput,
     NodeModelOutput,
     ReleasedCount,
@@ -44,6 +45,10 @@ def regate(analysis: str, output: dict[str, Any], profile: Profile) -> dict[str,
     model = OUTPUTS.get(analysis)
     if model is None:
         raise ValueError(f"no output type for analysis {analysis!r}")
+    if analysis == "summary" and "groups" in output:
+        grouped = GroupedSummaryOutput.model_validate(output)
+        groups = [_regate_summary(g, profile) for g in grouped.groups]
+        return grouped.model_copy(update={"groups": groups}).model_dump(mode="json")
     checked = model.model_validate(output)
     if isinstance(checked, ModelRoundOutput | NodeModelOutput):
         return checked.model_dump(mode="json")  # judged again, pooled, in hub/rounds.py
@@ -108,6 +113,8 @@ def combine(
     analysis: str, outputs: dict[str, dict[str, Any]], missing: list[str], profile: Profile
 ) -> dict[str, Any]:
     """Combine the (already re-gated) outputs of the nodes that succeeded."""
+    if analysis == "summary" and any("groups" in o for o in outputs.values()):
+        return combine_grouped_summaries(outputs, missing, profile)
     if analysis == "summary":
         return combine_summaries(outputs, missing, profile)
     if analysis == "meta":
@@ -216,6 +223,30 @@ def combine_models(outputs: dict[str, dict[str, Any]], missing: list[str]) -> di
         for j, name in enumerate(names)
     ]
     return result
+
+
+def combine_grouped_summaries(
+    outputs: dict[str, dict[str, Any]], missing: list[str], profile: Profile
+) -> dict[str, Any]:
+    """Pool a grouped summary level by level, as ``combine_summaries`` pools a plain one."""
+    grouped = {n: GroupedSummaryOutput.model_validate(o) for n, o in sorted(outputs.items())}
+    levels: dict[str, dict[str, dict[str, Any]]] = {}
+    for node, output in grouped.items():
+        for group in output.groups:
+            levels.setdefault(group.level or "", {})[node] = group.model_dump(mode="json")
+    first = next(iter(grouped.values()), None)
+    return {
+        "analysis": "summary",
+        "variable": first.variable if first else None,
+        "by": first.by if first else None,
+        "groups": {
+            level: combine_summaries(per_node, missing, profile)
+            for level, per_node in levels.items()
+        },
+        "nodes_contributing": sorted(grouped),
+        "nodes_missing": sorted(missing),
+        "profile": profile.name,
+    }
 
 
 def combine_summaries(

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from pyroaring import AbstractBitMap
+from pyroaring import AbstractBitMap, BitMap
 
 from fivesafes.analyses.count import cohort_person_set
 from fivesafes.analyses.cox import CoxSums
@@ -36,7 +36,7 @@ from fivesafes.analyses.crosstab import (
 )
 from fivesafes.analyses.glm import Fit, GLMError, RoundSums, Rows, fit_local
 from fivesafes.analyses.model_node import evidence_of, model_share, round_sums
-from fivesafes.analyses.summary import variable_values
+from fivesafes.analyses.summary import grouped_values, variable_values
 from fivesafes.cohorts.concepts import UnknownConceptError
 from fivesafes.data.source import OmopDatabase
 from fivesafes.node.outcome import Outcome, Release
@@ -50,6 +50,7 @@ from fivesafes.protocol.models import (
     CrosstabParameters,
     GateRecord,
     GLMParameters,
+    GroupedSummaryOutput,
     HistogramParameters,
     Instruction,
     ModelRoundOutput,
@@ -91,6 +92,9 @@ class Computed:
     # a model's round: the instruction, the node's sums, persons left out for missing values
     model_round: tuple[Instruction, RoundSums | CoxSums, int] | None = None
     model_fit: tuple[Fit, int] | None = None  # a node's own fit (meta-analysis), its missing
+    # a summary by a grouping factor: per level, its values (each judged on its own)
+    groups: list[tuple[str, MagnitudeEvidence]] | None = None
+    by: str | None = None
     # judged by the table checker: a crosstab or a histogram
     table: tuple[NodeTable, CrosstabParameters | HistogramParameters] | None = None
 
@@ -117,6 +121,16 @@ def _compute(
             else node_histogram(db, parameters, profile)
         )
         return Computed(table.persons, CountEvidence(len(table.persons)), table=(table, parameters))
+    if isinstance(parameters, SummaryParameters) and parameters.by is not None:
+        groups = grouped_values(db, parameters)
+        everyone = BitMap.union(*(g.contributors for _, g in groups))
+        return Computed(
+            everyone,
+            CountEvidence(len(everyone)),
+            parameters.variable,
+            groups=[(level, MagnitudeEvidence(g.values, g.missing)) for level, g in groups],
+            by=parameters.by,
+        )
     if isinstance(parameters, SummaryParameters):
         found = variable_values(db, parameters)
         evidence = MagnitudeEvidence(found.values, found.missing)
@@ -185,20 +199,39 @@ def released_output(computed: Computed, judgement: Judgement, profile: Profile) 
             gate=record,
         ).model_dump(mode="json")
     assert isinstance(evidence, MagnitudeEvidence)
+    return summary_output(computed.variable, evidence, judgement, profile).model_dump(mode="json")
+
+
+def summary_output(
+    variable: SummaryVariable,
+    evidence: MagnitudeEvidence,
+    judgement: Judgement,
+    profile: Profile,
+    level: str | None = None,
+) -> SummaryOutput:
+    """A summary's released form: n and missing rounded, mean and sd, or markers only."""
+    record = judgement.record()
     if judgement.verdict is not Verdict.PASS:
         marker = ReleasedCount(value=None, suppressed=True, rule="; ".join(judgement.rules))
         return SummaryOutput(
-            variable=computed.variable, n=marker, missing=marker, mean=None, sd=None, gate=record
-        ).model_dump(mode="json")
+            variable=variable,
+            level=level,
+            n=marker,
+            missing=marker,
+            mean=None,
+            sd=None,
+            gate=record,
+        )
     values = evidence.values
     return SummaryOutput(
-        variable=computed.variable,
+        variable=variable,
+        level=level,
         n=release_count(int(values.size), profile),
         missing=release_count(evidence.missing, profile),
         mean=float(values.mean()),
         sd=float(values.std(ddof=1)) if values.size > 1 else None,
         gate=record,
-    ).model_dump(mode="json")
+    )
 
 
 def output_key(task: TaskPayload, instruction: Instruction | None = None) -> str:
@@ -270,6 +303,8 @@ def gate(
     """Judge ``computed`` under ``profile`` and decide what leaves; fails closed."""
     if computed.table is not None:
         return _gate_table(project_id, key, computed, profile, person_sets)
+    if computed.groups is not None:
+        return _gate_groups(project_id, key, computed, profile, person_sets)
     try:
         judgement = judge(computed.evidence, profile)
     except Exception as exc:  # noqa: BLE001 - fail closed: any error in the gate withholds
@@ -295,6 +330,38 @@ def gate(
     if judgement.verdict is not Verdict.PASS:
         return Outcome("succeeded", output=output)
     return Outcome("succeeded", output=output, release=Release(key, computed.persons))
+
+
+def _gate_groups(
+    project_id: str,
+    key: str,
+    computed: Computed,
+    profile: Profile,
+    person_sets: PersonSetStore,
+) -> Outcome:
+    """A summary by group: each level judged on its own; anything for review holds the whole
+    output; released values are checked for differencing (the population: every contributor)."""
+    assert computed.groups is not None
+    try:
+        judged = [(level, e, judge(e, profile)) for level, e in computed.groups]
+    except Exception as exc:  # noqa: BLE001 - fail closed
+        log.error("the disclosure gate failed with %s; the result is withheld", type(exc).__name__)
+        return Outcome("failed", ReasonCode.GATE_ERROR)
+    if any(j.verdict is Verdict.REVIEW for _, _, j in judged):
+        return Outcome("refused", ReasonCode.HELD_FOR_REVIEW)
+    released = any(j.verdict is Verdict.PASS for _, _, j in judged)
+    if released:
+        refusal = differencing_refusal(project_id, computed.persons, person_sets, profile)
+        if refusal is not None:
+            return refusal
+    document = GroupedSummaryOutput(
+        variable=computed.variable,
+        by=computed.by or "",
+        groups=[summary_output(computed.variable, e, j, profile, level) for level, e, j in judged],
+    ).model_dump(mode="json")
+    if not released:
+        return Outcome("succeeded", output=document)
+    return Outcome("succeeded", output=document, release=Release(key, computed.persons))
 
 
 def _gate_table(

@@ -122,6 +122,13 @@ client-supplied vector (docs/disclosure-control.md, "Summaries")."""
 class SummaryParameters(Strict):
     cohort: Cohort
     variable: SummaryVariable
+    by: VariableName | None = None  # a categorical or binary grouping factor
+
+    @model_validator(mode="after")
+    def _groups_are_categories(self) -> SummaryParameters:
+        if self.by is not None and VARIABLES[self.by].kind not in ("categorical", "binary"):
+            raise ValueError("a summary's grouping factor must be categorical or binary")
+        return self
 
 
 class GLMParameters(Strict):
@@ -323,6 +330,7 @@ class SummaryOutput(Strict):
     suppression markers when the verdict is ``fail``."""
 
     variable: SummaryVariable
+    level: Annotated[str, StringConstraints(max_length=64)] | None = None  # of the ``by`` factor
     n: ReleasedCount
     missing: ReleasedCount
     mean: Annotated[float, Field(allow_inf_nan=False)] | None
@@ -409,6 +417,14 @@ class CrosstabOutput(Strict):
     columns: str | None
     cells: Annotated[list[CrosstabCell], Field(max_length=400)]
     gate: GateRecord
+
+
+class GroupedSummaryOutput(Strict):
+    """A summary per level of a grouping factor, each judged by the gate on its own."""
+
+    variable: SummaryVariable
+    by: str
+    groups: Annotated[list[SummaryOutput], Field(max_length=50)]
 
 
 OUTPUTS: dict[str, type[Strict]] = {
