@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pyroaring import AbstractBitMap, BitMap
 
 from fivesafes.analyses.count import cohort_person_set
@@ -349,19 +349,34 @@ def _gate_groups(
         return Outcome("failed", ReasonCode.GATE_ERROR)
     if any(j.verdict is Verdict.REVIEW for _, _, j in judged):
         return Outcome("refused", ReasonCode.HELD_FOR_REVIEW)
-    released = any(j.verdict is Verdict.PASS for _, _, j in judged)
-    if released:
-        refusal = differencing_refusal(project_id, computed.persons, person_sets, profile)
-        if refusal is not None:
-            return refusal
     document = GroupedSummaryOutput(
         variable=computed.variable,
         by=computed.by or "",
         groups=[summary_output(computed.variable, e, j, profile, level) for level, e, j in judged],
-    ).model_dump(mode="json")
+    )
+    released = any(j.verdict is Verdict.PASS for _, _, j in judged)
+    return _partly_released(project_id, key, computed, document, released, profile, person_sets)
+
+
+def _partly_released(
+    project_id: str,
+    key: str,
+    computed: Computed,
+    document: BaseModel,
+    released: bool,
+    profile: Profile,
+    person_sets: PersonSetStore,
+) -> Outcome:
+    """An output of several parts (groups, cells), some perhaps suppressed: if any value is
+    released, its population is checked for differencing and remembered."""
+    if released:
+        refusal = differencing_refusal(project_id, computed.persons, person_sets, profile)
+        if refusal is not None:
+            return refusal
+    output = document.model_dump(mode="json")
     if not released:
-        return Outcome("succeeded", output=document)
-    return Outcome("succeeded", output=document, release=Release(key, computed.persons))
+        return Outcome("succeeded", output=output)
+    return Outcome("succeeded", output=output, release=Release(key, computed.persons))
 
 
 def _gate_table(
@@ -387,10 +402,6 @@ def _gate_table(
         log.error("building the released table failed with %s", type(exc).__name__)
         return Outcome("failed", ReasonCode.GATE_ERROR)
     released = any(not c.count.suppressed for c in cells)
-    if released:
-        refusal = differencing_refusal(project_id, computed.persons, person_sets, profile)
-        if refusal is not None:
-            return refusal
     rules = sorted({f.finding.rule for f in output.findings})
     verdict: Literal["pass", "fail"] = "pass" if output.verdict is Verdict.PASS else "fail"
     if isinstance(parameters, CrosstabParameters):
@@ -402,10 +413,8 @@ def _gate_table(
         columns=columns,
         cells=cells,
         gate=GateRecord(verdict=verdict, profile=profile.name, rules=rules),
-    ).model_dump(mode="json")
-    if not released:
-        return Outcome("succeeded", output=document)
-    return Outcome("succeeded", output=document, release=Release(key, computed.persons))
+    )
+    return _partly_released(project_id, key, computed, document, released, profile, person_sets)
 
 
 def differencing_refusal(
