@@ -235,30 +235,14 @@ class GLMResult:
     def from_view(cls, view: TaskView) -> GLMResult:
         combined: dict[str, Any] = view.combined or {}
         fit: dict[str, Any] = combined.get("fit") or {}
-        reasons = {
-            r.node: r.message or (r.reason.value if r.reason else r.state.value) for r in view.runs
-        }
         return cls(
-            task_id=view.task_id,
-            complete=view.state == "complete",
-            formula=str(combined.get("formula", "")),
+            **fitted_model(view),
             family=fit.get("family"),
-            names=list(fit.get("names", [])),
-            params=list(fit.get("params", [])),
-            bse=list(fit.get("bse", [])),
-            z=list(fit.get("z", [])),
-            pvalues=list(fit.get("pvalues", [])),
-            conf_int=list(fit.get("conf_int", [])),
             deviance=fit.get("deviance"),
             llf=fit.get("llf"),
             aic=fit.get("aic"),
             nobs=fit.get("nobs"),
             df_resid=fit.get("df_resid"),
-            iterations=fit.get("iterations"),
-            rounds=combined.get("rounds"),
-            error=combined.get("error") or (None if view.state == "complete" else "not finished"),
-            nodes_contributing=list(combined.get("nodes_contributing", [])),
-            nodes_left_out={n: reasons.get(n, "") for n in combined.get("nodes_left_out", [])},
         )
 
     @property
@@ -345,28 +329,12 @@ class CoxResult:
     def from_view(cls, view: TaskView) -> CoxResult:
         combined: dict[str, Any] = view.combined or {}
         fit: dict[str, Any] = combined.get("fit") or {}
-        reasons = {
-            r.node: r.message or (r.reason.value if r.reason else r.state.value) for r in view.runs
-        }
         return cls(
-            task_id=view.task_id,
-            complete=view.state == "complete",
-            formula=str(combined.get("formula", "")),
-            names=list(fit.get("names", [])),
-            params=list(fit.get("params", [])),
+            **fitted_model(view),
             hazard_ratios=list(fit.get("hazard_ratios", [])),
-            bse=list(fit.get("bse", [])),
-            z=list(fit.get("z", [])),
-            pvalues=list(fit.get("pvalues", [])),
-            conf_int=list(fit.get("conf_int", [])),
             loglik=fit.get("loglik"),
             n=fit.get("n"),
             events=fit.get("events"),
-            iterations=fit.get("iterations"),
-            rounds=combined.get("rounds"),
-            error=combined.get("error") or (None if view.state == "complete" else "not finished"),
-            nodes_contributing=list(combined.get("nodes_contributing", [])),
-            nodes_left_out={n: reasons.get(n, "") for n in combined.get("nodes_left_out", [])},
         )
 
     @property
@@ -433,9 +401,7 @@ class MetaResult:
     @classmethod
     def from_view(cls, view: TaskView) -> MetaResult:
         combined: dict[str, Any] = view.combined or {}
-        reasons = {
-            r.node: r.message or (r.reason.value if r.reason else r.state.value) for r in view.runs
-        }
+        reasons = why_not(view)
         return cls(
             task_id=view.task_id,
             complete=view.state == "complete",
@@ -499,9 +465,7 @@ class CrosstabResult:
     @classmethod
     def from_view(cls, view: TaskView) -> CrosstabResult:
         combined: dict[str, Any] = view.combined or {}
-        reasons = {
-            r.node: r.message or (r.reason.value if r.reason else r.state.value) for r in view.runs
-        }
+        reasons = why_not(view)
         nodes = {r.node: list((r.output or {}).get("cells", [])) for r in view.runs if r.output}
         return cls(
             task_id=view.task_id,
@@ -604,3 +568,32 @@ class GroupedSummaryResult:
             shown_n = "suppressed" if n is None else str(n)
             lines.append(f"{level:<10} {shown_n:>8} {shown_mean:>8} {shown_sd:>8}")
         return "\n".join(lines)
+
+
+def why_not(view: TaskView) -> dict[str, str]:
+    """Per node, in the hub's words, why it did not succeed (or its state)."""
+    return {r.node: r.message or (r.reason.value if r.reason else r.state.value) for r in view.runs}
+
+
+def fitted_model(view: TaskView) -> dict[str, Any]:
+    """The fields a fitted model's result shares (GLM and Cox): coefficients and inference,
+    iterations, rounds, the error if there is no fit, and who took part."""
+    combined: dict[str, Any] = view.combined or {}
+    fit: dict[str, Any] = combined.get("fit") or {}
+    reasons = why_not(view)
+    return {
+        "task_id": view.task_id,
+        "complete": view.state == "complete",
+        "formula": str(combined.get("formula", "")),
+        "names": list(fit.get("names", [])),
+        "params": list(fit.get("params", [])),
+        "bse": list(fit.get("bse", [])),
+        "z": list(fit.get("z", [])),
+        "pvalues": list(fit.get("pvalues", [])),
+        "conf_int": list(fit.get("conf_int", [])),
+        "iterations": fit.get("iterations"),
+        "rounds": combined.get("rounds"),
+        "error": combined.get("error") or (None if view.state == "complete" else "not finished"),
+        "nodes_contributing": list(combined.get("nodes_contributing", [])),
+        "nodes_left_out": {n: reasons.get(n, "") for n in combined.get("nodes_left_out", [])},
+    }

@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from pyroaring import AbstractBitMap, BitMap
 
 from fivesafes.analyses.count import cohort_person_set
@@ -317,19 +317,14 @@ def gate(
         # a model has no suppression marker: the node declines the round
         log.warning("model refused in project %s: %s", project_id, ", ".join(judgement.rules))
         return Outcome("refused", ReasonCode.MODEL_REFUSED)
-    if judgement.verdict is Verdict.PASS:
-        # suppressed outputs release no value, so there is nothing to subtract or remember
-        refusal = differencing_refusal(project_id, computed.persons, person_sets, profile)
-        if refusal is not None:
-            return refusal
     try:
         output = released_output(computed, judgement, profile)
     except Exception as exc:  # noqa: BLE001 - fail closed
         log.error("building the released output failed with %s", type(exc).__name__)
         return Outcome("failed", ReasonCode.GATE_ERROR)
-    if judgement.verdict is not Verdict.PASS:
-        return Outcome("succeeded", output=output)
-    return Outcome("succeeded", output=output, release=Release(key, computed.persons))
+    # suppressed outputs release no value, so there is nothing to subtract or remember
+    released = judgement.verdict is Verdict.PASS
+    return _release(project_id, key, computed, output, released, profile, person_sets)
 
 
 def _gate_groups(
@@ -355,25 +350,25 @@ def _gate_groups(
         groups=[summary_output(computed.variable, e, j, profile, level) for level, e, j in judged],
     )
     released = any(j.verdict is Verdict.PASS for _, _, j in judged)
-    return _partly_released(project_id, key, computed, document, released, profile, person_sets)
+    output = document.model_dump(mode="json")
+    return _release(project_id, key, computed, output, released, profile, person_sets)
 
 
-def _partly_released(
+def _release(
     project_id: str,
     key: str,
     computed: Computed,
-    document: BaseModel,
+    output: dict[str, Any],
     released: bool,
     profile: Profile,
     person_sets: PersonSetStore,
 ) -> Outcome:
-    """An output of several parts (groups, cells), some perhaps suppressed: if any value is
-    released, its population is checked for differencing and remembered."""
+    """Send ``output``. If it releases any value, its population is first checked for
+    differencing and then remembered; markers alone are sent as they are."""
     if released:
         refusal = differencing_refusal(project_id, computed.persons, person_sets, profile)
         if refusal is not None:
             return refusal
-    output = document.model_dump(mode="json")
     if not released:
         return Outcome("succeeded", output=output)
     return Outcome("succeeded", output=output, release=Release(key, computed.persons))
@@ -413,8 +408,8 @@ def _gate_table(
         columns=columns,
         cells=cells,
         gate=GateRecord(verdict=verdict, profile=profile.name, rules=rules),
-    )
-    return _partly_released(project_id, key, computed, document, released, profile, person_sets)
+    ).model_dump(mode="json")
+    return _release(project_id, key, computed, document, released, profile, person_sets)
 
 
 def differencing_refusal(
