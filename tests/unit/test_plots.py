@@ -1,4 +1,4 @@
-"""The forest plot draws exactly the released estimates (read back from the figure's lines)."""
+"""Plots draw exactly the released estimates (read back from the figure's lines)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,16 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import numpy as np
 import pytest
 
+from fivesafes.analyses.km import blocks, edges, life_table
+from fivesafes.analyses.km import combine as km_combine
 from fivesafes.analyses.meta import Z975, combine
 from fivesafes.client.plots import forest_plot
-from fivesafes.client.results import MetaResult
+from fivesafes.client.results import KaplanMeierResult, MetaResult
+from fivesafes.protocol.models import KaplanMeierOutput
+from fivesafes.sdc.profiles import ACRO
 
 NODES = {
     "lakeside": {"params": [0.1, 0.8], "bse": [0.2, 0.10], "n": 2400},
@@ -63,3 +68,55 @@ def test_the_forest_plot_draws_each_nodes_interval_and_the_combinations(tmp_path
 def test_an_unknown_term_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="no term"):
         result().forest_plot("age", tmp_path / "x.png")
+
+
+def survival_result():
+    rng = np.random.default_rng(1)
+    outputs = {}
+    for node, n in (("lakeside", 300), ("northfield", 500)):
+        times = rng.exponential(5.0, (2, n))
+        groups = []
+        for level, t in zip(("female", "male"), times, strict=True):
+            blocks = [
+                {"start": b.start, "end": b.end, "at_risk": b.at_risk}
+                | {"events": b.events, "censored": b.censored}
+                for b in _blocks(t)
+            ]
+            groups.append({"level": level, "blocks": blocks, "suppressed": False, "rule": ""})
+        outputs[node] = KaplanMeierOutput.model_validate(
+            {"time": "time_to_lung_cancer", "by": "sex", "interval": 1.0, "horizon": 10.0}
+            | {"groups": groups, "gate": {"verdict": "pass", "profile": "acro"}}
+        )
+    combined = km_combine(outputs, [], ACRO)
+    return KaplanMeierResult(
+        "t", True, "time_to_lung_cancer", "sex", 1.0, 10.0, combined["groups"], {}
+    )
+
+
+def _blocks(times):
+    grid = edges(1.0, 10.0)
+    return blocks(life_table(times, np.ones_like(times), grid), grid, 10)
+
+
+def test_the_survival_plot_draws_each_levels_released_curve(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    result = survival_result()
+    drawn = {}
+    close = plt.close
+    monkeypatch.setattr(plt, "close", lambda figure: drawn.setdefault("figure", figure))
+    path = result.plot(tmp_path / "km.png")
+    assert path.stat().st_size > 5_000
+    axes = drawn["figure"].axes[0]
+    steps = {line.get_label(): line for line in axes.lines}
+    assert set(steps) == {"female", "male"}
+    for level, line in steps.items():
+        curve = result.curve(level)
+        assert list(line.get_ydata()) == pytest.approx([1.0] + [p["survival"] for p in curve])
+        assert list(line.get_xdata()) == pytest.approx([0.0] + [p["time"] for p in curve])
+    close(drawn["figure"])
+    frame = result.to_frame()
+    assert set(frame["level"]) == {"female", "male"}
+    assert "Federated Kaplan-Meier of time_to_lung_cancer by sex" in str(result)
+    with pytest.raises(KeyError, match="levels: female, male"):
+        result.curve("other")

@@ -1,4 +1,4 @@
-"""``fivesafes analyse glm|coxph|crosstab|summary``: federated statistics from the shell."""
+"""``fivesafes analyse glm|coxph|crosstab|summary|km``: federated statistics from the shell."""
 
 from __future__ import annotations
 
@@ -116,3 +116,40 @@ def summary(
     with Federation.from_file(connection) as fed:
         result = fed.summary(cohort, variable, project=project, nodes=node or None, timeout=timeout)
     show(result, as_json)
+
+
+@app.command()
+def km(
+    cohort: CohortOption,
+    time: Annotated[str, typer.Option(help="A time to event.")] = "time_to_lung_cancer",
+    by: Annotated[str | None, typer.Option(help="A categorical or binary factor.")] = None,
+    interval: Annotated[float, typer.Option(help="Years per agreed interval.")] = 1.0,
+    horizon: Annotated[float, typer.Option(help="Years of follow-up shown.")] = 10.0,
+    plot: Annotated[Path | None, typer.Option(help="Also draw the curves to this PNG.")] = None,
+    connection: ConnectionOption = Path("connection.json"),
+    project: ProjectOption = None,
+    node: NodeOption = None,
+    timeout: Annotated[int, typer.Option(help="Seconds to wait for every node.")] = 120,
+    as_json: JsonOption = False,
+) -> None:
+    """Kaplan-Meier survival per level, pooled over the nodes on the interval boundaries each
+    node could show (every step hides at least the threshold of persons)."""
+    with Federation.from_file(connection) as fed:
+        result = fed.kaplan_meier(
+            cohort,
+            time,
+            by,
+            interval=interval,
+            horizon=horizon,
+            project=project,
+            nodes=node or None,
+            timeout=timeout,
+        )
+    show(result, as_json)
+    if plot is not None:
+        try:
+            written = result.plot(plot)
+        except ValueError as exc:
+            console.print(f"no plot: {exc}")
+            raise typer.Exit(1) from None
+        console.print(f"curves written to {written}")

@@ -15,6 +15,7 @@ from fivesafes.client.results import (
     CrosstabResult,
     GLMResult,
     GroupedSummaryResult,
+    KaplanMeierResult,
     MetaResult,
     SummaryResult,
 )
@@ -307,6 +308,32 @@ class Federation:
         parameters = {"cohort": _cohort_json(cohort), "variable": variable, "edges": edges}
         view = self.submit("histogram", parameters, project=project, nodes=nodes, timeout=timeout)
         return CrosstabResult.from_view(self.wait(view.task_id, timeout))
+
+    def kaplan_meier(
+        self,
+        cohort: Cohort | dict[str, Any] | str | Path,
+        time: str = "time_to_lung_cancer",
+        by: str | None = None,
+        *,
+        interval: float = 1.0,
+        horizon: float = 10.0,
+        project: str | None = None,
+        nodes: list[str] | None = None,
+        timeout: int = 120,
+    ) -> KaplanMeierResult:
+        """Kaplan-Meier survival of ``time`` (by the levels of ``by``) on intervals of
+        ``interval`` years up to ``horizon``: each node merges intervals until enough persons
+        have left the risk set, and the hub pools on the boundaries every node showed."""
+        parameters: dict[str, Any] = {
+            "cohort": _cohort_json(cohort),
+            "time": time,
+            "interval": interval,
+            "horizon": horizon,
+        }
+        if by is not None:
+            parameters["by"] = by
+        view = self.submit("km", parameters, project=project, nodes=nodes, timeout=timeout)
+        return KaplanMeierResult.from_view(self.wait(view.task_id, timeout))
 
 
 def _cohort_json(cohort: Cohort | dict[str, Any] | str | Path) -> dict[str, Any]:

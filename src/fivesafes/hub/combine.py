@@ -9,6 +9,8 @@ hub's own profile (which may be stricter than a node's).
 | count    | released count re-judged    | total of released counts, judged as a count        |
 | summary  | released n re-judged        | n = sum of released n; mean and sd pooled with     |
 |          |                             | released n as weights; suppressed if n fails       |
+| km       | blocks merged again under   | Kaplan-Meier on the boundaries every contributing  |
+|          | hub's threshold, re-rounded | node shows (``fivesafes.analyses.km``)             |
 
 A node whose output was suppressed adds nothing and is named, so the reader knows the total
 leaves out fewer than that node's threshold of persons. A pooled summary is weighted by the
@@ -21,12 +23,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from fivesafes.analyses import km
 from fivesafes.analyses.meta import combine as meta_combine
 from fivesafes.protocol.models import (
     OUTPUTS,
     CountOutput,
     CrosstabOutput,
     GroupedSummaryOutput,
+    KaplanMeierOutput,
     ModelRoundOutput,
     NodeModelOutput,
     ReleasedCount,
@@ -52,6 +56,8 @@ def regate(analysis: str, output: dict[str, Any], profile: Profile) -> dict[str,
     checked = model.model_validate(output)
     if isinstance(checked, ModelRoundOutput | NodeModelOutput):
         return checked.model_dump(mode="json")  # judged again, pooled, in hub/rounds.py
+    if isinstance(checked, KaplanMeierOutput):
+        return km.regate(checked, profile).model_dump(mode="json")
     if isinstance(checked, CountOutput):
         return _regate_count(checked, profile).model_dump(mode="json")
     if isinstance(checked, CrosstabOutput):
@@ -119,6 +125,9 @@ def combine(
         return combine_summaries(outputs, missing, profile)
     if analysis == "meta":
         return combine_models(outputs, missing)
+    if analysis == "km":
+        survival = {n: KaplanMeierOutput.model_validate(o) for n, o in outputs.items()}
+        return km.combine(survival, missing, profile)
     if analysis in ("crosstab", "histogram"):
         return {**combine_tables(outputs, missing, profile), "analysis": analysis}
     return combine_counts(outputs, missing, profile)

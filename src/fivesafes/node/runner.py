@@ -35,6 +35,7 @@ from fivesafes.analyses.crosstab import (
     released_cells,
 )
 from fivesafes.analyses.glm import Fit, GLMError, RoundSums, Rows, fit_local
+from fivesafes.analyses.km import NodeSurvival, node_survival
 from fivesafes.analyses.model_node import evidence_of, model_share, round_sums
 from fivesafes.analyses.summary import grouped_values, variable_values
 from fivesafes.cohorts.concepts import UnknownConceptError
@@ -53,6 +54,8 @@ from fivesafes.protocol.models import (
     GroupedSummaryOutput,
     HistogramParameters,
     Instruction,
+    KaplanMeierOutput,
+    KaplanMeierParameters,
     ModelRoundOutput,
     NodeModelOutput,
     ReleasedCount,
@@ -97,6 +100,8 @@ class Computed:
     by: str | None = None
     # judged by the table checker: a crosstab or a histogram
     table: tuple[NodeTable, CrosstabParameters | HistogramParameters] | None = None
+    # Kaplan-Meier: per level, blocks already merged by the survival rule
+    survival: tuple[NodeSurvival, KaplanMeierParameters] | None = None
 
 
 class NoInstruction(ValueError):
@@ -121,6 +126,11 @@ def _compute(
             else node_histogram(db, parameters, profile)
         )
         return Computed(table.persons, CountEvidence(len(table.persons)), table=(table, parameters))
+    if isinstance(parameters, KaplanMeierParameters):
+        survival = node_survival(db, parameters, profile)
+        return Computed(
+            survival.persons, CountEvidence(len(survival.persons)), survival=(survival, parameters)
+        )
     if isinstance(parameters, SummaryParameters) and parameters.by is not None:
         groups = grouped_values(db, parameters)
         everyone = BitMap.union(*(g.contributors for _, g in groups))
@@ -305,6 +315,8 @@ def gate(
         return _gate_table(project_id, key, computed, profile, person_sets)
     if computed.groups is not None:
         return _gate_groups(project_id, key, computed, profile, person_sets)
+    if computed.survival is not None:
+        return _gate_survival(project_id, key, computed, profile, person_sets)
     try:
         judgement = judge(computed.evidence, profile)
     except Exception as exc:  # noqa: BLE001 - fail closed: any error in the gate withholds
@@ -410,6 +422,35 @@ def _gate_table(
         gate=GateRecord(verdict=verdict, profile=profile.name, rules=rules),
     ).model_dump(mode="json")
     return _release(project_id, key, computed, document, released, profile, person_sets)
+
+
+def _gate_survival(
+    project_id: str,
+    key: str,
+    computed: Computed,
+    profile: Profile,
+    person_sets: PersonSetStore,
+) -> Outcome:
+    """Kaplan-Meier: each level's blocks were merged by the survival rule as they were built
+    (``fivesafes.analyses.km``); released blocks are checked for differencing (the population:
+    every person of a released level)."""
+    assert computed.survival is not None
+    found, parameters = computed.survival
+    rules = ["survival"] + (["threshold"] if any(g.suppressed for _, _, g in found.groups) else [])
+    verdict: Literal["pass", "fail"] = "pass" if found.released else "fail"
+    try:
+        document = KaplanMeierOutput(
+            time=parameters.time,
+            by=parameters.by,
+            interval=parameters.interval,
+            horizon=parameters.horizon,
+            groups=[group for _, _, group in found.groups],
+            gate=GateRecord(verdict=verdict, profile=profile.name, rules=rules),
+        ).model_dump(mode="json")
+    except Exception as exc:  # noqa: BLE001 - fail closed
+        log.error("building the released survival table failed with %s", type(exc).__name__)
+        return Outcome("failed", ReasonCode.GATE_ERROR)
+    return _release(project_id, key, computed, document, found.released, profile, person_sets)
 
 
 def differencing_refusal(

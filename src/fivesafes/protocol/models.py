@@ -19,7 +19,7 @@ from fivesafes.protocol.runs import ReasonCode, RunState
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-AnalysisName = Literal["count", "summary", "glm", "coxph", "meta", "crosstab", "histogram"]
+AnalysisName = Literal["count", "summary", "glm", "coxph", "meta", "crosstab", "histogram", "km"]
 ANALYSES: tuple[str, ...] = (
     "count",
     "summary",
@@ -28,6 +28,7 @@ ANALYSES: tuple[str, ...] = (
     "meta",
     "crosstab",
     "histogram",
+    "km",
 )
 ITERATIVE: frozenset[str] = frozenset({"glm", "coxph"})
 """Analyses that run as rounds under one task: the hub sends a signed instruction each round."""
@@ -210,6 +211,28 @@ class HistogramParameters(Strict):
         return self
 
 
+class KaplanMeierParameters(Strict):
+    """Kaplan-Meier survival of a time to event, optionally by a categorical or binary factor,
+    on intervals of ``interval`` years up to ``horizon`` years, agreed in the task
+    (``fivesafes.analyses.km``)."""
+
+    cohort: Cohort
+    time: VariableName
+    by: VariableName | None = None
+    interval: Annotated[float, Field(gt=0.0, le=50.0, allow_inf_nan=False)] = 1.0
+    horizon: Annotated[float, Field(gt=0.0, le=100.0, allow_inf_nan=False)] = 10.0
+
+    @model_validator(mode="after")
+    def _survival_by_categories(self) -> KaplanMeierParameters:
+        if VARIABLES[self.time].kind != "survival":
+            raise ValueError("Kaplan-Meier needs a time to event (e.g. time_to_lung_cancer)")
+        if self.by is not None and VARIABLES[self.by].kind not in ("categorical", "binary"):
+            raise ValueError("a Kaplan-Meier grouping factor must be categorical or binary")
+        if self.horizon / self.interval > 200:
+            raise ValueError("at most 200 intervals: widen the interval or shorten the horizon")
+        return self
+
+
 PARAMETERS: dict[str, type[Strict]] = {
     "count": CountParameters,
     "summary": SummaryParameters,
@@ -218,6 +241,7 @@ PARAMETERS: dict[str, type[Strict]] = {
     "meta": GLMParameters,  # each node fits the model alone; the hub meta-analyses
     "crosstab": CrosstabParameters,
     "histogram": HistogramParameters,
+    "km": KaplanMeierParameters,
 }
 
 
@@ -231,6 +255,7 @@ class TaskRequest(Strict):
         | CoxParameters
         | CrosstabParameters
         | HistogramParameters
+        | KaplanMeierParameters
     )
     gate: GateTightening | None = None
     nodes: Annotated[list[Name], Field(min_length=1, max_length=100)] | None = None
@@ -427,6 +452,57 @@ class GroupedSummaryOutput(Strict):
     groups: Annotated[list[SummaryOutput], Field(max_length=50)]
 
 
+class SurvivalBlock(Strict):
+    """Consecutive agreed intervals (start, end] shown as one step of a node's life table:
+    persons at risk at ``start``, events and censorings in the block, rounded."""
+
+    start: FiniteFloat
+    end: FiniteFloat
+    at_risk: Annotated[int, Field(ge=0)]
+    events: Annotated[int, Field(ge=0)]
+    censored: Annotated[int, Field(ge=0)]
+
+    @model_validator(mode="after")
+    def _forward(self) -> SurvivalBlock:
+        if not 0.0 <= self.start < self.end:
+            raise ValueError("a block ends after it starts, at or after 0")
+        return self
+
+
+class KaplanMeierGroup(Strict):
+    """One level's blocks, or a suppression marker (no blocks) naming why."""
+
+    level: Label
+    blocks: Annotated[list[SurvivalBlock], Field(max_length=200)]
+    suppressed: bool
+    rule: Annotated[str, StringConstraints(max_length=200)]
+
+    @model_validator(mode="after")
+    def _blocks_or_marker(self) -> KaplanMeierGroup:
+        if self.suppressed == bool(self.blocks):
+            raise ValueError("a group releases blocks or is suppressed, not both")
+        if any(b.start < a.end for a, b in zip(self.blocks, self.blocks[1:], strict=False)):
+            raise ValueError("blocks must follow one another")
+        return self
+
+
+class KaplanMeierOutput(Strict):
+    """A node's coarsened life tables, one group per level of ``by`` (or one, ``all``)."""
+
+    time: str
+    by: str | None
+    interval: FiniteFloat
+    horizon: FiniteFloat
+    groups: Annotated[list[KaplanMeierGroup], Field(max_length=50)]
+    gate: GateRecord
+
+    @model_validator(mode="after")
+    def _released_only_on_pass(self) -> KaplanMeierOutput:
+        if (self.gate.verdict == "pass") != any(not g.suppressed for g in self.groups):
+            raise ValueError("a survival output releases blocks exactly when it passed")
+        return self
+
+
 OUTPUTS: dict[str, type[Strict]] = {
     "count": CountOutput,
     "summary": SummaryOutput,
@@ -435,6 +511,7 @@ OUTPUTS: dict[str, type[Strict]] = {
     "meta": NodeModelOutput,
     "crosstab": CrosstabOutput,
     "histogram": CrosstabOutput,  # one column, "count"; a row per bin
+    "km": KaplanMeierOutput,
 }
 
 
