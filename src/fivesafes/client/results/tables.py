@@ -1,0 +1,89 @@
+"""Federated crosstabs and histograms: each node's checked table and the combined one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fivesafes.client.results.common import not_included, why_not
+from fivesafes.protocol.models import TaskView
+
+
+@dataclass(frozen=True)
+class CrosstabResult:
+    """Persons by one or two variables: each node's released table and the combined one (a
+    cell some node suppressed is a lower bound; ``nodes_suppressed`` names those nodes)."""
+
+    task_id: str
+    complete: bool
+    rows: str | None
+    columns: str | None
+    cells: list[dict[str, Any]]
+    nodes: dict[str, list[dict[str, Any]]]
+    nodes_missing: dict[str, str]
+
+    @classmethod
+    def from_view(cls, view: TaskView) -> CrosstabResult:
+        combined: dict[str, Any] = view.combined or {}
+        reasons = why_not(view)
+        nodes = {r.node: list((r.output or {}).get("cells", [])) for r in view.runs if r.output}
+        return cls(
+            task_id=view.task_id,
+            complete=view.state == "complete",
+            rows=combined.get("rows"),
+            columns=combined.get("columns"),
+            cells=list(combined.get("cells", [])),
+            nodes=nodes,
+            nodes_missing={n: reasons.get(n, "") for n in combined.get("nodes_missing", [])},
+        )
+
+    def to_frame(self, node: str | None = None) -> Any:
+        """The combined table (or one node's) as rows x columns; suppressed cells are NA."""
+        import pandas as pd
+
+        cells = self.cells if node is None else self.nodes[node]
+        frame = pd.DataFrame(
+            [{"row": c["row"], "column": c["column"], "value": c["count"]["value"]} for c in cells]
+        )
+        if frame.empty:
+            return frame
+        table = frame.pivot(index="row", columns="column", values="value")
+        return table.astype("Int64")
+
+    def quantiles(self, probabilities: list[float]) -> dict[float, float]:
+        """For a histogram: quantiles of the combined released bins, by linear interpolation
+        within a bin (never from raw values). Bins some node suppressed count only what was
+        released, so the quantiles are approximate; raises if no bin was released."""
+        bins = []
+        for cell in self.cells:
+            low, high = (float(v) for v in str(cell["row"]).strip("[]()").split(","))
+            bins.append((low, high, cell["count"]["value"] or 0))
+        total = sum(n for _, _, n in bins)
+        if total <= 0:
+            raise ValueError("no bin was released, so there is nothing to take quantiles of")
+        result = {}
+        for p in probabilities:
+            if not 0.0 <= p <= 1.0:
+                raise ValueError("probabilities must be between 0 and 1")
+            target, seen = p * total, 0.0
+            for low, high, n in bins:
+                if n and seen + n >= target:
+                    result[p] = low + (high - low) * (target - seen) / n
+                    break
+                seen += n
+        return result
+
+    def __str__(self) -> str:
+        lines = [
+            f"Federated crosstab: {self.rows}" + (f" by {self.columns}" if self.columns else "")
+        ]
+        for c in self.cells:
+            value = "suppressed" if c["count"]["value"] is None else str(c["count"]["value"])
+            partial = (
+                f"  (at least; suppressed at {', '.join(c['nodes_suppressed'])})"
+                if c["nodes_suppressed"] and c["count"]["value"] is not None
+                else ""
+            )
+            lines.append(f"  {c['row']:<10} {c['column']:<10} {value:>10}{partial}")
+        lines.extend(not_included(self.nodes_missing))
+        return "\n".join(lines)
