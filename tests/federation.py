@@ -4,6 +4,7 @@ fresh PostgreSQL databases. Nothing of ours is mocked."""
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from typing import Any
 import psycopg
 
 from fivesafes.demo.local import LocalFederation
+from fivesafes.demo.processes import fivesafes_command
 
 PG_ADMIN_URL = os.environ.get(
     "FIVESAFES_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -64,3 +66,17 @@ class Harness(LocalFederation):
             self.add_node(name, {"engine": "duckdb", "path": str(path)}, **node_options)
         token = self.researcher()
         return self.federation(token, self.project(["alice"], list(site_data)))
+
+
+def fs(
+    *args: str, check: bool = True, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``fivesafes`` command; raise with its output if it fails and ``check``."""
+    result = subprocess.run(
+        fivesafes_command(*args), capture_output=True, text=True, timeout=120, input=input
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"fivesafes {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+        )
+    return result

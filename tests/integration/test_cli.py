@@ -8,21 +8,9 @@ import time
 
 import pytest
 
+from federation import fs
 from fivesafes.data.synth import concepts as c
-from fivesafes.demo.processes import Supervisor, fivesafes_command, free_port, wait_for_health
-
-
-def fs(
-    *args: str, check: bool = True, input: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        fivesafes_command(*args), capture_output=True, text=True, timeout=120, input=input
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"fivesafes {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-        )
-    return result
+from fivesafes.demo.processes import Supervisor, free_port, wait_for_health
 
 
 def last_line(result: subprocess.CompletedProcess[str]) -> str:

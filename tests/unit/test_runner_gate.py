@@ -4,7 +4,7 @@ come from plain SQL on the same file."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -15,11 +15,12 @@ from fivesafes.data.source import DuckDBSource, open_omop
 from fivesafes.data.synth import generate
 from fivesafes.node.person_sets import InMemoryPersonSetStore
 from fivesafes.node.runner import Computed, gate, run_task
-from fivesafes.protocol.models import SummaryOutput, TaskPayload
+from fivesafes.protocol.models import SummaryOutput
 from fivesafes.protocol.runs import ReasonCode
 from fivesafes.sdc.differencing import person_set
 from fivesafes.sdc.gate import CountEvidence, MagnitudeEvidence
 from fivesafes.sdc.profiles import ACRO, DEFAULT
+from in_process import task_payload
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 EVERYONE = {"name": "everyone"}
@@ -38,18 +39,7 @@ def db(site):
         yield database
 
 
-def task(analysis: str, parameters: dict, n: int = 1) -> TaskPayload:
-    return TaskPayload(
-        task_id=f"t{n}",
-        project_id="p",
-        project_version=1,
-        requester="alice",
-        analysis=analysis,
-        parameters=parameters,
-        targets=["n"],
-        issued_at=NOW,
-        expires_at=NOW + timedelta(minutes=1),
-    )
+task = task_payload
 
 
 def ages(site: Path, max_age: int | None = None) -> np.ndarray:

@@ -64,6 +64,8 @@ MAGNITUDES = [
     ([40.0] * 9, 5, "fail", ["threshold"]),  # missing persons are not contributors
     ([1000.0, 900.0] + [1.0] * 10, 0, "fail", ["nk-dominance", "p-percent"]),
     ([-1.0] + [40.0] * 11, 0, "review", ["negative"]),
+    ([], 0, "fail", ["threshold"]),  # an empty cohort: nothing to summarise is not a pass
+    ([], 20, "fail", ["threshold"]),  # nobody with a value
 ]
 
 

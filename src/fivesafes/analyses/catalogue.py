@@ -20,6 +20,10 @@ Everything is relative to the person's cohort index date.
   the person's last observation period (censored). Missing for persons with lung cancer on or
   before the index date, or observed for no time after it.
 
+A summary's quantiles come from bins agreed in the task (``fivesafes.analyses.quantiles``): by
+default `age` in 5-year bins from 0 to 110, `bmi` in bins of 2.5 from 10 to 60, and
+`visits_past_year` at 0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50; the outer bins are open.
+
 Binary conditions look at a person's whole record ("ever"), as the synthetic data's planted
 models do. A model uses complete cases: a row missing any variable of the formula is left out
 (and counted).
@@ -45,17 +49,18 @@ class Variable:
     name: str
     kind: Kind
     levels: tuple[str, ...] = ()  # categorical: the first is the reference
+    bins: tuple[float, ...] = ()  # numeric and count: a summary's default quantile bin edges
 
 
 VARIABLES: dict[str, Variable] = {
     v.name: v
     for v in (
-        Variable("age", "numeric"),
+        Variable("age", "numeric", bins=tuple(float(a) for a in range(0, 111, 5))),
         Variable("sex", "categorical", ("female", "male")),
         Variable("smoker", "categorical", ("never", "former", "current")),
-        Variable("bmi", "numeric"),
+        Variable("bmi", "numeric", bins=tuple(10.0 + 2.5 * k for k in range(21))),
         *(Variable(name, "binary") for name in CONDITIONS),
-        Variable("visits_past_year", "count"),
+        Variable("visits_past_year", "count", bins=(0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50)),
         Variable("time_to_lung_cancer", "survival"),
     )
 }
@@ -71,3 +76,5 @@ VariableName = Literal[
     "visits_past_year",
     "time_to_lung_cancer",
 ]
+SummaryVariable = Literal["age", "bmi", "visits_past_year"]
+"""The variables a summary may describe: the catalogue's numeric and count variables."""

@@ -1,33 +1,35 @@
 """The node part of the summary analysis: one named variable over a cohort's persons.
 
 Variables are named, never supplied: each is built from the node's own OMOP tables in the same
-way at every node. The values returned here are exact and per person, so they never leave the
-node; the gate (``fivesafes.sdc.gate``) judges them and releases n (rounded), mean and sd.
-
-| variable | definition                                                                   |
-| -------- | ---------------------------------------------------------------------------- |
-| ``age``  | whole years at the cohort's index date: year(index date) - year of birth     |
+way at every node (``fivesafes.analyses.catalogue``: ``age``, ``bmi``, ``visits_past_year``).
+The values returned here are exact and per person, so they never leave the node; the gate
+(``fivesafes.sdc.gate``) judges them and releases n (rounded), mean and sd, and the table
+checker judges the persons per agreed bin from which the hub takes quantiles
+(``fivesafes.analyses.quantiles``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from pyroaring import BitMap
 
 from fivesafes.analyses.catalogue import VARIABLES as CATALOGUE
+from fivesafes.analyses.crosstab import NodeTable, released_cells
+from fivesafes.analyses.quantiles import bin_codes, bin_labels
 from fivesafes.analyses.variables import analysis_frame
-from fivesafes.cohorts.compile import cohort_persons
-from fivesafes.cohorts.concepts import check_concepts
 from fivesafes.data.source import OmopDatabase
-from fivesafes.protocol.models import SummaryParameters
+from fivesafes.protocol.models import CrosstabCell, SummaryParameters
+from fivesafes.sdc.checker import Checker
 from fivesafes.sdc.differencing import person_set
+from fivesafes.sdc.profiles import Profile
 
-VARIABLES: dict[str, str] = {
-    "age": "whole years at the cohort's index date: year(index date) - year of birth",
-}
+BIN = "bin"
+COUNT = "count"
 
 
 @dataclass(frozen=True)
@@ -40,25 +42,25 @@ class VariableValues:
     missing: int  # persons of the cohort without a value
 
 
+def _values(
+    person_ids: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    member: npt.NDArray[np.bool_],
+) -> VariableValues:
+    present = member & ~np.isnan(values)
+    return VariableValues(
+        contributors=person_set(person_ids[present]),
+        person_ids=person_ids[present],
+        values=values[present],
+        missing=int((member & np.isnan(values)).sum()),
+    )
+
+
 def variable_values(db: OmopDatabase, parameters: SummaryParameters) -> VariableValues:
     """The cohort's persons and each one's value of ``parameters.variable``."""
-    check_concepts(parameters.cohort, db)
-    persons = cohort_persons(parameters.cohort, db)
-    person = db.table("person").select("person_id", "year_of_birth")
-    joined = persons.join(person, "person_id")
-    if parameters.variable != "age":  # pragma: no cover - the parameter type allows only age
-        raise ValueError(f"unknown variable {parameters.variable!r}")
-    value = (joined.index_date.year() - joined.year_of_birth).cast("float64")
-    frame = joined.select(person_id=joined.person_id, value=value).to_pyarrow()
-    ids = frame.column("person_id").to_numpy(zero_copy_only=False)
-    raw = frame.column("value").to_numpy(zero_copy_only=False).astype(float)
-    present = ~np.isnan(raw)
-    return VariableValues(
-        contributors=person_set(ids[present]),
-        person_ids=ids[present].astype(np.int64),
-        values=raw[present],
-        missing=int((~present).sum()),
-    )
+    frame = analysis_frame(db, parameters.cohort, [parameters.variable])
+    values = frame.columns[parameters.variable]
+    return _values(frame.person_ids, values, np.ones(len(values), dtype=bool))
 
 
 def grouped_values(
@@ -72,19 +74,24 @@ def grouped_values(
     codes = frame.columns[parameters.by]
     variable = CATALOGUE[parameters.by]
     names = variable.levels if variable.kind == "categorical" else ("no", "yes")
-    groups = []
-    for code, level in enumerate(names):
-        member = codes == code
-        present = member & ~np.isnan(values)
-        groups.append(
-            (
-                level,
-                VariableValues(
-                    contributors=person_set(frame.person_ids[present]),
-                    person_ids=frame.person_ids[present],
-                    values=values[present],
-                    missing=int((member & np.isnan(values)).sum()),
-                ),
-            )
-        )
-    return groups
+    return [
+        (level, _values(frame.person_ids, values, codes == code))
+        for code, level in enumerate(names)
+    ]
+
+
+def released_bins(
+    found: VariableValues, edges: Sequence[float], profile: Profile
+) -> list[CrosstabCell]:
+    """Persons per agreed bin (outer bins open), as the table checker releases them on the
+    full grid of bins: small bins suppressed (and their partners), the rest rounded."""
+    labels = bin_labels(edges)
+    data = pd.DataFrame(
+        {
+            "person_id": found.person_ids,
+            BIN: np.asarray(labels, dtype=object)[bin_codes(found.values, edges)],
+            COUNT: COUNT,
+        }
+    )
+    output = Checker(profile).crosstab(data, index=BIN, columns=COUNT, person="person_id")
+    return released_cells(NodeTable(found.contributors, output), (labels, (COUNT,)))

@@ -103,19 +103,37 @@ def crosstab(
 
 @app.command()
 def summary(
-    variable: Annotated[str, typer.Option(help="A named variable, e.g. age.")],
+    variable: Annotated[
+        list[str], typer.Option(help="A named variable: age, bmi or visits_past_year (repeat).")
+    ],
     cohort: CohortOption,
+    by: Annotated[str | None, typer.Option(help="A categorical or binary factor.")] = None,
+    edges: Annotated[
+        str | None, typer.Option(help='Quantile bin edges, e.g. "0,18,40,65,110".')
+    ] = None,
     connection: ConnectionOption = Path("connection.json"),
     project: ProjectOption = None,
     node: NodeOption = None,
     timeout: Annotated[int, typer.Option(help="Seconds to wait for every node.")] = 120,
     as_json: JsonOption = False,
 ) -> None:
-    """n, mean and standard deviation of a variable per node and pooled, after disclosure
-    control."""
+    """n, missing, mean, standard deviation and quantiles (from released bins) of named
+    variables per node and pooled, after disclosure control; per level of --by if given."""
+    try:
+        bins = [float(e) for e in edges.split(",")] if edges else None
+    except ValueError:
+        console.print("--edges must be numbers separated by commas")
+        raise typer.Exit(2) from None
+    if bins is not None and len(variable) > 1:
+        console.print("--edges belong to one variable: summarise it on its own")
+        raise typer.Exit(2)
+    options: dict[str, Any] = {"project": project, "nodes": node or None, "timeout": timeout}
     with Federation.from_file(connection) as fed:
-        result = fed.summary(cohort, variable, project=project, nodes=node or None, timeout=timeout)
-    show(result, as_json)
+        for name in variable:
+            if by is not None:
+                show(fed.summary_by(cohort, name, by, edges=bins, **options), as_json)
+            else:
+                show(fed.summary(cohort, name, edges=bins, **options), as_json)
 
 
 @app.command()

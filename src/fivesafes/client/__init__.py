@@ -12,6 +12,7 @@ from fivesafes.client.results import (
     NodeCount,
     NodeSummary,
     SummaryResult,
+    SummaryTable,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "NodeCount",
     "NodeSummary",
     "SummaryResult",
+    "SummaryTable",
 ]

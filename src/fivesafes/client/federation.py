@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import httpx
 
@@ -18,6 +18,7 @@ from fivesafes.client.results import (
     KaplanMeierResult,
     MetaResult,
     SummaryResult,
+    SummaryTable,
 )
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.protocol.models import NodeView, ProjectView, TaskView
@@ -168,25 +169,63 @@ class Federation:
         )
         return CountResult.from_view(self.wait(view.task_id, timeout))
 
+    @overload
     def summary(
         self,
         cohort: Cohort | dict[str, Any] | str | Path,
         variable: str,
         *,
+        edges: list[float] | None = None,
         project: str | None = None,
         nodes: list[str] | None = None,
         timeout: int = 120,
         gate: dict[str, Any] | None = None,
-    ) -> SummaryResult:
-        """n, mean and standard deviation of a named ``variable`` (e.g. ``"age"``) over
-        ``cohort`` at every node, after disclosure control, and pooled at the hub."""
+    ) -> SummaryResult: ...
+
+    @overload
+    def summary(
+        self,
+        cohort: Cohort | dict[str, Any] | str | Path,
+        variable: list[str],
+        *,
+        edges: list[float] | None = None,
+        project: str | None = None,
+        nodes: list[str] | None = None,
+        timeout: int = 120,
+        gate: dict[str, Any] | None = None,
+    ) -> SummaryTable: ...
+
+    def summary(
+        self,
+        cohort: Cohort | dict[str, Any] | str | Path,
+        variable: str | list[str],
+        *,
+        edges: list[float] | None = None,
+        project: str | None = None,
+        nodes: list[str] | None = None,
+        timeout: int = 120,
+        gate: dict[str, Any] | None = None,
+    ) -> SummaryResult | SummaryTable:
+        """n, missing, mean, standard deviation and quantiles (from bins on ``edges``, by
+        default the catalogue's) of a named ``variable`` (e.g. ``"age"``) over ``cohort`` at
+        every node, after disclosure control, and pooled at the hub. A list of variables gives
+        a ``SummaryTable``: one summary per variable (``edges`` is then not allowed)."""
+        if isinstance(variable, list):
+            if edges is not None:
+                raise ValueError("bin edges belong to one variable: summarise it on its own")
+            return SummaryTable(
+                {
+                    name: self.summary(
+                        cohort, name, project=project, nodes=nodes, timeout=timeout, gate=gate
+                    )
+                    for name in variable
+                }
+            )
+        parameters: dict[str, Any] = {"cohort": _cohort_json(cohort), "variable": variable}
+        if edges is not None:
+            parameters["edges"] = edges
         view = self.submit(
-            "summary",
-            {"cohort": _cohort_json(cohort), "variable": variable},
-            project=project,
-            nodes=nodes,
-            timeout=timeout,
-            gate=gate,
+            "summary", parameters, project=project, nodes=nodes, timeout=timeout, gate=gate
         )
         return SummaryResult.from_view(self.wait(view.task_id, timeout))
 
@@ -196,19 +235,21 @@ class Federation:
         variable: str,
         by: str,
         *,
+        edges: list[float] | None = None,
         project: str | None = None,
         nodes: list[str] | None = None,
         timeout: int = 120,
     ) -> GroupedSummaryResult:
         """As ``summary``, per level of a categorical or binary factor ``by`` (e.g. ``"sex"``);
         each level is judged by every node's gate on its own."""
-        view = self.submit(
-            "summary",
-            {"cohort": _cohort_json(cohort), "variable": variable, "by": by},
-            project=project,
-            nodes=nodes,
-            timeout=timeout,
-        )
+        parameters: dict[str, Any] = {
+            "cohort": _cohort_json(cohort),
+            "variable": variable,
+            "by": by,
+        }
+        if edges is not None:
+            parameters["edges"] = edges
+        view = self.submit("summary", parameters, project=project, nodes=nodes, timeout=timeout)
         return GroupedSummaryResult.from_view(self.wait(view.task_id, timeout))
 
     def glm(

@@ -7,15 +7,17 @@ hub's own profile (which may be stricter than a node's).
 | analysis | per node (hub's gate again) | combined                                           |
 | -------- | --------------------------- | -------------------------------------------------- |
 | count    | released count re-judged    | total of released counts, judged as a count        |
-| summary  | released n re-judged        | n = sum of released n; mean and sd pooled with     |
-|          |                             | released n as weights; suppressed if n fails       |
+| summary  | released n, missing and     | n = sum of released n; mean and sd pooled with     |
+|          | bins re-judged              | released n as weights; suppressed if n fails;      |
+|          |                             | bins summed and judged again, quantiles from them  |
+| crosstab | released cells re-judged    | sum of released cells per cell, judged again       |
 | km       | blocks merged again under   | Kaplan-Meier on the boundaries every contributing  |
 |          | hub's threshold, re-rounded | node shows (``fivesafes.analyses.km``)             |
 
 A node whose output was suppressed adds nothing and is named, so the reader knows the total
 leaves out fewer than that node's threshold of persons. A pooled summary is weighted by the
 *rounded* n each node released, so it is close to, not equal to, the mean of the pooled rows
-(exact pooled statistics are for the GLM, issue 4).
+(equal where the profiles round to 1); the exact pooled statistics are the models'.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from typing import Any
 
 from fivesafes.analyses import km
 from fivesafes.analyses.meta import combine as meta_combine
+from fivesafes.analyses.quantiles import STANDARD, interpolate, label_edges
 from fivesafes.protocol.models import (
     OUTPUTS,
     CountOutput,
+    CrosstabCell,
     CrosstabOutput,
     GroupedSummaryOutput,
     KaplanMeierOutput,
@@ -82,15 +86,21 @@ def _regate_count(output: CountOutput, profile: Profile) -> CountOutput:
     return CountOutput(count=again, gate=output.gate)
 
 
-def _regate_table(output: CrosstabOutput, profile: Profile) -> CrosstabOutput:
-    cells = []
+def _regate_cells(cells: list[CrosstabCell], profile: Profile) -> tuple[list[CrosstabCell], bool]:
+    """Every released cell judged again as a table cell; whether the hub hid any."""
+    again = []
     hidden_by_hub = False
-    for cell in output.cells:
+    for cell in cells:
         count = cell.count
         if count.value is not None:
             count = release_cell(count.value, profile)
             hidden_by_hub |= count.suppressed
-        cells.append(cell.model_copy(update={"count": count}))
+        again.append(cell.model_copy(update={"count": count}))
+    return again, hidden_by_hub
+
+
+def _regate_table(output: CrosstabOutput, profile: Profile) -> CrosstabOutput:
+    cells, hidden_by_hub = _regate_cells(output.cells, profile)
     gate = output.gate
     if hidden_by_hub:
         gate = gate.model_copy(update={"verdict": "fail", "rules": [*gate.rules, "hub: threshold"]})
@@ -105,13 +115,20 @@ def _regate_summary(output: SummaryOutput, profile: Profile) -> SummaryOutput:
         missing = output.missing
         if missing.value is not None:
             missing = release_count(missing.value, profile)
-        return output.model_copy(update={"n": again, "missing": missing})
+        bins, _ = _regate_cells(output.bins, profile)
+        return output.model_copy(update={"n": again, "missing": missing, "bins": bins})
     marker = ReleasedCount(value=None, suppressed=True, rule="hub: " + again.rule)
     gate = output.gate.model_copy(
         update={"verdict": "fail", "rules": output.gate.rules + _hub_rules(again)}
     )
     return SummaryOutput(
-        variable=output.variable, n=marker, missing=marker, mean=None, sd=None, gate=gate
+        variable=output.variable,
+        level=output.level,
+        n=marker,
+        missing=marker,
+        mean=None,
+        sd=None,
+        gate=gate,
     )
 
 
@@ -168,9 +185,26 @@ def combine_tables(
     """Add the nodes' released cells; a cell some node suppressed is a lower bound and names
     those nodes; every combined cell is judged again as a count."""
     tables = {node: CrosstabOutput.model_validate(raw) for node, raw in sorted(outputs.items())}
+    first = next(iter(tables.values()), None)
+    return {
+        "analysis": "crosstab",
+        "rows": first.rows if first else None,
+        "columns": first.columns if first else None,
+        "cells": combine_cells({node: t.cells for node, t in tables.items()}, profile),
+        "nodes_contributing": sorted(tables),
+        "nodes_missing": sorted(missing),
+        "profile": profile.name,
+    }
+
+
+def combine_cells(
+    per_node: dict[str, list[CrosstabCell]], profile: Profile
+) -> list[dict[str, Any]]:
+    """Per cell of the common grid: the sum of the nodes' released values, judged again as a
+    table cell, and the nodes that suppressed it (the sum is then a lower bound)."""
     combined: dict[tuple[str, str], dict[str, Any]] = {}
-    for node, table in tables.items():
-        for cell in table.cells:
+    for node, cells in sorted(per_node.items()):
+        for cell in cells:
             entry = combined.setdefault(
                 (cell.row, cell.column),
                 {"row": cell.row, "column": cell.column, "sum": 0, "nodes_suppressed": []},
@@ -179,31 +213,21 @@ def combine_tables(
                 entry["nodes_suppressed"].append(node)
             else:
                 entry["sum"] += cell.count.value
-    cells = []
+    result = []
     for entry in combined.values():
-        some = entry["sum"] > 0 or len(entry["nodes_suppressed"]) < len(tables)
+        some = entry["sum"] > 0 or len(entry["nodes_suppressed"]) < len(per_node)
         released = release_cell(entry["sum"], profile) if some else None
-        cells.append(
+        result.append(
             {
                 "row": entry["row"],
                 "column": entry["column"],
                 "count": (
-                    released
-                    or ReleasedCount(value=None, suppressed=True, rule="no node released a value")
+                    released or ReleasedCount(value=None, suppressed=True, rule=_NONE_RELEASED)
                 ).model_dump(mode="json"),
                 "nodes_suppressed": entry["nodes_suppressed"],
             }
         )
-    first = next(iter(tables.values()), None)
-    return {
-        "analysis": "crosstab",
-        "rows": first.rows if first else None,
-        "columns": first.columns if first else None,
-        "cells": cells,
-        "nodes_contributing": sorted(tables),
-        "nodes_missing": sorted(missing),
-        "profile": profile.name,
-    }
+    return result
 
 
 def combine_models(outputs: dict[str, dict[str, Any]], missing: list[str]) -> dict[str, Any]:
@@ -266,6 +290,9 @@ def combine_summaries(
     suppressed: list[str] = []
     parts: list[tuple[int, float, float | None]] = []
     variable: str | None = None
+    missing_values = 0
+    missing_suppressed: list[str] = []
+    bins: dict[str, list[CrosstabCell]] = {}
     for node, raw in sorted(outputs.items()):
         summary = SummaryOutput.model_validate(raw)
         variable = summary.variable
@@ -274,6 +301,10 @@ def combine_summaries(
             continue
         contributing.append(node)
         parts.append((summary.n.value, summary.mean, summary.sd))
+        missing_values += summary.missing.value or 0
+        if summary.missing.value is None:
+            missing_suppressed.append(node)
+        bins[node] = summary.bins
     n_total = sum(n for n, _, _ in parts)
     gated = (
         release_count(n_total, profile)
@@ -287,15 +318,29 @@ def combine_summaries(
             within = sum((n - 1) * (s or 0.0) ** 2 for n, _, s in parts)
             between = sum(n * (m - mean) ** 2 for n, m, _ in parts)
             sd = math.sqrt((within + between) / (n_total - 1))
+    pooled_bins = combine_cells(bins, profile) if mean is not None else []
     return {
         "analysis": "summary",
         "variable": variable,
         "n": gated.model_dump(mode="json"),
+        "missing": missing_values if mean is not None else None,
+        "missing_suppressed": missing_suppressed,  # the pooled missing count is a lower bound
         "mean": mean,
         "sd": sd,
+        "quantiles": _quantiles(pooled_bins),
+        "bins": pooled_bins,
         "weights": "released (rounded) n per node",
         "nodes_contributing": contributing,
         "nodes_suppressed": suppressed,
         "nodes_missing": sorted(missing),
         "profile": profile.name,
     }
+
+
+def _quantiles(cells: list[dict[str, Any]]) -> dict[str, float]:
+    """The standard quantiles of released bins (``fivesafes.analyses.quantiles``), keyed by
+    probability as text (JSON keys); empty when no bin was released."""
+    bins = [(*label_edges(c["row"]), c["count"]["value"] or 0) for c in cells]
+    if not any(n for _, _, n in bins):
+        return {}
+    return {str(p): q for p, q in interpolate(bins, STANDARD).items()}

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 from pyroaring import AbstractBitMap, BitMap
 
+from fivesafes.analyses.catalogue import SummaryVariable
 from fivesafes.analyses.count import cohort_person_set
 from fivesafes.analyses.cox import CoxSums
 from fivesafes.analyses.crosstab import (
@@ -37,7 +38,12 @@ from fivesafes.analyses.crosstab import (
 from fivesafes.analyses.glm import Fit, GLMError, RoundSums, Rows, fit_local
 from fivesafes.analyses.km import NodeSurvival, node_survival
 from fivesafes.analyses.model_node import evidence_of, model_share, round_sums
-from fivesafes.analyses.summary import grouped_values, variable_values
+from fivesafes.analyses.summary import (
+    VariableValues,
+    grouped_values,
+    released_bins,
+    variable_values,
+)
 from fivesafes.cohorts.concepts import UnknownConceptError
 from fivesafes.data.source import OmopDatabase
 from fivesafes.node.outcome import Outcome, Release
@@ -61,7 +67,6 @@ from fivesafes.protocol.models import (
     ReleasedCount,
     SummaryOutput,
     SummaryParameters,
-    SummaryVariable,
     TaskPayload,
 )
 from fivesafes.protocol.runs import ReasonCode
@@ -95,8 +100,9 @@ class Computed:
     # a model's round: the instruction, the node's sums, persons left out for missing values
     model_round: tuple[Instruction, RoundSums | CoxSums, int] | None = None
     model_fit: tuple[Fit, int] | None = None  # a node's own fit (meta-analysis), its missing
-    # a summary by a grouping factor: per level, its values (each judged on its own)
-    groups: list[tuple[str, MagnitudeEvidence]] | None = None
+    # a summary: the agreed bin edges and, per level of ``by`` (one level, None, without a
+    # factor), the values (each level judged on its own)
+    summary: tuple[list[float], list[tuple[str | None, VariableValues]]] | None = None
     by: str | None = None
     # judged by the table checker: a crosstab or a histogram
     table: tuple[NodeTable, CrosstabParameters | HistogramParameters] | None = None
@@ -138,13 +144,18 @@ def _compute(
             everyone,
             CountEvidence(len(everyone)),
             parameters.variable,
-            groups=[(level, MagnitudeEvidence(g.values, g.missing)) for level, g in groups],
+            summary=(parameters.bin_edges, [(level, g) for level, g in groups]),
             by=parameters.by,
         )
     if isinstance(parameters, SummaryParameters):
         found = variable_values(db, parameters)
         evidence = MagnitudeEvidence(found.values, found.missing)
-        return Computed(found.contributors, evidence, parameters.variable)
+        return Computed(
+            found.contributors,
+            evidence,
+            parameters.variable,
+            summary=(parameters.bin_edges, [(None, found)]),
+        )
     assert isinstance(parameters, GLMParameters | CoxParameters)
     if analysis == "meta":
         assert isinstance(parameters, GLMParameters)
@@ -209,17 +220,22 @@ def released_output(computed: Computed, judgement: Judgement, profile: Profile) 
             gate=record,
         ).model_dump(mode="json")
     assert isinstance(evidence, MagnitudeEvidence)
-    return summary_output(computed.variable, evidence, judgement, profile).model_dump(mode="json")
+    assert computed.summary is not None
+    edges, [(_, found)] = computed.summary
+    output = summary_output(computed.variable, found, edges, judgement, profile)
+    return output.model_dump(mode="json")
 
 
 def summary_output(
     variable: SummaryVariable,
-    evidence: MagnitudeEvidence,
+    found: VariableValues,
+    edges: list[float],
     judgement: Judgement,
     profile: Profile,
     level: str | None = None,
 ) -> SummaryOutput:
-    """A summary's released form: n and missing rounded, mean and sd, or markers only."""
+    """A summary's released form: n and missing rounded, mean and sd, the persons per agreed
+    bin as the table checker releases them; or markers only."""
     record = judgement.record()
     if judgement.verdict is not Verdict.PASS:
         marker = ReleasedCount(value=None, suppressed=True, rule="; ".join(judgement.rules))
@@ -232,12 +248,13 @@ def summary_output(
             sd=None,
             gate=record,
         )
-    values = evidence.values
+    values = found.values
     return SummaryOutput(
         variable=variable,
         level=level,
         n=release_count(int(values.size), profile),
-        missing=release_count(evidence.missing, profile),
+        missing=release_count(found.missing, profile),
+        bins=released_bins(found, edges, profile),
         mean=float(values.mean()),
         sd=float(values.std(ddof=1)) if values.size > 1 else None,
         gate=record,
@@ -313,7 +330,7 @@ def gate(
     """Judge ``computed`` under ``profile`` and decide what leaves; fails closed."""
     if computed.table is not None:
         return _gate_table(project_id, key, computed, profile, person_sets)
-    if computed.groups is not None:
+    if computed.by is not None:
         return _gate_groups(project_id, key, computed, profile, person_sets)
     if computed.survival is not None:
         return _gate_survival(project_id, key, computed, profile, person_sets)
@@ -348,19 +365,30 @@ def _gate_groups(
 ) -> Outcome:
     """A summary by group: each level judged on its own; anything for review holds the whole
     output; released values are checked for differencing (the population: every contributor)."""
-    assert computed.groups is not None
+    assert computed.summary is not None
+    edges, groups = computed.summary
     try:
-        judged = [(level, e, judge(e, profile)) for level, e in computed.groups]
+        judged = [
+            (level, found, judge(MagnitudeEvidence(found.values, found.missing), profile))
+            for level, found in groups
+        ]
     except Exception as exc:  # noqa: BLE001 - fail closed
         log.error("the disclosure gate failed with %s; the result is withheld", type(exc).__name__)
         return Outcome("failed", ReasonCode.GATE_ERROR)
     if any(j.verdict is Verdict.REVIEW for _, _, j in judged):
         return Outcome("refused", ReasonCode.HELD_FOR_REVIEW)
-    document = GroupedSummaryOutput(
-        variable=computed.variable,
-        by=computed.by or "",
-        groups=[summary_output(computed.variable, e, j, profile, level) for level, e, j in judged],
-    )
+    try:
+        document = GroupedSummaryOutput(
+            variable=computed.variable,
+            by=computed.by or "",
+            groups=[
+                summary_output(computed.variable, found, edges, j, profile, level)
+                for level, found, j in judged
+            ],
+        )
+    except Exception as exc:  # noqa: BLE001 - fail closed
+        log.error("building the released summaries failed with %s", type(exc).__name__)
+        return Outcome("failed", ReasonCode.GATE_ERROR)
     released = any(j.verdict is Verdict.PASS for _, _, j in judged)
     output = document.model_dump(mode="json")
     return _release(project_id, key, computed, output, released, profile, person_sets)

@@ -6,12 +6,13 @@ parameters only, never code, SQL, row-level vectors or disclosure settings.
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from fivesafes.analyses.catalogue import VARIABLES, VariableName
+from fivesafes.analyses.catalogue import VARIABLES, SummaryVariable, VariableName
 from fivesafes.analyses.formula import parse_formula
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.protocol.runs import ReasonCode, RunState
@@ -115,21 +116,35 @@ class GateTightening(Strict):
     differencing: Literal["refuse", "review"] | None = None
 
 
-SummaryVariable = Literal["age"]
-"""The variables a summary may describe: named, built the same way at every node, never a
-client-supplied vector (docs/disclosure-control.md, "Summaries")."""
+Edges = Annotated[list[FiniteFloat], Field(min_length=2, max_length=51)]
+
+
+def _increasing(edges: list[float]) -> None:
+    if any(b <= a for a, b in itertools.pairwise(edges)):
+        raise ValueError("bin edges must increase")
 
 
 class SummaryParameters(Strict):
+    """A summary of a named numeric or count variable (never a client-supplied vector; see
+    docs/disclosure-control.md, "Summaries"), optionally per level of a categorical or binary
+    factor; its quantiles come from bins on ``edges`` (default: the catalogue's)."""
+
     cohort: Cohort
     variable: SummaryVariable
-    by: VariableName | None = None  # a categorical or binary grouping factor
+    by: VariableName | None = None
+    edges: Edges | None = None
 
     @model_validator(mode="after")
     def _groups_are_categories(self) -> SummaryParameters:
         if self.by is not None and VARIABLES[self.by].kind not in ("categorical", "binary"):
             raise ValueError("a summary's grouping factor must be categorical or binary")
+        if self.edges is not None:
+            _increasing(self.edges)
         return self
+
+    @property
+    def bin_edges(self) -> list[float]:
+        return list(self.edges) if self.edges else [float(e) for e in VARIABLES[self.variable].bins]
 
 
 class GLMParameters(Strict):
@@ -200,14 +215,13 @@ class HistogramParameters(Strict):
 
     cohort: Cohort
     variable: VariableName
-    edges: Annotated[list[FiniteFloat], Field(min_length=2, max_length=51)]
+    edges: Edges
 
     @model_validator(mode="after")
     def _numeric_and_increasing(self) -> HistogramParameters:
         if VARIABLES[self.variable].kind not in ("numeric", "count"):
             raise ValueError("a histogram's variable must be numeric or a count")
-        if any(b <= a for a, b in zip(self.edges, self.edges[1:], strict=False)):
-            raise ValueError("bin edges must increase")
+        _increasing(self.edges)
         return self
 
 
@@ -349,17 +363,29 @@ class CountOutput(Strict):
         return self
 
 
+Label = Annotated[str, StringConstraints(max_length=64)]
+
+
+class CrosstabCell(Strict):
+    row: Label
+    column: Label
+    count: ReleasedCount
+
+
 class SummaryOutput(Strict):
     """A summary of one variable over a cohort: ``n`` contributors (rounded), their mean and
-    standard deviation (ddof 1), and how many of the cohort lack the variable. Nothing but
-    suppression markers when the verdict is ``fail``."""
+    standard deviation (ddof 1), how many of the cohort lack the variable, and the persons per
+    agreed bin as the table checker released them (``fivesafes.analyses.quantiles``; a bin's
+    row is its label, its column ``count``). Nothing but suppression markers when the verdict
+    is ``fail``."""
 
     variable: SummaryVariable
-    level: Annotated[str, StringConstraints(max_length=64)] | None = None  # of the ``by`` factor
+    level: Label | None = None  # of the ``by`` factor
     n: ReleasedCount
     missing: ReleasedCount
     mean: Annotated[float, Field(allow_inf_nan=False)] | None
     sd: Annotated[float, Field(allow_inf_nan=False)] | None
+    bins: Annotated[list[CrosstabCell], Field(max_length=50)] = []
     gate: GateRecord
 
     @model_validator(mode="after")
@@ -368,7 +394,7 @@ class SummaryOutput(Strict):
         if self.gate.verdict == "pass":
             if self.n.suppressed or self.mean is None:
                 raise ValueError("a passed summary releases n and its mean")
-        elif any(v is not None for v in released) or self.missing.value is not None:
+        elif any(v is not None for v in released) or self.missing.value is not None or self.bins:
             raise ValueError("a summary that failed the gate releases no value")
         return self
 
@@ -422,15 +448,6 @@ class NodeModelOutput(Strict):
         if not len(self.names) == len(self.params) == len(self.bse):
             raise ValueError("names, coefficients and standard errors must match")
         return self
-
-
-Label = Annotated[str, StringConstraints(max_length=64)]
-
-
-class CrosstabCell(Strict):
-    row: Label
-    column: Label
-    count: ReleasedCount
 
 
 class CrosstabOutput(Strict):

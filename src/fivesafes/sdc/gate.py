@@ -43,6 +43,7 @@ from fivesafes.sdc.rules.model import level_findings, model_findings
 
 _ONE_CELL = ("output",)
 LONE_ZERO = Finding("zeros", Outcome.SUPPRESS, "a count of zero is never released on its own")
+NO_VALUES = Finding("threshold", Outcome.SUPPRESS, "no contributor has a value to summarise")
 
 
 class GateSettings(GateTightening):
@@ -160,6 +161,8 @@ def judge(evidence: Evidence, profile: Profile) -> Judgement:
     )
     if kind == "count" and cell.records == 0 and not findings:
         findings = (LONE_ZERO,)
+    if kind == "magnitude" and cell.contributors == 0 and not findings:
+        findings = (NO_VALUES,)  # an empty cohort's summary: nothing to release, not a pass
     return Judgement(verdict_of(findings), findings, profile.name)
 
 

@@ -4,7 +4,12 @@ who did not answer and why (in words that reveal no data). One module per kind o
 from fivesafes.client.results.common import fitted_model, not_included, why_not
 from fivesafes.client.results.counts import CountResult, NodeCount
 from fivesafes.client.results.models import CoxResult, GLMResult, MetaResult
-from fivesafes.client.results.summaries import GroupedSummaryResult, NodeSummary, SummaryResult
+from fivesafes.client.results.summaries import (
+    GroupedSummaryResult,
+    NodeSummary,
+    SummaryResult,
+    SummaryTable,
+)
 from fivesafes.client.results.survival import KaplanMeierResult
 from fivesafes.client.results.tables import CrosstabResult
 
@@ -19,6 +24,7 @@ __all__ = [
     "NodeCount",
     "NodeSummary",
     "SummaryResult",
+    "SummaryTable",
     "fitted_model",
     "not_included",
     "why_not",

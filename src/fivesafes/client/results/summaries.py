@@ -1,11 +1,47 @@
-"""Federated summaries of a named variable, plain or by a grouping factor."""
+"""Federated summaries of a named variable, plain or by a grouping factor.
+
+Quantiles come from released bins (``fivesafes.analyses.quantiles``), never from raw values:
+each node's from its own released bins, the pooled ones from the hub's combined bins.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fivesafes.analyses.quantiles import STANDARD, interpolate, label_edges
+from fivesafes.client.results.common import not_included, why_not
 from fivesafes.protocol.models import SummaryOutput, TaskView
+
+MEDIAN_AND_QUARTILES = (0.25, 0.5, 0.75)
+
+
+def bin_quantiles(
+    cells: list[dict[str, Any]], probabilities: Sequence[float] = STANDARD
+) -> dict[float, float]:
+    """Quantiles of released bins (cells with a ``row`` label and a ``count``); raises
+    ``ValueError`` when no bin was released."""
+    bins = [(*label_edges(str(c["row"])), c["count"]["value"] or 0) for c in cells]
+    return interpolate(bins, probabilities)
+
+
+def _shown_quantiles(cells: list[dict[str, Any]]) -> dict[float, float]:
+    try:
+        return bin_quantiles(cells, MEDIAN_AND_QUARTILES)
+    except ValueError:
+        return {}
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _iqr(quantiles: dict[float, float]) -> str:
+    if not all(p in quantiles for p in MEDIAN_AND_QUARTILES):
+        return "—"
+    low, median, high = (quantiles[p] for p in MEDIAN_AND_QUARTILES)
+    return f"{median:.1f} ({low:.1f}-{high:.1f})"
 
 
 @dataclass(frozen=True)
@@ -19,12 +55,19 @@ class NodeSummary:
     rules: list[str]
     reason: str | None
     message: str | None
+    missing: int | None = None
+    bins: list[dict[str, Any]] = field(default_factory=list)
+
+    def quantiles(self, probabilities: Sequence[float] = STANDARD) -> dict[float, float]:
+        """Quantiles (default 5, 25, 50, 75, 95 %) from this node's released bins."""
+        return bin_quantiles(self.bins, probabilities)
 
 
 @dataclass(frozen=True)
 class SummaryResult:
     """A federated summary: per node what its gate released, and the hub's pooled figures
-    (weighted by the released, rounded n of each node)."""
+    (mean and sd weighted by the released, rounded n of each node; quantiles from the summed
+    released bins; missing the sum of released missing counts)."""
 
     task_id: str
     complete: bool
@@ -34,6 +77,10 @@ class SummaryResult:
     mean: float | None
     sd: float | None
     nodes_suppressed: list[str] = field(default_factory=list)
+    missing: int | None = None
+    bins: list[dict[str, Any]] = field(default_factory=list)
+    nodes_missing: dict[str, str] = field(default_factory=dict)
+    missing_suppressed: list[str] = field(default_factory=list)  # pooled missing: at least
 
     @classmethod
     def from_view(cls, view: TaskView) -> SummaryResult:
@@ -51,10 +98,13 @@ class SummaryResult:
                     rules=list(out.gate.rules) if out else [],
                     reason=run.reason.value if run.reason else None,
                     message=run.message,
+                    missing=out.missing.value if out else None,
+                    bins=[c.model_dump(mode="json") for c in out.bins] if out else [],
                 )
             )
         combined: dict[str, Any] = view.combined or {}
         pooled_n: dict[str, Any] = combined.get("n") or {}
+        reasons = why_not(view)
         return cls(
             task_id=view.task_id,
             complete=view.state == "complete",
@@ -64,39 +114,101 @@ class SummaryResult:
             mean=combined.get("mean"),
             sd=combined.get("sd"),
             nodes_suppressed=list(combined.get("nodes_suppressed", [])),
+            missing=combined.get("missing"),
+            missing_suppressed=list(combined.get("missing_suppressed", [])),
+            bins=list(combined.get("bins", [])),
+            nodes_missing={n: reasons.get(n, "") for n in combined.get("nodes_missing", [])},
         )
+
+    def quantiles(self, probabilities: Sequence[float] = STANDARD) -> dict[float, float]:
+        """Pooled quantiles (default 5, 25, 50, 75, 95 %) from the combined released bins
+        (approximate where a node suppressed a bin); raises ``ValueError`` if no bin was
+        released."""
+        return bin_quantiles(self.bins, probabilities)
+
+    def to_frame(self) -> Any:
+        """One row per node and one POOLED row: n, missing, mean, sd, median, quartiles."""
+        import pandas as pd
+
+        def row(
+            name: str, n: Any, missing: Any, mean: Any, sd: Any, q: dict[float, float]
+        ) -> dict[str, Any]:
+            return {
+                "node": name,
+                "n": n,
+                "missing": missing,
+                "mean": mean,
+                "sd": sd,
+                **{f"q{round(100 * p)}": q.get(p) for p in MEDIAN_AND_QUARTILES},
+            }
+
+        rows = [
+            row(s.node, s.n, s.missing, s.mean, s.sd, _shown_quantiles(s.bins)) for s in self.nodes
+        ]
+        pooled = _shown_quantiles(self.bins)
+        rows.append(row("POOLED", self.n, self.missing, self.mean, self.sd, pooled))
+        return pd.DataFrame(rows)
 
     def __str__(self) -> str:
         width = max([len(n.node) for n in self.nodes] + [6])
-
-        def fmt(v: float | None) -> str:
-            return "—" if v is None else f"{v:.2f}"
-
-        lines = [f"{'node':<{width}}  {'n':>8}  {'mean':>8}  {'sd':>8}  status"]
+        header = f"{'n':>8}  {'missing':>8}  {'mean':>8}  {'sd':>8}  {'median (IQR)':>20}"
+        lines = [f"Federated summary of {self.variable}", f"{'node':<{width}}  {header}  status"]
         for s in self.nodes:
             status = s.state if not s.reason else f"{s.state}: {s.message or s.reason}"
             if s.verdict == "fail":
                 status = "suppressed: " + ", ".join(s.rules)
             n = "—" if s.n is None else str(s.n)
-            lines.append(f"{s.node:<{width}}  {n:>8}  {fmt(s.mean):>8}  {fmt(s.sd):>8}  {status}")
+            missing = "—" if s.missing is None else str(s.missing)
+            lines.append(
+                f"{s.node:<{width}}  {n:>8}  {missing:>8}  {_fmt(s.mean):>8}  {_fmt(s.sd):>8}  "
+                f"{_iqr(_shown_quantiles(s.bins)):>20}  {status}"
+            )
         n = "suppressed" if self.n is None else str(self.n)
+        missing = "—" if self.missing is None else str(self.missing)
+        if self.missing is not None and self.missing_suppressed:
+            missing = f"≥{missing}"
         lines.append(
-            f"{'POOLED':<{width}}  {n:>8}  {fmt(self.mean):>8}  {fmt(self.sd):>8}  "
-            "weighted by released n"
+            f"{'POOLED':<{width}}  {n:>8}  {missing:>8}  {_fmt(self.mean):>8}  "
+            f"{_fmt(self.sd):>8}  {_iqr(_shown_quantiles(self.bins)):>20}  weighted by released n; "
+            "quantiles from released bins"
         )
+        lines.extend(not_included(self.nodes_missing))
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class SummaryTable:
+    """Summaries of several variables over one cohort: one federated summary per variable."""
+
+    results: dict[str, SummaryResult]
+
+    def __getitem__(self, variable: str) -> SummaryResult:
+        return self.results[variable]
+
+    def to_frame(self) -> Any:
+        """One pooled row per variable: n, missing, mean, sd, median and quartiles."""
+        import pandas as pd
+
+        frames = []
+        for variable, result in self.results.items():
+            pooled = result.to_frame().iloc[[-1]].drop(columns="node")
+            frames.append(pooled.assign(variable=variable).set_index("variable"))
+        return pd.concat(frames)
+
+    def __str__(self) -> str:
+        return "\n\n".join(str(r) for r in self.results.values())
 
 
 @dataclass(frozen=True)
 class GroupedSummaryResult:
     """A summary per level of a grouping factor: per level, each node's released figures and
-    the pooled ones (weighted by released n)."""
+    the pooled ones (weighted by released n; quantiles from the level's combined bins)."""
 
     task_id: str
     complete: bool
     variable: str | None
     by: str | None
-    groups: dict[str, dict[str, Any]]  # level -> pooled {"n", "mean", "sd", ...}
+    groups: dict[str, dict[str, Any]]  # level -> pooled {"n", "mean", "sd", "bins", ...}
     nodes: dict[str, list[dict[str, Any]]]  # node -> its released groups
 
     @classmethod
@@ -111,14 +223,27 @@ class GroupedSummaryResult:
             nodes={r.node: list(r.output.get("groups", [])) for r in view.runs if r.output},
         )
 
+    def quantiles(
+        self, level: str, probabilities: Sequence[float] = STANDARD
+    ) -> dict[float, float]:
+        """Pooled quantiles of one level (default 5, 25, 50, 75, 95 %), from its combined
+        released bins; raises ``ValueError`` if none was released."""
+        return bin_quantiles(self.groups[level].get("bins", []), probabilities)
+
     def __str__(self) -> str:
         lines = [f"Federated summary of {self.variable} by {self.by} (pooled over nodes)"]
-        lines.append(f"{'level':<10} {'n':>8} {'mean':>8} {'sd':>8}")
+        lines.append(
+            f"{'level':<10} {'n':>10} {'missing':>8} {'mean':>8} {'sd':>8} {'median (IQR)':>20}"
+        )
         for level, pooled in self.groups.items():
             n = pooled.get("n", {}).get("value")
-            mean, sd = pooled.get("mean"), pooled.get("sd")
-            shown_mean = "—" if mean is None else f"{mean:.2f}"
-            shown_sd = "—" if sd is None else f"{sd:.2f}"
+            missing = pooled.get("missing")
             shown_n = "suppressed" if n is None else str(n)
-            lines.append(f"{level:<10} {shown_n:>8} {shown_mean:>8} {shown_sd:>8}")
+            shown_missing = "—" if missing is None else str(missing)
+            if missing is not None and pooled.get("missing_suppressed"):
+                shown_missing = f"≥{shown_missing}"
+            lines.append(
+                f"{level:<10} {shown_n:>10} {shown_missing:>8} {_fmt(pooled.get('mean')):>8} "
+                f"{_fmt(pooled.get('sd')):>8} {_iqr(_shown_quantiles(pooled.get('bins', []))):>20}"
+            )
         return "\n".join(lines)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fivesafes.client.results.common import not_included, why_not
+from fivesafes.client.results.summaries import bin_quantiles
 from fivesafes.protocol.models import TaskView
 
 
@@ -54,24 +55,7 @@ class CrosstabResult:
         """For a histogram: quantiles of the combined released bins, by linear interpolation
         within a bin (never from raw values). Bins some node suppressed count only what was
         released, so the quantiles are approximate; raises if no bin was released."""
-        bins = []
-        for cell in self.cells:
-            low, high = (float(v) for v in str(cell["row"]).strip("[]()").split(","))
-            bins.append((low, high, cell["count"]["value"] or 0))
-        total = sum(n for _, _, n in bins)
-        if total <= 0:
-            raise ValueError("no bin was released, so there is nothing to take quantiles of")
-        result = {}
-        for p in probabilities:
-            if not 0.0 <= p <= 1.0:
-                raise ValueError("probabilities must be between 0 and 1")
-            target, seen = p * total, 0.0
-            for low, high, n in bins:
-                if n and seen + n >= target:
-                    result[p] = low + (high - low) * (target - seen) / n
-                    break
-                seen += n
-        return result
+        return bin_quantiles(self.cells, probabilities)
 
     def __str__(self) -> str:
         lines = [
