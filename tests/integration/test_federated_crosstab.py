@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from fivesafes.analyses.crosstab import levels
 from fivesafes.analyses.variables import analysis_frame
@@ -91,3 +92,44 @@ def test_histograms_with_agreed_bins(harness, site_data):
             assert g is None or abs(g - c) <= 5
     totals = [c["count"]["value"] for c in result.cells]
     assert sum(v for v in totals if v) > 0
+
+
+def test_a_magnitude_crosstab_per_node_and_pooled(harness, site_data):
+    at_2018 = {"name": "everyone", "index": {"type": "fixed", "date": "2018-01-01"}}
+    with harness.every_site(site_data) as fed:
+        result = fed.crosstab(at_2018, "smoker", "sex", value="bmi")
+    assert result.complete and (result.value, result.statistic) == ("bmi", "mean")
+    for node, cells in result.nodes.items():
+        with open_omop(DuckDBSource(engine="duckdb", path=site_data[node])) as db:
+            frame = analysis_frame(db, Cohort.model_validate(at_2018), ["smoker", "sex", "bmi"])
+        keep = ~np.isnan(frame.columns["bmi"]) & (frame.columns["smoker"] >= 0)
+        keep &= frame.columns["sex"] >= 0
+        data = pd.DataFrame(
+            {"person_id": frame.person_ids[keep], "bmi": frame.columns["bmi"][keep]}
+        )
+        for name in ("smoker", "sex"):
+            codes = frame.columns[name][keep].astype(int)
+            data[name] = np.asarray(levels(name), dtype=object)[codes]
+        expected = (
+            Checker(DEFAULT)
+            .crosstab(data, index="smoker", columns="sex", values="bmi", aggfunc="mean")
+            .table
+        )
+        for cell in cells:
+            want = expected.loc[cell["row"], cell["column"]]
+            if pd.isna(want):
+                assert cell["value"] is None
+            else:
+                assert cell["value"] == pytest.approx(float(want), rel=1e-12)
+    for cell in result.cells:
+        parts = [
+            (c["count"]["value"], c["value"])
+            for cells in result.nodes.values()
+            for c in cells
+            if (c["row"], c["column"]) == (cell["row"], cell["column"]) and c["value"] is not None
+        ]
+        if parts and cell["count"]["value"] is not None:
+            n = sum(k for k, _ in parts)
+            assert cell["value"] == pytest.approx(sum(k * v for k, v in parts) / n, rel=1e-12)
+    assert "mean of bmi per cell" in str(result)
+    assert result.to_frame(magnitude=True).shape == (3, 2)

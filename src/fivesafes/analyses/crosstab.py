@@ -5,6 +5,11 @@ same cells.
 
 A cell the node's data do not have is sent suppressed, like a small one: its absence is not
 announced. Binary variables have the levels ``no`` and ``yes``.
+
+A *magnitude* table (``value`` and ``statistic`` in the task) counts only the persons who have
+the value, and the checker judges each cell's mean or sum as a magnitude (threshold in
+contributors, NK dominance, p%, negative and missing values, secondary suppression). A released
+cell carries the statistic and its contributors (rounded); a suppressed cell carries neither.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from fivesafes.protocol.models import (
 )
 from fivesafes.sdc.checker import Checker
 from fivesafes.sdc.differencing import person_set
+from fivesafes.sdc.gate import release_count
 from fivesafes.sdc.output import Output
 from fivesafes.sdc.profiles import Profile
 
@@ -46,12 +52,17 @@ def levels(name: str | None) -> tuple[str, ...]:
 class NodeTable:
     persons: BitMap  # everyone counted in the table
     output: Output  # the checker's verdict, reasons and released table (observed cells)
+    # a magnitude table: contributors per observed cell (released rounded with its statistic)
+    contributors: pd.Series | None = None
 
 
 def node_table(db: OmopDatabase, parameters: CrosstabParameters, profile: Profile) -> NodeTable:
     names: list[str] = [n for n in (parameters.rows, parameters.columns) if n is not None]
-    frame = analysis_frame(db, parameters.cohort, names)
+    value = parameters.value
+    frame = analysis_frame(db, parameters.cohort, names + ([value] if value else []))
     keep = np.ones(len(frame), dtype=bool)
+    if value is not None:
+        keep &= ~np.isnan(frame.columns[value])
     for name in names:
         keep &= (
             frame.columns[name] >= 0
@@ -65,10 +76,23 @@ def node_table(db: OmopDatabase, parameters: CrosstabParameters, profile: Profil
     columns = parameters.columns or ALL
     if parameters.columns is None:
         data[ALL] = ALL
+    persons = person_set(data["person_id"].to_numpy())
+    if value is None:
+        output = Checker(profile).crosstab(
+            data, index=parameters.rows, columns=columns, person="person_id"
+        )
+        return NodeTable(persons, output)
+    data[value] = frame.columns[value][keep]
     output = Checker(profile).crosstab(
-        data, index=parameters.rows, columns=columns, person="person_id"
+        data,
+        index=parameters.rows,
+        columns=columns,
+        values=value,
+        aggfunc=parameters.statistic,
+        person="person_id",
     )
-    return NodeTable(person_set(data["person_id"].to_numpy()), output)
+    contributors = data.groupby([parameters.rows, columns]).size()
+    return NodeTable(persons, output, contributors)
 
 
 def node_histogram(
@@ -90,8 +114,11 @@ def grid(table: NodeTable, parameters: CrosstabParameters | HistogramParameters)
     return levels(parameters.rows), levels(parameters.columns)
 
 
-def released_cells(table: NodeTable, rows_and_columns: Grid) -> list[CrosstabCell]:
-    """Every cell of the full grid: the released count, or a suppression marker."""
+def released_cells(
+    table: NodeTable, rows_and_columns: Grid, profile: Profile | None = None
+) -> list[CrosstabCell]:
+    """Every cell of the full grid: the released count (and, in a magnitude table, the
+    statistic with its contributors rounded to ``profile``'s base), or a suppression marker."""
     released = table.output.table
     reasons = table.output.reasons
     rows, columns = rows_and_columns
@@ -100,10 +127,16 @@ def released_cells(table: NodeTable, rows_and_columns: Grid) -> list[CrosstabCel
         for column in columns:
             present = row in released.index and column in released.columns
             value: Any = released.loc[row, column] if present else None
-            if value is not None and not bool(pd.isna(value)):
-                count = ReleasedCount(value=int(value), suppressed=False, rule="rounded")
-            else:
+            if value is None or bool(pd.isna(value)):
                 why = str(reasons.loc[row, column]) if present else ABSENT
                 count = ReleasedCount(value=None, suppressed=True, rule=why or "suppressed")
-            cells.append(CrosstabCell(row=row, column=column, count=count))
+                cells.append(CrosstabCell(row=row, column=column, count=count))
+            elif table.contributors is None:
+                count = ReleasedCount(value=int(value), suppressed=False, rule="rounded")
+                cells.append(CrosstabCell(row=row, column=column, count=count))
+            else:
+                assert profile is not None, "a magnitude table rounds its counts by a profile"
+                count = release_count(int(table.contributors.loc[(row, column)]), profile)
+                magnitude = float(value) if not count.suppressed else None
+                cells.append(CrosstabCell(row=row, column=column, count=count, value=magnitude))
     return cells

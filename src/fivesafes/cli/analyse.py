@@ -86,6 +86,12 @@ def crosstab(
     rows: Annotated[str, typer.Option(help="A categorical or binary variable, e.g. smoker.")],
     cohort: CohortOption,
     columns: Annotated[str | None, typer.Option(help="A second variable, e.g. sex.")] = None,
+    value: Annotated[
+        str | None, typer.Option(help="A magnitude table of this variable, e.g. bmi.")
+    ] = None,
+    statistic: Annotated[
+        str | None, typer.Option(help="mean (default) or sum, with --value.")
+    ] = None,
     connection: ConnectionOption = Path("connection.json"),
     project: ProjectOption = None,
     node: NodeOption = None,
@@ -93,10 +99,18 @@ def crosstab(
     as_json: JsonOption = False,
 ) -> None:
     """Distinct persons by one or two variables per node and combined, after disclosure
-    control (suppressed cells, rounding, the combined table gated again)."""
+    control (suppressed cells, rounding, the combined table gated again); with --value, the
+    mean or sum of a variable per cell (judged as magnitudes: NK dominance, p%)."""
     with Federation.from_file(connection) as fed:
         result = fed.crosstab(
-            cohort, rows, columns, project=project, nodes=node or None, timeout=timeout
+            cohort,
+            rows,
+            columns,
+            value=value,
+            statistic=statistic,
+            project=project,
+            nodes=node or None,
+            timeout=timeout,
         )
     show(result, as_json)
 

@@ -321,15 +321,19 @@ class Federation:
         rows: str,
         columns: str | None = None,
         *,
+        value: str | None = None,
+        statistic: str | None = None,
         project: str | None = None,
         nodes: list[str] | None = None,
         timeout: int = 120,
     ) -> CrosstabResult:
         """Distinct persons of ``cohort`` by the levels of ``rows`` (and ``columns``): each
-        node's table checked by its gate, and the combined table gated again."""
+        node's table checked by its gate, and the combined table gated again. With ``value``
+        (e.g. ``"bmi"``) a magnitude table: per cell the ``statistic`` (``"mean"``, the
+        default, or ``"sum"``) of the value over the persons who have it."""
         parameters: dict[str, Any] = {"cohort": _cohort_json(cohort), "rows": rows}
-        if columns is not None:
-            parameters["columns"] = columns
+        extra = {"columns": columns, "value": value, "statistic": statistic}
+        parameters |= {k: v for k, v in extra.items() if v is not None}
         view = self.submit("crosstab", parameters, project=project, nodes=nodes, timeout=timeout)
         return CrosstabResult.from_view(self.wait(view.task_id, timeout))
 

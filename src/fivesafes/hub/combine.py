@@ -95,7 +95,8 @@ def _regate_cells(cells: list[CrosstabCell], profile: Profile) -> tuple[list[Cro
         if count.value is not None:
             count = release_cell(count.value, profile)
             hidden_by_hub |= count.suppressed
-        again.append(cell.model_copy(update={"count": count}))
+        value = None if count.suppressed else cell.value
+        again.append(cell.model_copy(update={"count": count, "value": value}))
     return again, hidden_by_hub
 
 
@@ -186,11 +187,19 @@ def combine_tables(
     those nodes; every combined cell is judged again as a count."""
     tables = {node: CrosstabOutput.model_validate(raw) for node, raw in sorted(outputs.items())}
     first = next(iter(tables.values()), None)
+    statistic = first.statistic if first else None
+    unlike = [
+        n for n, t in tables.items() if first and (t.statistic, t.value) != (statistic, first.value)
+    ]
+    tables = {n: t for n, t in tables.items() if n not in unlike}  # never mix magnitudes
+    missing = [*missing, *unlike]
     return {
         "analysis": "crosstab",
         "rows": first.rows if first else None,
         "columns": first.columns if first else None,
-        "cells": combine_cells({node: t.cells for node, t in tables.items()}, profile),
+        "value": first.value if first else None,
+        "statistic": statistic,
+        "cells": combine_cells({node: t.cells for node, t in tables.items()}, profile, statistic),
         "nodes_contributing": sorted(tables),
         "nodes_missing": sorted(missing),
         "profile": profile.name,
@@ -198,35 +207,45 @@ def combine_tables(
 
 
 def combine_cells(
-    per_node: dict[str, list[CrosstabCell]], profile: Profile
+    per_node: dict[str, list[CrosstabCell]],
+    profile: Profile,
+    statistic: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Per cell of the common grid: the sum of the nodes' released values, judged again as a
-    table cell, and the nodes that suppressed it (the sum is then a lower bound)."""
+    """Per cell of the common grid: the sum of the nodes' released counts, judged again as a
+    table cell, and the nodes that suppressed it (the sum is then a lower bound). In a
+    magnitude table also the statistic over the nodes that released it: a sum of sums, or a
+    mean of means weighted by their released (rounded) counts."""
     combined: dict[tuple[str, str], dict[str, Any]] = {}
     for node, cells in sorted(per_node.items()):
         for cell in cells:
             entry = combined.setdefault(
                 (cell.row, cell.column),
-                {"row": cell.row, "column": cell.column, "sum": 0, "nodes_suppressed": []},
+                {"row": cell.row, "column": cell.column, "sum": 0, "nodes_suppressed": []}
+                | {"weighted": 0.0},
             )
             if cell.count.value is None:
                 entry["nodes_suppressed"].append(node)
-            else:
-                entry["sum"] += cell.count.value
+                continue
+            entry["sum"] += cell.count.value
+            if cell.value is not None:
+                weight = 1 if statistic == "sum" else cell.count.value
+                entry["weighted"] += weight * cell.value
     result = []
     for entry in combined.values():
         some = entry["sum"] > 0 or len(entry["nodes_suppressed"]) < len(per_node)
         released = release_cell(entry["sum"], profile) if some else None
-        result.append(
-            {
-                "row": entry["row"],
-                "column": entry["column"],
-                "count": (
-                    released or ReleasedCount(value=None, suppressed=True, rule=_NONE_RELEASED)
-                ).model_dump(mode="json"),
-                "nodes_suppressed": entry["nodes_suppressed"],
-            }
-        )
+        count = released or ReleasedCount(value=None, suppressed=True, rule=_NONE_RELEASED)
+        pooled: dict[str, Any] = {
+            "row": entry["row"],
+            "column": entry["column"],
+            "count": count.model_dump(mode="json"),
+            "nodes_suppressed": entry["nodes_suppressed"],
+        }
+        if statistic is not None:
+            shown = not count.suppressed and entry["sum"] > 0
+            per = entry["weighted"] / (1 if statistic == "sum" else max(entry["sum"], 1))
+            pooled["value"] = per if shown else None
+        result.append(pooled)
     return result
 
 

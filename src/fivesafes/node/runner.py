@@ -432,23 +432,30 @@ def _gate_table(
     if output.verdict is Verdict.REVIEW:
         return Outcome("refused", ReasonCode.HELD_FOR_REVIEW)
     try:
-        cells = released_cells(table, grid(table, parameters))
+        cells = released_cells(table, grid(table, parameters), profile)
     except Exception as exc:  # noqa: BLE001 - fail closed
         log.error("building the released table failed with %s", type(exc).__name__)
         return Outcome("failed", ReasonCode.GATE_ERROR)
     released = any(not c.count.suppressed for c in cells)
     rules = sorted({f.finding.rule for f in output.findings})
     verdict: Literal["pass", "fail"] = "pass" if output.verdict is Verdict.PASS else "fail"
+    magnitude: dict[str, Any] = {}
     if isinstance(parameters, CrosstabParameters):
         rows, columns = parameters.rows, parameters.columns
+        magnitude = {"value": parameters.value, "statistic": parameters.statistic}
     else:
         rows, columns = parameters.variable, None
-    document = CrosstabOutput(
-        rows=rows,
-        columns=columns,
-        cells=cells,
-        gate=GateRecord(verdict=verdict, profile=profile.name, rules=rules),
-    ).model_dump(mode="json")
+    try:
+        document = CrosstabOutput(
+            rows=rows,
+            columns=columns,
+            cells=cells,
+            gate=GateRecord(verdict=verdict, profile=profile.name, rules=rules),
+            **magnitude,
+        ).model_dump(mode="json")
+    except Exception as exc:  # noqa: BLE001 - fail closed
+        log.error("building the released table failed with %s", type(exc).__name__)
+        return Outcome("failed", ReasonCode.GATE_ERROR)
     return _release(project_id, key, computed, document, released, profile, person_sets)
 
 

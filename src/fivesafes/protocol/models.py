@@ -193,11 +193,15 @@ class CoxParameters(Strict):
 
 
 class CrosstabParameters(Strict):
-    """Persons of a cohort by the levels of one or two categorical or binary variables."""
+    """Persons of a cohort by the levels of one or two categorical or binary variables; with
+    ``value``, a magnitude table: per cell the ``statistic`` (mean or sum) of a named numeric
+    or count variable over the persons who have it, and how many they are."""
 
     cohort: Cohort
     rows: VariableName
     columns: VariableName | None = None
+    value: SummaryVariable | None = None
+    statistic: Literal["mean", "sum"] | None = None
 
     @model_validator(mode="after")
     def _categories(self) -> CrosstabParameters:
@@ -206,6 +210,10 @@ class CrosstabParameters(Strict):
                 raise ValueError("a crosstab's variables must be categorical or binary")
         if self.rows == self.columns:
             raise ValueError("rows and columns must be different variables")
+        if self.statistic is not None and self.value is None:
+            raise ValueError("a statistic needs a value variable to summarise")
+        if self.value is not None and self.statistic is None:
+            self.statistic = "mean"
         return self
 
 
@@ -274,6 +282,17 @@ class TaskRequest(Strict):
     gate: GateTightening | None = None
     nodes: Annotated[list[Name], Field(min_length=1, max_length=100)] | None = None
     timeout_seconds: Annotated[int, Field(ge=1, le=3600)] = 120
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parameters_of_the_analysis(cls, data: Any) -> Any:
+        """Read the parameters as the named analysis's own type (several have the same
+        fields: a histogram's parameters are also a summary's with its own bins)."""
+        if isinstance(data, dict) and isinstance(data.get("parameters"), dict):
+            model = PARAMETERS.get(str(data.get("analysis")))
+            if model is not None:
+                data = {**data, "parameters": model.model_validate(data["parameters"])}
+        return data
 
     @model_validator(mode="after")
     def _parameters_fit_the_analysis(self) -> TaskRequest:
@@ -367,9 +386,19 @@ Label = Annotated[str, StringConstraints(max_length=64)]
 
 
 class CrosstabCell(Strict):
+    """One cell: persons (rounded, or suppressed) and, in a magnitude table, the statistic of
+    the value over them, released exactly when the count is."""
+
     row: Label
     column: Label
     count: ReleasedCount
+    value: FiniteFloat | None = None
+
+    @model_validator(mode="after")
+    def _value_with_its_count(self) -> CrosstabCell:
+        if self.value is not None and self.count.suppressed:
+            raise ValueError("a cell's magnitude is released only with its count")
+        return self
 
 
 class SummaryOutput(Strict):
@@ -459,6 +488,18 @@ class CrosstabOutput(Strict):
     columns: str | None
     cells: Annotated[list[CrosstabCell], Field(max_length=400)]
     gate: GateRecord
+    value: str | None = None  # a magnitude table: the variable summarised
+    statistic: Literal["mean", "sum"] | None = None
+
+    @model_validator(mode="after")
+    def _magnitudes_in_a_magnitude_table(self) -> CrosstabOutput:
+        if self.statistic is None and any(c.value is not None for c in self.cells):
+            raise ValueError("a table of counts carries no magnitudes")
+        if self.statistic is not None and any(
+            (c.value is None) != c.count.suppressed for c in self.cells
+        ):
+            raise ValueError("a magnitude table releases a value with every released count")
+        return self
 
 
 class GroupedSummaryOutput(Strict):
