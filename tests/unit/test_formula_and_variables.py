@@ -90,7 +90,7 @@ def sql(site: Path, query: str) -> dict[int, float]:
 
 def test_the_frame_matches_plain_sql(site):
     with open_omop(DuckDBSource(engine="duckdb", path=site)) as db:
-        names = ["age", "sex", "smoker", "bmi", "lung_cancer", "visits_past_year"]
+        names = ["age", "sex", "smoker", "bmi", "lung_cancer", "visits_past_year", "statin"]
         frame = analysis_frame(db, Cohort.model_validate(FIXED), names)
     got = {
         name: dict(zip(frame.person_ids.tolist(), frame.columns[name].tolist(), strict=True))
@@ -124,9 +124,19 @@ def test_the_frame_matches_plain_sql(site):
            WHERE visit_start_date < DATE '2020-01-01'
              AND visit_start_date >= DATE '2020-01-01' - INTERVAL 365 DAY GROUP BY person_id""",
     )
+    statin = sql(
+        site,
+        """SELECT DISTINCT person_id, 1 FROM drug_exposure
+           WHERE drug_concept_id IN (SELECT descendant_concept_id FROM concept_ancestor
+                                     WHERE ancestor_concept_id = 1545958)
+             AND drug_exposure_start_date <= DATE '2020-01-01'
+             AND drug_exposure_start_date > DATE '2020-01-01' - INTERVAL 365 DAY""",
+    )
     assert got["age"] == age
+    assert {p for p, v in got["statin"].items() if v == 1} == set(statin)
     assert {p: v for p, v in got["bmi"].items() if not np.isnan(v)} == bmi
     assert {p: v for p, v in got["smoker"].items() if v >= 0} == smoker
     assert {p for p, v in got["lung_cancer"].items() if v == 1} == set(cancer)
     assert {p: v for p, v in got["visits_past_year"].items() if v > 0} == visits
     assert len(bmi) > 100 and len(cancer) > 0 and len(visits) > 100  # the test has teeth
+    assert len(statin) > 10

@@ -14,6 +14,9 @@ Everything is relative to the person's cohort index date.
 - `lung_cancer`, `t2dm`, `hypertension`, `copd` (binary 0/1): any record of malignant tumour
   of lung (443388), type 2 diabetes (201826), hypertensive disorder (316866) or COPD (255573),
   or a descendant concept.
+- `statin`, `metformin` (binary 0/1): any exposure to atorvastatin (1545958) or metformin
+  (1503297), or a descendant concept, starting in the 365 days up to and including the index
+  date (a drug in a window).
 - `visits_past_year` (count): visits starting in the 365 days before the index date.
 - `time_to_lung_cancer` (survival: a time in years and an event flag): from the index date to
   the first record of lung cancer (443388 or a descendant) after it (event), or to the end of
@@ -42,6 +45,8 @@ SMOKING_LEVELS = {45879404: "never", 45883458: "former", 45881517: "current"}
 BMI = 3038553
 BMI_WINDOW = timedelta(days=5 * 365)
 CONDITIONS = {"lung_cancer": 443388, "t2dm": 201826, "hypertension": 316866, "copd": 255573}
+DRUGS = {"statin": 1545958, "metformin": 1503297}  # atorvastatin, metformin (RxNorm)
+DRUG_WINDOW = timedelta(days=365)
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ VARIABLES: dict[str, Variable] = {
         Variable("smoker", "categorical", ("never", "former", "current")),
         Variable("bmi", "numeric", bins=tuple(10.0 + 2.5 * k for k in range(21))),
         *(Variable(name, "binary") for name in CONDITIONS),
+        *(Variable(name, "binary") for name in DRUGS),
         Variable("visits_past_year", "count", bins=(0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50)),
         Variable("time_to_lung_cancer", "survival"),
     )
@@ -73,6 +79,8 @@ VariableName = Literal[
     "t2dm",
     "hypertension",
     "copd",
+    "statin",
+    "metformin",
     "visits_past_year",
     "time_to_lung_cancer",
 ]

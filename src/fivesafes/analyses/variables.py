@@ -14,6 +14,8 @@ from fivesafes.analyses.catalogue import (
     BMI,
     BMI_WINDOW,
     CONDITIONS,
+    DRUG_WINDOW,
+    DRUGS,
     SMOKING_LEVELS,
     SMOKING_STATUS,
     VARIABLES,
@@ -107,6 +109,28 @@ def _add(name: str, table: ibis.Table, persons: ibis.Table, db: OmopDatabase) ->
             .mutate(flag=ibis.literal(1.0))
         )
         table = _left(table, having)
+        return table.mutate(**{name: table.flag.fill_null(0.0)}).drop("flag")
+    if name in DRUGS:
+        d = db.table("drug_exposure")
+        wanted = concept_set((DRUGS[name],), db)
+        exposed = d.semi_join(wanted, d.drug_concept_id == wanted.concept_id).join(
+            persons, "person_id"
+        )
+        recent = (
+            exposed.filter(
+                lambda t: (
+                    (t.drug_exposure_start_date <= t.index_date)
+                    & (
+                        t.drug_exposure_start_date
+                        > t.index_date - ibis.interval(days=DRUG_WINDOW.days)
+                    )
+                )
+            )
+            .select("person_id")
+            .distinct()
+            .mutate(flag=ibis.literal(1.0))
+        )
+        table = _left(table, recent)
         return table.mutate(**{name: table.flag.fill_null(0.0)}).drop("flag")
     if name == "time_to_lung_cancer":
         return _time_to(name, CONDITIONS["lung_cancer"], table, persons, db)
