@@ -129,6 +129,8 @@ def test_the_hub_sums_released_bins_and_takes_quantiles_from_them():
     assert pooled["n"]["value"] == len(everyone)
     # a missing count under the threshold (0 and 7 here) is suppressed at its node
     assert (pooled["missing"], pooled["missing_suppressed"]) == (14, ["n0", "n1"])
+    nobody = pooled_summary(parts, edges, ACRO, missing=[0, 7, 0])
+    assert (nobody["missing"], nobody["missing_suppressed"]) == (None, ["n0", "n1", "n2"])
     assert pooled["mean"] == pytest.approx(everyone.mean(), rel=1e-12)
     assert pooled["sd"] == pytest.approx(everyone.std(ddof=1), rel=1e-12)
     counts = np.bincount(bin_codes(everyone, edges), minlength=len(edges) - 1)
@@ -141,3 +143,20 @@ def test_the_hub_sums_released_bins_and_takes_quantiles_from_them():
     expected = interpolate(bins, [0.05, 0.25, 0.5, 0.75, 0.95])
     assert {float(p): q for p, q in pooled["quantiles"].items()} == expected
     assert abs(expected[0.5] - np.median(everyone)) < 0.5
+
+
+def test_no_quantiles_when_the_released_bins_hold_too_few_of_the_persons():
+    """40 persons over 5-year bins: most bins are under the threshold and suppressed, so the
+    released bins would give a median of the one bin that passed. None is given; the error
+    says to ask with wider bins, and wider bins give them."""
+    from fivesafes.analyses.quantiles import TooFewBinsError
+    from fivesafes.client.results.summaries import _iqr
+
+    ages = np.repeat(np.arange(30.0, 90.0, 1.5), 1)  # 40 persons, ~3 per 5-year bin
+    narrow = pooled_summary([ages], [float(e) for e in range(0, 111, 5)], DEFAULT)
+    assert narrow["n"]["value"] == 40 and narrow["quantiles"] == {}
+    with pytest.raises(TooFewBinsError, match="wider bins"):
+        bin_quantiles(narrow["bins"], [0.5], narrow["n"]["value"])
+    assert _iqr(narrow["bins"], 40) == "— (wider bins)"
+    wide = pooled_summary([ages], [0.0, 60.0, 110.0], DEFAULT)
+    assert wide["quantiles"]["0.5"] == pytest.approx(60.0, abs=2.0)

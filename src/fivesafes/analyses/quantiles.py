@@ -11,7 +11,9 @@ tells how many lie beyond the edges. Quantiles interpolate linearly within the r
 | ---------------------- | ------- | -------- | -------- | -------- | --------- | ------ |
 | counts                 | 0       | 100      | 300      | 100      | 0         | 50     |
 
-A suppressed bin counts nothing, so with suppression the quantiles are approximate.
+A suppressed bin counts nothing, so with suppression the quantiles are approximate; when the
+released bins hold less than ``MIN_COVERAGE`` of the released n (a small group spread over many
+narrow bins, most of them suppressed), no quantile is given: wider bins are needed.
 """
 
 from __future__ import annotations
@@ -23,6 +25,23 @@ import numpy as np
 import numpy.typing as npt
 
 STANDARD = (0.05, 0.25, 0.5, 0.75, 0.95)
+MIN_COVERAGE = 0.8
+
+
+class TooFewBinsError(ValueError):
+    """The released bins hold too few of the persons for quantiles to mean anything."""
+
+
+def check_coverage(bins: Sequence[tuple[float, float, int]], n: int | None) -> None:
+    """Raise ``TooFewBinsError`` if the released bins hold under ``MIN_COVERAGE`` of ``n``."""
+    if n is None or n <= 0:
+        return
+    held = sum(count for _, _, count in bins)
+    if held < MIN_COVERAGE * n:
+        raise TooFewBinsError(
+            f"the released bins hold {held} of {n} persons (most bins were too small to "
+            "release): ask again with wider bins (edges=...)"
+        )
 
 
 def bin_labels(edges: Sequence[float]) -> tuple[str, ...]:

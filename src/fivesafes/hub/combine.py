@@ -27,7 +27,7 @@ from typing import Any
 
 from fivesafes.analyses import km
 from fivesafes.analyses.meta import combine as meta_combine
-from fivesafes.analyses.quantiles import STANDARD, interpolate, label_edges
+from fivesafes.analyses.quantiles import STANDARD, check_coverage, interpolate, label_edges
 from fivesafes.protocol.models import (
     OUTPUTS,
     CountOutput,
@@ -338,15 +338,17 @@ def combine_summaries(
             between = sum(n * (m - mean) ** 2 for n, m, _ in parts)
             sd = math.sqrt((within + between) / (n_total - 1))
     pooled_bins = combine_cells(bins, profile) if mean is not None else []
+    # the sum of released missing counts; None when no contributing node released one
+    some_missing = mean is not None and len(missing_suppressed) < len(parts)
     return {
         "analysis": "summary",
         "variable": variable,
         "n": gated.model_dump(mode="json"),
-        "missing": missing_values if mean is not None else None,
+        "missing": missing_values if some_missing else None,
         "missing_suppressed": missing_suppressed,  # the pooled missing count is a lower bound
         "mean": mean,
         "sd": sd,
-        "quantiles": _quantiles(pooled_bins),
+        "quantiles": _quantiles(pooled_bins, gated.value),
         "bins": pooled_bins,
         "weights": "released (rounded) n per node",
         "nodes_contributing": contributing,
@@ -356,10 +358,12 @@ def combine_summaries(
     }
 
 
-def _quantiles(cells: list[dict[str, Any]]) -> dict[str, float]:
+def _quantiles(cells: list[dict[str, Any]], n: int | None) -> dict[str, float]:
     """The standard quantiles of released bins (``fivesafes.analyses.quantiles``), keyed by
-    probability as text (JSON keys); empty when no bin was released."""
+    probability as text (JSON keys); empty when the released bins hold too few of the n."""
     bins = [(*label_edges(c["row"]), c["count"]["value"] or 0) for c in cells]
-    if not any(n for _, _, n in bins):
+    try:
+        check_coverage(bins, n)
+        return {str(p): q for p, q in interpolate(bins, STANDARD).items()}
+    except ValueError:
         return {}
-    return {str(p): q for p, q in interpolate(bins, STANDARD).items()}

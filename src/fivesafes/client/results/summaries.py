@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fivesafes.analyses.quantiles import STANDARD, interpolate, label_edges
+from fivesafes.analyses.quantiles import STANDARD, check_coverage, interpolate, label_edges
 from fivesafes.client.results.common import not_included, why_not
 from fivesafes.protocol.models import SummaryOutput, TaskView
 
@@ -18,17 +18,21 @@ MEDIAN_AND_QUARTILES = (0.25, 0.5, 0.75)
 
 
 def bin_quantiles(
-    cells: list[dict[str, Any]], probabilities: Sequence[float] = STANDARD
+    cells: list[dict[str, Any]],
+    probabilities: Sequence[float] = STANDARD,
+    n: int | None = None,
 ) -> dict[float, float]:
     """Quantiles of released bins (cells with a ``row`` label and a ``count``); raises
-    ``ValueError`` when no bin was released."""
+    ``ValueError`` when no bin was released, or when they hold too few of the ``n`` persons
+    summarised (``fivesafes.analyses.quantiles.MIN_COVERAGE``)."""
     bins = [(*label_edges(str(c["row"])), c["count"]["value"] or 0) for c in cells]
+    check_coverage(bins, n)
     return interpolate(bins, probabilities)
 
 
-def _shown_quantiles(cells: list[dict[str, Any]]) -> dict[float, float]:
+def _shown_quantiles(cells: list[dict[str, Any]], n: int | None) -> dict[float, float]:
     try:
-        return bin_quantiles(cells, MEDIAN_AND_QUARTILES)
+        return bin_quantiles(cells, MEDIAN_AND_QUARTILES, n)
     except ValueError:
         return {}
 
@@ -37,9 +41,13 @@ def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
-def _iqr(quantiles: dict[float, float]) -> str:
-    if not all(p in quantiles for p in MEDIAN_AND_QUARTILES):
+def _iqr(cells: list[dict[str, Any]], n: int | None) -> str:
+    """Median (IQR) of released bins, or why there is none."""
+    if n is None:
         return "—"
+    quantiles = _shown_quantiles(cells, n)
+    if not all(p in quantiles for p in MEDIAN_AND_QUARTILES):
+        return "— (wider bins)"
     low, median, high = (quantiles[p] for p in MEDIAN_AND_QUARTILES)
     return f"{median:.1f} ({low:.1f}-{high:.1f})"
 
@@ -59,8 +67,9 @@ class NodeSummary:
     bins: list[dict[str, Any]] = field(default_factory=list)
 
     def quantiles(self, probabilities: Sequence[float] = STANDARD) -> dict[float, float]:
-        """Quantiles (default 5, 25, 50, 75, 95 %) from this node's released bins."""
-        return bin_quantiles(self.bins, probabilities)
+        """Quantiles (default 5, 25, 50, 75, 95 %) from this node's released bins; raises
+        ``ValueError`` if they hold too few of its persons (ask with wider bins)."""
+        return bin_quantiles(self.bins, probabilities, self.n)
 
 
 @dataclass(frozen=True)
@@ -123,8 +132,8 @@ class SummaryResult:
     def quantiles(self, probabilities: Sequence[float] = STANDARD) -> dict[float, float]:
         """Pooled quantiles (default 5, 25, 50, 75, 95 %) from the combined released bins
         (approximate where a node suppressed a bin); raises ``ValueError`` if no bin was
-        released."""
-        return bin_quantiles(self.bins, probabilities)
+        released, or if they hold too few of the persons (ask with wider bins)."""
+        return bin_quantiles(self.bins, probabilities, self.n)
 
     def to_frame(self) -> Any:
         """One row per node and one POOLED row: n, missing, mean, sd, median, quartiles."""
@@ -143,15 +152,16 @@ class SummaryResult:
             }
 
         rows = [
-            row(s.node, s.n, s.missing, s.mean, s.sd, _shown_quantiles(s.bins)) for s in self.nodes
+            row(s.node, s.n, s.missing, s.mean, s.sd, _shown_quantiles(s.bins, s.n))
+            for s in self.nodes
         ]
-        pooled = _shown_quantiles(self.bins)
+        pooled = _shown_quantiles(self.bins, self.n)
         rows.append(row("POOLED", self.n, self.missing, self.mean, self.sd, pooled))
         return pd.DataFrame(rows)
 
     def __str__(self) -> str:
         width = max([len(n.node) for n in self.nodes] + [6])
-        header = f"{'n':>8}  {'missing':>8}  {'mean':>8}  {'sd':>8}  {'median (IQR)':>20}"
+        header = f"{'n':>8}  {'missing':>10}  {'mean':>8}  {'sd':>8}  {'median (IQR)':>20}"
         lines = [f"Federated summary of {self.variable}", f"{'node':<{width}}  {header}  status"]
         for s in self.nodes:
             status = s.state if not s.reason else f"{s.state}: {s.message or s.reason}"
@@ -159,17 +169,20 @@ class SummaryResult:
                 status = "suppressed: " + ", ".join(s.rules)
             n = "—" if s.n is None else str(s.n)
             missing = "—" if s.missing is None else str(s.missing)
+            if s.missing is None and s.n is not None:
+                missing = "suppressed"
             lines.append(
-                f"{s.node:<{width}}  {n:>8}  {missing:>8}  {_fmt(s.mean):>8}  {_fmt(s.sd):>8}  "
-                f"{_iqr(_shown_quantiles(s.bins)):>20}  {status}"
+                f"{s.node:<{width}}  {n:>8}  {missing:>10}  {_fmt(s.mean):>8}  {_fmt(s.sd):>8}  "
+                f"{_iqr(s.bins, s.n):>20}  {status}"
             )
         n = "suppressed" if self.n is None else str(self.n)
-        missing = "—" if self.missing is None else str(self.missing)
+        missing = "suppressed" if self.missing is None and self.n else str(self.missing or "—")
         if self.missing is not None and self.missing_suppressed:
             missing = f"≥{missing}"
+        quantiles = _iqr(self.bins, self.n)
         lines.append(
-            f"{'POOLED':<{width}}  {n:>8}  {missing:>8}  {_fmt(self.mean):>8}  "
-            f"{_fmt(self.sd):>8}  {_iqr(_shown_quantiles(self.bins)):>20}  weighted by released n; "
+            f"{'POOLED':<{width}}  {n:>8}  {missing:>10}  {_fmt(self.mean):>8}  "
+            f"{_fmt(self.sd):>8}  {quantiles:>20}  weighted by released n; "
             "quantiles from released bins"
         )
         lines.extend(not_included(self.nodes_missing))
@@ -228,22 +241,27 @@ class GroupedSummaryResult:
     ) -> dict[float, float]:
         """Pooled quantiles of one level (default 5, 25, 50, 75, 95 %), from its combined
         released bins; raises ``ValueError`` if none was released."""
-        return bin_quantiles(self.groups[level].get("bins", []), probabilities)
+        pooled = self.groups[level]
+        n = (pooled.get("n") or {}).get("value")
+        return bin_quantiles(pooled.get("bins", []), probabilities, n)
 
     def __str__(self) -> str:
         lines = [f"Federated summary of {self.variable} by {self.by} (pooled over nodes)"]
         lines.append(
-            f"{'level':<10} {'n':>10} {'missing':>8} {'mean':>8} {'sd':>8} {'median (IQR)':>20}"
+            f"{'level':<10} {'n':>10} {'missing':>10} {'mean':>8} {'sd':>8} {'median (IQR)':>20}"
         )
         for level, pooled in self.groups.items():
             n = pooled.get("n", {}).get("value")
             missing = pooled.get("missing")
             shown_n = "suppressed" if n is None else str(n)
             shown_missing = "—" if missing is None else str(missing)
+            if missing is None and n is not None:
+                shown_missing = "suppressed"
             if missing is not None and pooled.get("missing_suppressed"):
                 shown_missing = f"≥{shown_missing}"
+            quantiles = _iqr(pooled.get("bins", []), n)
             lines.append(
-                f"{level:<10} {shown_n:>10} {shown_missing:>8} {_fmt(pooled.get('mean')):>8} "
-                f"{_fmt(pooled.get('sd')):>8} {_iqr(_shown_quantiles(pooled.get('bins', []))):>20}"
+                f"{level:<10} {shown_n:>10} {shown_missing:>10} {_fmt(pooled.get('mean')):>8} "
+                f"{_fmt(pooled.get('sd')):>8} {quantiles:>20}"
             )
         return "\n".join(lines)
