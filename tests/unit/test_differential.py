@@ -742,12 +742,6 @@ def test_a_count_result_names_the_node_that_failed_and_why(nodes):
     assert result.total == sum(len(nodes[n].truth) for n in ("northfield", "riverside"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GroupedSummaryResult (fed.summary_by) keeps no nodes_missing and its printed "
-    "table has no 'not included' line, unlike every other result: a node that refused or "
-    "failed is not reported (client/results/summaries.py)",
-)
 def test_a_summary_by_a_factor_names_the_node_left_out_and_why(nodes):
     parameters = {"cohort": COHORT, "variable": "bmi", "by": "smoker"}
     view = task_view("summary", parameters, databases(nodes, "lakeside"))

@@ -223,6 +223,7 @@ class GroupedSummaryResult:
     by: str | None
     groups: dict[str, dict[str, Any]]  # level -> pooled {"n", "mean", "sd", "bins", ...}
     nodes: dict[str, list[dict[str, Any]]]  # node -> its released groups
+    nodes_missing: dict[str, str] = field(default_factory=dict)  # node -> why not included
 
     @classmethod
     def from_view(cls, view: TaskView) -> GroupedSummaryResult:
@@ -234,6 +235,7 @@ class GroupedSummaryResult:
             by=combined.get("by"),
             groups=dict(combined.get("groups", {})),
             nodes={r.node: list(r.output.get("groups", [])) for r in view.runs if r.output},
+            nodes_missing={n: why_not(view).get(n, "") for n in combined.get("nodes_missing", [])},
         )
 
     def quantiles(
@@ -264,4 +266,5 @@ class GroupedSummaryResult:
                 f"{level:<10} {shown_n:>10} {shown_missing:>10} {_fmt(pooled.get('mean')):>8} "
                 f"{_fmt(pooled.get('sd')):>8} {quantiles:>20}"
             )
+        lines.extend(not_included(self.nodes_missing))
         return "\n".join(lines)
