@@ -214,3 +214,46 @@ def verify_audit(config: ConfigOption = Path("node.toml")) -> None:
         console.print(f"[green]audit chain intact[/]: {report.events} events")
     else:
         fail(f"audit chain broken at event {report.at_seq}: {report.problem}", code=1)
+
+
+@app.command("load-omop")
+def load_omop(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="The CDM: a folder of CSV files, a .zip of them, a DuckDB file, or a"
+            " postgresql:// URL (with --source-schema)."
+        ),
+    ],
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="The node's TOML configuration (default node.toml)."),
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(help="Load into this DuckDB file or PostgreSQL URL instead of the node's."),
+    ] = None,
+    to_schema: Annotated[
+        str | None, typer.Option(help="The schema to load into (required with a PostgreSQL --to).")
+    ] = None,
+    source_schema: Annotated[
+        str | None,
+        typer.Option(help="The source's schema (PostgreSQL: required; DuckDB: default main)."),
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Load nothing if any row would be rejected.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Load an OMOP CDM (5.3 or 5.4) into the node's data source, replacing its CDM tables."""
+    from fivesafes.cli.load_omop import run  # DuckDB-heavy: only this command needs it
+
+    run(
+        source,
+        config=config,
+        to=to,
+        to_schema=to_schema,
+        source_schema=source_schema,
+        strict=strict,
+        as_json=as_json,
+    )
