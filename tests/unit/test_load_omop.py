@@ -339,6 +339,22 @@ def test_a_broken_table_fails_the_load_and_the_earlier_data_stays(
     assert query(loaded, "SELECT count(*) FROM observation_period") == [(0,)]
 
 
+def test_a_failure_mid_way_through_writing_rolls_every_table_back(tmp_path, loaded, monkeypatch):
+    from fivesafes.data import load_targets
+
+    def ddl(table: str, name: str) -> str:
+        if table == "drug_strength":  # the last table written
+            raise duckdb.IOException("disk full")
+        return duckdb_table_ddl(table, name)
+
+    monkeypatch.setattr(load_targets, "duckdb_table_ddl", ddl)
+    again = tmp_path / "again"
+    persons(again, 5)
+    with pytest.raises(LoadError, match=r"the load failed \(IOException\); nothing was changed"):
+        load_omop(again, loaded)
+    assert query(loaded, "SELECT count(*) FROM person") == [(3,)]
+
+
 def test_rerunning_replaces_every_cdm_table_and_keeps_the_others(tmp_path, loaded):
     with duckdb.connect(str(loaded.path)) as con:  # e.g. the node's opt-out list
         con.execute("CREATE TABLE fivesafes_opt_out AS SELECT 2 AS person_id")
