@@ -1,6 +1,11 @@
 """The analysis frame: one row per person of a cohort with the named variables of
 :mod:`fivesafes.analyses.catalogue`, built from OMOP through Ibis the same way at every node.
-The frame never leaves the node."""
+The frame never leaves the node.
+
+Codes and flags are built from integer literals and cast to float: Ibis writes a float literal
+as ``0.0``, which PostgreSQL reads as ``numeric``, and a numeric column does not convert to the
+float64 Arrow column Ibis promises (ArrowInvalid on Decimal).
+"""
 
 from __future__ import annotations
 
@@ -68,11 +73,11 @@ def _add(name: str, table: ibis.Table, persons: ibis.Table, db: OmopDatabase) ->
         return table.mutate(age=(table.index_date.year() - table.year_of_birth).cast("float64"))
     if name == "sex":
         code = ibis.cases(
-            (table.gender_concept_id == 8532, 0.0),
-            (table.gender_concept_id == 8507, 1.0),
-            else_=-1.0,
+            (table.gender_concept_id == 8532, 0),
+            (table.gender_concept_id == 8507, 1),
+            else_=-1,
         )
-        return table.mutate(sex=code)
+        return table.mutate(sex=code.cast("float64"))
     if name == "smoker":
         obs = db.table("observation")
         obs = obs.filter(obs.observation_concept_id == SMOKING_STATUS)
@@ -82,10 +87,10 @@ def _add(name: str, table: ibis.Table, persons: ibis.Table, db: OmopDatabase) ->
         )
         table = _left(table, latest)
         code = ibis.cases(
-            *((table.smoking == concept, float(i)) for i, concept in enumerate(SMOKING_LEVELS)),
-            else_=-1.0,
+            *((table.smoking == concept, i) for i, concept in enumerate(SMOKING_LEVELS)),
+            else_=-1,
         )
-        return table.mutate(smoker=code).drop("smoking")
+        return table.mutate(smoker=code.cast("float64")).drop("smoking")
     if name == "bmi":
         m = db.table("measurement")
         m = m.filter((m.measurement_concept_id == BMI) & m.value_as_number.notnull())
@@ -106,10 +111,10 @@ def _add(name: str, table: ibis.Table, persons: ibis.Table, db: OmopDatabase) ->
             c.semi_join(wanted, c.condition_concept_id == wanted.concept_id)
             .select("person_id")
             .distinct()
-            .mutate(flag=ibis.literal(1.0))
+            .mutate(flag=ibis.literal(1))
         )
         table = _left(table, having)
-        return table.mutate(**{name: table.flag.fill_null(0.0)}).drop("flag")
+        return table.mutate(**{name: table.flag.fill_null(0).cast("float64")}).drop("flag")
     if name in DRUGS:
         d = db.table("drug_exposure")
         wanted = concept_set((DRUGS[name],), db)
@@ -128,10 +133,10 @@ def _add(name: str, table: ibis.Table, persons: ibis.Table, db: OmopDatabase) ->
             )
             .select("person_id")
             .distinct()
-            .mutate(flag=ibis.literal(1.0))
+            .mutate(flag=ibis.literal(1))
         )
         table = _left(table, recent)
-        return table.mutate(**{name: table.flag.fill_null(0.0)}).drop("flag")
+        return table.mutate(**{name: table.flag.fill_null(0).cast("float64")}).drop("flag")
     if name == "time_to_lung_cancer":
         return _time_to(name, CONDITIONS["lung_cancer"], table, persons, db)
     assert name == "visits_past_year", name
@@ -159,7 +164,7 @@ def _time_to(
     first = (
         c.semi_join(wanted, c.condition_concept_id == wanted.concept_id)
         .group_by("person_id")
-        .aggregate(first_record=c.condition_start_date.min())
+        .aggregate(first_record=lambda t: t.condition_start_date.min())
     )
     periods = db.table("observation_period")
     ends = periods.group_by("person_id").aggregate(
@@ -173,7 +178,8 @@ def _time_to(
     years = ibis.cases(
         (before | (days <= 0) | days.isnull(), ibis.null("float64")), else_=days / 365.25
     )
-    return table.mutate(**{name: years, f"{name}_event": event.cast("float64")}).drop(
+    flag = ibis.cases((event, 1), else_=0).cast("float64")  # PostgreSQL casts no boolean to float
+    return table.mutate(**{name: years, f"{name}_event": flag}).drop(
         "first_record", "observed_until"
     )
 

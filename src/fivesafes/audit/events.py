@@ -28,3 +28,4 @@ class AuditEventType(StrEnum):
     RUN_REFUSED = "run_refused"
     RUN_EXECUTED = "run_executed"
     RESULT_SUBMITTED = "result_submitted"
+    OPT_OUTS_REPLACED = "opt_outs_replaced"

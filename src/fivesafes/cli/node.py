@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from fivesafes.cli import opt_out
 from fivesafes.cli.gate_options import ProfileOption, RoundingBaseOption, ThresholdOption
 from fivesafes.cli.output import console, fail, report_new_key
 from fivesafes.node import custodian, runs, setup
@@ -25,6 +26,7 @@ from fivesafes.settings import load_config
 app = typer.Typer(
     help="Set up and run a node; approve projects as its custodian.", no_args_is_help=True
 )
+app.add_typer(opt_out.app, name="opt-out")
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="The node's TOML configuration.")

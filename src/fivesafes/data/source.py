@@ -91,20 +91,50 @@ def libpq_url(url: str) -> str:
 
 
 class OmopDatabase:
-    """An open Ibis connection to one OMOP CDM, read through :meth:`table`."""
+    """An open Ibis connection to one OMOP CDM, read through :meth:`table`: every table as the
+    view layer shows it (``fivesafes.data.views``: lower-case columns, CDM 5.3 read as 5.4,
+    opted-out persons removed)."""
 
     def __init__(self, backend: Any, schema: str | None = None) -> None:
         self.backend = backend
         self.schema = schema
         self._tables: dict[str, ibis.Table] = {}
+        self._opted_out: ibis.Table | None = None
+        self._looked_for_opt_outs = False
+        self._names: dict[str, str] | None = None
 
     def table(self, name: str) -> ibis.Table:
-        """The CDM table ``name`` as an Ibis table expression."""
+        """The CDM table ``name`` as an Ibis table expression, through the view layer."""
+        from fivesafes.data.views import cdm_view
+
         if name not in CDM_TABLES:
             raise ValueError(f"{name!r} is not an OMOP CDM v5.4 table")
         if name not in self._tables:
-            self._tables[name] = self.backend.table(name, database=self.schema)
+            stored = self.backend.table(self._stored_name(name), database=self.schema)
+            self._tables[name] = cdm_view(stored, name, self.opted_out())
         return self._tables[name]
+
+    def opted_out(self) -> ibis.Table | None:
+        """The persons of the node's opt-out list (``fivesafes_opt_out``), or None if the
+        source has no such table."""
+        from fivesafes.data.views import OPT_OUT_TABLE, opt_out_list
+
+        if not self._looked_for_opt_outs:
+            self._looked_for_opt_outs = True
+            if OPT_OUT_TABLE in self._stored_names():
+                stored = self.backend.table(OPT_OUT_TABLE, database=self.schema)
+                self._opted_out = opt_out_list(stored)
+        return self._opted_out
+
+    def _stored_names(self) -> dict[str, str]:
+        """Lower-case table name -> the name as stored (Eunomia's are upper-case)."""
+        names = self.backend.list_tables(database=self.schema)
+        return {name.lower(): name for name in names}
+
+    def _stored_name(self, name: str) -> str:
+        if self._names is None:
+            self._names = self._stored_names()
+        return self._names.get(name, name)
 
     def close(self) -> None:
         """Close the connection; the handle is unusable afterwards."""

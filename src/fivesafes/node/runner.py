@@ -299,7 +299,10 @@ def run_task(
     if earlier is not None:
         return Outcome("succeeded", output=earlier)
     try:
-        computed = _compute(output_key(task), task.analysis, parameters, db, instruction, profile)
+        # a model share is cached for the rounds of this one task, never across tasks (the data
+        # or the opt-out list may have changed in between)
+        share_key = f"{task.task_id}/{output_key(task)}"
+        computed = _compute(share_key, task.analysis, parameters, db, instruction, profile)
     except NoInstruction:
         return Outcome("refused", ReasonCode.INVALID_PARAMETERS)
     except GLMError:
