@@ -1,7 +1,9 @@
-"""One cohort, three engines: DuckDB, PostgreSQL and the pandas reference agree.
+"""One cohort, every engine: DuckDB, PostgreSQL, Spark (PySpark, local mode) and the pandas
+reference agree, person for person.
 
 The CDM is the synthetic generator's (``fivesafes.data.synth``), copied into PostgreSQL with
-``copy_omop_to_postgres``, which is itself checked here for lossless types.
+``copy_omop_to_postgres`` (itself checked here for lossless types) and written as Parquet for
+Spark with ``fivesafes.data.spark.write_parquet``.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import psycopg
 import pytest
 
 from cohort_reference import reference_persons
-from fivesafes.analyses.count import count_persons
+from fivesafes.analyses.count import cohort_person_set
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.data.pg_load import copy_omop_to_postgres
-from fivesafes.data.source import OmopDatabase, PostgresSource, open_omop
+from fivesafes.data.source import OmopDatabase, PostgresSource, SparkSource, open_omop
+from fivesafes.data.spark import write_parquet
 from fivesafes.data.synth import generate
 from fixtures_omop import PG_URL, OmopRows, drop_schema, new_schema_name, open_engine, write_duckdb
 
@@ -89,11 +92,16 @@ def synthetic_cdm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def engines(synthetic_cdm: Path) -> Iterator[dict[str, OmopDatabase]]:
+def engines(
+    synthetic_cdm: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, OmopDatabase]]:
     schema = new_schema_name()
+    parquet = tmp_path_factory.mktemp("parquet")
+    write_parquet(synthetic_cdm, parquet)
     databases = {
         "duckdb": open_engine("duckdb", synthetic_cdm),
         "postgres": open_engine("postgres", synthetic_cdm, schema),
+        "spark": open_omop(SparkSource(engine="spark", path=parquet, master="local[2]")),
     }
     yield databases
     for db in databases.values():
@@ -113,14 +121,15 @@ def pandas_tables(synthetic_cdm: Path) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("raw", COHORTS, ids=[c["name"] for c in COHORTS])
-def test_duckdb_postgres_and_pandas_count_the_same(
+def test_every_engine_and_pandas_find_the_same_persons(
     raw: dict[str, Any], engines: dict[str, OmopDatabase], pandas_tables: dict[str, Any]
 ) -> None:
     cohort = Cohort.model_validate(raw)
-    counts = {name: count_persons(db, cohort) for name, db in engines.items()}
-    counts["pandas"] = len(reference_persons(pandas_tables, cohort))
-    assert len(set(counts.values())) == 1, counts
-    assert counts["pandas"] > 0, "a cohort that matches nobody checks little"
+    found = {name: set(cohort_person_set(db, cohort)) for name, db in engines.items()}
+    found["pandas"] = set(reference_persons(pandas_tables, cohort))
+    sizes = {name: len(persons) for name, persons in found.items()}
+    assert all(persons == found["pandas"] for persons in found.values()), sizes
+    assert sizes["pandas"] > 0, "a cohort that matches nobody checks little"
 
 
 def test_the_copy_keeps_every_row_and_type(tmp_path: Path, pg_schema: str) -> None:

@@ -17,7 +17,7 @@ from rich.table import Table
 from fivesafes.cli.output import console, errors, fail
 from fivesafes.data.load import LoadError, LoadReport, describe_target, load_omop
 from fivesafes.data.load_sources import is_postgres_url
-from fivesafes.data.source import DuckDBSource, PostgresSource, parse_data_source
+from fivesafes.data.source import DuckDBSource, PostgresSource, SparkSource, parse_data_source
 from fivesafes.node.config import NodeConfig
 from fivesafes.settings import load_config
 
@@ -30,7 +30,11 @@ def resolve_target(
     if to is None:
         if to_schema is not None:
             fail("--to-schema goes with --to; the node's configuration names its own schema.")
-        return load_config(config or Path("node.toml"), NodeConfig).data
+        data = load_config(config or Path("node.toml"), NodeConfig).data
+        if isinstance(data, SparkSource):
+            fail("load-omop loads DuckDB or PostgreSQL; a Spark node reads Parquet files.")
+            raise AssertionError  # fail() always exits
+        return data
     if config is not None:
         fail("Give either --config (the node's data source) or --to, not both.")
     raw: dict[str, object]
@@ -43,7 +47,9 @@ def resolve_target(
         if to_schema is not None:
             raw["schema"] = to_schema
     try:
-        return parse_data_source(raw)
+        source = parse_data_source(raw)
+        assert not isinstance(source, SparkSource), "raw names duckdb or postgres"
+        return source
     except ValidationError as exc:
         fields = ", ".join(str(e["loc"][-1]) for e in exc.errors())
         fail(f"--to / --to-schema are not valid ({fields}).")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from fivesafes.data.source import DuckDBSource, PostgresSource, libpq_url
+from fivesafes.data.source import DuckDBSource, PostgresSource, Source, SparkSource, libpq_url
 from fivesafes.data.views import OPT_OUT_TABLE
 
 
@@ -59,17 +59,19 @@ def read_opt_out_file(path: Path) -> OptOutList:
     return OptOutList(np.unique(np.asarray(ids, dtype=np.int64)))
 
 
-def replace_opt_outs(source: DuckDBSource | PostgresSource, opt_outs: OptOutList) -> int:
+def replace_opt_outs(source: Source, opt_outs: OptOutList) -> int:
     """Replace the source's opt-out table with ``opt_outs`` in one transaction (readers see
     the old list or the new one, never a mix); returns how many persons it holds."""
     if isinstance(source, DuckDBSource):
         _replace_duckdb(source, opt_outs)
+    elif isinstance(source, SparkSource):
+        _replace_parquet(source, opt_outs)
     else:
         _replace_postgres(source, opt_outs)
     return len(opt_outs)
 
 
-def count_opt_outs(source: DuckDBSource | PostgresSource) -> int | None:
+def count_opt_outs(source: Source) -> int | None:
     """How many persons the source's opt-out list holds (None: the source has no list)."""
     from fivesafes.data.source import open_omop
 
@@ -98,6 +100,21 @@ def _replace_duckdb(source: DuckDBSource, opt_outs: OptOutList) -> None:
         except Exception:
             con.execute("ROLLBACK")
             raise
+
+
+def _replace_parquet(source: SparkSource, opt_outs: OptOutList) -> None:
+    """Write the list next to the Parquet tables, then rename it into place (atomic)."""
+    import os
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not source.path.is_dir():
+        raise FileNotFoundError(f"no Parquet folder at {source.path}")
+    target = source.path / f"{OPT_OUT_TABLE}.parquet"
+    staging = source.path / f".{OPT_OUT_TABLE}.parquet.new"
+    pq.write_table(pa.table({"person_id": pa.array(opt_outs.person_ids, type=pa.int64())}), staging)
+    os.replace(staging, target)
 
 
 def _replace_postgres(source: PostgresSource, opt_outs: OptOutList) -> None:

@@ -4,10 +4,14 @@ A node's configuration names one data source::
 
     {"engine": "duckdb", "path": "/srv/tre/omop.duckdb"}
     {"engine": "postgres", "url": "postgresql://reader@db:5432/cdm", "schema": "cdm54"}
+    {"engine": "spark", "path": "/srv/tre/omop-parquet", "master": "local[2]"}
 
 Building these models does no I/O; :func:`open_omop` opens the connection. DuckDB files are
 opened ``read_only`` and PostgreSQL sessions run with ``default_transaction_read_only``, so a
-running node cannot write to patient data even by mistake.
+running node cannot write to patient data even by mistake. A Spark source is a folder of Parquet
+(one file or folder per CDM table, named after it: ``person.parquet`` or ``person/``), read as
+temporary views in a Spark session (``master``: ``local[N]`` on one machine, or a cluster's
+master URL); this is how a TRE that has outgrown one machine runs the same queries on a cluster.
 """
 
 from __future__ import annotations
@@ -74,13 +78,28 @@ class PostgresSource(BaseModel):
     schema_name: SchemaName = Field(alias="schema")
 
 
-DataSource = Annotated[DuckDBSource | PostgresSource, Field(discriminator="engine")]
-"""Either kind of source, told apart by ``engine``."""
-
-_DATA_SOURCE: TypeAdapter[DuckDBSource | PostgresSource] = TypeAdapter(DataSource)
+SPARK_MASTER = r"^(local(\[(\d+|\*)\])?|(spark|k8s)://\S+|yarn)$"
 
 
-def parse_data_source(raw: Any) -> DuckDBSource | PostgresSource:
+class SparkSource(BaseModel):
+    """An OMOP CDM as Parquet files read by Spark (PySpark), one file or folder per table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    engine: Literal["spark"]
+    path: Path
+    master: Annotated[str, Field(pattern=SPARK_MASTER)] = "local[2]"
+    driver_memory: Annotated[str, Field(pattern=r"^\d+[kmgKMG]$")] = "2g"
+
+
+Source = DuckDBSource | PostgresSource | SparkSource
+DataSource = Annotated[Source, Field(discriminator="engine")]
+"""Any kind of source, told apart by ``engine``."""
+
+_DATA_SOURCE: TypeAdapter[Source] = TypeAdapter(DataSource)
+
+
+def parse_data_source(raw: Any) -> Source:
     """Validate a data-source mapping (e.g. from a node's configuration file)."""
     return _DATA_SOURCE.validate_python(raw)
 
@@ -153,10 +172,14 @@ class OmopDatabase:
         self.close()
 
 
-def open_omop(source: DuckDBSource | PostgresSource) -> OmopDatabase:
+def open_omop(source: Source) -> OmopDatabase:
     """Open ``source`` read-only."""
     import ibis
 
+    if isinstance(source, SparkSource):
+        from fivesafes.data.spark import open_spark
+
+        return open_spark(source)
     if isinstance(source, DuckDBSource):
         if not source.path.is_file():
             raise FileNotFoundError(f"no DuckDB file at {source.path}")

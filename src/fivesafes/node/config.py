@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from fivesafes.data.source import DuckDBSource, PostgresSource, parse_data_source
+from fivesafes.data.source import DuckDBSource, PostgresSource, SparkSource, parse_data_source
 from fivesafes.sdc.gate import GateSettings
 from fivesafes.sdc.profiles import Profile
 from fivesafes.settings import config_base_dir, resolve_path, resolve_sqlite_url
@@ -50,7 +50,7 @@ class NodeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     node: NodeSettings
-    data: DuckDBSource | PostgresSource
+    data: DuckDBSource | PostgresSource | SparkSource
     gate: GateSettings = GateSettings()
 
     @property
@@ -62,9 +62,11 @@ class NodeConfig(BaseModel):
     @classmethod
     def _data(cls, value: Any, info: ValidationInfo) -> Any:
         source = (
-            value if isinstance(value, DuckDBSource | PostgresSource) else parse_data_source(value)
+            value
+            if isinstance(value, DuckDBSource | PostgresSource | SparkSource)
+            else parse_data_source(value)
         )
-        if isinstance(source, DuckDBSource):
+        if isinstance(source, DuckDBSource | SparkSource):
             source = source.model_copy(
                 update={"path": resolve_path(source.path, config_base_dir(info))}
             )
