@@ -7,6 +7,7 @@ value from the data, only reasons and row numbers.
 
 from __future__ import annotations
 
+import gzip
 import json
 import zipfile
 from datetime import date, datetime
@@ -115,6 +116,18 @@ def test_a_csv_folder_loads_with_any_case_and_junk_skipped(tmp_path):
     tables = {r[0] for r in query(db, "SELECT table_name FROM duckdb_tables()")}
     assert tables == set(CDM54_TABLES)  # the tables the source lacks are created empty
     assert query(db, "SELECT typeof(year_of_birth) FROM person LIMIT 1") == [("INTEGER",)]
+
+
+def test_gzip_a_byte_order_mark_windows_line_ends_and_a_zero_byte_file(tmp_path):
+    src = tmp_path / "export"
+    src.mkdir()
+    rows = "\r\n".join([PERSON.upper(), "1,8507,1950,0,0", "2,8532,1960,0,0"]) + "\r\n"
+    with gzip.open(src / "PERSON.csv.gz", "wt", encoding="utf-8-sig", newline="") as f:
+        f.write(rows)
+    (src / "DEATH.csv").write_bytes(b"")
+    report = load_omop(src, target(tmp_path))
+    assert report.rejected == 0 and report.table("person").loaded == 2
+    assert "the file is empty" in report.table("death").notes
 
 
 def test_a_zip_with_a_folder_inside_and_macos_junk(tmp_path):
