@@ -126,3 +126,16 @@ def test_a_postgres_node_is_loaded_reloaded_and_kept_whole_when_a_load_fails(tmp
                 conn.execute("DROP SCHEMA cdm CASCADE")
     with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
         conn.execute(f"DROP ROLE IF EXISTS {reader}")
+
+
+def test_postgres_sources_that_cannot_be_read_are_one_line_errors(tmp_path):
+    target = DuckDBSource(engine="duckdb", path=tmp_path / "never.duckdb")
+    with postgres_database() as url:
+        with pytest.raises(LoadError, match="the PostgreSQL schema nothing_here has no tables"):
+            load_omop(url, target, source_schema="nothing_here")
+        with pytest.raises(LoadError, match="plain SQL identifier"):
+            load_omop(url, target, source_schema="cdm; DROP TABLE person")
+    with pytest.raises(LoadError, match="could not connect to the source PostgreSQL") as error:
+        load_omop("postgresql://nobody@127.0.0.1:1/none", target, source_schema="cdm")
+    assert "\n" not in str(error.value)
+    assert not target.path.exists()

@@ -344,6 +344,14 @@ class PostgresSchema(OmopSource):
             raise LoadError(
                 f"could not connect to the source PostgreSQL database: {pg_reason(exc)}"
             ) from None
+        try:
+            self._discover()
+        except BaseException:
+            self.close()
+            raise
+
+    def _discover(self) -> None:
+        schema = self._schema
         rows = self._conn.execute(
             "SELECT c.table_name, c.column_name FROM information_schema.columns c"
             " JOIN information_schema.tables t USING (table_schema, table_name)"
@@ -352,7 +360,6 @@ class PostgresSchema(OmopSource):
             [schema],
         ).fetchall()
         if not rows:
-            self.close()
             raise LoadError(f"the PostgreSQL schema {schema} has no tables (or does not exist)")
         self._names: dict[str, str] = {}
         columns: dict[str, list[str]] = {}
