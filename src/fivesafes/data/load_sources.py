@@ -408,7 +408,7 @@ def pg_reason(exc: psycopg.Error) -> str:
     if primary:
         return primary
     lines = str(exc).strip().splitlines()
-    return lines[-1].strip() if lines else type(exc).__name__
+    return lines[0].strip() if lines else type(exc).__name__
 
 
 # --- choosing one ---------------------------------------------------------------------------
