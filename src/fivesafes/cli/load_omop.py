@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from pydantic import ValidationError
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -60,29 +61,36 @@ def _rows(n: int) -> str:
     return f"{n:,}"
 
 
+def _n_rows(n: int) -> str:
+    return f"{n:,} row" if n == 1 else f"{n:,} rows"
+
+
 def print_report(report: LoadReport) -> None:
     """The per-table counts, then each reason rows were rejected, then the notes."""
     console.print(
-        f"From {report.source}, read as OMOP CDM {report.cdm.version} ({report.cdm.evidence})."
+        f"From {report.source}, read as OMOP CDM {report.cdm.version} ({report.cdm.evidence}).",
+        markup=False,
+        highlight=False,
     )
     table = Table("table", "from", "read", "loaded", "rejected")
     for t in report.tables:
         if t.source is not None:
             shown = f"[bold red]{_rows(t.rejected)}[/]" if t.rejected else "0"
-            table.add_row(t.table, t.source, _rows(t.read), _rows(t.loaded), shown)
+            table.add_row(t.table, escape(t.source), _rows(t.read), _rows(t.loaded), shown)
     console.print(table)
     absent = [t.table for t in report.tables if t.source is None]
     if absent:
-        console.print(f"Not in the source, created empty: {', '.join(absent)}.")
+        console.print(f"Not in the source, created empty: {', '.join(absent)}.", highlight=False)
     if report.skipped:
-        console.print(f"Skipped (not CDM 5.4 tables): {', '.join(report.skipped)}.")
+        skipped = ", ".join(report.skipped)
+        console.print(f"Skipped (not CDM 5.4 tables): {skipped}.", markup=False, highlight=False)
     with_rejections = [t for t in report.tables if t.rejected]
     if with_rejections:
         console.print(
             "\n[bold]Rejected rows[/] (row numbers count data rows from 1; no values shown):"
         )
         for t in with_rejections:
-            console.print(f"  {t.table}: {_rows(t.rejected)} of {_rows(t.read)} rows")
+            console.print(f"  {t.table}: {_rows(t.rejected)} of {_n_rows(t.read)}", highlight=False)
             for r in t.rejections:
                 more = ", …" if r.rows > len(r.examples) else ""
                 rows = ", ".join(str(n) for n in r.examples)
@@ -93,7 +101,7 @@ def print_report(report: LoadReport) -> None:
     if notes:
         console.print("\n[bold]Notes[/]:")
         for name, note in notes:
-            console.print(f"  {name}: {note}", highlight=False)
+            console.print(f"  {name}: {note}", markup=False, highlight=False)
 
 
 def run(
@@ -129,7 +137,7 @@ def run(
         except LoadError as exc:
             problem = exc
     if problem is not None:
-        fail(str(problem))
+        fail(escape(str(problem)))
     if as_json:
         console.print_json(json.dumps(report.to_dict()))
     else:
@@ -137,14 +145,15 @@ def run(
     loaded = sum(t.loaded for t in report.tables)
     if not report.applied:
         fail(
-            f"{_rows(report.rejected)} rows would be rejected; nothing was loaded into"
-            f" {describe_target(target)} (--strict).",
+            f"{_n_rows(report.rejected)} would be rejected; nothing was loaded into"
+            f" {escape(describe_target(target))} (--strict).",
             code=1,
         )
     if not as_json:
-        rejected = f"; {_rows(report.rejected)} rows rejected" if report.rejected else ""
+        rejected = f"; {_n_rows(report.rejected)} rejected" if report.rejected else ""
         console.print(
-            f"\nLoaded {_rows(loaded)} rows into {len(report.tables)} tables of"
+            f"\nLoaded {_n_rows(loaded)} into {len(report.tables)} tables of"
             f" {report.target} in {report.seconds:.1f} s{rejected}.",
+            markup=False,
             highlight=False,
         )
