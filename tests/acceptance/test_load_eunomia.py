@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import psycopg
 import pytest
 
 from federation import fs
@@ -122,3 +123,25 @@ def test_synthea27nj_zip_loads_every_row(tmp_path):
         "criteria": [{"domain": "condition", "concepts": [concept]}],
     }
     assert platform_count(out, cohort) == persons > 0
+
+
+@pytest.mark.postgres
+def test_eunomia_into_a_postgres_node_counts_479_too():
+    from federation import postgres_database
+    from fivesafes.data.load import load_omop
+    from fivesafes.data.source import PostgresSource
+
+    with postgres_database() as url:
+        node = PostgresSource(engine="postgres", url=url, schema="cdm")
+        assert load_omop(eunomia_file(), node).table("person").loaded == 2694
+        with psycopg.connect(url) as conn:
+            row = conn.execute(
+                "SELECT count(DISTINCT co.person_id) FROM cdm.condition_occurrence co"
+                " JOIN cdm.concept_ancestor ca"
+                " ON ca.descendant_concept_id = co.condition_concept_id"
+                " WHERE ca.ancestor_concept_id = %s",
+                [GI_HEMORRHAGE],
+            ).fetchone()
+        gi_bleed = {"name": "GI bleed", "criteria": [{"domain": "condition", "concepts": [192671]}]}
+        with open_omop(node) as db:
+            assert row == (479,) and count_persons(db, Cohort.model_validate(gi_bleed)) == 479
