@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pyroaring import BitMap
 
+from fivesafes.cohorts.circe import CirceCohort
 from fivesafes.cohorts.compile import cohort_persons
 from fivesafes.cohorts.concepts import check_concepts
 from fivesafes.cohorts.criteria import Cohort
@@ -15,7 +16,7 @@ from fivesafes.data.source import OmopDatabase
 from fivesafes.sdc.differencing import person_set
 
 
-def count_persons(db: OmopDatabase, cohort: Cohort) -> int:
+def count_persons(db: OmopDatabase, cohort: Cohort | CirceCohort) -> int:
     """The number of distinct persons in ``cohort`` on ``db``.
 
     Raises :class:`~fivesafes.cohorts.concepts.UnknownConceptError` first when the cohort
@@ -26,7 +27,7 @@ def count_persons(db: OmopDatabase, cohort: Cohort) -> int:
     return int(persons.person_id.nunique().execute())
 
 
-def cohort_person_set(db: OmopDatabase, cohort: Cohort) -> BitMap:
+def cohort_person_set(db: OmopDatabase, cohort: Cohort | CirceCohort) -> BitMap:
     """The distinct persons in ``cohort`` as a compact set: the count is its size, and the
     set is what the node remembers of a released output for its differencing defence."""
     check_concepts(cohort, db)

@@ -25,6 +25,7 @@ from fivesafes.analyses.catalogue import (
     SMOKING_STATUS,
     VARIABLES,
 )
+from fivesafes.cohorts.circe import CirceCohort
 from fivesafes.cohorts.compile import cohort_persons, concept_set
 from fivesafes.cohorts.concepts import check_concepts
 from fivesafes.cohorts.criteria import Cohort
@@ -43,7 +44,7 @@ class Frame:
         return len(self.person_ids)
 
 
-def analysis_frame(db: OmopDatabase, cohort: Cohort, names: list[str]) -> Frame:
+def analysis_frame(db: OmopDatabase, cohort: Cohort | CirceCohort, names: list[str]) -> Frame:
     """One row per person of ``cohort`` with each named variable."""
     unknown = sorted(set(names) - set(VARIABLES))
     if unknown:

@@ -20,6 +20,7 @@ from fivesafes.client.results import (
     SummaryResult,
     SummaryTable,
 )
+from fivesafes.cohorts.circe import CirceCohort
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.protocol.models import NodeView, ProjectView, TaskView
 from fivesafes.protocol.tls import verify_context
@@ -149,7 +150,7 @@ class Federation:
 
     def count(
         self,
-        cohort: Cohort | dict[str, Any] | str | Path,
+        cohort: Cohort | CirceCohort | dict[str, Any] | str | Path,
         *,
         project: str | None = None,
         nodes: list[str] | None = None,
@@ -172,7 +173,7 @@ class Federation:
     @overload
     def summary(
         self,
-        cohort: Cohort | dict[str, Any] | str | Path,
+        cohort: Cohort | CirceCohort | dict[str, Any] | str | Path,
         variable: str,
         *,
         edges: list[float] | None = None,
@@ -185,7 +186,7 @@ class Federation:
     @overload
     def summary(
         self,
-        cohort: Cohort | dict[str, Any] | str | Path,
+        cohort: Cohort | CirceCohort | dict[str, Any] | str | Path,
         variable: list[str],
         *,
         edges: list[float] | None = None,
@@ -197,7 +198,7 @@ class Federation:
 
     def summary(
         self,
-        cohort: Cohort | dict[str, Any] | str | Path,
+        cohort: Cohort | CirceCohort | dict[str, Any] | str | Path,
         variable: str | list[str],
         *,
         edges: list[float] | None = None,
@@ -231,7 +232,7 @@ class Federation:
 
     def summary_by(
         self,
-        cohort: Cohort | dict[str, Any] | str | Path,
+        cohort: Cohort | CirceCohort | dict[str, Any] | str | Path,
         variable: str,
         by: str,
         *,
@@ -256,7 +257,7 @@ class Federation:
         self,
         formula: str,
         *,
-        cohort: Cohort | dict[str, Any] | str | Path,
+        cohort: Cohort | CirceCohort | dict[str, Any] | str | Path,
         family: str = "gaussian",
         offset: str | None = None,
         weights: str | None = None,
@@ -285,7 +286,7 @@ class Federation:
         self,
         formula: str,
         *,
-        cohort: Cohort | dict[str, Any] | str | Path,
+        cohort: Cohort | CirceCohort | dict[str, Any] | str | Path,
         project: str | None = None,
         nodes: list[str] | None = None,
         timeout: int = 300,
@@ -303,7 +304,7 @@ class Federation:
         self,
         formula: str,
         *,
-        cohort: Cohort | dict[str, Any] | str | Path,
+        cohort: Cohort | CirceCohort | dict[str, Any] | str | Path,
         family: str = "gaussian",
         project: str | None = None,
         nodes: list[str] | None = None,
@@ -317,7 +318,7 @@ class Federation:
 
     def crosstab(
         self,
-        cohort: Cohort | dict[str, Any] | str | Path,
+        cohort: Cohort | CirceCohort | dict[str, Any] | str | Path,
         rows: str,
         columns: str | None = None,
         *,
@@ -339,7 +340,7 @@ class Federation:
 
     def histogram(
         self,
-        cohort: Cohort | dict[str, Any] | str | Path,
+        cohort: Cohort | CirceCohort | dict[str, Any] | str | Path,
         variable: str,
         edges: list[float],
         *,
@@ -356,7 +357,7 @@ class Federation:
 
     def kaplan_meier(
         self,
-        cohort: Cohort | dict[str, Any] | str | Path,
+        cohort: Cohort | CirceCohort | dict[str, Any] | str | Path,
         time: str = "time_to_lung_cancer",
         by: str | None = None,
         *,
@@ -381,9 +382,22 @@ class Federation:
         return KaplanMeierResult.from_view(self.wait(view.task_id, timeout))
 
 
-def _cohort_json(cohort: Cohort | dict[str, Any] | str | Path) -> dict[str, Any]:
-    if isinstance(cohort, Cohort):
+CIRCE_KEYS = frozenset({"PrimaryCriteria", "ConceptSets", "primaryCriteria", "conceptSets"})
+
+
+def _cohort_json(cohort: Cohort | CirceCohort | dict[str, Any] | str | Path) -> dict[str, Any]:
+    """A cohort as the task carries it. A bare OHDSI Circe expression (an ATLAS export or a
+    PhenotypeLibrary file: ``ConceptSets``, ``PrimaryCriteria``, ...) is wrapped as
+    ``{"name", "circe"}``, named after its file or its own ``title``."""
+    if isinstance(cohort, Cohort | CirceCohort):
         return cohort.model_dump(mode="json", exclude_none=True)
+    name = "Circe cohort"
     if isinstance(cohort, dict):
-        return cohort
-    return dict(json.loads(Path(cohort).read_text()))
+        data = cohort
+    else:
+        data = dict(json.loads(Path(cohort).read_text()))
+        name = Path(cohort).stem
+    if CIRCE_KEYS & data.keys():
+        title = data.get("title") or data.get("name")
+        return {"name": str(title or name)[:200], "circe": data}
+    return data

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import ibis
 
+from fivesafes.cohorts.circe import CirceCohort, circe_persons
 from fivesafes.cohorts.criteria import (
     Cohort,
     Criterion,
@@ -110,11 +111,15 @@ def _index_dates(cohort: Cohort, db: OmopDatabase) -> ibis.Table | ibis.Value:
     )
 
 
-def cohort_persons(cohort: Cohort, db: OmopDatabase) -> ibis.Table:
-    """The cohort's persons: columns ``person_id`` and ``index_date``, one row per person.
+def cohort_persons(cohort: Cohort | CirceCohort, db: OmopDatabase) -> ibis.Table:
+    """The cohort's persons: columns ``person_id`` and ``index_date``, one row per person. A
+    Circe definition is compiled by circepy (``fivesafes.cohorts.circe``), the platform's own
+    model here.
 
     Concept ids are not checked here; see :func:`fivesafes.cohorts.concepts.check_concepts`.
     """
+    if isinstance(cohort, CirceCohort):
+        return circe_persons(cohort, db)
     person = db.table("person")
     persons = person.select("person_id", "gender_concept_id", "year_of_birth")
     genders = cohort.gender_concept_ids()

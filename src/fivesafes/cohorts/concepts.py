@@ -8,6 +8,7 @@ vocabulary, not patient data.
 
 from __future__ import annotations
 
+from fivesafes.cohorts.circe import CirceCohort
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.data.source import OmopDatabase
 
@@ -25,7 +26,7 @@ class UnknownConceptError(ValueError):
         super().__init__(f"unknown concept ids: {shown}{suffix}")
 
 
-def unknown_concepts(cohort: Cohort, db: OmopDatabase) -> frozenset[int]:
+def unknown_concepts(cohort: Cohort | CirceCohort, db: OmopDatabase) -> frozenset[int]:
     """The concept ids ``cohort`` names that ``db``'s ``concept`` table lacks."""
     wanted = cohort.concept_ids()
     if not wanted:
@@ -42,13 +43,13 @@ def unknown_concepts(cohort: Cohort, db: OmopDatabase) -> frozenset[int]:
     return wanted - frozenset(int(c) for c in known)
 
 
-def check_concepts(cohort: Cohort, db: OmopDatabase) -> None:
+def check_concepts(cohort: Cohort | CirceCohort, db: OmopDatabase) -> None:
     """Raise :class:`UnknownConceptError` unless every concept id is known to ``db``."""
     unknown = unknown_concepts(cohort, db)
     if unknown:
         raise UnknownConceptError(unknown)
 
 
-def can_use_concepts(cohort: Cohort, db: OmopDatabase) -> bool:
+def can_use_concepts(cohort: Cohort | CirceCohort, db: OmopDatabase) -> bool:
     """Whether every concept id ``cohort`` names is known to ``db``."""
     return not unknown_concepts(cohort, db)

@@ -44,6 +44,7 @@ from fivesafes.analyses.summary import (
     released_bins,
     variable_values,
 )
+from fivesafes.cohorts.circe import UnsupportedCirce
 from fivesafes.cohorts.concepts import UnknownConceptError
 from fivesafes.data.source import OmopDatabase
 from fivesafes.node.outcome import Outcome, Release
@@ -307,6 +308,9 @@ def run_task(
         return Outcome("refused", ReasonCode.INVALID_PARAMETERS)
     except GLMError:
         return Outcome("refused", ReasonCode.MODEL_REFUSED)
+    except UnsupportedCirce as exc:
+        log.warning("cohort refused: %s", exc)  # names a construct, never data
+        return Outcome("refused", ReasonCode.UNSUPPORTED_COHORT)
     except UnknownConceptError as exc:
         return Outcome(
             "refused", ReasonCode.UNKNOWN_CONCEPT, unknown_concepts=list(exc.concept_ids)

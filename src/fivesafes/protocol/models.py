@@ -14,9 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from fivesafes.analyses.catalogue import VARIABLES, SummaryVariable, VariableName
 from fivesafes.analyses.formula import parse_formula
+from fivesafes.cohorts.circe import CirceCohort
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.protocol.runs import ReasonCode, RunState
 
+CohortDefinition = Cohort | CirceCohort
+"""A cohort in the platform's own criteria model, or an OHDSI Circe (ATLAS) definition."""
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -95,7 +98,7 @@ class ApprovalReport(Strict):
 
 
 class CountParameters(Strict):
-    cohort: Cohort
+    cohort: CohortDefinition
 
 
 class GateTightening(Strict):
@@ -129,7 +132,7 @@ class SummaryParameters(Strict):
     docs/disclosure-control.md, "Summaries"), optionally per level of a categorical or binary
     factor; its quantiles come from bins on ``edges`` (default: the catalogue's)."""
 
-    cohort: Cohort
+    cohort: CohortDefinition
     variable: SummaryVariable
     by: VariableName | None = None
     edges: Edges | None = None
@@ -150,7 +153,7 @@ class SummaryParameters(Strict):
 class GLMParameters(Strict):
     """A generalised linear model over named variables (``fivesafes.analyses.formula``)."""
 
-    cohort: Cohort
+    cohort: CohortDefinition
     formula: Annotated[str, StringConstraints(min_length=3, max_length=500)]
     family: Literal["gaussian", "binomial", "poisson"] = "gaussian"
     offset: VariableName | None = None
@@ -178,7 +181,7 @@ class GLMParameters(Strict):
 class CoxParameters(Strict):
     """A Cox model stratified by node: ``time_to_x ~ term + term`` (no intercept)."""
 
-    cohort: Cohort
+    cohort: CohortDefinition
     formula: Annotated[str, StringConstraints(min_length=3, max_length=500)]
 
     @model_validator(mode="after")
@@ -197,7 +200,7 @@ class CrosstabParameters(Strict):
     ``value``, a magnitude table: per cell the ``statistic`` (mean or sum) of a named numeric
     or count variable over the persons who have it, and how many they are."""
 
-    cohort: Cohort
+    cohort: CohortDefinition
     rows: VariableName
     columns: VariableName | None = None
     value: SummaryVariable | None = None
@@ -221,7 +224,7 @@ class HistogramParameters(Strict):
     """Persons of a cohort by bins of a numeric variable, with edges agreed in the task (the
     same at every node, chosen by the researcher, never taken from any node's data)."""
 
-    cohort: Cohort
+    cohort: CohortDefinition
     variable: VariableName
     edges: Edges
 
@@ -238,7 +241,7 @@ class KaplanMeierParameters(Strict):
     on intervals of ``interval`` years up to ``horizon`` years, agreed in the task
     (``fivesafes.analyses.km``)."""
 
-    cohort: Cohort
+    cohort: CohortDefinition
     time: VariableName
     by: VariableName | None = None
     interval: Annotated[float, Field(gt=0.0, le=50.0, allow_inf_nan=False)] = 1.0

@@ -40,6 +40,7 @@ class ReasonCode(StrEnum):
     REQUESTER_NOT_MEMBER = "requester_not_member"
     ANALYSIS_NOT_ALLOWED = "analysis_not_allowed"
     UNKNOWN_CONCEPT = "unknown_concept"
+    UNSUPPORTED_COHORT = "unsupported_cohort"
     INVALID_PARAMETERS = "invalid_parameters"
     DIFFERENCING_RISK = "differencing_risk"
     HELD_FOR_REVIEW = "held_for_review"
@@ -68,6 +69,10 @@ REASON_TEXT: dict[ReasonCode, str] = {
     ReasonCode.ANALYSIS_NOT_ALLOWED: "This analysis is not allowed for the project at this node.",
     ReasonCode.UNKNOWN_CONCEPT: (
         "The cohort uses concept ids that are not in this node's vocabulary."
+    ),
+    ReasonCode.UNSUPPORTED_COHORT: (
+        "The cohort definition uses a construct this node cannot run (its operator's log names "
+        "it)."
     ),
     ReasonCode.INVALID_PARAMETERS: "The analysis parameters are not valid.",
     ReasonCode.DIFFERENCING_RISK: (
@@ -98,6 +103,7 @@ REFUSALS = frozenset(
         ReasonCode.PROJECT_VERSION_NOT_APPROVED,
         ReasonCode.PROJECT_NOT_ACTIVE,
         ReasonCode.REQUESTER_NOT_MEMBER,
+        ReasonCode.UNSUPPORTED_COHORT,
         ReasonCode.ANALYSIS_NOT_ALLOWED,
         ReasonCode.UNKNOWN_CONCEPT,
         ReasonCode.INVALID_PARAMETERS,
