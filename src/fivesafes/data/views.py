@@ -5,86 +5,45 @@ written in, each table is seen the same way (``OmopDatabase.table``):
 
 1. **Column names in lower case** (some CDMs, such as Eunomia's, store them upper-case).
 2. **CDM 5.3 read as 5.4**: the columns 5.4 renamed are renamed, and the columns 5.4 added are
-   added as typed NULLs, so one query serves both versions (table below).
+   added as typed NULLs, so one query serves both versions. The mapping is the loader's
+   (``fivesafes.data.cdm_v53``, listed in docs/data-loading.md), so a CDM a TRE keeps in 5.3
+   reads exactly as one ``fivesafes node load-omop`` converted.
 3. **Opt-outs**: a person in the node's opt-out list (the table ``fivesafes_opt_out`` next to
    the CDM, one ``person_id`` per row; ``fivesafes node opt-out load``) is removed from every
    table that has a ``person_id``, before any cohort, variable or analysis sees it. Every
    query the platform runs, and every cohort compiled from OHDSI Circe JSON, reads tables
    only through this layer, on every engine.
-
-| table                 | CDM 5.3 column                 | CDM 5.4 column               |
-| --------------------- | ------------------------------ | ---------------------------- |
-| visit_occurrence      | admitting_source_concept_id    | admitted_from_concept_id     |
-|                       | admitting_source_value         | admitted_from_source_value   |
-|                       | discharge_to_concept_id        | discharged_to_concept_id     |
-|                       | discharge_to_source_value      | discharged_to_source_value   |
-| visit_detail          | (the four above, likewise)     |                              |
-|                       | visit_detail_parent_id         | parent_visit_detail_id       |
-| procedure_occurrence  | (none)                         | procedure_end_date,          |
-|                       |                                | procedure_end_datetime       |
-| measurement           | (none)                         | unit_source_concept_id,      |
-|                       |                                | measurement_event_id,        |
-|                       |                                | meas_event_field_concept_id  |
-| observation           | (none)                         | value_source_value,          |
-|                       |                                | observation_event_id,        |
-|                       |                                | obs_event_field_concept_id   |
-| device_exposure       | (none)                         | production_id,               |
-|                       |                                | unit_concept_id,             |
-|                       |                                | unit_source_value,           |
-|                       |                                | unit_source_concept_id       |
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
+from fivesafes.data.cdm_spec import CDM54_TABLES, PERSON_KEYED
+from fivesafes.data.cdm_v53 import ADDED_IN_54, RENAMED_IN_54
+
 if TYPE_CHECKING:
     import ibis
 
 OPT_OUT_TABLE: Final = "fivesafes_opt_out"
 
-PERSON_TABLES: Final = frozenset(
-    {
-        "person", "observation_period", "visit_occurrence", "visit_detail",
-        "condition_occurrence", "drug_exposure", "procedure_occurrence", "device_exposure",
-        "measurement", "observation", "death", "note", "specimen", "payer_plan_period",
-        "drug_era", "dose_era", "condition_era", "episode",
-    }
-)  # fmt: skip
+PERSON_TABLES: Final = PERSON_KEYED | {"person"}
 """CDM tables with a ``person_id``: the ones an opt-out removes rows from."""
 
-_VISIT_53: Final = {
-    "admitting_source_concept_id": "admitted_from_concept_id",
-    "admitting_source_value": "admitted_from_source_value",
-    "discharge_to_concept_id": "discharged_to_concept_id",
-    "discharge_to_source_value": "discharged_to_source_value",
+_IBIS_TYPES: Final = {
+    "INTEGER": "int32",
+    "BIGINT": "int64",
+    "DOUBLE": "float64",
+    "DATE": "date",
+    "TIMESTAMP": "timestamp",
+    "VARCHAR": "string",
 }
-RENAMED_IN_54: Final[dict[str, dict[str, str]]] = {
-    "visit_occurrence": _VISIT_53,
-    "visit_detail": {**_VISIT_53, "visit_detail_parent_id": "parent_visit_detail_id"},
-}
-"""Per table, CDM 5.3 column name -> its CDM 5.4 name."""
 
-ADDED_IN_54: Final[dict[str, dict[str, str]]] = {
-    "procedure_occurrence": {"procedure_end_date": "date", "procedure_end_datetime": "timestamp"},
-    "measurement": {
-        "unit_source_concept_id": "int32",
-        "measurement_event_id": "int64",
-        "meas_event_field_concept_id": "int32",
-    },
-    "observation": {
-        "value_source_value": "string",
-        "observation_event_id": "int64",
-        "obs_event_field_concept_id": "int32",
-    },
-    "device_exposure": {
-        "production_id": "string",
-        "unit_concept_id": "int32",
-        "unit_source_value": "string",
-        "unit_source_concept_id": "int32",
-    },
-}
-"""Per table, columns CDM 5.4 added (with their Ibis types): NULL when reading CDM 5.3."""
+
+def _added_columns(name: str) -> dict[str, str]:
+    """The columns CDM 5.4 added to table ``name``, with their Ibis types."""
+    spec = {column.name: column.type for column in CDM54_TABLES.get(name, ())}
+    return {c: _IBIS_TYPES.get(spec.get(c, ""), "string") for c in ADDED_IN_54.get(name, ())}
 
 
 def cdm_view(table: ibis.Table, name: str, opted_out: ibis.Table | None) -> ibis.Table:
@@ -94,10 +53,10 @@ def cdm_view(table: ibis.Table, name: str, opted_out: ibis.Table | None) -> ibis
     lower = {column.lower(): column for column in table.columns}
     if any(new != old for new, old in lower.items()):
         table = table.rename(lower)
-    renamed = {new: old for old, new in RENAMED_IN_54.get(name, {}).items() if old in lower}
+    renamed = {new: old for new, old in RENAMED_IN_54.get(name, {}).items() if old in lower}
     if renamed:
         table = table.rename(renamed)
-    missing = {c: t for c, t in ADDED_IN_54.get(name, {}).items() if c not in table.columns}
+    missing = {c: t for c, t in _added_columns(name).items() if c not in table.columns}
     if missing:
         table = table.mutate(**{c: ibis.null(t) for c, t in missing.items()})
     if opted_out is not None and name in PERSON_TABLES:

@@ -71,8 +71,7 @@ REASON_TEXT: dict[ReasonCode, str] = {
         "The cohort uses concept ids that are not in this node's vocabulary."
     ),
     ReasonCode.UNSUPPORTED_COHORT: (
-        "The cohort definition uses a construct this node cannot run (its operator's log names "
-        "it)."
+        "The cohort definition uses a construct this node cannot run (its operator's log names it)."
     ),
     ReasonCode.INVALID_PARAMETERS: "The analysis parameters are not valid.",
     ReasonCode.DIFFERENCING_RISK: (
