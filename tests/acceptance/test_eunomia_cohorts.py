@@ -96,3 +96,67 @@ def test_drug_exposure_persons_by_the_platforms_own_model(eunomia, concept, publ
     assert count(eunomia, cohort) == published
     assert sql(eunomia, EXPOSED_SQL, concept) == published
     assert sql(eunomia, "SELECT count(*) FROM person") == 2694
+
+
+RULES = [
+    {
+        "name": "aged 40 or more at first use",
+        "expression": {
+            "Type": "ALL",
+            "CriteriaList": [],
+            "DemographicCriteriaList": [{"Age": {"Value": 40, "Op": "gte"}}],
+            "Groups": [],
+        },
+    },
+    {
+        "name": "a GI bleed after first use",
+        "expression": {
+            "Type": "ALL",
+            "CriteriaList": [
+                {
+                    "Criteria": {"ConditionOccurrence": {"CodesetId": 1}},
+                    "StartWindow": {"Start": {"Days": 0, "Coeff": 1}, "End": {"Coeff": 1}},
+                    "Occurrence": {"Type": 2, "Count": 1},
+                }
+            ],
+            "DemographicCriteriaList": [],
+            "Groups": [],
+        },
+    },
+]
+STEPS_SQL = NEW_USERS_SQL.replace(
+    "SELECT count(DISTINCT f.person_id)",
+    "SELECT f.person_id, f.start, o.observation_period_end_date AS op_end",
+)
+
+
+def test_attrition_of_a_circe_definition_step_by_step(eunomia):
+    from fivesafes.analyses import attrition
+
+    data = json.loads((CIRCE / "celecoxib_new_users.json").read_text())
+    gi = json.loads((CIRCE / "gi_bleed.json").read_text())["ConceptSets"][0]
+    data["ConceptSets"].append({**gi, "id": 1})
+    data["InclusionRules"] = RULES
+    cohort = CirceCohort(name="celecoxib, 40+, no prior GI bleed", circe=data)
+    with open_omop(DuckDBSource(engine="duckdb", path=eunomia)) as db:
+        found = attrition.steps(cohort, db)
+    assert [s.name for s in found] == ["initial events", *(r["name"] for r in RULES)]
+    with duckdb.connect(str(eunomia), read_only=True) as con:
+        users = con.execute(STEPS_SQL, [CELECOXIB]).df()
+        born = dict(con.execute("SELECT person_id, year_of_birth FROM person").fetchall())
+        bled = con.execute(
+            "SELECT o.person_id, o.condition_start_date FROM condition_occurrence o "
+            "JOIN concept_ancestor a ON o.condition_concept_id = a.descendant_concept_id "
+            "WHERE a.ancestor_concept_id = 192671"
+        ).fetchall()
+    older = {
+        p
+        for p, start in zip(users.person_id, users.start, strict=True)
+        if start.year - born[p] >= 40
+    }
+    starts = dict(zip(users.person_id, users.start, strict=True))
+    op_ends = dict(zip(users.person_id, users.op_end, strict=True))
+    bled_after = {p for p, d in bled if p in starts and starts[p].date() <= d <= op_ends[p].date()}
+    expected = [set(users.person_id), older, older & bled_after]
+    assert [set(s.persons) for s in found] == expected
+    assert len(expected[0]) == 1800 and len(expected[1]) < 1800 and expected[2] < expected[1]

@@ -119,3 +119,38 @@ def test_a_circe_definition_runs_at_every_node_and_from_the_shell(harness, site_
         fs("count", "--connection", str(connection), "--cohort", str(export), "--json").stdout
     )
     assert {n["node"]: n["value"] for n in shown["nodes"]} == result.per_node
+
+
+FIRST_DIAGNOSIS_SQL = f"""
+    WITH first AS (
+        SELECT o.person_id, min(o.condition_start_date) AS d FROM condition_occurrence o
+        JOIN concept_ancestor a ON o.condition_concept_id = a.descendant_concept_id
+        WHERE a.ancestor_concept_id = {c.LUNG_CANCER} GROUP BY o.person_id
+    )
+    SELECT count(*) FROM first f JOIN observation_period op ON op.person_id = f.person_id
+     AND f.d BETWEEN op.observation_period_start_date AND op.observation_period_end_date
+"""
+
+
+def test_attrition_and_characterisation_across_the_federation(harness, site_data):
+    with harness.every_site(site_data) as fed:
+        steps = fed.attrition(LUNG_CANCER_CIRCE)
+        described = fed.characterise(LUNG_CANCER_CIRCE, top=5, domains=["condition", "drug"])
+    assert [s["name"] for s in steps.steps] == ["initial events", "aged 50 or more at diagnosis"]
+    for node, released in steps.nodes.items():
+        with duckdb.connect(str(site_data[node]), read_only=True) as con:
+            row = con.execute(FIRST_DIAGNOSIS_SQL).fetchone()
+        assert row is not None
+        first, final = (s["count"]["value"] for s in released)
+        assert first == release_count(int(row[0]), DEFAULT).value
+        assert final is None or final == release_count(truth(site_data[node]), DEFAULT).value
+    shown = [s["count"]["value"] for s in steps.steps]
+    assert shown[0] is not None and shown[0] >= (shown[1] or 0)
+    assert "Attrition" in str(steps) and not steps.to_frame().empty
+    assert described.complete and described.count is not None
+    by_node = [n["count"]["value"] for n in described.nodes.values() if n["count"]["value"]]
+    assert described.count == release_count(sum(by_node), DEFAULT).value
+    assert described.concepts["condition"], "the cohort's own diagnosis is among its top conditions"
+    assert any(row["concept_id"] == c.LUNG_CANCER or "lung" in row["name"].lower()
+               for row in described.concepts["condition"])  # fmt: skip
+    assert "top condition concepts" in str(described)

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fivesafes.node.person_sets import InMemoryPersonSetStore
-from fivesafes.node.runner import differencing_refusal, output_key, run_task
+from fivesafes.node.release import differencing_refusal
+from fivesafes.node.runner import output_key, run_task
 from fivesafes.protocol.models import TaskPayload
 from fivesafes.protocol.runs import ReasonCode
 from fivesafes.sdc.differencing import person_set

@@ -1,4 +1,5 @@
-"""``fivesafes analyse glm|coxph|crosstab|summary|km``: federated statistics from the shell."""
+"""``fivesafes analyse glm|coxph|crosstab|summary|km|attrition|characterise``: federated
+statistics from the shell."""
 
 from __future__ import annotations
 
@@ -185,3 +186,49 @@ def km(
             console.print(f"no plot: {exc}")
             raise typer.Exit(1) from None
         console.print(f"curves written to {written}")
+
+
+@app.command()
+def attrition(
+    cohort: CohortOption,
+    connection: ConnectionOption = Path("connection.json"),
+    project: ProjectOption = None,
+    node: NodeOption = None,
+    timeout: Annotated[int, typer.Option(help="Seconds to wait for every node.")] = 120,
+    as_json: JsonOption = False,
+) -> None:
+    """Persons remaining after each step of a cohort definition (a Circe definition's
+    inclusion rules), per node and summed, after disclosure control."""
+    with Federation.from_file(connection) as fed:
+        result = fed.attrition(cohort, project=project, nodes=node or None, timeout=timeout)
+    show(result, as_json)
+
+
+@app.command()
+def characterise(
+    cohort: CohortOption,
+    top: Annotated[int, typer.Option(help="Concepts listed per domain (1-50).")] = 10,
+    window_days: Annotated[int, typer.Option(help="Days up to the index date searched.")] = 365,
+    domain: Annotated[
+        list[str] | None,
+        typer.Option(help="condition, drug, measurement, procedure, observation (repeat)."),
+    ] = None,
+    connection: ConnectionOption = Path("connection.json"),
+    project: ProjectOption = None,
+    node: NodeOption = None,
+    timeout: Annotated[int, typer.Option(help="Seconds to wait for every node.")] = 120,
+    as_json: JsonOption = False,
+) -> None:
+    """A cohort's age bands, sex and most recorded concepts, per node and summed, after
+    disclosure control."""
+    with Federation.from_file(connection) as fed:
+        result = fed.characterise(
+            cohort,
+            top=top,
+            window_days=window_days,
+            domains=domain or None,
+            project=project,
+            nodes=node or None,
+            timeout=timeout,
+        )
+    show(result, as_json)

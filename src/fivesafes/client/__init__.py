@@ -2,6 +2,8 @@
 
 from fivesafes.client.federation import Federation, FederationError
 from fivesafes.client.results import (
+    AttritionResult,
+    CharacterisationResult,
     CountResult,
     CoxResult,
     CrosstabResult,
@@ -16,6 +18,8 @@ from fivesafes.client.results import (
 )
 
 __all__ = [
+    "AttritionResult",
+    "CharacterisationResult",
     "CountResult",
     "CoxResult",
     "CrosstabResult",

@@ -10,6 +10,8 @@ from typing import Any, overload
 import httpx
 
 from fivesafes.client.results import (
+    AttritionResult,
+    CharacterisationResult,
     CountResult,
     CoxResult,
     CrosstabResult,
@@ -354,6 +356,45 @@ class Federation:
         parameters = {"cohort": _cohort_json(cohort), "variable": variable, "edges": edges}
         view = self.submit("histogram", parameters, project=project, nodes=nodes, timeout=timeout)
         return CrosstabResult.from_view(self.wait(view.task_id, timeout))
+
+    def attrition(
+        self,
+        cohort: Cohort | CirceCohort | dict[str, Any] | str | Path,
+        *,
+        project: str | None = None,
+        nodes: list[str] | None = None,
+        timeout: int = 120,
+    ) -> AttritionResult:
+        """Persons remaining after each step of ``cohort`` (a Circe definition's inclusion
+        rules, or the platform model's index, sex, age and criteria), per node and summed."""
+        parameters = {"cohort": _cohort_json(cohort)}
+        view = self.submit("attrition", parameters, project=project, nodes=nodes, timeout=timeout)
+        return AttritionResult.from_view(self.wait(view.task_id, timeout))
+
+    def characterise(
+        self,
+        cohort: Cohort | CirceCohort | dict[str, Any] | str | Path,
+        *,
+        top: int = 10,
+        window_days: int = 365,
+        domains: list[str] | None = None,
+        project: str | None = None,
+        nodes: list[str] | None = None,
+        timeout: int = 120,
+    ) -> CharacterisationResult:
+        """Age bands, sex and the ``top`` concepts per domain recorded in the ``window_days``
+        up to each person's index date, per node and summed."""
+        parameters: dict[str, Any] = {
+            "cohort": _cohort_json(cohort),
+            "top": top,
+            "window_days": window_days,
+        }
+        if domains is not None:
+            parameters["domains"] = domains
+        view = self.submit(
+            "characterise", parameters, project=project, nodes=nodes, timeout=timeout
+        )
+        return CharacterisationResult.from_view(self.wait(view.task_id, timeout))
 
     def kaplan_meier(
         self,

@@ -25,7 +25,10 @@ from typing import Any, Literal
 from pydantic import ValidationError
 from pyroaring import AbstractBitMap, BitMap
 
+from fivesafes.analyses.attrition import Step
+from fivesafes.analyses.attrition import steps as attrition_steps
 from fivesafes.analyses.catalogue import SummaryVariable
+from fivesafes.analyses.characterise import NodeCharacterisation, characterise
 from fivesafes.analyses.count import cohort_person_set
 from fivesafes.analyses.cox import CoxSums
 from fivesafes.analyses.crosstab import (
@@ -47,10 +50,14 @@ from fivesafes.analyses.summary import (
 from fivesafes.cohorts.circe import UnsupportedCirce
 from fivesafes.cohorts.concepts import UnknownConceptError
 from fivesafes.data.source import OmopDatabase
-from fivesafes.node.outcome import Outcome, Release
+from fivesafes.node.gate_cohort import gate_attrition, gate_characterisation
+from fivesafes.node.outcome import Outcome
 from fivesafes.node.person_sets import PersonSetStore
+from fivesafes.node.release import release
 from fivesafes.protocol.models import (
     PARAMETERS,
+    AttritionParameters,
+    CharacteriseParameters,
     CountOutput,
     CountParameters,
     CoxParameters,
@@ -72,7 +79,6 @@ from fivesafes.protocol.models import (
 )
 from fivesafes.protocol.runs import ReasonCode
 from fivesafes.protocol.signing import canonical_json
-from fivesafes.sdc.differencing import check_population
 from fivesafes.sdc.gate import (
     CountEvidence,
     Evidence,
@@ -109,6 +115,9 @@ class Computed:
     table: tuple[NodeTable, CrosstabParameters | HistogramParameters] | None = None
     # Kaplan-Meier: per level, blocks already merged by the survival rule
     survival: tuple[NodeSurvival, KaplanMeierParameters] | None = None
+    # a cohort's attrition (each step's persons) or characterisation
+    attrition: list[Step] | None = None
+    characterisation: NodeCharacterisation | None = None
 
 
 class NoInstruction(ValueError):
@@ -133,6 +142,14 @@ def _compute(
             else node_histogram(db, parameters, profile)
         )
         return Computed(table.persons, CountEvidence(len(table.persons)), table=(table, parameters))
+    if isinstance(parameters, AttritionParameters):
+        remaining = attrition_steps(parameters.cohort, db)
+        cohort = remaining[-1].persons
+        return Computed(cohort, CountEvidence(len(cohort)), attrition=remaining)
+    if isinstance(parameters, CharacteriseParameters):
+        described = characterise(db, parameters, profile)
+        size = CountEvidence(len(described.persons))
+        return Computed(described.persons, size, characterisation=described)
     if isinstance(parameters, KaplanMeierParameters):
         survival = node_survival(db, parameters, profile)
         return Computed(
@@ -341,6 +358,11 @@ def gate(
         return _gate_groups(project_id, key, computed, profile, person_sets)
     if computed.survival is not None:
         return _gate_survival(project_id, key, computed, profile, person_sets)
+    if computed.attrition is not None:
+        return gate_attrition(project_id, key, computed.attrition, profile, person_sets)
+    if computed.characterisation is not None:
+        found = computed.characterisation
+        return gate_characterisation(project_id, key, found, profile, person_sets)
     try:
         judgement = judge(computed.evidence, profile)
     except Exception as exc:  # noqa: BLE001 - fail closed: any error in the gate withholds
@@ -410,15 +432,7 @@ def _release(
     profile: Profile,
     person_sets: PersonSetStore,
 ) -> Outcome:
-    """Send ``output``. If it releases any value, its population is first checked for
-    differencing and then remembered; markers alone are sent as they are."""
-    if released:
-        refusal = differencing_refusal(project_id, computed.persons, person_sets, profile)
-        if refusal is not None:
-            return refusal
-    if not released:
-        return Outcome("succeeded", output=output)
-    return Outcome("succeeded", output=output, release=Release(key, computed.persons))
+    return release(project_id, key, computed.persons, output, released, profile, person_sets)
 
 
 def _gate_table(
@@ -493,26 +507,3 @@ def _gate_survival(
         log.error("building the released survival table failed with %s", type(exc).__name__)
         return Outcome("failed", ReasonCode.GATE_ERROR)
     return _release(project_id, key, computed, document, found.released, profile, person_sets)
-
-
-def differencing_refusal(
-    project_id: str, persons: AbstractBitMap, person_sets: PersonSetStore, profile: Profile
-) -> Outcome | None:
-    """A refusal if ``persons`` is too close to what this project was already given; fails
-    closed (an error in the check withholds the result)."""
-    try:
-        verdict = check_population(
-            persons, person_sets.released_sets(project_id), profile.threshold
-        )
-    except Exception as exc:  # noqa: BLE001 - fail closed
-        log.error(
-            "the differencing check failed with %s; the result is withheld", type(exc).__name__
-        )
-        return Outcome("failed", ReasonCode.GATE_ERROR)
-    if verdict.passed:
-        return None
-    for finding in verdict.findings:
-        log.warning("differencing risk in project %s: %s", project_id, finding.reason())
-    if profile.differencing == "review":
-        return Outcome("refused", ReasonCode.HELD_FOR_REVIEW)
-    return Outcome("refused", ReasonCode.DIFFERENCING_RISK)

@@ -23,7 +23,18 @@ CohortDefinition = Cohort | CirceCohort
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-AnalysisName = Literal["count", "summary", "glm", "coxph", "meta", "crosstab", "histogram", "km"]
+AnalysisName = Literal[
+    "count",
+    "summary",
+    "glm",
+    "coxph",
+    "meta",
+    "crosstab",
+    "histogram",
+    "km",
+    "attrition",
+    "characterise",
+]
 ANALYSES: tuple[str, ...] = (
     "count",
     "summary",
@@ -33,6 +44,8 @@ ANALYSES: tuple[str, ...] = (
     "crosstab",
     "histogram",
     "km",
+    "attrition",
+    "characterise",
 )
 ITERATIVE: frozenset[str] = frozenset({"glm", "coxph"})
 """Analyses that run as rounds under one task: the hub sends a signed instruction each round."""
@@ -258,6 +271,30 @@ class KaplanMeierParameters(Strict):
         return self
 
 
+class AttritionParameters(Strict):
+    """Persons remaining after each step of a cohort definition
+    (``fivesafes.analyses.attrition``)."""
+
+    cohort: CohortDefinition
+
+
+CharacteriseDomain = Literal["condition", "drug", "measurement", "procedure", "observation"]
+
+
+class CharacteriseParameters(Strict):
+    """Age bands, sex and the most recorded concepts of a cohort
+    (``fivesafes.analyses.characterise``)."""
+
+    cohort: CohortDefinition
+    top: Annotated[int, Field(ge=1, le=50)] = 10
+    window_days: Annotated[int, Field(ge=1, le=3650)] = 365
+    domains: Annotated[list[CharacteriseDomain], Field(min_length=1, max_length=5)] = [
+        "condition",
+        "drug",
+        "measurement",
+    ]
+
+
 PARAMETERS: dict[str, type[Strict]] = {
     "count": CountParameters,
     "summary": SummaryParameters,
@@ -267,6 +304,8 @@ PARAMETERS: dict[str, type[Strict]] = {
     "crosstab": CrosstabParameters,
     "histogram": HistogramParameters,
     "km": KaplanMeierParameters,
+    "attrition": AttritionParameters,
+    "characterise": CharacteriseParameters,
 }
 
 
@@ -281,6 +320,8 @@ class TaskRequest(Strict):
         | CrosstabParameters
         | HistogramParameters
         | KaplanMeierParameters
+        | AttritionParameters
+        | CharacteriseParameters
     )
     gate: GateTightening | None = None
     nodes: Annotated[list[Name], Field(min_length=1, max_length=100)] | None = None
@@ -564,6 +605,60 @@ class KaplanMeierOutput(Strict):
         return self
 
 
+class AttritionStep(Strict):
+    name: Annotated[str, StringConstraints(max_length=300)]
+    count: ReleasedCount
+
+
+class AttritionOutput(Strict):
+    """Persons remaining after each step, each count released or suppressed by the gate."""
+
+    steps: Annotated[list[AttritionStep], Field(max_length=100)]
+    gate: GateRecord
+
+    @model_validator(mode="after")
+    def _released_only_on_pass(self) -> AttritionOutput:
+        if (self.gate.verdict == "pass") != any(not s.count.suppressed for s in self.steps):
+            raise ValueError("an attrition releases counts exactly when it passed")
+        return self
+
+
+class ConceptCount(Strict):
+    """A concept recorded for at least the threshold of a cohort's persons, and how many."""
+
+    concept_id: Annotated[int, Field(ge=1)]
+    name: Annotated[str, StringConstraints(max_length=200)]
+    count: ReleasedCount
+
+    @model_validator(mode="after")
+    def _released(self) -> ConceptCount:
+        if self.count.suppressed:
+            raise ValueError("a listed concept has a released count")
+        return self
+
+
+class CharacteriseOutput(Strict):
+    """A cohort's size, age bands and sex (one-way tables) and its top concepts per domain."""
+
+    count: ReleasedCount
+    age: Annotated[list[CrosstabCell], Field(max_length=20)]
+    sex: Annotated[list[CrosstabCell], Field(max_length=5)]
+    concepts: dict[CharacteriseDomain, Annotated[list[ConceptCount], Field(max_length=50)]]
+    gate: GateRecord
+
+    @model_validator(mode="after")
+    def _released_only_on_pass(self) -> CharacteriseOutput:
+        released = not self.count.suppressed
+        if (self.gate.verdict == "pass") != released:
+            raise ValueError("a characterisation releases figures exactly when it passed")
+        if not released and (
+            any(not c.count.suppressed for c in [*self.age, *self.sex])
+            or any(self.concepts.values())
+        ):
+            raise ValueError("a characterisation of a suppressed cohort releases nothing")
+        return self
+
+
 OUTPUTS: dict[str, type[Strict]] = {
     "count": CountOutput,
     "summary": SummaryOutput,
@@ -573,6 +668,8 @@ OUTPUTS: dict[str, type[Strict]] = {
     "crosstab": CrosstabOutput,
     "histogram": CrosstabOutput,  # one column, "count"; a row per bin
     "km": KaplanMeierOutput,
+    "attrition": AttritionOutput,
+    "characterise": CharacteriseOutput,
 }
 
 

@@ -1,0 +1,124 @@
+"""Results that describe a cohort: its attrition, step by step, and its characterisation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fivesafes.client.results.common import not_included, why_not
+from fivesafes.protocol.models import TaskView
+
+
+def _value(count: dict[str, Any]) -> str:
+    return "suppressed" if count.get("value") is None else f"{count['value']:,}"
+
+
+def _partial(nodes: list[str]) -> str:
+    return f"  (at least; not from {', '.join(nodes)})" if nodes else ""
+
+
+@dataclass(frozen=True)
+class AttritionResult:
+    """Persons remaining after each step of a cohort definition, summed over the nodes (a step
+    some node suppressed is a lower bound naming it), and each node's released steps."""
+
+    task_id: str
+    complete: bool
+    steps: list[dict[str, Any]]  # {"name", "count", "nodes_suppressed"}
+    nodes: dict[str, list[dict[str, Any]]]
+    nodes_missing: dict[str, str]
+
+    @classmethod
+    def from_view(cls, view: TaskView) -> AttritionResult:
+        combined: dict[str, Any] = view.combined or {}
+        reasons = why_not(view)
+        return cls(
+            task_id=view.task_id,
+            complete=view.state == "complete",
+            steps=list(combined.get("steps", [])),
+            nodes={r.node: list(r.output.get("steps", [])) for r in view.runs if r.output},
+            nodes_missing={n: reasons.get(n, "") for n in combined.get("nodes_missing", [])},
+        )
+
+    def to_frame(self) -> Any:
+        """One row per step: its name, then the combined count and each node's."""
+        import pandas as pd
+
+        rows = []
+        for k, step in enumerate(self.steps):
+            row = {"step": step["name"], "total": step["count"]["value"]}
+            for node, steps in sorted(self.nodes.items()):
+                row[node] = steps[k]["count"]["value"] if k < len(steps) else None
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def __str__(self) -> str:
+        width = max([len(s["name"]) for s in self.steps] + [10])
+        lines = ["Attrition (persons remaining after each step, summed over the nodes)"]
+        for step in self.steps:
+            lines.append(
+                f"  {step['name']:<{width}}  {_value(step['count']):>12}"
+                f"{_partial(step['nodes_suppressed'])}"
+            )
+        lines.extend(not_included(self.nodes_missing))
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class CharacterisationResult:
+    """A cohort's size, age bands, sex and most recorded concepts per domain, summed over the
+    nodes (a concept a node did not list counts nothing there: ``nodes_not_listing``)."""
+
+    task_id: str
+    complete: bool
+    count: int | None
+    age: list[dict[str, Any]]
+    sex: list[dict[str, Any]]
+    concepts: dict[str, list[dict[str, Any]]]
+    nodes: dict[str, dict[str, Any]]
+    nodes_missing: dict[str, str]
+
+    @classmethod
+    def from_view(cls, view: TaskView) -> CharacterisationResult:
+        combined: dict[str, Any] = view.combined or {}
+        reasons = why_not(view)
+        return cls(
+            task_id=view.task_id,
+            complete=view.state == "complete",
+            count=(combined.get("count") or {}).get("value"),
+            age=list(combined.get("age", [])),
+            sex=list(combined.get("sex", [])),
+            concepts=dict(combined.get("concepts", {})),
+            nodes={r.node: dict(r.output) for r in view.runs if r.output},
+            nodes_missing={n: reasons.get(n, "") for n in combined.get("nodes_missing", [])},
+        )
+
+    def top(self, domain: str) -> Any:
+        """The combined top concepts of one domain as a DataFrame."""
+        import pandas as pd
+
+        rows = [
+            {"concept_id": c["concept_id"], "name": c["name"], "persons": c["count"]["value"]}
+            for c in self.concepts.get(domain, [])
+        ]
+        return pd.DataFrame(rows, columns=["concept_id", "name", "persons"])
+
+    def __str__(self) -> str:
+        shown = "suppressed" if self.count is None else f"{self.count:,}"
+        lines = [f"Characterisation of the cohort: {shown} persons (summed over the nodes)"]
+        for title, cells in (("age at index", self.age), ("sex", self.sex)):
+            lines.append(f"  {title}")
+            for cell in cells:
+                lines.append(
+                    f"    {cell['row']:<10} {_value(cell['count']):>12}"
+                    f"{_partial(cell['nodes_suppressed'])}"
+                )
+        for domain, listed in self.concepts.items():
+            lines.append(f"  top {domain} concepts")
+            for c in listed:
+                lines.append(
+                    f"    {c['concept_id']:>10}  {c['name'][:48]:<48} {_value(c['count']):>10}"
+                    f"{_partial(c['nodes_not_listing'])}"
+                )
+        lines.extend(not_included(self.nodes_missing))
+        return "\n".join(lines)
