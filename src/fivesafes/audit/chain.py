@@ -9,11 +9,23 @@ and its audit event commit together or not at all.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, select, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    MetaData,
+    Select,
+    String,
+    Table,
+    Update,
+    bindparam,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from fivesafes.audit.events import AuditEventType
@@ -27,6 +39,20 @@ GENESIS_HASH = "0" * 64
 class AuditTables:
     events: Table
     head: Table
+    # the three statements of an append, built once (appends are on every state change)
+    read_head: Select[tuple[int, str]] = field(init=False, repr=False, compare=False)
+    move_head: Update = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        head = self.head.c
+        read = select(head.seq, head.hash).where(head.id == 1).with_for_update()
+        move = (
+            update(self.head)
+            .where(head.id == 1)
+            .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+        )
+        object.__setattr__(self, "read_head", read)
+        object.__setattr__(self, "move_head", move)
 
 
 def define_audit_tables(metadata: MetaData) -> AuditTables:
@@ -91,12 +117,16 @@ def append_event(
     run_id: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> int:
-    """Append one event in the caller's transaction and return its sequence number."""
-    head = session.execute(
-        select(tables.head.c.seq, tables.head.c.hash).where(tables.head.c.id == 1).with_for_update()
-    ).one_or_none()
+    """Append one event in the caller's transaction and return its sequence number.
+
+    The caller's pending changes are flushed first (as an ORM query would), so rows are locked
+    in the same order as before the head; the append itself goes straight to the connection
+    with statements built once."""
+    session.flush()
+    connection = session.connection()
+    head = connection.execute(tables.read_head).one_or_none()
     if head is None:
-        session.execute(tables.head.insert().values(id=1, seq=0, hash=GENESIS_HASH))
+        connection.execute(tables.head.insert().values(id=1, seq=0, hash=GENESIS_HASH))
         prev_seq, prev_hash = 0, GENESIS_HASH
     else:
         prev_seq, prev_hash = head.seq, head.hash
@@ -113,10 +143,8 @@ def append_event(
         "details": details or {},
     }
     digest = event_hash(prev_hash, _fields(row))
-    session.execute(tables.events.insert().values(**row, prev_hash=prev_hash, hash=digest))
-    session.execute(
-        update(tables.head).where(tables.head.c.id == 1).values(seq=row["seq"], hash=digest)
-    )
+    connection.execute(tables.events.insert(), {**row, "prev_hash": prev_hash, "hash": digest})
+    connection.execute(tables.move_head, {"new_seq": row["seq"], "new_hash": digest})
     return int(row["seq"])
 
 

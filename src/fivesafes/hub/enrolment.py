@@ -8,6 +8,7 @@ that key and checked here.
 from __future__ import annotations
 
 import secrets
+import threading
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -64,18 +65,15 @@ def enrol_node(session: Session, *, token: str, node_name: str, public_key: str)
     return node
 
 
-def authenticate_node(
-    session: Session,
-    *,
-    node_name: str,
-    method: str,
-    path: str,
-    timestamp: str,
-    body: bytes,
-    signature: str,
+def enrolled_node(session: Session, node_name: str) -> Node | None:
+    return session.scalar(select(Node).where(Node.name == node_name))
+
+
+def check_request_signature(
+    node: Node | None, *, method: str, path: str, timestamp: str, body: bytes, signature: str
 ) -> Node:
-    """The node whose key signed this request, or Unauthenticated."""
-    node = session.scalar(select(Node).where(Node.name == node_name))
+    """``node`` if its registered key signed this request; otherwise (or with no such node)
+    Unauthenticated, with one answer for both."""
     if node is None:
         raise Unauthenticated("The request is not signed by an enrolled node.")
     try:
@@ -85,10 +83,42 @@ def authenticate_node(
     return node
 
 
+class EnrolledNodes:
+    """Enrolled nodes' registrations, read from the database once per hub process and kept.
+
+    A registration binds a name to a public key and never changes after enrolment (there is no
+    path that edits or removes one), so the hub need not read it again for every signed request
+    a node sends; every request's signature is still checked against the registered key. Names
+    not found are looked up again each time (nothing negative is kept), so a node enrolled
+    meanwhile, by this process or another, is found at once. Revoking a node or replacing its
+    key, if ever added, must clear the entry here (ADR 0013).
+
+    The kept objects are detached from any session; ``record_presence`` updates their
+    ``last_seen_at``, which is what it throttles its writes on.
+    """
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, Node] = {}
+        self._lock = threading.Lock()
+
+    def known(self, name: str) -> Node | None:
+        return self._by_name.get(name)
+
+    def keep(self, node: Node) -> Node:
+        """Keep ``node`` (just read) unless one is kept already; return the kept one."""
+        with self._lock:
+            return self._by_name.setdefault(node.name, node)
+
+
+def presence_due(node: Node, now: datetime) -> bool:
+    """Whether the node's presence is old enough to be written again."""
+    return node.last_seen_at is None or now - node.last_seen_at >= PRESENCE_WRITE_INTERVAL
+
+
 def record_presence(session: Session, node: Node, now: datetime | None = None) -> None:
     """The node's agent is polling: it is online. Written at most every couple of seconds."""
     now = now or utcnow()
-    if node.last_seen_at is None or now - node.last_seen_at >= PRESENCE_WRITE_INTERVAL:
+    if presence_due(node, now):
         session.execute(update(Node).where(Node.id == node.id).values(last_seen_at=now))
         node.last_seen_at = now
 

@@ -49,8 +49,10 @@ class Notifier:
         if event is not None:
             event.set()
 
-    async def wait(self, event: asyncio.Event, timeout: float) -> None:
+    async def wait(self, event: asyncio.Event, timeout: float) -> bool:
+        """Wait until ``event`` fires (True) or ``timeout`` seconds pass (False)."""
         if self.stopping:
-            return
+            return False
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
+        return event.is_set()

@@ -117,11 +117,10 @@ def advance(
     progress["round"] = round_ + 1
     task.progress = progress
     woken = []
+    instruction, signature = instruction_for(task, round_ + 1, following, key)  # one per round
     for run, name in current:
         run.round = round_ + 1
-        run.instruction, run.instruction_signature = instruction_for(
-            task, round_ + 1, following, key
-        )
+        run.instruction, run.instruction_signature = instruction, signature
         run.state = RunState.QUEUED.value
         run.output = None
         run.lease_expires_at = None

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from fivesafes.audit.chain import append_event
 from fivesafes.audit.events import AuditEventType
 from fivesafes.hub import rounds
 from fivesafes.hub.combine import combine, regate
-from fivesafes.hub.db import AUDIT, Node, Run, Task
+from fivesafes.hub.db import AUDIT, Base, Node, Run, Task
 from fivesafes.protocol.errors import (
     BadSignature,
     InvalidRequest,
@@ -45,29 +45,96 @@ from fivesafes.sdc.profiles import Profile
 
 ACTIVE = (RunState.QUEUED.value, RunState.LEASED.value)
 
+# A node's poll, lease and result run for every node in every round of an iterative analysis,
+# so their statements are built once, as plain SQL on the tables (no ORM objects loaded).
+_RUNS, _TASKS = Base.metadata.tables["runs"], Base.metadata.tables["tasks"]
+_QUEUED_FOR_NODE = (
+    _RUNS.c.node_id == bindparam("node_id"),
+    _RUNS.c.state == RunState.QUEUED.value,
+    _TASKS.c.deadline > bindparam("now"),
+)
+_ANY_QUEUED = (
+    select(_RUNS.c.id)
+    .join(_TASKS, _TASKS.c.id == _RUNS.c.task_id)
+    .where(*_QUEUED_FOR_NODE)
+    .limit(1)
+)
+_NEXT_QUEUED = (
+    select(
+        _RUNS.c.id,
+        _RUNS.c.instruction,
+        _RUNS.c.instruction_signature,
+        _TASKS.c.id.label("task_id"),
+        _TASKS.c.project_id,
+        _TASKS.c.payload,
+        _TASKS.c.signature,
+    )
+    .join(_TASKS, _TASKS.c.id == _RUNS.c.task_id)
+    .where(*_QUEUED_FOR_NODE)
+    .order_by(_TASKS.c.created_at, _RUNS.c.id)
+    .limit(1)
+    .with_for_update(skip_locked=True, of=_RUNS)
+)
+_LEASE = (
+    update(_RUNS)
+    .where(_RUNS.c.id == bindparam("run_id"), _RUNS.c.state == RunState.QUEUED.value)
+    .values(
+        state=RunState.LEASED.value,
+        lease_expires_at=bindparam("expires"),
+        leases=_RUNS.c.leases + 1,
+    )
+    .returning(_RUNS.c.id)
+)
+_RUN_AND_TASK = (
+    select(
+        _RUNS.c.node_id,
+        _RUNS.c.task_id,
+        _RUNS.c.state,
+        _RUNS.c.round,
+        _TASKS.c.project_id,
+        _TASKS.c.analysis,
+        _TASKS.c.payload,
+    )
+    .join(_TASKS, _TASKS.c.id == _RUNS.c.task_id)
+    .where(_RUNS.c.id == bindparam("run_id"))
+    .with_for_update(of=_RUNS)
+)
+_FINISH = (
+    update(_RUNS)
+    .where(_RUNS.c.id == bindparam("run_id"))
+    .values(
+        state=bindparam("new_state"),
+        reason=bindparam("new_reason"),
+        message=bindparam("new_message"),
+        output=bindparam("new_output", type_=_RUNS.c.output.type),
+        result_signature=bindparam("new_signature"),
+        finished_at=bindparam("new_finished_at", type_=_RUNS.c.finished_at.type),
+        lease_expires_at=None,
+    )
+)
+_UNFINISHED = (
+    select(func.count())
+    .select_from(_RUNS)
+    .where(_RUNS.c.task_id == bindparam("task_id"), _RUNS.c.state.in_(ACTIVE))
+)
+
+
+def has_queued_run(session: Session, node: Node, now: datetime) -> bool:
+    """Whether ``node`` has a run to lease (a read: a long-poll's look that usually finds none)."""
+    found = session.connection().execute(_ANY_QUEUED, {"node_id": node.id, "now": now})
+    return found.first() is not None
+
 
 def lease_next_run(
     session: Session, node: Node, now: datetime, lease_for: timedelta
 ) -> Lease | None:
     """Give ``node`` its oldest queued run, leased until ``now + lease_for``."""
-    candidates = session.execute(
-        select(Run, Task)
-        .join(Task, Task.id == Run.task_id)
-        .where(Run.node_id == node.id, Run.state == RunState.QUEUED.value, Task.deadline > now)
-        .order_by(Task.created_at, Run.id)
-        .limit(1)
-        .with_for_update(skip_locked=True, of=Run)
-    ).first()
-    if candidates is None:
+    connection = session.connection()
+    run = connection.execute(_NEXT_QUEUED, {"node_id": node.id, "now": now}).first()
+    if run is None:
         return None
-    run, task = candidates
     expires = now + lease_for
-    leased = session.execute(
-        update(Run)
-        .where(Run.id == run.id, Run.state == RunState.QUEUED.value)
-        .values(state=RunState.LEASED.value, lease_expires_at=expires, leases=Run.leases + 1)
-        .returning(Run.id)
-    ).first()
+    leased = connection.execute(_LEASE, {"run_id": run.id, "expires": expires}).first()
     if leased is None:
         return None
     append_event(
@@ -75,9 +142,9 @@ def lease_next_run(
         AUDIT,
         AuditEventType.RUN_LEASED,
         by=node.name,
-        project_id=task.project_id,
+        project_id=run.project_id,
         node=node.name,
-        task_id=task.id,
+        task_id=run.task_id,
         run_id=run.id,
     )
     instruction = (
@@ -88,7 +155,7 @@ def lease_next_run(
     return Lease(
         run_id=run.id,
         lease_expires_at=expires,
-        task=SignedTask(payload=task.payload, signature=task.signature),
+        task=SignedTask(payload=run.payload, signature=run.signature),
         instruction=instruction,
     )
 
@@ -115,7 +182,8 @@ def submit_result(
     except BadSignature as exc:
         raise Unauthenticated("The result is not signed by this node's key.") from exc
     payload = ResultPayload.model_validate(result.payload)
-    run = session.get(Run, payload.run_id, with_for_update=True)
+    connection = session.connection()
+    run = connection.execute(_RUN_AND_TASK, {"run_id": payload.run_id}).first()
     if run is None or run.node_id != node.id or payload.node != node.name:
         raise NotFoundOrNoPermission("run")
     if run.task_id != payload.task_id:
@@ -123,35 +191,43 @@ def submit_result(
     if RunState(run.state).is_final or payload.round != run.round:
         # answered before, or a result for another round than the one queued: nothing changes
         return Submission(
-            SubmitAck(run_id=run.id, state=RunState(run.state), accepted=False), run.task_id
+            SubmitAck(run_id=payload.run_id, state=RunState(run.state), accepted=False),
+            run.task_id,
         )
-    task = session.get(Task, run.task_id)
-    assert task is not None
-    state, reason, output = _checked_outcome(payload, task.analysis, for_task(task, profile))
-    run.state = state.value
-    run.reason = reason.value if reason else None
-    run.message = _public_message(reason, payload)
-    run.output = output
-    run.result_signature = result.signature
-    run.finished_at = now
-    run.lease_expires_at = None
+    asked = as_asked(profile, run.payload.get("gate"))
+    state, reason, output = _checked_outcome(payload, run.analysis, asked)
+    connection.execute(
+        _FINISH,
+        {
+            "run_id": payload.run_id,
+            "new_state": state.value,
+            "new_reason": reason.value if reason else None,
+            "new_message": _public_message(reason, payload),
+            "new_output": output,
+            "new_signature": result.signature,
+            "new_finished_at": now,
+        },
+    )
     append_event(
         session,
         AUDIT,
         AuditEventType.RUN_FINISHED,
         by=node.name,
-        project_id=task.project_id,
+        project_id=run.project_id,
         node=node.name,
-        task_id=task.id,
-        run_id=run.id,
+        task_id=run.task_id,
+        run_id=payload.run_id,
         outcome=state.value,
-        details={"reason": run.reason} if run.reason else {},
+        details={"reason": reason.value} if reason else {},
     )
-    session.flush()
-    advance = complete_if_done(session, task, profile, now, key)
+    advance = rounds.Advance()
+    if not connection.execute(_UNFINISHED, {"task_id": run.task_id}).scalar():
+        task = session.get(Task, run.task_id)  # the round or the task may be complete
+        assert task is not None
+        advance = complete_if_done(session, task, profile, now, key)
     return Submission(
-        SubmitAck(run_id=run.id, state=state, accepted=True),
-        task.id,
+        SubmitAck(run_id=payload.run_id, state=state, accepted=True),
+        run.task_id,
         advance.completed,
         advance.woken,
     )

@@ -12,6 +12,7 @@ from fivesafes import __version__
 from fivesafes.hub import runs
 from fivesafes.hub.config import HubConfig
 from fivesafes.hub.db import Node
+from fivesafes.hub.enrolment import EnrolledNodes, enrolled_node
 from fivesafes.hub.notify import Notifier
 from fivesafes.protocol.models import HubInfo
 from fivesafes.protocol.signing import fingerprint, public_key_text
@@ -32,6 +33,15 @@ class HubService(ServiceCore):
         )
         self.config = config
         self.notifier = Notifier()
+        self.nodes = EnrolledNodes()
+
+    def enrolled_node(self, name: str) -> Node | None:
+        """The registration of the node called ``name`` (kept once read), or None."""
+        node = self.nodes.known(name)
+        if node is None:
+            node = self.read(lambda s: enrolled_node(s, name))
+            node = self.nodes.keep(node) if node is not None else None
+        return node
 
     @property
     def info(self) -> HubInfo:

@@ -61,6 +61,9 @@ class Agent:
         self._retry_max = retry_max
         self._clock = clock
         self._data: OmopDatabase | None = None
+        # False until the outbox was read and emptied; a delivery that fails sets it again, so
+        # a step reads the outbox only when something may be waiting in it
+        self._outbox_empty = False
 
     # ---- the loop -----------------------------------------------------------------------
 
@@ -95,7 +98,8 @@ class Agent:
 
     def step(self) -> bool:
         """Deliver anything undelivered, then wait for and handle one run; True if one came."""
-        self.flush_outbox()
+        if not self._outbox_empty:
+            self.flush_outbox()
         lease = self._transport.next_run(self._poll_wait)
         if lease is None:
             return False
@@ -112,20 +116,28 @@ class Agent:
     def handle(self, lease: Lease) -> None:
         round_ = int(lease.instruction.payload.get("round", 0)) if lease.instruction else 0
         key = runs.round_key(lease.run_id, round_)
-        result = self._unit(lambda s: runs.known_result(s, key))
+        project_id = lease.task.payload.get("project_id")
+
+        def records(s: Session) -> tuple[SignedResult | None, Approval | None]:
+            approval = s.get(Approval, project_id) if isinstance(project_id, str) else None
+            return runs.known_result(s, key), approval
+
+        result, approval = self._unit(records)
         if result is None:
-            result = self._execute(lease)
+            result = self._execute(lease, approval)
         else:
             log.info("run %s was answered before; sending the recorded result", lease.run_id)
         self._deliver(result)
 
-    def _execute(self, lease: Lease) -> SignedResult:
+    def _execute(self, lease: Lease, approval: Approval | None) -> SignedResult:
+        """Run the lease's task; ``approval`` is this node's record for the project the task
+        names (read before the task was verified, so it is checked to be that project's)."""
         now = self._clock()
         task: TaskPayload | None = None
         try:
             task = verified_task(lease.task.payload, lease.task.signature, self._hub_key)
-            project_id = task.project_id
-            approval = self._unit(lambda s: s.get(Approval, project_id))
+            if approval is not None and approval.project_id != task.project_id:
+                approval = None  # cannot happen for a verified payload; never trust it anyway
             check_task(task, approval, node=self.name, now=now)
             instruction = (
                 verified_instruction(lease.instruction, task, self._hub_key)
@@ -172,9 +184,11 @@ class Agent:
     def flush_outbox(self) -> None:
         for result in self._unit(runs.outbox):
             self._deliver(result)
+        self._outbox_empty = True
 
     def _deliver(self, result: SignedResult) -> None:
         run_id = runs.round_key(str(result.payload["run_id"]), int(result.payload.get("round", 0)))
+        self._outbox_empty = False  # until this result is marked submitted
         try:
             ack = self._transport.submit(result)
         except HubRejected as exc:
@@ -182,5 +196,8 @@ class Agent:
                 raise  # not our result's fault: keep it in the outbox and retry
             log.error("hub rejected the result of run %s: %s", run_id, exc.hub_code)
             self._unit(lambda s: runs.mark_submitted(s, run_id, self._clock(), accepted=False))
-            return
-        self._unit(lambda s: runs.mark_submitted(s, run_id, self._clock(), accepted=ack.accepted))
+        else:
+            self._unit(
+                lambda s: runs.mark_submitted(s, run_id, self._clock(), accepted=ack.accepted)
+            )
+        self._outbox_empty = True  # anything older was flushed before this run was taken

@@ -129,9 +129,13 @@ class SqlPersonSetStore:
         return [ReleasedSet(key, run, FrozenBitMap.deserialize(blob)) for key, run, blob in rows]
 
     def answer_for(self, project_id: str, output_key: str) -> dict[str, Any] | None:
+        query = select(PersonSetRow.released_answer).where(
+            PersonSetRow.project_id == project_id, PersonSetRow.output_key == output_key
+        )
         with transaction(self._sessions, read_only=True) as session:
-            row = _row(session, project_id, output_key)
-            return None if row is None else copy.deepcopy(row.released_answer)
+            # only the answer, decoded afresh (the caller may change it): not the persons
+            answer: dict[str, Any] | None = session.connection().execute(query).scalar()
+            return answer
 
     def projects_for_person(self, person_id: int) -> list[str]:
         """Reads every stored set: bitmaps cannot be searched in SQL (O(total size))."""

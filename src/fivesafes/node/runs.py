@@ -11,16 +11,29 @@ from __future__ import annotations
 from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from fivesafes.audit.chain import append_event
 from fivesafes.audit.events import AuditEventType
-from fivesafes.node.db import AUDIT, NodeRun
+from fivesafes.node.db import AUDIT, Base, NodeRun
 from fivesafes.node.outcome import Outcome
 from fivesafes.node.person_sets import record_person_set
 from fivesafes.protocol.models import ResultPayload, SignedResult, TaskPayload
 from fivesafes.protocol.signing import sign
+
+# Every round of every task reads, records and marks one run: these statements are built once
+# and run on the session's connection (no ORM object is loaded).
+_RUNS = Base.metadata.tables["runs"]
+_KNOWN = select(_RUNS.c.result_payload, _RUNS.c.result_signature).where(
+    _RUNS.c.run_id == bindparam("key")
+)
+_MARK_SUBMITTED = (
+    update(_RUNS)
+    .where(_RUNS.c.run_id == bindparam("key"), _RUNS.c.submitted_at.is_(None))
+    .values(submitted_at=bindparam("now", type_=_RUNS.c.submitted_at.type))
+    .returning(_RUNS.c.project_id, _RUNS.c.task_id, _RUNS.c.result_payload)
+)
 
 
 def round_key(run_id: str, round_: int = 0) -> str:
@@ -29,7 +42,7 @@ def round_key(run_id: str, round_: int = 0) -> str:
 
 
 def known_result(session: Session, run_id: str) -> SignedResult | None:
-    run = session.get(NodeRun, run_id)
+    run = session.connection().execute(_KNOWN, {"key": run_id}).first()
     if run is None:
         return None
     return SignedResult(payload=run.result_payload, signature=run.result_signature)
@@ -70,20 +83,21 @@ def record_outcome(
             outcome.release.persons,
             outcome.output,
         )
-    session.add(
-        NodeRun(
-            run_id=stored_as,
-            task_id=task_id,
-            project_id=task.project_id if task else None,
-            requester=task.requester if task else None,
-            analysis=task.analysis if task else None,
-            received_at=now,
-            state=outcome.status,
-            reason=outcome.reason.value if outcome.reason else None,
-            result_payload=payload,
-            result_signature=signature,
-            submitted_at=None,
-        )
+    session.connection().execute(
+        _RUNS.insert(),
+        {
+            "run_id": stored_as,
+            "task_id": task_id,
+            "project_id": task.project_id if task else None,
+            "requester": task.requester if task else None,
+            "analysis": task.analysis if task else None,
+            "received_at": now,
+            "state": outcome.status,
+            "reason": outcome.reason.value if outcome.reason else None,
+            "result_payload": payload,
+            "result_signature": signature,
+            "submitted_at": None,
+        },
     )
     event = (
         AuditEventType.RUN_EXECUTED if outcome.status != "refused" else AuditEventType.RUN_REFUSED
@@ -111,10 +125,10 @@ def outbox(session: Session) -> list[SignedResult]:
 
 
 def mark_submitted(session: Session, run_id: str, now: datetime, accepted: bool) -> None:
-    run = session.get(NodeRun, run_id)
-    if run is None or run.submitted_at is not None:
+    """The hub acknowledged ``run_id``'s result: it leaves the outbox (once)."""
+    run = session.connection().execute(_MARK_SUBMITTED, {"key": run_id, "now": now}).first()
+    if run is None:  # unknown, or marked before
         return
-    run.submitted_at = now
     append_event(
         session,
         AUDIT,

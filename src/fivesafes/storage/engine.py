@@ -3,13 +3,19 @@
 SQLite (the default, nothing to set up) runs in WAL mode and starts every writing transaction
 with ``BEGIN IMMEDIATE`` so that two writers queue on the lock instead of failing
 mid-transaction; read-only units start a plain ``BEGIN`` and never wait for writers.
+Writers in one process also queue on an in-process lock before they begin: SQLite's own busy
+handler makes a waiting writer sleep and back off (1, 2, 5, 10 ms, ...), which a hub serving
+many nodes at once would pay on every collision; a lock hands over at once. Writers in other
+processes (a CLI next to a running service) still queue on SQLite's lock.
 PostgreSQL is used as is.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -30,6 +36,7 @@ def make_engine(url: str) -> Engine:
     if make_url(url).get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    _WRITE_LOCKS[engine] = threading.RLock()
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -53,13 +60,24 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 
 READ_ONLY = "fivesafes_read_only"
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+
+
+def _writer_queue(factory: sessionmaker[Session]) -> AbstractContextManager[Any]:
+    """The in-process lock writers of this SQLite database queue on (none for PostgreSQL)."""
+    bind = factory.kw.get("bind")
+    lock = _WRITE_LOCKS.get(bind) if isinstance(bind, Engine) else None
+    return lock if lock is not None else nullcontext()
 
 
 @contextmanager
 def transaction(factory: sessionmaker[Session], *, read_only: bool = False) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error. A ``read_only`` unit on
     SQLite starts a plain (deferred) transaction, so readers never queue behind writers."""
-    with factory() as session, session.begin():
-        if read_only:
+    if read_only:
+        with factory() as session, session.begin():
             session.connection(execution_options={READ_ONLY: True})
+            yield session
+        return
+    with _writer_queue(factory), factory() as session, session.begin():
         yield session

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from fivesafes.hub.db import Node, User
-from fivesafes.hub.enrolment import authenticate_node
+from fivesafes.hub.enrolment import check_request_signature
 from fivesafes.hub.people import authenticate
 from fivesafes.hub.service import HubService
 from fivesafes.protocol.errors import Unauthenticated
@@ -42,17 +42,9 @@ async def current_node(request: Request, service: Service) -> Node:
     path = request.url.path
     if request.url.query:
         path = f"{path}?{request.url.query}"
-    return await asyncio.to_thread(
-        service.read,
-        lambda s: authenticate_node(
-            s,
-            node_name=name,
-            method=request.method,
-            path=path,
-            timestamp=timestamp,
-            body=body,
-            signature=signature,
-        ),
+    node = service.nodes.known(name) or await asyncio.to_thread(service.enrolled_node, name)
+    return check_request_signature(
+        node, method=request.method, path=path, timestamp=timestamp, body=body, signature=signature
     )
 
 

@@ -14,8 +14,10 @@ from sqlalchemy.orm import Session
 
 from fivesafes.hub import runs
 from fivesafes.hub.api.deps import EnrolledNode, Service
-from fivesafes.hub.enrolment import enrol_node, record_presence
+from fivesafes.hub.db import Node
+from fivesafes.hub.enrolment import enrol_node, presence_due, record_presence
 from fivesafes.hub.projects import project_for_node, record_approval_report
+from fivesafes.hub.service import HubService
 from fivesafes.protocol.errors import InvalidRequest
 from fivesafes.protocol.models import (
     ApprovalReport,
@@ -51,20 +53,35 @@ async def next_run(
 ) -> Any:
     """Long-poll: lease the node's next run, or answer 204 when none came within ``wait``."""
     deadline = time.monotonic() + min(wait, service.config.hub.max_poll_wait_seconds)
+    woken_up = False
     while True:
         woken = service.notifier.current(f"node:{node.name}")
-
-        def lease_next(session: Session) -> Lease | None:
-            record_presence(session, node)
-            return runs.lease_next_run(session, node, utcnow(), service.lease_for)
-
-        lease = await asyncio.to_thread(service.unit, lease_next)
-        if lease is not None:
-            return lease
+        lease = await asyncio.to_thread(_lease_if_queued, service, node, look_first=not woken_up)
+        if lease is not None:  # already validated: sent as it is, not validated again
+            return Response(lease.model_dump_json(), media_type="application/json")
         remaining = deadline - time.monotonic()
         if remaining <= 0 or service.notifier.stopping:
             return Response(status_code=204)
-        await service.notifier.wait(woken, min(remaining, 1.0))
+        woken_up = await service.notifier.wait(woken, min(remaining, 1.0))
+
+
+def _lease_if_queued(service: HubService, node: Node, *, look_first: bool) -> Lease | None:
+    """Lease the node's next run. Unless a new run woke the poll, first only look (a read, which
+    queues behind no writer): most looks find nothing, e.g. the poll a node sends right after
+    its result, before the round is complete."""
+    now = utcnow()
+    if (
+        look_first
+        and not presence_due(node, now)
+        and not service.read(lambda s: runs.has_queued_run(s, node, now))
+    ):
+        return None
+
+    def lease_next(session: Session) -> Lease | None:
+        record_presence(session, node, now)
+        return runs.lease_next_run(session, node, now, service.lease_for)
+
+    return service.unit(lease_next)
 
 
 @router.post("/node/runs/{run_id}/result")
