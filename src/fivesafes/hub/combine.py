@@ -25,11 +25,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from fivesafes.analyses import km
+from fivesafes.analyses import attrition, characterise, km
 from fivesafes.analyses.meta import combine as meta_combine
 from fivesafes.analyses.quantiles import STANDARD, check_coverage, interpolate, label_edges
 from fivesafes.protocol.models import (
     OUTPUTS,
+    AttritionOutput,
+    CharacteriseOutput,
     CountOutput,
     CrosstabCell,
     CrosstabOutput,
@@ -62,6 +64,10 @@ def regate(analysis: str, output: dict[str, Any], profile: Profile) -> dict[str,
         return checked.model_dump(mode="json")  # judged again, pooled, in hub/rounds.py
     if isinstance(checked, KaplanMeierOutput):
         return km.regate(checked, profile).model_dump(mode="json")
+    if isinstance(checked, AttritionOutput):
+        return attrition.regate(checked, profile).model_dump(mode="json")
+    if isinstance(checked, CharacteriseOutput):
+        return characterise.regate(checked, profile).model_dump(mode="json")
     if isinstance(checked, CountOutput):
         return _regate_count(checked, profile).model_dump(mode="json")
     if isinstance(checked, CrosstabOutput):
@@ -86,7 +92,7 @@ def _regate_count(output: CountOutput, profile: Profile) -> CountOutput:
     return CountOutput(count=again, gate=output.gate)
 
 
-def _regate_cells(cells: list[CrosstabCell], profile: Profile) -> tuple[list[CrosstabCell], bool]:
+def regate_cells(cells: list[CrosstabCell], profile: Profile) -> tuple[list[CrosstabCell], bool]:
     """Every released cell judged again as a table cell; whether the hub hid any."""
     again = []
     hidden_by_hub = False
@@ -101,7 +107,7 @@ def _regate_cells(cells: list[CrosstabCell], profile: Profile) -> tuple[list[Cro
 
 
 def _regate_table(output: CrosstabOutput, profile: Profile) -> CrosstabOutput:
-    cells, hidden_by_hub = _regate_cells(output.cells, profile)
+    cells, hidden_by_hub = regate_cells(output.cells, profile)
     gate = output.gate
     if hidden_by_hub:
         gate = gate.model_copy(update={"verdict": "fail", "rules": [*gate.rules, "hub: threshold"]})
@@ -116,7 +122,7 @@ def _regate_summary(output: SummaryOutput, profile: Profile) -> SummaryOutput:
         missing = output.missing
         if missing.value is not None:
             missing = release_count(missing.value, profile)
-        bins, _ = _regate_cells(output.bins, profile)
+        bins, _ = regate_cells(output.bins, profile)
         return output.model_copy(update={"n": again, "missing": missing, "bins": bins})
     marker = ReleasedCount(value=None, suppressed=True, rule="hub: " + again.rule)
     gate = output.gate.model_copy(
@@ -143,6 +149,12 @@ def combine(
         return combine_summaries(outputs, missing, profile)
     if analysis == "meta":
         return combine_models(outputs, missing)
+    if analysis == "attrition":
+        steps = {n: AttritionOutput.model_validate(o) for n, o in outputs.items()}
+        return attrition.combine(steps, missing, profile)
+    if analysis == "characterise":
+        described = {n: CharacteriseOutput.model_validate(o) for n, o in outputs.items()}
+        return characterise.combine(described, missing, profile)
     if analysis == "km":
         survival = {n: KaplanMeierOutput.model_validate(o) for n, o in outputs.items()}
         return km.combine(survival, missing, profile)
