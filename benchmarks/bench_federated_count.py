@@ -377,12 +377,12 @@ def report(
     return "\n".join(lines)
 
 
-def kept_notes(path: Path) -> str:
-    """The notes of this section as last written to ``path`` (empty if none)."""
+def kept_notes(path: Path, section: str = SECTION) -> str:
+    """The notes of ``section`` as last written to ``path`` (empty if none)."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    start, end = f"<!-- bench:{SECTION} -->", f"<!-- /bench:{SECTION} -->"
-    section = text.partition(start)[2].partition(end)[0]
-    return section.partition(NOTES)[2].strip() if NOTES in section else ""
+    start, end = f"<!-- bench:{section} -->", f"<!-- /bench:{section} -->"
+    block = text.partition(start)[2].partition(end)[0]
+    return block.partition(NOTES)[2].strip() if NOTES in block else ""
 
 
 # ---- command line ---------------------------------------------------------------------------
