@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from federation import fs, postgres_database
+from fivesafes.cohorts.criteria import Cohort
+from fivesafes.cohorts.to_circe import to_circe
 from fivesafes.data.opt_out import count_opt_outs, read_opt_out_file, replace_opt_outs
 from fivesafes.data.pg_load import copy_omop_to_postgres
 from fivesafes.data.source import DuckDBSource, PostgresSource, SparkSource, open_omop
@@ -41,6 +43,12 @@ TASKS = [
     ("km", {"cohort": AT_2018, "time": "time_to_lung_cancer", "by": "smoker", "horizon": 6.0}),
     ("meta", {"cohort": AT_2018, "formula": "hypertension ~ age + smoker", "family": "binomial"}),
     ("glm", {"cohort": AT_2018, "formula": "hypertension ~ age + sex", "family": "binomial"}),
+    (
+        "count",
+        {"cohort": {"name": "lung cancer (Circe)", "circe": to_circe(Cohort.model_validate(LUNG))}},
+    ),
+    ("attrition", {"cohort": {**LUNG, "age": {"min": 50}, "sex": ["male"]}}),
+    ("characterise", {"cohort": AT_2018, "top": 5}),
 ]
 
 
