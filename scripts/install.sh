@@ -22,4 +22,11 @@ fi
 echo "==> installing locked dependencies"
 VIRTUAL_ENV="$PWD/.venv" .venv/bin/uv pip sync --quiet requirements.lock
 VIRTUAL_ENV="$PWD/.venv" .venv/bin/uv pip install --quiet --no-deps -e .
+echo "==> installing the portal's front-end assets (npm registry, exactly as locked)"
+command -v npm >/dev/null 2>&1 || {
+  echo "fivesafes needs Node.js and npm (for the portal's assets, from the npm registry)." >&2
+  exit 1
+}
+npm ci --prefix web --no-audit --no-fund --silent
+.venv/bin/python -m fivesafes.web.assets install
 echo "==> installed: $(.venv/bin/fivesafes --help >/dev/null && echo fivesafes ok)"

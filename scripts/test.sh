@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 bash scripts/services.sh
+bash scripts/browser.sh
 
 echo "==> ruff (lint)"
 .venv/bin/ruff check src tests benchmarks

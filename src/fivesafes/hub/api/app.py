@@ -13,8 +13,10 @@ from fivesafes import __version__
 from fivesafes.hub.api import nodes, researcher
 from fivesafes.hub.api.deps import Service
 from fivesafes.hub.api.errors import BodyLimit, install_error_handlers
+from fivesafes.hub.portal import pages as portal_pages
 from fivesafes.hub.service import HubService
 from fivesafes.protocol.models import HubInfo
+from fivesafes.web.pages import static_files
 
 
 def create_app(service: HubService) -> FastAPI:
@@ -53,4 +55,6 @@ def create_app(service: HubService) -> FastAPI:
 
     app.include_router(researcher.router)
     app.include_router(nodes.router)
+    app.include_router(portal_pages.router)
+    app.mount("/static", static_files(), name="static")
     return app
