@@ -29,3 +29,20 @@ class AuditEventType(StrEnum):
     RUN_EXECUTED = "run_executed"
     RESULT_SUBMITTED = "result_submitted"
     OPT_OUTS_REPLACED = "opt_outs_replaced"
+    # safe people: accounts at the hub and at each node (the same account code on both)
+    ROLE_GRANTED = "role_granted"
+    ROLE_REVOKED = "role_revoked"
+    ACCREDITATION_SET = "accreditation_set"
+    PASSWORD_SET = "password_set"  # noqa: S105 - an event name, not a password
+    TOTP_ENROLLED = "totp_enrolled"
+    LOGIN_SUCCEEDED = "login_succeeded"
+    LOGIN_FAILED = "login_failed"
+    ACCOUNT_LOCKED = "account_locked"
+    SESSION_ENDED = "session_ended"
+    USER_DISABLED = "user_disabled"
+    # safe people and projects at the hub
+    ORGANISATION_CREATED = "organisation_created"
+    TOKEN_REVOKED = "token_revoked"  # noqa: S105
+    PROJECT_EDITED = "project_edited"
+    # safe projects at a node
+    PROJECT_REJECTED = "project_rejected"
