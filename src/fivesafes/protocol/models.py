@@ -16,6 +16,7 @@ from fivesafes.analyses.catalogue import VARIABLES, SummaryVariable, VariableNam
 from fivesafes.analyses.formula import parse_formula
 from fivesafes.cohorts.circe import CirceCohort
 from fivesafes.cohorts.criteria import Cohort
+from fivesafes.governance.projects import DataDomain, Linkage, Sensitivity
 from fivesafes.protocol.runs import ReasonCode, RunState
 
 CohortDefinition = Cohort | CirceCohort
@@ -47,6 +48,10 @@ ANALYSES: tuple[str, ...] = (
     "attrition",
     "characterise",
 )
+ANALYSIS_VERSIONS: dict[str, int] = {name: 1 for name in ANALYSES}
+"""Each built-in analysis's version: raised whenever what a node computes or releases for it
+changes, so a custodian's approval of ``glm@1`` never covers a later ``glm@2``
+(``fivesafes.governance.analyses``)."""
 ITERATIVE: frozenset[str] = frozenset({"glm", "coxph"})
 """Analyses that run as rounds under one task: the hub sends a signed instruction each round."""
 
@@ -80,8 +85,25 @@ class HubInfo(Strict):
 # ---- projects ------------------------------------------------------------------------------
 
 
+ProjectText = Annotated[str, StringConstraints(max_length=5000)]
+Username = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+
+
+class ProjectPerson(Strict):
+    """A member as custodians see them: who, from where, accredited until when."""
+
+    username: str
+    display_name: str
+    organisation: str | None = None
+    organisation_kind: str | None = None  # governance.people.OrganisationKind
+    accredited_until: date | None = None
+
+
 class ProjectRecord(Strict):
-    """What the hub says a project is; a node's custodian approves a snapshot of it."""
+    """What the hub says a project is; a node's custodian approves a snapshot of it.
+
+    ``analyses`` are references ``name@version``. Fields after ``analyses`` came with
+    safe projects (issue 6) and have defaults, so a record signed before them still reads."""
 
     project_id: str
     title: str
@@ -91,6 +113,14 @@ class ProjectRecord(Strict):
     members: list[str]
     nodes: list[str]
     analyses: list[str]
+    lay_summary: str = ""
+    purpose: str = ""
+    public_benefit: str = ""
+    pi: str | None = None
+    data_domains: list[DataDomain] = [DataDomain.OMOP]
+    sensitivity: Sensitivity = Sensitivity.STANDARD
+    linkage: Linkage = Linkage.NONE
+    people: list[ProjectPerson] = []
 
 
 class SignedProject(Strict):
@@ -104,7 +134,60 @@ class ApprovalReport(Strict):
 
     project_id: Identifier
     version: Annotated[int, Field(ge=1)]
-    decision: Literal["approved", "revoked"]
+    decision: Literal["approved", "rejected", "revoked"]
+    reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class ProjectRequest(Strict):
+    """A new project, as a researcher or hub admin writes it (``POST /api/v1/projects``).
+    ``pi`` defaults to the researcher creating it; ``analyses`` to every built-in one."""
+
+    title: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+    lay_summary: ProjectText = ""
+    purpose: ProjectText = ""
+    public_benefit: ProjectText = ""
+    pi: Username | None = None
+    members: Annotated[list[Username], Field(max_length=500)] = []
+    nodes: Annotated[list[Name], Field(min_length=1, max_length=100)]
+    data_domains: Annotated[list[DataDomain], Field(min_length=1, max_length=10)] = [
+        DataDomain.OMOP
+    ]
+    analyses: (
+        Annotated[list[Annotated[str, StringConstraints(max_length=80)]], Field(max_length=50)]
+        | None
+    ) = None
+    start_date: date
+    end_date: date
+    sensitivity: Sensitivity = Sensitivity.STANDARD
+    linkage: Linkage = Linkage.NONE
+
+
+class ProjectEdit(Strict):
+    """A change to a project (``PATCH /api/v1/projects/{id}``): only the fields given change.
+    A change to anything but the title and lay summary makes a new version, which each node's
+    custodian approves again. With ``expect_version`` the edit is refused (409) if the project
+    changed since it was read."""
+
+    expect_version: Annotated[int, Field(ge=1)] | None = None
+    title: Annotated[str, StringConstraints(min_length=1, max_length=300)] | None = None
+    lay_summary: ProjectText | None = None
+    purpose: ProjectText | None = None
+    public_benefit: ProjectText | None = None
+    pi: Username | None = None
+    members: Annotated[list[Username], Field(min_length=1, max_length=500)] | None = None
+    nodes: Annotated[list[Name], Field(min_length=1, max_length=100)] | None = None
+    data_domains: Annotated[list[DataDomain], Field(min_length=1, max_length=10)] | None = None
+    analyses: (
+        Annotated[
+            list[Annotated[str, StringConstraints(max_length=80)]],
+            Field(min_length=1, max_length=50),
+        ]
+        | None
+    ) = None
+    start_date: date | None = None
+    end_date: date | None = None
+    sensitivity: Sensitivity | None = None
+    linkage: Linkage | None = None
 
 
 # ---- tasks ---------------------------------------------------------------------------------
@@ -312,6 +395,7 @@ PARAMETERS: dict[str, type[Strict]] = {
 class TaskRequest(Strict):
     project_id: Identifier
     analysis: AnalysisName
+    analysis_version: Annotated[int, Field(ge=1, le=9999)] | None = None  # default: current
     parameters: (
         CountParameters
         | SummaryParameters
@@ -356,6 +440,10 @@ class TaskPayload(Strict):
     requester: str
     analysis: str
     parameters: dict[str, Any]
+    analysis_version: int = 1  # what the analysis is, with ``analysis``: ``name@version``
+    # the requester's safe-researcher accreditation as the hub holds it: shown to custodians,
+    # and each node refuses a task whose requester's accreditation has expired
+    requester_accredited_until: date | None = None
     gate: dict[str, Any] | None = None  # a GateTightening: stricter settings asked for
     targets: list[str]
     issued_at: datetime
@@ -729,6 +817,16 @@ class NodeView(Strict):
     fingerprint: str
 
 
+class NodeApprovalView(Strict):
+    """A node's last report of its custodian's decision (information: the node decides)."""
+
+    state: Literal["pending", "approved", "rejected", "revoked"]
+    version: int | None = None  # the version decided on
+    current: bool = False  # approved, and for the project's current version
+    reason: str | None = None  # a rejection's reason
+    reported_at: datetime | None = None
+
+
 class ProjectView(Strict):
     project_id: str
     title: str
@@ -737,4 +835,25 @@ class ProjectView(Strict):
     end_date: date
     members: list[str]
     nodes: list[str]
-    approvals: dict[str, str]
+    approvals: dict[str, str]  # node -> "pending", "approved v2", "rejected", "revoked"
+    lay_summary: str = ""
+    purpose: str = ""
+    public_benefit: str = ""
+    pi: str | None = None
+    data_domains: list[DataDomain] = [DataDomain.OMOP]
+    analyses: list[str] = []
+    sensitivity: Sensitivity = Sensitivity.STANDARD
+    linkage: Linkage = Linkage.NONE
+    people: list[ProjectPerson] = []
+    approval_states: dict[str, NodeApprovalView] = {}
+    risk_tier: int = 1
+    risk_reasons: list[str] = []
+    active: bool = True  # today within its dates
+
+
+class ProjectVersionView(Strict):
+    version: int
+    created_at: datetime
+    created_by: str
+    changed: list[str]
+    record: ProjectRecord

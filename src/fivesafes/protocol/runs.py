@@ -38,6 +38,7 @@ class ReasonCode(StrEnum):
     PROJECT_VERSION_NOT_APPROVED = "project_version_not_approved"
     PROJECT_NOT_ACTIVE = "project_not_active"
     REQUESTER_NOT_MEMBER = "requester_not_member"
+    REQUESTER_NOT_ACCREDITED = "requester_not_accredited"
     ANALYSIS_NOT_ALLOWED = "analysis_not_allowed"
     UNKNOWN_CONCEPT = "unknown_concept"
     UNSUPPORTED_COHORT = "unsupported_cohort"
@@ -66,7 +67,13 @@ REASON_TEXT: dict[ReasonCode, str] = {
     ReasonCode.REQUESTER_NOT_MEMBER: (
         "The requester is not a member of the project as approved at this node."
     ),
-    ReasonCode.ANALYSIS_NOT_ALLOWED: "This analysis is not allowed for the project at this node.",
+    ReasonCode.REQUESTER_NOT_ACCREDITED: (
+        "The requester's safe-researcher accreditation has expired (or was not sent), so this "
+        "node does not run their analyses."
+    ),
+    ReasonCode.ANALYSIS_NOT_ALLOWED: (
+        "This analysis, at this version, is not allowed for the project at this node."
+    ),
     ReasonCode.UNKNOWN_CONCEPT: (
         "The cohort uses concept ids that are not in this node's vocabulary."
     ),
@@ -79,8 +86,9 @@ REASON_TEXT: dict[ReasonCode, str] = {
         "a combination of two) by fewer persons than the threshold, so it was withheld."
     ),
     ReasonCode.HELD_FOR_REVIEW: (
-        "The node's disclosure profile asks an output checker to look at this result before "
-        "anything is released, so nothing was released automatically."
+        "An output checker must look at this result before anything is released (the node's "
+        "disclosure profile, or its custodian's approval, asks for it), so nothing was "
+        "released automatically."
     ),
     ReasonCode.MODEL_REFUSED: (
         "The model failed a disclosure check at this node: too few persons for its parameters "
@@ -102,6 +110,7 @@ REFUSALS = frozenset(
         ReasonCode.PROJECT_VERSION_NOT_APPROVED,
         ReasonCode.PROJECT_NOT_ACTIVE,
         ReasonCode.REQUESTER_NOT_MEMBER,
+        ReasonCode.REQUESTER_NOT_ACCREDITED,
         ReasonCode.UNSUPPORTED_COHORT,
         ReasonCode.ANALYSIS_NOT_ALLOWED,
         ReasonCode.UNKNOWN_CONCEPT,
