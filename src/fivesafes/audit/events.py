@@ -29,6 +29,8 @@ class AuditEventType(StrEnum):
     RUN_EXECUTED = "run_executed"
     RESULT_SUBMITTED = "result_submitted"
     OPT_OUTS_REPLACED = "opt_outs_replaced"
+    # both
+    AUDIT_CHECKPOINT = "audit_checkpoint"  # the chain's head, signed with the service key
     # safe people: accounts at the hub and at each node (the same account code on both)
     ROLE_GRANTED = "role_granted"
     ROLE_REVOKED = "role_revoked"

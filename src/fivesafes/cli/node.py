@@ -18,7 +18,6 @@ from fivesafes.cli.gate_options import ProfileOption, RoundingBaseOption, Thresh
 from fivesafes.cli.output import console, fail, report_new_key
 from fivesafes.node import custodian, runs, setup
 from fivesafes.node.config import NodeConfig
-from fivesafes.node.db import AUDIT
 from fivesafes.node.service import NodeService
 from fivesafes.node.setup import init_node, open_node
 from fivesafes.settings import load_config
@@ -129,12 +128,15 @@ def serve(config: ConfigOption = Path("node.toml")) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     console.print(f"Node {service.name} polling {service.config.node.hub_url}.")
+    checkpoints = service.checkpointer()
+    checkpoints.start()
     try:
         agent.run_forever(stop)
     except KeyboardInterrupt:
         agent.close()
     finally:
         transport.close()
+        checkpoints.stop()
         service.stop()
 
 
@@ -208,14 +210,15 @@ def show_config(config: ConfigOption = Path("node.toml")) -> None:
 
 @app.command("verify-audit")
 def verify_audit(config: ConfigOption = Path("node.toml")) -> None:
-    """Check the node's audit hash chain from the first event to the last."""
-    from fivesafes.audit.chain import verify_chain
+    """Check the node's audit log: the hash chain and every signed checkpoint (the same as
+    ``fivesafes audit verify``)."""
+    from fivesafes.cli.audit import open_audited, print_report, verify_service
 
-    report = _service(config).unit(lambda s: verify_chain(s, AUDIT))
-    if report.ok:
-        console.print(f"[green]audit chain intact[/]: {report.events} events")
-    else:
-        fail(f"audit chain broken at event {report.at_seq}: {report.problem}", code=1)
+    audited = open_audited(config)
+    try:
+        print_report(audited, verify_service(audited))
+    finally:
+        audited.service.stop()
 
 
 @app.command("load-omop")

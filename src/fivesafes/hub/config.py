@@ -27,8 +27,17 @@ class HubSettings(BaseModel):
     max_request_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
     token_lifetime_days: int = Field(default=30, ge=1, le=365)
     sweep_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    # audit checkpoints (fivesafes.audit.checkpoints)
+    audit_checkpoint_events: int = Field(default=1000, ge=1, le=10_000_000)
+    audit_checkpoint_seconds: float = Field(default=3600.0, gt=0, le=7 * 86_400)
+    audit_witness_file: Path | None = Field(Path("audit-checkpoints.jsonl"), validate_default=True)
 
-    @field_validator("key_file", "tls_cert", "tls_key", mode="after")
+    @field_validator("audit_witness_file", mode="before")
+    @classmethod
+    def _no_witness(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("key_file", "tls_cert", "tls_key", "audit_witness_file", mode="after")
     @classmethod
     def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         return None if value is None else resolve_path(value, config_base_dir(info))

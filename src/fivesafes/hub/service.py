@@ -9,9 +9,10 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from fivesafes import __version__
+from fivesafes.audit.checkpoints import Checkpointer, CheckpointPolicy, service_name
 from fivesafes.hub import runs
 from fivesafes.hub.config import HubConfig
-from fivesafes.hub.db import Node
+from fivesafes.hub.db import AUDIT, Node
 from fivesafes.hub.enrolment import EnrolledNodes, enrolled_node
 from fivesafes.hub.notify import Notifier
 from fivesafes.protocol.models import HubInfo
@@ -51,6 +52,22 @@ class HubService(ServiceCore):
             version=__version__,
             public_key=public,
             fingerprint=fingerprint(public),
+        )
+
+    def checkpointer(self) -> Checkpointer:
+        """Signs the audit chain's head as the settings say (``start()`` it while serving)."""
+        settings = self.config.hub
+        policy = CheckpointPolicy(
+            settings.audit_checkpoint_events,
+            settings.audit_checkpoint_seconds,
+            settings.audit_witness_file,
+        )
+        return Checkpointer(
+            unit=self.unit,
+            tables=AUDIT,
+            key=self.key,
+            service=service_name("hub", settings.name),
+            policy=policy,
         )
 
     @property

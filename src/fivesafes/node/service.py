@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from fivesafes.audit.checkpoints import Checkpointer, CheckpointPolicy, service_name
 from fivesafes.node.config import NodeConfig
-from fivesafes.node.db import Registration
+from fivesafes.node.db import AUDIT, Registration
 from fivesafes.node.person_sets import SqlPersonSetStore
 from fivesafes.node.transport import HttpHubTransport
 from fivesafes.protocol.errors import ConfigError
@@ -37,6 +38,22 @@ class NodeService(ServiceCore):
     def person_sets(self) -> SqlPersonSetStore:
         """The persons behind every output this node released, per project."""
         return SqlPersonSetStore(self.sessions)
+
+    def checkpointer(self) -> Checkpointer:
+        """Signs the audit chain's head as the settings say (``start()`` it while serving)."""
+        settings = self.config.node
+        policy = CheckpointPolicy(
+            settings.audit_checkpoint_events,
+            settings.audit_checkpoint_seconds,
+            settings.audit_witness_file,
+        )
+        return Checkpointer(
+            unit=self.unit,
+            tables=AUDIT,
+            key=self.key,
+            service=service_name("node", self.name),
+            policy=policy,
+        )
 
     def transport(self) -> HttpHubTransport:
         return HttpHubTransport(

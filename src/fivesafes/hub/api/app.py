@@ -27,12 +27,15 @@ def create_app(service: HubService) -> FastAPI:
         await asyncio.to_thread(service.start)
         service.notifier.bind(asyncio.get_running_loop())
         sweeper = asyncio.create_task(service.sweep_forever())
+        checkpoints = service.checkpointer()
+        checkpoints.start()
         try:
             yield
         finally:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            await asyncio.to_thread(checkpoints.stop)
             service.stop()
 
     app = FastAPI(
