@@ -1,0 +1,179 @@
+"""What a release request may carry, and the automatic pre-screen every file gets.
+
+**Accepted at submission**, and nothing else (refused with the reason, naming the file):
+
+| kind            | extension | content must be                  | limit         |
+| --------------- | --------- | ------------------------------- | ------------- |
+| table           | ``.csv``  | UTF-8 text, a header and rows   | 10,000 rows   |
+| structured data | ``.json`` | UTF-8 JSON                      |               |
+| text            | ``.txt``  | UTF-8 text                      |               |
+| figure          | ``.png``  | a PNG (its signature bytes)     |               |
+| report          | ``.pdf``  | a PDF (its signature bytes)     |               |
+
+Every file at most 5 MB, at most 20 files in a request; a file also has a *type* (output,
+supporting, code) and a description of what it shows, its population and its denominators.
+
+**Pre-screen**, shown to the checkers beside each file (never a verdict that releases anything
+on its own):
+
+| file                                   | what is checked                                 |
+| -------------------------------------- | ----------------------------------------------- |
+| ``.csv``                               | every whole-number cell from 1 to threshold - 1 |
+|                                        | in a numeric column: a small count, ``review``  |
+| ``.json`` with a platform gate record  | the node's or hub's own verdict and rules       |
+| ACRO ``results.json``                  | each output's status (pass / review / fail)     |
+| anything else                          | ``not checked``: the checkers look themselves   |
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import PurePosixPath
+from typing import Any
+
+from fivesafes.protocol.errors import InvalidRequest
+
+MAX_FILE_BYTES = 5_000_000
+MAX_FILES = 20
+MAX_CSV_ROWS = 10_000
+TEXT = frozenset({".csv", ".json", ".txt"})
+SIGNATURES = {".png": b"\x89PNG\r\n\x1a\n", ".pdf": b"%PDF-"}
+ALLOWED = TEXT | SIGNATURES.keys()
+
+
+class FileType(StrEnum):
+    OUTPUT = "output"
+    SUPPORTING = "supporting"
+    CODE = "code"
+
+
+class FileRefused(InvalidRequest):
+    """A file the airlock does not accept; the message names the file and why."""
+
+
+@dataclass(frozen=True)
+class RequestFile:
+    name: str
+    content: bytes
+    type: FileType = FileType.OUTPUT
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class PreScreen:
+    verdict: str  # pass | review | fail | not checked
+    findings: list[str] = field(default_factory=list)
+
+
+def check_files(files: Sequence[RequestFile]) -> None:
+    """Raise ``FileRefused`` for the first file the airlock does not accept."""
+    if not files:
+        raise FileRefused("A release request needs at least one file.")
+    if len(files) > MAX_FILES:
+        raise FileRefused(f"A release request holds at most {MAX_FILES} files.")
+    names = [f.name for f in files]
+    if len(set(names)) != len(names):
+        raise FileRefused("Two files of a request have the same name.")
+    for file in files:
+        check_file(file)
+
+
+def check_file(file: RequestFile) -> None:
+    name = file.name
+    path = PurePosixPath(name)
+    if not name or path.name != name or name.startswith("."):
+        raise FileRefused(f"{name!r} is not a plain file name.")
+    suffix = path.suffix.lower()
+    if suffix not in ALLOWED:
+        raise FileRefused(
+            f"{name}: a {suffix or 'file without an extension'} file cannot leave; "
+            f"allowed: {', '.join(sorted(ALLOWED))}."
+        )
+    if len(file.content) > MAX_FILE_BYTES:
+        raise FileRefused(f"{name} is larger than {MAX_FILE_BYTES // 1_000_000} MB.")
+    if not file.content:
+        raise FileRefused(f"{name} is empty.")
+    if suffix in SIGNATURES:
+        if not file.content.startswith(SIGNATURES[suffix]):
+            raise FileRefused(f"{name} is not a {suffix[1:].upper()} file.")
+        return
+    text = _text(file)
+    if suffix == ".json":
+        try:
+            json.loads(text)
+        except ValueError:
+            raise FileRefused(f"{name} is not valid JSON.") from None
+    if suffix == ".csv":
+        rows = sum(1 for _ in csv.reader(io.StringIO(text))) - 1
+        if rows > MAX_CSV_ROWS:
+            raise FileRefused(f"{name} has more than {MAX_CSV_ROWS:,} rows.")
+
+
+def _text(file: RequestFile) -> str:
+    try:
+        text = file.content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FileRefused(f"{file.name} is not UTF-8 text.") from None
+    if "\x00" in text:
+        raise FileRefused(f"{file.name} is not text.")
+    return text
+
+
+def pre_screen(file: RequestFile, threshold: int) -> PreScreen:
+    """The automatic report for one accepted file (see the module's table); any error in the
+    check is reported as ``not checked``, never as a pass."""
+    suffix = PurePosixPath(file.name).suffix.lower()
+    try:
+        if suffix == ".csv":
+            return _small_counts(file.content.decode("utf-8"), threshold)
+        if suffix == ".json":
+            return _json(json.loads(file.content.decode("utf-8")))
+    except Exception as exc:  # noqa: BLE001 - a failed check is not a pass
+        return PreScreen("not checked", [f"the pre-screen failed ({type(exc).__name__})"])
+    return PreScreen("not checked", ["no automatic check for this kind of file"])
+
+
+def _small_counts(text: str, threshold: int) -> PreScreen:
+    rows = list(csv.reader(io.StringIO(text)))
+    if len(rows) < 2:
+        return PreScreen("not checked", ["no rows"])
+    header, body = rows[0], rows[1:]
+    findings = []
+    for column, name in enumerate(header):
+        cells = [(n, r[column].strip()) for n, r in enumerate(body, 1) if column < len(r)]
+        values = [(n, _number(c)) for n, c in cells if c]
+        if not values or any(v is None for _, v in values):
+            continue  # a label column, not a numeric one
+        for row, value in values:
+            if value is not None and value.is_integer() and 0 < value < threshold:
+                findings.append(f"row {row}, column {name!r}: a count under {threshold}")
+    return PreScreen("review" if findings else "pass", findings)
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _json(document: Any) -> PreScreen:
+    if isinstance(document, dict) and isinstance(document.get("gate"), dict):
+        gate = document["gate"]
+        rules = ", ".join(str(r) for r in gate.get("rules", [])) or "none"
+        return PreScreen(str(gate.get("verdict", "not checked")), [f"gate rules: {rules}"])
+    if isinstance(document, dict) and isinstance(document.get("results"), dict):
+        statuses = {
+            uid: str(result.get("status", "review"))
+            for uid, result in document["results"].items()
+            if isinstance(result, dict)
+        }
+        found = set(statuses.values())
+        worst = "fail" if "fail" in found else "review" if "review" in found else "pass"
+        return PreScreen(worst, [f"{uid}: {status}" for uid, status in sorted(statuses.items())])
+    return PreScreen("not checked", ["no gate record or ACRO results in this JSON"])

@@ -1,0 +1,166 @@
+"""A release request and the actions on it: each takes ``by`` (who acts), checks who may act
+(``permissions``) before what the state allows (``states``, ``review``), changes the request,
+and records an event for the audit log. Nothing here does I/O: a store persists the request
+and writes each new event in the same transaction (``fivesafes.airlock.store``).
+
+A request is reviewed version by version: ``revise`` after changes were requested starts a new
+version with new files, and its reviews start again; every earlier version, with its files'
+hashes, votes and decision, stays in ``history``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from fivesafes.airlock import review
+from fivesafes.airlock.bundle import Bundle, bundle, sha256
+from fivesafes.airlock.files import PreScreen, RequestFile, check_files, pre_screen
+from fivesafes.airlock.permissions import check_act_as_author, check_review
+from fivesafes.airlock.review import FileVote, Vote
+from fivesafes.airlock.states import RequestState, Transition, next_state
+from fivesafes.governance.people import Actor
+from fivesafes.governance.roles import Scope
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change, for the audit log: what happened, by whom, about what (never file bytes)."""
+
+    action: str
+    by: str
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Version:
+    """A reviewed version as the history keeps it."""
+
+    number: int
+    files: dict[str, str]  # name -> sha256
+    votes: list[FileVote]
+    outcome: RequestState | None
+
+
+@dataclass
+class ReleaseRequest:
+    id: str
+    scope: Scope
+    author: str
+    title: str
+    state: RequestState = RequestState.DRAFT
+    version: int = 1
+    files: list[RequestFile] = field(default_factory=list)
+    screens: dict[str, PreScreen] = field(default_factory=dict)
+    votes: list[FileVote] = field(default_factory=list)
+    approved: dict[str, str] = field(default_factory=dict)  # name -> sha256 at approval
+    history: list[Version] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def file_names(self) -> list[str]:
+        return [f.name for f in self.files]
+
+    def _record(self, action: str, by: Actor, **details: Any) -> None:
+        self.events.append(Event(action, by.username, {"version": self.version, **details}))
+
+    def _move(self, transition: Transition, outcome: RequestState | None = None) -> None:
+        self.state = next_state(self.state, transition, outcome)
+
+    # ---- the author ----------------------------------------------------------------------
+
+    def set_files(self, files: list[RequestFile], *, by: Actor) -> None:
+        """Compose the draft: its files (checked as they would be at submission)."""
+        check_act_as_author(by, self.scope, self.author)
+        if self.state is not RequestState.DRAFT:
+            raise review.ReviewError("Only a draft's files can be changed.")
+        check_files(files)
+        self.files = list(files)
+        self._record("files_set", by, files={f.name: sha256(f.content) for f in files})
+
+    def submit(self, *, by: Actor, threshold: int) -> None:
+        check_act_as_author(by, self.scope, self.author)
+        check_files(self.files)
+        self._move(Transition.SUBMIT)
+        self.screens = {f.name: pre_screen(f, threshold) for f in self.files}
+        self._record("submitted", by, files={f.name: sha256(f.content) for f in self.files})
+
+    def revise(self, files: list[RequestFile], *, by: Actor) -> None:
+        """After changes were requested: a new version with new files, reviewed afresh."""
+        check_act_as_author(by, self.scope, self.author)
+        check_files(files)
+        self._move(Transition.REVISE)
+        self.version += 1
+        self.files = list(files)
+        self.votes, self.screens = [], {}
+        self._record("revised", by, files={f.name: sha256(f.content) for f in files})
+
+    def withdraw(self, *, by: Actor) -> None:
+        check_act_as_author(by, self.scope, self.author)
+        self._move(Transition.WITHDRAW)
+        self._record("withdrawn", by)
+
+    def release(self, *, by: Actor, key: Ed25519PrivateKey, now: datetime, service: str) -> Bundle:
+        """The signed bundle of an approved request; files changed since approval refuse."""
+        check_act_as_author(by, self.scope, self.author)
+        next_state(self.state, Transition.RELEASE)  # raises unless approved
+        decided = self.history[-1]
+        made = bundle(
+            request_id=self.id,
+            version=self.version,
+            author=self.author,
+            scope=str(self.scope),
+            files=self.files,
+            approved=self.approved,
+            decisions=[
+                {"checker": v.checker, "file": v.file, "vote": v.vote.value, "comment": v.comment}
+                for v in review.latest(decided.votes).values()
+            ],
+            released_at=now,
+            service=service,
+            key=key,
+        )
+        self._move(Transition.RELEASE)
+        self._record("released", by, manifest_signature=made.signature)
+        return made
+
+    # ---- the output checkers --------------------------------------------------------------
+
+    def vote(self, file: str, vote: Vote, comment: str = "", *, by: Actor) -> None:
+        """A checker's vote on one file; the first vote starts the review. Everything is
+        checked before anything changes."""
+        check_review(by, self.scope, self.author)
+        if self.state not in (RequestState.SUBMITTED, RequestState.UNDER_REVIEW):
+            raise review.ReviewError(f"A {self.state.value} request is not under review.")
+        cast = FileVote(by.username, file, vote, comment)
+        consolidating = review.complete(self.votes, self.file_names)
+        review.check_vote(self.votes, self.file_names, cast)
+        if self.state is RequestState.SUBMITTED:
+            self._move(Transition.START_REVIEW)
+            self._record("review_started", by)
+        self.votes.append(cast)
+        # the vote itself stays blind until both reviews are in
+        self._record("reconsidered" if consolidating else "voted", by, file=file)
+        self._decide_if_settled()
+
+    def _decide_if_settled(self) -> None:
+        outcome = review.decision(self.votes, self.file_names)
+        if outcome is None:
+            return
+        self._move(Transition.DECIDE, outcome)
+        hashes = {f.name: sha256(f.content) for f in self.files}
+        if outcome is RequestState.APPROVED:
+            self.approved = hashes
+        self.history.append(Version(self.version, hashes, list(self.votes), outcome))
+        self.events.append(
+            Event("decided", "airlock", {"version": self.version, "outcome": outcome.value})
+        )
+
+    def visible_votes(self, viewer: Actor) -> list[FileVote]:
+        """What ``viewer`` may see of the current version's votes (blinding)."""
+        if viewer.username == self.author:
+            return list(self.votes) if self.state is not RequestState.UNDER_REVIEW else []
+        return review.visible(self.votes, self.file_names, viewer.username)
