@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from datetime import date, timedelta
 
 import pytest
 
@@ -62,7 +63,15 @@ def test_deploy_a_hub_and_a_node_with_the_cli(tmp_path, site_data):
             "northfield", ["node", "serve", "--config", node_toml], node_dir / "node.log"
         )
 
-        fs("hub", "add-user", "alice", "--config", hub_toml, "--name", "Alice")
+        accredited = (date.today() + timedelta(days=90)).isoformat()
+        fs(
+            "hub", "add-user", "alice", "--config", hub_toml, "--name", "Alice",
+            "--accredited-until", accredited,
+        )  # fmt: skip
+        fs(
+            "node", "add-user", "dr-custodian", "--role", "custodian", "--config", node_toml,
+            "--name", "Dr Custodian",
+        )  # fmt: skip
         api_token = last_line(fs("hub", "issue-token", "alice", "--config", hub_toml))
         project = last_line(
             fs(
@@ -78,7 +87,10 @@ def test_deploy_a_hub_and_a_node_with_the_cli(tmp_path, site_data):
                 "northfield",
             )
         )
-        declined = fs("node", "approve", project, "--config", node_toml, input="n\n", check=False)
+        declined = fs(
+            "node", "approve", project, "--config", node_toml, "--by", "dr-custodian",
+            input="n\n", check=False,
+        )  # fmt: skip
         assert declined.returncode == 1
         approved = fs(
             "node", "approve", project, "--config", node_toml, "--by", "dr-custodian", "--yes"
@@ -113,7 +125,7 @@ def test_deploy_a_hub_and_a_node_with_the_cli(tmp_path, site_data):
         shown = fs("node", "show-config", "--config", node_toml).stdout
         assert '"threshold": 10' in shown and '"differencing": "refuse"' in shown
 
-        fs("node", "revoke", project, "--config", node_toml)
+        fs("node", "revoke", project, "--config", node_toml, "--by", "dr-custodian")
         refused = json.loads(
             fs("count", "--connection", str(connection), "--cohort", str(cohort), "--json").stdout
         )

@@ -41,7 +41,12 @@ class World:
                 )
                 enrol_node(s, token=token, node_name=name, public_key=public_key_text(key))
             self.alice = create_user(
-                s, username="alice", display_name="A", role="researcher", by="a"
+                s,
+                username="alice",
+                display_name="A",
+                role="researcher",
+                accredited_until=date.today() + timedelta(days=30),
+                by="a",
             )
             self.project = create_project(
                 s,

@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from fivesafes.node.db import Approval
-from fivesafes.node.policy import Refusal, can_run, check_task, verified_task
+from fivesafes.node.outcome import Outcome
+from fivesafes.node.policy import Refusal, can_run, check_task, held_by_approval, verified_task
 from fivesafes.protocol.models import TaskPayload
 from fivesafes.protocol.runs import ReasonCode
 from fivesafes.protocol.signing import generate_key, public_key_text, sign
@@ -26,6 +27,8 @@ def task(**changes) -> TaskPayload:
         targets=["north", "south"],
         issued_at=NOW - timedelta(minutes=1),
         expires_at=NOW + timedelta(minutes=5),
+        analysis_version=1,
+        requester_accredited_until=date(2026, 12, 31),
     )
     return TaskPayload(**{**base, **changes})
 
@@ -36,7 +39,7 @@ def approval(**changes) -> Approval:
         version=2,
         title="t",
         members=["alice"],
-        analyses=["count"],
+        analyses=["count@1"],
         start_date=date(2026, 1, 1),
         end_date=date(2026, 12, 31),
         state="approved",
@@ -58,6 +61,37 @@ CASES = [
     ("ended", task(), approval(end_date=date(2026, 5, 31)), ReasonCode.PROJECT_NOT_ACTIVE),
     ("not a member", task(requester="mallory"), approval(), ReasonCode.REQUESTER_NOT_MEMBER),
     ("analysis not allowed", task(analysis="glm"), approval(), ReasonCode.ANALYSIS_NOT_ALLOWED),
+    (
+        "a version not approved",
+        task(analysis_version=2),
+        approval(),
+        ReasonCode.ANALYSIS_NOT_ALLOWED,
+    ),
+    (
+        "a version this node does not run",
+        task(analysis_version=2),
+        approval(analyses=["count@2"]),
+        ReasonCode.ANALYSIS_NOT_ALLOWED,
+    ),
+    (
+        "accredited through today",
+        task(requester_accredited_until=NOW.date()),
+        approval(),
+        None,
+    ),
+    (
+        "accreditation expired",
+        task(requester_accredited_until=date(2026, 5, 31)),
+        approval(),
+        ReasonCode.REQUESTER_NOT_ACCREDITED,
+    ),
+    (
+        "no accreditation sent",
+        task(requester_accredited_until=None),
+        approval(),
+        ReasonCode.REQUESTER_NOT_ACCREDITED,
+    ),
+    ("rejected here", task(), approval(state="rejected"), ReasonCode.PROJECT_NOT_APPROVED),
 ]
 
 
@@ -89,3 +123,12 @@ def test_signed_task_with_extra_fields_is_refused():
     with pytest.raises(Refusal) as refusal:
         verified_task(payload, sign(payload, hub), public_key_text(hub))
     assert refusal.value.reason is ReasonCode.INVALID_PARAMETERS
+
+
+def test_an_approval_with_the_airlock_holds_every_output_it_would_release():
+    released = Outcome("succeeded", output={"count": 1})
+    airlock = approval(outputs_to_airlock=True)
+    assert held_by_approval(released, airlock) == Outcome("refused", ReasonCode.HELD_FOR_REVIEW)
+    assert held_by_approval(released, approval(outputs_to_airlock=False)) is released
+    refused = Outcome("refused", ReasonCode.DIFFERENCING_RISK)
+    assert held_by_approval(refused, airlock) is refused

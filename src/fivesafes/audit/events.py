@@ -42,6 +42,7 @@ class AuditEventType(StrEnum):
     ACCOUNT_LOCKED = "account_locked"
     SESSION_ENDED = "session_ended"
     USER_DISABLED = "user_disabled"
+    ORGANISATION_SET = "organisation_set"  # a person moved to another organisation
     # safe people and projects at the hub
     ORGANISATION_CREATED = "organisation_created"
     TOKEN_REVOKED = "token_revoked"  # noqa: S105

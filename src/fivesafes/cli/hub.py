@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -10,13 +10,12 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
+from fivesafes.cli import hub_people
 from fivesafes.cli.gate_options import ProfileOption, RoundingBaseOption, ThresholdOption
-from fivesafes.cli.output import console, fail, report_new_key
+from fivesafes.cli.output import console, report_new_key
 from fivesafes.hub.config import HubConfig
 from fivesafes.hub.db import Node
 from fivesafes.hub.enrolment import is_online, issue_enrolment_token
-from fivesafes.hub.people import create_user, issue_token
-from fivesafes.hub.projects import create_project
 from fivesafes.hub.service import HubService
 from fivesafes.hub.setup import init_hub
 from fivesafes.protocol.signing import fingerprint
@@ -98,71 +97,6 @@ def enrol_node(
     console.print(f"Hub key fingerprint: {service.info.fingerprint}")
 
 
-@app.command("add-user")
-def add_user(
-    username: str,
-    config: ConfigOption = Path("hub.toml"),
-    display_name: Annotated[str | None, typer.Option("--name", help="Full name.")] = None,
-    role: Annotated[str, typer.Option(help="researcher or hub_admin.")] = "researcher",
-) -> None:
-    """Create an account."""
-    service = _service(config)
-    service.unit(
-        lambda s: create_user(
-            s, username=username, display_name=display_name or username, role=role, by=ADMIN
-        )
-    )
-    console.print(f"Created {role} {username}.")
-
-
-@app.command("issue-token")
-def issue_api_token(
-    username: str,
-    config: ConfigOption = Path("hub.toml"),
-    days: Annotated[int | None, typer.Option(help="Lifetime in days.")] = None,
-) -> None:
-    """Issue an API token for a user (shown once; only its hash is kept)."""
-    service = _service(config)
-    lifetime = timedelta(days=days or service.config.hub.token_lifetime_days)
-    token = service.unit(lambda s: issue_token(s, username=username, lifetime=lifetime, by=ADMIN))
-    console.print(token, highlight=False, soft_wrap=True)
-
-
-@app.command("create-project")
-def create_project_cmd(
-    title: Annotated[str, typer.Option(help="The project's title.")],
-    member: Annotated[list[str], typer.Option(help="A member's username (repeat).")],
-    node: Annotated[list[str], typer.Option(help="A node the project asks for (repeat).")],
-    config: ConfigOption = Path("hub.toml"),
-    start: Annotated[
-        str | None, typer.Option(help="Start date, YYYY-MM-DD (default today).")
-    ] = None,
-    end: Annotated[
-        str | None, typer.Option(help="End date, YYYY-MM-DD (default in a year).")
-    ] = None,
-) -> None:
-    """Create a project; print its id."""
-    try:
-        start_date = date.fromisoformat(start) if start else date.today()
-        end_date = date.fromisoformat(end) if end else start_date + timedelta(days=365)
-    except ValueError:
-        fail("Dates are written YYYY-MM-DD.")
-        return
-    service = _service(config)
-    project = service.unit(
-        lambda s: create_project(
-            s,
-            title=title,
-            members=member,
-            nodes=node,
-            start_date=start_date,
-            end_date=end_date,
-            by=ADMIN,
-        )
-    )
-    console.print(project.id, highlight=False)
-
-
 @app.command()
 def nodes(config: ConfigOption = Path("hub.toml")) -> None:
     """List enrolled nodes and whether each is online."""
@@ -192,3 +126,6 @@ def verify_audit(config: ConfigOption = Path("hub.toml")) -> None:
         print_report(audited, verify_service(audited))
     finally:
         audited.service.stop()
+
+
+hub_people.register(app)  # people, organisations, tokens and projects (cli/hub_people.py)

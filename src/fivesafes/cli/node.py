@@ -11,21 +11,25 @@ from types import FrameType
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from fivesafes.cli import opt_out
+from fivesafes.cli import node_people, opt_out
 from fivesafes.cli.gate_options import ProfileOption, RoundingBaseOption, ThresholdOption
 from fivesafes.cli.output import console, fail, report_new_key
+from fivesafes.governance.risk import tier_of
 from fivesafes.node import custodian, runs, setup
 from fivesafes.node.config import NodeConfig
 from fivesafes.node.service import NodeService
 from fivesafes.node.setup import init_node, open_node
+from fivesafes.protocol.models import ProjectRecord
 from fivesafes.settings import load_config
 
 app = typer.Typer(
     help="Set up and run a node; approve projects as its custodian.", no_args_is_help=True
 )
 app.add_typer(opt_out.app, name="opt-out")
+node_people.register(app)  # the node's own accounts (cli/node_people.py)
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="The node's TOML configuration.")
@@ -140,30 +144,100 @@ def serve(config: ConfigOption = Path("node.toml")) -> None:
         service.stop()
 
 
+ByCustodian = Annotated[
+    str, typer.Option("--by", help="The custodian deciding: their account at this node.")
+]
+
+
+def _show_record(record: ProjectRecord) -> None:
+    tier = tier_of(record)
+    people = {p.username: p for p in record.people}
+    console.print(
+        f"[bold]{escape(record.title)}[/] ({record.project_id}, version {record.version})"
+    )
+    lines = [
+        f"  PI:        {record.pi or '(none)'}",
+        f"  dates:     {record.start_date} to {record.end_date}",
+        f"  nodes:     {', '.join(record.nodes)}",
+        f"  domains:   {', '.join(d.value for d in record.data_domains)}",
+        f"  analyses:  {', '.join(record.analyses)}",
+        f"  data:      {record.sensitivity.value} sensitivity, linkage {record.linkage.value}",
+        f"  purpose:   {record.purpose or '(not given)'}",
+        f"  benefit:   {record.public_benefit or '(not given)'}",
+        f"  summary:   {record.lay_summary or '(not given)'}",
+        "  members:",
+    ]
+    for member in record.members:
+        person = people.get(member)
+        accredited = person.accredited_until if person else None
+        where = (person.organisation if person else None) or "organisation not recorded"
+        lines.append(f"    {member} ({where}), accredited until {accredited or 'not recorded'}")
+    lines.append(f"  risk tier: {tier.tier} (as this node computes it)")
+    lines.extend(f"    - {reason}" for reason in tier.explain())
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
+
+
 @app.command()
 def approve(
     project_id: str,
+    by: ByCustodian,
     config: ConfigOption = Path("node.toml"),
-    by: ByOption = "custodian",
+    analysis: Annotated[
+        list[str] | None,
+        typer.Option(help="Allow only this analysis here, e.g. count@1 (repeat; default all)."),
+    ] = None,
+    all_outputs_to_airlock: Annotated[
+        bool,
+        typer.Option(
+            "--all-outputs-to-airlock",
+            help="Hold every output of the project for an output checker.",
+        ),
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Review a project's signed record from the hub and approve it for this node."""
     service = open_node(config)
     record = setup.fetch_project(service, project_id)
-    console.print(f"[bold]{record.title}[/] ({record.project_id}, version {record.version})")
-    console.print(f"  members:  {', '.join(record.members)}")
-    console.print(f"  nodes:    {', '.join(record.nodes)}")
-    console.print(f"  analyses: {', '.join(record.analyses)}")
-    console.print(f"  dates:    {record.start_date} to {record.end_date}")
+    _show_record(record)
     if not yes and not typer.confirm("Approve this project for this node?"):
         fail("Not approved.", code=1)
-    approval = setup.approve(service, project_id, by=by, expect_version=record.version)
-    console.print(f"Approved {project_id} version {approval.version} at {service.name}.")
+    approval = setup.approve(
+        service,
+        project_id,
+        by=by,
+        expect_version=record.version,
+        analyses=analysis,
+        outputs_to_airlock=all_outputs_to_airlock,
+    )
+    airlock = "; every output goes to the airlock" if approval.outputs_to_airlock else ""
+    console.print(f"Approved {project_id} version {approval.version} at {service.name}{airlock}.")
+
+
+@app.command()
+def reject(
+    project_id: str,
+    by: ByCustodian,
+    reason: Annotated[str, typer.Option(help="Why (shown to the project's members).")],
+    config: ConfigOption = Path("node.toml"),
+) -> None:
+    """Reject a project's current version for this node, saying why."""
+    service = open_node(config)
+    record = setup.fetch_project(service, project_id)
+    _show_record(record)
+    approval = setup.reject(
+        service, project_id, by=by, reason=reason, expect_version=record.version
+    )
+    console.print(f"Rejected {project_id} version {approval.version} at {service.name}.")
 
 
 @app.command()
 def revoke(
-    project_id: str, config: ConfigOption = Path("node.toml"), by: ByOption = "custodian"
+    project_id: str,
+    by: Annotated[
+        str, typer.Option("--by", help="A custodian or TRE admin of this node (their account).")
+    ],
+    config: ConfigOption = Path("node.toml"),
 ) -> None:
     """Revoke this node's approval of a project: nothing more of it runs here."""
     service = open_node(config)
@@ -173,13 +247,17 @@ def revoke(
 
 @app.command()
 def approvals(config: ConfigOption = Path("node.toml")) -> None:
-    """List this node's project approvals."""
+    """List this node's project decisions."""
     rows = _service(config).unit(custodian.approvals)
-    table = Table("project", "version", "title", "state", "dates", "members", "decided by")
+    table = Table(
+        "project", "version", "title", "state", "tier", "dates", "members", "analyses",
+        "airlock", "decided by", "reason",
+    )  # fmt: skip
     for a in rows:
         table.add_row(
-            a.project_id, str(a.version), a.title, a.state,
-            f"{a.start_date} to {a.end_date}", ", ".join(a.members), a.decided_by,
+            a.project_id, str(a.version), a.title, a.state, str(a.risk_tier or ""),
+            f"{a.start_date} to {a.end_date}", ", ".join(a.members), ", ".join(a.analyses),
+            "every output" if a.outputs_to_airlock else "", a.decided_by, a.reason or "",
         )  # fmt: skip
     console.print(table)
 
@@ -188,10 +266,15 @@ def approvals(config: ConfigOption = Path("node.toml")) -> None:
 def list_runs(config: ConfigOption = Path("node.toml"), limit: int = 50) -> None:
     """List the runs this node has answered, newest first."""
     rows = _service(config).unit(lambda s: runs.recent_runs(s, limit))
-    table = Table("run", "task", "project", "requester", "state", "reason", "received", "sent")
+    table = Table(
+        "run", "task", "project", "requester", "accredited until", "state", "reason",
+        "received", "sent",
+    )  # fmt: skip
     for r in rows:
+        accredited = r.requester_accredited_until
         table.add_row(
-            r.run_id, r.task_id, r.project_id or "", r.requester or "", r.state, r.reason or "",
+            r.run_id, r.task_id, r.project_id or "", r.requester or "",
+            accredited.isoformat() if accredited else "", r.state, r.reason or "",
             r.received_at.isoformat(timespec="seconds"),
             r.submitted_at.isoformat(timespec="seconds") if r.submitted_at else "pending",
         )  # fmt: skip

@@ -25,12 +25,14 @@ from fivesafes.hub.projects import create_project
 from fivesafes.hub.service import HubService
 from fivesafes.hub.setup import init_hub
 from fivesafes.node import setup as node_setup
+from fivesafes.node.accounts import create_node_user
 from fivesafes.node.config import NodeConfig
 from fivesafes.node.service import NodeService
 from fivesafes.settings import load_config
 
 T = TypeVar("T")
 ADMIN = "local-hub-admin"
+CUSTODIAN = "custodian"  # each local node's custodian (and TRE admin) account
 
 
 def edit_toml(path: Path, section: str, **values: Any) -> None:
@@ -138,6 +140,16 @@ class LocalFederation:
         service = self.node_service(name)
         try:
             node_setup.enrol(service, token)
+            service.unit(
+                lambda s: create_node_user(
+                    s,
+                    node=name,
+                    username=CUSTODIAN,
+                    display_name=f"Custodian of {name}",
+                    roles=["custodian", "tre_admin"],
+                    by="local-tre-admin",
+                )
+            )
         finally:
             service.stop()
         if start:
@@ -157,31 +169,59 @@ class LocalFederation:
         self.nodes[name] = process
         return process
 
-    def approve(self, node: str, project_id: str) -> int:
+    def approve(
+        self,
+        node: str,
+        project_id: str,
+        *,
+        analyses: list[str] | None = None,
+        outputs_to_airlock: bool = False,
+    ) -> int:
+        """The node's custodian approves the project's current version; returns it."""
         service = self.node_service(node)
         try:
-            return node_setup.approve(service, project_id, by=f"custodian@{node}").version
+            return node_setup.approve(
+                service,
+                project_id,
+                by=CUSTODIAN,
+                analyses=analyses,
+                outputs_to_airlock=outputs_to_airlock,
+            ).version
+        finally:
+            service.stop()
+
+    def reject(self, node: str, project_id: str, reason: str) -> None:
+        service = self.node_service(node)
+        try:
+            node_setup.reject(service, project_id, by=CUSTODIAN, reason=reason)
         finally:
             service.stop()
 
     def revoke(self, node: str, project_id: str) -> None:
         service = self.node_service(node)
         try:
-            node_setup.revoke(service, project_id, by=f"custodian@{node}")
+            node_setup.revoke(service, project_id, by=CUSTODIAN)
         finally:
             service.stop()
 
     # ---- people and projects --------------------------------------------------------------
 
     def researcher(
-        self, username: str = "alice", lifetime: timedelta = timedelta(days=1), name: str = ""
+        self,
+        username: str = "alice",
+        lifetime: timedelta = timedelta(days=1),
+        name: str = "",
+        accredited_until: date | None = None,
+        roles: tuple[str, ...] = ("researcher",),
     ) -> str:
-        """Create a researcher account and return an API token for it."""
+        """Create a researcher account (accredited for a year unless ``accredited_until``
+        says otherwise) and return an API token for it."""
+        until = accredited_until or date.today() + timedelta(days=365)
 
         def work(session: Session) -> str:
             create_user(
-                session, username=username, display_name=name or username, role="researcher",
-                by=ADMIN,
+                session, username=username, display_name=name or username, roles=roles,
+                accredited_until=until, by=ADMIN,
             )  # fmt: skip
             return issue_token(session, username=username, lifetime=lifetime, by=ADMIN)
 
@@ -197,19 +237,19 @@ class LocalFederation:
         *,
         approve: bool = True,
         title: str = "Local project",
+        **terms: Any,
     ) -> str:
-        """Create a project; by default every node's custodian approves it."""
+        """Create a project (``terms``: more of ``hub.projects.create_project``'s, e.g. ``pi``,
+        ``start_date``); by default every node's custodian approves it."""
+        terms = {
+            "start_date": date.today(),
+            "end_date": date.today() + timedelta(days=365),
+            "purpose": "Testing the federation on synthetic data.",
+            **terms,
+        }
         project_id = self.admin(
             lambda s: (
-                create_project(
-                    s,
-                    title=title,
-                    members=members,
-                    nodes=nodes,
-                    start_date=date.today(),
-                    end_date=date.today() + timedelta(days=365),
-                    by=ADMIN,
-                ).id
+                create_project(s, title=title, members=members, nodes=nodes, by=ADMIN, **terms).id
             )
         )
         if approve:

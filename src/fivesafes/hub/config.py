@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from fivesafes.governance.accounts.settings import AccountSettings, with_accounts_table
 from fivesafes.sdc.gate import GateSettings
 from fivesafes.sdc.profiles import Profile
 from fivesafes.settings import config_base_dir, resolve_path, resolve_sqlite_url
@@ -53,6 +55,12 @@ class HubConfig(BaseModel):
 
     hub: HubSettings = HubSettings()
     gate: GateSettings = GateSettings()
+    accounts: AccountSettings = AccountSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accounts(cls, data: Any) -> Any:
+        return with_accounts_table(data)
 
     @property
     def profile(self) -> Profile:

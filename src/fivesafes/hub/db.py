@@ -1,14 +1,28 @@
-"""The hub's state: nodes, people, projects, tasks and runs (SQLAlchemy 2, Alembic-migrated)."""
+"""The hub's state: nodes, people, projects, tasks and runs (SQLAlchemy 2, Alembic-migrated).
+
+People's accounts, roles and web sessions are the tables every service shares
+(``fivesafes.governance.accounts``); the hub maps its ``User`` onto them.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Date,
+    ForeignKey,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from fivesafes.audit.chain import define_audit_tables
+from fivesafes.governance.accounts.tables import define_account_tables
 from fivesafes.storage.types import UTCDateTime
 
 
@@ -17,6 +31,17 @@ class Base(DeclarativeBase):
 
 
 AUDIT = define_audit_tables(Base.metadata)
+ACCOUNTS = define_account_tables(Base.metadata)
+
+
+class Organisation(Base):
+    """A body people and nodes belong to; its kind is the "user type" of a risk tier."""
+
+    __tablename__ = "organisations"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # governance.people.OrganisationKind
+    created_at: Mapped[datetime]
 
 
 class Node(Base):
@@ -26,6 +51,7 @@ class Node(Base):
     public_key: Mapped[str] = mapped_column(String(64), unique=True)
     enrolled_at: Mapped[datetime]
     last_seen_at: Mapped[datetime | None]
+    organisation: Mapped[str | None] = mapped_column(String(64))
 
 
 class EnrolmentToken(Base):
@@ -38,12 +64,16 @@ class EnrolmentToken(Base):
 
 
 class User(Base):
-    __tablename__ = "users"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), unique=True)
-    display_name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(32))
+    """A person's account (the shared ``users`` table); roles are in ``role_grants``."""
+
+    __table__ = ACCOUNTS.users
+    id: Mapped[int]
+    username: Mapped[str]
+    display_name: Mapped[str]
+    organisation: Mapped[str | None]
+    accredited_until: Mapped[date | None]
     created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
 
 
 class ApiToken(Base):
@@ -54,6 +84,9 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # the token's scope: its actions (governance.tokens.Action) on one project or all (None)
+    project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id"))
+    actions: Mapped[list[str]]
 
 
 class Project(Base):
@@ -63,8 +96,28 @@ class Project(Base):
     version: Mapped[int] = mapped_column(Integer)
     start_date: Mapped[date] = mapped_column(Date)
     end_date: Mapped[date] = mapped_column(Date)
-    analyses: Mapped[list[str]]
+    analyses: Mapped[list[str]]  # analysis references, name@version
     created_at: Mapped[datetime]
+    lay_summary: Mapped[str] = mapped_column(Text, server_default="")
+    purpose: Mapped[str] = mapped_column(Text, server_default="")
+    public_benefit: Mapped[str] = mapped_column(Text, server_default="")
+    pi_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    data_domains: Mapped[list[str]] = mapped_column(JSON, server_default='["omop"]')
+    sensitivity: Mapped[str] = mapped_column(String(32), server_default="standard")
+    linkage: Mapped[str] = mapped_column(String(32), server_default="none")
+
+
+class ProjectVersion(Base):
+    """Each version of a project as the hub signed it for custodians, and what changed."""
+
+    __tablename__ = "project_versions"
+    __table_args__ = (PrimaryKeyConstraint("project_id", "version"),)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    record: Mapped[dict[str, Any]]  # the ProjectRecord of this version
+    changed: Mapped[list[str]]  # the fields that changed from the version before
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(128))
 
 
 class ProjectMember(Base):
@@ -79,8 +132,9 @@ class ProjectNode(Base):
     node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
     # the node's latest report of its custodian's decision: information only
     approval: Mapped[str] = mapped_column(String(16), default="pending")
-    approved_version: Mapped[int | None]
+    approved_version: Mapped[int | None]  # the version approved, rejected or revoked
     reported_at: Mapped[datetime | None]
+    reason: Mapped[str | None] = mapped_column(String(1000))  # a rejection's reason
 
 
 class Task(Base):

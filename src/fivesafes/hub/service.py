@@ -10,11 +10,13 @@ from sqlalchemy import select
 
 from fivesafes import __version__
 from fivesafes.audit.checkpoints import Checkpointer, CheckpointPolicy, service_name
+from fivesafes.governance.accounts import Accounts
 from fivesafes.hub import runs
 from fivesafes.hub.config import HubConfig
 from fivesafes.hub.db import AUDIT, Node
 from fivesafes.hub.enrolment import EnrolledNodes, enrolled_node
 from fivesafes.hub.notify import Notifier
+from fivesafes.hub.people import hub_accounts
 from fivesafes.protocol.models import HubInfo
 from fivesafes.protocol.signing import fingerprint, public_key_text
 from fivesafes.storage.service import ServiceCore
@@ -35,6 +37,9 @@ class HubService(ServiceCore):
         self.config = config
         self.notifier = Notifier()
         self.nodes = EnrolledNodes()
+        # people's accounts: logins, TOTP, web sessions (fivesafes.governance.accounts)
+        self.account_store = hub_accounts(config.accounts, issuer=f"fivesafes {config.hub.name}")
+        self.accounts = Accounts(self.account_store, self.unit)
 
     def enrolled_node(self, name: str) -> Node | None:
         """The registration of the node called ``name`` (kept once read), or None."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fivesafes.governance.accounts.secret_box import create_key_file
 from fivesafes.hub.config import HubConfig
 from fivesafes.hub.service import HubService
 from fivesafes.protocol.errors import ConfigError
@@ -41,6 +42,8 @@ def init_hub(
     document = {"hub": hub, "gate": gate_table(profile, threshold, rounding_base)}
     config = create_config(directory / "hub.toml", document, HubConfig)
     save_private_key(generate_key(), config.hub.key_file)
+    if not config.accounts.secret_key_file.exists():
+        create_key_file(config.accounts.secret_key_file)  # TOTP secrets at rest (ADR 0016)
     service = HubService(config)
     service.start()  # creates and migrates the database now, not on first request
     service.stop()

@@ -12,9 +12,13 @@ from sqlalchemy.orm import Session
 
 from fivesafes.audit.chain import append_event
 from fivesafes.audit.events import AuditEventType
+from fivesafes.governance import analyses as refs
+from fivesafes.governance.people import Account, Actor
+from fivesafes.governance.permissions import check_read_task, check_submit_task
+from fivesafes.governance.policies import check_project_active
 from fivesafes.hub import rounds
-from fivesafes.hub.db import AUDIT, Node, ProjectNode, Run, Task, User
-from fivesafes.hub.projects import project_for_member
+from fivesafes.hub.db import AUDIT, Node, Project, ProjectNode, Run, Task
+from fivesafes.hub.projects import project_access
 from fivesafes.protocol.errors import Forbidden, InvalidRequest, NotFoundOrNoPermission
 from fivesafes.protocol.models import ITERATIVE, RunView, TaskPayload, TaskRequest, TaskView
 from fivesafes.protocol.runs import ReasonCode, RunState
@@ -23,15 +27,24 @@ from fivesafes.storage.types import utcnow
 
 
 def create_task(
-    session: Session, request: TaskRequest, *, by: User, key: Ed25519PrivateKey
+    session: Session, request: TaskRequest, *, by: Actor | Account, key: Ed25519PrivateKey
 ) -> tuple[Task, list[str]]:
-    """Persist a signed task and a queued run per target node; return it and the node names."""
-    project = project_for_member(session, request.project_id, by)
+    """Persist a signed task and a queued run per target node; return it and the node names.
+
+    Who may (``check_submit_task``: a member, a researcher, accredited today, through a token
+    that may submit) is asked before what the project's state allows (its dates, its
+    analyses); nothing is written when either says no."""
+    actor = by if isinstance(by, Actor) else Actor(by)
+    project = session.get(Project, request.project_id)
+    if project is None:
+        raise NotFoundOrNoPermission("project")
     today = utcnow().date()
-    if not project.start_date <= today <= project.end_date:
-        raise Forbidden("The project is outside its start and end dates.")
-    if request.analysis not in project.analyses:
-        raise Forbidden(f"The project does not include the {request.analysis!r} analysis.")
+    check_submit_task(actor, project_access(session, project), today)
+    check_project_active(project.start_date, project.end_date, today)
+    version = request.analysis_version or refs.current(request.analysis).version
+    reference = str(refs.AnalysisRef(request.analysis, version))
+    if reference not in project.analyses:
+        raise Forbidden(f"The project does not include the analysis {reference}.")
     project_nodes = {
         name: node_id
         for name, node_id in session.execute(
@@ -50,8 +63,10 @@ def create_task(
         task_id="t_" + secrets.token_hex(8),
         project_id=project.id,
         project_version=project.version,
-        requester=by.username,
+        requester=actor.username,
         analysis=request.analysis,
+        analysis_version=version,
+        requester_accredited_until=actor.account.accredited_until,
         parameters=request.parameters.model_dump(mode="json"),
         gate=request.gate.model_dump(mode="json", exclude_none=True) if request.gate else None,
         targets=targets,
@@ -61,7 +76,7 @@ def create_task(
     task = Task(
         id=payload["task_id"],
         project_id=project.id,
-        requester_id=by.id,
+        requester_id=actor.id,
         analysis=request.analysis,
         payload=payload,
         signature=sign(payload, key),
@@ -94,22 +109,22 @@ def create_task(
         session,
         AUDIT,
         AuditEventType.TASK_CREATED,
-        by=by.username,
+        by=actor.username,
         project_id=project.id,
         task_id=task.id,
-        details={"analysis": request.analysis, "targets": targets},
+        details={"analysis": reference, "targets": targets},
     )
     return task, targets
 
 
-def task_for_member(session: Session, task_id: str, user: User) -> Task:
+def task_for(session: Session, task_id: str, actor: Actor) -> Task:
+    """The task, if ``actor`` may read it (a member of its project); otherwise one answer for
+    'absent or not yours'."""
     task = session.get(Task, task_id)
-    if task is None:
+    project = session.get(Project, task.project_id) if task is not None else None
+    if task is None or project is None:
         raise NotFoundOrNoPermission("task")
-    try:
-        project_for_member(session, task.project_id, user)
-    except NotFoundOrNoPermission:
-        raise NotFoundOrNoPermission("task") from None
+    check_read_task(actor, project_access(session, project))
     return task
 
 

@@ -20,7 +20,13 @@ from fivesafes.node import runs
 from fivesafes.node.db import Approval
 from fivesafes.node.outcome import Outcome
 from fivesafes.node.person_sets import PersonSetStore
-from fivesafes.node.policy import Refusal, check_task, verified_instruction, verified_task
+from fivesafes.node.policy import (
+    Refusal,
+    check_task,
+    held_by_approval,
+    verified_instruction,
+    verified_task,
+)
 from fivesafes.node.runner import run_task
 from fivesafes.node.transport import HubRejected, HubTransport, HubUnreachable
 from fivesafes.protocol.models import Instruction, Lease, SignedResult, TaskPayload
@@ -144,7 +150,7 @@ class Agent:
                 if lease.instruction
                 else None
             )
-            outcome = self._run(task, instruction)
+            outcome = held_by_approval(self._run(task, instruction), approval)
         except Refusal as refusal:
             outcome = Outcome("refused", refusal.reason)
         task_id = task.task_id if task else str(lease.task.payload.get("task_id", "unknown"))[:64]

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from fivesafes.data.source import DuckDBSource, PostgresSource, SparkSource, parse_data_source
+from fivesafes.governance.accounts.settings import AccountSettings, with_accounts_table
 from fivesafes.sdc.gate import GateSettings
 from fivesafes.sdc.profiles import Profile
 from fivesafes.settings import config_base_dir, resolve_path, resolve_sqlite_url
@@ -61,6 +62,12 @@ class NodeConfig(BaseModel):
     node: NodeSettings
     data: DuckDBSource | PostgresSource | SparkSource
     gate: GateSettings = GateSettings()
+    accounts: AccountSettings = AccountSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accounts(cls, data: Any) -> Any:
+        return with_accounts_table(data)
 
     @property
     def profile(self) -> Profile:

@@ -8,10 +8,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, Integer, String
+from sqlalchemy import JSON, Boolean, Date, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from fivesafes.audit.chain import define_audit_tables
+from fivesafes.governance.accounts.tables import define_account_tables
 from fivesafes.storage.types import UTCDateTime
 
 
@@ -20,6 +21,7 @@ class Base(DeclarativeBase):
 
 
 AUDIT = define_audit_tables(Base.metadata)
+ACCOUNTS = define_account_tables(Base.metadata)  # the node's own custodians and admins
 
 
 class Registration(Base):
@@ -35,7 +37,12 @@ class Registration(Base):
 
 
 class Approval(Base):
-    """A custodian's decision on one version of a project, with the snapshot they approved."""
+    """A custodian's decision on one version of a project, with the snapshot they decided on.
+
+    ``state`` is ``approved``, ``rejected`` (with ``reason``) or ``revoked``; ``analyses`` is
+    what this node allows (references ``name@version``, a subset of what the project asks
+    for); with ``outputs_to_airlock`` every output of the project is held for an output
+    checker."""
 
     __tablename__ = "approvals"
     project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -45,10 +52,13 @@ class Approval(Base):
     analyses: Mapped[list[str]]
     start_date: Mapped[date] = mapped_column(Date)
     end_date: Mapped[date] = mapped_column(Date)
-    state: Mapped[str] = mapped_column(String(16))  # approved | revoked
+    state: Mapped[str] = mapped_column(String(16))  # approved | rejected | revoked
     decided_at: Mapped[datetime]
     decided_by: Mapped[str] = mapped_column(String(128))
     record_signature: Mapped[str] = mapped_column(String(128))
+    outputs_to_airlock: Mapped[bool] = mapped_column(Boolean, server_default="0")
+    reason: Mapped[str | None] = mapped_column(String(1000))  # why it was rejected
+    risk_tier: Mapped[int | None] = mapped_column(Integer)  # as this node computed it
 
 
 class NodeRun(Base):
@@ -60,6 +70,7 @@ class NodeRun(Base):
     project_id: Mapped[str | None] = mapped_column(String(64))
     requester: Mapped[str | None] = mapped_column(String(64))
     analysis: Mapped[str | None] = mapped_column(String(32))
+    requester_accredited_until: Mapped[date | None] = mapped_column(Date)
     received_at: Mapped[datetime]
     state: Mapped[str] = mapped_column(String(16))  # succeeded | refused | failed
     reason: Mapped[str | None] = mapped_column(String(64))

@@ -2,7 +2,20 @@
 
 A task runs only if its signature verifies against the pinned hub key, it is addressed to this
 node and not expired, and this node's custodian approved this version of the project, for this
-requester, for this analysis, within the project's dates.
+requester (whose accreditation, as the hub signed it, has not expired), for this analysis at
+this version, within the project's dates. With the approval's ``outputs_to_airlock`` every
+output is then held for an output checker (:func:`held_by_approval`).
+
+| check, in order                                        | refusal                          |
+| ------------------------------------------------------ | -------------------------------- |
+| the task names this node                               | ``not_a_target``                 |
+| the task has not expired                               | ``task_expired``                 |
+| the project is approved here (not rejected, revoked)   | ``project_not_approved``         |
+| for the task's project version                         | ``project_version_not_approved`` |
+| today within the approved dates                        | ``project_not_active``           |
+| the requester is an approved member                    | ``requester_not_member``         |
+| the requester's accreditation runs through today       | ``requester_not_accredited``     |
+| the approval allows ``analysis@version``, run here too | ``analysis_not_allowed``         |
 """
 
 from __future__ import annotations
@@ -12,9 +25,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from fivesafes.governance.analyses import allows
 from fivesafes.node.db import Approval
+from fivesafes.node.outcome import Outcome
 from fivesafes.protocol.errors import BadSignature
-from fivesafes.protocol.models import Instruction, SignedInstruction, TaskPayload
+from fivesafes.protocol.models import (
+    ANALYSIS_VERSIONS,
+    Instruction,
+    SignedInstruction,
+    TaskPayload,
+)
 from fivesafes.protocol.runs import ReasonCode
 from fivesafes.protocol.signing import verify
 
@@ -69,7 +89,12 @@ def check_task(task: TaskPayload, approval: Approval | None, *, node: str, now: 
         raise Refusal(ReasonCode.PROJECT_NOT_ACTIVE)
     if task.requester not in approval.members:
         raise Refusal(ReasonCode.REQUESTER_NOT_MEMBER)
-    if task.analysis not in approval.analyses:
+    accredited = task.requester_accredited_until
+    if accredited is None or accredited < now.date():
+        raise Refusal(ReasonCode.REQUESTER_NOT_ACCREDITED)
+    if ANALYSIS_VERSIONS.get(task.analysis) != task.analysis_version or not allows(
+        approval.analyses, task.analysis, task.analysis_version
+    ):
         raise Refusal(ReasonCode.ANALYSIS_NOT_ALLOWED)
 
 
@@ -79,3 +104,12 @@ def can_run(task: TaskPayload, approval: Approval | None, *, node: str, now: dat
     except Refusal:
         return False
     return True
+
+
+def held_by_approval(outcome: Outcome, approval: Approval | None) -> Outcome:
+    """With the approval's ``outputs_to_airlock``, an output that would have been released is
+    held for an output checker instead: nothing is sent and nothing is remembered as released
+    (the differencing check never counts an output nobody received)."""
+    if approval is not None and approval.outputs_to_airlock and outcome.status == "succeeded":
+        return Outcome("refused", ReasonCode.HELD_FOR_REVIEW)
+    return outcome

@@ -91,6 +91,7 @@ def record_outcome(
             "project_id": task.project_id if task else None,
             "requester": task.requester if task else None,
             "analysis": task.analysis if task else None,
+            "requester_accredited_until": task.requester_accredited_until if task else None,
             "received_at": now,
             "state": outcome.status,
             "reason": outcome.reason.value if outcome.reason else None,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from fivesafes.audit.checkpoints import Checkpointer, CheckpointPolicy, service_name
+from fivesafes.governance.accounts import Accounts
+from fivesafes.node.accounts import node_accounts
 from fivesafes.node.config import NodeConfig
 from fivesafes.node.db import AUDIT, Registration
 from fivesafes.node.person_sets import SqlPersonSetStore
@@ -22,6 +24,9 @@ class NodeService(ServiceCore):
             migrations=MIGRATIONS,
         )
         self.config = config
+        # the node's own people (custodians, TRE admins, output checkers) log in here
+        self.account_store = node_accounts(config.accounts, issuer=f"fivesafes {config.node.name}")
+        self.accounts = Accounts(self.account_store, self.unit)
 
     @property
     def name(self) -> str:

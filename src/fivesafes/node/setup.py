@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fivesafes.governance.accounts.secret_box import create_key_file
 from fivesafes.node import custodian
+from fivesafes.node.accounts import acting
 from fivesafes.node.config import NodeConfig
 from fivesafes.node.db import Approval
 from fivesafes.node.service import NodeService
@@ -47,6 +49,8 @@ def init_node(
     }
     config = create_config(directory / "node.toml", document, NodeConfig)
     save_private_key(generate_key(), config.node.key_file)
+    if not config.accounts.secret_key_file.exists():
+        create_key_file(config.accounts.secret_key_file)  # TOTP secrets at rest (ADR 0016)
     return config
 
 
@@ -88,11 +92,19 @@ def fetch_project(service: NodeService, project_id: str) -> ProjectRecord:
 
 
 def approve(
-    service: NodeService, project_id: str, *, by: str, expect_version: int | None = None
+    service: NodeService,
+    project_id: str,
+    *,
+    by: str,
+    expect_version: int | None = None,
+    analyses: list[str] | None = None,
+    outputs_to_airlock: bool = False,
 ) -> Approval:
-    """Record the custodian's approval of the project's current version; tell the hub.
+    """Record the custodian ``by``'s approval of the project's current version; tell the hub.
 
     With ``expect_version``, refuse if the project changed since the custodian reviewed it.
+    ``analyses`` narrows what runs here; ``outputs_to_airlock`` holds every output for an
+    output checker.
     """
     registration = service.registration()
     transport = service.transport()
@@ -101,7 +113,16 @@ def approve(
         record = custodian.verified_project(signed, registration)
         if expect_version is not None and record.version != expect_version:
             raise InvalidRequest("The project changed while you reviewed it; review it again.")
-        approval = service.unit(lambda s: custodian.approve_project(s, signed, registration, by=by))
+        approval = service.unit(
+            lambda s: custodian.approve_project(
+                s,
+                signed,
+                registration,
+                by=acting(s, by, service.name),
+                analyses=analyses,
+                outputs_to_airlock=outputs_to_airlock,
+            )
+        )
         transport.report_approval(
             ApprovalReport(project_id=project_id, version=approval.version, decision="approved")
         )
@@ -110,8 +131,47 @@ def approve(
     return approval
 
 
+def reject(
+    service: NodeService,
+    project_id: str,
+    *,
+    by: str,
+    reason: str,
+    expect_version: int | None = None,
+) -> Approval:
+    """Record the custodian ``by``'s rejection of the project's current version, with the
+    reason; tell the hub (the reason is shown to the project's members)."""
+    registration = service.registration()
+    transport = service.transport()
+    try:
+        signed = transport.get_project(project_id)
+        record = custodian.verified_project(signed, registration)
+        if expect_version is not None and record.version != expect_version:
+            raise InvalidRequest("The project changed while you reviewed it; review it again.")
+        approval = service.unit(
+            lambda s: custodian.reject_project(
+                s, signed, registration, by=acting(s, by, service.name), reason=reason
+            )
+        )
+        transport.report_approval(
+            ApprovalReport(
+                project_id=project_id,
+                version=approval.version,
+                decision="rejected",
+                reason=approval.reason,
+            )
+        )
+    finally:
+        transport.close()
+    return approval
+
+
 def revoke(service: NodeService, project_id: str, *, by: str) -> Approval:
-    approval = service.unit(lambda s: custodian.revoke_project(s, project_id, by=by))
+    approval = service.unit(
+        lambda s: custodian.revoke_project(
+            s, project_id, by=acting(s, by, service.name), node=service.name
+        )
+    )
     transport = service.transport()
     try:
         transport.report_approval(

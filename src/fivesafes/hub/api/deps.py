@@ -1,4 +1,5 @@
-"""Request dependencies: the service, the researcher behind a token, the node behind a signature."""
+"""Request dependencies: the service, the person behind a token (an ``Actor``, narrowed by the
+token's scope), the node behind a signature."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from fivesafes.hub.db import Node, User
+from fivesafes.governance.people import Actor
+from fivesafes.hub.db import Node
 from fivesafes.hub.enrolment import check_request_signature
 from fivesafes.hub.people import authenticate
 from fivesafes.hub.service import HubService
@@ -22,9 +24,9 @@ def get_service(request: Request) -> HubService:
 Service = Annotated[HubService, Depends(get_service)]
 
 
-async def current_user(
+async def current_actor(
     service: Service, authorization: Annotated[str | None, Header()] = None
-) -> User:
+) -> Actor:
     if not authorization or not authorization.startswith("Bearer "):
         raise Unauthenticated("Send an API token as 'Authorization: Bearer <token>'.")
     token = authorization.removeprefix("Bearer ").strip()
@@ -48,5 +50,6 @@ async def current_node(request: Request, service: Service) -> Node:
     )
 
 
-Researcher = Annotated[User, Depends(current_user)]
+Caller = Annotated[Actor, Depends(current_actor)]
+Researcher = Caller  # the name routes used before roles: any account with a token
 EnrolledNode = Annotated[Node, Depends(current_node)]

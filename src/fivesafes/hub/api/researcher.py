@@ -1,4 +1,5 @@
-"""Routes for researchers: their projects, the nodes, and tasks with their results."""
+"""Routes for people with an API token: who they are, projects, the nodes, and tasks with
+their results. Every route asks ``fivesafes.governance.permissions`` before anything else."""
 
 from __future__ import annotations
 
@@ -9,12 +10,28 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from fivesafes.hub.api.deps import Researcher, Service
+from fivesafes.governance.permissions import check_list_nodes
+from fivesafes.hub.api.deps import Caller, Service
 from fivesafes.hub.db import Node
 from fivesafes.hub.enrolment import is_online
-from fivesafes.hub.projects import project_for_member, project_view, projects_of
-from fivesafes.hub.tasks import create_task, task_for_member, task_view
-from fivesafes.protocol.models import NodeView, ProjectView, TaskRequest, TaskView
+from fivesafes.hub.projects import (
+    create_project_as,
+    edit_project_as,
+    project_for,
+    project_versions,
+    project_view,
+    projects_visible_to,
+)
+from fivesafes.hub.tasks import create_task, task_for, task_view
+from fivesafes.protocol.models import (
+    NodeView,
+    ProjectEdit,
+    ProjectRequest,
+    ProjectVersionView,
+    ProjectView,
+    TaskRequest,
+    TaskView,
+)
 from fivesafes.protocol.signing import fingerprint
 from fivesafes.storage.types import utcnow
 
@@ -22,26 +39,69 @@ router = APIRouter(prefix="/api/v1", tags=["researcher"])
 
 
 @router.get("/me")
-async def me(user: Researcher) -> dict[str, Any]:
-    return {"username": user.username, "display_name": user.display_name, "role": user.role}
+async def me(actor: Caller) -> dict[str, Any]:
+    account = actor.account
+    roles = [str(g) for g in sorted(account.grants)]
+    hub_roles = [r.value for r in account.roles_at()]
+    scope = actor.scope
+    return {
+        "username": account.username,
+        "display_name": account.display_name,
+        "role": hub_roles[0] if hub_roles else None,  # before roles were grants: one role
+        "roles": roles,
+        "organisation": account.organisation,
+        "accredited_until": account.accredited_until,
+        "token": None
+        if scope is None
+        else {"project_id": scope.project_id, "actions": sorted(a.value for a in scope.actions)},
+    }
 
 
 @router.get("/projects")
-async def list_projects(user: Researcher, service: Service) -> list[ProjectView]:
+async def list_projects(actor: Caller, service: Service) -> list[ProjectView]:
     return await asyncio.to_thread(
-        service.read, lambda s: [project_view(s, p) for p in projects_of(s, user)]
+        service.read, lambda s: [project_view(s, p) for p in projects_visible_to(s, actor)]
+    )
+
+
+@router.post("/projects", status_code=201)
+async def create_project(request: ProjectRequest, actor: Caller, service: Service) -> ProjectView:
+    return await asyncio.to_thread(
+        service.unit, lambda s: project_view(s, create_project_as(s, request, actor))
     )
 
 
 @router.get("/projects/{project_id}")
-async def get_project(project_id: str, user: Researcher, service: Service) -> ProjectView:
+async def get_project(project_id: str, actor: Caller, service: Service) -> ProjectView:
     return await asyncio.to_thread(
-        service.read, lambda s: project_view(s, project_for_member(s, project_id, user))
+        service.read, lambda s: project_view(s, project_for(s, project_id, actor))
+    )
+
+
+@router.patch("/projects/{project_id}")
+async def edit_project(
+    project_id: str, edit: ProjectEdit, actor: Caller, service: Service
+) -> ProjectView:
+    """Change a project; anything but its title or lay summary makes a new version, which
+    each node's custodian approves again before their node runs it."""
+    return await asyncio.to_thread(
+        service.unit, lambda s: project_view(s, edit_project_as(s, project_id, edit, actor))
+    )
+
+
+@router.get("/projects/{project_id}/versions")
+async def list_project_versions(
+    project_id: str, actor: Caller, service: Service
+) -> list[ProjectVersionView]:
+    return await asyncio.to_thread(
+        service.read, lambda s: project_versions(s, project_for(s, project_id, actor))
     )
 
 
 @router.get("/nodes")
-async def list_nodes(_user: Researcher, service: Service) -> list[NodeView]:
+async def list_nodes(actor: Caller, service: Service) -> list[NodeView]:
+    check_list_nodes(actor)
+
     def work(session: Any) -> list[NodeView]:
         now = utcnow()
         return [
@@ -59,9 +119,9 @@ async def list_nodes(_user: Researcher, service: Service) -> list[NodeView]:
 
 
 @router.post("/tasks", status_code=201)
-async def submit_task(request: TaskRequest, user: Researcher, service: Service) -> TaskView:
+async def submit_task(request: TaskRequest, actor: Caller, service: Service) -> TaskView:
     def work(session: Any) -> tuple[TaskView, list[str]]:
-        task, targets = create_task(session, request, by=user, key=service.key)
+        task, targets = create_task(session, request, by=actor, key=service.key)
         return task_view(session, task), targets
 
     view, targets = await asyncio.to_thread(service.unit, work)
@@ -73,7 +133,7 @@ async def submit_task(request: TaskRequest, user: Researcher, service: Service) 
 @router.get("/tasks/{task_id}")
 async def get_task(
     task_id: str,
-    user: Researcher,
+    actor: Caller,
     service: Service,
     wait: Annotated[float, Query(ge=0, le=60)] = 0,
 ) -> TaskView:
@@ -82,7 +142,7 @@ async def get_task(
     while True:
         woken = service.notifier.current(f"task:{task_id}")
         view = await asyncio.to_thread(
-            service.read, lambda s: task_view(s, task_for_member(s, task_id, user))
+            service.read, lambda s: task_view(s, task_for(s, task_id, actor))
         )
         remaining = deadline - time.monotonic()
         if view.state == "complete" or remaining <= 0 or service.notifier.stopping:

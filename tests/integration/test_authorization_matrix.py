@@ -1,0 +1,227 @@
+"""Every route of the hub, for every kind of caller → the expected answer, in one table.
+
+The routes are read from the hub's FastAPI app, so a new route without a row here fails
+``test_every_route_has_a_row``. Callers: nobody (no token), the project's PI, a member, a
+member whose accreditation expired, a researcher outside the project, a hub admin, an output
+checker, a member's read-only token (``projects:read``, ``tasks:read``) and the enrolled node
+(signed requests). Wherever the answer is 404, asking about something that does not exist
+gives the very same status and body: outsiders cannot tell "not found" from "not yours".
+
+Runs against a real hub process (one node enrolled, not started).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+from starlette.routing import Mount, Route
+
+from fivesafes.hub.api.app import create_app
+from fivesafes.hub.config import HubConfig
+from fivesafes.hub.people import issue_token
+from fivesafes.hub.service import HubService
+from fivesafes.protocol.models import ResultPayload
+from fivesafes.protocol.signing import load_private_key, sign, sign_request
+from fivesafes.storage.types import utcnow
+
+CALLERS = ("anon", "pi", "member", "expired", "outsider", "admin", "checker", "readonly", "node")
+COHORT = {"name": "c", "criteria": [{"domain": "condition", "concepts": [443388]}]}
+
+# (method, route) -> the status each caller gets, in the order of CALLERS:
+#  anon  pi   member expired outsider admin checker readonly node
+MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
+    # public: the same for everyone
+    ("GET", "/"): (200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET", "/static"): (200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET", "/openapi.json"): (200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET", "/docs"): (200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET", "/docs/oauth2-redirect"): (200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET", "/redoc"): (200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET", "/api/v1/health"): (200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET", "/api/v1/hub"): (200, 200, 200, 200, 200, 200, 200, 200, 200),
+    # enrolment takes a one-time token in its body (a wrong one here, for everyone)
+    ("POST", "/api/v1/enrol"): (401, 401, 401, 401, 401, 401, 401, 401, 401),
+    # people with API tokens
+    ("GET", "/api/v1/me"): (401, 200, 200, 200, 200, 200, 200, 200, 401),
+    ("GET", "/api/v1/projects"): (401, 200, 200, 200, 200, 200, 200, 200, 401),
+    ("POST", "/api/v1/projects"): (401, 201, 201, 403, 201, 201, 403, 403, 401),
+    ("GET", "/api/v1/projects/{project_id}"): (401, 200, 200, 200, 404, 200, 404, 200, 401),
+    ("PATCH", "/api/v1/projects/{project_id}"): (401, 200, 403, 403, 404, 200, 404, 403, 401),
+    ("GET", "/api/v1/projects/{project_id}/versions"): (
+        401, 200, 200, 200, 404, 200, 404, 200, 401,
+    ),
+    ("GET", "/api/v1/nodes"): (401, 200, 200, 200, 200, 200, 200, 403, 401),
+    ("POST", "/api/v1/tasks"): (401, 201, 201, 403, 404, 403, 404, 403, 401),
+    ("GET", "/api/v1/tasks/{task_id}"): (401, 200, 200, 200, 404, 404, 404, 200, 401),
+    # nodes: signed requests only
+    ("GET", "/api/v1/node/runs/next"): (401, 401, 401, 401, 401, 401, 401, 401, 200),
+    ("POST", "/api/v1/node/runs/{run_id}/result"): (
+        401, 401, 401, 401, 401, 401, 401, 401, 404,
+    ),
+    ("GET", "/api/v1/node/projects/{project_id}"): (
+        401, 401, 401, 401, 401, 401, 401, 401, 200,
+    ),
+    ("POST", "/api/v1/node/approvals"): (401, 401, 401, 401, 401, 401, 401, 401, 204),
+}  # fmt: skip
+
+
+def app_routes() -> set[tuple[str, str]]:
+    """Every (method, path) the hub's app serves (HEAD answers as GET does)."""
+    config = HubConfig.model_validate({"hub": {"key_file": "unused.key"}})
+    found: set[tuple[str, str]] = set()
+    for route in create_app(HubService(config)).routes:
+        if isinstance(route, APIRoute | Route):
+            found |= {(m, route.path) for m in (route.methods or ()) if m != "HEAD"}
+        elif isinstance(route, Mount):
+            found.add(("GET", route.path))
+        elif hasattr(route, "effective_route_contexts"):  # FastAPI's included routers
+            for context in route.effective_route_contexts():
+                found |= {(m, context.path) for m in (context.methods or ()) if m != "HEAD"}
+        else:  # pragma: no cover - a kind of route this table does not know yet
+            found.add(("?", repr(route)[:80]))
+    return found
+
+
+def test_every_route_has_a_row():
+    assert app_routes() == set(MATRIX)
+
+
+class World:
+    """A hub, one enrolled node, the project ``alice`` leads with bob and erin, a task."""
+
+    def __init__(self, harness) -> None:
+        self.harness = harness
+        harness.start_hub()
+        harness.add_node("northfield", {"engine": "duckdb", "path": "/nonexistent"}, start=False)
+        expired = date.today() - timedelta(days=1)
+        self.tokens = {
+            "pi": harness.researcher("alice"),
+            "member": harness.researcher("bob"),
+            "expired": harness.researcher("erin", accredited_until=expired),
+            "outsider": harness.researcher("carol"),
+            "admin": harness.researcher("root", roles=("hub_admin",)),
+            "checker": harness.researcher("olga", roles=("output_checker",)),
+        }
+        self.project = harness.project(
+            ["alice", "bob", "erin"], ["northfield"], approve=False, pi="alice"
+        )
+        self.tokens["readonly"] = harness.admin(
+            lambda s: issue_token(
+                s,
+                username="bob",
+                lifetime=timedelta(hours=1),
+                by="test",
+                action_names=["projects:read", "tasks:read"],
+            )
+        )
+        self.node_key = load_private_key(Path(harness.root / "northfield" / "node.key"))
+        created = httpx.post(
+            f"{harness.hub_url}/api/v1/tasks",
+            json=self.task_body(self.project),
+            headers={"Authorization": f"Bearer {self.tokens['pi']}"},
+        )
+        assert created.status_code == 201, created.text
+        self.task = created.json()["task_id"]
+
+    def task_body(self, project: str) -> dict:
+        return {
+            "project_id": project,
+            "analysis": "count",
+            "parameters": {"cohort": COHORT},
+            "timeout_seconds": 60,
+        }
+
+    def request(
+        self, caller: str, method: str, route: str, *, absent: bool = False
+    ) -> httpx.Response:
+        project = "p_doesnotexist" if absent else self.project
+        task = "t_doesnotexist" if absent else self.task
+        path = (
+            route.replace("{project_id}", project)
+            .replace("{task_id}", task)
+            .replace("{run_id}", "r_doesnotexist")
+        )
+        if route == "/static":
+            path = "/static/portal.css"
+        if route == "/api/v1/node/runs/next":
+            path += "?wait=0"
+        body = self.body(method, route, project)
+        content = json.dumps(body).encode() if body is not None else b""
+        headers = {"content-type": "application/json"} if body is not None else {}
+        if caller == "node":
+            headers |= sign_request("northfield", self.node_key, method, path, content)
+        elif caller != "anon":
+            headers["Authorization"] = f"Bearer {self.tokens[caller]}"
+        return httpx.request(
+            method, self.harness.hub_url + path, content=content, headers=headers, timeout=30
+        )
+
+    def body(self, method: str, route: str, project: str) -> dict | None:
+        if route == "/api/v1/projects" and method == "POST":
+            today = date.today()
+            return {
+                "title": "Another study",
+                "members": ["alice"],
+                "nodes": ["northfield"],
+                "start_date": today.isoformat(),
+                "end_date": (today + timedelta(days=30)).isoformat(),
+            }
+        if route == "/api/v1/projects/{project_id}" and method == "PATCH":
+            return {"lay_summary": "Edited in the matrix test."}  # no new version
+        if route == "/api/v1/tasks":
+            return self.task_body(project)
+        if route == "/api/v1/enrol":
+            return {"token": "enrol_" + "x" * 40, "node_name": "evil", "public_key": "A" * 43 + "="}
+        if route == "/api/v1/node/runs/{run_id}/result":
+            payload = ResultPayload(
+                run_id="r_doesnotexist",
+                task_id=self.task,
+                node="northfield",
+                status="refused",
+                finished_at=utcnow(),
+            ).model_dump(mode="json")
+            return {"payload": payload, "signature": sign(payload, self.node_key)}
+        if route == "/api/v1/node/approvals":
+            return {"project_id": project, "version": 1, "decision": "rejected", "reason": "r"}
+        return None
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from federation import Harness
+    from fivesafes.demo.processes import Supervisor
+
+    with Supervisor() as supervisor:
+        yield World(Harness(tmp_path_factory.mktemp("matrix"), supervisor))
+
+
+def test_every_route_answers_every_caller_as_the_table_says(world):
+    wrong = []
+    for (method, route), expected in MATRIX.items():
+        for caller, status in zip(CALLERS, expected, strict=True):
+            response = world.request(caller, method, route)
+            if response.status_code != status:
+                wrong.append(f"{method} {route} as {caller}: {response.status_code}, not {status}")
+                continue
+            if status >= 400 and route.startswith("/api/"):
+                assert set(response.json()) == {"error"}, (method, route, caller)
+            if status == 404:  # an outsider cannot tell a resource they may not see from none
+                absent = world.request(caller, method, route, absent=True)
+                if (absent.status_code, absent.json()) != (404, response.json()):
+                    wrong.append(f"{method} {route} as {caller}: not found != no permission")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_an_expired_researcher_is_told_why_in_the_one_error_shape(world):
+    response = world.request("expired", "POST", "/api/v1/tasks")
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["code"] == "accreditation_expired"
+    assert "expired on" in error["message"] and error["details"] == []
+    scoped = world.request("readonly", "POST", "/api/v1/tasks").json()["error"]
+    assert scoped["code"] == "insufficient_scope"
