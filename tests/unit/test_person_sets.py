@@ -115,6 +115,22 @@ def test_projects_for_person(store):
     assert store.projects_for_person(4) == []
 
 
+def test_releases_for_person_in_the_order_they_were_recorded(store):
+    store.record("p2", "a", "r1", person_set([1, 2]), {})
+    store.record("p1", "b", "r2", person_set([2, 3]), {})
+    store.record("p1", "c", "r3/2", person_set([3]), {})
+    found = store.releases_for_person(2)
+    assert [(r.project_id, r.output_key, r.run_id) for r in found] == [
+        ("p2", "a", "r1"),
+        ("p1", "b", "r2"),
+    ]
+    assert found[0].recorded_at <= found[1].recorded_at and found[0].recorded_at.tzinfo
+    assert [r.run_id for r in store.releases_for_person(3)] == ["r2", "r3/2"]
+    assert store.releases_for_person(4) == []
+    with pytest.raises(PersonIdOutOfRange):
+        store.releases_for_person(-1)
+
+
 @pytest.mark.parametrize("bad", [-1, 2**32, True])
 def test_projects_for_person_refuses_ids_outside_32_bits(store, bad):
     with pytest.raises(PersonIdOutOfRange) as caught:

@@ -29,6 +29,7 @@ class AuditEventType(StrEnum):
     RUN_EXECUTED = "run_executed"
     RESULT_SUBMITTED = "result_submitted"
     OPT_OUTS_REPLACED = "opt_outs_replaced"
+    PATIENT_ACCOUNT_VIEWED = "patient_account_viewed"  # who looked; never whom, in clear
     # both
     AUDIT_CHECKPOINT = "audit_checkpoint"  # the chain's head, signed with the service key
     # safe people: accounts at the hub and at each node (the same account code on both)

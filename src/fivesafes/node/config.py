@@ -34,13 +34,17 @@ class NodeSettings(BaseModel):
     audit_checkpoint_events: int = Field(default=1000, ge=1, le=10_000_000)
     audit_checkpoint_seconds: float = Field(default=3600.0, gt=0, le=7 * 86_400)
     audit_witness_file: Path | None = Field(Path("audit-checkpoints.jsonl"), validate_default=True)
+    # the patient data account: the key that maps an identifier to its pseudonym
+    pseudonym_key_file: Path = Field(Path("pseudonym.key"), validate_default=True)
 
     @field_validator("audit_witness_file", mode="before")
     @classmethod
     def _no_witness(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("key_file", "ca_file", "audit_witness_file", mode="after")
+    @field_validator(
+        "key_file", "ca_file", "audit_witness_file", "pseudonym_key_file", mode="after"
+    )
     @classmethod
     def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         return None if value is None else resolve_path(value, config_base_dir(info))

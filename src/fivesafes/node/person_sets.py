@@ -13,6 +13,8 @@ Sets hold 32-bit pseudonymous ids (see ``person_set``); nothing here logs or rai
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
@@ -25,6 +27,16 @@ from fivesafes.protocol.errors import Conflict
 from fivesafes.sdc.differencing import MAX_PERSON_ID, PersonIdOutOfRange, ReleasedSet
 from fivesafes.storage.engine import transaction
 from fivesafes.storage.types import utcnow
+
+
+@dataclass(frozen=True)
+class PersonRelease:
+    """One released output a person is behind (the patient data account's line)."""
+
+    project_id: str
+    output_key: str
+    run_id: str
+    recorded_at: datetime
 
 
 class OutputAlreadyRecorded(Conflict):
@@ -52,6 +64,10 @@ class PersonSetStore(Protocol):
         """Sorted ids of the projects with a released output this person is behind."""
         ...
 
+    def releases_for_person(self, person_id: int) -> list[PersonRelease]:
+        """Every released output this person is behind, in the order they were recorded."""
+        ...
+
 
 def _check_person_id(person_id: int) -> None:
     if isinstance(person_id, bool) or not isinstance(person_id, int):
@@ -63,6 +79,7 @@ def _check_person_id(person_id: int) -> None:
 class InMemoryPersonSetStore:
     def __init__(self) -> None:
         self._rows: dict[tuple[str, str], tuple[str, FrozenBitMap, dict[str, Any]]] = {}
+        self._recorded_at: dict[tuple[str, str], datetime] = {}
 
     def record(
         self,
@@ -79,6 +96,7 @@ class InMemoryPersonSetStore:
             return
         row = (run_id, FrozenBitMap(persons), copy.deepcopy(released_answer))
         self._rows[(project_id, output_key)] = row
+        self._recorded_at[(project_id, output_key)] = utcnow()
 
     def released_sets(self, project_id: str) -> list[ReleasedSet]:
         return [
@@ -94,6 +112,14 @@ class InMemoryPersonSetStore:
     def projects_for_person(self, person_id: int) -> list[str]:
         _check_person_id(person_id)
         return sorted({p for (p, _), (_, persons, _) in self._rows.items() if person_id in persons})
+
+    def releases_for_person(self, person_id: int) -> list[PersonRelease]:
+        _check_person_id(person_id)
+        return [
+            PersonRelease(project, key, run_id, self._recorded_at[(project, key)])
+            for (project, key), (run_id, persons, _) in self._rows.items()
+            if person_id in persons
+        ]
 
 
 class SqlPersonSetStore:
@@ -147,6 +173,22 @@ class SqlPersonSetStore:
                 if project_id not in found and person_id in BitMap.deserialize(blob):
                     found.add(project_id)
         return sorted(found)
+
+    def releases_for_person(self, person_id: int) -> list[PersonRelease]:
+        """Reads every stored set, as ``projects_for_person`` does."""
+        _check_person_id(person_id)
+        row = PersonSetRow
+        query = select(
+            row.project_id, row.output_key, row.run_id, row.recorded_at, row.persons
+        ).order_by(row.seq)
+        found = []
+        with transaction(self._sessions, read_only=True) as session:
+            for project_id, key, run_id, at, blob in session.execute(
+                query.execution_options(yield_per=500)
+            ):
+                if person_id in BitMap.deserialize(blob):
+                    found.append(PersonRelease(project_id, key, run_id, at))
+        return found
 
 
 def record_person_set(
