@@ -83,9 +83,10 @@ def test_a_new_version_needs_each_custodian_again_and_an_ended_project_runs_nowh
         assert harness.approve("northfield", project) == 2
         with harness.federation(alice, project) as fed:
             assert states(fed.count(LUNG_CANCER, timeout=30))["northfield"] == ("succeeded", None)
-        history = hub.get(f"/projects/{project}/versions").json()
-        assert [(v["version"], v["changed"]) for v in history] == [(1, []), (2, ["members"])]
-        assert history[1]["record"]["members"] == ["alice", "bob"]
+        with harness.federation(alice, project) as fed:
+            history = fed.project_versions()
+        assert [(v.version, v.changed) for v in history] == [(1, []), (2, ["members"])]
+        assert history[1].record.members == ["alice", "bob"]
 
         # ending the project early: a new version the hub refuses to run
         yesterday = (date.today() - timedelta(days=1)).isoformat()
@@ -102,22 +103,20 @@ def test_a_researcher_creates_a_project_and_custodians_narrow_it(harness, site_d
         harness.add_node(name, duck(site_data[name]))
     alice = harness.researcher("alice")
     today = date.today()
-    with api(harness, alice) as hub:
-        created = hub.post(
-            "/projects",
-            json={
-                "title": "Smoking and lung cancer",
-                "lay_summary": "How smoking changes the risk of lung cancer.",
-                "purpose": "Counts and summaries of lung cancer by smoking status.",
-                "public_benefit": "Better targeted screening.",
-                "nodes": ["northfield", "lakeside"],
-                "analyses": ["count@1", "summary@1", "glm@1"],
-                "start_date": today.isoformat(),
-                "end_date": (today + timedelta(days=90)).isoformat(),
-            },
+    with harness.federation(alice) as fed:  # the Python client, as a researcher uses it
+        created = fed.create_project(
+            title="Smoking and lung cancer",
+            lay_summary="How smoking changes the risk of lung cancer.",
+            purpose="Counts and summaries of lung cancer by smoking status.",
+            public_benefit="Better targeted screening.",
+            nodes=["northfield", "lakeside"],
+            analyses=["count@1", "summary@1", "glm@1"],
+            start_date=today,
+            end_date=today + timedelta(days=90),
         )
-        assert created.status_code == 201, created.text
-        view = created.json()
+        assert fed.project == created.project_id
+        assert fed.get_project().version == 1
+    view = created.model_dump(mode="json")
     project = view["project_id"]
     assert (view["pi"], view["members"]) == ("alice", ["alice"])
     assert view["risk_tier"] == 2 and any("glm" in r for r in view["risk_reasons"])

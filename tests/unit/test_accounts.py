@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from fivesafes.audit.chain import verify_chain
-from fivesafes.governance.accounts import Accounts
+from fivesafes.governance.accounts import Accounts, login
 from fivesafes.governance.accounts import totp as totp_codes
 from fivesafes.governance.accounts.secret_box import SecretBox, SecretUnreadable
 from fivesafes.governance.accounts.settings import AccountSettings
@@ -53,6 +53,10 @@ def world(state_db_url, tmp_path):
         with transaction(sessions) as s:
             return work(s)
 
+    def read(work):
+        with transaction(sessions, read_only=True) as s:
+            return work(s)
+
     unit(
         lambda s: store.create(
             s,
@@ -62,7 +66,7 @@ def world(state_db_url, tmp_path):
             by="tre-admin",
         )
     )
-    yield store, Accounts(store, unit), unit, clock
+    yield store, Accounts(store, unit, read), unit, clock
     engine.dispose()
 
 
@@ -122,6 +126,23 @@ def test_login_needs_the_password_and_a_fresh_totp_code(world):
     previous_step = totp_codes.code_at(secret, clock() - timedelta(seconds=30))
     with pytest.raises(LoginFailed):
         accounts.login("cora", PASSWORD, previous_step)  # used a step ago: still refused
+
+
+def test_two_logins_racing_with_one_code_let_only_one_in(world):
+    """The slow check runs outside any transaction; the write checks the step again."""
+    store, _, unit, clock = world
+    secret = enrolled(world)
+    code = totp_codes.code_at(secret, clock())
+    snapshot = unit(lambda s: login.read_account(store, s, "cora"))
+    first = login.check_attempt(store, snapshot, PASSWORD, code)
+    second = login.check_attempt(store, snapshot, PASSWORD, code)
+    assert first.reason == second.reason == "ok"
+    outcomes = [
+        unit(lambda s, c=c: login.record_attempt(store, s, "cora", snapshot, c))
+        for c in (first, second)
+    ]
+    assert [o.reason for o in outcomes] == ["ok", "changed_meanwhile"]
+    assert outcomes[1].account is None
 
 
 def test_every_failed_login_gets_one_answer_and_the_audit_says_why(world):

@@ -24,7 +24,14 @@ from fivesafes.client.results import (
 )
 from fivesafes.cohorts.circe import CirceCohort
 from fivesafes.cohorts.criteria import Cohort
-from fivesafes.protocol.models import NodeView, ProjectView, TaskView
+from fivesafes.protocol.models import (
+    NodeView,
+    ProjectEdit,
+    ProjectRequest,
+    ProjectVersionView,
+    ProjectView,
+    TaskView,
+)
 from fivesafes.protocol.tls import verify_context
 
 
@@ -109,6 +116,45 @@ class Federation:
 
     def projects(self) -> list[ProjectView]:
         return [ProjectView.model_validate(p) for p in self._request("GET", "/api/v1/projects")]
+
+    # ---- projects (safe projects: terms, versions, each node's decision) -------------------
+
+    def get_project(self, project: str | None = None) -> ProjectView:
+        """A project as the hub holds it: its terms, version, risk tier (with the reasons) and
+        each node's decision (``approval_states``)."""
+        project_id = self._project_id(project)
+        return ProjectView.model_validate(self._request("GET", f"/api/v1/projects/{project_id}"))
+
+    def create_project(self, **terms: Any) -> ProjectView:
+        """Create a project (``protocol.models.ProjectRequest``: ``title``, ``nodes``,
+        ``start_date``, ``end_date``, ``purpose``, ...); you become its PI. Needs a valid
+        safe-researcher accreditation."""
+        body = ProjectRequest.model_validate(terms).model_dump(mode="json", exclude_unset=True)
+        view = ProjectView.model_validate(self._request("POST", "/api/v1/projects", json=body))
+        self.project = self.project or view.project_id
+        return view
+
+    def edit_project(self, project: str | None = None, **changes: Any) -> ProjectView:
+        """Change a project (as its PI); a change to anything but the title or lay summary
+        makes a new version, which each node's custodian approves again."""
+        project_id = self._project_id(project)
+        body = ProjectEdit.model_validate(changes).model_dump(mode="json", exclude_unset=True)
+        return ProjectView.model_validate(
+            self._request("PATCH", f"/api/v1/projects/{project_id}", json=body)
+        )
+
+    def project_versions(self, project: str | None = None) -> list[ProjectVersionView]:
+        project_id = self._project_id(project)
+        return [
+            ProjectVersionView.model_validate(v)
+            for v in self._request("GET", f"/api/v1/projects/{project_id}/versions")
+        ]
+
+    def _project_id(self, project: str | None) -> str:
+        project_id = project or self.project
+        if not project_id:
+            raise FederationError("no_project", "Say which project.")
+        return project_id
 
     def task(self, task_id: str, wait: float = 0) -> TaskView:
         return TaskView.model_validate(

@@ -39,7 +39,7 @@ class HubService(ServiceCore):
         self.nodes = EnrolledNodes()
         # people's accounts: logins, TOTP, web sessions (fivesafes.governance.accounts)
         self.account_store = hub_accounts(config.accounts, issuer=f"fivesafes {config.hub.name}")
-        self.accounts = Accounts(self.account_store, self.unit)
+        self.accounts = Accounts(self.account_store, self.unit, self.read)
 
     def enrolled_node(self, name: str) -> Node | None:
         """The registration of the node called ``name`` (kept once read), or None."""

@@ -26,7 +26,7 @@ class NodeService(ServiceCore):
         self.config = config
         # the node's own people (custodians, TRE admins, output checkers) log in here
         self.account_store = node_accounts(config.accounts, issuer=f"fivesafes {config.node.name}")
-        self.accounts = Accounts(self.account_store, self.unit)
+        self.accounts = Accounts(self.account_store, self.unit, self.read)
 
     @property
     def name(self) -> str:

@@ -33,15 +33,21 @@ LOGIN_FAILED = (
 
 
 class Accounts:
-    def __init__(self, store: AccountStore, unit: Unit) -> None:
+    """``unit`` runs a write transaction, ``read`` a read-only one (default: ``unit``)."""
+
+    def __init__(self, store: AccountStore, unit: Unit, read: Unit | None = None) -> None:
         self.store = store
         self._unit = unit
+        self._read = read or unit
 
     def login(self, username: str, password: str, code: str | None = None) -> Account:
         """The account, if the password (and code) are right; otherwise :class:`LoginFailed`
-        with one message for every reason. The attempt is recorded before it is answered."""
+        with one message for every reason. The attempt is recorded before it is answered;
+        the slow password check runs outside any transaction."""
+        snapshot = self._read(lambda s: login_step.read_account(self.store, s, username))
+        checked = login_step.check_attempt(self.store, snapshot, password, code)
         outcome: login_step.LoginOutcome = self._unit(
-            lambda s: login_step.attempt_login(self.store, s, username, password, code)
+            lambda s: login_step.record_attempt(self.store, s, username, snapshot, checked)
         )
         if outcome.account is None:
             raise LoginFailed(LOGIN_FAILED)
@@ -56,10 +62,15 @@ class Accounts:
         return result
 
     def session_user(self, session_id: str) -> WebSession | None:
-        result: WebSession | None = self._unit(
-            lambda s: sessions.session_user(self.store, s, session_id)
-        )
-        return result
+        """The live session behind a cookie's value, or None. A read, unless the session's
+        last-seen time is due to move on or it just expired (then a short write)."""
+        found: sessions.Lookup = self._read(lambda s: sessions.look_up(self.store, s, session_id))
+        if found.write:
+            result: WebSession | None = self._unit(
+                lambda s: sessions.session_user(self.store, s, session_id)
+            )
+            return result
+        return found.session
 
     @staticmethod
     def check_csrf(web_session: WebSession, token: str | None) -> None:

@@ -52,6 +52,31 @@ def create_session(store: AccountStore, session: Session, account: Account) -> t
     return session_id, csrf
 
 
+@dataclass(frozen=True)
+class Lookup:
+    session: WebSession | None
+    write: bool = False  # the session's last-seen time is due to be moved on
+
+
+def look_up(store: AccountStore, session: Session, session_id: str) -> Lookup:
+    """:func:`session_user` without writing: whether a write is due is returned instead."""
+    if not session_id or len(session_id) > 200:
+        return Lookup(None)
+    s = store.tables.sessions
+    row = session.execute(select(s).where(s.c.id_hash == _hash(session_id))).first()
+    now = store.clock()
+    if row is None or row.ended_at is not None:
+        return Lookup(None)
+    idle = timedelta(minutes=store.settings.session_idle_minutes)
+    if now >= row.expires_at or now >= row.last_seen_at + idle:
+        return Lookup(None)
+    account = store.get(session, row.user_id)
+    if account is None or account.disabled:
+        return Lookup(None)
+    found = WebSession(account=account, csrf=row.csrf, expires_at=row.expires_at)
+    return Lookup(found, write=now - row.last_seen_at >= TOUCH_EVERY)
+
+
 def session_user(store: AccountStore, session: Session, session_id: str) -> WebSession | None:
     """The live session behind a cookie's value, or None (unknown, ended, expired, idle too
     long, or its account disabled)."""

@@ -252,7 +252,7 @@ class AccountStore:
         it replaces the account's current one."""
         account = self.require(session, username)
         secret = totp.new_secret()
-        sealed = self.box.seal(secret, _bound(account.id))
+        sealed = self.box.seal(secret, totp_binding(account.id))
         column = "totp_pending" if pending else "totp_secret"
         values: dict[str, Any] = {column: sealed}
         if not pending:
@@ -272,7 +272,7 @@ class AccountStore:
         row = self._row(session, username)
         if row is None or row.totp_pending is None:
             return False
-        secret = self.box.open(row.totp_pending, _bound(row.id))
+        secret = self.box.open(row.totp_pending, totp_binding(row.id))
         step = totp.matching_step(secret, code, self.clock(), None)
         if step is None:
             return False
@@ -301,6 +301,6 @@ class AccountStore:
         )
 
 
-def _bound(user_id: int) -> str:
+def totp_binding(user_id: int) -> str:
     """What a TOTP secret is bound to (AES-GCM associated data)."""
     return f"totp:{user_id}"
