@@ -156,3 +156,50 @@ def test_a_tre_admin_adds_the_nodes_custodians(tmp_path):
     finally:
         service.stop()
     assert (tmp_path / "accounts.key").exists()  # next to the config, made by init
+
+
+def test_a_hub_admin_creates_edits_and_shows_a_project(tmp_path):
+    from fivesafes.hub.enrolment import enrol_node, issue_enrolment_token
+    from fivesafes.protocol.signing import generate_key, public_key_text
+
+    hub = str(tmp_path / "hub.toml")
+    fs("hub", "init", "--dir", str(tmp_path))
+    until = (date.today() + timedelta(days=30)).isoformat()
+    for name in ("alice", "bob"):
+        fs("hub", "add-user", name, "--accredited-until", until, "-c", hub)
+    service = hub_service(tmp_path / "hub.toml")
+    try:
+
+        def enrol(s):
+            token = issue_enrolment_token(
+                s, node_name="northfield", lifetime=timedelta(hours=1), by="t"
+            )
+            enrol_node(
+                s, token=token, node_name="northfield", public_key=public_key_text(generate_key())
+            )
+
+        service.unit(enrol)
+    finally:
+        service.stop()
+    project = fs(
+        "hub", "create-project", "--title", "Lung cancer", "--member", "alice", "--pi", "alice",
+        "--node", "northfield", "--purpose", "Incidence", "--domain", "omop", "--domain",
+        "imaging", "--analysis", "count", "--analysis", "glm@1", "--sensitivity", "sensitive",
+        "-c", hub,
+    ).stdout.strip()  # fmt: skip
+    shown = fs("hub", "project", project, "-c", hub).stdout
+    assert "version 1" in shown and "risk tier: 3" in shown  # three factors at tier 2
+    assert "count@1, glm@1" in shown and "pending" in shown
+    same = fs("hub", "edit-project", project, "--title", "Lung cancer in smokers", "-c", hub)
+    assert "same version" in same.stdout
+    bumped = fs("hub", "edit-project", project, "--member", "alice", "--member", "bob",
+                "--expect-version", "1", "-c", hub)  # fmt: skip
+    assert "new version" in bumped.stdout
+    stale = fs("hub", "edit-project", project, "--purpose", "x", "--expect-version", "1", "-c", hub,
+               check=False)  # fmt: skip
+    assert stale.returncode == 2 and "version 2" in stale.stderr
+    shown = fs("hub", "project", project, "-c", hub).stdout
+    assert "Lung cancer in smokers" in shown and "version 2" in shown and "members" in shown
+    bad = fs("hub", "create-project", "--title", "T", "--member", "alice", "--node", "northfield",
+             "--domain", "genomics", "-c", hub, check=False)  # fmt: skip
+    assert bad.returncode == 2 and "Unknown data domain" in bad.stderr
