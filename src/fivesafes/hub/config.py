@@ -33,6 +33,8 @@ class HubSettings(BaseModel):
     audit_checkpoint_events: int = Field(default=1000, ge=1, le=10_000_000)
     audit_checkpoint_seconds: float = Field(default=3600.0, gt=0, le=7 * 86_400)
     audit_witness_file: Path | None = Field(Path("audit-checkpoints.jsonl"), validate_default=True)
+    # the public data use register (GET /api/v1/register) is rebuilt at most this often
+    register_cache_seconds: float = Field(default=60.0, ge=0, le=86_400)
 
     @field_validator("audit_witness_file", mode="before")
     @classmethod

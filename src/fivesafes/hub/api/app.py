@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from fivesafes import __version__
-from fivesafes.hub.api import nodes, researcher
+from fivesafes.hub.api import nodes, public, researcher
 from fivesafes.hub.api.deps import Service
 from fivesafes.hub.api.errors import BodyLimit, install_error_handlers
 from fivesafes.hub.portal import pages as portal_pages
@@ -58,6 +58,7 @@ def create_app(service: HubService) -> FastAPI:
 
     app.include_router(researcher.router)
     app.include_router(nodes.router)
+    app.include_router(public.router)  # the data use register
     app.include_router(portal_pages.router)
     app.mount("/static", static_files(), name="static")
     return app
