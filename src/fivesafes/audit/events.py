@@ -20,6 +20,7 @@ class AuditEventType(StrEnum):
     RUN_TIMED_OUT = "run_timed_out"
     TASK_ROUND_STARTED = "task_round_started"
     TASK_COMPLETED = "task_completed"
+    TASK_RECORD_EXPORTED = "task_record_exported"  # a Five Safes RO-Crate of a task
     # node
     HUB_TRUSTED = "hub_trusted"
     PROJECT_APPROVED = "project_approved"

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
-from fivesafes.cli import hub_people
+from fivesafes.cli import crate, hub_people
 from fivesafes.cli.gate_options import ProfileOption, RoundingBaseOption, ThresholdOption
 from fivesafes.cli.output import console, report_new_key
 from fivesafes.hub.config import HubConfig
@@ -129,3 +129,4 @@ def verify_audit(config: ConfigOption = Path("hub.toml")) -> None:
 
 
 hub_people.register(app)  # people, organisations, tokens and projects (cli/hub_people.py)
+crate.register(app)  # a task's record as a Five Safes RO-Crate (cli/crate.py)
