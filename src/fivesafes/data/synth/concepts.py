@@ -62,6 +62,20 @@ TOBACCO_SMOKING_STATUS: Final = 43054909
 CURRENT_SMOKER: Final = 45881517  # "Current every day smoker"
 FORMER_SMOKER: Final = 45883458
 NEVER_SMOKER: Final = 45879404
+# --- background conditions (SNOMED), only with generate(background_conditions=...) ----
+VIRAL_SINUSITIS: Final = 40481087
+ACUTE_VIRAL_PHARYNGITIS: Final = 4112343
+ACUTE_BRONCHITIS: Final = 260139
+OTITIS_MEDIA: Final = 372328
+STREPTOCOCCAL_SORE_THROAT: Final = 28060
+SPRAIN_OF_ANKLE: Final = 81151
+SPRAIN_OF_WRIST: Final = 78272
+CONCUSSION_NO_LOSS_OF_CONSCIOUSNESS: Final = 378001
+SINUSITIS: Final = 4283893
+ACUTE_BACTERIAL_SINUSITIS: Final = 4294548
+CHRONIC_SINUSITIS: Final = 257012
+CONCUSSION_INJURY_OF_BRAIN: Final = 4001336
+TRAUMATIC_BRAIN_INJURY: Final = 4132546
 
 
 @dataclass(frozen=True)
@@ -185,23 +199,58 @@ PARENTS: Final[dict[int, tuple[int, ...]]] = {
 }
 
 
+BACKGROUND_CONCEPTS: Final[tuple[Concept, ...]] = (
+    _snomed(VIRAL_SINUSITIS, "Viral sinusitis", "444814009"),
+    _snomed(ACUTE_VIRAL_PHARYNGITIS, "Acute viral pharyngitis", "195662009"),
+    _snomed(ACUTE_BRONCHITIS, "Acute bronchitis", "10509002"),
+    _snomed(OTITIS_MEDIA, "Otitis media", "65363002"),
+    _snomed(STREPTOCOCCAL_SORE_THROAT, "Streptococcal sore throat", "43878008"),
+    _snomed(SPRAIN_OF_ANKLE, "Sprain of ankle", "44465007"),
+    _snomed(SPRAIN_OF_WRIST, "Sprain of wrist", "70704007"),
+    _snomed(
+        CONCUSSION_NO_LOSS_OF_CONSCIOUSNESS, "Concussion with no loss of consciousness", "62106007"
+    ),
+    _snomed(SINUSITIS, "Sinusitis", "36971009"),
+    _snomed(ACUTE_BACTERIAL_SINUSITIS, "Acute bacterial sinusitis", "75498004"),
+    _snomed(CHRONIC_SINUSITIS, "Chronic sinusitis", "40055000"),
+    _snomed(CONCUSSION_INJURY_OF_BRAIN, "Concussion injury of brain", "110030002"),
+    _snomed(TRAUMATIC_BRAIN_INJURY, "Traumatic brain injury", "127295002"),
+)
+"""Common conditions of the opt-in background records (``generate(background_conditions=...)``),
+written into ``concept`` only when that option is used: none of them enters a planted model.
+Ids, names and codes as in the Eunomia GiBleed CDM's vocabulary."""
+
+BACKGROUND_PARENTS: Final[dict[int, tuple[int, ...]]] = {
+    VIRAL_SINUSITIS: (SINUSITIS,),
+    ACUTE_BACTERIAL_SINUSITIS: (SINUSITIS,),
+    CHRONIC_SINUSITIS: (SINUSITIS,),
+    CONCUSSION_NO_LOSS_OF_CONSCIOUSNESS: (CONCUSSION_INJURY_OF_BRAIN,),
+    CONCUSSION_INJURY_OF_BRAIN: (TRAUMATIC_BRAIN_INJURY,),
+}
+"""child -> parents among :data:`BACKGROUND_CONCEPTS` (Eunomia's ``concept_ancestor``)."""
+
+
 def concept_by_id() -> dict[int, Concept]:
     """Every concept used, keyed by concept id."""
     return {c.concept_id: c for c in CONCEPTS}
 
 
-def ancestor_rows() -> Iterator[tuple[int, int, int, int]]:
+def ancestor_rows(
+    concepts: tuple[Concept, ...] = CONCEPTS,
+    parents: dict[int, tuple[int, ...]] = PARENTS,
+) -> Iterator[tuple[int, int, int, int]]:
     """Yield ``(ancestor, descendant, min_levels, max_levels)`` as in ``concept_ancestor``.
 
-    The transitive closure of :data:`PARENTS`, with a level-0 self-row for every
-    standard concept, as OMOP's own ``concept_ancestor`` has.
+    The transitive closure of ``parents`` (by default :data:`PARENTS`) over ``concepts``
+    (:data:`CONCEPTS`), with a level-0 self-row for every standard concept, as OMOP's own
+    ``concept_ancestor`` has.
     """
-    for concept in CONCEPTS:
+    for concept in concepts:
         levels: dict[int, list[int]] = {}
         frontier = [(concept.concept_id, 0)]
         while frontier:
             cid, depth = frontier.pop()
             levels.setdefault(cid, []).append(depth)
-            frontier.extend((parent, depth + 1) for parent in PARENTS.get(cid, ()))
+            frontier.extend((parent, depth + 1) for parent in parents.get(cid, ()))
         for ancestor, depths in sorted(levels.items()):
             yield ancestor, concept.concept_id, min(depths), max(depths)

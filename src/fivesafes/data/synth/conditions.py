@@ -94,3 +94,43 @@ def condition_rows(
         "condition_type_concept_id": np.full(n, c.EHR),
         "visit_occurrence_id": visits.visit_occurrence_id[rows],
     }
+
+
+# Background conditions (opt-in): each concept's share of the records is proportional to its
+# number of records in the Eunomia GiBleed CDM. The ancestors Sinusitis (also recorded itself),
+# Concussion injury of brain and Traumatic brain injury make "with descendants" matter here too.
+BACKGROUND_CODING: dict[int, float] = {
+    c.VIRAL_SINUSITIS: 17268,
+    c.ACUTE_VIRAL_PHARYNGITIS: 10217,
+    c.ACUTE_BRONCHITIS: 8184,
+    c.OTITIS_MEDIA: 3605,
+    c.STREPTOCOCCAL_SORE_THROAT: 2656,
+    c.SPRAIN_OF_ANKLE: 1915,
+    c.CONCUSSION_NO_LOSS_OF_CONSCIOUSNESS: 1013,
+    c.SINUSITIS: 1001,
+    c.ACUTE_BACTERIAL_SINUSITIS: 939,
+    c.CHRONIC_SINUSITIS: 825,
+    c.SPRAIN_OF_WRIST: 770,
+}
+
+
+def background_condition_rows(
+    rng: np.random.Generator, persons: Persons, visits: Visits, per_person: float
+) -> Rows:
+    """Records of common conditions outside every planted model: Poisson(``per_person``)
+    per person, each at one of the person's visits drawn uniformly, coded by
+    :data:`BACKGROUND_CODING`."""
+    records = rng.poisson(per_person, len(persons))
+    owner = np.repeat(np.arange(len(persons)), records)
+    rows = visits.first[owner] + np.floor(rng.random(len(owner)) * visits.count[owner]).astype(
+        np.int64
+    )
+    total = sum(BACKGROUND_CODING.values())
+    coding = {concept: n / total for concept, n in BACKGROUND_CODING.items()}
+    return {
+        "person_id": persons.person_id[owner],
+        "condition_concept_id": choice(rng, coding, len(rows)),
+        "condition_start_date": visits.start[rows],
+        "condition_type_concept_id": np.full(len(rows), c.EHR),
+        "visit_occurrence_id": visits.visit_occurrence_id[rows],
+    }

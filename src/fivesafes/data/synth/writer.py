@@ -75,9 +75,10 @@ class OmopWriter:
         self.counts[table] += n
         return n
 
-    def append_vocabulary(self) -> None:
-        """Write the ``concept`` and ``concept_ancestor`` rows of every concept used."""
-        concepts = c.CONCEPTS
+    def append_vocabulary(self, *, background: bool = False) -> None:
+        """Write the ``concept`` and ``concept_ancestor`` rows of every concept used; with
+        ``background``, also those of the background conditions."""
+        concepts = c.CONCEPTS + (c.BACKGROUND_CONCEPTS if background else ())
         n = len(concepts)
         self.append(
             "concept",
@@ -93,6 +94,9 @@ class OmopWriter:
                 "valid_end_date": np.full(n, day_number(VALID_END)),
             },
         )
-        ancestors = np.array(list(c.ancestor_rows()), dtype=np.int64)
+        rows = list(c.ancestor_rows())
+        if background:
+            rows += c.ancestor_rows(c.BACKGROUND_CONCEPTS, c.BACKGROUND_PARENTS)
+        ancestors = np.array(rows, dtype=np.int64)
         names = [col.name for col in OMOP_TABLES["concept_ancestor"]]
         self.append("concept_ancestor", dict(zip(names, ancestors.T, strict=True)))
