@@ -64,6 +64,7 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/api/v1/node/runs/{run_id}/result"): (
         401, 401, 401, 401, 401, 401, 401, 401, 404,
     ),
+    ("GET", "/api/v1/node/projects"): (401, 401, 401, 401, 401, 401, 401, 401, 200),
     ("GET", "/api/v1/node/projects/{project_id}"): (
         401, 401, 401, 401, 401, 401, 401, 401, 200,
     ),

@@ -112,28 +112,35 @@ TRE_ADMIN = person("tom", "tre_admin", scope=NODE)
 CUSTODIAN_ELSEWHERE = person("sam", "custodian", scope=node_scope("south"))
 NODE_CHECKER = person("otto", "output_checker", scope=NODE)
 
-# (actor, decide (approve/reject), revoke, manage the node's accounts)
+# (actor, decide (approve/reject), revoke, manage the node's accounts, see the node's approvals
+#  queue and audit log in its portal, look up a patient data account)
 NODE_TABLE = [
-    ("custodian", CUSTODIAN, True, True, False),
-    ("TRE admin", TRE_ADMIN, False, True, True),
-    ("custodian of another node", CUSTODIAN_ELSEWHERE, False, False, False),
-    ("output checker", NODE_CHECKER, False, False, False),
-    ("hub admin", ADMIN, False, False, False),
+    ("custodian", CUSTODIAN, True, True, False, True, True),
+    ("TRE admin", TRE_ADMIN, False, True, True, True, False),
+    ("custodian of another node", CUSTODIAN_ELSEWHERE, False, False, False, False, False),
+    ("output checker", NODE_CHECKER, False, False, False, False, False),
+    ("hub admin", ADMIN, False, False, False, False, False),
 ]
 
 
 @pytest.mark.parametrize(
-    ("actor", "decide", "revoke", "manage"),
+    ("actor", "decide", "revoke", "manage", "see", "patient"),
     [t[1:] for t in NODE_TABLE],
     ids=[t[0] for t in NODE_TABLE],
 )
-def test_node_permission_table(actor, decide, revoke, manage):
+def test_node_permission_table(actor, decide, revoke, manage, see, patient):
     assert p.can_decide_project(actor, "north") is decide
     assert p.can_revoke_project(actor, "north") is revoke
     assert p.can_manage_node_accounts(actor, "north") is manage
+    assert p.can_see_node_approvals(actor, "north") is see
+    assert p.can_see_node_audit(actor, "north") is see
+    assert p.can_look_up_patient_account(actor, "north") is patient
     if not decide:
         with pytest.raises(NotPermitted):
             p.check_decide_project(actor, "north")
+    if not patient:
+        with pytest.raises(NotPermitted):
+            p.check_look_up_patient_account(actor, "north")
 
 
 def test_four_eyes_an_output_checker_never_reviews_their_own_output():

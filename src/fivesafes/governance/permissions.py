@@ -18,6 +18,8 @@ versions) is ``policies``, asked after these.
 | approve / reject a project at a node | that node's custodians                 | -          |
 | revoke an approval at a node | that node's custodians and TRE admins          | -          |
 | manage a node's accounts  | that node's TRE admins                            | -          |
+| see a node's approvals queue and audit log | that node's custodians and TRE admins | - |
+| look up a patient data account at a node | that node's custodians                | -          |
 | review an output          | output checkers of that scope, never its author   | -          |
 
 An API token narrows all of this to its actions and, if it names one, its project: through a
@@ -183,6 +185,11 @@ def can_manage_people(actor: Actor) -> bool:
 # ---- at a node ------------------------------------------------------------------------------
 
 
+def _runs_node(actor: Actor, node: str) -> bool:
+    scope = node_scope(node)
+    return actor.account.holds(Role.CUSTODIAN, scope) or actor.account.holds(Role.TRE_ADMIN, scope)
+
+
 def check_decide_project(actor: Actor, node: str) -> None:
     """Approve or reject a project for this node: its custodians."""
     if not actor.account.holds(Role.CUSTODIAN, node_scope(node)):
@@ -196,9 +203,7 @@ def can_decide_project(actor: Actor, node: str) -> bool:
 def check_revoke_project(actor: Actor, node: str) -> None:
     """Revoking stops everything of a project at this node: its custodians, or its TRE
     admins in an emergency."""
-    scope = node_scope(node)
-    account = actor.account
-    if not (account.holds(Role.CUSTODIAN, scope) or account.holds(Role.TRE_ADMIN, scope)):
+    if not _runs_node(actor, node):
         raise NotPermitted(f"Only a custodian or TRE admin of {node} revokes approvals there.")
 
 
@@ -213,6 +218,38 @@ def check_manage_node_accounts(actor: Actor, node: str) -> None:
 
 def can_manage_node_accounts(actor: Actor, node: str) -> bool:
     return _allowed(check_manage_node_accounts, actor, node)
+
+
+def check_see_node_approvals(actor: Actor, node: str) -> None:
+    """The projects awaiting this node's decision, and its decisions: its custodians (who
+    decide) and TRE admins (who may revoke)."""
+    if not _runs_node(actor, node):
+        raise NotPermitted(f"Only a custodian or TRE admin of {node} sees its approvals.")
+
+
+def can_see_node_approvals(actor: Actor, node: str) -> bool:
+    return _allowed(check_see_node_approvals, actor, node)
+
+
+def check_see_node_audit(actor: Actor, node: str) -> None:
+    """This node's audit log and whether its chain holds: its custodians and TRE admins."""
+    if not _runs_node(actor, node):
+        raise NotPermitted(f"Only a custodian or TRE admin of {node} reads its audit log.")
+
+
+def can_see_node_audit(actor: Actor, node: str) -> bool:
+    return _allowed(check_see_node_audit, actor, node)
+
+
+def check_look_up_patient_account(actor: Actor, node: str) -> None:
+    """Which projects one person's record contributed to: this node's custodians, who
+    answer for its data (each lookup is audited)."""
+    if not actor.account.holds(Role.CUSTODIAN, node_scope(node)):
+        raise NotPermitted(f"Only a custodian of {node} looks up patient data accounts there.")
+
+
+def can_look_up_patient_account(actor: Actor, node: str) -> bool:
+    return _allowed(check_look_up_patient_account, actor, node)
 
 
 def check_review_output(actor: Actor, scope: Scope, author: str) -> None:

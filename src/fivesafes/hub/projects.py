@@ -505,6 +505,22 @@ def project_for_node(
     return SignedProject(payload=payload, signature=sign(payload, key))
 
 
+def projects_for_node(session: Session, node: Node, key: Ed25519PrivateKey) -> list[SignedProject]:
+    """Every project that asks for ``node``, oldest first, each as the signed record its
+    custodian reviews (the node's portal builds its approvals queue from these)."""
+    query = (
+        select(Project)
+        .join(ProjectNode, ProjectNode.project_id == Project.id)
+        .where(ProjectNode.node_id == node.id)
+        .order_by(Project.created_at, Project.id)
+    )
+    signed = []
+    for project in session.scalars(query):
+        payload = project_record(session, project).model_dump(mode="json")
+        signed.append(SignedProject(payload=payload, signature=sign(payload, key)))
+    return signed
+
+
 def record_approval_report(session: Session, node: Node, report: ApprovalReport) -> None:
     link = session.get(ProjectNode, (report.project_id, node.id))
     if link is None:

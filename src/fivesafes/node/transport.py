@@ -107,6 +107,11 @@ class HttpHubTransport:
             _checked(self._signed("GET", f"/api/v1/node/projects/{project_id}"))
         )
 
+    def list_projects(self) -> list[SignedProject]:
+        """Every project that asks for this node, as the hub signed them."""
+        found = _checked(self._signed("GET", "/api/v1/node/projects"))
+        return [SignedProject.model_validate(item) for item in found]
+
     def report_approval(self, report: ApprovalReport) -> None:
         _checked(self._signed("POST", "/api/v1/node/approvals", report.model_dump_json().encode()))
 

@@ -16,7 +16,11 @@ from fivesafes.hub import runs
 from fivesafes.hub.api.deps import EnrolledNode, Service
 from fivesafes.hub.db import Node
 from fivesafes.hub.enrolment import enrol_node, presence_due, record_presence
-from fivesafes.hub.projects import project_for_node, record_approval_report
+from fivesafes.hub.projects import (
+    project_for_node,
+    projects_for_node,
+    record_approval_report,
+)
 from fivesafes.hub.service import HubService
 from fivesafes.protocol.errors import InvalidRequest
 from fivesafes.protocol.models import (
@@ -101,6 +105,12 @@ async def submit_result(
     for name in submission.woken:  # the next round of an iterative analysis
         service.notifier.notify(f"node:{name}")
     return submission.ack
+
+
+@router.get("/node/projects")
+async def list_projects(node: EnrolledNode, service: Service) -> list[SignedProject]:
+    """Every project that asks for this node, signed: what its custodian has to decide on."""
+    return await asyncio.to_thread(service.read, lambda s: projects_for_node(s, node, service.key))
 
 
 @router.get("/node/projects/{project_id}")
