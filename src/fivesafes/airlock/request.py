@@ -10,6 +10,7 @@ hashes, votes and decision, stays in ``history``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -51,6 +52,7 @@ class ReleaseRequest:
     scope: Scope
     author: str
     title: str
+    project_id: str | None = None
     state: RequestState = RequestState.DRAFT
     version: int = 1
     files: list[RequestFile] = field(default_factory=list)
@@ -81,11 +83,32 @@ class ReleaseRequest:
         self.files = list(files)
         self._record("files_set", by, files={f.name: sha256(f.content) for f in files})
 
-    def submit(self, *, by: Actor, threshold: int) -> None:
+    def add_file(self, file: RequestFile, *, by: Actor) -> None:
+        """Add ``file`` to the draft, in place of a file of the same name if there is one."""
+        kept = [f for f in self.files if f.name != file.name]
+        self.set_files([*kept, file], by=by)
+
+    def remove_file(self, name: str, *, by: Actor) -> None:
+        check_act_as_author(by, self.scope, self.author)
+        if name not in self.file_names:
+            raise review.ReviewError(f"The request has no file called {name!r}.")
+        self.set_files([f for f in self.files if f.name != name], by=by)
+
+    def submit(
+        self,
+        *,
+        by: Actor,
+        threshold: int = 10,
+        screen: Callable[[RequestFile], PreScreen] | None = None,
+    ) -> None:
+        """Submit the draft for review; every file gets its pre-screen (``screen``, by default
+        ``files.pre_screen`` at ``threshold``)."""
         check_act_as_author(by, self.scope, self.author)
         check_files(self.files)
         self._move(Transition.SUBMIT)
-        self.screens = {f.name: pre_screen(f, threshold) for f in self.files}
+        self.screens = {
+            f.name: screen(f) if screen else pre_screen(f, threshold) for f in self.files
+        }
         self._record("submitted", by, files={f.name: sha256(f.content) for f in self.files})
 
     def revise(self, files: list[RequestFile], *, by: Actor) -> None:
@@ -144,7 +167,21 @@ class ReleaseRequest:
         self.votes.append(cast)
         # the vote itself stays blind until both reviews are in
         self._record("reconsidered" if consolidating else "voted", by, file=file)
+        if not consolidating and review.disagreements(self.votes, self.file_names):
+            disputed = review.disagreements(self.votes, self.file_names)
+            self.events.append(
+                Event(
+                    "consolidation_started", "airlock", {"version": self.version, "files": disputed}
+                )
+            )
         self._decide_if_settled()
+
+    @property
+    def consolidating(self) -> list[str]:
+        """The files the two checkers disagree on (both reviews in): consolidation."""
+        if self.state is not RequestState.UNDER_REVIEW:
+            return []
+        return review.disagreements(self.votes, self.file_names)
 
     def _decide_if_settled(self) -> None:
         outcome = review.decision(self.votes, self.file_names)

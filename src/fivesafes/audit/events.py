@@ -51,3 +51,17 @@ class AuditEventType(StrEnum):
     PROJECT_EDITED = "project_edited"
     # safe projects at a node
     PROJECT_REJECTED = "project_rejected"
+    # the airlock: release requests at a node or at the hub (fivesafes.airlock)
+    AIRLOCK_REQUEST_CREATED = "airlock_request_created"
+    AIRLOCK_FILES_CHANGED = "airlock_files_changed"  # a draft's files: names and sha256 only
+    AIRLOCK_REQUEST_SUBMITTED = "airlock_request_submitted"
+    AIRLOCK_REVIEW_STARTED = "airlock_review_started"
+    AIRLOCK_VOTED = "airlock_voted"  # which file, never the vote or comment (blinding)
+    AIRLOCK_CONSOLIDATION_STARTED = "airlock_consolidation_started"
+    AIRLOCK_RECONSIDERED = "airlock_reconsidered"  # a vote in consolidation
+    AIRLOCK_DECIDED = "airlock_decided"  # outcome: approved | changes_requested | rejected
+    AIRLOCK_REQUEST_REVISED = "airlock_request_revised"
+    AIRLOCK_REQUEST_WITHDRAWN = "airlock_request_withdrawn"
+    AIRLOCK_RELEASED = "airlock_released"
+    AIRLOCK_RELEASE_REFUSED = "airlock_release_refused"  # a file changed since approval
+    AIRLOCK_BUNDLE_DOWNLOADED = "airlock_bundle_downloaded"  # a released bundle, again

@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from fivesafes.airlock.tables import define_airlock_tables
 from fivesafes.audit.chain import define_audit_tables
 from fivesafes.governance.accounts.tables import define_account_tables
 from fivesafes.storage.types import UTCDateTime
@@ -32,6 +33,7 @@ class Base(DeclarativeBase):
 
 AUDIT = define_audit_tables(Base.metadata)
 ACCOUNTS = define_account_tables(Base.metadata)
+AIRLOCK = define_airlock_tables(Base.metadata)  # release requests (fivesafes.airlock)
 
 
 class Organisation(Base):

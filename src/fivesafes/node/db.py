@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Date, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from fivesafes.airlock.tables import define_airlock_tables
 from fivesafes.audit.chain import define_audit_tables
 from fivesafes.governance.accounts.tables import define_account_tables
 from fivesafes.storage.types import UTCDateTime
@@ -22,6 +23,7 @@ class Base(DeclarativeBase):
 
 AUDIT = define_audit_tables(Base.metadata)
 ACCOUNTS = define_account_tables(Base.metadata)  # the node's own custodians and admins
+AIRLOCK = define_airlock_tables(Base.metadata)  # release requests (fivesafes.airlock)
 
 
 class Registration(Base):
@@ -77,3 +79,5 @@ class NodeRun(Base):
     result_payload: Mapped[dict[str, Any]]
     result_signature: Mapped[str] = mapped_column(String(128))
     submitted_at: Mapped[datetime | None]
+    # an output held for review, kept here for the airlock (fivesafes.node.airlock); never sent
+    held_output: Mapped[dict[str, Any] | None]

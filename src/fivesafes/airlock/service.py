@@ -1,0 +1,162 @@
+"""The airlock of one service (a node or the hub): its scope, its transactions, its key and
+its disclosure profile, wired once; each method is one action in one transaction
+(``fivesafes.airlock.actions``).
+
+    airlock = Airlock(scope=node_scope("northfield"), unit=SqlUnit(core, AIRLOCK, AUDIT),
+                      key=core.key, service="node:northfield", profile=config.profile)
+    request = airlock.create(title="Smoking by region", project_id="p_1", by=alice)
+
+The same class runs on the in-memory store (``MemoryAirlockStore.transaction`` as ``unit``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.orm import Session
+
+from fivesafes.airlock import actions
+from fivesafes.airlock.bundle import ChangedSinceApproval
+from fivesafes.airlock.files import PreScreen, RequestFile
+from fivesafes.airlock.request import ReleaseRequest
+from fivesafes.airlock.review import Vote
+from fivesafes.airlock.screening import screen
+from fivesafes.airlock.sql_store import SqlAirlockStore
+from fivesafes.airlock.states import RequestState
+from fivesafes.airlock.store import AirlockStore, StoredBundle, Summary
+from fivesafes.airlock.tables import AirlockTables
+from fivesafes.audit.chain import AuditTables
+from fivesafes.governance.people import Actor
+from fivesafes.governance.roles import Scope
+from fivesafes.sdc.profiles import Profile
+from fivesafes.storage.types import utcnow
+
+T = TypeVar("T")
+
+
+class Unit(Protocol):
+    """Runs ``work`` on a store in one transaction (all or nothing)."""
+
+    def __call__(self, work: Callable[[AirlockStore], T]) -> T: ...
+
+
+class SessionUnit(Protocol):
+    def __call__(self, work: Callable[[Session], T]) -> T: ...
+
+
+class SqlUnit:
+    """A service's transactions (``ServiceCore.unit``) as the airlock's: each on a fresh
+    ``SqlAirlockStore`` over the unit's session."""
+
+    def __init__(self, unit: SessionUnit, tables: AirlockTables, audit: AuditTables) -> None:
+        self._unit = unit
+        self._tables = tables
+        self._audit = audit
+
+    def __call__(self, work: Callable[[AirlockStore], T]) -> T:
+        return self._unit(lambda s: work(SqlAirlockStore(s, self._tables, self._audit)))
+
+
+class Airlock:
+    def __init__(
+        self,
+        *,
+        scope: Scope,
+        unit: Unit,
+        key: Ed25519PrivateKey,
+        service: str,
+        profile: Profile,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.scope = scope
+        self._unit = unit
+        self._key = key
+        self._service = service
+        self._profile = profile
+        self._clock = clock
+
+    def screen(self, file: RequestFile) -> PreScreen:
+        return screen(file, self._profile)
+
+    # ---- the author ------------------------------------------------------------------------
+
+    def create(
+        self,
+        *,
+        title: str,
+        project_id: str | None,
+        by: Actor,
+        run_id: str | None = None,
+        files: tuple[RequestFile, ...] = (),
+    ) -> ReleaseRequest:
+        return self._unit(
+            lambda s: actions.create_request(
+                s,
+                scope=self.scope,
+                title=title,
+                project_id=project_id,
+                by=by,
+                run_id=run_id,
+                files=files,
+            )
+        )
+
+    def add_file(self, request_id: str, file: RequestFile, *, by: Actor) -> None:
+        self._unit(lambda s: actions.add_file(s, request_id, file, by=by))
+
+    def remove_file(self, request_id: str, name: str, *, by: Actor) -> None:
+        self._unit(lambda s: actions.remove_file(s, request_id, name, by=by))
+
+    def submit(self, request_id: str, *, by: Actor) -> ReleaseRequest:
+        return self._unit(lambda s: actions.submit(s, request_id, by=by, screen=self.screen))
+
+    def revise(self, request_id: str, *, by: Actor) -> ReleaseRequest:
+        return self._unit(lambda s: actions.revise(s, request_id, by=by))
+
+    def withdraw(self, request_id: str, *, by: Actor) -> None:
+        self._unit(lambda s: actions.withdraw(s, request_id, by=by))
+
+    def release(self, request_id: str, *, by: Actor) -> StoredBundle:
+        """The signed bundle: made now for an approved request, the one made at release for a
+        released one. A file changed since approval refuses, and the refusal is audited."""
+        if self.show(request_id, by=by).state is RequestState.RELEASED:
+            return self._unit(lambda s: actions.download(s, request_id, by=by))
+        try:
+            return self._unit(
+                lambda s: actions.release(
+                    s, request_id, by=by, key=self._key, service=self._service, now=self._clock()
+                )
+            )
+        except ChangedSinceApproval as exc:
+            why = exc.message
+            self._unit(lambda s: actions.refuse_release(s, request_id, by=by, why=why))
+            raise
+
+    # ---- the output checkers ----------------------------------------------------------------
+
+    def vote(
+        self, request_id: str, file: str, vote: Vote, comment: str = "", *, by: Actor
+    ) -> ReleaseRequest:
+        return self._unit(lambda s: actions.vote(s, request_id, file, vote, comment, by=by))
+
+    def consolidate(
+        self, request_id: str, file: str, vote: Vote, comment: str, *, by: Actor
+    ) -> ReleaseRequest:
+        return self._unit(lambda s: actions.consolidate(s, request_id, file, vote, comment, by=by))
+
+    def queue(self, *, by: Actor) -> list[actions.QueueItem]:
+        return self._unit(lambda s: actions.queue(s, self.scope, by=by))
+
+    # ---- reading ------------------------------------------------------------------------------
+
+    def show(self, request_id: str, *, by: Actor) -> actions.RequestView:
+        return self._unit(lambda s: actions.show(s, request_id, by=by))
+
+    def file(self, request_id: str, name: str, *, by: Actor) -> bytes:
+        return self._unit(lambda s: actions.file_content(s, request_id, name, by=by))
+
+    def requests(self, *, by: Actor) -> list[Summary]:
+        return self._unit(lambda s: actions.visible_requests(s, self.scope, by=by))
