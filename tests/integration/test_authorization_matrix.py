@@ -45,6 +45,11 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/api/v1/health"): (200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "/api/v1/hub"): (200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "/api/v1/register"): (200, 200, 200, 200, 200, 200, 200, 200, 200),  # data use
+    # the portal's sign-in (fivesafes.web.signin): a POST without the form's token is refused;
+    # signing out without a session goes back to the sign-in page
+    ("GET", "/sign-in"): (200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("POST", "/sign-in"): (403, 403, 403, 403, 403, 403, 403, 403, 403),
+    ("POST", "/sign-out"): (303, 303, 303, 303, 303, 303, 303, 303, 303),
     # enrolment takes a one-time token in its body (a wrong one here, for everyone)
     ("POST", "/api/v1/enrol"): (401, 401, 401, 401, 401, 401, 401, 401, 401),
     # people with API tokens

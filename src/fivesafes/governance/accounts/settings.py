@@ -20,6 +20,8 @@ class AccountSettings(BaseModel):
     lockout_minutes: int = Field(default=15, ge=1, le=1440)
     session_hours: int = Field(default=12, ge=1, le=168)
     session_idle_minutes: int = Field(default=30, ge=1, le=1440)
+    # the portal's cookies carry Secure (sent over HTTPS only); false for plain http on loopback
+    secure_cookies: bool = True
 
     @field_validator("secret_key_file", mode="after")
     @classmethod

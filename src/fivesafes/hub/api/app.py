@@ -17,6 +17,7 @@ from fivesafes.hub.portal import pages as portal_pages
 from fivesafes.hub.service import HubService
 from fivesafes.protocol.models import HubInfo
 from fivesafes.web.pages import static_files
+from fivesafes.web.signin import WebSignIn
 
 
 def create_app(service: HubService) -> FastAPI:
@@ -60,5 +61,11 @@ def create_app(service: HubService) -> FastAPI:
     app.include_router(nodes.router)
     app.include_router(public.router)  # the data use register
     app.include_router(portal_pages.router)
+    WebSignIn(
+        service.accounts,
+        frame=lambda: portal_pages.frame(service),
+        secure_cookies=service.config.accounts.secure_cookies,
+        home="/",
+    ).install(app)
     app.mount("/static", static_files(), name="static")
     return app

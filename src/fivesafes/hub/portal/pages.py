@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from fivesafes.hub.api.deps import Service
 from fivesafes.web.pages import render
+from fivesafes.web.signin import MaybeSignedIn
 
 router = APIRouter(include_in_schema=False)
 
@@ -26,5 +27,6 @@ def frame(service: Any, **context: Any) -> dict[str, Any]:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def home(request: Request, service: Service) -> HTMLResponse:
-    return render(request, "hub/home.html", **frame(service, title="Home"))
+async def home(request: Request, service: Service, web: MaybeSignedIn) -> HTMLResponse:
+    sign_in = request.app.state.sign_in
+    return render(request, "hub/home.html", **frame(service, title="Home", **sign_in.context(web)))

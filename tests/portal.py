@@ -1,0 +1,104 @@
+"""Helpers for tests of the hub's web portal over real HTTP: a hub process whose cookies work
+over loopback http, people with a password and TOTP, and signing in as a browser does."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import httpx
+import pyotp
+
+from fivesafes.demo.local import ADMIN, edit_toml
+from fivesafes.demo.processes import free_port
+from fivesafes.hub.setup import init_hub
+
+PASSWORD = "correct horse battery staple"  # a test account's
+
+
+def start_portal_hub(harness: Any, **accounts: Any) -> None:
+    """A hub process like ``Harness.start_hub``'s, with ``[accounts] secure_cookies = false``
+    (plain http on loopback) and any other ``[accounts]`` settings given."""
+    port = free_port()
+    harness.hub_url = f"http://127.0.0.1:{port}"
+    config = harness.root / "hub" / "hub.toml"
+    init_hub(harness.root / "hub", name="test-hub", port=port)
+    edit_toml(config, "hub", sweep_interval_seconds=0.2, node_offline_after_seconds=5,
+              register_cache_seconds=0)  # fmt: skip
+    edit_toml(config, "accounts", secure_cookies=False, **accounts)
+    harness.restart_hub()
+
+
+@dataclass
+class Person:
+    username: str
+    secret: str | None  # TOTP
+    token: str  # an API token, for comparing with the API
+    used: set[int] = field(default_factory=set)
+
+    def code(self) -> str:
+        """A code the hub has not seen from this person yet (each step is accepted once)."""
+        assert self.secret is not None
+        totp = pyotp.TOTP(self.secret)
+        step = totp.timecode(time.time())
+        while step in self.used or (self.used and step < max(self.used)):
+            step += 1
+        self.used.add(step)
+        return totp.generate_otp(step)
+
+
+def person(
+    harness: Any,
+    username: str,
+    *,
+    roles: tuple[str, ...] = ("researcher",),
+    totp: bool = True,
+    accredited_until: date | None = None,
+) -> Person:
+    """An account at the hub with a password and (unless not ``totp``) an authenticator."""
+    token = harness.researcher(username, roles=roles, accredited_until=accredited_until)
+    service = harness.hub()
+    try:
+        store = service.account_store
+        service.unit(lambda s: store.set_password(s, username, PASSWORD, by=ADMIN))
+        secret = None
+        if totp:
+            secret, _uri = service.unit(lambda s: store.enrol_totp(s, username, by=ADMIN))
+    finally:
+        service.stop()
+    return Person(username, secret, token)
+
+
+def hidden(page: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert found, f"no hidden field {name!r} in the page"
+    return found.group(1)
+
+
+def csrf_of(page: str) -> str:
+    """The session's CSRF token, as the page gives it to htmx."""
+    found = re.search(r'"X-CSRF-Token": "([^"]+)"', page)
+    assert found, "the page carries no CSRF token"
+    return found.group(1)
+
+
+def sign_in(hub_url: str, who: Person, password: str = PASSWORD) -> httpx.Client:
+    """A client signed in as ``who`` through the sign-in pages (password, then the code)."""
+    client = httpx.Client(base_url=hub_url, timeout=30)
+    form = client.get("/sign-in").text
+    step = client.post(
+        "/sign-in",
+        data={"csrf": hidden(form, "csrf"), "next": "/", "step": "password",
+              "username": who.username, "password": password},
+    )  # fmt: skip
+    assert step.status_code == 200, step.text
+    done = client.post(
+        "/sign-in",
+        data={"csrf": hidden(form, "csrf"), "next": "/", "step": "code",
+              "pending": hidden(step.text, "pending"), "code": who.code()},
+    )  # fmt: skip
+    assert done.status_code == 303, done.text
+    return client
