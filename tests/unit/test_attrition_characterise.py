@@ -18,11 +18,18 @@ from fivesafes.cohorts.criteria import Cohort
 from fivesafes.data.source import DuckDBSource, open_omop
 from fivesafes.data.synth import concepts as c
 from fivesafes.data.synth import generate
-from fivesafes.node.person_sets import InMemoryPersonSetStore
+from fivesafes.node import runs
+from fivesafes.node.person_sets import InMemoryPersonSetStore, SqlPersonSetStore
+from fivesafes.node.release import release
 from fivesafes.node.runner import run_task
 from fivesafes.protocol.models import AttritionOutput, CharacteriseOutput
+from fivesafes.protocol.runs import ReasonCode
+from fivesafes.protocol.signing import generate_key
 from fivesafes.sdc.gate import release_count
 from fivesafes.sdc.profiles import ACRO, DEFAULT
+from fivesafes.storage.engine import make_engine, make_sessionmaker, transaction
+from fivesafes.storage.migrate import upgrade
+from fivesafes.storage.types import utcnow
 from in_process import task_payload
 
 DIABETES = {
@@ -112,6 +119,40 @@ def test_the_runner_releases_an_attrition_and_the_hub_adds_the_nodes(site):
     assert combined["steps"][0]["count"]["value"] == release_count(2 * first, DEFAULT).value
     assert combined["steps"][0]["nodes_suppressed"] == ["c"]
     assert combined["nodes_missing"] == ["d"]
+
+
+def test_every_released_step_is_remembered_and_a_later_near_copy_of_one_is_refused(site, tmp_path):
+    """The cohort and each earlier step an attrition shows are remembered (for differencing and
+    the patient data account), so a later output close to an earlier step is refused too."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'node.db'}")
+    upgrade(engine, "fivesafes.node:migrations")
+    sessions = make_sessionmaker(engine)
+    store = SqlPersonSetStore(sessions)
+    task = task_payload("attrition", {"cohort": DIABETES})
+    with open_omop(DuckDBSource(engine="duckdb", path=site)) as db:
+        outcome = run_task(task, db, DEFAULT, store)
+        found = attrition.steps(Cohort.model_validate(DIABETES), db)
+    assert outcome.release is not None
+    shown, populations = released_steps(found, DEFAULT)
+    with transaction(sessions) as session:
+        runs.record_outcome(
+            session, run_id="r1", task_id=task.task_id, task=task, outcome=outcome, node="n",
+            key=generate_key(), now=utcnow(),
+        )  # fmt: skip
+    remembered = [set(r.persons) for r in store.released_sets("p")]
+    assert len(remembered) == len(populations) > 1
+    assert all(set(p) in remembered for p in populations)
+    # a person dropped by a later rule was in a released count: their account shows it, once
+    first = found[0].persons
+    dropped = min(first - found[-1].persons)
+    assert [r.run_id for r in store.releases_for_person(dropped)] == ["r1"]
+    # the first step less a few persons: its difference from the remembered step is tiny
+    near = BitMap(first)
+    for person in list(first)[: DEFAULT.threshold - 1]:
+        near.remove(person)
+    refused = release("p", "later", near, {"count": 1}, True, DEFAULT, store)
+    assert (refused.status, refused.reason) == ("refused", ReasonCode.DIFFERENCING_RISK)
+    engine.dispose()
 
 
 CONDITIONS_SQL = """

@@ -2,8 +2,9 @@
 characterisation (``fivesafes.analyses.attrition``, ``fivesafes.analyses.characterise``).
 
 Both release only counts of distinct persons, each judged as the gate judges any count (the
-tables by the table checker). The population remembered for differencing is the cohort; the
-attrition's other released steps are checked against what the project was already given too.
+tables by the table checker). Every population an attrition releases (the cohort and each
+earlier step shown) is checked against what the project was already given and then
+remembered, for later differencing checks and for the patient data account.
 """
 
 from __future__ import annotations

@@ -12,10 +12,13 @@ from fivesafes.protocol.runs import ReasonCode
 
 @dataclass(frozen=True)
 class Release:
-    """What the node remembers of a released output: its key and the persons behind it."""
+    """What the node remembers of a released output: its key and the persons behind it, and
+    any other population it released (an attrition's earlier steps), each remembered beside
+    it for the differencing check and the patient data account."""
 
     output_key: str
     persons: AbstractBitMap
+    also: tuple[AbstractBitMap, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,7 @@ def account_projects(session: Session, releases: Iterable[PersonRelease]) -> lis
                 start_date=approval.start_date if approval else None,
                 end_date=approval.end_date if approval else None,
                 approval=approval.state if approval else None,
-                outputs=len(found),
+                outputs=len({r.run_id for r in found}),  # an attrition remembers each step
                 analyses=sorted({analyses.get(r.run_id) or "unknown" for r in found}),
                 first_release=times[0],
                 last_release=times[-1],

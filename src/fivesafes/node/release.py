@@ -1,7 +1,7 @@
 """Releasing a gated output: the last step at the node before a result is signed and sent.
 
 An output that releases any value has its population(s) checked for differencing against
-everything this project was already given (``fivesafes.sdc.differencing``), and is then
+everything this project was already given (``fivesafes.sdc.differencing``), and each is then
 remembered; suppression markers alone are sent as they are. Fails closed.
 """
 
@@ -34,14 +34,14 @@ def release(
 ) -> Outcome:
     """Send ``output``. If it releases any value, its population ``persons`` (and any other
     population it releases, ``also_checked``) is first checked for differencing and then
-    ``persons`` is remembered; markers alone are sent as they are."""
+    each is remembered; markers alone are sent as they are."""
     if not released:
         return Outcome("succeeded", output=output)
     for population in (persons, *also_checked):
         refusal = differencing_refusal(project_id, population, person_sets, profile)
         if refusal is not None:
             return refusal
-    return Outcome("succeeded", output=output, release=Release(key, persons))
+    return Outcome("succeeded", output=output, release=Release(key, persons, tuple(also_checked)))
 
 
 def differencing_refusal(

@@ -75,14 +75,10 @@ def record_outcome(
     stored_as = round_key(run_id, round_)
     signature = sign(payload, key)
     if outcome.release is not None and task is not None and outcome.output is not None:
-        record_person_set(
-            session,
-            task.project_id,
-            outcome.release.output_key,
-            stored_as,
-            outcome.release.persons,
-            outcome.output,
-        )
+        released = outcome.release
+        for n, persons in enumerate((released.persons, *released.also)):
+            key = released.output_key if n == 0 else f"{released.output_key}#{n}"
+            record_person_set(session, task.project_id, key, stored_as, persons, outcome.output)
     session.connection().execute(
         _RUNS.insert(),
         {
