@@ -12,6 +12,7 @@ from fivesafes.cli.main import app
 from fivesafes.governance.accounts.settings import AccountSettings
 from fivesafes.hub.config import HubSettings
 from fivesafes.node.config import NodeSettings
+from fivesafes.node.portal.settings import PortalSettings
 from fivesafes.sdc.gate import GateSettings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -47,7 +48,9 @@ def test_every_command_and_option_is_in_docs_cli(name, command, ctx):
             assert any(opt in body for opt in param.opts), f"{name}: {param.opts[0]} undocumented"
 
 
-@pytest.mark.parametrize("model", [HubSettings, NodeSettings, GateSettings, AccountSettings])
+@pytest.mark.parametrize(
+    "model", [HubSettings, NodeSettings, GateSettings, AccountSettings, PortalSettings]
+)
 def test_every_setting_is_in_docs_configuration(model):
     text = (DOCS / "configuration.md").read_text()
     for field in model.model_fields:

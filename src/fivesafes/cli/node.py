@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from fivesafes.cli import node_people, opt_out, patient_account
+from fivesafes.cli import node_people, node_portal, opt_out, patient_account
 from fivesafes.cli.gate_options import ProfileOption, RoundingBaseOption, ThresholdOption
 from fivesafes.cli.output import console, fail, report_new_key
 from fivesafes.governance.risk import tier_of
@@ -31,6 +31,7 @@ app = typer.Typer(
 app.add_typer(opt_out.app, name="opt-out")
 node_people.register(app)  # the node's own accounts (cli/node_people.py)
 patient_account.register(app)  # the patient data account (cli/patient_account.py)
+node_portal.register(app)  # the node's web portal (cli/node_portal.py)
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="The node's TOML configuration.")
