@@ -102,3 +102,18 @@ def sign_in(hub_url: str, who: Person, password: str = PASSWORD) -> httpx.Client
     )  # fmt: skip
     assert done.status_code == 303, done.text
     return client
+
+
+def session_for(harness: Any, username: str) -> httpx.Client:
+    """A client with a web session made directly in the hub's database (as a sign-in would),
+    for tests that are not about signing in; its CSRF token is ``client.csrf``."""
+    service = harness.hub()
+    try:
+        account = service.read(lambda s: service.account_store.require(s, username))
+        session_id, csrf = service.accounts.create_session(account)
+    finally:
+        service.stop()
+    client = httpx.Client(base_url=harness.hub_url, timeout=30)
+    client.cookies.set("fivesafes_session", session_id)
+    client.csrf = csrf  # type: ignore[attr-defined]
+    return client

@@ -4,8 +4,10 @@ The routes are read from the hub's FastAPI app, so a new route without a row her
 ``test_every_route_has_a_row``. Callers: nobody (no token), the project's PI, a member, a
 member whose accreditation expired, a researcher outside the project, a hub admin, an output
 checker, a member's read-only token (``projects:read``, ``tasks:read``) and the enrolled node
-(signed requests). Wherever the answer is 404, asking about something that does not exist
-gives the very same status and body: outsiders cannot tell "not found" from "not yours".
+(signed requests). On the portal's pages the people are signed in (a web session; the CSRF
+token with every POST) and the token and the node, which are no session, are sent to sign
+in. Wherever the answer is 404, asking about something that does not exist gives the very
+same status and body: outsiders cannot tell "not found" from "not yours".
 
 Runs against a real hub process (one node enrolled, not started).
 """
@@ -30,6 +32,10 @@ from fivesafes.protocol.signing import load_private_key, sign, sign_request
 from fivesafes.storage.types import utcnow
 
 CALLERS = ("anon", "pi", "member", "expired", "outsider", "admin", "checker", "readonly", "node")
+SIGNED_IN = ("pi", "member", "expired", "outsider", "admin", "checker")  # a web session too
+USERNAMES = {"pi": "alice", "member": "bob", "expired": "erin", "outsider": "carol",
+             "admin": "root", "checker": "olga"}  # fmt: skip
+PUBLIC_PAGES = ("/", "/static", "/sign-in", "/sign-out", "/register")
 COHORT = {"name": "c", "criteria": [{"domain": "condition", "concepts": [443388]}]}
 
 # (method, route) -> the status each caller gets, in the order of CALLERS:
@@ -50,6 +56,18 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/sign-in"): (200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("POST", "/sign-in"): (403, 403, 403, 403, 403, 403, 403, 403, 403),
     ("POST", "/sign-out"): (303, 303, 303, 303, 303, 303, 303, 303, 303),
+    ("GET", "/register"): (200, 200, 200, 200, 200, 200, 200, 200, 200),  # the register's page
+    # the hub's portal: people signed in (a web session, the CSRF token on POSTs); a token or
+    # a node's signature is no session, so they are sent to the sign-in page (303) like anon
+    ("GET", "/projects"): (303, 200, 200, 200, 200, 200, 200, 303, 303),
+    ("GET", "/projects/new"): (303, 200, 200, 200, 200, 200, 200, 303, 303),
+    ("POST", "/projects"): (303, 303, 303, 403, 303, 303, 403, 303, 303),  # made: to its page
+    ("GET", "/projects/{project_id}"): (303, 200, 200, 200, 404, 200, 404, 303, 303),
+    ("GET", "/projects/{project_id}/edit"): (303, 200, 403, 403, 404, 200, 404, 303, 303),
+    ("POST", "/projects/{project_id}/edit"): (303, 303, 403, 403, 404, 303, 404, 303, 303),
+    ("POST", "/projects/{project_id}/counts"): (303, 201, 201, 403, 404, 403, 404, 303, 303),
+    ("GET", "/tasks/{task_id}"): (303, 200, 200, 200, 404, 404, 404, 303, 303),
+    ("GET", "/audit"): (303, 403, 403, 403, 403, 200, 403, 303, 303),
     # enrolment takes a one-time token in its body (a wrong one here, for everyone)
     ("POST", "/api/v1/enrol"): (401, 401, 401, 401, 401, 401, 401, 401, 401),
     # people with API tokens
@@ -126,6 +144,16 @@ class World:
                 action_names=["projects:read", "tasks:read"],
             )
         )
+        hub = harness.hub()
+        try:  # web sessions, made as a sign-in makes them
+            self.sessions = {
+                caller: hub.accounts.create_session(
+                    hub.read(lambda s, u=username: hub.account_store.require(s, u))
+                )
+                for caller, username in USERNAMES.items()
+            }
+        finally:
+            hub.stop()
         self.node_key = load_private_key(Path(harness.root / "northfield" / "node.key"))
         created = httpx.post(
             f"{harness.hub_url}/api/v1/tasks",
@@ -157,6 +185,8 @@ class World:
             path = "/static/portal.css"
         if route == "/api/v1/node/runs/next":
             path += "?wait=0"
+        if self.is_page(route):
+            return self.page_request(caller, method, route, path, project)
         body = self.body(method, route, project)
         content = json.dumps(body).encode() if body is not None else b""
         headers = {"content-type": "application/json"} if body is not None else {}
@@ -167,6 +197,42 @@ class World:
         return httpx.request(
             method, self.harness.hub_url + path, content=content, headers=headers, timeout=30
         )
+
+    @staticmethod
+    def is_page(route: str) -> bool:
+        return not route.startswith("/api/") and route not in PUBLIC_PAGES and "docs" not in route
+
+    def page_request(
+        self, caller: str, method: str, route: str, path: str, project: str
+    ) -> httpx.Response:
+        """A portal page, as a browser asks for it: the session's cookie and, on a POST, its
+        CSRF token (htmx's header); the token and the node send what they have, no session."""
+        headers: dict[str, str] = {}
+        if caller in SIGNED_IN:
+            session_id, csrf = self.sessions[caller]
+            headers = {"cookie": f"fivesafes_session={session_id}", "x-csrf-token": csrf}
+        elif caller == "readonly":
+            headers["Authorization"] = f"Bearer {self.tokens[caller]}"
+        form = self.page_form(route, project) if method == "POST" else None
+        return httpx.request(
+            method, self.harness.hub_url + path, data=form, headers=headers, timeout=30
+        )
+
+    def page_form(self, route: str, project: str) -> dict:
+        today = date.today()
+        if route == "/projects/{project_id}/counts":
+            return {"domain": "condition", "concepts": "443388"}
+        terms = {  # the matrix project's own terms (the edit makes no new version)
+            "title": "Local project" if "edit" in route else "Another study",
+            "purpose": "Testing the federation on synthetic data.",
+            "lay_summary": "Edited in the matrix test.",
+            "members": "alice bob erin" if "edit" in route else "alice",
+            "nodes": ["northfield"],
+            "data_domains": ["omop"],
+            "start_date": today.isoformat(),
+            "end_date": (today + timedelta(days=365 if "edit" in route else 30)).isoformat(),
+        }
+        return terms
 
     def body(self, method: str, route: str, project: str) -> dict | None:
         if route == "/api/v1/projects" and method == "POST":
@@ -217,9 +283,12 @@ def test_every_route_answers_every_caller_as_the_table_says(world):
                 continue
             if status >= 400 and route.startswith("/api/"):
                 assert set(response.json()) == {"error"}, (method, route, caller)
+            if status == 303 and World.is_page(route):  # made or changed, or sent to sign in
+                to_sign_in = response.headers["location"].startswith("/sign-in")
+                assert to_sign_in == (caller not in SIGNED_IN), (method, route, caller)
             if status == 404:  # an outsider cannot tell a resource they may not see from none
                 absent = world.request(caller, method, route, absent=True)
-                if (absent.status_code, absent.json()) != (404, response.json()):
+                if (absent.status_code, absent.text) != (404, response.text):
                     wrong.append(f"{method} {route} as {caller}: not found != no permission")
     assert not wrong, "\n".join(wrong)
 

@@ -15,6 +15,7 @@ versions) is ``policies``, asked after these.
 | read a task               | the project's members                             | not found  |
 | list nodes                | any account                                       | -          |
 | manage people             | hub admins                                        | -          |
+| read the hub's audit log  | hub admins                                        | -          |
 | approve / reject a project at a node | that node's custodians                 | -          |
 | revoke an approval at a node | that node's custodians and TRE admins          | -          |
 | manage a node's accounts  | that node's TRE admins                            | -          |
@@ -180,6 +181,16 @@ def check_manage_people(actor: Actor) -> None:
 
 def can_manage_people(actor: Actor) -> bool:
     return _allowed(check_manage_people, actor)
+
+
+def check_read_hub_audit(actor: Actor) -> None:
+    """The hub's audit log (who did what, to which project) and whether its chain holds."""
+    if not actor.account.holds(Role.HUB_ADMIN):
+        raise NotPermitted("Only hub admins read the hub's audit log.")
+
+
+def can_read_hub_audit(actor: Actor) -> bool:
+    return _allowed(check_read_hub_audit, actor)
 
 
 # ---- at a node ------------------------------------------------------------------------------

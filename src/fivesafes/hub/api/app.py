@@ -13,7 +13,10 @@ from fivesafes import __version__
 from fivesafes.hub.api import nodes, public, researcher
 from fivesafes.hub.api.deps import Service
 from fivesafes.hub.api.errors import BodyLimit, install_error_handlers
+from fivesafes.hub.portal import audit as portal_audit
 from fivesafes.hub.portal import pages as portal_pages
+from fivesafes.hub.portal import projects as portal_projects
+from fivesafes.hub.portal import tasks as portal_tasks
 from fivesafes.hub.service import HubService
 from fivesafes.protocol.models import HubInfo
 from fivesafes.web.pages import static_files
@@ -60,7 +63,8 @@ def create_app(service: HubService) -> FastAPI:
     app.include_router(researcher.router)
     app.include_router(nodes.router)
     app.include_router(public.router)  # the data use register
-    app.include_router(portal_pages.router)
+    for portal in (portal_pages, portal_projects, portal_tasks, portal_audit):
+        app.include_router(portal.router)
     WebSignIn(
         service.accounts,
         frame=lambda: portal_pages.frame(service),

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
+from fivesafes.governance.people import Actor
 from fivesafes.governance.permissions import check_list_nodes
 from fivesafes.hub.api.deps import Caller, Service
 from fivesafes.hub.db import Node
@@ -22,6 +23,7 @@ from fivesafes.hub.projects import (
     project_view,
     projects_visible_to,
 )
+from fivesafes.hub.service import HubService
 from fivesafes.hub.tasks import create_task, task_for, task_view
 from fivesafes.protocol.models import (
     NodeView,
@@ -120,6 +122,12 @@ async def list_nodes(actor: Caller, service: Service) -> list[NodeView]:
 
 @router.post("/tasks", status_code=201)
 async def submit_task(request: TaskRequest, actor: Caller, service: Service) -> TaskView:
+    return await submit(service, request, actor)
+
+
+async def submit(service: HubService, request: TaskRequest, actor: Actor) -> TaskView:
+    """Create the task and wake its nodes' long-polls (the API's and the portal's way)."""
+
     def work(session: Any) -> tuple[TaskView, list[str]]:
         task, targets = create_task(session, request, by=actor, key=service.key)
         return task_view(session, task), targets

@@ -1,0 +1,136 @@
+"""Tasks and results in the hub's portal: a project's recent tasks, running a count from its
+page (the API's own ``submit``), and a task's result, which the page polls with htmx until
+every node has answered. Each node's disclosure verdict is shown with its released values."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fivesafes.governance.people import via_session
+from fivesafes.hub.api.deps import Service
+from fivesafes.hub.api.researcher import submit
+from fivesafes.hub.db import Task
+from fivesafes.hub.portal import forms, plots
+from fivesafes.hub.portal.pages import page
+from fivesafes.hub.projects import project_for
+from fivesafes.hub.tasks import task_for, task_view
+from fivesafes.protocol.errors import FivesafesError
+from fivesafes.protocol.models import TaskRequest, TaskView
+from fivesafes.web.signin import Posting, SignedIn
+
+router = APIRouter(include_in_schema=False)
+RECENT = 50
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    node: str
+    state: str
+    verdict: str | None  # the node's gate: pass or fail; None when nothing came back
+    value: str  # what was released, in words
+    rules: list[str]
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Shown:
+    view: TaskView
+    nodes: list[NodeResult]
+    total: str | None
+    combined_verdict: str | None
+    plot: str | None  # inline SVG
+
+
+def shown(view: TaskView) -> Shown:
+    """What a task's page shows: per node its state, verdict and released value."""
+    nodes = []
+    released: dict[str, int | None] = {}
+    for run in view.runs:
+        output: dict[str, Any] = run.output or {}
+        gate = output.get("gate") or {}
+        count = output.get("count")
+        value = ""
+        if isinstance(count, dict):
+            value = "suppressed" if count.get("suppressed") else str(count.get("value"))
+            released[run.node] = None if count.get("suppressed") else count.get("value")
+        elif output:
+            value = "released" if gate.get("verdict") == "pass" else "suppressed"
+        nodes.append(
+            NodeResult(
+                node=run.node,
+                state=run.state.value,
+                verdict=gate.get("verdict"),
+                value=value,
+                rules=list(gate.get("rules") or []),
+                reason=run.message or (run.reason.value if run.reason else None),
+            )
+        )
+    combined: dict[str, Any] = view.combined or {}
+    total_record = combined.get("total")
+    total = None
+    total_value = None
+    if isinstance(total_record, dict):
+        total_value = None if total_record.get("suppressed") else total_record.get("value")
+        total = "suppressed" if total_record.get("suppressed") else str(total_record.get("value"))
+    combined_gate = combined.get("gate") if isinstance(combined.get("gate"), dict) else {}
+    plot = None
+    if view.analysis == "count" and view.state == "complete" and released:
+        plot = plots.count_bars(released, total_value)
+    return Shown(view, nodes, total, (combined_gate or {}).get("verdict"), plot)
+
+
+def recent_tasks(session: Session, project_id: str) -> list[TaskView]:
+    """The project's newest tasks (the caller has checked who may see the project)."""
+    query = (
+        select(Task)
+        .where(Task.project_id == project_id)
+        .order_by(Task.created_at.desc(), Task.id)
+        .limit(RECENT)
+    )
+    return [task_view(session, task) for task in session.scalars(query)]
+
+
+@router.post("/projects/{project_id}/counts", response_class=HTMLResponse)
+async def run_count(
+    project_id: str, request: Request, service: Service, web: Posting
+) -> HTMLResponse:
+    """A count from the project page's form, through the API's own ``submit``; answers the
+    task's result fragment (htmx) or its page."""
+    actor = via_session(web.account)
+    await asyncio.to_thread(service.read, lambda s: project_for(s, project_id, actor))
+    try:
+        data = forms.count_request(await request.form(), project_id)
+    except ValueError:
+        data = {}
+    parsed, problems = forms.parse(TaskRequest, data)
+    if parsed is None:
+        return page(request, service, web, "hub/count_problems.html", status_code=422,
+                    title="Count", problems=problems)  # fmt: skip
+    try:
+        view = await submit(service, parsed, actor)
+    except FivesafesError as exc:
+        if exc.status == 404:
+            raise
+        return page(request, service, web, "hub/count_problems.html", status_code=exc.status,
+                    title="Count", problems=[("task", exc.message)])  # fmt: skip
+    return page(request, service, web, "hub/task.html", status_code=201,
+                title=f"Task {view.task_id}", task=shown(view))  # fmt: skip
+
+
+@router.get("/tasks/{task_id}", response_class=HTMLResponse)
+async def task_page(
+    task_id: str, request: Request, service: Service, web: SignedIn
+) -> HTMLResponse:
+    actor = via_session(web.account)
+    view = await asyncio.to_thread(
+        service.read, lambda s: task_view(s, task_for(s, task_id, actor))
+    )
+    result = await asyncio.to_thread(shown, view)
+    return page(request, service, web, "hub/task.html", title=f"Task {task_id}", task=result)
