@@ -121,6 +121,9 @@ def create_request(
     title = title.strip()
     if not title or len(title) > 300:
         raise InvalidRequest("A release request has a title of 1 to 300 characters.")
+    existing = store.from_run(run_id) if run_id else None
+    if existing is not None:
+        raise InvalidRequest(f"Run {run_id} is already release request {existing}.")
     request = ReleaseRequest(
         id="ar_" + secrets.token_hex(6),
         scope=scope,

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from fivesafes.cli import analyse, audit, hub, node, sdc, synth
+from fivesafes.cli import airlock, analyse, audit, hub, node, sdc, synth
 from fivesafes.cli import count as count_cmd
 from fivesafes.cli.output import errors
 from fivesafes.client import FederationError
@@ -24,6 +24,7 @@ app.add_typer(synth.app, name="synth")
 app.add_typer(sdc.app, name="sdc")
 app.add_typer(analyse.app, name="analyse")
 app.add_typer(audit.app, name="audit")
+app.add_typer(airlock.app, name="airlock")
 app.command("count")(count_cmd.count)
 
 

@@ -28,3 +28,6 @@ class Outcome:
     output: dict[str, Any] | None = None
     unknown_concepts: list[int] | None = None
     release: Release | None = None
+    # an output held for review, kept at the node (never sent) so that it can become a release
+    # request in the node's airlock (fivesafes.node.airlock)
+    held: dict[str, Any] | None = None

@@ -109,7 +109,9 @@ def can_run(task: TaskPayload, approval: Approval | None, *, node: str, now: dat
 def held_by_approval(outcome: Outcome, approval: Approval | None) -> Outcome:
     """With the approval's ``outputs_to_airlock``, an output that would have been released is
     held for an output checker instead: nothing is sent and nothing is remembered as released
-    (the differencing check never counts an output nobody received)."""
+    (the differencing check never counts an output nobody received). The output is kept at the
+    node, for its airlock (``fivesafes.node.airlock``)."""
     if approval is not None and approval.outputs_to_airlock and outcome.status == "succeeded":
-        return Outcome("refused", ReasonCode.HELD_FOR_REVIEW)
+        held = {"held_because": "outputs_to_airlock", "output": outcome.output}
+        return Outcome("refused", ReasonCode.HELD_FOR_REVIEW, held=held)
     return outcome

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -191,6 +191,17 @@ def _compute(
         evidence_of(share, sums),
         model_round=(instruction, sums, share.missing),
     )
+
+
+def held(computed: Computed, judgement: Judgement, profile: Profile) -> dict[str, Any] | None:
+    """What an output held for review would release, kept at the node for its airlock (never
+    sent); None if it cannot be built (the run is still held)."""
+    try:
+        output = released_output(computed, replace(judgement, verdict=Verdict.PASS), profile)
+    except Exception:  # noqa: BLE001 - nothing is kept, nothing leaves
+        return None
+    output["gate"] = {"verdict": "review", "profile": judgement.profile, "rules": judgement.rules}
+    return {"held_because": "gate_review", "output": output}
 
 
 def released_output(computed: Computed, judgement: Judgement, profile: Profile) -> dict[str, Any]:
@@ -370,7 +381,9 @@ def gate(
         return Outcome("failed", ReasonCode.GATE_ERROR)
     if judgement.verdict is Verdict.REVIEW:
         log.warning("held for review in project %s: %s", project_id, ", ".join(judgement.rules))
-        return Outcome("refused", ReasonCode.HELD_FOR_REVIEW)
+        return Outcome(
+            "refused", ReasonCode.HELD_FOR_REVIEW, held=held(computed, judgement, profile)
+        )
     if judgement.verdict is Verdict.FAIL and isinstance(computed.evidence, ModelEvidence):
         # a model has no suppression marker: the node declines the round
         log.warning("model refused in project %s: %s", project_id, ", ".join(judgement.rules))

@@ -94,6 +94,7 @@ def record_outcome(
             "result_payload": payload,
             "result_signature": signature,
             "submitted_at": None,
+            "held_output": outcome.held,
         },
     )
     event = (
