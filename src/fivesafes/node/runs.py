@@ -77,8 +77,10 @@ def record_outcome(
     if outcome.release is not None and task is not None and outcome.output is not None:
         released = outcome.release
         for n, persons in enumerate((released.persons, *released.also)):
-            key = released.output_key if n == 0 else f"{released.output_key}#{n}"
-            record_person_set(session, task.project_id, key, stored_as, persons, outcome.output)
+            output_key = released.output_key if n == 0 else f"{released.output_key}#{n}"
+            record_person_set(
+                session, task.project_id, output_key, stored_as, persons, outcome.output
+            )
     session.connection().execute(
         _RUNS.insert(),
         {
