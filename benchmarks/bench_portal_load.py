@@ -153,7 +153,9 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def report(tally: Tally, elapsed: float, users: int, think: float, cpu: float) -> str:
+def report(
+    tally: Tally, elapsed: float, users: int, think: float, cpu: float, load: tuple[float, float]
+) -> str:
     every = [v for values in tally.latencies.values() for v in values]
     errors = sum(tally.errors.values())
     ms = 1000.0
@@ -163,7 +165,9 @@ def report(tally: Tally, elapsed: float, users: int, think: float, cpu: float) -
         f"{datetime.now(UTC):%Y-%m-%d}.",
         "",
         f"**{tally.requests} requests, {tally.requests / elapsed:.1f} per second, "
-        f"{errors} errors.** Hub CPU {cpu:.1f} s ({cpu / elapsed:.2f} cores on average).",
+        f"{errors} errors.** Hub CPU {cpu:.1f} s ({cpu / elapsed:.2f} cores on average); "
+        f"the machine's load average {load[0]:.1f} before and {load[1]:.1f} after (other work "
+        "shares its CPUs, the load generator too).",
         "",
         "| page | requests | errors | p50 ms | p90 ms | p99 ms | max ms |",
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -200,10 +204,11 @@ def main(argv: list[str] | None = None) -> int:
         assert fed.hub_process is not None
         pid = fed.hub_process.process.pid
         print(f"hub at {fed.hub_url}; {args.users} people for {args.seconds:.0f} s", flush=True)
-        cpu_before = cpu_seconds(pid)
+        cpu_before, load_before = cpu_seconds(pid), os.getloadavg()[0]
         tally, elapsed = asyncio.run(load(fed.hub_url, sessions, args.users, args.seconds, think))
         cpu = cpu_seconds(pid) - cpu_before
-    text = report(tally, elapsed, args.users, think, cpu)
+        machine_load = (load_before, os.getloadavg()[0])
+    text = report(tally, elapsed, args.users, think, cpu, machine_load)
     print(text)
     heading = "## Portal load (`benchmarks/bench_portal_load.py`)"
     if not args.no_record:
