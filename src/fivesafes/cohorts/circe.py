@@ -4,9 +4,11 @@ A researcher's existing definition travels unchanged in the task (``CirceCohort`
 the Circe JSON). Each node parses it with ``ohdsi-circepy`` and compiles it with circepy's own
 Ibis executor, *compile-only*: every table it reads comes through the node's view layer
 (``OmopDatabase.table``: lower-case columns, CDM 5.3 as 5.4, opt-outs removed), and every
-"table" circepy would write (its codeset table, its staging tables) is kept as an Ibis
+"table" circepy would write (its codeset table, its staging tables) is kept as a *named* Ibis
 expression in memory instead, so nothing is written to the CDM and a read-only source works
-on every engine. The cohort's persons are its subjects; a person's index date is the start of
+on every engine. A named expression compiles to one common table expression however often
+later stages read it, so the SQL reads each CDM table once per stage that needs it rather than
+once per use (docs/benchmarks.md, "cohort-scale"). The cohort's persons are its subjects; a person's index date is the start of
 their first cohort era.
 
 Constructs this platform does not run are refused with a message naming them, never silently
@@ -28,6 +30,7 @@ censoring and era collapse.
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -119,6 +122,7 @@ class _CompileOnly:
     def __init__(self, db: OmopDatabase) -> None:
         self._db = db
         self._virtual: dict[str, ibis.Table] = {}
+        self._numbers = itertools.count()
         self.name = db.backend.name
 
     def table(self, name: str, database: str | None = None) -> ibis.Table:
@@ -134,8 +138,9 @@ class _CompileOnly:
     def create_table(
         self, name: str, obj: Any = None, *, database: str | None = None, **_: Any
     ) -> ibis.Table:
-        self._virtual[name] = obj
-        return obj
+        named = obj.alias(f"{name.lower()}_{next(self._numbers)}")  # one CTE however often read
+        self._virtual[name] = named
+        return named
 
     def drop_table(self, name: str, *, database: str | None = None, force: bool = False) -> None:
         self._virtual.pop(name, None)
@@ -153,7 +158,7 @@ def circe_events(cohort: CirceCohort, db: OmopDatabase) -> ibis.Table:
             expression(cohort),
             backend=_CompileOnly(db),
             cdm_schema="cdm",
-            materialize=False,
+            materialize=True,  # every stage passes through create_table, so it is named
             session_prefix="fivesafes_",
         )
     except (UnsupportedCirce, ValueError):
