@@ -14,12 +14,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from fivesafes.audit.checkpoints import read_witness
-from fivesafes.audit.verify import verify_audit
+from fivesafes.audit.verify import AuditReport, verify_audit
 from fivesafes.governance.permissions import check_see_node_audit
 from fivesafes.node.db import AUDIT
-from fivesafes.node.portal.audit_log import EVENT_TYPES, AuditFilter, events_page
+from fivesafes.node.portal.audit_log import EVENT_TYPES, AuditFilter, EventsPage, events_page
 from fivesafes.node.portal.pages import Service, actor, page
 from fivesafes.protocol.signing import fingerprint, public_key_text
 from fivesafes.web.signin import SignedIn
@@ -60,7 +61,7 @@ def explorer(
     witness_file = service.config.node.audit_witness_file
     witness = list(read_witness(witness_file)) if witness_file is not None else []
 
-    def read(session):  # type: ignore[no-untyped-def]
+    def read(session: Session) -> tuple[AuditReport, EventsPage]:
         report = verify_audit(session, AUDIT, public, witness)
         return report, events_page(session, AUDIT, wanted, report.problems)
 
