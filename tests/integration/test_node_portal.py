@@ -61,6 +61,24 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/audit"): (303, 200, 200, 403, 403),
     ("GET", "/patient-account"): (303, 200, 403, 403, 403),
     ("POST", "/patient-account"): (303, 200, 403, 403, 403),
+    # the airlock's pages (fivesafes.airlock.portal): alice's submitted request of the
+    # released project, table.csv; nobody here is its author, the checker may review it
+    ("GET", "/airlock"): (303, 200, 200, 200, 200),
+    ("GET", "/airlock/new"): (303, 200, 200, 200, 200),
+    ("POST", "/airlock"): (303, 422, 422, 422, 422),  # no project named
+    ("GET", "/airlock/queue"): (303, 403, 403, 200, 403),
+    ("GET", "/airlock/{request_id}"): (303, 404, 404, 200, 404),
+    ("GET", "/airlock/{request_id}/files/{name}"): (303, 404, 404, 200, 404),
+    ("GET", "/airlock/{request_id}/review"): (303, 404, 404, 200, 404),
+    ("GET", "/airlock/{request_id}/consolidate"): (303, 404, 404, 200, 404),
+    ("POST", "/airlock/{request_id}/votes"): (303, 404, 404, 422, 404),  # no vote sent
+    ("POST", "/airlock/{request_id}/consolidate"): (303, 404, 404, 422, 404),
+    ("POST", "/airlock/{request_id}/files"): (303, 404, 404, 403, 404),
+    ("POST", "/airlock/{request_id}/files/{name}/remove"): (303, 404, 404, 403, 404),
+    ("POST", "/airlock/{request_id}/submit"): (303, 404, 404, 403, 404),
+    ("POST", "/airlock/{request_id}/revise"): (303, 404, 404, 403, 404),
+    ("POST", "/airlock/{request_id}/withdraw"): (303, 404, 404, 403, 404),
+    ("POST", "/airlock/{request_id}/bundle"): (303, 404, 404, 403, 404),
 }  # fmt: skip
 
 
@@ -126,6 +144,7 @@ class World:
             ["alice", "bob"], [NODE], approve=False, title="Awaiting study",
             purpose="Whether the portal shows what a custodian needs.", pi="alice",
         )  # fmt: skip
+        self.release_request = airlock_request(harness, self.released)
         self.url, self.process = start_node_portal(harness, NODE)
         self.clients = {caller: sign_in(self.url, who) for caller, who in self.people.items()}
         self.clients["anon"] = httpx.Client(base_url=self.url, timeout=30)
@@ -137,7 +156,8 @@ class World:
 
     def request(self, caller: str, method: str, route: str, *, absent: bool = False):
         project = "p_doesnotexist" if absent or method == "POST" else self.awaiting
-        path = route.replace("{project_id}", project)
+        path = route.replace("{project_id}", project).replace("{name}", "table.csv")
+        path = path.replace("{request_id}", "ar_doesnotexist" if absent else self.release_request)
         if route == "/static":
             path = "/static/portal.css"
         data: dict[str, str] = {}
@@ -150,6 +170,22 @@ class World:
 
     def node(self):
         return self.harness.node_service(NODE)
+
+
+def airlock_request(harness, project: str) -> str:
+    """alice's release request at the node for ``project``, with table.csv, submitted."""
+    from fivesafes.airlock.files import RequestFile
+    from fivesafes.node.airlock import airlock_actor, node_airlock
+
+    service = harness.node_service(NODE)
+    try:
+        airlock, alice = node_airlock(service), service.read(lambda s: airlock_actor(s, "alice"))
+        made = airlock.create(title="Matrix", project_id=project, by=alice,
+                              files=(RequestFile("table.csv", b"a,n\nx,20\n"),))  # fmt: skip
+        airlock.submit(made.id, by=alice)
+    finally:
+        service.stop()
+    return made.id
 
 
 @pytest.fixture(scope="module")
@@ -276,6 +312,7 @@ def test_the_patient_data_account_answers_by_identifier_and_never_shows_it(world
     assert 'label for="identifier"' in form
     seen = cora.post("/patient-account", data={"csrf": token, "identifier": nhs(world.inside)})
     assert seen.status_code == 200 and "Lung cancer incidence" in seen.text
+    assert "Testing the federation on synthetic data." in seen.text  # the purpose
     start = date.today().isoformat()
     assert f"{start} to " in seen.text  # the project's dates
     assert nhs(world.inside) not in seen.text and seen.headers["cache-control"] == "no-store"

@@ -67,6 +67,8 @@ def _snapshot(
     approval.decided_by = by.username
     approval.record_signature = signed.signature
     approval.risk_tier = tier_of(record).tier
+    approval.purpose = record.purpose or None
+    approval.lay_summary = record.lay_summary or None
     return approval
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, Integer, String
+from sqlalchemy import JSON, Boolean, Date, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from fivesafes.airlock.tables import define_airlock_tables
@@ -61,6 +61,9 @@ class Approval(Base):
     outputs_to_airlock: Mapped[bool] = mapped_column(Boolean, server_default="0")
     reason: Mapped[str | None] = mapped_column(String(1000))  # why it was rejected
     risk_tier: Mapped[int | None] = mapped_column(Integer)  # as this node computed it
+    # of the approved record, for the patient data account (approvals before 0005: none)
+    purpose: Mapped[str | None] = mapped_column(Text)
+    lay_summary: Mapped[str | None] = mapped_column(Text)
 
 
 class NodeRun(Base):
