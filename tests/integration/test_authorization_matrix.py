@@ -68,6 +68,26 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/projects/{project_id}/counts"): (303, 201, 201, 403, 404, 403, 404, 303, 303),
     ("GET", "/tasks/{task_id}"): (303, 200, 200, 200, 404, 404, 404, 303, 303),
     ("GET", "/audit"): (303, 403, 403, 403, 403, 200, 403, 303, 303),
+    # the airlock's pages: alice's submitted release request with table.csv; olga votes on it,
+    # alice withdraws it last (fivesafes.airlock.portal)
+    ("GET", "/airlock"): (303, 200, 200, 200, 200, 200, 200, 303, 303),
+    ("GET", "/airlock/new"): (303, 200, 200, 200, 200, 200, 200, 303, 303),
+    ("POST", "/airlock"): (303, 303, 303, 303, 404, 422, 422, 303, 303),  # not researchers: 422
+    ("GET", "/airlock/queue"): (303, 403, 403, 403, 403, 403, 200, 303, 303),
+    ("GET", "/airlock/{request_id}"): (303, 200, 404, 404, 404, 404, 200, 303, 303),
+    ("GET", "/airlock/{request_id}/files/{name}"): (303, 200, 404, 404, 404, 404, 200, 303, 303),
+    ("GET", "/airlock/{request_id}/review"): (303, 403, 404, 404, 404, 404, 200, 303, 303),
+    ("GET", "/airlock/{request_id}/consolidate"): (303, 403, 404, 404, 404, 404, 200, 303, 303),
+    ("POST", "/airlock/{request_id}/votes"): (303, 403, 404, 404, 404, 404, 303, 303, 303),
+    ("POST", "/airlock/{request_id}/consolidate"): (303, 403, 404, 404, 404, 404, 422, 303, 303),
+    ("POST", "/airlock/{request_id}/files"): (303, 422, 404, 404, 404, 404, 403, 303, 303),
+    ("POST", "/airlock/{request_id}/files/{name}/remove"): (
+        303, 422, 404, 404, 404, 404, 403, 303, 303,
+    ),
+    ("POST", "/airlock/{request_id}/submit"): (303, 422, 404, 404, 404, 404, 403, 303, 303),
+    ("POST", "/airlock/{request_id}/revise"): (303, 422, 404, 404, 404, 404, 403, 303, 303),
+    ("POST", "/airlock/{request_id}/bundle"): (303, 422, 404, 404, 404, 404, 403, 303, 303),
+    ("POST", "/airlock/{request_id}/withdraw"): (303, 303, 404, 404, 404, 404, 403, 303, 303),
     # enrolment takes a one-time token in its body (a wrong one here, for everyone)
     ("POST", "/api/v1/enrol"): (401, 401, 401, 401, 401, 401, 401, 401, 401),
     # people with API tokens
@@ -162,6 +182,7 @@ class World:
         )
         assert created.status_code == 201, created.text
         self.task = created.json()["task_id"]
+        self.release_request = airlock_request(harness, self.project)
 
     def task_body(self, project: str) -> dict:
         return {
@@ -180,6 +201,8 @@ class World:
             route.replace("{project_id}", project)
             .replace("{task_id}", task)
             .replace("{run_id}", "r_doesnotexist")
+            .replace("{request_id}", "ar_doesnotexist" if absent else self.release_request)
+            .replace("{name}", "table.csv")
         )
         if route == "/static":
             path = "/static/portal.css"
@@ -222,6 +245,9 @@ class World:
         today = date.today()
         if route == "/projects/{project_id}/counts":
             return {"domain": "condition", "concepts": "443388"}
+        if route.startswith("/airlock"):
+            return {"title": "A matrix request", "project": project, "file": "table.csv",
+                    "vote": "approve", "comment": "matrix"}  # fmt: skip
         terms = {  # the matrix project's own terms (the edit makes no new version)
             "title": "Local project" if "edit" in route else "Another study",
             "purpose": "Testing the federation on synthetic data.",
@@ -262,6 +288,22 @@ class World:
         if route == "/api/v1/node/approvals":
             return {"project_id": project, "version": 1, "decision": "rejected", "reason": "r"}
         return None
+
+
+def airlock_request(harness, project: str) -> str:
+    """alice's release request of ``project`` with table.csv, submitted."""
+    from fivesafes.airlock.files import RequestFile
+    from fivesafes.hub.airlock import airlock_actor, hub_airlock
+
+    hub = harness.hub()
+    try:
+        airlock, alice = hub_airlock(hub), hub.read(lambda s: airlock_actor(s, "alice"))
+        made = airlock.create(title="Matrix", project_id=project, by=alice,
+                              files=(RequestFile("table.csv", b"a,n\nx,20\n"),))  # fmt: skip
+        airlock.submit(made.id, by=alice)
+    finally:
+        hub.stop()
+    return made.id
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,15 @@ member of the request's project.
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fivesafes.airlock.portal.site import AirlockSite
 from fivesafes.airlock.service import Airlock, SqlUnit
 from fivesafes.audit.checkpoints import service_name
 from fivesafes.governance.people import Actor
 from fivesafes.governance.roles import HUB, Role
-from fivesafes.hub.db import AIRLOCK, AUDIT, Project
+from fivesafes.hub.db import AIRLOCK, AUDIT, Project, ProjectMember
 from fivesafes.hub.people import hub_accounts
 from fivesafes.hub.projects import member_names
 from fivesafes.hub.service import HubService
@@ -49,3 +51,31 @@ def check_author(session: Session, actor: Actor, project_id: str | None) -> None
         session, project_id
     ):
         raise NotFoundOrNoPermission("project")
+
+
+def author_projects(session: Session, actor: Actor) -> list[tuple[str, str]]:
+    """The projects ``actor`` may make a release request for here: theirs, as a researcher."""
+    if not actor.account.holds(Role.RESEARCHER, HUB):
+        return []
+    found = session.execute(
+        select(Project.id, Project.title)
+        .join(ProjectMember, ProjectMember.project_id == Project.id)
+        .where(ProjectMember.user_id == actor.id)
+        .order_by(Project.created_at)
+    )
+    return [(row.id, row.title) for row in found]
+
+
+def portal_site(service: HubService) -> AirlockSite:
+    """The airlock's pages at the hub (``fivesafes.airlock.portal``), in the hub's frame."""
+    from fivesafes.hub.portal.pages import page
+
+    return AirlockSite(
+        airlock=lambda: hub_airlock(service),
+        read=service.read,
+        check_author=check_author,
+        projects=author_projects,
+        page=lambda request, web, template, **context: page(
+            request, service, web, template, **context
+        ),
+    )

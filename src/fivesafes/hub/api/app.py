@@ -10,6 +10,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from fivesafes import __version__
+from fivesafes.airlock.portal.routes import airlock_router
+from fivesafes.hub import airlock as hub_airlock
 from fivesafes.hub.api import nodes, public, researcher
 from fivesafes.hub.api.deps import Service
 from fivesafes.hub.api.errors import BodyLimit, install_error_handlers
@@ -65,6 +67,7 @@ def create_app(service: HubService) -> FastAPI:
     app.include_router(public.router)  # the data use register
     for portal in (portal_pages, portal_projects, portal_tasks, portal_audit):
         app.include_router(portal.router)
+    app.include_router(airlock_router(hub_airlock.portal_site(service)))  # /airlock pages
     WebSignIn(
         service.accounts,
         frame=lambda: portal_pages.frame(service),

@@ -28,6 +28,7 @@ def frame(service: Any, web: WebSession | None = None, **context: Any) -> dict[s
     nav = list(PUBLIC_NAV)
     if web is not None:
         nav.insert(1, ("/projects", "Projects"))
+        nav.insert(2, ("/airlock", "Airlock"))
         if can_read_hub_audit(via_session(web.account)):
             nav.append(("/audit", "Audit"))
     return {

@@ -22,12 +22,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
 from fivesafes import __version__
+from fivesafes.airlock.portal.routes import airlock_router
 from fivesafes.governance.permissions import (
     can_decide_project,
     can_look_up_patient_account,
     can_see_node_approvals,
     can_see_node_audit,
 )
+from fivesafes.node.airlock import portal_site as airlock_site
 from fivesafes.node.portal import approvals, audit, patient
 from fivesafes.node.portal.pages import actor, frame, page
 from fivesafes.node.service import NodeService
@@ -98,6 +100,7 @@ def create_portal_app(service: NodeService) -> ContainErrors:
     app.include_router(approvals.router)
     app.include_router(audit.router)
     app.include_router(patient.router)
+    app.include_router(airlock_router(airlock_site(service)))  # /airlock pages
     app.mount("/static", static_files(), name="static")
     return ContainErrors(app)
 

@@ -18,6 +18,7 @@ NAV = [
     ("/approvals", "Approvals"),
     ("/audit", "Audit log"),
     ("/patient-account", "Patient data account"),
+    ("/airlock", "Airlock"),
 ]
 
 
