@@ -128,7 +128,7 @@ def test_signed_task_with_extra_fields_is_refused():
 def test_an_approval_with_the_airlock_holds_every_output_it_would_release():
     released = Outcome("succeeded", output={"count": 1})
     airlock = approval(outputs_to_airlock=True)
-    held = {"held_because": "outputs_to_airlock", "output": {"count": 1}}  # kept at the node
+    held = {"held_because": "outputs_to_airlock", "output": {"count": 1}, "persons": []}
     assert held_by_approval(released, airlock) == Outcome(
         "refused", ReasonCode.HELD_FOR_REVIEW, held=held
     )

@@ -49,15 +49,22 @@ class SessionUnit(Protocol):
 
 class SqlUnit:
     """A service's transactions (``ServiceCore.unit``) as the airlock's: each on a fresh
-    ``SqlAirlockStore`` over the unit's session."""
+    store over the unit's session (``SqlAirlockStore``, or a service's own kind of it)."""
 
-    def __init__(self, unit: SessionUnit, tables: AirlockTables, audit: AuditTables) -> None:
+    def __init__(
+        self,
+        unit: SessionUnit,
+        tables: AirlockTables,
+        audit: AuditTables,
+        store: Callable[[Session, AirlockTables, AuditTables], AirlockStore] = SqlAirlockStore,
+    ) -> None:
         self._unit = unit
         self._tables = tables
         self._audit = audit
+        self._store = store
 
     def __call__(self, work: Callable[[AirlockStore], T]) -> T:
-        return self._unit(lambda s: work(SqlAirlockStore(s, self._tables, self._audit)))
+        return self._unit(lambda s: work(self._store(s, self._tables, self._audit)))
 
 
 class Airlock:

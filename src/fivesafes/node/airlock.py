@@ -27,20 +27,51 @@ from fivesafes.airlock.files import FileType, RequestFile
 from fivesafes.airlock.portal.site import AirlockSite
 from fivesafes.airlock.request import ReleaseRequest
 from fivesafes.airlock.service import Airlock, SessionUnit, SqlUnit
+from fivesafes.airlock.sql_store import SqlAirlockStore
+from fivesafes.airlock.store import StoredBundle
 from fivesafes.audit.checkpoints import service_name
 from fivesafes.governance.people import Account, Actor
 from fivesafes.governance.roles import node_scope
 from fivesafes.node.accounts import node_accounts
 from fivesafes.node.db import AIRLOCK, AUDIT, Approval, NodeRun
+from fivesafes.node.outcome import held_persons
+from fivesafes.node.person_sets import record_person_set
 from fivesafes.node.service import NodeService
 from fivesafes.protocol.errors import InvalidRequest, NotFoundOrNoPermission
 from fivesafes.protocol.runs import ReasonCode
 
 
+class NodeAirlockStore(SqlAirlockStore):
+    """The airlock's records at a node: releasing a request made from a held run also records
+    that run's persons in the node's released person sets, in the release's own transaction,
+    so the differencing check and the patient data account count what the airlock let out.
+    Whatever files the released request holds, the run's population counts as released (the
+    cautious reading: its files were made from that output)."""
+
+    def put_bundle(self, stored: StoredBundle) -> None:
+        super().put_bundle(stored)
+        requests = AIRLOCK.requests
+        run_id = self._s.execute(
+            select(requests.c.run_id).where(requests.c.id == stored.request_id)
+        ).scalar()
+        run = self._s.get(NodeRun, run_id) if run_id else None
+        if run is None or not run.held_output or run.project_id is None:
+            return
+        answer = run.held_output.get("output") or {}
+        for n, persons in enumerate(held_persons(run.held_output)):
+            key = f"airlock:{stored.request_id}" + (f"#{n}" if n else "")
+            record_person_set(self._s, run.project_id, key, run.run_id, persons, answer)
+
+
+def airlock_unit(unit: SessionUnit) -> SqlUnit:
+    """A node's transactions as its airlock's (on :class:`NodeAirlockStore`)."""
+    return SqlUnit(unit, AIRLOCK, AUDIT, NodeAirlockStore)
+
+
 def node_airlock(service: NodeService) -> Airlock:
     return Airlock(
         scope=node_scope(service.name),
-        unit=SqlUnit(service.unit, AIRLOCK, AUDIT),
+        unit=airlock_unit(service.unit),
         key=service.key,
         service=service_name("node", service.name),
         profile=service.config.profile,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pyroaring import AbstractBitMap
+from pyroaring import AbstractBitMap, BitMap
 
 from fivesafes.protocol.runs import ReasonCode
 
@@ -31,3 +33,19 @@ class Outcome:
     # an output held for review, kept at the node (never sent) so that it can become a release
     # request in the node's airlock (fivesafes.node.airlock)
     held: dict[str, Any] | None = None
+
+
+def held_output(
+    because: str, output: dict[str, Any], persons: Sequence[AbstractBitMap]
+) -> dict[str, Any]:
+    """What the node keeps of an output held for review (``runs.held_output``, never sent):
+    the output, why it was held, and the persons behind it (every population it would have
+    released), so that releasing it through the airlock records them as released
+    (``fivesafes.node.airlock``). The persons never go into the request's file."""
+    kept = [base64.b64encode(bytes(p.serialize())).decode("ascii") for p in persons]
+    return {"held_because": because, "output": output, "persons": kept}
+
+
+def held_persons(held: dict[str, Any]) -> list[BitMap]:
+    """The populations kept with a held output (none for one held before they were kept)."""
+    return [BitMap.deserialize(base64.b64decode(p)) for p in held.get("persons") or []]

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from fivesafes.governance.analyses import allows
 from fivesafes.node.db import Approval
-from fivesafes.node.outcome import Outcome
+from fivesafes.node.outcome import Outcome, held_output
 from fivesafes.protocol.errors import BadSignature
 from fivesafes.protocol.models import (
     ANALYSIS_VERSIONS,
@@ -109,9 +109,12 @@ def can_run(task: TaskPayload, approval: Approval | None, *, node: str, now: dat
 def held_by_approval(outcome: Outcome, approval: Approval | None) -> Outcome:
     """With the approval's ``outputs_to_airlock``, an output that would have been released is
     held for an output checker instead: nothing is sent and nothing is remembered as released
-    (the differencing check never counts an output nobody received). The output is kept at the
-    node, for its airlock (``fivesafes.node.airlock``)."""
+    (the differencing check never counts an output nobody received). The output and the
+    persons behind it are kept at the node, for its airlock (``fivesafes.node.airlock``), which
+    records them as released if two checkers approve it and it is released."""
     if approval is not None and approval.outputs_to_airlock and outcome.status == "succeeded":
-        held = {"held_because": "outputs_to_airlock", "output": outcome.output}
+        released = outcome.release
+        persons = (released.persons, *released.also) if released is not None else ()
+        held = held_output("outputs_to_airlock", outcome.output or {}, persons)
         return Outcome("refused", ReasonCode.HELD_FOR_REVIEW, held=held)
     return outcome

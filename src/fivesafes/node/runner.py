@@ -51,7 +51,7 @@ from fivesafes.cohorts.circe import UnsupportedCirce
 from fivesafes.cohorts.concepts import UnknownConceptError
 from fivesafes.data.source import OmopDatabase
 from fivesafes.node.gate_cohort import gate_attrition, gate_characterisation
-from fivesafes.node.outcome import Outcome
+from fivesafes.node.outcome import Outcome, held_output
 from fivesafes.node.person_sets import PersonSetStore
 from fivesafes.node.release import release
 from fivesafes.protocol.models import (
@@ -194,14 +194,14 @@ def _compute(
 
 
 def held(computed: Computed, judgement: Judgement, profile: Profile) -> dict[str, Any] | None:
-    """What an output held for review would release, kept at the node for its airlock (never
-    sent); None if it cannot be built (the run is still held)."""
+    """What an output held for review would release, with the persons behind it, kept at the
+    node for its airlock (never sent); None if it cannot be built (the run is still held)."""
     try:
         output = released_output(computed, replace(judgement, verdict=Verdict.PASS), profile)
     except Exception:  # noqa: BLE001 - nothing is kept, nothing leaves
         return None
     output["gate"] = {"verdict": "review", "profile": judgement.profile, "rules": judgement.rules}
-    return {"held_because": "gate_review", "output": output}
+    return held_output("gate_review", output, [computed.persons])
 
 
 def released_output(computed: Computed, judgement: Judgement, profile: Profile) -> dict[str, Any]:
