@@ -19,9 +19,19 @@ Z975 = 1.959963984540054
 def forest_plot(
     result: MetaResult, term: str, path: str | Path, *, exponentiate: bool = False
 ) -> Any:
+    """A forest plot of one term (``forest_figure``), written to ``path``."""
+    import matplotlib.pyplot as plt
+
+    figure = forest_figure(result, term, exponentiate=exponentiate)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return Path(path)
+
+
+def forest_figure(result: MetaResult, term: str, *, exponentiate: bool = False) -> Any:
     """A forest plot of one term: each node's estimate with its 95 % interval, then the
     fixed-effect and random-effects combinations as diamonds. ``exponentiate`` shows odds or
-    hazard ratios on a log axis."""
+    hazard ratios on a log axis. The caller saves and closes the (pyplot) figure."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -59,14 +69,23 @@ def forest_plot(
     axes.set_xlabel(f"{term}: {'ratio' if exponentiate else 'coefficient'} (95 % CI)")
     axes.set_title(f"Meta-analysis of {term} across nodes")
     figure.tight_layout()
+    return figure
+
+
+def survival_plot(result: KaplanMeierResult, path: str | Path, *, confidence: bool = True) -> Any:
+    """Kaplan-Meier step curves (``survival_figure``), written to ``path``."""
+    import matplotlib.pyplot as plt
+
+    figure = survival_figure(result, confidence=confidence)
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return Path(path)
 
 
-def survival_plot(result: KaplanMeierResult, path: str | Path, *, confidence: bool = True) -> Any:
+def survival_figure(result: KaplanMeierResult, *, confidence: bool = True) -> Any:
     """Kaplan-Meier step curves, one per level, from the pooled released curve: survival 1 at
-    time 0, a step at each common boundary, the 95 % interval shaded."""
+    time 0, a step at each common boundary, the 95 % interval shaded. The caller saves and
+    closes the (pyplot) figure."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -92,6 +111,4 @@ def survival_plot(result: KaplanMeierResult, path: str | Path, *, confidence: bo
     if len(drawn) > 1 or result.by:
         axes.legend(title=result.by)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return Path(path)
+    return figure

@@ -93,6 +93,24 @@ class CharacterisationResult:
             nodes_missing={n: reasons.get(n, "") for n in combined.get("nodes_missing", [])},
         )
 
+    def distribution(self, which: str) -> Any:
+        """The combined ``"age"`` bands or ``"sex"`` as a DataFrame: persons per level (NA
+        where suppressed) and the nodes that suppressed it (the count is then a lower bound)."""
+        import pandas as pd
+
+        cells = {"age": self.age, "sex": self.sex}[which]
+        rows = [
+            {
+                which: c["row"],
+                "persons": c["count"]["value"],
+                "suppressed at": ", ".join(c["nodes_suppressed"]),
+            }
+            for c in cells
+        ]
+        return pd.DataFrame(rows, columns=[which, "persons", "suppressed at"]).astype(
+            {"persons": "Int64"}
+        )
+
     def top(self, domain: str) -> Any:
         """The combined top concepts of one domain as a DataFrame."""
         import pandas as pd

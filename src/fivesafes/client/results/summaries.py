@@ -247,6 +247,28 @@ class GroupedSummaryResult:
         n = (pooled.get("n") or {}).get("value")
         return bin_quantiles(pooled.get("bins", []), probabilities, n)
 
+    def to_frame(self) -> Any:
+        """One pooled row per level: n, missing, mean, sd, median and quartiles (suppressed
+        figures are missing)."""
+        import pandas as pd
+
+        rows = []
+        for level, pooled in self.groups.items():
+            n = (pooled.get("n") or {}).get("value")
+            q = _shown_quantiles(pooled.get("bins", []), n)
+            rows.append(
+                {
+                    "level": level,
+                    "n": n,
+                    "missing": pooled.get("missing"),
+                    "mean": pooled.get("mean"),
+                    "sd": pooled.get("sd"),
+                    **{f"q{round(100 * p)}": q.get(p) for p in MEDIAN_AND_QUARTILES},
+                }
+            )
+        columns = ["level", "n", "missing", "mean", "sd", "q25", "q50", "q75"]
+        return pd.DataFrame(rows, columns=columns)
+
     def __str__(self) -> str:
         lines = [f"Federated summary of {self.variable} by {self.by} (pooled over nodes)"]
         lines.append(
