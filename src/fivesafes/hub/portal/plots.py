@@ -1,48 +1,121 @@
 """Pictures of released results for the portal, drawn on the server with matplotlib (Agg) as
 SVG text the page inlines: nothing is fetched by the browser, and only what was released is
-drawn (suppressed values are shown as such, never as a number)."""
+drawn (suppressed values are shown as such, never as a number). The Kaplan-Meier curves and a
+meta-analysis's forest plot are the client's own figures (``fivesafes.client.plots``)."""
 
 from __future__ import annotations
 
 import io
 import threading
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fivesafes.client.results import KaplanMeierResult, MetaResult
 
 _LOCK = threading.Lock()  # pyplot's state is global: one figure at a time
 
 
-def count_bars(released: dict[str, int | None], total: int | None) -> str | None:
-    """A bar per node's released count (and the combined total); None if nothing released."""
-    if total is None and not any(v is not None for v in released.values()):
-        return None
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [*released, "all nodes"]
-    values = [*released.values(), total]
-    with _LOCK:
-        figure, axes = plt.subplots(figsize=(6, 0.5 + 0.45 * len(labels)))
+    return plt
+
+
+def _drawn(draw: Callable[[], Any]) -> str:
+    """The SVG element of the figure ``draw`` makes (text kept as text), the figure closed."""
+    plt = _pyplot()
+    with _LOCK, plt.rc_context({"svg.fonttype": "none"}):
+        figure = draw()
         try:
-            y = list(range(len(labels)))[::-1]
-            shown = [v if v is not None else 0 for v in values]
-            colours = ["tab:blue"] * len(released) + ["tab:green"]
-            axes.barh(y, shown, color=colours)
-            for position, value in zip(y, values, strict=True):
-                text = f" {value}" if value is not None else " suppressed"
-                axes.text(value or 0, position, text, va="center", fontsize=9)
-            axes.set_yticks(y, labels)
-            axes.set_xlabel("persons (after disclosure control)")
-            axes.spines[["top", "right"]].set_visible(False)
-            figure.tight_layout()
-            return _svg(figure)
+            buffer = io.StringIO()
+            figure.savefig(buffer, format="svg", metadata={"Date": None})
         finally:
             plt.close(figure)
-
-
-def _svg(figure: Any) -> str:
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg")
     text = buffer.getvalue()
     return text[text.index("<svg") :]  # the element only, to inline in the page
+
+
+def bars(
+    labels: Sequence[str],
+    values: Sequence[float | None],
+    xlabel: str,
+    *,
+    last_is_total: bool = False,
+) -> str | None:
+    """A horizontal bar per label, top to bottom, each with its value written beside it, or
+    "suppressed" (and no bar); None if nothing was released."""
+    if not any(v is not None for v in values):
+        return None
+
+    def draw() -> Any:
+        figure, axes = _pyplot().subplots(figsize=(6.5, 0.6 + 0.4 * len(labels)))
+        y = list(range(len(labels)))[::-1]
+        colours = ["tab:blue"] * len(labels)
+        if last_is_total:
+            colours[-1] = "tab:green"
+        axes.barh(y, [v or 0 for v in values], color=colours)
+        for position, value in zip(y, values, strict=True):
+            text = f" {value:,}" if value is not None else " suppressed"
+            axes.text(value or 0, position, text, va="center", fontsize=9)
+        axes.set_yticks(y, list(labels))
+        axes.set_xlabel(xlabel)
+        axes.spines[["top", "right"]].set_visible(False)
+        figure.tight_layout()
+        return figure
+
+    return _drawn(draw)
+
+
+def count_bars(released: dict[str, int | None], total: int | None) -> str | None:
+    """A bar per node's released count and the combined total; None if nothing released."""
+    values: list[float | None] = [*released.values(), total]
+    return bars([*released, "all nodes"], values, "persons (after disclosure control)",
+                last_is_total=True)  # fmt: skip
+
+
+def coefficients(
+    names: Sequence[str], params: Sequence[float], conf_int: Sequence[Sequence[float]], xlabel: str
+) -> str | None:
+    """A fitted model's coefficients with their 95 % intervals, a row per term (the intercept
+    left out: its scale is not the others'); None if there is nothing else."""
+    rows = [
+        (name, b, ci) for name, b, ci in zip(names, params, conf_int, strict=True)
+        if name != "Intercept"
+    ]  # fmt: skip
+    if not rows:
+        return None
+
+    def draw() -> Any:
+        figure, axes = _pyplot().subplots(figsize=(6.5, 0.9 + 0.4 * len(rows)))
+        y = list(range(len(rows)))[::-1]
+        for (_, b, (low, high)), position in zip(rows, y, strict=True):
+            axes.plot([low, high], [position, position], color="black")
+            axes.plot([b], [position], marker="s", color="black")
+        axes.axvline(0.0, color="grey", linestyle="--", linewidth=0.8)
+        axes.set_yticks(y, [name for name, _, _ in rows])
+        axes.set_xlabel(xlabel)
+        axes.spines[["top", "right"]].set_visible(False)
+        figure.tight_layout()
+        return figure
+
+    return _drawn(draw)
+
+
+def survival(result: KaplanMeierResult) -> str | None:
+    """The pooled Kaplan-Meier curves with their 95 % intervals; None if no level has one."""
+    from fivesafes.client.plots import survival_figure
+
+    if not any(group["curve"] for group in result.groups.values()):
+        return None
+    return _drawn(lambda: survival_figure(result))
+
+
+def forest(result: MetaResult, term: str) -> str:
+    """One term's forest plot: each node's estimate and the fixed and random combinations."""
+    from fivesafes.client.plots import forest_figure
+
+    return _drawn(lambda: forest_figure(result, term))

@@ -1,12 +1,11 @@
 """Tasks and results in the hub's portal: a project's recent tasks, running a count from its
-page (the API's own ``submit``), and a task's result, which the page polls with htmx until
-every node has answered. Each node's disclosure verdict is shown with its released values."""
+page (the API's own ``submit``), and a task's page, which polls itself with htmx until every
+node has answered: each node's disclosure verdict and the combined result of any analysis
+(``results``)."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -17,8 +16,9 @@ from fivesafes.governance.people import via_session
 from fivesafes.hub.api.deps import Service
 from fivesafes.hub.api.researcher import submit
 from fivesafes.hub.db import Task
-from fivesafes.hub.portal import forms, plots
+from fivesafes.hub.portal import forms
 from fivesafes.hub.portal.pages import page
+from fivesafes.hub.portal.results import shown
 from fivesafes.hub.projects import project_for
 from fivesafes.hub.tasks import task_for, task_view
 from fivesafes.protocol.errors import FivesafesError
@@ -27,63 +27,6 @@ from fivesafes.web.signin import Posting, SignedIn
 
 router = APIRouter(include_in_schema=False)
 RECENT = 50
-
-
-@dataclass(frozen=True)
-class NodeResult:
-    node: str
-    state: str
-    verdict: str | None  # the node's gate: pass or fail; None when nothing came back
-    value: str  # what was released, in words
-    rules: list[str]
-    reason: str | None
-
-
-@dataclass(frozen=True)
-class Shown:
-    view: TaskView
-    nodes: list[NodeResult]
-    total: str | None
-    combined_verdict: str | None
-    plot: str | None  # inline SVG
-
-
-def shown(view: TaskView) -> Shown:
-    """What a task's page shows: per node its state, verdict and released value."""
-    nodes = []
-    released: dict[str, int | None] = {}
-    for run in view.runs:
-        output: dict[str, Any] = run.output or {}
-        gate = output.get("gate") or {}
-        count = output.get("count")
-        value = ""
-        if isinstance(count, dict):
-            value = "suppressed" if count.get("suppressed") else str(count.get("value"))
-            released[run.node] = None if count.get("suppressed") else count.get("value")
-        elif output:
-            value = "released" if gate.get("verdict") == "pass" else "suppressed"
-        nodes.append(
-            NodeResult(
-                node=run.node,
-                state=run.state.value,
-                verdict=gate.get("verdict"),
-                value=value,
-                rules=list(gate.get("rules") or []),
-                reason=run.message or (run.reason.value if run.reason else None),
-            )
-        )
-    combined: dict[str, Any] = view.combined or {}
-    total_record = combined.get("total")
-    total = None
-    total_value = None
-    if isinstance(total_record, dict):
-        total_value = None if total_record.get("suppressed") else total_record.get("value")
-        total = "suppressed" if total_record.get("suppressed") else str(total_record.get("value"))
-    combined_gate = combined.get("gate") if isinstance(combined.get("gate"), dict) else {}
-    plot = None
-    if view.analysis == "count" and view.state == "complete" and released:
-        plot = plots.count_bars(released, total_value)
-    return Shown(view, nodes, total, (combined_gate or {}).get("verdict"), plot)
 
 
 def recent_tasks(session: Session, project_id: str) -> list[TaskView]:
@@ -120,8 +63,9 @@ async def run_count(
             raise
         return page(request, service, web, "hub/count_problems.html", status_code=exc.status,
                     title="Count", problems=[("task", exc.message)])  # fmt: skip
+    result = await asyncio.to_thread(shown, view)
     return page(request, service, web, "hub/task.html", status_code=201,
-                title=f"Task {view.task_id}", task=shown(view))  # fmt: skip
+                title=f"Task {view.task_id}", task=result)  # fmt: skip
 
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
