@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from fivesafes.cli import airlock, analyse, audit, hub, node, sdc, synth
 from fivesafes.cli import count as count_cmd
@@ -44,7 +45,7 @@ def main() -> None:
     try:
         app()
     except (FivesafesError, FederationError) as exc:
-        errors.print(f"[bold red]error:[/] {exc.message}")
+        errors.print(f"[bold red]error:[/] {escape(exc.message)}")  # e.g. "[portal]" stays
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)

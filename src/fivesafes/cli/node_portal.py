@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from fivesafes.cli.output import console, fail
 from fivesafes.node.config import NodeConfig
@@ -46,7 +45,7 @@ def portal(
     try:
         check_bind(where, configured=settings.host, allow_public_bind=settings.allow_public_bind)
     except ConfigError as exc:  # the message names [portal]: not rich markup
-        fail(escape(exc.message))
+        fail(exc.message)
     scheme = "https" if settings.tls else "http"
     shown = f"[{where}]" if ":" in where else where
     listen = settings.port if port is None else port

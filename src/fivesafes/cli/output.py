@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from fivesafes.protocol.signing import fingerprint, load_private_key, public_key_text
 
@@ -24,5 +25,6 @@ def report_new_key(config_file: Path, key_file: Path, role: str) -> None:
 
 
 def fail(message: str, code: int = 2) -> None:
-    errors.print(f"[bold red]error:[/] {message}")
+    """Print ``message`` as an error (as it is: brackets in it are not markup) and exit."""
+    errors.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(code)
