@@ -65,7 +65,7 @@ def test_a_researcher_signs_in_with_totp_creates_a_project_and_runs_a_count(harn
     page.get_by_role("button", name="Run count").click()
     result = page.locator("#count-result")
     expect(result.locator(".task-state")).to_have_text("complete", timeout=30_000)
-    row = result.get_by_role("row", name=re.compile("northfield"))
+    row = result.locator("table.nodes").get_by_role("row", name=re.compile("northfield"))
     expect(row).to_contain_text("pass")
     expect(result.locator(".task-total")).to_have_text(re.compile(r"^\d+$"))
     expect(result.locator("figure svg")).to_have_count(1)

@@ -167,7 +167,7 @@ def test_a_count_shows_passed_refused_in_words_and_missing_and_the_total(world):
     refusal = REASON_TEXT[ReasonCode.PROJECT_NOT_APPROVED]
     assert escape(refusal) in page and "(project_not_approved)" in page
     assert escape(REASON_TEXT[ReasonCode.NODE_UNAVAILABLE]) in page
-    assert result.total is not None and f"Total over the nodes: {result.total}" in page
+    assert result.total is not None and f'"task-total">{result.total}</strong>' in page
     for node in result.nodes:
         if node.value is not None:
             assert cell(node.value) in page
@@ -179,7 +179,7 @@ def test_a_count_every_node_suppressed_says_so_and_shows_no_number(world):
     result = CountResult.from_view(world.views["count_suppressed"])
     assert result.total is None and all(n.suppressed for n in result.nodes)
     assert verdicts(page) == {"northfield": "suppressed", "riverside": "suppressed"}
-    assert "Total over the nodes: suppressed" in page
+    assert '"task-total">suppressed</strong>' in page
     assert "<svg" not in page  # nothing released, nothing drawn
 
 

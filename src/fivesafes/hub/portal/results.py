@@ -57,6 +57,7 @@ class Shown:
     tables: list[Table] = field(default_factory=list)
     plots: list[Plot] = field(default_factory=list)
     details: list[Table] = field(default_factory=list)  # each node's own tables
+    total: str | None = None  # a count's combined total, in words
 
 
 def number(value: Any) -> str:
@@ -144,8 +145,7 @@ def shown(view: TaskView) -> Shown:
 
 def _count(view: TaskView, shown: Shown) -> None:
     count = CountResult.from_view(view)
-    total = "suppressed" if count.total_suppressed else number(count.total)
-    shown.lines.append(f"Total over the nodes: {total}")
+    shown.total = "suppressed" if count.total_suppressed else number(count.total)
     shown.tables.append(table("Each node's released count and the total", count.to_frame(),
                               missing="suppressed"))  # fmt: skip
     released = {n.node: n.value for n in count.nodes if n.state == "succeeded"}
