@@ -8,8 +8,8 @@ Ibis executor, *compile-only*: every table it reads comes through the node's vie
 expression in memory instead, so nothing is written to the CDM and a read-only source works
 on every engine. A named expression compiles to one common table expression however often
 later stages read it, so the SQL reads each CDM table once per stage that needs it rather than
-once per use (docs/benchmarks.md, "cohort-scale"). The cohort's persons are its subjects; a person's index date is the start of
-their first cohort era.
+once per use (docs/benchmarks.md, "cohort-scale"). The cohort's persons are its subjects; a
+person's index date is the start of their first cohort era.
 
 Constructs this platform does not run are refused with a message naming them, never silently
 ignored: at the hub when the task is submitted (a 422 naming the construct), and at the node if
