@@ -72,7 +72,8 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     # alice withdraws it last (fivesafes.airlock.portal)
     ("GET", "/airlock"): (303, 200, 200, 200, 200, 200, 200, 303, 303),
     ("GET", "/airlock/new"): (303, 200, 200, 200, 200, 200, 200, 303, 303),
-    ("POST", "/airlock"): (303, 303, 303, 303, 404, 422, 422, 303, 303),  # not researchers: 422
+    # not researchers: 422; an expired accreditation: 403, as for tasks
+    ("POST", "/airlock"): (303, 303, 303, 403, 404, 422, 422, 303, 303),
     ("GET", "/airlock/queue"): (303, 403, 403, 403, 403, 403, 200, 303, 303),
     ("GET", "/airlock/{request_id}"): (303, 200, 404, 404, 404, 404, 200, 303, 303),
     ("GET", "/airlock/{request_id}/files/{name}"): (303, 200, 404, 404, 404, 404, 200, 303, 303),

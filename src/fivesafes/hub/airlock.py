@@ -8,6 +8,8 @@ member of the request's project.
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -15,6 +17,7 @@ from fivesafes.airlock.portal.site import AirlockSite
 from fivesafes.airlock.service import Airlock, SqlUnit
 from fivesafes.audit.checkpoints import service_name
 from fivesafes.governance.people import Actor
+from fivesafes.governance.policies import check_accredited
 from fivesafes.governance.roles import HUB, Role
 from fivesafes.hub.db import AIRLOCK, AUDIT, Project, ProjectMember
 from fivesafes.hub.people import hub_accounts
@@ -42,9 +45,11 @@ def airlock_actor(session: Session, username: str) -> Actor:
 
 
 def check_author(session: Session, actor: Actor, project_id: str | None) -> None:
-    """A request at the hub is a researcher's, for a project they are a member of."""
+    """A request at the hub is an accredited researcher's, for a project they are a member of
+    (an expired accreditation stops release requests as it stops tasks)."""
     if not actor.account.holds(Role.RESEARCHER, HUB):
         raise InvalidRequest("Only researchers make release requests.")
+    check_accredited(actor.account.accredited_until, date.today())
     if project_id is None:
         raise InvalidRequest("A release request names its project (--project).")
     if session.get(Project, project_id) is None or actor.username not in member_names(
