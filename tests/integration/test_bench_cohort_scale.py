@@ -46,7 +46,7 @@ def test_every_form_and_engine_counts_the_same_persons(tmp_path):
     forms = set(bench.FORMS) - set(bench.POSTGRES_ONLY)
     for engine in ("duckdb", "postgres", "spark"):
         assert forms <= {form for e, form in counts if e == engine}
-    assert "circe-nonestloop" in {f for e, f in counts if e == "postgres"}
+    assert "circe-nestloop" in {f for e, f in counts if e == "postgres"}
     assert None not in counts.values()
     # the typical phenotype and the model find the same persons on this data: the generator
     # starts metformin at the diabetes diagnosis visit, so "within a year" is "ever"

@@ -177,3 +177,16 @@ def test_postgres_sessions_are_read_only(tmp_path: Path, pg_schema: str) -> None
         assert db.table("person").count().execute() == 1
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             db.backend.raw_sql(f"DELETE FROM {pg_schema}.person")
+
+
+@pytest.mark.parametrize(("nested_loops", "expected"), [(False, "off"), (True, "on")])
+def test_postgres_sessions_plan_without_nested_loops_unless_configured(
+    tmp_path: Path, pg_schema: str, nested_loops: bool, expected: str
+) -> None:
+    path = write_duckdb(OmopRows(person=[(1, 8507, 1960)]).tables(), tmp_path / "omop.duckdb")
+    copy_omop_to_postgres(path, PG_URL, pg_schema)
+    source = PostgresSource(
+        engine="postgres", url=PG_URL, schema=pg_schema, nested_loops=nested_loops
+    )
+    with open_omop(source) as db:
+        assert db.backend.raw_sql("SHOW enable_nestloop").fetchone()[0] == expected

@@ -76,6 +76,12 @@ class PostgresSource(BaseModel):
     engine: Literal["postgres"]
     url: Annotated[str, Field(pattern=r"^postgres(ql)?(\+\w+)?://", repr=False)]
     schema_name: SchemaName = Field(alias="schema")
+    nested_loops: bool = Field(
+        default=False,
+        description="let the planner use nested-loop joins in the node's session; off by "
+        "default: it misjudges the rows out of a cohort's window-and-filter steps as one and "
+        "nests loops over tens of thousands (docs/benchmarks.md, cohort-scale)",
+    )
 
 
 SPARK_MASTER = r"^(local(\[(\d+|\*)\])?|(spark|k8s)://\S+|yarn)$"
@@ -187,9 +193,8 @@ def open_omop(source: Source) -> OmopDatabase:
         return OmopDatabase(backend, source.schema_name)
     import psycopg
 
-    connection = psycopg.connect(
-        libpq_url(source.url),
-        autocommit=True,
-        options="-c default_transaction_read_only=on",
-    )
+    options = "-c default_transaction_read_only=on"
+    if not source.nested_loops:
+        options += " -c enable_nestloop=off"
+    connection = psycopg.connect(libpq_url(source.url), autocommit=True, options=options)
     return OmopDatabase(ibis.postgres.from_connection(connection), source.schema_name)
