@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
+
+import httpx
 
 from fivesafes.client import Federation
 from fivesafes.demo.cohorts import DEMO_COHORTS
@@ -66,6 +69,23 @@ def test_demo_keeps_serving_until_interrupted(tmp_path):
         with Federation.from_file(workdir / "connection.json") as fed:
             result = fed.count(DEMO_COHORTS[0][1], timeout=60)
         assert result.complete and {n.state for n in result.nodes} == {"succeeded"}
+        # the portals it prints take the passwords it prints
+        portals = re.findall(r"(http://127\.0\.0\.1:\d+)/\s+sign in as (\S+), password (\S+)",
+                             "".join(lines))  # fmt: skip
+        assert len(portals) == 2, "".join(lines)
+        pages = ("/projects", "/approvals")  # alice's projects; the custodian's queue
+        for (url, username, password), page in zip(portals, pages, strict=True):
+            with httpx.Client(base_url=url, timeout=30) as web:
+                form = web.get("/sign-in").text
+                csrf = re.search(r'name="csrf" value="([^"]*)"', form).group(1)
+                fields = {"csrf": csrf, "next": page, "step": "password", "username": username}
+                done = web.post("/sign-in", data={**fields, "password": password})
+                assert done.status_code == 303, done.text
+                signed_in = web.get(page)
+                assert signed_in.status_code == 200 and 'action="/sign-out"' in signed_in.text
+                assert "Lung cancer and smoking" in signed_in.text  # the demo's project
+                wrong = httpx.post(f"{url}/sign-in", data={"username": username, "password": "x"})
+                assert wrong.status_code != 303
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0
     finally:

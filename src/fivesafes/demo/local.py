@@ -62,11 +62,12 @@ class LocalFederation:
         tls: tuple[Path, Path] | None = None,
         name: str = "local-hub",
         profile: str = "default",
+        accounts: dict[str, Any] | None = None,
         **settings: Any,
     ) -> None:
         """Create and start a hub; with ``tls`` (certificate, key) it serves HTTPS only.
-        ``profile`` names its gate's disclosure profile; ``settings`` override ``[hub]``
-        settings (e.g. ``lease_seconds``)."""
+        ``profile`` names its gate's disclosure profile; ``accounts`` and ``settings``
+        override ``[accounts]`` and ``[hub]`` settings (e.g. ``lease_seconds``)."""
         port = free_port()
         self.ca_file = tls[0] if tls else None
         self.hub_url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
@@ -81,6 +82,8 @@ class LocalFederation:
         )
         if settings:
             edit_toml(self._hub_config_path, "hub", **settings)
+        if accounts:
+            edit_toml(self._hub_config_path, "accounts", **accounts)
         self.restart_hub()
 
     def restart_hub(self) -> None:
@@ -168,6 +171,32 @@ class LocalFederation:
         )
         self.nodes[name] = process
         return process
+
+    def start_node_portal(self, name: str, **accounts: Any) -> str:
+        """``fivesafes node portal`` for node ``name`` on a free loopback port (``accounts``:
+        its ``[accounts]`` settings); returns its URL."""
+        config = self.root / name / "node.toml"
+        port = free_port()
+        edit_toml(config, "portal", port=port)
+        if accounts:
+            edit_toml(config, "accounts", **accounts)
+        process = self.supervisor.start(
+            f"{name}-portal", ["node", "portal", "--config", str(config)],
+            self.root / name / "portal.log",
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        wait_for_health(url, process)
+        return url
+
+    def set_password(self, username: str, password: str, node: str | None = None) -> None:
+        """Give a hub account (or, with ``node``, that node's account) a web password."""
+        service = self.node_service(node) if node else self.hub()
+        by = "local-tre-admin" if node else ADMIN
+        try:
+            store = service.account_store
+            service.unit(lambda s: store.set_password(s, username, password, by=by))
+        finally:
+            service.stop()
 
     def approve(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 import shutil
 import signal
 import tempfile
@@ -27,7 +28,7 @@ from fivesafes.client import Federation
 from fivesafes.data.synth import effects as fx
 from fivesafes.data.synth import generate
 from fivesafes.demo.cohorts import DEMO_COHORTS
-from fivesafes.demo.local import LocalFederation
+from fivesafes.demo.local import CUSTODIAN, LocalFederation
 from fivesafes.demo.processes import Supervisor
 
 # (node name, site profile, share of --persons, seed)
@@ -73,8 +74,15 @@ def _write_connection(workdir: Path, hub_url: str, token: str, project_id: str) 
     return path
 
 
-def build_federation(workdir: Path, persons: int, supervisor: Supervisor) -> Path:
-    """Set up and start the whole federation; return the connection file."""
+DEMO_ACCOUNTS = {"secure_cookies": False, "require_totp": False}
+"""The demo's portals: plain http on loopback, and no second factor (a real hub and node keep
+both defaults: Secure cookies and TOTP)."""
+
+
+def build_federation(
+    workdir: Path, persons: int, supervisor: Supervisor
+) -> tuple[Path, LocalFederation]:
+    """Set up and start the whole federation; return the connection file and the handle."""
     data = _generate_data(workdir, persons)
     for stale in ["hub", *(f"{name}/node.{ext}" for name, *_ in HOSPITALS for ext in STATE)]:
         path = workdir / stale
@@ -83,7 +91,7 @@ def build_federation(workdir: Path, persons: int, supervisor: Supervisor) -> Pat
         else:
             path.unlink(missing_ok=True)
     local = LocalFederation(workdir, supervisor)
-    local.start_hub(name="demo-hub")
+    local.start_hub(name="demo-hub", accounts=DEMO_ACCOUNTS)
     console.print(f"[green]✓[/] hub listening on {local.hub_url}")
     for name, *_ in HOSPITALS:
         local.add_node(name, {"engine": "duckdb", "path": str(data[name])})
@@ -99,7 +107,22 @@ def build_federation(workdir: Path, persons: int, supervisor: Supervisor) -> Pat
     for name, *_ in HOSPITALS:
         version = local.approve(name, project_id)
         console.print(f"[green]✓[/] {name}'s custodian approved {project_id} v{version}")
-    return _write_connection(workdir, local.hub_url, token, project_id)
+    return _write_connection(workdir, local.hub_url, token, project_id), local
+
+
+def open_portals(local: LocalFederation) -> str:
+    """Give alice and Northfield's custodian a web password, start Northfield's node portal,
+    and say where to sign in."""
+    password = secrets.token_urlsafe(12)
+    node = HOSPITALS[0][0]
+    local.set_password("alice", password)
+    local.set_password(CUSTODIAN, password, node=node)
+    node_url = local.start_node_portal(node, **DEMO_ACCOUNTS)
+    return (
+        "\n[bold]Web portals[/] (demo only: plain http on loopback, no second factor)\n"
+        f"  hub:             {local.hub_url}/  sign in as alice, password {password}\n"
+        f"  {node} node: {node_url}/  sign in as {CUSTODIAN}, password {password}"
+    )
 
 
 def wait_until_online(fed: Federation, names: list[str], timeout: float = 60.0) -> None:
@@ -192,12 +215,13 @@ def run_demo(*, once: bool, workdir: str | None, persons: int) -> int:
     console.rule("[bold]fivesafes demo federation")
     try:
         with Supervisor() as supervisor:
-            connection = build_federation(root, persons, supervisor)
+            connection, local = build_federation(root, persons, supervisor)
             ok = run_counts(connection)
             if not ok:
                 console.print("[red]Some nodes did not answer; see the logs in the workdir.[/]")
             if once:
                 return 0 if ok else 1
+            console.print(open_portals(local), highlight=False)
             console.print(
                 f"\nThe federation keeps running. Connection file: [bold]{connection}[/]\n"
                 f"Try: fivesafes count --connection {connection} --cohort my-cohort.json\n"
