@@ -184,3 +184,32 @@ def test_the_audit_explorer_filters_pages_and_shows_a_broken_link_where_it_is(wo
     db.close()
     broken = root.get("/audit").text
     assert "Broken at event 3" in broken and 'class="broken"' in broken
+
+
+def test_every_page_has_labels_landmarks_and_named_controls(world):
+    """Every page a researcher, a hub admin or a stranger opens passes the markup checks of
+    tests/web_a11y.py (one language, main landmark and h1; a label for every field; a name
+    for every button and link; alt text for every image)."""
+    from web_a11y import accessibility_problems
+
+    alice, root = world.clients["alice"], world.clients["root"]
+    asked = {"domain": "condition", "concepts": str(HYPERTENSION)}
+    sent = world.post(
+        "alice", f"/projects/{world.project}/counts", asked, headers={"HX-Request": "true"}
+    )
+    task = re.search(r'hx-get="/tasks/(t_[0-9a-f]+)"', sent.text)
+    assert task is not None, sent.text
+    pages = {
+        "/": alice, "/projects": alice, "/projects/new": alice,
+        f"/projects/{world.project}": alice, f"/projects/{world.project}/edit": alice,
+        "/register": alice, "/audit": root, "/airlock": alice, "/airlock/new": alice,
+    }  # fmt: skip
+    pages[f"/tasks/{task.group(1)}"] = alice
+    found = {}
+    for path, client in pages.items():
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+        found[path] = accessibility_problems(response.text)
+    stranger = httpx.get(f"{world.harness.hub_url}/sign-in")
+    found["/sign-in"] = accessibility_problems(stranger.text)
+    assert {path: problems for path, problems in found.items() if problems} == {}

@@ -386,3 +386,24 @@ def test_the_portal_refuses_to_listen_outside_the_tre(world, tmp_path):
         and '[portal] host = "10.1.2.3"' in internal.stdout + internal.stderr
     )
     assert AccountSettings().secure_cookies  # cookies are Secure unless configured off
+
+
+def test_every_page_has_labels_landmarks_and_named_controls(world):
+    """Every page a custodian, a TRE admin, a checker or a stranger opens passes the markup
+    checks of tests/web_a11y.py."""
+    from web_a11y import accessibility_problems
+
+    cora, tom = world.clients["custodian"], world.clients["tre_admin"]
+    otto = world.clients["checker"]
+    pages = {
+        "/": cora, "/approvals": cora, f"/approvals/{world.awaiting}": cora, "/audit": tom,
+        "/patient-account": cora, "/airlock/queue": otto,
+        f"/airlock/{world.release_request}/review": otto,
+    }  # fmt: skip
+    found = {}
+    for path, client in pages.items():
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+        found[path] = accessibility_problems(response.text)
+    found["/sign-in"] = accessibility_problems(world.clients["anon"].get("/sign-in").text)
+    assert {path: problems for path, problems in found.items() if problems} == {}
