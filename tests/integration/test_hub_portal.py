@@ -213,3 +213,17 @@ def test_every_page_has_labels_landmarks_and_named_controls(world):
     stranger = httpx.get(f"{world.harness.hub_url}/sign-in")
     found["/sign-in"] = accessibility_problems(stranger.text)
     assert {path: problems for path, problems in found.items() if problems} == {}
+
+
+def test_a_hub_admin_sees_a_projects_tasks_but_no_link_to_results(world):
+    asked = {"domain": "condition", "concepts": str(HYPERTENSION)}
+    sent = world.post(
+        "alice", f"/projects/{world.project}/counts", asked, headers={"HX-Request": "true"}
+    )
+    task = re.search(r'hx-get="/tasks/(t_[0-9a-f]+)"', sent.text).group(1)
+    member = world.clients["alice"].get(f"/projects/{world.project}").text
+    admin = world.clients["root"].get(f"/projects/{world.project}").text
+    assert f'href="/tasks/{task}"' in member and "members only" not in member
+    assert task in admin and f'href="/tasks/{task}"' not in admin
+    assert "Results are for the project's members only." in admin
+    assert world.clients["root"].get(f"/tasks/{task}").status_code == 404

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from fivesafes.governance.people import Actor, via_session
 from fivesafes.governance.permissions import (
     can_edit_project,
+    can_read_task,
     can_submit_task,
     check_edit_project,
 )
@@ -116,6 +117,7 @@ def _project_page(session: Session, project_id: str, actor: Actor) -> dict[str, 
         "project": project_view(session, project),
         "may_edit": can_edit_project(actor, access),
         "may_count": can_submit_task(actor, access, today),
+        "may_read_results": can_read_task(actor, access),  # members only, not a hub admin
         "tasks": recent_tasks(session, project.id),
         "domains": forms.COHORT_DOMAINS,
     }
