@@ -19,15 +19,9 @@ from federation import fs
 from fivesafes.analyses.count import count_persons
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.data.source import DuckDBSource, open_omop
+from shared_data import shared
 
-SYNTHEA = (
-    Path(__file__).resolve().parents[2]
-    / ".."
-    / "shared"
-    / "testdata"
-    / "omop"
-    / "Synthea27Nj_5.4.zip"
-).resolve()
+SYNTHEA = shared("testdata/omop/Synthea27Nj_5.4.zip")
 GI_HEMORRHAGE = 192671
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from fivesafes.sdc import Checker, Output
 from fivesafes.sdc.results import ACRO_FORMAT_VERSION, write_results
+from shared_data import shared
 
 REPO = Path(__file__).resolve().parents[2]
 # ACRO needs pandas < 3, so it lives in its own venv: benchmarks/setup_acro_env.sh makes .venv-acro
@@ -26,7 +27,7 @@ ACRO_PYTHON = next(
     (p for p in (REPO / ".venv-acro/bin/python", Path("/tmp/acro-venv/bin/python")) if p.exists()),
     REPO / ".venv-acro/bin/python",
 )
-TEST_PANEL = REPO.parent / "shared/output-checking-data/test_data.dta"
+TEST_PANEL = shared("output-checking-data/test_data.dta")
 RESULT_KEYS = {
     "uid",
     "status",
