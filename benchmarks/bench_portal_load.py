@@ -6,12 +6,13 @@
 A real hub process (``fivesafes hub serve``, SQLite, one enrolled node) with 20 researchers,
 each the PI of a project, and a hub admin. Every simulated person holds a web session of their
 own (made by the accounts service exactly as a sign-in makes it, so the benchmark measures
-browsing, not 200 Argon2 checks) and browses in a closed loop, with ``--think-ms`` between
-pages: researchers the home page, the data use register and their projects; one person in ten
-is a hub admin, who also reads the audit explorer (which verifies the whole chain on every
-view). Every answer must be a 200 page showing the person signed in; anything else (a
-status, a redirect, a timeout, a connection error) is an error, and the script exits 1 if
-there was one.
+browsing, not 200 Argon2 checks) and browses in a closed loop, thinking between pages for a
+random time (exponential, mean ``--think-ms``; each person starts at a random moment within one
+mean, so that people do not arrive in waves): researchers the home page, the data use register
+and their projects; one person in ten is a hub admin, who also reads the audit explorer (which
+verifies the whole chain on every view). Every answer must be a 200 page showing the person
+signed in; anything else (a status, a redirect, a timeout, a connection error) is an error, and
+the script exits 1 if there was one.
 
 Prints requests per second and latency percentiles, overall and per page, and the hub
 process's CPU time; unless ``--no-record``, writes them into docs/benchmarks.md between
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -104,6 +106,9 @@ async def person(
 ) -> None:
     cookies = {"Cookie": f"{SESSION_COOKIE}={session_id}"}
     turn = 0
+    pause = random.Random(session_id)  # people do not think in step with each other
+    if think:
+        await asyncio.sleep(pause.uniform(0, think))
     while time.monotonic() < stop_at:
         path = pages[turn % len(pages)]
         turn += 1
@@ -118,7 +123,7 @@ async def person(
         else:
             tally.errors[path] += 1
         if think:
-            await asyncio.sleep(think)
+            await asyncio.sleep(pause.expovariate(1 / think))
 
 
 async def load(
@@ -160,7 +165,7 @@ def report(
     errors = sum(tally.errors.values())
     ms = 1000.0
     lines = [
-        f"{users} signed-in people for {elapsed:.0f} s, think time {think * ms:.0f} ms, "
+        f"{users} signed-in people for {elapsed:.0f} s, think time {think * ms:.0f} ms (mean), "
         f"against one hub process on loopback; {machine()}; "
         f"{datetime.now(UTC):%Y-%m-%d}.",
         "",
