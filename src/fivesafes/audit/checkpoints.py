@@ -192,6 +192,16 @@ class CheckpointPolicy:
     every_seconds: float
     witness: Path | None
 
+    @classmethod
+    def of(cls, settings: Any) -> CheckpointPolicy:
+        """From a service's settings (``[hub]`` or ``[node]``: ``audit_checkpoint_events``,
+        ``audit_checkpoint_seconds``, ``audit_witness_file``)."""
+        return cls(
+            settings.audit_checkpoint_events,
+            settings.audit_checkpoint_seconds,
+            settings.audit_witness_file,
+        )
+
 
 class Checkpointer:
     """Writes a checkpoint whenever one is due, checking every ``poll`` seconds on its own

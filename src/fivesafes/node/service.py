@@ -47,17 +47,12 @@ class NodeService(ServiceCore):
     def checkpointer(self) -> Checkpointer:
         """Signs the audit chain's head as the settings say (``start()`` it while serving)."""
         settings = self.config.node
-        policy = CheckpointPolicy(
-            settings.audit_checkpoint_events,
-            settings.audit_checkpoint_seconds,
-            settings.audit_witness_file,
-        )
         return Checkpointer(
             unit=self.unit,
             tables=AUDIT,
             key=self.key,
             service=service_name("node", self.name),
-            policy=policy,
+            policy=CheckpointPolicy.of(settings),
         )
 
     def transport(self) -> HttpHubTransport:
