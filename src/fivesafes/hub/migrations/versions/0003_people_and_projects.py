@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import fivesafes.storage.types
+from fivesafes.governance.accounts.schema import ACCOUNTS_SCHEMA
 
 revision = "0003"
 down_revision = "0002"
@@ -29,6 +30,14 @@ depends_on = None
 ALL_ACTIONS = ["nodes:read", "projects:read", "projects:write", "tasks:read", "tasks:submit"]
 UTC_TYPE = fivesafes.storage.types.UTCDateTime(timezone=True)
 BY = "migration 0003"
+GRANTS = sa.table(  # the grants the hub's users' roles become (accounts schema version 1)
+    "role_grants",
+    sa.column("user_id", sa.Integer()),
+    sa.column("role", sa.String()),
+    sa.column("scope", sa.String()),
+    sa.column("granted_at", UTC_TYPE),
+    sa.column("granted_by", sa.String()),
+)
 
 
 def _add_foreign_key_column(table: str, column: str, target: str, type_: str) -> None:
@@ -57,52 +66,8 @@ def upgrade() -> None:
     )
 
     # ---- people: the shared account tables ------------------------------------------------
-    op.add_column("users", sa.Column("organisation", sa.String(length=64), nullable=True))
-    op.add_column("users", sa.Column("accredited_until", sa.Date(), nullable=True))
-    op.add_column("users", sa.Column("password_hash", sa.String(length=255), nullable=True))
-    op.add_column("users", sa.Column("totp_secret", sa.String(length=255), nullable=True))
-    op.add_column("users", sa.Column("totp_pending", sa.String(length=255), nullable=True))
-    op.add_column("users", sa.Column("totp_last_step", sa.Integer(), nullable=True))
-    op.add_column(
-        "users",
-        sa.Column("failed_logins", sa.Integer(), server_default="0", nullable=False),
-    )
-    op.add_column("users", sa.Column("locked_until", UTC_TYPE, nullable=True))
-    op.add_column("users", sa.Column("disabled_at", UTC_TYPE, nullable=True))
-    grants = op.create_table(
-        "role_grants",
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("role", sa.String(length=32), nullable=False),
-        sa.Column("scope", sa.String(length=80), nullable=False),
-        sa.Column("granted_at", UTC_TYPE, nullable=False),
-        sa.Column("granted_by", sa.String(length=128), nullable=False),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"]),
-        sa.PrimaryKeyConstraint("user_id", "role", "scope"),
-    )
-    users = sa.table("users", sa.column("id", sa.Integer()), sa.column("role", sa.String()))
-    rows = bind.execute(sa.select(users.c.id, users.c.role)).all()
-    if rows:
-        op.bulk_insert(
-            grants,
-            [
-                {"user_id": uid, "role": role, "scope": "hub", "granted_at": now, "granted_by": BY}
-                for uid, role in rows
-            ],
-        )
-    op.drop_column("users", "role")
-    op.create_table(
-        "web_sessions",
-        sa.Column("id_hash", sa.String(length=64), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("csrf", sa.String(length=64), nullable=False),
-        sa.Column("created_at", UTC_TYPE, nullable=False),
-        sa.Column("last_seen_at", UTC_TYPE, nullable=False),
-        sa.Column("expires_at", UTC_TYPE, nullable=False),
-        sa.Column("ended_at", UTC_TYPE, nullable=True),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"]),
-        sa.PrimaryKeyConstraint("id_hash"),
-    )
-    op.create_index("ix_web_sessions_user_id", "web_sessions", ["user_id"], unique=False)
+    ACCOUNTS_SCHEMA.adopt(1)  # users gains the shared columns; role_grants, web_sessions
+    _grants_from_roles(bind, now)
     op.add_column("nodes", sa.Column("organisation", sa.String(length=64), nullable=True))
 
     # ---- scoped tokens ---------------------------------------------------------------------
@@ -142,6 +107,35 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("project_id", "version"),
     )
     _carry_over_projects(bind, versions, now)
+
+
+def _grants_from_roles(bind: sa.Connection, now: datetime) -> None:
+    """Each user's one role becomes a grant at the hub, and the ``role`` column goes."""
+    users = sa.table("users", sa.column("id", sa.Integer()), sa.column("role", sa.String()))
+    rows = bind.execute(sa.select(users.c.id, users.c.role)).all()
+    if rows:
+        op.bulk_insert(
+            GRANTS,
+            [
+                {"user_id": uid, "role": role, "scope": "hub", "granted_at": now, "granted_by": BY}
+                for uid, role in rows
+            ],
+        )
+    op.drop_column("users", "role")
+
+
+def _roles_from_grants(bind: sa.Connection) -> None:
+    """Back to one role per user: ``hub_admin`` for those granted it at the hub."""
+    op.add_column(
+        "users",
+        sa.Column("role", sa.String(length=32), server_default="researcher", nullable=False),
+    )
+    bind.execute(
+        sa.text(
+            "UPDATE users SET role = 'hub_admin' WHERE id IN (SELECT user_id FROM role_grants "
+            "WHERE role = 'hub_admin' AND scope = 'hub')"
+        )
+    )
 
 
 def _carry_over_projects(bind: sa.Connection, versions: sa.Table, now: datetime) -> None:
@@ -245,29 +239,6 @@ def downgrade() -> None:
         batch_op.drop_column("actions")
         batch_op.drop_column("project_id")
     op.drop_column("nodes", "organisation")
-    op.drop_index("ix_web_sessions_user_id", table_name="web_sessions")
-    op.drop_table("web_sessions")
-    op.add_column(
-        "users",
-        sa.Column("role", sa.String(length=32), server_default="researcher", nullable=False),
-    )
-    bind.execute(
-        sa.text(
-            "UPDATE users SET role = 'hub_admin' WHERE id IN (SELECT user_id FROM role_grants "
-            "WHERE role = 'hub_admin' AND scope = 'hub')"
-        )
-    )
-    op.drop_table("role_grants")
-    for column in (
-        "disabled_at",
-        "locked_until",
-        "failed_logins",
-        "totp_last_step",
-        "totp_pending",
-        "totp_secret",
-        "password_hash",
-        "accredited_until",
-        "organisation",
-    ):
-        op.drop_column("users", column)
+    _roles_from_grants(bind)
+    ACCOUNTS_SCHEMA.disown(1)
     op.drop_table("organisations")

@@ -10,7 +10,7 @@ New tables only; nothing existing changes.
 
 from __future__ import annotations
 
-from fivesafes.airlock.schema_0004 import create_airlock_tables, drop_airlock_tables
+from fivesafes.airlock.schema import AIRLOCK_SCHEMA
 
 revision = "0004"
 down_revision = "0003"
@@ -19,8 +19,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    create_airlock_tables()
+    AIRLOCK_SCHEMA.upgrade(1)
 
 
 def downgrade() -> None:
-    drop_airlock_tables()
+    AIRLOCK_SCHEMA.downgrade(1)

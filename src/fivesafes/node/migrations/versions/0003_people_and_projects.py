@@ -16,58 +16,16 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-import fivesafes.storage.types
+from fivesafes.governance.accounts.schema import ACCOUNTS_SCHEMA
 
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-UTC_TYPE = fivesafes.storage.types.UTCDateTime(timezone=True)
-
 
 def upgrade() -> None:
-    op.create_table(
-        "users",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("username", sa.String(length=64), nullable=False),
-        sa.Column("display_name", sa.String(length=200), nullable=False),
-        sa.Column("created_at", UTC_TYPE, nullable=False),
-        sa.Column("organisation", sa.String(length=64), nullable=True),
-        sa.Column("accredited_until", sa.Date(), nullable=True),
-        sa.Column("password_hash", sa.String(length=255), nullable=True),
-        sa.Column("totp_secret", sa.String(length=255), nullable=True),
-        sa.Column("totp_pending", sa.String(length=255), nullable=True),
-        sa.Column("totp_last_step", sa.Integer(), nullable=True),
-        sa.Column("failed_logins", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("locked_until", UTC_TYPE, nullable=True),
-        sa.Column("disabled_at", UTC_TYPE, nullable=True),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("username"),
-    )
-    op.create_table(
-        "role_grants",
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("role", sa.String(length=32), nullable=False),
-        sa.Column("scope", sa.String(length=80), nullable=False),
-        sa.Column("granted_at", UTC_TYPE, nullable=False),
-        sa.Column("granted_by", sa.String(length=128), nullable=False),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"]),
-        sa.PrimaryKeyConstraint("user_id", "role", "scope"),
-    )
-    op.create_table(
-        "web_sessions",
-        sa.Column("id_hash", sa.String(length=64), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("csrf", sa.String(length=64), nullable=False),
-        sa.Column("created_at", UTC_TYPE, nullable=False),
-        sa.Column("last_seen_at", UTC_TYPE, nullable=False),
-        sa.Column("expires_at", UTC_TYPE, nullable=False),
-        sa.Column("ended_at", UTC_TYPE, nullable=True),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"]),
-        sa.PrimaryKeyConstraint("id_hash"),
-    )
-    op.create_index("ix_web_sessions_user_id", "web_sessions", ["user_id"], unique=False)
+    ACCOUNTS_SCHEMA.upgrade(1)  # the node's own people: users, role_grants, web_sessions
     op.add_column(
         "approvals",
         sa.Column("outputs_to_airlock", sa.Boolean(), server_default="0", nullable=False),
@@ -99,7 +57,4 @@ def downgrade() -> None:
     op.drop_column("approvals", "risk_tier")
     op.drop_column("approvals", "reason")
     op.drop_column("approvals", "outputs_to_airlock")
-    op.drop_index("ix_web_sessions_user_id", table_name="web_sessions")
-    op.drop_table("web_sessions")
-    op.drop_table("role_grants")
-    op.drop_table("users")
+    ACCOUNTS_SCHEMA.downgrade(1)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from fivesafes.airlock.schema_0004 import create_airlock_tables, drop_airlock_tables
+from fivesafes.airlock.schema import AIRLOCK_SCHEMA
 
 revision = "0004"
 down_revision = "0003"
@@ -23,11 +23,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    create_airlock_tables()
+    AIRLOCK_SCHEMA.upgrade(1)
     op.add_column("runs", sa.Column("held_output", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("runs") as batch:
         batch.drop_column("held_output")
-    drop_airlock_tables()
+    AIRLOCK_SCHEMA.downgrade(1)

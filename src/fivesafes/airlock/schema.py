@@ -1,17 +1,25 @@
-"""The airlock's tables as migration 0004 of the hub and of every node creates them.
+"""The airlock's tables in the hub's and every node's database, version by version
+(``fivesafes.storage.shared_schema``); ``tables.define_airlock_tables`` is what they are now.
 
-Frozen: this is the schema of revision 0004, not of today's ``airlock.tables``; a later change
-to the tables is a new migration, not an edit here.
+| version | what it did                                                | hub  | node |
+| ------- | ---------------------------------------------------------- | ---- | ---- |
+| 1       | requests, versions, files, pre-screens, votes and bundles  | 0004 | 0004 |
+
+Each step is history: a change to the tables is a new step, never an edit of one.
 """
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
+from typing import Any
 
+import sqlalchemy as sa
+from alembic.operations import Operations
+
+from fivesafes.airlock.tables import define_airlock_tables
+from fivesafes.storage.shared_schema import SchemaStep, SharedSchema
 from fivesafes.storage.types import UTCDateTime
 
-TABLES = (
+TABLES_1 = (
     "airlock_bundles",
     "airlock_votes",
     "airlock_screens",
@@ -27,14 +35,14 @@ def _of_version() -> sa.ForeignKeyConstraint:
     )
 
 
-def _keys() -> list[sa.Column[object]]:
+def _keys() -> list[sa.Column[Any]]:
     return [
         sa.Column("request_id", sa.String(length=64), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
     ]
 
 
-def create_airlock_tables() -> None:
+def _create_airlock(op: Operations) -> None:
     when = UTCDateTime(timezone=True)
     op.create_table(
         "airlock_requests",
@@ -110,8 +118,22 @@ def create_airlock_tables() -> None:
     )
 
 
-def drop_airlock_tables() -> None:
+def _drop_airlock(op: Operations) -> None:
     op.drop_index("ix_airlock_requests_state", table_name="airlock_requests")
     op.drop_index("ix_airlock_requests_author", table_name="airlock_requests")
-    for table in TABLES:
+    for table in TABLES_1:
         op.drop_table(table)
+
+
+AIRLOCK_SCHEMA = SharedSchema(
+    name="airlock",
+    define=define_airlock_tables,
+    steps=(
+        SchemaStep(
+            1,
+            "release requests, their versions, files, pre-screens, votes and bundles",
+            _create_airlock,
+            _drop_airlock,
+        ),
+    ),
+)
