@@ -66,14 +66,8 @@ from fivesafes.cohorts.circe import CirceCohort, _CompileOnly, expression
 from fivesafes.cohorts.concepts import check_concepts
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.cohorts.to_circe import to_circe
-from fivesafes.data.source import (
-    DuckDBSource,
-    OmopDatabase,
-    PostgresSource,
-    Source,
-    SparkSource,
-    open_omop,
-)
+from fivesafes.data.engines import open_omop
+from fivesafes.data.source import DuckDBSource, OmopDatabase, PostgresSource, Source, SparkSource
 from fivesafes.data.synth import generate
 from record import DOCS, machine, update_section
 

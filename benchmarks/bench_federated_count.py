@@ -28,7 +28,8 @@ from typing import Any, TypeVar
 
 from fivesafes.client import Federation
 from fivesafes.cohorts.criteria import Cohort
-from fivesafes.data.source import DuckDBSource, open_omop
+from fivesafes.data.engines import open_omop
+from fivesafes.data.source import DuckDBSource
 from fivesafes.data.synth import SITE_PROFILES, generate
 from fivesafes.demo.cohorts import DEMO_COHORTS
 from fivesafes.demo.local import LocalFederation

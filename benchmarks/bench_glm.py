@@ -45,7 +45,8 @@ from fivesafes.analyses.formula import Design, design, parse_formula
 from fivesafes.analyses.variables import Frame, analysis_frame
 from fivesafes.client import Federation
 from fivesafes.cohorts.criteria import Cohort
-from fivesafes.data.source import DuckDBSource, open_omop
+from fivesafes.data.engines import open_omop
+from fivesafes.data.source import DuckDBSource
 from fivesafes.demo.local import LocalFederation
 from fivesafes.demo.processes import Supervisor
 from record import machine, update_section

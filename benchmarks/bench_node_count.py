@@ -22,7 +22,8 @@ import ibis
 
 from fivesafes.analyses.count import count_persons
 from fivesafes.cohorts.criteria import Cohort
-from fivesafes.data.source import DuckDBSource, open_omop
+from fivesafes.data.engines import open_omop
+from fivesafes.data.source import DuckDBSource
 from fivesafes.data.synth import generate
 from record import DOCS, machine, update_section
 

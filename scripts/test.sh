@@ -13,6 +13,8 @@ echo "==> ruff (format)"
 .venv/bin/ruff format --check src tests benchmarks
 echo "==> mypy"
 .venv/bin/mypy
+echo "==> import contracts (import-linter: the layers of docs/architecture.md)"
+.venv/bin/lint-imports
 echo "==> pytest"
 markers=(-m "not slow")
 for arg in "$@"; do

@@ -22,8 +22,9 @@ import pyarrow as pa
 import pytest
 from psycopg import sql
 
+from fivesafes.data.engines import open_omop
 from fivesafes.data.pg_load import copy_omop_to_postgres
-from fivesafes.data.source import DuckDBSource, OmopDatabase, PostgresSource, open_omop
+from fivesafes.data.source import DuckDBSource, OmopDatabase, PostgresSource
 
 MALE, FEMALE = 8507, 8532
 PG_URL = os.environ.get("FIVESAFES_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -9,16 +9,27 @@ from typing import Any
 
 import numpy as np
 
-from fivesafes.analyses.summary import VariableValues
-from fivesafes.hub.combine import combine, regate
+from fivesafes.analyses.registry import REGISTRY
+from fivesafes.analyses.summary import Described, VariableValues
 from fivesafes.node.person_sets import InMemoryPersonSetStore
 from fivesafes.node.runner import Computed, gate
 from fivesafes.protocol.models import TaskPayload
 from fivesafes.sdc.differencing import person_set
-from fivesafes.sdc.gate import MagnitudeEvidence
 from fivesafes.sdc.profiles import Profile
 
 ISSUED = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def regate(analysis: str, output: dict[str, Any], profile: Profile) -> dict[str, Any]:
+    """A node's output as the hub passes it on (the analysis's own hub part)."""
+    return REGISTRY[analysis].regate(output, profile)
+
+
+def combine(
+    analysis: str, outputs: dict[str, dict[str, Any]], missing: list[str], profile: Profile
+) -> dict[str, Any]:
+    """The hub's combination of re-gated outputs (the analysis's own hub part)."""
+    return REGISTRY[analysis].combine(outputs, missing, profile)
 
 
 def task_payload(analysis: str, parameters: dict[str, Any], n: int = 1) -> TaskPayload:
@@ -42,13 +53,8 @@ def summary_output(
     """A node's released summary of ``values`` (persons ``first_id``, ``first_id + 1``, ...)."""
     ids = np.arange(first_id, first_id + len(values), dtype=np.int64)
     found = VariableValues(person_set(ids), ids, np.asarray(values, dtype=float), missing)
-    computed = Computed(
-        found.contributors,
-        MagnitudeEvidence(found.values, missing),
-        "age",
-        summary=(edges, [(None, found)]),
-    )
-    outcome = gate("p", "k", computed, profile, InMemoryPersonSetStore())
+    computed = Computed(found.contributors, Described("age", edges, [(None, found)]))
+    outcome = gate("p", "k", REGISTRY["summary"], computed, profile, InMemoryPersonSetStore())
     assert outcome.status == "succeeded", outcome
     assert outcome.output is not None
     return outcome.output

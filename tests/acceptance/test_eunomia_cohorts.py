@@ -25,7 +25,8 @@ from federation import fs
 from fivesafes.analyses.count import count_persons
 from fivesafes.cohorts.circe import CirceCohort
 from fivesafes.cohorts.criteria import Cohort
-from fivesafes.data.source import DuckDBSource, open_omop
+from fivesafes.data.engines import open_omop
+from fivesafes.data.source import DuckDBSource
 
 CIRCE = Path(__file__).resolve().parents[1] / "data" / "circe"
 CELECOXIB, DICLOFENAC = 1118084, 1124300

@@ -18,7 +18,8 @@ import pytest
 from federation import fs
 from fivesafes.analyses.count import count_persons
 from fivesafes.cohorts.criteria import Cohort
-from fivesafes.data.source import DuckDBSource, open_omop
+from fivesafes.data.engines import open_omop
+from fivesafes.data.source import DuckDBSource
 from shared_data import shared
 
 SYNTHEA = shared("testdata/omop/Synthea27Nj_5.4.zip")

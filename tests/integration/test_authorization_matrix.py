@@ -23,7 +23,7 @@ import pytest
 from fastapi.routing import APIRoute
 from starlette.routing import Mount, Route
 
-from fivesafes.hub.api.app import create_app
+from fivesafes.hub.app import create_app
 from fivesafes.hub.config import HubConfig
 from fivesafes.hub.people import issue_token
 from fivesafes.hub.service import HubService

@@ -21,8 +21,9 @@ import pytest
 from cohort_reference import reference_persons
 from fivesafes.analyses.count import cohort_person_set
 from fivesafes.cohorts.criteria import Cohort
+from fivesafes.data.engines import open_omop
 from fivesafes.data.pg_load import copy_omop_to_postgres
-from fivesafes.data.source import OmopDatabase, PostgresSource, SparkSource, open_omop
+from fivesafes.data.source import OmopDatabase, PostgresSource, SparkSource
 from fivesafes.data.spark import write_parquet
 from fivesafes.data.synth import generate
 from fixtures_omop import PG_URL, OmopRows, drop_schema, new_schema_name, open_engine, write_duckdb

@@ -9,7 +9,8 @@ import pytest
 from federation import postgres_database
 from fivesafes.analyses.count import count_persons
 from fivesafes.cohorts.criteria import Cohort
-from fivesafes.data.source import open_omop, parse_data_source
+from fivesafes.data.engines import open_omop
+from fivesafes.data.source import parse_data_source
 from fivesafes.data.synth import concepts as c
 from fivesafes.sdc import release_count
 from fivesafes.sdc.profiles import DEFAULT

@@ -11,7 +11,8 @@ import pytest
 from fivesafes.analyses.crosstab import levels
 from fivesafes.analyses.variables import analysis_frame
 from fivesafes.cohorts.criteria import Cohort
-from fivesafes.data.source import DuckDBSource, open_omop
+from fivesafes.data.engines import open_omop
+from fivesafes.data.source import DuckDBSource
 from fivesafes.sdc import Checker
 from fivesafes.sdc.gate import release_cell
 from fivesafes.sdc.profiles import DEFAULT

@@ -19,7 +19,8 @@ from statsmodels.stats.meta_analysis import combine_effects
 from fivesafes.analyses.formula import design, parse_formula
 from fivesafes.analyses.variables import analysis_frame
 from fivesafes.cohorts.criteria import Cohort
-from fivesafes.data.source import DuckDBSource, open_omop
+from fivesafes.data.engines import open_omop
+from fivesafes.data.source import DuckDBSource
 from fivesafes.demo.processes import fivesafes_command
 
 EVERYONE = {"name": "everyone", "index": {"type": "fixed", "date": "2020-01-01"}}

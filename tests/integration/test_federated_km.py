@@ -11,7 +11,8 @@ from lifelines import KaplanMeierFitter
 from fivesafes.analyses.km import Block, blocks, edges, life_table
 from fivesafes.analyses.variables import analysis_frame
 from fivesafes.cohorts.criteria import Cohort
-from fivesafes.data.source import DuckDBSource, open_omop
+from fivesafes.data.engines import open_omop
+from fivesafes.data.source import DuckDBSource
 
 EVERYONE = {"name": "everyone", "index": {"type": "fixed", "date": "2015-01-01"}}
 INTERVAL, HORIZON = 0.5, 8.0

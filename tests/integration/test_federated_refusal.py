@@ -20,7 +20,8 @@ from fivesafes.analyses.crosstab import levels
 from fivesafes.analyses.formula import design, parse_formula
 from fivesafes.analyses.variables import analysis_frame
 from fivesafes.cohorts.criteria import Cohort
-from fivesafes.data.source import DuckDBSource, open_omop
+from fivesafes.data.engines import open_omop
+from fivesafes.data.source import DuckDBSource
 
 EVERYONE = {"name": "everyone", "index": {"type": "fixed", "date": "2020-01-01"}}
 ANSWERING = ["lakeside", "northfield"]

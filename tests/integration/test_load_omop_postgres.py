@@ -17,10 +17,11 @@ import pytest
 
 from federation import fs, postgres_database
 from fivesafes.data.cdm_spec import CDM54_TABLES
+from fivesafes.data.engines import open_omop
 from fivesafes.data.load import LoadError, load_omop
 from fivesafes.data.omop import OMOP_TABLES
 from fivesafes.data.pg_load import copy_omop_to_postgres
-from fivesafes.data.source import DuckDBSource, PostgresSource, open_omop
+from fivesafes.data.source import DuckDBSource, PostgresSource
 from fivesafes.data.synth import generate
 
 pytestmark = pytest.mark.postgres

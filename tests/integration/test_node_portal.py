@@ -25,7 +25,8 @@ from starlette.routing import Mount, Route
 from audit_tampering import read_rows, write_rows
 from fivesafes.analyses.count import cohort_person_set
 from fivesafes.cohorts.criteria import Cohort
-from fivesafes.data.source import DuckDBSource, open_omop
+from fivesafes.data.engines import open_omop
+from fivesafes.data.source import DuckDBSource
 from fivesafes.data.synth import concepts as c
 from fivesafes.governance.accounts.settings import AccountSettings
 from fivesafes.governance.roles import grant, node_scope

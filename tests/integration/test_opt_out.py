@@ -14,9 +14,10 @@ import pytest
 from federation import fs, postgres_database
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.cohorts.to_circe import to_circe
+from fivesafes.data.engines import open_omop
 from fivesafes.data.opt_out import count_opt_outs, read_opt_out_file, replace_opt_outs
 from fivesafes.data.pg_load import copy_omop_to_postgres
-from fivesafes.data.source import DuckDBSource, PostgresSource, SparkSource, open_omop
+from fivesafes.data.source import DuckDBSource, PostgresSource, SparkSource
 from fivesafes.data.spark import write_parquet
 from fivesafes.data.synth import concepts as c
 from fivesafes.data.synth import generate

@@ -16,8 +16,9 @@ from sqlalchemy import func, select
 from fivesafes.analyses.count import count_persons
 from fivesafes.audit.events import AuditEventType
 from fivesafes.cohorts.criteria import Cohort
+from fivesafes.data.engines import open_omop
 from fivesafes.data.pg_load import copy_omop_to_postgres
-from fivesafes.data.source import open_omop, parse_data_source
+from fivesafes.data.source import parse_data_source
 from fivesafes.data.synth import concepts as c
 from fivesafes.hub.db import AUDIT, Run
 from fivesafes.node.db import NodeRun

@@ -14,7 +14,8 @@ import duckdb
 from federation import fs
 from fivesafes.analyses.count import cohort_person_set
 from fivesafes.cohorts.criteria import Cohort
-from fivesafes.data.source import DuckDBSource, open_omop
+from fivesafes.data.engines import open_omop
+from fivesafes.data.source import DuckDBSource
 from fivesafes.data.synth import concepts as c
 from fivesafes.hub.crate import verify_crate
 from fivesafes.node.pseudonyms import load_key, pseudonym

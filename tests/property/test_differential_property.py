@@ -22,13 +22,13 @@ from hypothesis import strategies as st
 from pyroaring import BitMap
 
 from fivesafes.analyses.glm import Rows, fit_local
-from fivesafes.analyses.summary import VariableValues
-from fivesafes.hub.combine import combine, regate
+from fivesafes.analyses.registry import REGISTRY
+from fivesafes.analyses.summary import Described, VariableValues
 from fivesafes.node.person_sets import InMemoryPersonSetStore
 from fivesafes.node.runner import Computed, gate
 from fivesafes.sdc.differencing import person_set
-from fivesafes.sdc.gate import CountEvidence
 from fivesafes.sdc.profiles import ACRO
+from in_process import combine, regate
 
 LEVELS = ("never", "former", "current")
 EDGES = [10.0 + 5.0 * k for k in range(9)]
@@ -43,10 +43,8 @@ def grouped_output(groups: dict[str, np.ndarray], first_id: int) -> dict:
         first_id += len(values)
         found.append((level, VariableValues(person_set(ids), ids, values, 0)))
     everyone = BitMap.union(*(v.contributors for _, v in found))
-    computed = Computed(
-        everyone, CountEvidence(len(everyone)), "bmi", summary=(EDGES, found), by="smoker"
-    )
-    outcome = gate("p", "k", computed, ACRO, InMemoryPersonSetStore())
+    computed = Computed(everyone, Described("bmi", EDGES, found, by="smoker"))
+    outcome = gate("p", "k", REGISTRY["summary"], computed, ACRO, InMemoryPersonSetStore())
     assert outcome.status == "succeeded", outcome
     assert outcome.output is not None
     return outcome.output

@@ -16,14 +16,15 @@ import pytest
 from pyroaring import BitMap
 
 from fivesafes.analyses.count import cohort_person_set
-from fivesafes.analyses.summary import variable_values
+from fivesafes.analyses.summary import SummaryParameters, variable_values
 from fivesafes.cohorts.criteria import Cohort
-from fivesafes.data.source import DuckDBSource, OmopDatabase, open_omop
+from fivesafes.data.engines import open_omop
+from fivesafes.data.source import DuckDBSource, OmopDatabase
 from fivesafes.data.synth import generate
 from fivesafes.node.outcome import Outcome
 from fivesafes.node.person_sets import InMemoryPersonSetStore
 from fivesafes.node.runner import run_task
-from fivesafes.protocol.models import Instruction, SummaryParameters, TaskPayload
+from fivesafes.protocol.models import Instruction, TaskPayload
 from fivesafes.sdc.profiles import DEFAULT, Profile
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -73,13 +74,10 @@ class Node:
         step = Instruction(task_id=task.task_id, round=0, **instruction) if instruction else None
         outcome = run_task(task, self.db, self.profile, self.store, step)
         if outcome.release is not None and outcome.output is not None:
-            self.store.record(
-                PROJECT,
-                outcome.release.output_key,
-                f"run-{self._runs}",
-                outcome.release.persons,
-                outcome.output,
-            )
+            released = outcome.release
+            for n, persons in enumerate((released.persons, *released.also)):
+                key = released.output_key if n == 0 else f"{released.output_key}#{n}"
+                self.store.record(PROJECT, key, f"run-{self._runs}", persons, outcome.output)
         return outcome
 
     def persons(self, cohort: dict[str, Any]) -> BitMap:

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from fivesafes.protocol.models import TaskRequest
+from fivesafes.analyses.registry import REGISTRY
 from fivesafes.protocol.runs import ReasonCode
 
 THRESHOLD = 10
@@ -76,7 +76,7 @@ def test_a_task_cannot_carry_vectors_seeds_ids_or_settings(smuggled):
         ("count", {"cohort": EVERYONE}),
     ):
         with pytest.raises(ValidationError):
-            TaskRequest.model_validate(
+            REGISTRY.task_request.model_validate(
                 {"project_id": "p", "analysis": analysis, "parameters": {**parameters, **smuggled}}
             )
 

@@ -23,6 +23,7 @@ from collections.abc import Callable
 import pytest
 from pyroaring import AbstractBitMap, BitMap
 
+from fivesafes.analyses.registry import REGISTRY
 from fivesafes.node.outcome import Outcome
 from fivesafes.node.person_sets import InMemoryPersonSetStore
 from fivesafes.node.runner import Computed, gate
@@ -59,7 +60,8 @@ def groups(node) -> tuple[BitMap, BitMap, BitMap, BitMap]:
 def our_release(store: InMemoryPersonSetStore, key: str, persons: AbstractBitMap) -> Outcome:
     """``run_task`` after the cohort query (the node's own ``gate``: judge, check
     differencing, release) and, as the node's run store does, remember what was released."""
-    outcome = gate("p", key, Computed(persons, CountEvidence(len(persons))), DEFAULT, store)
+    computed = Computed(persons, CountEvidence(len(persons)))
+    outcome = gate("p", key, REGISTRY["count"], computed, DEFAULT, store)
     if outcome.release is not None and outcome.output is not None:
         store.record("p", key, f"run-{key}", persons, outcome.output)
     return outcome

@@ -189,14 +189,19 @@ def test_a_released_held_output_counts_as_released_for_differencing_and_the_acco
     assert len(person_sets.released_sets("p_1")) == 1
 
 
-def test_a_gate_review_keeps_the_persons_behind_the_held_value():
+def test_a_gate_review_keeps_the_persons_behind_the_held_value(monkeypatch):
+    from fivesafes.analyses import gating
+    from fivesafes.analyses.registry import REGISTRY
     from fivesafes.node.outcome import held_persons
-    from fivesafes.node.runner import Computed, held
+    from fivesafes.node.person_sets import InMemoryPersonSetStore
+    from fivesafes.node.runner import Computed, gate
     from fivesafes.sdc.gate import CountEvidence, Verdict, judge
 
     profile = get_profile("default")
     computed = Computed(BitMap(range(40)), CountEvidence(40))
     judgement = replace(judge(CountEvidence(40), profile), verdict=Verdict.REVIEW)
-    kept = held(computed, judgement, profile)
+    monkeypatch.setattr(gating, "judge", lambda evidence, profile: judgement)
+    outcome = gate("p", "k", REGISTRY["count"], computed, profile, InMemoryPersonSetStore())
+    kept = outcome.held
     assert kept is not None and kept["output"]["count"]["value"] == 40
     assert held_persons(kept) == [BitMap(range(40))]

@@ -13,16 +13,17 @@ from pyroaring import BitMap
 
 from cohort_reference import reference_persons
 from fivesafes.analyses import attrition, characterise
-from fivesafes.analyses.attrition import Step, partial_cohorts, released_steps
+from fivesafes.analyses.attrition import AttritionOutput, Step, partial_cohorts, released_steps
+from fivesafes.analyses.characterise import CharacteriseOutput
 from fivesafes.cohorts.criteria import Cohort
-from fivesafes.data.source import DuckDBSource, open_omop
+from fivesafes.data.engines import open_omop
+from fivesafes.data.source import DuckDBSource
 from fivesafes.data.synth import concepts as c
 from fivesafes.data.synth import generate
 from fivesafes.node import runs
 from fivesafes.node.person_sets import InMemoryPersonSetStore, SqlPersonSetStore
 from fivesafes.node.release import release
 from fivesafes.node.runner import run_task
-from fivesafes.protocol.models import AttritionOutput, CharacteriseOutput
 from fivesafes.protocol.runs import ReasonCode
 from fivesafes.protocol.signing import generate_key
 from fivesafes.sdc.gate import release_count

@@ -8,13 +8,8 @@ import duckdb
 import pytest
 from pydantic import ValidationError
 
-from fivesafes.data.source import (
-    DuckDBSource,
-    PostgresSource,
-    libpq_url,
-    open_omop,
-    parse_data_source,
-)
+from fivesafes.data.engines import open_omop
+from fivesafes.data.source import DuckDBSource, PostgresSource, libpq_url, parse_data_source
 from fixtures_omop import OmopRows, write_duckdb
 
 

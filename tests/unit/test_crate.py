@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
+from fivesafes.analyses.registry import REGISTRY
 from fivesafes.cli.main import app
 from fivesafes.hub import runs
 from fivesafes.hub.config import HubConfig
@@ -25,7 +26,7 @@ from fivesafes.hub.service import HubService
 from fivesafes.hub.setup import init_hub
 from fivesafes.hub.tasks import create_task
 from fivesafes.protocol.errors import BadSignature, InvalidRequest, NotFoundOrNoPermission
-from fivesafes.protocol.models import ApprovalReport, ResultPayload, SignedResult, TaskRequest
+from fivesafes.protocol.models import ApprovalReport, ResultPayload, SignedResult
 from fivesafes.protocol.signing import generate_key, public_key_text, sign, verify
 from fivesafes.settings import load_config
 from fivesafes.storage.types import utcnow
@@ -88,7 +89,7 @@ def build(s, service, keys):
     for name in NODES:
         record_approval_report(s, node(s, name), ApprovalReport(
             project_id=project.id, version=1, decision="approved"))  # fmt: skip
-    request = TaskRequest.model_validate(
+    request = REGISTRY.task_request.model_validate(
         {"project_id": project.id, "analysis": "count", "parameters": {"cohort": COHORT},
          "timeout_seconds": 60}
     )  # fmt: skip

@@ -10,16 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fivesafes.data.source import DuckDBSource, open_omop
+from fivesafes.analyses.crosstab import CrosstabOutput, CrosstabParameters
+from fivesafes.data.engines import open_omop
+from fivesafes.data.source import DuckDBSource
 from fivesafes.data.synth import generate
-from fivesafes.hub.combine import combine, regate
 from fivesafes.node.person_sets import InMemoryPersonSetStore
 from fivesafes.node.runner import run_task
-from fivesafes.protocol.models import CrosstabCell, CrosstabOutput, CrosstabParameters
+from fivesafes.protocol.models import CrosstabCell
 from fivesafes.sdc import Checker
 from fivesafes.sdc.gate import release_count
 from fivesafes.sdc.profiles import ACRO, DEFAULT
-from in_process import task_payload
+from in_process import combine, regate, task_payload
 
 AT_2018 = {"name": "everyone", "index": {"type": "fixed", "date": "2018-01-01"}}
 BMI_BY_SEX = """

@@ -41,8 +41,9 @@ from statsmodels.stats.meta_analysis import combine_effects
 
 from fivesafes.analyses import model_node
 from fivesafes.analyses.cox import Newton
-from fivesafes.analyses.glm import IRLS
+from fivesafes.analyses.glm import IRLS, ModelRoundOutput
 from fivesafes.analyses.glm import Instruction as Step
+from fivesafes.analyses.registry import REGISTRY
 from fivesafes.client.results import (
     CountResult,
     CrosstabResult,
@@ -51,16 +52,16 @@ from fivesafes.client.results import (
     MetaResult,
     SummaryResult,
 )
-from fivesafes.data.source import DuckDBSource, OmopDatabase, open_omop
+from fivesafes.data.engines import open_omop
+from fivesafes.data.source import DuckDBSource, OmopDatabase
 from fivesafes.hub import rounds
-from fivesafes.hub.combine import combine, regate
 from fivesafes.node.person_sets import InMemoryPersonSetStore
 from fivesafes.node.runner import run_task
-from fivesafes.protocol.models import Instruction, ModelRoundOutput, RunView, TaskView
+from fivesafes.protocol.models import Instruction, RunView, TaskView
 from fivesafes.protocol.runs import REASON_TEXT, ReasonCode, RunState
 from fivesafes.sdc.profiles import ACRO, DEFAULT, Profile
 from fixtures_omop import FEMALE, MALE, OmopRows, write_duckdb
-from in_process import task_payload
+from in_process import combine, regate, task_payload
 
 INDEX = date(2015, 1, 1)
 COHORT = {"name": "everyone", "index": {"type": "fixed", "date": INDEX.isoformat()}}
@@ -203,10 +204,15 @@ def fit_in_rounds(
     analysis: str, parameters: dict[str, Any], dbs: dict[str, Any], monkeypatch
 ) -> Fitted:
     """A GLM or Cox task round by round: each node's part under the hub's instruction, the
-    hub's own step on the re-gated outputs (``rounds._step``). As the hub does, a node that does
-    not succeed at round 0 is left out; one that drops out later is an error."""
+    hub's own step on the re-gated outputs (the analysis's ``rounds.step``). As the hub does,
+    a node that does not succeed at round 0 is left out; one that drops out later is an
+    error."""
     task = task_payload(analysis, parameters)
-    progress = rounds.first_round(SimpleNamespace(analysis=analysis, payload=task.model_dump()))
+    own = REGISTRY[analysis].rounds
+    assert own is not None
+    progress = rounds.first_round(
+        SimpleNamespace(analysis=analysis, payload=task.model_dump()), own
+    )
     if "newton" in progress:
         step = Step("step", beta=Newton.from_state(progress["newton"]).first())
     else:
@@ -230,8 +236,8 @@ def fit_in_rounds(
                 continue
             assert outcome.output is not None
             output = regate(analysis, outcome.output, ACRO)
-            outputs.append(ModelRoundOutput.model_validate(output))
-        following, fit = rounds._step(progress, outputs, ACRO)
+            outputs.append(ModelRoundOutput.model_validate(output).model_dump(mode="json"))
+        following, fit = own.step(progress, outputs, ACRO)
         if following is None:
             assert fit is not None
             return Fitted(fit, in_fit, left_out)

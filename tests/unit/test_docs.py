@@ -12,7 +12,7 @@ from fivesafes.cli.main import app
 from fivesafes.governance.accounts.settings import AccountSettings
 from fivesafes.hub.config import HubSettings
 from fivesafes.node.config import NodeSettings
-from fivesafes.node.portal.settings import PortalSettings
+from fivesafes.node.portal_settings import PortalSettings
 from fivesafes.sdc.gate import GateSettings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

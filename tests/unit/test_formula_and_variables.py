@@ -16,7 +16,8 @@ import statsmodels.formula.api as smf
 from fivesafes.analyses.formula import FormulaError, design, parse_formula
 from fivesafes.analyses.variables import analysis_frame
 from fivesafes.cohorts.criteria import Cohort
-from fivesafes.data.source import DuckDBSource, open_omop
+from fivesafes.data.engines import open_omop
+from fivesafes.data.source import DuckDBSource
 from fivesafes.data.synth import generate
 
 FIXED = {"name": "everyone", "index": {"type": "fixed", "date": "2020-01-01"}}

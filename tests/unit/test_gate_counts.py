@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from fivesafes.analyses.registry import REGISTRY
 from fivesafes.node.person_sets import InMemoryPersonSetStore
 from fivesafes.node.runner import Computed, gate
 from fivesafes.protocol.runs import ReasonCode
@@ -61,7 +62,7 @@ def test_round_half_up_matches_the_definition():
 def test_gate_fails_closed_on_anything_but_a_count(bad):
     """An error inside the gate withholds the result; it never passes a value through."""
     computed = Computed(person_set(range(20)), CountEvidence(bad))
-    outcome = gate("p", "k", computed, DEFAULT, InMemoryPersonSetStore())
+    outcome = gate("p", "k", REGISTRY["count"], computed, DEFAULT, InMemoryPersonSetStore())
     assert outcome.status == "failed"
     assert outcome.reason is ReasonCode.GATE_ERROR
     assert outcome.output is None

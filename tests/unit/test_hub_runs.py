@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fivesafes.analyses.glm import IRLS, Rows, node_round
+from fivesafes.analyses.registry import REGISTRY
 from fivesafes.hub import runs
 from fivesafes.hub.db import Run, Task
 from fivesafes.hub.enrolment import enrol_node, issue_enrolment_token
@@ -15,7 +16,7 @@ from fivesafes.hub.people import create_user
 from fivesafes.hub.projects import create_project
 from fivesafes.hub.tasks import create_task
 from fivesafes.protocol.errors import NotFoundOrNoPermission, Unauthenticated
-from fivesafes.protocol.models import Instruction, ResultPayload, SignedResult, TaskRequest
+from fivesafes.protocol.models import Instruction, ResultPayload, SignedResult
 from fivesafes.protocol.signing import generate_key, public_key_text, sign, verify
 from fivesafes.sdc.profiles import DEFAULT
 from fivesafes.storage.engine import make_engine, make_sessionmaker, transaction
@@ -70,7 +71,7 @@ class World:
         return s.scalar(select(Node).where(Node.name == name))
 
     def task(self, timeout=60):
-        request = TaskRequest.model_validate(
+        request = REGISTRY.task_request.model_validate(
             {
                 "project_id": self.project.id,
                 "analysis": "count",
@@ -229,7 +230,7 @@ GLM = {
 
 
 def glm_task(world):
-    request = TaskRequest.model_validate(
+    request = REGISTRY.task_request.model_validate(
         {"project_id": world.project.id, "analysis": "glm", "parameters": GLM}
     )
     return world.unit(lambda s: create_task(s, request, by=world.alice, key=world.hub_key)[0])

@@ -18,6 +18,9 @@ from lifelines import KaplanMeierFitter
 
 from fivesafes.analyses.km import (
     Block,
+    KaplanMeierGroup,
+    KaplanMeierOutput,
+    SurvivalBlock,
     blocks,
     combine,
     edges,
@@ -26,12 +29,7 @@ from fivesafes.analyses.km import (
     pooled_curve,
     regate,
 )
-from fivesafes.protocol.models import (
-    GateRecord,
-    KaplanMeierGroup,
-    KaplanMeierOutput,
-    SurvivalBlock,
-)
+from fivesafes.protocol.models import GateRecord
 from fivesafes.sdc.profiles import ACRO, DEFAULT
 
 # the module's own worked example

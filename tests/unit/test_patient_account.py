@@ -75,7 +75,7 @@ def node(tmp_path_factory):
 
 
 def answer_tasks(service):
-    from fivesafes.data.source import open_omop
+    from fivesafes.data.engines import open_omop
 
     now = datetime.now(UTC).replace(microsecond=0)
     today = date.today()

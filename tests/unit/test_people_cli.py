@@ -1,8 +1,8 @@
 """The hub admin's and the TRE admin's commands for people and tokens, on a hub's and a
 node's databases (no service needs to run): what they set is what a login and a token then
 hold. The commands run in this process (``fivesafes`` takes seconds to start on a busy
-machine); errors are turned into exit code 2 and a message as ``fivesafes.cli.main`` does,
-and ``tests/integration/test_cli.py`` runs the real command."""
+machine), through the command's own error boundary (``fivesafes.cli.main``), and
+``tests/integration/test_cli.py`` runs the real command."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from fivesafes.hub.config import HubConfig
 from fivesafes.hub.people import authenticate
 from fivesafes.hub.service import HubService
 from fivesafes.node.setup import open_node
-from fivesafes.protocol.errors import FivesafesError
 from fivesafes.settings import load_config
 from fivesafes.storage.types import utcnow
 
@@ -29,10 +28,6 @@ PASSWORD = "a long enough passphrase"
 def fs(*args: str, check: bool = True, input: str | None = None):
     result = CliRunner().invoke(app, list(args), input=input)
     code, stderr = result.exit_code, result.stderr
-    if isinstance(result.exception, FivesafesError):
-        code, stderr = 2, f"error: {result.exception.message}"
-    elif result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
     done = subprocess.CompletedProcess(args, code, result.stdout, stderr)
     if check and code != 0:
         raise AssertionError(f"fivesafes {' '.join(args)} failed:\n{result.stdout}\n{stderr}")

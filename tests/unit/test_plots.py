@@ -11,12 +11,11 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 
-from fivesafes.analyses.km import blocks, edges, life_table
+from fivesafes.analyses.km import KaplanMeierOutput, blocks, edges, life_table
 from fivesafes.analyses.km import combine as km_combine
 from fivesafes.analyses.meta import Z975, combine
 from fivesafes.client.plots import forest_plot
 from fivesafes.client.results import KaplanMeierResult, MetaResult
-from fivesafes.protocol.models import KaplanMeierOutput
 from fivesafes.sdc.profiles import ACRO
 
 NODES = {

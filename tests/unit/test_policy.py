@@ -92,6 +92,14 @@ CASES = [
         ReasonCode.REQUESTER_NOT_ACCREDITED,
     ),
     ("rejected here", task(), approval(state="rejected"), ReasonCode.PROJECT_NOT_APPROVED),
+    (
+        "an OMOP analysis, the project approved for imaging only",
+        task(),
+        approval(data_domains=["imaging"]),
+        ReasonCode.DOMAIN_NOT_APPROVED,
+    ),
+    ("approved for OMOP and imaging", task(), approval(data_domains=["omop", "imaging"]), None),
+    ("an approval made before domains were kept", task(), approval(data_domains=None), None),
 ]
 
 

@@ -134,7 +134,8 @@ def test_small_populations_are_suppressed_not_compared_and_not_remembered(tmp_pa
     """Two small cohorts always differ by fewer than the threshold; neither gives a number."""
     from fivesafes.analyses.count import count_persons
     from fivesafes.cohorts.criteria import Cohort
-    from fivesafes.data.source import DuckDBSource, open_omop
+    from fivesafes.data.engines import open_omop
+    from fivesafes.data.source import DuckDBSource
     from fivesafes.data.synth import generate
 
     path = tmp_path / "cdm.duckdb"

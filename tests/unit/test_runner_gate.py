@@ -11,14 +11,16 @@ import duckdb
 import numpy as np
 import pytest
 
-from fivesafes.data.source import DuckDBSource, open_omop
+from fivesafes.analyses.registry import REGISTRY
+from fivesafes.analyses.summary import Described, SummaryOutput, VariableValues
+from fivesafes.data.engines import open_omop
+from fivesafes.data.source import DuckDBSource
 from fivesafes.data.synth import generate
 from fivesafes.node.person_sets import InMemoryPersonSetStore
 from fivesafes.node.runner import Computed, gate, run_task
-from fivesafes.protocol.models import SummaryOutput
 from fivesafes.protocol.runs import ReasonCode
 from fivesafes.sdc.differencing import person_set
-from fivesafes.sdc.gate import CountEvidence, MagnitudeEvidence
+from fivesafes.sdc.gate import CountEvidence
 from fivesafes.sdc.profiles import ACRO, DEFAULT
 from in_process import task_payload
 
@@ -102,8 +104,10 @@ def test_differencing_is_refused_or_held_for_review_by_profile(db, site):
 def test_an_output_the_profile_sends_to_review_is_held_not_sent():
     store = InMemoryPersonSetStore()
     values = np.r_[-5.0, np.full(30, 20.0)]  # a negative value: a human must look
-    computed = Computed(person_set(range(31)), MagnitudeEvidence(values, 0))
-    outcome = gate("p", "k", computed, DEFAULT, store)
+    ids = np.arange(31, dtype=np.int64)
+    found = VariableValues(person_set(ids), ids, values, 0)
+    computed = Computed(found.contributors, Described("age", [0.0, 100.0], [(None, found)]))
+    outcome = gate("p", "k", REGISTRY["summary"], computed, DEFAULT, store)
     assert (outcome.status, outcome.reason, outcome.output, outcome.release) == (
         "refused",
         ReasonCode.HELD_FOR_REVIEW,
@@ -123,7 +127,8 @@ class ExplodingProfile:
 
 def test_an_error_inside_the_gate_withholds_the_result():
     computed = Computed(person_set(range(50)), CountEvidence(50))
-    outcome = gate("p", "k", computed, ExplodingProfile(), InMemoryPersonSetStore())  # type: ignore[arg-type]
+    count = REGISTRY["count"]
+    outcome = gate("p", "k", count, computed, ExplodingProfile(), InMemoryPersonSetStore())  # type: ignore[arg-type]
     assert (outcome.status, outcome.reason, outcome.output) == (
         "failed",
         ReasonCode.GATE_ERROR,

@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from fivesafes.protocol.models import CountOutput, GateRecord, ReleasedCount, SummaryOutput
+from fivesafes.analyses.count import CountOutput
+from fivesafes.analyses.summary import SummaryOutput
+from fivesafes.protocol.models import GateRecord, ReleasedCount
 from fivesafes.sdc import Checker, release_count
 from fivesafes.sdc.gate import CountEvidence, GateSettings, MagnitudeEvidence, judge
 from fivesafes.sdc.profiles import ACRO, DATASHIELD, DEFAULT, OPENSAFELY, ProfileError

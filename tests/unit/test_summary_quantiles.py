@@ -11,13 +11,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fivesafes.analyses.quantiles import bin_codes, bin_labels, interpolate, label_edges
-from fivesafes.client.results.summaries import bin_quantiles
-from fivesafes.data.source import DuckDBSource, open_omop
+from fivesafes.analyses.quantiles import (
+    bin_codes,
+    bin_labels,
+    bin_quantiles,
+    interpolate,
+    label_edges,
+)
+from fivesafes.analyses.summary import SummaryOutput, SummaryParameters
+from fivesafes.data.engines import open_omop
+from fivesafes.data.source import DuckDBSource
 from fivesafes.data.synth import generate
 from fivesafes.node.person_sets import InMemoryPersonSetStore
 from fivesafes.node.runner import run_task
-from fivesafes.protocol.models import SummaryOutput, SummaryParameters
 from fivesafes.sdc import Checker
 from fivesafes.sdc.gate import release_count
 from fivesafes.sdc.profiles import ACRO, DEFAULT
@@ -150,7 +156,7 @@ def test_no_quantiles_when_the_released_bins_hold_too_few_of_the_persons():
     released bins would give a median of the one bin that passed. None is given; the error
     says to ask with wider bins, and wider bins give them."""
     from fivesafes.analyses.quantiles import TooFewBinsError
-    from fivesafes.client.results.summaries import _iqr
+    from fivesafes.analyses.summary.result import _iqr
 
     ages = np.repeat(np.arange(30.0, 90.0, 1.5), 1)  # 40 persons, ~3 per 5-year bin
     narrow = pooled_summary([ages], [float(e) for e in range(0, 111, 5)], DEFAULT)

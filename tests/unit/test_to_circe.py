@@ -13,7 +13,8 @@ from fivesafes.cohorts.circe import CirceCohort
 from fivesafes.cohorts.compile import cohort_persons
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.cohorts.to_circe import to_circe
-from fivesafes.data.source import DuckDBSource, open_omop
+from fivesafes.data.engines import open_omop
+from fivesafes.data.source import DuckDBSource
 from fivesafes.data.synth import concepts as c
 from fivesafes.data.synth import generate
 

@@ -8,8 +8,9 @@ import duckdb
 import numpy as np
 import pytest
 
+from fivesafes.data.engines import open_omop
 from fivesafes.data.opt_out import OptOutFileError, read_opt_out_file
-from fivesafes.data.source import DuckDBSource, open_omop
+from fivesafes.data.source import DuckDBSource
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -89,3 +90,16 @@ def interpolate(
                 break
             seen += n
     return result
+
+
+def bin_quantiles(
+    cells: list[dict[str, Any]],
+    probabilities: Sequence[float] = STANDARD,
+    n: int | None = None,
+) -> dict[float, float]:
+    """Quantiles of released bins (cells with a ``row`` label and a ``count``); raises
+    ``ValueError`` when no bin was released, or when they hold too few of the ``n`` persons
+    summarised (``MIN_COVERAGE``)."""
+    bins = [(*label_edges(str(c["row"])), c["count"]["value"] or 0) for c in cells]
+    check_coverage(bins, n)
+    return interpolate(bins, probabilities)

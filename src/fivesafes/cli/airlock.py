@@ -5,8 +5,9 @@ which); ``--by USERNAME`` is who acts, checked against that service's accounts a
 output checkers of that node or hub vote, never on their own request.
 
 Every command takes ``--json``: its result, or on a refusal ``{"error": {"code", "message",
-"details"}}`` (the platform's one error shape), on standard output. A refusal exits 2, an
-unexpected failure 1, and neither prints a stack trace.
+"details"}}`` (the platform's one error shape), on standard output. Errors are told by the
+command line's one boundary (``cli/main.py``, the catalogue of ADR 0024): a refusal exits 2,
+an unexpected failure 1, and neither prints a stack trace.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from fivesafes.airlock.review import FileVote, Vote
 from fivesafes.airlock.service import Airlock
 from fivesafes.airlock.store import Summary
 from fivesafes.cli.audit import open_audited
-from fivesafes.cli.output import console, errors
+from fivesafes.cli.output import console, errors_as_json
 from fivesafes.governance.people import Actor
-from fivesafes.protocol.errors import FivesafesError, InvalidRequest
+from fivesafes.protocol.errors import InvalidRequest
 from fivesafes.protocol.signing import public_key_text
 from fivesafes.storage.service import ServiceCore
 
@@ -96,25 +97,12 @@ def open_site(config: Path) -> Site:
 
 
 def run(as_json: bool, work: Callable[[], Any], say: Callable[[Any], None]) -> None:
-    """Do ``work`` and print its result (JSON or ``say``); a refusal is the error shape and
-    exit 2, anything unexpected exit 1 without a stack trace."""
-    try:
-        result = work()
-    except FivesafesError as exc:
-        if as_json:
-            print(json.dumps(exc.body()))
-        else:
-            errors.print(f"[bold red]error:[/] {exc.message}", highlight=False)
-        raise typer.Exit(2) from None
-    except Exception as exc:  # noqa: BLE001 - never a stack trace; the type names the problem
-        failure = {
-            "error": {"code": "internal_error", "message": type(exc).__name__, "details": []}
-        }
-        if as_json:
-            print(json.dumps(failure))
-        else:
-            errors.print(f"[bold red]error:[/] internal error ({type(exc).__name__})")
-        raise typer.Exit(1) from None
+    """Do ``work`` and print its result (JSON or ``say``). What it raises is told by the
+    command's one boundary (``cli/main.py``): with ``--json`` as the error shape on standard
+    output; a refusal exits 2, anything unexpected 1, never with a stack trace."""
+    if as_json:
+        errors_as_json()
+    result = work()
     if as_json:
         print(json.dumps(result, default=str))
     else:

@@ -34,7 +34,6 @@ def resolve_target(
         data = load_config(config or Path("node.toml"), NodeConfig).data
         if isinstance(data, SparkSource):
             fail("load-omop loads DuckDB or PostgreSQL; a Spark node reads Parquet files.")
-            raise AssertionError  # fail() always exits
         return data
     if config is not None:
         fail("Give either --config (the node's data source) or --to, not both.")
@@ -54,7 +53,6 @@ def resolve_target(
     except ValidationError as exc:
         fields = ", ".join(str(e["loc"][-1]) for e in exc.errors())
         fail(f"--to / --to-schema are not valid ({fields}).")
-        raise AssertionError from exc  # fail() always exits
 
 
 def _rows(n: int) -> str:
@@ -137,7 +135,7 @@ def run(
         except LoadError as exc:
             problem = exc
     if problem is not None:
-        fail(escape(str(problem)))
+        fail(str(problem))
     if as_json:
         console.print_json(json.dumps(report.to_dict()))
     else:
@@ -146,7 +144,7 @@ def run(
     if not report.applied:
         fail(
             f"{_n_rows(report.rejected)} would be rejected; nothing was loaded into"
-            f" {escape(describe_target(target))} (--strict).",
+            f" {describe_target(target)} (--strict).",
             code=1,
         )
     if not as_json:

@@ -1,19 +1,58 @@
-"""The ``fivesafes`` command."""
+"""The ``fivesafes`` command, and its one error boundary.
+
+Every command runs inside :class:`ErrorBoundary`: an error raised on purpose (the platform's
+one exception tree, or a refusal relayed from the hub) is told as one ``error:`` line, or as
+the error shape for a command answering in JSON, and exits with its catalogue exit code (ADR
+0024); anything else is ``internal_error``, exit 1, named by its type only. Never a stack
+trace, never the exception's text (it may quote a value). Usage errors, ``typer.Exit`` and an
+interrupt (exit 130) are Typer's own.
+"""
 
 from __future__ import annotations
 
-import sys
+from typing import Any
 
 import typer
-from rich.markup import escape
+from typer.core import TyperGroup
 
 from fivesafes.cli import airlock, analyse, audit, hub, node, sdc, synth
-from fivesafes.cli import count as count_cmd
-from fivesafes.cli.output import errors
+from fivesafes.cli.output import errors_as_json, tell_error
 from fivesafes.client import FederationError
-from fivesafes.protocol.errors import FivesafesError
+from fivesafes.node.transport import HubRejected
+from fivesafes.protocol.errors import kind_of, public_error
+
+# Typer's own signals and usage errors; a closed pipe is Typer's too (exit 1, nothing said).
+_TYPERS_OWN = (typer.Exit, typer.Abort, typer.TyperException, EOFError, BrokenPipeError)
+
+
+def tell(exc: Exception) -> int:
+    """Tell ``exc`` to the person at the command line; the exit code to leave with."""
+    if isinstance(exc, FederationError | HubRejected):  # the hub's refusal, as the hub said it
+        code = exc.code if isinstance(exc, FederationError) else exc.hub_code
+        status = exc.status if isinstance(exc, FederationError) else exc.http_status
+        return tell_error(code, exc.message, exit_code=kind_of(code, status or 500).exit_code)
+    error = public_error(exc)
+    message = error.message
+    if error is not exc:  # not raised on purpose: its type, never its text
+        message = f"{message} ({type(exc).__name__})"
+    return tell_error(error.code, message, error.details, exit_code=error.exit_code)
+
+
+class ErrorBoundary(TyperGroup):
+    """The root command: runs the chosen command and tells what it raised (:func:`tell`)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        errors_as_json(False)  # until a command that answers in JSON says otherwise
+        try:
+            return super().invoke(ctx)
+        except _TYPERS_OWN:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the boundary: every error is told here
+            raise typer.Exit(tell(exc)) from None
+
 
 app = typer.Typer(
+    cls=ErrorBoundary,
     help="fivesafes: a federated network of Trusted Research Environments.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -26,7 +65,7 @@ app.add_typer(sdc.app, name="sdc")
 app.add_typer(analyse.app, name="analyse")
 app.add_typer(audit.app, name="audit")
 app.add_typer(airlock.app, name="airlock")
-app.command("count")(count_cmd.count)
+analyse.register(app)  # every analysis's commands (``fivesafes count`` among them)
 
 
 @app.command()
@@ -42,13 +81,7 @@ def demo(
 
 
 def main() -> None:
-    try:
-        app()
-    except (FivesafesError, FederationError) as exc:
-        errors.print(f"[bold red]error:[/] {escape(exc.message)}")  # e.g. "[portal]" stays
-        sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
+    app()
 
 
 if __name__ == "__main__":

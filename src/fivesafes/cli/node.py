@@ -106,7 +106,7 @@ def enrol(
 @app.command()
 def serve(config: ConfigOption = Path("node.toml")) -> None:
     """Run the node agent: pull work from the hub until interrupted (never listens)."""
-    from fivesafes.data.source import open_omop  # heavy (Ibis): only the agent needs it
+    from fivesafes.data.engines import open_omop  # heavy (Ibis): only the agent needs it
     from fivesafes.node.agent import Agent
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

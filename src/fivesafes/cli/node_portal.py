@@ -8,9 +8,8 @@ from typing import Annotated
 
 import typer
 
-from fivesafes.cli.output import console, fail
+from fivesafes.cli.output import console
 from fivesafes.node.config import NodeConfig
-from fivesafes.protocol.errors import ConfigError
 from fivesafes.settings import load_config
 
 ConfigOption = Annotated[
@@ -37,15 +36,12 @@ def portal(
     """Serve the node portal (approvals, audit explorer, patient data account) until
     interrupted."""
     from fivesafes.node.portal.server import serve  # FastAPI and uvicorn: only this command
-    from fivesafes.node.portal.settings import check_bind
+    from fivesafes.node.portal_settings import check_bind
 
     parsed = load_config(config, NodeConfig)
     settings = parsed.portal
     where = host or settings.host
-    try:
-        check_bind(where, configured=settings.host, allow_public_bind=settings.allow_public_bind)
-    except ConfigError as exc:  # the message names [portal]: not rich markup
-        fail(exc.message)
+    check_bind(where, configured=settings.host, allow_public_bind=settings.allow_public_bind)
     scheme = "https" if settings.tls else "http"
     shown = f"[{where}]" if ":" in where else where
     listen = settings.port if port is None else port

@@ -102,7 +102,6 @@ def pseudonymise(
         handle = sys.stdin if source == "-" else Path(source).open(encoding="utf-8")  # noqa: SIM115
     except OSError:
         fail(f"Cannot read {source}.")
-        return
     with handle:
         for number, line in enumerate(handle, start=1):
             try:

@@ -18,7 +18,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from fivesafes.cli.output import console, errors
+from fivesafes.cli.output import console, say_error
 from fivesafes.sdc import PROFILES, Checker, Output, ProfileError, TableSpecError, Verdict
 from fivesafes.sdc.results import write_results
 
@@ -29,7 +29,7 @@ OUTPUT_UID = "output_0"
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    say_error(message)
     raise typer.Exit(code)
 
 

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from fivesafes.cli.output import say_error
 from fivesafes.data.synth import SITE_PROFILES, generate
 from fivesafes.data.synth.generator import MAX_PERSONS
 
@@ -36,7 +37,7 @@ def _synth() -> None:
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    _err.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)
+    say_error(message)
     return typer.Exit(code)
 
 

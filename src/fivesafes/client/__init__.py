@@ -1,36 +1,14 @@
-"""The researcher's Python client: ``from fivesafes.client import Federation``."""
+"""The researcher's Python client: ``from fivesafes.client import Federation``; each
+analysis's result classes are found here by name too (``from fivesafes.client import
+CountResult``, ``fivesafes.client.results``)."""
+
+from typing import Any
 
 from fivesafes.client.federation import Federation, FederationError
-from fivesafes.client.results import (
-    AttritionResult,
-    CharacterisationResult,
-    CountResult,
-    CoxResult,
-    CrosstabResult,
-    GLMResult,
-    GroupedSummaryResult,
-    KaplanMeierResult,
-    MetaResult,
-    NodeCount,
-    NodeSummary,
-    SummaryResult,
-    SummaryTable,
-)
+from fivesafes.client.results import exported
 
-__all__ = [
-    "AttritionResult",
-    "CharacterisationResult",
-    "CountResult",
-    "CoxResult",
-    "CrosstabResult",
-    "Federation",
-    "FederationError",
-    "GLMResult",
-    "GroupedSummaryResult",
-    "KaplanMeierResult",
-    "MetaResult",
-    "NodeCount",
-    "NodeSummary",
-    "SummaryResult",
-    "SummaryTable",
-]
+__all__ = ["Federation", "FederationError"]
+
+
+def __getattr__(name: str) -> Any:
+    return exported(name)

@@ -1,114 +1,12 @@
-"""Pictures of released results, drawn with matplotlib (the Agg backend: files, no screen).
-
-Only what the hub released is drawn: node estimates that passed their gates and the hub's
-combinations. Nothing is fetched from anywhere; the figure is written to ``path`` and returned.
-"""
+"""Pictures of released results: each analysis exports its own figures (``Analysis.exports``),
+found here by name: ``from fivesafes.client.plots import forest_plot``."""
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from fivesafes.client.results import KaplanMeierResult, MetaResult
-
-Z975 = 1.959963984540054
+from fivesafes.client.results import exported
 
 
-def forest_plot(
-    result: MetaResult, term: str, path: str | Path, *, exponentiate: bool = False
-) -> Any:
-    """A forest plot of one term (``forest_figure``), written to ``path``."""
-    import matplotlib.pyplot as plt
-
-    figure = forest_figure(result, term, exponentiate=exponentiate)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return Path(path)
-
-
-def forest_figure(result: MetaResult, term: str, *, exponentiate: bool = False) -> Any:
-    """A forest plot of one term: each node's estimate with its 95 % interval, then the
-    fixed-effect and random-effects combinations as diamonds. ``exponentiate`` shows odds or
-    hazard ratios on a log axis. The caller saves and closes the (pyplot) figure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if term not in result.names:
-        raise ValueError(f"no term {term!r}; terms: {', '.join(result.names)}")
-    j = result.names.index(term)
-    combined = result.terms[j]
-    transform = math.exp if exponentiate else (lambda v: v)
-    rows: list[tuple[str, float, float, float]] = []
-    for node, fit in sorted(result.nodes.items()):
-        b, se = fit["params"][j], fit["bse"][j]
-        rows.append((f"{node} (n={fit['n']})", b, b - Z975 * se, b + Z975 * se))
-    figure, axes = plt.subplots(figsize=(7, 1.2 + 0.45 * (len(rows) + 2)))
-    y = list(range(len(rows) + 2, 0, -1))
-    for (_, b, low, high), position in zip(rows, y, strict=False):
-        axes.plot([transform(low), transform(high)], [position, position], color="black")
-        axes.plot([transform(b)], [position], marker="s", color="black")
-    labels = [r[0] for r in rows]
-    for name, position in (("fixed", y[-2]), ("random", y[-1])):
-        b = combined[name]
-        low, high = combined[f"{name}_ci"]
-        xs = [transform(low), transform(b), transform(high), transform(b)]
-        ys = [position, position + 0.25, position, position - 0.25]
-        axes.fill(xs, ys, color="tab:blue" if name == "fixed" else "tab:orange")
-        labels.append(
-            f"{'fixed effect' if name == 'fixed' else 'random effects (DL)'}"
-            + (f", I²={100 * combined['i2']:.0f}%" if name == "random" else "")
-        )
-    axes.axvline(transform(0.0), color="grey", linestyle="--", linewidth=0.8)
-    axes.set_yticks(y, labels)
-    if exponentiate:
-        axes.set_xscale("log")
-    axes.set_xlabel(f"{term}: {'ratio' if exponentiate else 'coefficient'} (95 % CI)")
-    axes.set_title(f"Meta-analysis of {term} across nodes")
-    figure.tight_layout()
-    return figure
-
-
-def survival_plot(result: KaplanMeierResult, path: str | Path, *, confidence: bool = True) -> Any:
-    """Kaplan-Meier step curves (``survival_figure``), written to ``path``."""
-    import matplotlib.pyplot as plt
-
-    figure = survival_figure(result, confidence=confidence)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return Path(path)
-
-
-def survival_figure(result: KaplanMeierResult, *, confidence: bool = True) -> Any:
-    """Kaplan-Meier step curves, one per level, from the pooled released curve: survival 1 at
-    time 0, a step at each common boundary, the 95 % interval shaded. The caller saves and
-    closes the (pyplot) figure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    drawn = {level: g["curve"] for level, g in result.groups.items() if g["curve"]}
-    if not drawn:
-        raise ValueError("no level has a released curve to draw")
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    for level, curve in drawn.items():
-        times = [0.0] + [p["time"] for p in curve]
-        survival = [1.0] + [p["survival"] for p in curve]
-        (line,) = axes.step(times, survival, where="post", label=level)
-        if confidence:
-            lower = [1.0] + [p["lower"] for p in curve]
-            upper = [1.0] + [p["upper"] for p in curve]
-            axes.fill_between(times, lower, upper, step="post", alpha=0.2, color=line.get_color())
-    axes.set_ylim(0.0, 1.02)
-    axes.set_xlabel(f"{result.time} (years)")
-    axes.set_ylabel("survival")
-    title = f"Kaplan-Meier, pooled over nodes{f' by {result.by}' if result.by else ''}"
-    axes.set_title(title)
-    if len(drawn) > 1 or result.by:
-        axes.legend(title=result.by)
-    figure.tight_layout()
-    return figure
+def __getattr__(name: str) -> Any:
+    return exported(name)

@@ -73,7 +73,7 @@ def replace_opt_outs(source: Source, opt_outs: OptOutList) -> int:
 
 def count_opt_outs(source: Source) -> int | None:
     """How many persons the source's opt-out list holds (None: the source has no list)."""
-    from fivesafes.data.source import open_omop
+    from fivesafes.data.engines import open_omop
 
     with open_omop(source) as db:
         opted_out = db.opted_out()

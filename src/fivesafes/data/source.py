@@ -6,12 +6,13 @@ A node's configuration names one data source::
     {"engine": "postgres", "url": "postgresql://reader@db:5432/cdm", "schema": "cdm54"}
     {"engine": "spark", "path": "/srv/tre/omop-parquet", "master": "local[2]"}
 
-Building these models does no I/O; :func:`open_omop` opens the connection. DuckDB files are
-opened ``read_only`` and PostgreSQL sessions run with ``default_transaction_read_only``, so a
-running node cannot write to patient data even by mistake. A Spark source is a folder of Parquet
-(one file or folder per CDM table, named after it: ``person.parquet`` or ``person/``), read as
-temporary views in a Spark session (``master``: ``local[N]`` on one machine, or a cluster's
-master URL); this is how a TRE that has outgrown one machine runs the same queries on a cluster.
+Building these models does no I/O; ``fivesafes.data.engines.open_omop`` opens the connection.
+DuckDB files are opened ``read_only`` and PostgreSQL sessions run with
+``default_transaction_read_only``, so a running node cannot write to patient data even by
+mistake. A Spark source is a folder of Parquet (one file or folder per CDM table, named after
+it: ``person.parquet`` or ``person/``), read as temporary views in a Spark session (``master``:
+``local[N]`` on one machine, or a cluster's master URL); this is how a TRE that has outgrown
+one machine runs the same queries on a cluster.
 """
 
 from __future__ import annotations
@@ -151,6 +152,11 @@ class OmopDatabase:
                 self._opted_out = opt_out_list(stored)
         return self._opted_out
 
+    def stored_tables(self) -> list[str]:
+        """Every table the source holds (lower case), for the domains' schema checks
+        (``fivesafes.data.domains``)."""
+        return sorted(self._stored_names())
+
     def _stored_names(self) -> dict[str, str]:
         """Lower-case table name -> the name as stored (Eunomia's are upper-case)."""
         names = self.backend.list_tables(database=self.schema)
@@ -176,25 +182,3 @@ class OmopDatabase:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def open_omop(source: Source) -> OmopDatabase:
-    """Open ``source`` read-only."""
-    import ibis
-
-    if isinstance(source, SparkSource):
-        from fivesafes.data.spark import open_spark
-
-        return open_spark(source)
-    if isinstance(source, DuckDBSource):
-        if not source.path.is_file():
-            raise FileNotFoundError(f"no DuckDB file at {source.path}")
-        backend = ibis.duckdb.connect(database=source.path, read_only=True)
-        return OmopDatabase(backend, source.schema_name)
-    import psycopg
-
-    options = "-c default_transaction_read_only=on"
-    if not source.nested_loops:
-        options += " -c enable_nestloop=off"
-    connection = psycopg.connect(libpq_url(source.url), autocommit=True, options=options)
-    return OmopDatabase(ibis.postgres.from_connection(connection), source.schema_name)

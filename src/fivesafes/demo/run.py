@@ -13,23 +13,26 @@ import os
 import secrets
 import shutil
 import signal
+import sys
 import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fivesafes.cli.count import render
-from fivesafes.cli.output import console
+from fivesafes.analyses.count import render
 from fivesafes.client import Federation
 from fivesafes.data.synth import effects as fx
 from fivesafes.data.synth import generate
 from fivesafes.demo.cohorts import DEMO_COHORTS
 from fivesafes.demo.local import CUSTODIAN, LocalFederation
 from fivesafes.demo.processes import Supervisor
+
+console = Console(width=None if sys.stdout.isatty() else 200)  # as the CLI prints
 
 # (node name, site profile, share of --persons, seed)
 HOSPITALS: list[tuple[str, str, float, int]] = [

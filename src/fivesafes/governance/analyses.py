@@ -1,6 +1,6 @@
 """Analysis references and the allow-lists custodians keep.
 
-A built-in analysis is named with its version, ``glm@1`` (``protocol.models.ANALYSIS_VERSIONS``).
+An analysis is named with its version, ``glm@1`` (``fivesafes.analyses.registry``).
 A project asks for a set of them; each node's custodian allows a subset in their approval; a
 task names one analysis and version, and a node runs it only if its approval lists exactly
 that reference (``fivesafes.node.policy``).
@@ -19,8 +19,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from fivesafes.analyses.registry import REGISTRY
 from fivesafes.protocol.errors import InvalidRequest
-from fivesafes.protocol.models import ANALYSIS_VERSIONS
 
 CODE_PREFIX = "code@sha256:"
 _REF = re.compile(r"^(?P<name>[a-z][a-z0-9_]{0,31})(@(?P<version>[1-9][0-9]{0,3}))?$")
@@ -37,10 +37,11 @@ class AnalysisRef:
 
 def current(name: str) -> AnalysisRef:
     """The version of ``name`` this release runs."""
-    if name not in ANALYSIS_VERSIONS:
-        known = ", ".join(ANALYSIS_VERSIONS)
+    versions = REGISTRY.versions()
+    if name not in versions:
+        known = ", ".join(versions)
         raise InvalidRequest(f"Unknown analysis {name!r}; analyses are {known}.")
-    return AnalysisRef(name, ANALYSIS_VERSIONS[name])
+    return AnalysisRef(name, versions[name])
 
 
 def parse_ref(text: str) -> AnalysisRef:
@@ -62,7 +63,7 @@ def refs(texts: Iterable[str]) -> frozenset[str]:
 
 
 def every_builtin() -> frozenset[str]:
-    return frozenset(str(current(name)) for name in ANALYSIS_VERSIONS)
+    return frozenset(str(current(name)) for name in REGISTRY.names())
 
 
 def allows(allow_list: Iterable[str], name: str, version: int) -> bool:

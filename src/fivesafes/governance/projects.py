@@ -21,33 +21,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import date
-from enum import StrEnum
 
 from fivesafes.protocol.errors import InvalidRequest
-
-
-class DataDomain(StrEnum):
-    """The kinds of data a project asks a node for (a closed list)."""
-
-    OMOP = "omop"  # OMOP CDM clinical records
-    IMAGING = "imaging"  # DICOM imaging and its metadata
-    PATHOLOGY = "pathology"  # whole-slide pathology images
-
-
-class Sensitivity(StrEnum):
-    """How sensitive the records a project uses are, as its PI declares."""
-
-    STANDARD = "standard"  # pseudonymised routine health records
-    SENSITIVE = "sensitive"  # e.g. mental, sexual or reproductive health, substance misuse
-    HIGHLY_SENSITIVE = "highly_sensitive"  # legally restricted records, genomic data
-
-
-class Linkage(StrEnum):
-    """Whether a project links records, as its PI declares."""
-
-    NONE = "none"
-    ACROSS_NODES = "across_nodes"  # persons matched between nodes of the federation
-    EXTERNAL = "external"  # with data from outside the federation
+from fivesafes.protocol.projects import DataDomain as DataDomain
+from fivesafes.protocol.projects import Linkage as Linkage
+from fivesafes.protocol.projects import Sensitivity as Sensitivity
 
 
 @dataclass(frozen=True)

@@ -22,13 +22,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from fivesafes.analyses.registry import REGISTRY
 from fivesafes.governance.people import OrganisationKind
 from fivesafes.governance.projects import DataDomain, Linkage, Sensitivity
 
 if TYPE_CHECKING:
     from fivesafes.protocol.models import ProjectRecord
 
-MODEL_ANALYSES = frozenset({"glm", "coxph", "meta"})
 PUBLIC_SECTOR = frozenset(
     {
         OrganisationKind.NHS,
@@ -77,7 +77,7 @@ def _factors(f: RiskFactors) -> list[Reason]:
         found.append(Reason("linkage", 3, "records linked with data from outside the federation"))
     elif f.linkage is Linkage.ACROSS_NODES:
         found.append(Reason("linkage", 2, "records linked across the federation's nodes"))
-    models = sorted(f.analyses & MODEL_ANALYSES)
+    models = sorted(name for name in f.analyses if _fits_a_model(name))
     if models:
         found.append(
             Reason("outputs", 2, f"model outputs ({', '.join(models)}) hold exact sums of persons")
@@ -129,3 +129,9 @@ def factors_of(record: ProjectRecord) -> RiskFactors:
 
 def tier_of(record: ProjectRecord) -> RiskTier:
     return risk_tier(factors_of(record))
+
+
+def _fits_a_model(name: str) -> bool:
+    """Whether the analysis ``name`` releases a model (exact sums of persons)."""
+    analysis = REGISTRY.get(name)
+    return analysis is not None and analysis.fits_a_model

@@ -1,14 +1,15 @@
 """Iterative analyses at the hub: rounds of one task, each with an instruction the hub signs.
 
-A GLM task starts with one run per node at round 0, each carrying the first instruction. When
-every run of the round is final the hub adds the nodes' sums, gates the pooled sums, and either
+An iterative analysis (``Analysis.rounds``: a GLM's IRLS, a Cox model's Newton-Raphson)
+starts with one run per node at round 0, each carrying the first instruction. When every run
+of the round is final the analysis pools the nodes' sums and gates the pool, and the hub either
 queues the same runs again at the next round with a new signed instruction, or finishes:
 
 - a node that did not succeed at round 0 is left out of the fit and named in the result;
 - a node that did not succeed at a later round would change the fit's data mid-way, so the task
   ends with an error naming it.
 
-The IRLS state between rounds is kept in ``tasks.progress``.
+The algorithm's state between rounds is kept in ``tasks.progress``.
 """
 
 from __future__ import annotations
@@ -17,23 +18,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
-from fivesafes.analyses.cox import CoxSums, Newton
-from fivesafes.analyses.formula import parse_formula
-from fivesafes.analyses.glm import IRLS, GLMError, Instruction, RoundSums
+from fivesafes.analyses.plugin import Rounds, Step
+from fivesafes.analyses.registry import REGISTRY
 from fivesafes.audit.chain import append_event
 from fivesafes.audit.events import AuditEventType
 from fivesafes.hub.db import AUDIT, Run, Task
-from fivesafes.protocol.models import CoxParameters, GLMParameters, ModelRoundOutput
 from fivesafes.protocol.models import Instruction as WireInstruction
 from fivesafes.protocol.runs import RunState
 from fivesafes.protocol.signing import sign
-from fivesafes.sdc.gate import ModelEvidence, judge
 from fivesafes.sdc.profiles import Profile
-from fivesafes.sdc.rules.base import Verdict
 
 
 @dataclass
@@ -44,21 +40,15 @@ class Advance:
     completed: bool = False
 
 
-def first_round(task: Task) -> dict[str, Any]:
-    """The state a new iterative task starts from (kept in ``task.progress``): IRLS for a
-    GLM, Newton-Raphson for a Cox model."""
+def first_round(task: Task, rounds: Rounds) -> dict[str, Any]:
+    """The state a new iterative task starts from (kept in ``task.progress``): which round,
+    which nodes, and the analysis's own algorithm's state."""
     start: dict[str, Any] = {"round": 0, "nodes": list(task.payload["targets"])}
-    if task.analysis == "coxph":
-        cox = CoxParameters.model_validate(task.payload["parameters"])
-        columns = parse_formula(cox.formula).columns[1:]  # no intercept in a Cox model
-        return {**start, "newton": Newton(columns).state()}
-    glm = GLMParameters.model_validate(task.payload["parameters"])
-    irls = IRLS(glm.family, parse_formula(glm.formula).columns)
-    return {**start, "irls": irls.state()}
+    return {**start, **rounds.start(task.payload["parameters"])}
 
 
 def instruction_for(
-    task: Task, round_: int, step: Instruction, key: Ed25519PrivateKey
+    task: Task, round_: int, step: Step, key: Ed25519PrivateKey
 ) -> tuple[dict[str, Any], str]:
     payload = WireInstruction(
         task_id=task.id, round=round_, step=step.step, ybar=step.ybar, beta=list(step.beta)
@@ -66,12 +56,11 @@ def instruction_for(
     return payload, sign(payload, key)
 
 
-def first_instruction(task: Task, key: Ed25519PrivateKey) -> tuple[dict[str, Any], str]:
+def first_instruction(
+    task: Task, rounds: Rounds, key: Ed25519PrivateKey
+) -> tuple[dict[str, Any], str]:
     assert task.progress is not None
-    if "newton" in task.progress:
-        newton = Newton.from_state(task.progress["newton"])
-        return instruction_for(task, 0, Instruction("step", beta=newton.first()), key)
-    return instruction_for(task, 0, IRLS.from_state(task.progress["irls"]).first(), key)
+    return instruction_for(task, 0, rounds.first(task.progress), key)
 
 
 def advance(
@@ -105,14 +94,16 @@ def advance(
                 "the same nodes in every round, so it was stopped"
             ),
         )
-    outputs = [ModelRoundOutput.model_validate(run.output) for run, _ in current]
+    outputs = [dict(run.output or {}) for run, _ in current]
+    own = REGISTRY[task.analysis].rounds
+    assert own is not None, "only an iterative analysis has rounds"
     try:
-        following, fit = _step(progress, outputs, profile)
-    except GLMError as exc:
+        following, fit = own.step(progress, outputs, profile)
+    except ValueError as exc:  # the algorithm stops the fit, in words
         return _finish(session, task, progress, now, error=str(exc))
     if following is None:
         progress["fit"] = fit
-        progress["missing"] = sum(o.missing for o in outputs)
+        progress["missing"] = sum(int(o.get("missing", 0)) for o in outputs)
         return _finish(session, task, progress, now)
     progress["round"] = round_ + 1
     task.progress = progress
@@ -138,78 +129,15 @@ def advance(
     return Advance(woken=woken)
 
 
-def _step(
-    progress: dict[str, Any], outputs: list[ModelRoundOutput], profile: Profile
-) -> tuple[Instruction | None, dict[str, Any] | None]:
-    """One step of the hub's algorithm on the pooled round: the next instruction, or the fit.
-    Updates the algorithm's state in ``progress``. Raises GLMError."""
-    if "newton" in progress:
-        newton = Newton.from_state(progress["newton"])
-        pooled = _pool_cox(outputs, len(newton.names))
-        _gate_pooled(pooled.n, (pooled.events,), outputs, len(newton.names), profile)
-        beta = newton.advance(pooled)
-        progress["newton"] = newton.state()
-        if beta is None:
-            assert newton.fit is not None
-            return None, newton.fit.as_dict()
-        return Instruction("step", beta=beta), None
-    irls = IRLS.from_state(progress["irls"])
-    total = _pool(outputs)
-    _gate_pooled(total.n, (), outputs, len(irls.names), profile)
-    following = irls.advance(outputs[0].step, total)
-    progress["irls"] = irls.state()
-    if following is None:
-        assert irls.fit is not None
-        return None, irls.fit.as_dict()
-    return following, None
-
-
-def _pool_cox(outputs: list[ModelRoundOutput], p: int) -> CoxSums:
-    total = CoxSums(0, 0, 0.0, np.zeros(p), np.zeros((p, p)))
-    for o in outputs:
-        total = total + CoxSums(
-            o.n,
-            o.events,
-            o.loglike,
-            np.asarray(o.xtwz, dtype=float),
-            np.asarray(o.xtwx, dtype=float).reshape(p, p),
-        )
-    return total
-
-
-def _pool(outputs: list[ModelRoundOutput]) -> RoundSums:
-    total = RoundSums(n=0)
-    for o in outputs:
-        total = total + RoundSums(
-            n=o.n,
-            sum_y=o.sum_y,
-            deviance=o.deviance,
-            xtwx=np.asarray(o.xtwx, dtype=float).reshape(len(o.xtwz), len(o.xtwz)),
-            xtwz=np.asarray(o.xtwz, dtype=float),
-            pearson=o.pearson,
-            loglike=o.loglike,
-        )
-    return total
-
-
-def _gate_pooled(
-    n: int, levels: tuple[int, ...], outputs: list[ModelRoundOutput], p: int, profile: Profile
-) -> None:
-    """The hub's own gate on the pooled round (it may be stricter than a node's)."""
-    if any(len(o.xtwz) not in (0, p) for o in outputs):
-        raise GLMError("a node's sums do not fit the model's design")
-    judgement = judge(ModelEvidence(n=n, parameters=p, level_counts=levels), profile)
-    if judgement.verdict is not Verdict.PASS:
-        raise GLMError(f"the pooled model fails the hub's gate ({', '.join(judgement.rules)})")
-
-
 def _finish(
     session: Session, task: Task, progress: dict[str, Any], now: datetime, error: str | None = None
 ) -> Advance:
     task.progress = progress
+    own = REGISTRY[task.analysis].rounds
+    assert own is not None, "only an iterative analysis has rounds"
     task.combined = {
         "analysis": task.analysis,
-        "formula": task.payload["parameters"]["formula"],
+        **own.finished(task.payload["parameters"], progress, error),
         "fit": progress.get("fit") if error is None else None,
         "error": error,
         "rounds": int(progress["round"]) + 1,

@@ -18,10 +18,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from fivesafes.analyses.registry import REGISTRY
 from fivesafes.audit.chain import append_event
 from fivesafes.audit.events import AuditEventType
-from fivesafes.hub import rounds
-from fivesafes.hub.combine import combine, regate
+from fivesafes.hub import combination, rounds
 from fivesafes.hub.db import AUDIT, Base, Node, Run, Task
 from fivesafes.protocol.errors import (
     BadSignature,
@@ -30,7 +30,6 @@ from fivesafes.protocol.errors import (
     Unauthenticated,
 )
 from fivesafes.protocol.models import (
-    ITERATIVE,
     Lease,
     ResultPayload,
     SignedInstruction,
@@ -252,10 +251,10 @@ def _checked_outcome(
     if payload.status == "succeeded":
         if payload.output is None:
             return RunState.FAILED, ReasonCode.GATE_ERROR, None
-        try:
-            return RunState.SUCCEEDED, None, regate(analysis, payload.output, profile)
-        except (ValueError, TypeError):
+        regated = combination.regate(analysis, payload.output, profile)
+        if regated is None:
             return RunState.FAILED, ReasonCode.GATE_ERROR, None
+        return RunState.SUCCEEDED, None, regated
     reason = payload.reason or ReasonCode.INTERNAL_ERROR
     if payload.status == "refused":
         return RunState.REFUSED, reason if reason in REFUSALS else ReasonCode.INTERNAL_ERROR, None
@@ -282,12 +281,13 @@ def complete_if_done(
     if any(not RunState(run.state).is_final for run, _ in rows):
         return rounds.Advance()
     profile = for_task(task, profile)
-    if task.analysis in ITERATIVE:
+    analysis = REGISTRY[task.analysis]
+    if analysis.rounds is not None:
         return rounds.advance(session, task, [(r, n) for r, n in rows], profile, now, key)
     outputs = {name: run.output for run, name in rows if run.state == RunState.SUCCEEDED.value}
     missing = [name for run, name in rows if run.state != RunState.SUCCEEDED.value]
-    task.combined = combine(
-        task.analysis,
+    task.combined = combination.combined(
+        analysis,
         {name: out for name, out in outputs.items() if out is not None},
         missing,
         profile,

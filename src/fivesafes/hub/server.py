@@ -6,7 +6,7 @@ from types import FrameType
 
 import uvicorn
 
-from fivesafes.hub.api.app import create_app
+from fivesafes.hub.app import create_app
 from fivesafes.hub.config import HubConfig
 from fivesafes.hub.service import HubService
 

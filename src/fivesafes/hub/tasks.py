@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fivesafes.analyses.registry import REGISTRY, parameters_json
 from fivesafes.audit.chain import append_event
 from fivesafes.audit.events import AuditEventType
 from fivesafes.governance import analyses as refs
@@ -20,7 +21,7 @@ from fivesafes.hub import rounds
 from fivesafes.hub.db import AUDIT, Node, Project, ProjectNode, Run, Task
 from fivesafes.hub.projects import project_access
 from fivesafes.protocol.errors import Forbidden, InvalidRequest, NotFoundOrNoPermission
-from fivesafes.protocol.models import ITERATIVE, RunView, TaskPayload, TaskRequest, TaskView
+from fivesafes.protocol.models import RunView, TaskPayload, TaskRequest, TaskView
 from fivesafes.protocol.runs import ReasonCode, RunState
 from fivesafes.protocol.signing import sign
 from fivesafes.storage.types import utcnow
@@ -45,6 +46,9 @@ def create_task(
     reference = str(refs.AnalysisRef(request.analysis, version))
     if reference not in project.analyses:
         raise Forbidden(f"The project does not include the analysis {reference}.")
+    unasked = sorted(REGISTRY[request.analysis].domains - set(project.data_domains or ["omop"]))
+    if unasked:
+        raise Forbidden(f"The project does not ask for the data domain {', '.join(unasked)}.")
     project_nodes = {
         name: node_id
         for name, node_id in session.execute(
@@ -67,7 +71,7 @@ def create_task(
         analysis=request.analysis,
         analysis_version=version,
         requester_accredited_until=actor.account.accredited_until,
-        parameters=request.parameters.model_dump(mode="json"),
+        parameters=parameters_json(request),
         gate=request.gate.model_dump(mode="json", exclude_none=True) if request.gate else None,
         targets=targets,
         issued_at=now,
@@ -87,9 +91,10 @@ def create_task(
         completed_at=None,
     )
     instruction: tuple[dict[str, Any], str] | tuple[None, None] = (None, None)
-    if request.analysis in ITERATIVE:
-        task.progress = rounds.first_round(task)
-        instruction = rounds.first_instruction(task, key)
+    iterative = REGISTRY[request.analysis].rounds
+    if iterative is not None:
+        task.progress = rounds.first_round(task, iterative)
+        instruction = rounds.first_instruction(task, iterative, key)
     session.add(task)
     session.flush()
     for name in targets:

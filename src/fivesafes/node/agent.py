@@ -15,6 +15,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
+from fivesafes.data.domains import served
 from fivesafes.data.source import OmopDatabase
 from fivesafes.node import runs
 from fivesafes.node.db import Approval
@@ -77,6 +78,9 @@ class Agent:
         """Open the data source and compile a first query now, so the first run is fast."""
         try:
             self._data = self._data or self._open_data()
+            for domain, missing in served(self._data.stored_tables()).items():
+                if missing:  # table names only: a schema, never data
+                    log.warning("data domain %s lacks tables: %s", domain, ", ".join(missing))
             self._data.table("person").count().execute()
         except Exception as exc:  # noqa: BLE001 - a run will report it with a reason code
             log.error("cannot open the data source: %s", type(exc).__name__)

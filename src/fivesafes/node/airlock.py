@@ -24,7 +24,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fivesafes.airlock.files import FileType, RequestFile
-from fivesafes.airlock.portal.site import AirlockSite
 from fivesafes.airlock.request import ReleaseRequest
 from fivesafes.airlock.service import Airlock, SessionUnit, SqlUnit
 from fivesafes.airlock.sql_store import SqlAirlockStore
@@ -177,19 +176,3 @@ def author_projects(session: Session, actor: Actor) -> list[tuple[str, str]]:
         select(Approval).where(Approval.state == "approved").order_by(Approval.project_id)
     )
     return [(a.project_id, a.title) for a in approved if actor.username in a.members]
-
-
-def portal_site(service: NodeService) -> AirlockSite:
-    """The airlock's pages in the node's portal (``fivesafes.airlock.portal``): a researcher
-    signs in with a node account of their own name (a member of a project approved here)."""
-    from fivesafes.node.portal.pages import page
-
-    return AirlockSite(
-        airlock=lambda: node_airlock(service),
-        read=service.read,
-        check_author=check_author,
-        projects=author_projects,
-        page=lambda request, web, template, **context: page(
-            request, service, web, template, **context
-        ),
-    )

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from fivesafes.data.source import DuckDBSource, PostgresSource, SparkSource, parse_data_source
 from fivesafes.governance.accounts.settings import AccountSettings, with_accounts_table
-from fivesafes.node.portal.settings import PortalSettings
+from fivesafes.node.portal_settings import PortalSettings
 from fivesafes.sdc.gate import GateSettings
 from fivesafes.sdc.profiles import Profile
 from fivesafes.settings import config_base_dir, resolve_path, resolve_sqlite_url

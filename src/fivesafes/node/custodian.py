@@ -69,6 +69,7 @@ def _snapshot(
     approval.risk_tier = tier_of(record).tier
     approval.purpose = record.purpose or None
     approval.lay_summary = record.lay_summary or None
+    approval.data_domains = [str(domain) for domain in record.data_domains]
     return approval
 
 

@@ -64,6 +64,8 @@ class Approval(Base):
     # of the approved record, for the patient data account (approvals before 0005: none)
     purpose: Mapped[str | None] = mapped_column(Text)
     lay_summary: Mapped[str | None] = mapped_column(Text)
+    # the data domains of the approved record (approvals before 0006: none, read as OMOP only)
+    data_domains: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class NodeRun(Base):

@@ -175,7 +175,7 @@ def _persons(
     service: NodeService, value: str, open_data: Callable[[], OmopDatabase] | None
 ) -> list[int]:
     if open_data is None:
-        from fivesafes.data.source import open_omop
+        from fivesafes.data.engines import open_omop
 
         db = open_omop(service.config.data)
     else:

@@ -25,16 +25,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from fivesafes.analyses.registry import REGISTRY
 from fivesafes.governance.analyses import allows
 from fivesafes.node.db import Approval
 from fivesafes.node.outcome import Outcome, held_output
 from fivesafes.protocol.errors import BadSignature
-from fivesafes.protocol.models import (
-    ANALYSIS_VERSIONS,
-    Instruction,
-    SignedInstruction,
-    TaskPayload,
-)
+from fivesafes.protocol.models import Instruction, SignedInstruction, TaskPayload
+from fivesafes.protocol.projects import DataDomain
 from fivesafes.protocol.runs import ReasonCode
 from fivesafes.protocol.signing import verify
 
@@ -92,10 +89,20 @@ def check_task(task: TaskPayload, approval: Approval | None, *, node: str, now: 
     accredited = task.requester_accredited_until
     if accredited is None or accredited < now.date():
         raise Refusal(ReasonCode.REQUESTER_NOT_ACCREDITED)
-    if ANALYSIS_VERSIONS.get(task.analysis) != task.analysis_version or not allows(
-        approval.analyses, task.analysis, task.analysis_version
+    analysis = REGISTRY.get(task.analysis)
+    if (
+        analysis is None
+        or analysis.version != task.analysis_version
+        or not allows(approval.analyses, task.analysis, task.analysis_version)
     ):
         raise Refusal(ReasonCode.ANALYSIS_NOT_ALLOWED)
+    if not analysis.domains <= approved_domains(approval):
+        raise Refusal(ReasonCode.DOMAIN_NOT_APPROVED)
+
+
+def approved_domains(approval: Approval) -> frozenset[str]:
+    """The data domains the approval covers (one made before domains were kept: OMOP)."""
+    return frozenset(approval.data_domains or [DataDomain.OMOP.value])
 
 
 def can_run(task: TaskPayload, approval: Approval | None, *, node: str, now: datetime) -> bool:

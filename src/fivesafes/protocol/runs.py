@@ -40,6 +40,7 @@ class ReasonCode(StrEnum):
     REQUESTER_NOT_MEMBER = "requester_not_member"
     REQUESTER_NOT_ACCREDITED = "requester_not_accredited"
     ANALYSIS_NOT_ALLOWED = "analysis_not_allowed"
+    DOMAIN_NOT_APPROVED = "domain_not_approved"
     UNKNOWN_CONCEPT = "unknown_concept"
     UNSUPPORTED_COHORT = "unsupported_cohort"
     INVALID_PARAMETERS = "invalid_parameters"
@@ -73,6 +74,10 @@ REASON_TEXT: dict[ReasonCode, str] = {
     ),
     ReasonCode.ANALYSIS_NOT_ALLOWED: (
         "This analysis, at this version, is not allowed for the project at this node."
+    ),
+    ReasonCode.DOMAIN_NOT_APPROVED: (
+        "The analysis reads a data domain (e.g. imaging) this node's custodian has not approved "
+        "for the project."
     ),
     ReasonCode.UNKNOWN_CONCEPT: (
         "The cohort uses concept ids that are not in this node's vocabulary."
@@ -113,6 +118,7 @@ REFUSALS = frozenset(
         ReasonCode.REQUESTER_NOT_ACCREDITED,
         ReasonCode.UNSUPPORTED_COHORT,
         ReasonCode.ANALYSIS_NOT_ALLOWED,
+        ReasonCode.DOMAIN_NOT_APPROVED,
         ReasonCode.UNKNOWN_CONCEPT,
         ReasonCode.INVALID_PARAMETERS,
         ReasonCode.DIFFERENCING_RISK,

@@ -16,5 +16,5 @@ the same audit events and permission checks); a request someone may not see is "
 the same answer as one that does not exist.
 
 ``routes.airlock_router`` is the factory, ``site.AirlockSite`` what a service gives it (each
-service builds its own: ``hub.airlock.portal_site``, ``node.airlock.portal_site``).
+service builds its own: ``hub.airlock.portal_site``, ``node.portal.airlock.portal_site``).
 """

@@ -1,7 +1,10 @@
-"""The one boundary where errors become HTTP responses of one JSON shape.
+"""The hub's boundary where errors become HTTP responses of one JSON shape.
 
-Validation errors name the field and the problem but never echo the submitted value; anything
-unexpected becomes ``internal_error`` with no text from the exception.
+What each code answers (status, public message) is the catalogue's
+(``fivesafes.protocol.errors.CATALOGUE``, ADR 0024), the same the command line tells. Validation
+errors name the field and the problem but never echo the submitted value; anything unexpected
+becomes ``internal_error`` with the catalogue's message and no text from the exception, and is
+logged by its type only.
 """
 
 from __future__ import annotations
@@ -22,19 +25,12 @@ from fivesafes.protocol.errors import (
     InvalidRequest,
     MalformedRequest,
     PayloadTooLarge,
+    error_body,
+    kind_for_status,
+    public_error,
 )
 
 log = logging.getLogger("fivesafes.http")
-
-_HTTP_CODES = {
-    400: "malformed_request",
-    401: "unauthenticated",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-}
 
 
 def error_response(error: FivesafesError) -> JSONResponse:
@@ -48,7 +44,7 @@ def _validation_error(exc: RequestValidationError) -> FivesafesError:
         if err.get("type") == "json_invalid":
             return MalformedRequest("The request body is not valid JSON.")
         details.append(ErrorDetail(field=".".join(loc) or "(body)", problem=str(err.get("msg"))))
-    return InvalidRequest("The request is not valid.", details[:50])
+    return InvalidRequest(details=details[:50])  # the catalogue's "The request is not valid."
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -62,24 +58,17 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = _HTTP_CODES.get(exc.status_code, "http_error")
-        message = "No such route." if exc.status_code == 404 else str(exc.detail)
-        body = {"error": {"code": code, "message": message, "details": []}}
-        return JSONResponse(body, status_code=exc.status_code)
+        # routing's own errors (no route, wrong method): never the exception's detail
+        kind = kind_for_status(exc.status_code)
+        message = "No such route." if exc.status_code == 404 else kind.message
+        return JSONResponse(error_body(kind.code, message), status_code=exc.status_code)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error(
             "internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__
         )
-        body = {
-            "error": {
-                "code": "internal_error",
-                "message": "The service hit an internal error.",
-                "details": [],
-            }
-        }
-        return JSONResponse(body, status_code=500)
+        return error_response(public_error(exc))
 
 
 class BodyLimit:

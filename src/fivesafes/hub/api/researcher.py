@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
+from fivesafes.analyses.registry import REGISTRY
 from fivesafes.governance.people import Actor
 from fivesafes.governance.permissions import check_list_nodes
 from fivesafes.hub.api.deps import Caller, Service
@@ -38,6 +39,9 @@ from fivesafes.protocol.signing import fingerprint
 from fivesafes.storage.types import utcnow
 
 router = APIRouter(prefix="/api/v1", tags=["researcher"])
+
+TypedTaskRequest = REGISTRY.task_request
+"""A task request with each registered analysis's typed parameters (its OpenAPI schema)."""
 
 
 @router.get("/me")
@@ -121,7 +125,11 @@ async def list_nodes(actor: Caller, service: Service) -> list[NodeView]:
 
 
 @router.post("/tasks", status_code=201)
-async def submit_task(request: TaskRequest, actor: Caller, service: Service) -> TaskView:
+async def submit_task(
+    request: TypedTaskRequest,  # type: ignore[valid-type]
+    actor: Caller,
+    service: Service,
+) -> TaskView:
     return await submit(service, request, actor)
 
 

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fivesafes.analyses.registry import REGISTRY
 from fivesafes.governance.people import via_session
 from fivesafes.hub.api.deps import Service
 from fivesafes.hub.api.researcher import submit
@@ -22,7 +23,7 @@ from fivesafes.hub.portal.results import shown
 from fivesafes.hub.projects import project_for
 from fivesafes.hub.tasks import task_for, task_view
 from fivesafes.protocol.errors import FivesafesError
-from fivesafes.protocol.models import TaskRequest, TaskView
+from fivesafes.protocol.models import TaskView
 from fivesafes.web.signin import Posting, SignedIn
 
 router = APIRouter(include_in_schema=False)
@@ -52,7 +53,7 @@ async def run_count(
         data = forms.count_request(await request.form(), project_id)
     except ValueError:
         data = {}
-    parsed, problems = forms.parse(TaskRequest, data)
+    parsed, problems = forms.parse(REGISTRY.task_request, data)
     if parsed is None:
         return page(request, service, web, "hub/count_problems.html", status_code=422,
                     title="Count", problems=problems)  # fmt: skip

@@ -29,8 +29,8 @@ from fivesafes.governance.permissions import (
     can_see_node_approvals,
     can_see_node_audit,
 )
-from fivesafes.node.airlock import portal_site as airlock_site
 from fivesafes.node.portal import approvals, audit, patient
+from fivesafes.node.portal.airlock import portal_site as airlock_site
 from fivesafes.node.portal.pages import actor, frame, page
 from fivesafes.node.service import NodeService
 from fivesafes.protocol.errors import (
@@ -40,6 +40,7 @@ from fivesafes.protocol.errors import (
     MalformedRequest,
     NotFoundOrNoPermission,
 )
+from fivesafes.web.audit_explorer.routes import audit_router
 from fivesafes.web.errors import error_page
 from fivesafes.web.pages import static_files
 from fivesafes.web.signin import SignedIn, WebSignIn
@@ -98,7 +99,7 @@ def create_portal_app(service: NodeService) -> ContainErrors:
         )  # fmt: skip
 
     app.include_router(approvals.router)
-    app.include_router(audit.router)
+    app.include_router(audit_router(audit.audit_site(service)))  # /audit
     app.include_router(patient.router)
     app.include_router(airlock_router(airlock_site(service)))  # /airlock pages
     app.mount("/static", static_files(), name="static")

@@ -7,7 +7,7 @@ import uvicorn
 
 from fivesafes.node.config import NodeConfig
 from fivesafes.node.portal.app import create_portal_app
-from fivesafes.node.portal.settings import check_bind
+from fivesafes.node.portal_settings import check_bind
 from fivesafes.node.service import NodeService
 
 

@@ -1,0 +1,188 @@
+"""Count: distinct persons of a cohort at each node, gated as a single count (suppressed below
+the threshold, otherwise rounded), and their total at the hub, gated again.
+
+| part    | what it does                                                                    |
+| ------- | ------------------------------------------------------------------------------- |
+| node    | the cohort's persons; evidence: how many (``sdc.gate.CountEvidence``)           |
+| hub     | each released count judged again; the total of released counts judged as one   |
+| reading | ``CountResult``: per node and the total; a bar chart on the portal              |
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from fivesafes.analyses.commands import CohortOption
+from fivesafes.analyses.count.models import CountOutput, CountParameters
+from fivesafes.analyses.count.node import cohort_person_set, count_persons
+from fivesafes.analyses.count.result import CountResult, NodeCount
+from fivesafes.analyses.gating import by_evidence
+from fivesafes.analyses.parameters import CohortLike, cohort_json
+from fivesafes.analyses.plugin import Analysis, Asker, Command, Computed, Judged, NodeContext
+from fivesafes.analyses.results import svg
+from fivesafes.analyses.results.common import NONE_RELEASED, not_included
+from fivesafes.analyses.results.page import Plot, Shown, number, table
+from fivesafes.protocol.models import ReleasedCount, TaskView
+from fivesafes.sdc.gate import CountEvidence, Judgement, release_count
+from fivesafes.sdc.profiles import Profile
+
+__all__ = [
+    "Count",
+    "CountOutput",
+    "CountParameters",
+    "CountResult",
+    "NodeCount",
+    "cohort_person_set",
+    "count_persons",
+]
+
+
+def count(
+    fed: Asker,
+    cohort: CohortLike,
+    *,
+    project: str | None = None,
+    nodes: list[str] | None = None,
+    timeout: int = 120,
+    gate: dict[str, Any] | None = None,
+) -> CountResult:
+    """Count distinct persons in ``cohort`` at every node of the project, after
+    disclosure control; per node, a total, and who refused or failed and why. ``gate``
+    asks every node for stricter disclosure settings (e.g. ``{"threshold": 20}``)."""
+    view = fed.submit(
+        "count",
+        {"cohort": cohort_json(cohort)},
+        project=project,
+        nodes=nodes,
+        timeout=timeout,
+        gate=gate,
+    )
+    return CountResult.from_view(fed.wait(view.task_id, timeout))
+
+
+def _count_command(
+    fed: Asker,
+    *,
+    cohort: CohortOption,
+    project: str | None,
+    nodes: list[str] | None,
+    timeout: int,
+) -> CountResult:
+    """Count distinct persons in a cohort at every node, after disclosure control."""
+    return count(fed, cohort, project=project, nodes=nodes, timeout=timeout)
+
+
+def render(result: CountResult) -> Table:
+    """A count as the command line shows it: per node, its count, gate and status, and the
+    total with the nodes it leaves out."""
+    table = Table(
+        "node",
+        "count",
+        "disclosure gate",
+        "status",
+        title=f"Federated count (task {result.task_id})",
+    )
+    for n in result.nodes:
+        status = n.state if n.reason is None else f"{n.state}: {n.message or n.reason}"
+        colour = "green" if n.state == "succeeded" else "yellow" if n.state == "refused" else "red"
+        table.add_row(n.node, n.display, n.rule or "", f"[{colour}]{status}[/]")
+    total = "suppressed" if result.total_suppressed else str(result.total)
+    note = ""
+    if result.nodes_suppressed:
+        note = f"excludes suppressed: {', '.join(result.nodes_suppressed)}"
+    table.add_row("[bold]TOTAL[/]", f"[bold]{total}[/]", result.total_rule or "", note)
+    return table
+
+
+def _shown(result: CountResult, as_json: bool, console: Console) -> None:
+    if as_json:
+        shown = {
+            "task_id": result.task_id,
+            "total": result.total,
+            "total_suppressed": result.total_suppressed,
+            "nodes": [n.__dict__ for n in result.nodes],
+        }
+        console.print_json(json.dumps(shown))
+    else:
+        console.print(render(result))
+
+
+class Count(Analysis):
+    name = "count"
+    title = "Count"
+    parameters = CountParameters
+    output = CountOutput
+    result = CountResult
+    client = {"count": count}
+    exports = (CountResult, NodeCount)
+    commands = {"count": Command(_count_command, top_level=True, show=_shown)}
+
+    def compute(self, parameters: CountParameters, context: NodeContext) -> Computed:
+        persons = cohort_person_set(context.db, parameters.cohort)
+        return Computed(persons, CountEvidence(len(persons)))
+
+    def judge(self, computed: Computed, profile: Profile) -> Judged:
+        def build(judgement: Judgement) -> dict[str, Any]:
+            count = release_count(computed.found.persons, profile)
+            return CountOutput(count=count, gate=judgement.record()).model_dump(mode="json")
+
+        return by_evidence(computed.found, profile, build)
+
+    def regate(self, output: dict[str, Any], profile: Profile) -> dict[str, Any]:
+        checked = CountOutput.model_validate(output)
+        if checked.count.value is None:
+            return checked.model_dump(mode="json")
+        again = release_count(checked.count.value, profile)
+        gate = checked.gate
+        if again.suppressed:
+            rules = [*gate.rules, "hub: " + again.rule]
+            gate = gate.model_copy(update={"verdict": "fail", "rules": rules})
+        return CountOutput(count=again, gate=gate).model_dump(mode="json")
+
+    def combine(
+        self, outputs: dict[str, dict[str, Any]], missing: list[str], profile: Profile
+    ) -> dict[str, Any]:
+        """The total of the released counts, judged as a count; a node whose count was
+        suppressed adds nothing and is named."""
+        contributing: list[str] = []
+        suppressed: list[str] = []
+        total = 0
+        for node, raw in sorted(outputs.items()):
+            released = CountOutput.model_validate(raw).count
+            if released.value is None:
+                suppressed.append(node)
+            else:
+                contributing.append(node)
+                total += released.value
+        gated = (
+            release_count(total, profile)
+            if contributing
+            else ReleasedCount(value=None, suppressed=True, rule=NONE_RELEASED)
+        )
+        return {
+            "analysis": "count",
+            "total": gated.model_dump(mode="json"),
+            "nodes_contributing": contributing,
+            "nodes_suppressed": suppressed,
+            "nodes_missing": sorted(missing),
+            "profile": profile.name,
+        }
+
+    def show(self, view: TaskView, page: Shown) -> None:
+        count = self.read(view)
+        page.total = "suppressed" if count.total_suppressed else number(count.total)
+        frame = count.to_frame()
+        page.tables.append(
+            table("Each node's released count and the total", frame, missing="suppressed")
+        )
+        released = {n.node: n.value for n in count.nodes if n.state == "succeeded"}
+        picture = svg.count_bars(released, count.total) if released else None
+        if picture:
+            page.plots.append(
+                Plot("Bar chart of the released counts per node and combined", picture)
+            )
+        page.lines.extend(not_included({**count.refused, **count.failed}))

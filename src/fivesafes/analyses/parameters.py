@@ -1,0 +1,51 @@
+"""What analyses' parameters share: the cohort they describe (and how a client writes one),
+and agreed bin edges."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from fivesafes.cohorts.circe import CirceCohort
+from fivesafes.cohorts.criteria import Cohort
+from fivesafes.protocol.models import FiniteFloat
+
+CohortDefinition = Cohort | CirceCohort
+"""A cohort in the platform's own criteria model, or an OHDSI Circe (ATLAS) definition."""
+
+CohortLike = Cohort | CirceCohort | dict[str, Any] | str | Path
+"""A cohort as a researcher hands it to the client: a model, a dict, or a JSON file's path."""
+
+Edges = Annotated[list[FiniteFloat], Field(min_length=2, max_length=51)]
+"""Bin edges agreed in a task: the same at every node, never taken from any node's data."""
+
+
+def increasing(edges: list[float]) -> None:
+    """Raise ``ValueError`` (a 422 in words) unless ``edges`` increase."""
+    if any(b <= a for a, b in itertools.pairwise(edges)):
+        raise ValueError("bin edges must increase")
+
+
+CIRCE_KEYS = frozenset({"PrimaryCriteria", "ConceptSets", "primaryCriteria", "conceptSets"})
+
+
+def cohort_json(cohort: CohortLike) -> dict[str, Any]:
+    """A cohort as the task carries it. A bare OHDSI Circe expression (an ATLAS export or a
+    PhenotypeLibrary file: ``ConceptSets``, ``PrimaryCriteria``, ...) is wrapped as
+    ``{"name", "circe"}``, named after its file or its own ``title``."""
+    if isinstance(cohort, Cohort | CirceCohort):
+        return cohort.model_dump(mode="json", exclude_none=True)
+    name = "Circe cohort"
+    if isinstance(cohort, dict):
+        data = cohort
+    else:
+        data = dict(json.loads(Path(cohort).read_text()))
+        name = Path(cohort).stem
+    if CIRCE_KEYS & data.keys():
+        title = data.get("title") or data.get("name")
+        return {"name": str(title or name)[:200], "circe": data}
+    return data

@@ -1,0 +1,100 @@
+"""A task's result as the portal's page shows it: words, tables and pictures that each
+analysis's ``show`` fills (``fivesafes.analyses.plugin.Analysis.show``), and how figures print."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from fivesafes.protocol.models import TaskView
+
+
+@dataclass(frozen=True)
+class NodeVerdict:
+    node: str
+    state: str  # the run's state
+    verdict: str  # passed | suppressed | refused | failed | missing | waiting
+    detail: str  # the gate's rules that fired, or the reason in words
+
+
+@dataclass(frozen=True)
+class Table:
+    caption: str
+    html: str
+
+
+@dataclass(frozen=True)
+class Plot:
+    label: str  # what the picture shows, for people who cannot see it
+    svg: str
+
+
+@dataclass
+class Shown:
+    view: TaskView
+    nodes: list[NodeVerdict]
+    lines: list[str] = field(default_factory=list)  # the result in words
+    tables: list[Table] = field(default_factory=list)
+    plots: list[Plot] = field(default_factory=list)
+    details: list[Table] = field(default_factory=list)  # each node's own tables
+    total: str | None = None  # a count's combined total, in words
+
+
+def number(value: Any) -> str:
+    """A figure as the page prints it: whole numbers whole, others to four decimals (very
+    small ones in scientific notation), none as "—"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, float) and not isinstance(value, bool):
+        return f"{value:.2e}" if value != 0 and abs(value) < 1e-4 else f"{value:.4f}"
+    return str(value)
+
+
+def table(caption: str, frame: Any, *, missing: str = "—", index: bool = False) -> Table:
+    """A DataFrame as an HTML table (escaped): a column of whole numbers as integers, others
+    by ``number``, ``missing`` where a value is NA (a suppressed count, or a figure there is
+    none of)."""
+    import pandas as pd
+
+    def absent(value: Any) -> bool:
+        return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+    def whole(column: Any) -> bool:
+        shown = [v for v in column if not absent(v)]
+        return all(isinstance(v, int | float) and float(v).is_integer() for v in shown)
+
+    def text(value: Any, integers: bool) -> str:
+        if absent(value):
+            return missing
+        if isinstance(value, list | tuple):  # an interval
+            return "[" + ", ".join(number(v) for v in value) + "]"
+        if integers and isinstance(value, int | float) and not isinstance(value, bool):
+            return str(int(value))
+        return number(value)
+
+    shown = pd.DataFrame(
+        {name: [text(v, whole(frame[name])) for v in frame[name]] for name in frame.columns},
+        index=frame.index,
+        columns=frame.columns,
+    )
+    html = shown.to_html(index=index, classes="compact result", border=0, escape=True)
+    return Table(caption, html)
+
+
+def show_fit(model: Any, page: Shown, words: str, xlabel: str) -> None:
+    """A fitted model (a GLM's or a Cox model's result) on the page: in words, its
+    coefficients as a table and a picture, and the nodes left out and why."""
+    from fivesafes.analyses.results import svg
+
+    if not model.ok:
+        page.lines.append(f"No fit: {model.error}")
+        return
+    page.lines.append(words)
+    page.tables.append(table(f"Coefficients: {model.formula}", model.to_frame(), index=True))
+    picture = svg.coefficients(model.names, model.params, model.conf_int, xlabel)
+    if picture:
+        page.plots.append(Plot("Coefficients with their 95 % intervals", picture))
+    if model.nodes_left_out:
+        left = "; ".join(f"{n} ({why})" for n, why in sorted(model.nodes_left_out.items()))
+        page.lines.append(f"left out: {left}")

@@ -1,0 +1,55 @@
+"""A node's data, by domain: each domain a family of tables with its own schema check.
+
+A project is approved per domain (``data_domains`` in its record, kept in each node's
+approval), and each analysis declares the domains it reads (``Analysis.domains``); a node runs
+an analysis only for a project approved for every domain it reads
+(``fivesafes.node.policy``: ``domain_not_approved``). Domains are read through the same data
+source and engine adapters (``fivesafes.data.engines``: DuckDB, PostgreSQL, Spark), so a new
+domain adds tables, not engines, and a new engine serves every domain.
+
+| domain | tables                   | required to serve it                                       |
+| ------ | ------------------------ | ---------------------------------------------------------- |
+| omop   | the OMOP CDM v5.4 tables | person, observation_period, concept, concept_ancestor      |
+
+The imaging index, slides and identities (issues 14, 16 and 18) add their own domains here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from fivesafes.data.source import CDM_TABLES
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A family of a node's tables: ``tables`` may be read, ``required`` must exist for the
+    node to serve the domain (its schema check)."""
+
+    name: str
+    title: str
+    tables: frozenset[str]
+    required: frozenset[str]
+
+    def missing(self, stored: Iterable[str]) -> list[str]:
+        """The required tables a source lacks (names compared in lower case)."""
+        present = {name.lower() for name in stored}
+        return sorted(self.required - present)
+
+
+OMOP = Domain(
+    "omop",
+    "OMOP CDM clinical records",
+    CDM_TABLES,
+    frozenset({"person", "observation_period", "concept", "concept_ancestor"}),
+)
+
+DOMAINS: dict[str, Domain] = {domain.name: domain for domain in (OMOP,)}
+"""Every domain a node's data source may hold, by name."""
+
+
+def served(stored: Iterable[str]) -> dict[str, list[str]]:
+    """Per domain, the required tables a source lacks (an empty list: the node serves it)."""
+    names = list(stored)
+    return {name: domain.missing(names) for name, domain in DOMAINS.items()}

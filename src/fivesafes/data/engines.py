@@ -1,0 +1,29 @@
+"""Opening a node's data source on its engine: DuckDB (a file, read-only), PostgreSQL
+(read-only sessions) or Spark (Parquet as temporary views, ``fivesafes.data.spark``). Each
+engine's client is imported only when a source of that engine is opened (Ibis and PySpark are
+heavy to import)."""
+
+from __future__ import annotations
+
+from fivesafes.data.source import DuckDBSource, OmopDatabase, Source, SparkSource, libpq_url
+from fivesafes.data.spark import open_spark
+
+
+def open_omop(source: Source) -> OmopDatabase:
+    """Open ``source`` read-only."""
+    import ibis
+
+    if isinstance(source, SparkSource):
+        return open_spark(source)
+    if isinstance(source, DuckDBSource):
+        if not source.path.is_file():
+            raise FileNotFoundError(f"no DuckDB file at {source.path}")
+        backend = ibis.duckdb.connect(database=source.path, read_only=True)
+        return OmopDatabase(backend, source.schema_name)
+    import psycopg
+
+    options = "-c default_transaction_read_only=on"
+    if not source.nested_loops:
+        options += " -c enable_nestloop=off"
+    connection = psycopg.connect(libpq_url(source.url), autocommit=True, options=options)
+    return OmopDatabase(ibis.postgres.from_connection(connection), source.schema_name)

@@ -1,0 +1,80 @@
+"""The hub's ASGI application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+
+from fivesafes import __version__
+from fivesafes.airlock.portal.routes import airlock_router
+from fivesafes.hub import airlock as hub_airlock
+from fivesafes.hub.api import nodes, public, researcher
+from fivesafes.hub.api.deps import Service
+from fivesafes.hub.api.errors import BodyLimit, install_error_handlers
+from fivesafes.hub.portal import audit as portal_audit
+from fivesafes.hub.portal import pages as portal_pages
+from fivesafes.hub.portal import projects as portal_projects
+from fivesafes.hub.portal import tasks as portal_tasks
+from fivesafes.hub.service import HubService
+from fivesafes.protocol.models import HubInfo
+from fivesafes.web.audit_explorer.routes import audit_router
+from fivesafes.web.pages import static_files
+from fivesafes.web.signin import WebSignIn
+
+
+def create_app(service: HubService) -> FastAPI:
+    """Build the app around a service; the service is started by the app's lifespan."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(service.start)
+        service.notifier.bind(asyncio.get_running_loop())
+        sweeper = asyncio.create_task(service.sweep_forever())
+        checkpoints = service.checkpointer()
+        checkpoints.start()
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await asyncio.to_thread(checkpoints.stop)
+            service.stop()
+
+    app = FastAPI(
+        title="fivesafes hub",
+        version=__version__,
+        lifespan=lifespan,
+        description="The federation's coordinator: people, projects, tasks and combined results.",
+    )
+    app.state.service = service
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, limit=service.config.hub.max_request_bytes)
+
+    @app.get("/api/v1/health", tags=["public"])
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/api/v1/hub", tags=["public"])
+    async def hub_info(svc: Service) -> HubInfo:
+        return svc.info
+
+    app.include_router(researcher.router)
+    app.include_router(nodes.router)
+    app.include_router(public.router)  # the data use register
+    for portal in (portal_pages, portal_projects, portal_tasks):
+        app.include_router(portal.router)
+    app.include_router(audit_router(portal_audit.audit_site(service)))  # /audit
+    app.include_router(airlock_router(hub_airlock.portal_site(service)))  # /airlock pages
+    WebSignIn(
+        service.accounts,
+        frame=lambda: portal_pages.frame(service),
+        secure_cookies=service.config.accounts.secure_cookies,
+        home="/",
+    ).install(app)
+    app.mount("/static", static_files(), name="static")
+    return app
