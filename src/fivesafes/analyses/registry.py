@@ -36,6 +36,7 @@ BUILTIN: dict[str, str] = {
     "km": "fivesafes.analyses.km:KaplanMeier",
     "attrition": "fivesafes.analyses.attrition:Attrition",
     "characterise": "fivesafes.analyses.characterise:Characterise",
+    "correlation": "fivesafes.analyses.correlation:Correlation",
 }
 """The built-in analyses, in the order pages and help list them."""
 
