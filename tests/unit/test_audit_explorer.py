@@ -9,6 +9,7 @@ import asyncio
 import html
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,7 +46,8 @@ EVENTS = 25  # then a signed checkpoint, the 26th
 
 
 class Client:
-    """Requests to an app in this process (httpx over ASGI), one event loop each."""
+    """Requests to an app in this process (httpx over ASGI), one event loop each, in a thread
+    of its own (a browser test earlier in the session may leave a loop running in this one)."""
 
     def __init__(self, app: Any) -> None:
         self.transport = httpx.ASGITransport(app=app)
@@ -55,7 +57,8 @@ class Client:
             async with httpx.AsyncClient(transport=self.transport, base_url="http://portal") as c:
                 return await c.get(path, **options)
 
-        return asyncio.run(get())
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            return thread.submit(asyncio.run, get()).result()
 
 
 @dataclass
