@@ -11,6 +11,7 @@ import numpy as np
 
 from fivesafes.analyses.registry import REGISTRY
 from fivesafes.analyses.summary import Described, VariableValues
+from fivesafes.hub import combination
 from fivesafes.node.person_sets import InMemoryPersonSetStore
 from fivesafes.node.runner import Computed, gate
 from fivesafes.protocol.models import TaskPayload
@@ -28,8 +29,9 @@ def regate(analysis: str, output: dict[str, Any], profile: Profile) -> dict[str,
 def combine(
     analysis: str, outputs: dict[str, dict[str, Any]], missing: list[str], profile: Profile
 ) -> dict[str, Any]:
-    """The hub's combination of re-gated outputs (the analysis's own hub part)."""
-    return REGISTRY[analysis].combine(outputs, missing, profile)
+    """The hub's combination of re-gated outputs (the analysis's own hub part, its result
+    validated as the analysis's combined type as the hub stores it)."""
+    return combination.combined(REGISTRY[analysis], outputs, missing, profile)
 
 
 def task_payload(analysis: str, parameters: dict[str, Any], n: int = 1) -> TaskPayload:

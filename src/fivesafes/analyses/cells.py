@@ -3,12 +3,35 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field
+
+from fivesafes.analyses.results.combined import Nodes
 from fivesafes.analyses.results.common import NONE_RELEASED
-from fivesafes.protocol.models import CrosstabCell, ReleasedCount
+from fivesafes.protocol.models import CrosstabCell, FiniteFloat, Label, ReleasedCount, Strict
 from fivesafes.sdc.gate import release_cell
 from fivesafes.sdc.profiles import Profile
+
+
+class PooledCell(Strict):
+    """One cell of the common grid summed over the nodes (``combine_cells``): the sum judged
+    again, and the nodes that suppressed it (the sum is then a lower bound)."""
+
+    row: Label
+    column: Label
+    count: ReleasedCount
+    nodes_suppressed: Nodes
+
+
+class PooledMagnitude(PooledCell):
+    """A cell of a magnitude table: also the statistic over the nodes that released it."""
+
+    value: FiniteFloat | None
+
+
+PooledCells = Annotated[list[PooledCell | PooledMagnitude], Field(max_length=400)]
+"""A table's pooled cells: counts only, or counts with their statistic."""
 
 
 def regate_cells(cells: list[CrosstabCell], profile: Profile) -> tuple[list[CrosstabCell], bool]:

@@ -52,6 +52,7 @@ from fivesafes.analyses.plugin import (
     Refused,
 )
 from fivesafes.analyses.results import svg
+from fivesafes.analyses.results.combined import Nodes, ProfileName
 from fivesafes.analyses.results.common import not_included, why_not
 from fivesafes.analyses.results.page import Plot, Shown, table
 from fivesafes.analyses.variables import analysis_frame
@@ -125,6 +126,34 @@ class CorrelationOutput(Strict):
         if (self.gate.verdict == "pass") != any(not p.suppressed for p in self.pairs):
             raise ValueError("a correlation releases pairs exactly when it passed")
         return self
+
+
+VariableLabel = Annotated[str, StringConstraints(max_length=64)]
+
+
+class PooledPair(Strict):
+    """One pair pooled over the nodes that released it: n, r and its 95 % interval, or
+    nothing if the pooled n fails the gate; the nodes that withheld it are named."""
+
+    row: VariableLabel
+    column: VariableLabel
+    n: Annotated[int, Field(ge=0)] | None
+    r: Annotated[float, Field(ge=-1.0, le=1.0, allow_inf_nan=False)] | None
+    ci: tuple[FiniteFloat, FiniteFloat] | None
+    nodes: Nodes
+    nodes_suppressed: Nodes
+
+
+class CorrelationCombined(Strict):
+    """The pooled correlation matrix, pair by pair (``combined``)."""
+
+    analysis: Literal["correlation"]
+    variables: Annotated[list[VariableLabel], Field(max_length=10)]
+    missing: Missing | None
+    pairs: Annotated[list[PooledPair], Field(max_length=45)]
+    nodes_contributing: Nodes
+    nodes_missing: Nodes
+    profile: ProfileName
 
 
 # ---- the node ---------------------------------------------------------------------------------
@@ -450,6 +479,7 @@ class Correlation(Analysis):
     title = "Correlation"
     parameters = CorrelationParameters
     output = CorrelationOutput
+    combined = CorrelationCombined
     result = CorrelationResult
     client = {"correlation": correlation}
     exports = (CorrelationResult,)

@@ -9,8 +9,9 @@ node releases (which carries the gate's verdict), the data domains it reads, and
   (``fivesafes.node.runner``) runs both, checks differencing and writes the outbox; an exception
   anywhere in it withholds the result;
 - its **hub part**: :meth:`Analysis.regate` validates and judges a node's output again under the
-  hub's profile, :meth:`Analysis.combine` combines the nodes' outputs (and gates the result);
-  an iterative analysis has :attr:`Analysis.rounds` instead of ``combine``;
+  hub's profile, :meth:`Analysis.combine` combines the nodes' outputs (and gates the result)
+  into its typed :attr:`Analysis.combined`; an iterative analysis has :attr:`Analysis.rounds`
+  instead of ``combine``;
 - how it **reads** to a researcher: :meth:`Analysis.read` builds the client's result object from
   a task's view, :meth:`Analysis.show` fills the portal's page, and :attr:`Analysis.client`
   holds the Python client's methods (``Federation.count`` is ``Count.client["count"]``).
@@ -186,6 +187,10 @@ class Analysis(ABC):
     title: ClassVar[str]  # in words, for pages
     parameters: ClassVar[type[BaseModel]]
     output: ClassVar[type[BaseModel]]
+    combined: ClassVar[type[BaseModel]]
+    """Its combined result, exactly as ``combine`` (or its ``rounds``, finished by the hub)
+    builds it: the hub validates every combination through it before storing it, and the
+    registry publishes it in the hub's OpenAPI document (``Registry.task_view``)."""
     result: ClassVar[Any]
     """The researcher's result class: ``result.from_view(view)`` reads a task's view."""
     domains: ClassVar[frozenset[str]] = frozenset({"omop"})

@@ -21,7 +21,8 @@ from typing import Any, ClassVar, Literal, Union
 from pydantic import BaseModel, create_model, model_validator
 
 from fivesafes.analyses.plugin import Analysis
-from fivesafes.protocol.models import TaskRequest
+from fivesafes.analyses.results.combined import NotCombined
+from fivesafes.protocol.models import TaskRequest, TaskView
 
 ENTRY_POINTS = "fivesafes.analyses"
 
@@ -123,6 +124,18 @@ class Registry:
             parameters=(union, ...),
         )
         typed.by_analysis = by_analysis
+        return typed
+
+    @cached_property
+    def task_view(self) -> type[TaskView]:
+        """``TaskView`` whose combined result is one of the analyses' own (``combined``) or
+        the hub's failure that releases nothing (for the hub's API and its OpenAPI document;
+        the protocol's ``TaskView`` reads any object, so a client never needs the plug-ins)."""
+        models = tuple(dict.fromkeys([*(a.combined for a in self.every()), NotCombined]))
+        union: Any = Union[models]  # noqa: UP007 - a union of types known only at run time
+        typed: type[TaskView] = create_model(
+            "TaskView", __base__=TaskView, combined=(union | None, None)
+        )
         return typed
 
 

@@ -1,8 +1,10 @@
 """The hub's release pipeline for combinations: every node's output is validated and judged
 again under the hub's profile (``Analysis.regate``), the outputs of the nodes that succeeded
-are combined and the combination gated (``Analysis.combine``). An error anywhere fails closed:
-a node's output the hub cannot judge is not passed on (its run fails ``gate_error``), and a
-combination the hub cannot build releases nothing but an error in words."""
+are combined and the combination gated (``Analysis.combine``), then validated as the analysis's
+combined result (``Analysis.combined``, the type the hub's OpenAPI document publishes). An error
+anywhere fails closed: a node's output the hub cannot judge is not passed on (its run fails
+``gate_error``), and a combination the hub cannot build, or that is not the analysis's combined
+result, releases nothing but an error in words."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from typing import Any
 
 from fivesafes.analyses.plugin import Analysis
 from fivesafes.analyses.registry import REGISTRY
+from fivesafes.analyses.results.combined import not_combined
+from fivesafes.protocol.models import TaskView
 from fivesafes.sdc.profiles import Profile
 
 log = logging.getLogger("fivesafes.hub.combination")
@@ -36,14 +40,45 @@ def combined(
 ) -> dict[str, Any]:
     """The gated combination of the nodes' (re-gated) outputs, or an error that releases
     nothing."""
+    nodes = [*missing, *outputs]
     try:
-        return analysis.combine(outputs, missing, profile)
+        made = analysis.combine(outputs, missing, profile)
     except Exception as exc:  # noqa: BLE001 - fail closed: nothing combined is released
         log.error("combining %s failed with %s", analysis.name, type(exc).__name__)
-        return {
-            "analysis": analysis.name,
-            "error": NOT_COMBINED,
-            "nodes_contributing": [],
-            "nodes_missing": sorted([*missing, *outputs]),
-            "profile": profile.name,
-        }
+        return failed(analysis, nodes, profile)
+    return typed(analysis, made, nodes, profile)
+
+
+def typed(
+    analysis: Analysis, made: dict[str, Any], nodes: list[str], profile: Profile
+) -> dict[str, Any]:
+    """``made`` as the analysis's combined result (JSON, as stored and returned), or, if it is
+    not one, an error that releases nothing naming ``nodes`` as missing."""
+    try:
+        return analysis.combined.model_validate(made).model_dump(mode="json")
+    except Exception as exc:  # noqa: BLE001 - fail closed: an untyped result is not released
+        log.error("the combined %s is not its type (%s)", analysis.name, type(exc).__name__)
+        return failed(analysis, nodes, profile)
+
+
+def failed(analysis: Analysis, nodes: list[str], profile: Profile) -> dict[str, Any]:
+    """The combination that releases nothing: the error in words, every node missing."""
+    return not_combined(analysis.name, NOT_COMBINED, nodes, profile.name).model_dump(mode="json")
+
+
+def published(view: TaskView) -> TaskView:
+    """A task's view as the hub's API publishes it (``Registry.task_view``: its combined
+    result typed). A stored result that is not its analysis's type (stored before the type
+    said so) is published as the error that releases nothing, never as a server error."""
+    try:
+        return REGISTRY.task_view.model_validate(view.model_dump())
+    except ValueError:
+        combined = view.combined or {}
+        log.error("task %s's combined %s is not its type", view.task_id, view.analysis)
+        failure = not_combined(
+            view.analysis,
+            NOT_COMBINED,
+            [run.node for run in view.runs],
+            str(combined.get("profile", ""))[:64],
+        )
+        return REGISTRY.task_view.model_validate({**view.model_dump(), "combined": failure})

@@ -25,6 +25,7 @@ from fivesafes.analyses.plugin import Rounds, Step
 from fivesafes.analyses.registry import REGISTRY
 from fivesafes.audit.chain import append_event
 from fivesafes.audit.events import AuditEventType
+from fivesafes.hub.combination import typed
 from fivesafes.hub.db import AUDIT, Run, Task
 from fivesafes.protocol.models import Instruction as WireInstruction
 from fivesafes.protocol.runs import RunState
@@ -82,12 +83,14 @@ def advance(
         progress["left_out"] = failed
         current = [(run, name) for run, name in current if name not in failed]
         if not current:
-            return _finish(session, task, progress, now, error="no node could fit the model")
+            error = "no node could fit the model"
+            return _finish(session, task, progress, profile, now, error=error)
     elif failed:
         return _finish(
             session,
             task,
             progress,
+            profile,
             now,
             error=(
                 f"node(s) {', '.join(failed)} stopped at round {round_}; a federated fit needs "
@@ -100,11 +103,11 @@ def advance(
     try:
         following, fit = own.step(progress, outputs, profile)
     except ValueError as exc:  # the algorithm stops the fit, in words
-        return _finish(session, task, progress, now, error=str(exc))
+        return _finish(session, task, progress, profile, now, error=str(exc))
     if following is None:
         progress["fit"] = fit
         progress["missing"] = sum(int(o.get("missing", 0)) for o in outputs)
-        return _finish(session, task, progress, now)
+        return _finish(session, task, progress, profile, now)
     progress["round"] = round_ + 1
     task.progress = progress
     woken = []
@@ -130,12 +133,20 @@ def advance(
 
 
 def _finish(
-    session: Session, task: Task, progress: dict[str, Any], now: datetime, error: str | None = None
+    session: Session,
+    task: Task,
+    progress: dict[str, Any],
+    profile: Profile,
+    now: datetime,
+    error: str | None = None,
 ) -> Advance:
+    """The fit (or the error that stopped it) as the analysis's combined result, and the task
+    complete."""
     task.progress = progress
-    own = REGISTRY[task.analysis].rounds
+    analysis = REGISTRY[task.analysis]
+    own = analysis.rounds
     assert own is not None, "only an iterative analysis has rounds"
-    task.combined = {
+    made = {
         "analysis": task.analysis,
         **own.finished(task.payload["parameters"], progress, error),
         "fit": progress.get("fit") if error is None else None,
@@ -145,6 +156,7 @@ def _finish(
         "nodes_left_out": progress.get("left_out", []),
         "persons_missing_a_variable": progress.get("missing"),
     }
+    task.combined = typed(analysis, made, list(task.payload["targets"]), profile)
     return complete_task(session, task, now)
 
 

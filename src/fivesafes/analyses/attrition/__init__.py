@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fivesafes.analyses.attrition.models import (
+    AttritionCombined,
     AttritionOutput,
     AttritionParameters,
     AttritionStep,
@@ -39,6 +40,7 @@ from fivesafes.sdc.profiles import Profile
 
 __all__ = [
     "Attrition",
+    "AttritionCombined",
     "AttritionOutput",
     "AttritionParameters",
     "AttritionResult",
@@ -83,6 +85,7 @@ class Attrition(Analysis):
     title = "Attrition"
     parameters = AttritionParameters
     output = AttritionOutput
+    combined = AttritionCombined
     result = AttritionResult
     client = {"attrition": attrition}
     exports = (AttritionResult,)

@@ -1,12 +1,14 @@
-"""The wire models of an attrition: its parameters, and the steps a node releases."""
+"""The wire models of an attrition: its parameters, the steps a node releases, and the steps
+the hub sums."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
 from fivesafes.analyses.parameters import CohortDefinition
+from fivesafes.analyses.results.combined import Nodes, ProfileName
 from fivesafes.protocol.models import GateRecord, ReleasedCount, Strict
 
 
@@ -33,3 +35,22 @@ class AttritionOutput(Strict):
         if (self.gate.verdict == "pass") != any(not s.count.suppressed for s in self.steps):
             raise ValueError("an attrition releases counts exactly when it passed")
         return self
+
+
+class CombinedStep(Strict):
+    """A step's count summed over the nodes and judged again; a step some node suppressed is
+    a lower bound naming those nodes."""
+
+    name: Annotated[str, StringConstraints(max_length=300)]
+    count: ReleasedCount
+    nodes_suppressed: Nodes
+
+
+class AttritionCombined(Strict):
+    """Persons remaining after each step, summed over the nodes (``attrition.steps.combine``)."""
+
+    analysis: Literal["attrition"]
+    steps: Annotated[list[CombinedStep], Field(max_length=100)]
+    nodes_contributing: Nodes
+    nodes_missing: Nodes
+    profile: ProfileName

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import typer
 
 from fivesafes.analyses.characterise.models import (
+    CharacteriseCombined,
     CharacteriseDomain,
     CharacteriseOutput,
     CharacteriseParameters,
@@ -52,6 +53,7 @@ __all__ = [
     "AGE_BANDS",
     "CharacterisationResult",
     "Characterise",
+    "CharacteriseCombined",
     "CharacteriseDomain",
     "CharacteriseOutput",
     "CharacteriseParameters",
@@ -120,6 +122,7 @@ class Characterise(Analysis):
     title = "Characterisation"
     parameters = CharacteriseParameters
     output = CharacteriseOutput
+    combined = CharacteriseCombined
     result = CharacterisationResult
     client = {"characterise": characterise}
     exports = (CharacterisationResult,)

@@ -1,4 +1,5 @@
-"""The wire models of a characterisation: its parameters, and what a node releases."""
+"""The wire models of a characterisation: its parameters, what a node releases, and what the
+hub sums."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
+from fivesafes.analyses.cells import PooledCells
 from fivesafes.analyses.parameters import CohortDefinition
+from fivesafes.analyses.results.combined import Nodes, ProfileName
 from fivesafes.protocol.models import CrosstabCell, GateRecord, ReleasedCount, Strict
 
 CharacteriseDomain = Literal["condition", "drug", "measurement", "procedure", "observation"]
@@ -60,3 +63,28 @@ class CharacteriseOutput(Strict):
         ):
             raise ValueError("a characterisation of a suppressed cohort releases nothing")
         return self
+
+
+class PooledConcept(Strict):
+    """A concept of some node's list, its counts summed and judged again; the nodes whose
+    list did not name it (their count is not in the sum)."""
+
+    concept_id: Annotated[int, Field(ge=1)]
+    name: Annotated[str, StringConstraints(max_length=200)]
+    count: ReleasedCount
+    nodes_not_listing: Nodes
+
+
+class CharacteriseCombined(Strict):
+    """The cohort's size, age bands and sex summed over the nodes (each sum judged again),
+    and per domain the pooled top concepts (``characterise.node.combine``)."""
+
+    analysis: Literal["characterise"]
+    count: ReleasedCount
+    age: PooledCells
+    sex: PooledCells
+    concepts: dict[CharacteriseDomain, Annotated[list[PooledConcept], Field(max_length=50)]]
+    nodes_contributing: Nodes
+    nodes_suppressed: Nodes
+    nodes_missing: Nodes
+    profile: ProfileName

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fivesafes.analyses.commands import CohortOption
-from fivesafes.analyses.count.models import CountOutput, CountParameters
+from fivesafes.analyses.count.models import CountCombined, CountOutput, CountParameters
 from fivesafes.analyses.count.node import cohort_person_set, count_persons
 from fivesafes.analyses.count.result import CountResult, NodeCount
 from fivesafes.analyses.gating import by_evidence
@@ -32,6 +32,7 @@ from fivesafes.sdc.profiles import Profile
 
 __all__ = [
     "Count",
+    "CountCombined",
     "CountOutput",
     "CountParameters",
     "CountResult",
@@ -116,6 +117,7 @@ class Count(Analysis):
     title = "Count"
     parameters = CountParameters
     output = CountOutput
+    combined = CountCombined
     result = CountResult
     client = {"count": count}
     exports = (CountResult, NodeCount)

@@ -1,10 +1,14 @@
-"""The wire models of a count: its parameters, and what a node releases."""
+"""The wire models of a count: its parameters, what a node releases, and the total the hub
+combines."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import model_validator
 
 from fivesafes.analyses.parameters import CohortDefinition
+from fivesafes.analyses.results.combined import Nodes, ProfileName
 from fivesafes.protocol.models import GateRecord, ReleasedCount, Strict
 
 
@@ -21,3 +25,15 @@ class CountOutput(Strict):
         if (self.gate.verdict == "pass") == self.count.suppressed:
             raise ValueError("a count is released exactly when its verdict is pass")
         return self
+
+
+class CountCombined(Strict):
+    """The total of the released counts, judged again as a count; the nodes whose count was
+    suppressed add nothing and are named (``Count.combine``)."""
+
+    analysis: Literal["count"]
+    total: ReleasedCount
+    nodes_contributing: Nodes
+    nodes_suppressed: Nodes
+    nodes_missing: Nodes
+    profile: ProfileName

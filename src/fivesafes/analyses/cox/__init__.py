@@ -18,7 +18,7 @@ import numpy as np
 import typer
 
 from fivesafes.analyses.commands import CohortOption, not_ok
-from fivesafes.analyses.cox.models import CoxParameters
+from fivesafes.analyses.cox.models import CoxCombined, CoxParameters
 from fivesafes.analyses.cox.newton import (
     CoxFit,
     CoxSums,
@@ -52,6 +52,7 @@ from fivesafes.sdc.gate import Judgement
 from fivesafes.sdc.profiles import Profile
 
 __all__ = [
+    "CoxCombined",
     "CoxFit",
     "CoxPH",
     "CoxParameters",
@@ -145,6 +146,7 @@ class CoxPH(Analysis):
     title = "Cox model"
     parameters = CoxParameters
     output = ModelRoundOutput
+    combined = CoxCombined
     result = CoxResult
     fits_a_model = True
     rounds = NewtonRounds()

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from fivesafes.analyses.commands import CohortOption
 from fivesafes.analyses.crosstab import hub
 from fivesafes.analyses.crosstab.models import (
+    CombinedTable,
     CrosstabOutput,
     CrosstabParameters,
     HistogramParameters,
@@ -46,6 +47,7 @@ from fivesafes.sdc.rules.base import Verdict
 
 __all__ = [
     "ALL",
+    "CombinedTable",
     "Crosstab",
     "CrosstabOutput",
     "CrosstabParameters",
@@ -142,6 +144,7 @@ class Crosstab(Analysis):
     title = "Crosstab"
     parameters: ClassVar[type[BaseModel]] = CrosstabParameters
     output = CrosstabOutput
+    combined = CombinedTable
     result = CrosstabResult
     client = {"crosstab": crosstab}
     exports = (CrosstabResult,)

@@ -1,5 +1,5 @@
-"""The wire models of crosstabs and histograms: their parameters, and the table a node
-releases."""
+"""The wire models of crosstabs and histograms: their parameters, the table a node releases,
+and the table the hub combines."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from fivesafes.analyses.catalogue import VARIABLES, SummaryVariable, VariableName
+from fivesafes.analyses.cells import PooledCells
 from fivesafes.analyses.parameters import CohortDefinition, Edges, increasing
-from fivesafes.protocol.models import CrosstabCell, GateRecord, Strict
+from fivesafes.analyses.results.combined import Nodes, ProfileName
+from fivesafes.protocol.models import CrosstabCell, GateRecord, Label, Strict
 
 
 class CrosstabParameters(Strict):
@@ -74,3 +76,19 @@ class CrosstabOutput(Strict):
         ):
             raise ValueError("a magnitude table releases a value with every released count")
         return self
+
+
+class CombinedTable(Strict):
+    """The nodes' released cells added on the common grid (``crosstab.hub.combine_tables``):
+    a cell some node suppressed is a lower bound naming those nodes; every combined cell is
+    judged again. A node whose table summarises another magnitude is left out (missing)."""
+
+    analysis: Literal["crosstab", "histogram"]
+    rows: Label | None
+    columns: Label | None
+    value: Label | None
+    statistic: Literal["mean", "sum"] | None
+    cells: PooledCells
+    nodes_contributing: Nodes
+    nodes_missing: Nodes
+    profile: ProfileName

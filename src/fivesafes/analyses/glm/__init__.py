@@ -30,7 +30,7 @@ from fivesafes.analyses.glm.irls import (
     fit_local,
     node_round,
 )
-from fivesafes.analyses.glm.models import GLMParameters, ModelRoundOutput
+from fivesafes.analyses.glm.models import GLMCombined, GLMParameters, ModelRoundOutput
 from fivesafes.analyses.glm.node import glm_share, round_evidence, round_sums
 from fivesafes.analyses.glm.result import GLMResult
 from fivesafes.analyses.model_node import GLMError, gate_pooled, model_share
@@ -55,6 +55,7 @@ __all__ = [
     "GLM",
     "IRLS",
     "Fit",
+    "GLMCombined",
     "GLMError",
     "GLMParameters",
     "GLMResult",
@@ -173,6 +174,7 @@ class GLM(Analysis):
     title = "Generalised linear model"
     parameters = GLMParameters
     output = ModelRoundOutput
+    combined = GLMCombined
     result = GLMResult
     fits_a_model = True
     rounds = IRLSRounds()

@@ -1,5 +1,5 @@
-"""The wire models of a GLM: its parameters, and a node's sums for one round (a Cox model's
-rounds send the same shape)."""
+"""The wire models of a GLM: its parameters, a node's sums for one round (a Cox model's
+rounds send the same shape), and the fit the hub returns."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pydantic import Field, StringConstraints, model_validator
 from fivesafes.analyses.catalogue import VARIABLES, VariableName
 from fivesafes.analyses.formula import parse_formula
 from fivesafes.analyses.parameters import CohortDefinition
+from fivesafes.analyses.results.combined import Coefficients, FittedModel, Intervals, Terms
 from fivesafes.protocol.models import FiniteFloat, GateRecord, Strict
 
 
@@ -70,3 +71,30 @@ class ModelRoundOutput(Strict):
         if self.step != "mean" and p == 0:
             raise ValueError("a start or step round carries XᵀWX and XᵀWz")
         return self
+
+
+class GLMFit(Strict):
+    """A fitted GLM with statsmodels' names (``glm.irls.Fit.as_dict``)."""
+
+    family: Literal["gaussian", "binomial", "poisson"]
+    names: Terms
+    params: Coefficients
+    bse: Coefficients
+    z: Coefficients
+    pvalues: Coefficients
+    conf_int: Intervals
+    deviance: FiniteFloat
+    pearson_chi2: FiniteFloat
+    scale: FiniteFloat
+    llf: FiniteFloat
+    aic: FiniteFloat
+    nobs: Annotated[int, Field(ge=0)]
+    df_resid: int
+    iterations: Annotated[int, Field(ge=0)]
+
+
+class GLMCombined(FittedModel):
+    """A federated GLM's result: its fit, or the error that stopped it."""
+
+    analysis: Literal["glm"]
+    fit: GLMFit | None

@@ -35,6 +35,7 @@ from fivesafes.analyses.km.curves import (
     rounded,
 )
 from fivesafes.analyses.km.models import (
+    KaplanMeierCombined,
     KaplanMeierGroup,
     KaplanMeierOutput,
     KaplanMeierParameters,
@@ -55,6 +56,7 @@ __all__ = [
     "Block",
     "CurvePoint",
     "KaplanMeier",
+    "KaplanMeierCombined",
     "KaplanMeierGroup",
     "KaplanMeierOutput",
     "KaplanMeierParameters",
@@ -147,6 +149,7 @@ class KaplanMeier(Analysis):
     title = "Kaplan-Meier"
     parameters = KaplanMeierParameters
     output = KaplanMeierOutput
+    combined = KaplanMeierCombined
     result = KaplanMeierResult
     client = {"kaplan_meier": kaplan_meier}
     exports = (KaplanMeierResult, survival_plot, survival_figure)

@@ -1,14 +1,18 @@
-"""The wire models of Kaplan-Meier: its parameters, and a node's coarsened life tables."""
+"""The wire models of Kaplan-Meier: its parameters, a node's coarsened life tables, and the
+curves the hub pools."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
 from fivesafes.analyses.catalogue import VARIABLES, VariableName
 from fivesafes.analyses.parameters import CohortDefinition
+from fivesafes.analyses.results.combined import NodeName, Nodes, ProfileName
 from fivesafes.protocol.models import FiniteFloat, GateRecord, Label, Strict
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 
 
 class KaplanMeierParameters(Strict):
@@ -82,3 +86,42 @@ class KaplanMeierOutput(Strict):
         if (self.gate.verdict == "pass") != any(not g.suppressed for g in self.groups):
             raise ValueError("a survival output releases blocks exactly when it passed")
         return self
+
+
+class PooledPoint(Strict):
+    """A step of the pooled curve on a boundary every contributing node showed
+    (``km.curves.CurvePoint``), with its 95 % interval (log-log)."""
+
+    time: FiniteFloat
+    at_risk: Annotated[int, Field(ge=0)]
+    events: Annotated[int, Field(ge=0)]
+    survival: Probability
+    se: Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+    lower: Probability
+    upper: Probability
+
+
+class PooledGroup(Strict):
+    """One level's pooled curve, who contributed, and each node's released blocks."""
+
+    curve: Annotated[list[PooledPoint], Field(max_length=200)]
+    nodes_contributing: Nodes
+    nodes_suppressed: Nodes
+    nodes_blocks: Annotated[
+        dict[NodeName, Annotated[list[SurvivalBlock], Field(max_length=200)]],
+        Field(max_length=100),
+    ]
+
+
+class KaplanMeierCombined(Strict):
+    """The pooled curve per level (``km.curves.combine``)."""
+
+    analysis: Literal["km"]
+    time: Label | None
+    by: Label | None
+    interval: FiniteFloat | None
+    horizon: FiniteFloat | None
+    groups: Annotated[dict[Label, PooledGroup], Field(max_length=50)]
+    nodes_contributing: Nodes
+    nodes_missing: Nodes
+    profile: ProfileName

@@ -19,7 +19,7 @@ from fivesafes.analyses.gating import by_evidence
 from fivesafes.analyses.glm.irls import fit_local
 from fivesafes.analyses.glm.models import GLMParameters
 from fivesafes.analyses.glm.node import glm_share
-from fivesafes.analyses.meta.models import NodeModelOutput
+from fivesafes.analyses.meta.models import MetaCombined, NodeModelOutput
 from fivesafes.analyses.meta.plot import forest_figure, forest_plot
 from fivesafes.analyses.meta.pooling import Z975, Combined, combine
 from fivesafes.analyses.meta.result import MetaResult
@@ -45,6 +45,7 @@ __all__ = [
     "Z975",
     "Combined",
     "Meta",
+    "MetaCombined",
     "MetaResult",
     "NodeModelOutput",
     "combine",
@@ -103,6 +104,7 @@ class Meta(Analysis):
     title = "Meta-analysis"
     parameters = GLMParameters  # each node fits the model alone; the hub meta-analyses
     output = NodeModelOutput
+    combined = MetaCombined
     result = MetaResult
     fits_a_model = True
     client = {"meta_analysis": meta_analysis}

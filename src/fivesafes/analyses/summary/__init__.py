@@ -34,6 +34,7 @@ from fivesafes.analyses.results.page import Plot, Shown, table
 from fivesafes.analyses.summary import hub
 from fivesafes.analyses.summary.models import (
     GroupedSummaryOutput,
+    SummaryCombined,
     SummaryOutput,
     SummaryParameters,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "GroupedSummaryResult",
     "NodeSummary",
     "Summary",
+    "SummaryCombined",
     "SummaryOutput",
     "SummaryParameters",
     "SummaryResult",
@@ -190,6 +192,7 @@ class Summary(Analysis):
     title = "Summary"
     parameters = SummaryParameters
     output = SummaryOutput  # or, with a grouping factor, GroupedSummaryOutput
+    combined = SummaryCombined
     result = SummaryResult  # or, with a grouping factor, GroupedSummaryResult (``read``)
     client = {"summary": summary, "summary_by": summary_by}
     exports = (SummaryResult, GroupedSummaryResult, SummaryTable, NodeSummary)

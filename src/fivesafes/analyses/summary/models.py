@@ -1,15 +1,24 @@
-"""The wire models of a summary: its parameters, and what a node releases (plain or by
-a grouping factor)."""
+"""The wire models of a summary: its parameters, what a node releases, and what the hub pools
+(each plain or by a grouping factor)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, RootModel, model_validator
 
 from fivesafes.analyses.catalogue import VARIABLES, SummaryVariable, VariableName
+from fivesafes.analyses.cells import PooledCells
 from fivesafes.analyses.parameters import CohortDefinition, Edges, increasing
-from fivesafes.protocol.models import CrosstabCell, GateRecord, Label, ReleasedCount, Strict
+from fivesafes.analyses.results.combined import Nodes, ProfileName
+from fivesafes.protocol.models import (
+    CrosstabCell,
+    FiniteFloat,
+    GateRecord,
+    Label,
+    ReleasedCount,
+    Strict,
+)
 
 
 class SummaryParameters(Strict):
@@ -68,3 +77,40 @@ class GroupedSummaryOutput(Strict):
     variable: SummaryVariable
     by: str
     groups: Annotated[list[SummaryOutput], Field(max_length=50)]
+
+
+class PooledSummary(Strict):
+    """Per-node summaries pooled (``summary.hub.combine_summaries``): n summed and judged
+    again; mean and sd with the released n as weights; the released missing counts summed (a
+    lower bound naming the nodes that suppressed theirs); bins summed, quantiles from them."""
+
+    analysis: Literal["summary"]
+    variable: SummaryVariable | None
+    n: ReleasedCount
+    missing: Annotated[int, Field(ge=0)] | None
+    missing_suppressed: Nodes
+    mean: FiniteFloat | None
+    sd: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None
+    quantiles: Annotated[dict[Label, FiniteFloat], Field(max_length=20)]
+    bins: PooledCells
+    weights: Literal["released (rounded) n per node"]
+    nodes_contributing: Nodes
+    nodes_suppressed: Nodes
+    nodes_missing: Nodes
+    profile: ProfileName
+
+
+class PooledGroupedSummary(Strict):
+    """A grouped summary pooled level by level, each level as a plain one."""
+
+    analysis: Literal["summary"]
+    variable: SummaryVariable
+    by: Label
+    groups: Annotated[dict[Label, PooledSummary], Field(max_length=50)]
+    nodes_contributing: Nodes
+    nodes_missing: Nodes
+    profile: ProfileName
+
+
+class SummaryCombined(RootModel[PooledSummary | PooledGroupedSummary]):
+    """A summary's combined result: plain, or by the levels of its grouping factor."""

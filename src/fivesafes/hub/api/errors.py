@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fivesafes.protocol.errors import (
+    ErrorBody,
     ErrorDetail,
     FivesafesError,
     InvalidRequest,
@@ -31,6 +32,12 @@ from fivesafes.protocol.errors import (
 )
 
 log = logging.getLogger("fivesafes.http")
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorBody, "description": "Refused: the error's code and message in words"}
+}
+"""What a route's refusals look like in the OpenAPI document (every one has this shape; the
+status and code come from the catalogue), in place of FastAPI's own validation error."""
 
 
 def error_response(error: FivesafesError) -> JSONResponse:

@@ -14,6 +14,8 @@ from fivesafes.analyses.registry import REGISTRY
 from fivesafes.governance.people import Actor
 from fivesafes.governance.permissions import check_list_nodes
 from fivesafes.hub.api.deps import Caller, Service
+from fivesafes.hub.api.errors import ERROR_RESPONSES
+from fivesafes.hub.combination import published
 from fivesafes.hub.db import Node
 from fivesafes.hub.enrolment import is_online
 from fivesafes.hub.projects import (
@@ -38,10 +40,12 @@ from fivesafes.protocol.models import (
 from fivesafes.protocol.signing import fingerprint
 from fivesafes.storage.types import utcnow
 
-router = APIRouter(prefix="/api/v1", tags=["researcher"])
+router = APIRouter(prefix="/api/v1", tags=["researcher"], responses=ERROR_RESPONSES)
 
 TypedTaskRequest = REGISTRY.task_request
 """A task request with each registered analysis's typed parameters (its OpenAPI schema)."""
+TypedTaskView = REGISTRY.task_view
+"""A task's view with each registered analysis's typed combined result (its OpenAPI schema)."""
 
 
 @router.get("/me")
@@ -124,13 +128,13 @@ async def list_nodes(actor: Caller, service: Service) -> list[NodeView]:
     return await asyncio.to_thread(service.read, work)
 
 
-@router.post("/tasks", status_code=201)
+@router.post("/tasks", status_code=201, response_model=TypedTaskView)
 async def submit_task(
     request: TypedTaskRequest,  # type: ignore[valid-type]
     actor: Caller,
     service: Service,
 ) -> TaskView:
-    return await submit(service, request, actor)
+    return published(await submit(service, request, actor))
 
 
 async def submit(service: HubService, request: TaskRequest, actor: Actor) -> TaskView:
@@ -146,7 +150,7 @@ async def submit(service: HubService, request: TaskRequest, actor: Actor) -> Tas
     return view
 
 
-@router.get("/tasks/{task_id}")
+@router.get("/tasks/{task_id}", response_model=TypedTaskView)
 async def get_task(
     task_id: str,
     actor: Caller,
@@ -162,5 +166,5 @@ async def get_task(
         )
         remaining = deadline - time.monotonic()
         if view.state == "complete" or remaining <= 0 or service.notifier.stopping:
-            return view
+            return published(view)
         await service.notifier.wait(woken, min(remaining, 1.0))
