@@ -1,6 +1,7 @@
 """What the models (GLM, Cox, a meta-analysis's own fits) share: a node's share of the model
-(its complete-case rows as numbers, built once per task and kept for the task's rounds), the
-gate's evidence about it, the hub's gate on a pooled round, and the error a fit stops with."""
+(its complete-case rows as numbers, built once per task and kept for the task's rounds), a
+round at the node, the gate's evidence about it, the hub's gate on a pooled round, and the
+error a fit stops with."""
 
 from __future__ import annotations
 
@@ -8,18 +9,22 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from threading import Lock
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from pyroaring import BitMap
 
 from fivesafes.analyses.catalogue import VARIABLES
 from fivesafes.analyses.formula import Design
+from fivesafes.analyses.plugin import Computed, NodeContext, Refused
+from fivesafes.protocol.models import Instruction
+from fivesafes.protocol.runs import ReasonCode
 from fivesafes.sdc.gate import ModelEvidence, judge
 from fivesafes.sdc.profiles import Profile
 from fivesafes.sdc.rules.base import Verdict
 
 CACHED_SHARES = 4
+S = TypeVar("S")
 
 
 class GLMError(ValueError):
@@ -85,3 +90,24 @@ def gate_pooled(
     judgement = judge(ModelEvidence(n=n, parameters=p, level_counts=levels), profile)
     if judgement.verdict is not Verdict.PASS:
         raise GLMError(f"the pooled model fails the hub's gate ({', '.join(judgement.rules)})")
+
+
+def model_round(
+    context: NodeContext,
+    build: Callable[[], ModelShare],
+    sums: Callable[[ModelShare, Instruction], S],
+    evidence_of: Callable[[ModelShare, S], ModelEvidence],
+) -> Computed:
+    """One round of an iterative model at the node: the share (built once for the task's
+    rounds), its sums at the hub's signed instruction, and the gate's evidence. A round without
+    its instruction is refused (``invalid_parameters``), a model that cannot be computed too
+    (``model_refused``)."""
+    instruction = context.instruction
+    if instruction is None:
+        raise Refused(ReasonCode.INVALID_PARAMETERS)
+    try:
+        share = model_share(context.cache_key, build)
+        found = sums(share, instruction)
+    except GLMError:
+        raise Refused(ReasonCode.MODEL_REFUSED) from None
+    return Computed(share.persons, (instruction, found, share.missing, evidence_of(share, found)))

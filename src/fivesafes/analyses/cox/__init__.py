@@ -33,7 +33,7 @@ from fivesafes.analyses.formula import parse_formula
 from fivesafes.analyses.gating import by_evidence
 from fivesafes.analyses.glm.irls import Instruction
 from fivesafes.analyses.glm.models import ModelRoundOutput
-from fivesafes.analyses.model_node import GLMError, gate_pooled, model_share
+from fivesafes.analyses.model_node import gate_pooled, model_round
 from fivesafes.analyses.parameters import CohortLike, cohort_json
 from fivesafes.analyses.plugin import (
     Analysis,
@@ -42,12 +42,10 @@ from fivesafes.analyses.plugin import (
     Computed,
     Judged,
     NodeContext,
-    Refused,
     Rounds,
 )
 from fivesafes.analyses.results.page import Shown, number, show_fit
 from fivesafes.protocol.models import TaskView
-from fivesafes.protocol.runs import ReasonCode
 from fivesafes.sdc.gate import Judgement
 from fivesafes.sdc.profiles import Profile
 
@@ -157,15 +155,12 @@ class CoxPH(Analysis):
     }
 
     def compute(self, parameters: CoxParameters, context: NodeContext) -> Computed:
-        if context.instruction is None:
-            raise Refused(ReasonCode.INVALID_PARAMETERS)  # a round without its instruction
-        try:
-            share = model_share(context.cache_key, lambda: cox_share(context.db, parameters))
-            sums = round_sums(share, tuple(context.instruction.beta))
-        except GLMError:
-            raise Refused(ReasonCode.MODEL_REFUSED) from None
-        found = (context.instruction, sums, share.missing, round_evidence(share, sums))
-        return Computed(share.persons, found)
+        return model_round(
+            context,
+            lambda: cox_share(context.db, parameters),
+            lambda share, step: round_sums(share, tuple(step.beta)),
+            round_evidence,
+        )
 
     def judge(self, computed: Computed, profile: Profile) -> Judged:
         step, sums, missing, evidence = computed.found
