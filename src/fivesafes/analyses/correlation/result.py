@@ -94,7 +94,9 @@ def _heatmap(result: CorrelationResult) -> str:
         axes.set_xticks(ticks, result.variables, rotation=45, ha="right")
         axes.set_yticks(ticks, result.variables)
         for (i, j), value in np.ndenumerate(matrix):
-            axes.text(j, i, "—" if np.isnan(value) else f"{value:.2f}", ha="center", va="center")
+            shown = "—" if np.isnan(value) else f"{value:.2f}"
+            colour = "white" if abs(value) > 0.6 else "black"  # readable on the darker cells
+            axes.text(j, i, shown, ha="center", va="center", color=colour)
         figure.colorbar(image, ax=axes, shrink=0.8)
         figure.tight_layout()
         return figure
