@@ -1,13 +1,14 @@
 """One suite for every airlock store: in memory, SQLite and PostgreSQL (the node's database,
-migrated). Each test drives the airlock's actions and reads back what was kept: requests with
-versions and history, files and their bytes, pre-screens, blinded votes, consolidation,
-decisions, bundles, and an audit event for every change in the same transaction."""
+migrated), on the domain-module kit's harness (``tests/store_suite.py``). Each test drives the
+airlock's actions and reads back what was kept: requests with versions and history, files and
+their bytes, pre-screens, blinded votes, consolidation, decisions, bundles, and an audit event
+for every change in the same transaction."""
 
 from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,7 +18,7 @@ from sqlalchemy import select, update
 from fivesafes.airlock.bundle import ChangedSinceApproval, verify_bundle
 from fivesafes.airlock.files import FileRefused, FileType, RequestFile
 from fivesafes.airlock.review import ReviewError, Vote
-from fivesafes.airlock.service import Airlock, SqlUnit
+from fivesafes.airlock.service import Airlock, sql_unit
 from fivesafes.airlock.states import InvalidTransition, RequestState
 from fivesafes.airlock.store import MemoryAirlockStore
 from fivesafes.audit.chain import verify_chain
@@ -26,6 +27,7 @@ from fivesafes.governance.roles import Grant, Role, node_scope
 from fivesafes.protocol.errors import Forbidden, NotFoundOrNoPermission
 from fivesafes.protocol.signing import generate_key, public_key_text
 from fivesafes.sdc.profiles import get_profile
+from store_suite import SqlDatabase, store_suite
 
 NODE = node_scope("northfield")
 KEY = generate_key()
@@ -81,53 +83,33 @@ def _memory() -> Backend:
     )
 
 
-def _sql(url: str) -> Iterator[Backend]:
+def _sql(db: SqlDatabase) -> Backend:
     from fivesafes.node.db import AIRLOCK, AUDIT
-    from fivesafes.storage.engine import make_engine, make_sessionmaker, transaction
-    from fivesafes.storage.migrate import upgrade
-
-    engine = make_engine(url)
-    upgrade(engine, "fivesafes.node:migrations")
-    sessions = make_sessionmaker(engine)
-
-    def unit(work):
-        with transaction(sessions) as session:
-            return work(session)
 
     def events():
         e = AUDIT.events.c
-        with transaction(sessions) as s:
-            rows = s.execute(select(e.event_type, e.outcome, e.details).order_by(e.seq)).all()
+        rows = db.unit(
+            lambda s: s.execute(select(e.event_type, e.outcome, e.details).order_by(e.seq)).all()
+        )
         return [(r.event_type, r.outcome, r.details) for r in rows]
 
     def tamper(request_id: str, name: str, content: bytes) -> None:
         f = AIRLOCK.files.c
-        with transaction(sessions) as s:
-            s.execute(
+        db.unit(
+            lambda s: s.execute(
                 update(AIRLOCK.files)
                 .where(f.request_id == request_id, f.name == name)
                 .values(content=content)
             )
+        )
 
     def chain_ok() -> bool:
-        with transaction(sessions) as s:
-            return verify_chain(s, AUDIT).ok
+        return db.unit(lambda s: verify_chain(s, AUDIT).ok)
 
-    yield Backend(_airlock(SqlUnit(unit, AIRLOCK, AUDIT)), events, tamper, chain_ok)
-    engine.dispose()
+    return Backend(_airlock(sql_unit(db.unit, AIRLOCK, AUDIT)), events, tamper, chain_ok)
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def backend(request, tmp_path) -> Iterator[Backend]:
-    if request.param == "memory":
-        yield _memory()
-    elif request.param == "sqlite":
-        yield from _sql(f"sqlite:///{tmp_path / 'node.db'}")
-    else:
-        from federation import postgres_database
-
-        with postgres_database() as url:
-            yield from _sql(url)
+backend = store_suite(_memory, _sql, schema="fivesafes.node:migrations")
 
 
 def submitted(airlock: Airlock, *files: RequestFile) -> str:

@@ -44,10 +44,11 @@ from fivesafes.airlock.permissions import (
 from fivesafes.airlock.request import ReleaseRequest, Version
 from fivesafes.airlock.review import FileVote, Vote
 from fivesafes.airlock.states import RequestState
-from fivesafes.airlock.store import AirlockStore, AuditRecord, StoredBundle, Summary, stored_bundle
+from fivesafes.airlock.store import AirlockStore, StoredBundle, Summary, stored_bundle
 from fivesafes.audit.events import AuditEventType
 from fivesafes.governance.people import Actor
 from fivesafes.governance.roles import Scope
+from fivesafes.kit.store import AuditRecord
 from fivesafes.protocol.errors import InvalidRequest, NotFoundOrNoPermission
 
 EVENTS = {
@@ -77,7 +78,6 @@ def _audit(
         AuditRecord(
             type=kind,
             by=by,
-            request_id=request.id,
             project_id=request.project_id,
             details={"request_id": request.id, **details},
             outcome=outcome,

@@ -2,7 +2,7 @@
 its disclosure profile, wired once; each method is one action in one transaction
 (``fivesafes.airlock.actions``).
 
-    airlock = Airlock(scope=node_scope("northfield"), unit=SqlUnit(core, AIRLOCK, AUDIT),
+    airlock = Airlock(scope=node_scope("northfield"), unit=sql_unit(core.unit, AIRLOCK, AUDIT),
                       key=core.key, service="node:northfield", profile=config.profile)
     request = airlock.create(title="Smoking by region", project_id="p_1", by=alice)
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
@@ -31,40 +30,25 @@ from fivesafes.airlock.tables import AirlockTables
 from fivesafes.audit.chain import AuditTables
 from fivesafes.governance.people import Actor
 from fivesafes.governance.roles import Scope
+from fivesafes.kit.actions import act
+from fivesafes.kit.store import SessionUnit, SqlUnit, Unit
 from fivesafes.sdc.profiles import Profile
 from fivesafes.storage.types import utcnow
 
-T = TypeVar("T")
+AirlockUnit = Unit[AirlockStore]
+"""Runs an airlock action on a store in one transaction: ``MemoryAirlockStore.transaction``,
+or :func:`sql_unit` over a service's database."""
 
 
-class Unit(Protocol):
-    """Runs ``work`` on a store in one transaction (all or nothing)."""
-
-    def __call__(self, work: Callable[[AirlockStore], T]) -> T: ...
-
-
-class SessionUnit(Protocol):
-    def __call__(self, work: Callable[[Session], T]) -> T: ...
-
-
-class SqlUnit:
-    """A service's transactions (``ServiceCore.unit``) as the airlock's: each on a fresh
-    store over the unit's session (``SqlAirlockStore``, or a service's own kind of it)."""
-
-    def __init__(
-        self,
-        unit: SessionUnit,
-        tables: AirlockTables,
-        audit: AuditTables,
-        store: Callable[[Session, AirlockTables, AuditTables], AirlockStore] = SqlAirlockStore,
-    ) -> None:
-        self._unit = unit
-        self._tables = tables
-        self._audit = audit
-        self._store = store
-
-    def __call__(self, work: Callable[[AirlockStore], T]) -> T:
-        return self._unit(lambda s: work(self._store(s, self._tables, self._audit)))
+def sql_unit(
+    unit: SessionUnit,
+    tables: AirlockTables,
+    audit: AuditTables,
+    store: Callable[[Session, AirlockTables, AuditTables], AirlockStore] = SqlAirlockStore,
+) -> SqlUnit[AirlockStore]:
+    """A service's transactions (``ServiceCore.unit``) as the airlock's: each on a fresh store
+    over the unit's session (``SqlAirlockStore``, or a service's own kind of it)."""
+    return SqlUnit(unit, lambda session: store(session, tables, audit))
 
 
 class Airlock:
@@ -72,7 +56,7 @@ class Airlock:
         self,
         *,
         scope: Scope,
-        unit: Unit,
+        unit: AirlockUnit,
         key: Ed25519PrivateKey,
         service: str,
         profile: Profile,
@@ -131,16 +115,18 @@ class Airlock:
         released one. A file changed since approval refuses, and the refusal is audited."""
         if self.show(request_id, by=by).state is RequestState.RELEASED:
             return self._unit(lambda s: actions.download(s, request_id, by=by))
-        try:
-            return self._unit(
-                lambda s: actions.release(
-                    s, request_id, by=by, key=self._key, service=self._service, now=self._clock()
-                )
-            )
-        except ChangedSinceApproval as exc:
-            why = exc.message
-            self._unit(lambda s: actions.refuse_release(s, request_id, by=by, why=why))
-            raise
+
+        def refused(store: AirlockStore, error: ChangedSinceApproval) -> None:
+            actions.refuse_release(store, request_id, by=by, why=error.message)
+
+        return act(
+            self._unit,
+            lambda s: actions.release(
+                s, request_id, by=by, key=self._key, service=self._service, now=self._clock()
+            ),
+            refused=refused,
+            refusal=ChangedSinceApproval,
+        )
 
     # ---- the output checkers ----------------------------------------------------------------
 

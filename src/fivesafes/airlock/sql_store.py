@@ -21,14 +21,15 @@ from fivesafes.airlock.files import FileType, PreScreen, RequestFile
 from fivesafes.airlock.request import ReleaseRequest, Version
 from fivesafes.airlock.review import FileVote, Vote
 from fivesafes.airlock.states import RequestState
-from fivesafes.airlock.store import AuditRecord, StoredBundle, Summary
+from fivesafes.airlock.store import StoredBundle, Summary
 from fivesafes.airlock.tables import AirlockTables
-from fivesafes.audit.chain import AuditTables, append_event
+from fivesafes.audit.chain import AuditTables
 from fivesafes.governance.roles import Scope
+from fivesafes.kit.store import SqlStore
 from fivesafes.storage.types import utcnow
 
 
-class SqlAirlockStore:
+class SqlAirlockStore(SqlStore):
     def __init__(
         self,
         session: Session,
@@ -37,10 +38,8 @@ class SqlAirlockStore:
         *,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self._s = session
+        super().__init__(session, audit_tables, clock=clock)
         self._t = tables
-        self._audit = audit_tables
-        self._clock = clock
 
     # ---- reading -----------------------------------------------------------------------
 
@@ -303,16 +302,4 @@ class SqlAirlockStore:
                 released_at=stored.released_at,
                 released_by=stored.released_by,
             )
-        )
-
-    def audit(self, record: AuditRecord) -> None:
-        append_event(
-            self._s,
-            self._audit,
-            record.type,
-            by=record.by,
-            outcome=record.outcome,
-            project_id=record.project_id,
-            node=record.node,
-            details=record.details,
         )

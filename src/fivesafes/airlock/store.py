@@ -4,8 +4,9 @@ An :class:`AirlockStore` is one transaction's view of the airlock's records: the
 (``fivesafes.airlock.actions``) load a request, change it through its own methods, save it
 and write its audit events through the same store, so the change and its events commit
 together or not at all. ``sql_store.SqlAirlockStore`` keeps them in the service's database;
-:class:`MemoryAirlockStore` in a dict (tests, and a quick look at the rules). One test suite
-runs against both (``tests/unit/test_airlock_store.py``).
+:class:`MemoryAirlockStore` in a dict (tests, and a quick look at the rules). Both are built on
+the domain-module kit (``fivesafes.kit.store``); one test suite runs against memory, SQLite and
+PostgreSQL (``tests/unit/test_airlock_store.py``, on ``tests/store_suite.py``).
 """
 
 from __future__ import annotations
@@ -14,16 +15,14 @@ import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from fivesafes.airlock.bundle import Bundle
 from fivesafes.airlock.request import ReleaseRequest
 from fivesafes.airlock.states import RequestState
-from fivesafes.audit.events import AuditEventType
 from fivesafes.governance.roles import Scope
+from fivesafes.kit.store import Audited, MemoryStore
 from fivesafes.storage.types import utcnow
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -53,21 +52,9 @@ class StoredBundle:
     released_by: str
 
 
-@dataclass(frozen=True)
-class AuditRecord:
-    """An audit event as the actions hand it to the store."""
-
-    type: AuditEventType
-    by: str
-    request_id: str
-    project_id: str | None
-    details: dict[str, Any]
-    outcome: str = "ok"
-    node: str | None = None  # the node whose airlock it is (None at the hub)
-
-
-class AirlockStore(Protocol):
-    """One transaction's view of the airlock's records."""
+class AirlockStore(Audited, Protocol):
+    """One transaction's view of the airlock's records (and, as every module's store, its
+    audit events: ``audit``)."""
 
     def load(self, request_id: str) -> ReleaseRequest | None:
         """The request with its current files (and their bytes), votes and history."""
@@ -92,10 +79,6 @@ class AirlockStore(Protocol):
     def put_bundle(self, stored: StoredBundle) -> None: ...
 
     def bundle(self, request_id: str) -> StoredBundle | None: ...
-
-    def audit(self, record: AuditRecord) -> None:
-        """Write one audit event in this transaction."""
-        ...
 
 
 def summary_of(request: ReleaseRequest, run_id: str | None, updated_at: datetime) -> Summary:
@@ -126,28 +109,14 @@ class _Records:
     runs: dict[str, str | None] = field(default_factory=dict)  # request id -> run id
     updated: dict[str, datetime] = field(default_factory=dict)
     bundles: dict[str, StoredBundle] = field(default_factory=dict)
-    events: list[AuditRecord] = field(default_factory=list)
 
 
-class MemoryAirlockStore:
-    """The airlock's records in memory; :meth:`transaction` gives the all-or-nothing unit the
-    SQL store gets from its database."""
+class MemoryAirlockStore(MemoryStore[_Records]):
+    """The airlock's records in memory; ``transaction`` gives the all-or-nothing unit the SQL
+    store gets from its database (``fivesafes.kit.store.MemoryStore``)."""
 
     def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
-        self._records = _Records()
-        self._clock = clock
-
-    @property
-    def events(self) -> list[AuditRecord]:
-        return list(self._records.events)
-
-    def transaction(self, work: Callable[[AirlockStore], T]) -> T:
-        before = copy.deepcopy(self._records)
-        try:
-            return work(self)
-        except BaseException:
-            self._records = before
-            raise
+        super().__init__(_Records(), clock)
 
     def load(self, request_id: str) -> ReleaseRequest | None:
         found = self._records.requests.get(request_id)
@@ -179,9 +148,6 @@ class MemoryAirlockStore:
 
     def bundle(self, request_id: str) -> StoredBundle | None:
         return self._records.bundles.get(request_id)
-
-    def audit(self, record: AuditRecord) -> None:
-        self._records.events.append(record)
 
 
 def stored_bundle(request: ReleaseRequest, made: Bundle, *, by: str, at: datetime) -> StoredBundle:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fivesafes.airlock.portal.site import AirlockSite
-from fivesafes.airlock.service import Airlock, SqlUnit
+from fivesafes.airlock.service import Airlock, sql_unit
 from fivesafes.audit.checkpoints import service_name
 from fivesafes.governance.people import Actor
 from fivesafes.governance.policies import check_accredited
@@ -29,7 +29,7 @@ from fivesafes.protocol.errors import InvalidRequest, NotFoundOrNoPermission
 def hub_airlock(service: HubService) -> Airlock:
     return Airlock(
         scope=HUB,
-        unit=SqlUnit(service.unit, AIRLOCK, AUDIT),
+        unit=sql_unit(service.unit, AIRLOCK, AUDIT),
         key=service.key,
         service=service_name("hub", service.config.hub.name),
         profile=service.config.profile,

@@ -20,10 +20,17 @@ from fivesafes.hub.portal import pages as portal_pages
 from fivesafes.hub.portal import projects as portal_projects
 from fivesafes.hub.portal import tasks as portal_tasks
 from fivesafes.hub.service import HubService
+from fivesafes.kit.site import Mount, mount
 from fivesafes.protocol.models import HubInfo
 from fivesafes.web.audit_explorer.routes import audit_router
 from fivesafes.web.pages import static_files
 from fivesafes.web.signin import WebSignIn
+
+MOUNTS: tuple[Mount[HubService], ...] = (
+    Mount("audit", lambda service: audit_router(portal_audit.audit_site(service))),
+    Mount("airlock", lambda service: airlock_router(hub_airlock.portal_site(service))),
+)
+"""The domain modules' pages the hub mounts (``fivesafes.kit.site``): ``/audit``, ``/airlock``."""
 
 
 def create_app(service: HubService) -> FastAPI:
@@ -68,8 +75,7 @@ def create_app(service: HubService) -> FastAPI:
     app.include_router(public.router)  # the data use register
     for portal in (portal_pages, portal_projects, portal_tasks):
         app.include_router(portal.router)
-    app.include_router(audit_router(portal_audit.audit_site(service)))  # /audit
-    app.include_router(airlock_router(hub_airlock.portal_site(service)))  # /airlock pages
+    mount(app, service, MOUNTS)
     WebSignIn(
         service.accounts,
         frame=lambda: portal_pages.frame(service),

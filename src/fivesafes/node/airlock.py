@@ -25,12 +25,13 @@ from sqlalchemy.orm import Session
 
 from fivesafes.airlock.files import FileType, RequestFile
 from fivesafes.airlock.request import ReleaseRequest
-from fivesafes.airlock.service import Airlock, SessionUnit, SqlUnit
+from fivesafes.airlock.service import Airlock, sql_unit
 from fivesafes.airlock.sql_store import SqlAirlockStore
-from fivesafes.airlock.store import StoredBundle
+from fivesafes.airlock.store import AirlockStore, StoredBundle
 from fivesafes.audit.checkpoints import service_name
 from fivesafes.governance.people import Account, Actor
 from fivesafes.governance.roles import node_scope
+from fivesafes.kit.store import SessionUnit, SqlUnit
 from fivesafes.node.accounts import node_accounts
 from fivesafes.node.db import AIRLOCK, AUDIT, Approval, NodeRun
 from fivesafes.node.outcome import held_persons
@@ -62,9 +63,9 @@ class NodeAirlockStore(SqlAirlockStore):
             record_person_set(self._s, run.project_id, key, run.run_id, persons, answer)
 
 
-def airlock_unit(unit: SessionUnit) -> SqlUnit:
+def airlock_unit(unit: SessionUnit) -> SqlUnit[AirlockStore]:
     """A node's transactions as its airlock's (on :class:`NodeAirlockStore`)."""
-    return SqlUnit(unit, AIRLOCK, AUDIT, NodeAirlockStore)
+    return sql_unit(unit, AIRLOCK, AUDIT, NodeAirlockStore)
 
 
 def node_airlock(service: NodeService) -> Airlock:

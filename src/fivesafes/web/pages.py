@@ -8,13 +8,14 @@ main region htmx may swap parts of). Handlers call :func:`render`; the app mount
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from fivesafes.governance.accounts import WebSession
 from fivesafes.web.assets import STATIC
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -24,6 +25,21 @@ _ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+class Page(Protocol):
+    """A page in the service's own frame (``hub.portal.pages.page``, ``node.portal.pages.page``
+    with the service bound)."""
+
+    def __call__(
+        self,
+        request: Request,
+        web: WebSession,
+        template: str,
+        *,
+        status_code: int = 200,
+        **context: Any,
+    ) -> HTMLResponse: ...
 
 
 def render(

@@ -5,33 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from fivesafes.airlock.service import Airlock, SessionUnit
+from fivesafes.airlock.service import Airlock
 from fivesafes.governance.people import Actor
+from fivesafes.kit.store import SessionUnit
 
 if TYPE_CHECKING:  # the web stack is only needed where the pages are served
-    from fastapi import Request
-    from fastapi.responses import HTMLResponse
-
-    from fivesafes.governance.accounts import WebSession
-
-
-class Page(Protocol):
-    """The service's page in its frame (``hub.portal.pages.page``, ``node.portal.pages.page``
-    with the service bound)."""
-
-    def __call__(
-        self,
-        request: Request,
-        web: WebSession,
-        template: str,
-        *,
-        status_code: int = 200,
-        **context: Any,
-    ) -> HTMLResponse: ...
+    from fivesafes.kit.site import Page
 
 
 @dataclass(frozen=True)

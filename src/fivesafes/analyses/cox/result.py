@@ -6,12 +6,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from fivesafes.analyses.results.common import fitted_model
+from fivesafes.analyses.results.common import FittedModelResult, fitted_model
 from fivesafes.protocol.models import TaskView
 
 
 @dataclass(frozen=True)
-class CoxResult:
+class CoxResult(FittedModelResult):
     """A Cox model stratified by node (Breslow ties): coefficients, hazard ratios, standard
     errors, z, p and 95 % intervals equal to the pooled fit with one stratum per node."""
 
@@ -46,14 +46,8 @@ class CoxResult:
             events=fit.get("events"),
         )
 
-    @property
-    def ok(self) -> bool:
-        return self.error is None and bool(self.params)
-
     def to_frame(self) -> Any:
-        import pandas as pd
-
-        return pd.DataFrame(
+        return self._frame(
             {
                 "coef": self.params,
                 "exp(coef)": self.hazard_ratios,
@@ -62,8 +56,7 @@ class CoxResult:
                 "p": self.pvalues,
                 "coef lower 95%": [c[0] for c in self.conf_int],
                 "coef upper 95%": [c[1] for c in self.conf_int],
-            },
-            index=self.names,
+            }
         )
 
     def __str__(self) -> str:
@@ -76,11 +69,7 @@ class CoxResult:
             f"{self.events}; iterations: {self.iterations}; log partial likelihood: "
             f"{self.loglik:.4f}",
         ]
-        if self.nodes_left_out:
-            lines.append(
-                "left out: "
-                + "; ".join(f"{n} ({why})" for n, why in sorted(self.nodes_left_out.items()))
-            )
+        lines += self._left_out()
         lines.append(
             f"{'':<{width}}{'coef':>10} {'HR':>8} {'se':>9} {'z':>8} {'p':>8} {'HR 95% CI':>18}"
         )

@@ -6,12 +6,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from fivesafes.analyses.results.common import fitted_model
+from fivesafes.analyses.results.common import FittedModelResult, fitted_model
 from fivesafes.protocol.models import TaskView
 
 
 @dataclass(frozen=True)
-class GLMResult:
+class GLMResult(FittedModelResult):
     """A federated GLM: coefficients, standard errors, z, p and 95 % intervals equal to
     statsmodels' fit on the pooled rows, with the nodes that took part."""
 
@@ -50,15 +50,9 @@ class GLMResult:
             df_resid=fit.get("df_resid"),
         )
 
-    @property
-    def ok(self) -> bool:
-        return self.error is None and bool(self.params)
-
     def to_frame(self) -> Any:
         """The coefficient table as a pandas DataFrame (statsmodels' column names)."""
-        import pandas as pd
-
-        return pd.DataFrame(
+        return self._frame(
             {
                 "coef": self.params,
                 "std err": self.bse,
@@ -66,8 +60,7 @@ class GLMResult:
                 "P>|z|": self.pvalues,
                 "[0.025": [c[0] for c in self.conf_int],
                 "0.975]": [c[1] for c in self.conf_int],
-            },
-            index=self.names,
+            }
         )
 
     def odds_ratios(self) -> dict[str, tuple[float, float, float]]:
@@ -87,11 +80,7 @@ class GLMResult:
             f"nodes: {', '.join(self.nodes_contributing)}; observations: {self.nobs}; "
             f"iterations: {self.iterations}; deviance: {self.deviance:.4f}; AIC: {self.aic:.4f}",
         ]
-        if self.nodes_left_out:
-            lines.append(
-                "left out: "
-                + "; ".join(f"{n} ({why})" for n, why in sorted(self.nodes_left_out.items()))
-            )
+        lines += self._left_out()
         lines.append(
             f"{'':<{width}}{'coef':>10} {'std err':>10} {'z':>8} {'P>|z|':>8} "
             f"{'[0.025':>10} {'0.975]':>10}"

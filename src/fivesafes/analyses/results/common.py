@@ -55,3 +55,33 @@ def partial_text(nodes: list[str]) -> str:
 
 NONE_RELEASED = "no node released a value"
 """The rule a combined value names when no node released one."""
+
+
+class FittedModelResult:
+    """What a fitted model's result class shares (GLM, Cox): whether there is a fit, its
+    coefficient table as a DataFrame, and the line naming the nodes left out. The subclass is
+    a dataclass holding these fields (``fitted_model`` fills them)."""
+
+    names: list[str]
+    params: list[float]
+    bse: list[float]
+    z: list[float]
+    pvalues: list[float]
+    conf_int: list[list[float]]
+    error: str | None
+    nodes_left_out: dict[str, str]
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(self.params)
+
+    def _frame(self, columns: dict[str, list[Any]]) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(columns, index=self.names)
+
+    def _left_out(self) -> list[str]:
+        if not self.nodes_left_out:
+            return []
+        reasons = sorted(self.nodes_left_out.items())
+        return ["left out: " + "; ".join(f"{n} ({why})" for n, why in reasons)]

@@ -29,6 +29,7 @@ from fivesafes.governance.permissions import (
     can_see_node_approvals,
     can_see_node_audit,
 )
+from fivesafes.kit.site import Mount, mount
 from fivesafes.node.portal import approvals, audit, patient
 from fivesafes.node.portal.airlock import portal_site as airlock_site
 from fivesafes.node.portal.pages import actor, frame, page
@@ -51,6 +52,13 @@ log = logging.getLogger("fivesafes.node.portal")
 class InternalError(FivesafesError):
     code = "internal_error"
     status = 500
+
+
+MOUNTS: tuple[Mount[NodeService], ...] = (
+    Mount("audit", lambda service: audit_router(audit.audit_site(service))),
+    Mount("airlock", lambda service: airlock_router(airlock_site(service))),
+)
+"""The domain modules' pages the node mounts (``fivesafes.kit.site``): ``/audit``, ``/airlock``."""
 
 
 def create_portal_app(service: NodeService) -> ContainErrors:
@@ -99,9 +107,8 @@ def create_portal_app(service: NodeService) -> ContainErrors:
         )  # fmt: skip
 
     app.include_router(approvals.router)
-    app.include_router(audit_router(audit.audit_site(service)))  # /audit
     app.include_router(patient.router)
-    app.include_router(airlock_router(airlock_site(service)))  # /airlock pages
+    mount(app, service, MOUNTS)
     app.mount("/static", static_files(), name="static")
     return ContainErrors(app)
 

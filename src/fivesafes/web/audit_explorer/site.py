@@ -7,43 +7,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
-
-from fastapi import Request
-from fastapi.responses import HTMLResponse
-from sqlalchemy.orm import Session
 
 from fivesafes.audit.chain import AuditTables
-from fivesafes.governance.accounts import WebSession
 from fivesafes.governance.people import Actor
-
-T = TypeVar("T")
-
-
-class SessionRead(Protocol):
-    """A read-only transaction of the service's database (``ServiceCore.read``)."""
-
-    def __call__(self, work: Callable[[Session], T]) -> T: ...
-
-
-class Page(Protocol):
-    """The service's page in its frame (``hub.portal.pages.page``, ``node.portal.pages.page``
-    with the service bound)."""
-
-    def __call__(
-        self,
-        request: Request,
-        web: WebSession,
-        template: str,
-        *,
-        status_code: int = 200,
-        **context: Any,
-    ) -> HTMLResponse: ...
+from fivesafes.storage.units import SessionUnit
+from fivesafes.web.pages import Page
 
 
 @dataclass(frozen=True)
 class AuditSite:
-    read: SessionRead
+    read: SessionUnit
+    """A read-only transaction of the service's database (``ServiceCore.read``)."""
     tables: AuditTables
     """The service's audit log (``hub.db.AUDIT``, ``node.db.AUDIT``)."""
     public_key: Callable[[], str]
