@@ -87,6 +87,62 @@ def test_a_covariate_that_separates_the_events_is_an_error():
         fit_local([SurvivalRows.of(x, time, np.ones(n))], ["x"])
 
 
+def with_d(d_of_a):
+    """Three strata as above with a fourth covariate d = ``d_of_a(a, rng)``, and their frame."""
+    rng = np.random.default_rng(11)
+    parts = [
+        SurvivalRows.of(np.column_stack([r.x, d_of_a(r.x[:, 0], rng)]), r.time, r.event)
+        for r in simulate([150, 1500, 600], seed=3)[0]
+    ]
+    frame = pd.concat(
+        [
+            pd.DataFrame(r.x, columns=[*NAMES, "d"]).assign(T=r.time, E=r.event, node=k)
+            for k, r in enumerate(parts)
+        ],
+        ignore_index=True,
+    )
+    return parts, frame
+
+
+@pytest.mark.parametrize(
+    "d_of_a",
+    [
+        lambda a, rng: 2 * a,
+        lambda a, rng: a + 5.0,  # collinear too: each stratum's baseline hazard absorbs the 5
+        lambda a, rng: a + 1e-12 * rng.normal(size=len(a)),
+    ],
+    ids=["twice", "shifted", "nearly"],
+)
+def test_a_collinear_covariate_is_refused_naming_the_collinear_terms(d_of_a):
+    parts, _ = with_d(d_of_a)
+    with pytest.raises(GLMError) as error:
+        fit_local(parts, [*NAMES, "d"])
+    assert str(error.value) == (
+        "the design is singular or nearly so: the terms a and d are collinear (one is, or "
+        "almost is, a combination of the others); remove one of them"
+    )
+
+
+@pytest.mark.parametrize("value", [1.0, 0.3, 50.0])
+def test_a_covariate_constant_in_every_stratum_is_refused_by_name_before_any_step(value):
+    parts, _ = with_d(lambda a, rng: np.full_like(a, value))
+    newton = Newton((*NAMES, "d"))
+    beta = newton.first()
+    first = node_round(parts[0], beta) + node_round(parts[1], beta) + node_round(parts[2], beta)
+    with pytest.raises(GLMError, match="singular: the term d carries no information"):
+        newton.advance(first)
+
+
+def test_a_correlated_but_well_conditioned_covariate_still_equals_lifelines():
+    parts, frame = with_d(lambda a, rng: 0.95 * a + np.sqrt(1 - 0.95**2) * rng.normal(size=len(a)))
+    assert np.corrcoef(frame["a"], frame["d"])[0, 1] == pytest.approx(0.95, abs=0.01)
+    fit = fit_local(parts, [*NAMES, "d"])
+    ref = CoxPHFitter().fit(frame, "T", "E", strata=["node"], fit_options={"precision": 1e-12})
+    np.testing.assert_allclose(fit.params, ref.params_.to_numpy(), rtol=1e-6)
+    np.testing.assert_allclose(fit.bse, ref.standard_errors_.to_numpy(), rtol=1e-6)
+    assert fit.loglik == pytest.approx(ref.log_likelihood_, rel=1e-9)
+
+
 def test_the_hub_state_survives_a_restart_between_rounds():
     parts, _ = simulate([200, 300], seed=4)
     straight = fit_local(parts, NAMES)

@@ -97,6 +97,46 @@ def test_a_singular_design_is_a_clear_error():
         fit_local(split(x, y), "gaussian", list("abcde"))
 
 
+NAMES = ["Intercept", "x1", "b", "c"]
+
+
+def test_an_exactly_collinear_design_is_refused_naming_the_collinear_terms():
+    x, y, _ = simulate("gaussian", 500, seed=2)
+    x = np.column_stack([x, 2 * x[:, 1]])  # x2 = 2 x1
+    with pytest.raises(GLMError) as error:
+        fit_local(split(x, y), "gaussian", [*NAMES, "x2"])
+    assert str(error.value) == (
+        "the design is singular or nearly so: the terms x1 and x2 are collinear (one is, or "
+        "almost is, a combination of the others); remove one of them"
+    )
+
+
+@pytest.mark.parametrize("noise", [1e-12, 1e-6])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_nearly_collinear_design_is_refused(family, noise):
+    x, y, rng = simulate(family, 800, seed=4)
+    x = np.column_stack([x, x[:, 1] + noise * rng.normal(size=len(y))])  # x2 = x1 + noise
+    with pytest.raises(GLMError, match="singular or nearly so: the terms x1 and x2 are collinear"):
+        fit_local(split(x, y), family, [*NAMES, "x2"])
+
+
+def test_a_term_that_is_zero_in_every_row_is_refused_by_name():
+    x, y, _ = simulate("binomial", 500, seed=6)
+    x = np.column_stack([x, np.zeros(len(y))])  # a level nobody in the cohort has
+    with pytest.raises(GLMError, match="the term never carries no information"):
+        fit_local(split(x, y), "binomial", [*NAMES, "never"])
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_correlated_but_well_conditioned_design_is_still_the_pooled_fit(family):
+    x, y, rng = simulate(family, 4000, seed=9)
+    x2 = 0.95 * x[:, 1] + np.sqrt(1 - 0.95**2) * rng.normal(size=len(y))
+    x = np.column_stack([x, x2])
+    assert np.corrcoef(x[:, 1], x2)[0, 1] == pytest.approx(0.95, abs=0.01)
+    ref = sm.GLM(y, x, family=FAMILIES[family]).fit()
+    assert_matches(fit_local(split(x, y), family, [*NAMES, "x2"]), ref)
+
+
 def test_perfect_separation_does_not_pass_as_a_fit():
     rng = np.random.default_rng(5)
     x = np.column_stack([np.ones(200), rng.normal(size=200)])

@@ -3,7 +3,11 @@
 Each node is its own stratum, so the partial likelihood is a sum over nodes: every round each
 node returns, at the hub's coefficients beta, only the log partial likelihood of its stratum,
 its gradient and its information matrix (minus the Hessian). The hub adds them and takes a
-Newton step, halving it while the log-likelihood would fall, until the step is below ``tol``.
+Newton step, halving it while the log-likelihood would fall, until the step is below ``tol``;
+a singular or nearly singular information matrix is refused before it is solved, naming the
+collinear covariates (``fivesafes.analyses.information``; a covariate constant within a stratum
+contributes an exact 0 there, so one constant in every stratum is refused as carrying no
+information).
 Ties are handled by **Breslow's** method: every event at a time sees the whole risk set at that
 time. With no tied event times this is also Efron's method, lifelines' only one, so the fit
 equals ``CoxPHFitter().fit(df, strata=["node"])``; with ties it equals statsmodels'
@@ -28,6 +32,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from fivesafes.analyses.information import invert, solve
 from fivesafes.analyses.model_node import GLMError
 
 Array = npt.NDArray[np.float64]
@@ -96,12 +101,21 @@ def node_round(rows: SurvivalRows, beta: Sequence[float]) -> CoxSums:
     reach = np.zeros(len(risk))
     np.add.at(reach, k, inverse)
     weight = risk * np.cumsum(reach[::-1])[::-1]
+    gradient = rows.x[events].sum(axis=0) - means.sum(axis=0)
+    information = (rows.x.T * weight) @ rows.x - means.T @ means
+    # a covariate constant over the stratum has none of its information (every risk set's
+    # variance in it is 0): send the exact 0, not the rounding of x - mean, so that the hub
+    # sees a covariate constant in every stratum as one that carries no information
+    constant = np.ptp(rows.x, axis=0) == 0.0 if len(rows.time) else np.ones(p, dtype=bool)
+    gradient[constant] = 0.0
+    information[constant, :] = 0.0
+    information[:, constant] = 0.0
     return CoxSums(
         n=len(rows.time),
         events=len(events),
         loglik=float(np.sum(eta[events] - shift) - np.sum(np.log(s0[k]))),
-        gradient=rows.x[events].sum(axis=0) - means.sum(axis=0),
-        information=(rows.x.T * weight) @ rows.x - means.T @ means,
+        gradient=gradient,
+        information=information,
     )
 
 
@@ -181,10 +195,7 @@ class Newton:
             self.beta = self.beta - self.step
             return tuple(float(b) for b in self.beta)
         self.last = sums
-        try:
-            delta = np.linalg.solve(sums.information, sums.gradient)
-        except np.linalg.LinAlgError as exc:
-            raise GLMError("the information matrix is singular") from exc
+        delta = solve(sums.information, sums.gradient, self.names)
         if float(np.max(np.abs(delta))) < self.tol:
             self.fit = self._finish(sums)
             return None
@@ -199,10 +210,7 @@ class Newton:
         return tuple(float(b) for b in self.beta)
 
     def _finish(self, sums: CoxSums) -> CoxFit:
-        try:
-            covariance = np.linalg.inv(sums.information)
-        except np.linalg.LinAlgError as exc:
-            raise GLMError("the information matrix is singular") from exc
+        covariance = invert(sums.information, self.names)
         bse = np.sqrt(np.diag(covariance))
         if (
             not np.all(np.isfinite(bse))

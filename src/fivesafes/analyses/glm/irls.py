@@ -9,12 +9,13 @@ Each round the hub sends an *instruction*; every node answers with sums over its
 | ``start``  | pooled mean of y  | at mu0 = starting mu: deviance, XᵀWX, XᵀWz                 |
 | ``step``   | coefficients beta | at mu(beta): deviance, XᵀWX, XᵀWz, Pearson X², llf terms   |
 
-The hub adds the nodes' sums, solves ``(ΣXᵀWX) beta = ΣXᵀWz`` for the next coefficients, and
-stops when two successive deviances agree within ``tol`` (1e-8, absolute), as statsmodels
-does (for the Gaussian each deviance divided by the scale estimated the round before, again as
-statsmodels does, so the iteration counts agree). The final covariance is
-``scale · (ΣXᵀWX)⁻¹`` from the weights that produced the final coefficients; scale is 1 for
-binomial and Poisson, Pearson X² / (n - p) for Gaussian.
+The hub adds the nodes' sums, solves ``(ΣXᵀWX) beta = ΣXᵀWz`` for the next coefficients (a
+singular or nearly singular ΣXᵀWX is refused first, naming the collinear terms: see
+``fivesafes.analyses.information``), and stops when two successive deviances agree within
+``tol`` (1e-8, absolute), as statsmodels does (for the Gaussian each deviance divided by the
+scale estimated the round before, again as statsmodels does, so the iteration counts agree).
+The final covariance is ``scale · (ΣXᵀWX)⁻¹`` from the weights that produced the final
+coefficients; scale is 1 for binomial and Poisson, Pearson X² / (n - p) for Gaussian.
 Standard errors, z, p and confidence intervals use the normal distribution (statsmodels'
 default for GLM). AIC is ``-2 llf + 2p``; the Gaussian identity llf is the concentrated one.
 
@@ -33,6 +34,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from fivesafes.analyses.information import invert, solve
 from fivesafes.analyses.model_node import GLMError
 
 Family = Literal["gaussian", "binomial", "poisson"]
@@ -345,7 +347,7 @@ class IRLS:
                 f"the fit did not converge in {self.max_iterations} iterations "
                 "(perfect separation or a model the data cannot identify)"
             )
-        self.beta = _solve(sums.xtwx, sums.xtwz)
+        self.beta = _solve(sums.xtwx, sums.xtwz, self.names)
         self.previous = sums
         return Instruction("step", beta=tuple(float(b) for b in self.beta))
 
@@ -357,7 +359,7 @@ class IRLS:
         if df_resid <= 0:
             raise GLMError("the model has no residual degrees of freedom")
         scale = final.pearson / df_resid if self.family == "gaussian" else 1.0
-        normalized = _inverse(weights_round.xtwx)
+        normalized = invert(weights_round.xtwx, self.names)
         bse = np.sqrt(np.diag(normalized) * scale)
         z = self.beta / bse
         normal = NormalDist()
@@ -391,24 +393,13 @@ class IRLS:
         return -0.5 * (final.deviance / scale + nobs * math.log(2.0 * math.pi * scale) - sum_log_w)
 
 
-def _solve(xtwx: Array, xtwz: Array) -> Array:
-    try:
-        beta = np.asarray(np.linalg.solve(xtwx, xtwz), dtype=np.float64)
-    except np.linalg.LinAlgError as exc:
-        raise GLMError(
-            "the design is singular: a covariate is constant or a combination of others"
-        ) from exc
+def _solve(xtwx: Array, xtwz: Array, names: Sequence[str]) -> Array:
+    """The next coefficients; a design the data cannot identify is refused first
+    (``information.check_identifiable``), whatever the BLAS kernel."""
+    beta = solve(xtwx, xtwz, names)
     if not np.all(np.isfinite(beta)):
         raise GLMError("the fit diverged (perfect separation?)")
     return beta
-
-
-def _inverse(xtwx: Array) -> Array:
-    try:
-        out = np.asarray(np.linalg.inv(xtwx), dtype=np.float64)
-    except np.linalg.LinAlgError as exc:
-        raise GLMError("the information matrix is singular") from exc
-    return out
 
 
 def fit_local(parts: Sequence[Rows], family: Family, names: Sequence[str]) -> Fit:
