@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from fivesafes.sdc import Checker, TableSpecError
+from fivesafes.sdc import Checker, TableSpecError, get_profile
 from fivesafes.sdc.rules.threshold import ThresholdRule
 
 SECRET = 3  # the true count of the one small cell; it must never appear in any report
@@ -132,7 +132,12 @@ def test_multi_level_columns_with_margins():
     [
         {"index": "nope", "columns": "sex"},
         {"index": "region", "columns": "sex", "values": "region", "aggfunc": "mean"},
-        {"index": "region", "columns": "sex", "values": "cost", "aggfunc": "mode"},
+        {"index": "region", "columns": "sex", "values": "cost", "aggfunc": "prod"},
+        {"index": "region", "columns": "sex", "values": "cost", "aggfunc": ["mean", "prod"]},
+        {"index": "region", "columns": "sex", "values": "cost", "aggfunc": ["mean", "mean"]},
+        {"index": "region", "columns": "sex", "values": "cost", "aggfunc": []},
+        {"index": "region", "columns": "sex", "values": "cost", "aggfunc": sum},
+        {"index": "region", "columns": "sex", "values": "cost", "aggfunc": {"cost": "sum"}},
         {"index": "region", "columns": "sex", "values": "cost"},
         {"index": "region", "columns": "sex", "aggfunc": "mean"},
         {"index": "region", "columns": "sex", "values": "cost", "aggfunc": "mean", "margins": True},
@@ -170,3 +175,29 @@ def test_released_statistics_match_pandas_when_nothing_is_suppressed(aggfunc):
     assert list(out.table.index) == list(expected.index)
     assert list(out.table.columns) == list(expected.columns)
     assert out.table.to_numpy(dtype=float) == pytest.approx(expected.to_numpy(dtype=float))
+
+
+def test_disposition_says_what_was_done_and_what_remains():
+    out = Checker().crosstab(cohort(), index="region", columns="sex")
+    disposition = out.disposition()
+    assert disposition.state == "suppressed"
+    assert disposition.done() == (
+        "suppressed 4 of 6 cells (threshold 1, secondary 3); rounded counts to base 10"
+    )
+    assert disposition.remains().startswith("no flagged cell is released")
+
+
+def test_a_review_finding_on_a_suppressed_cell_does_not_remain():
+    df = cohort()
+    df["cost"] = df["cost"].where(~((df.region == "a") & (df.sex == "f")), -5.0)
+    out = Checker("datashield").pivot_table(
+        df, index="region", columns="sex", values="cost", aggfunc="sum"
+    )
+    assert "negative" in out.reasons.loc["a", "f"]  # 3 persons, threshold 3: kept, then…
+    tight = Checker(get_profile("datashield").tightened(threshold=4)).pivot_table(
+        df, index="region", columns="sex", values="cost", aggfunc="sum"
+    )
+    assert tight.reasons.loc["a", "f"] == "threshold; negative"
+    assert tight.disposition().review == {}
+    assert tight.disposition().state == "suppressed"
+    assert out.disposition().state == "review"

@@ -73,6 +73,58 @@ def test_a_failing_pivot_exits_1_and_never_shows_the_true_value(risky_parquet: P
     assert "424242" not in result.output
 
 
+def test_a_suppressed_table_says_what_was_done_and_what_remains(risky_parquet: Path) -> None:
+    """Not a bare FAIL: the small cell and its complement are suppressed in the printed table,
+    and nothing flagged is left in it; still exit 1, as an output checker approves it."""
+    result = run(str(risky_parquet), "--index", "region", "--values", "cost")
+    assert result.exit_code == EXIT_NOT_RELEASABLE
+    lines = result.output.splitlines()
+    assert lines[0] == "verdict: FAIL — flagged cells suppressed in the table below"
+    assert lines[1] == (
+        "done: suppressed 2 of 3 cells (threshold 1, nk-dominance 1, p-percent 1, secondary 1)"
+    )
+    assert lines[2].startswith("remains: no flagged cell is released")
+    assert "424242" not in result.output
+
+
+def test_dispositions_in_json(risky_parquet: Path, safe_csv: Path) -> None:
+    def disposition(*args: str) -> dict:
+        result = run(*args, "--json")
+        return json.loads(result.stdout)["disposition"]
+
+    suppressed = disposition(str(risky_parquet), "--index", "region", "--values", "cost")
+    assert suppressed["state"] == "suppressed"
+    assert (suppressed["cells"], suppressed["suppressed_cells"]) == (3, 2)
+    assert suppressed["suppressed"]["secondary"] == 1
+    withheld = disposition(
+        str(safe_csv), "--index", "region", "--values", "cost", "--aggfunc", "max"
+    )
+    assert withheld["state"] == "withheld"
+    assert withheld["remains"] == "nothing may be released from this table"
+    passed = disposition(str(safe_csv), "--index", "region", "--columns", "sex")
+    assert passed["state"] == "release"
+    assert passed["done"] == "rounded counts to base 10"
+
+
+def test_several_statistics_with_repeated_aggfunc(safe_csv: Path) -> None:
+    result = run(
+        str(safe_csv),
+        "--index",
+        "region",
+        "--values",
+        "cost",
+        "--aggfunc",
+        "mean",
+        "--aggfunc",
+        "sum",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["table"]["columns"] == ["mean", "sum"]
+    assert document["report"]["statistic"] == "mean, sum of cost"
+
+
 def test_review_also_exits_1(tmp_path: Path) -> None:
     df = pd.concat([group(20, 0, region="north"), group(20, 20, region="south")])
     df["balance"] = [(-1) ** i * (i + 1) for i in range(40)]
@@ -80,7 +132,8 @@ def test_review_also_exits_1(tmp_path: Path) -> None:
     df.to_csv(path, index=False)
     result = run(str(path), "--index", "region", "--values", "balance", "--aggfunc", "sum")
     assert result.exit_code == EXIT_NOT_RELEASABLE
-    assert "verdict: REVIEW" in result.output
+    assert "verdict: REVIEW — released cells need an output checker's review" in result.output
+    assert "for an output checker to review (negative 2)" in result.output
 
 
 def test_json_output_and_results_folder(risky_parquet: Path, tmp_path: Path) -> None:
@@ -131,7 +184,7 @@ def test_repeated_index_and_columns(safe_csv: Path) -> None:
         (["--index", "region", "--columns", "sex", "--person", "pid"], "['pid']"),
         (["--index", "region", "--profile", "lax"], "unknown profile 'lax'"),
         (["--index", "region", "--values", "sex"], "values column 'sex' is not numeric"),
-        (["--index", "region", "--values", "cost", "--aggfunc", "mode"], "unsupported aggfunc"),
+        (["--index", "region", "--values", "cost", "--aggfunc", "prod"], "unsupported aggfunc"),
         (["--index", "region", "--aggfunc", "sum"], "--aggfunc needs --values"),
     ],
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from fivesafes.sdc import Checker, Profile, get_profile
+from fivesafes.sdc import Checker, Profile, ProfileError, get_profile
 from fivesafes.sdc.rules.nk_dominance import dominated
 from fivesafes.sdc.rules.p_percent import breaches_p_percent
 
@@ -49,6 +49,46 @@ NK_SPEC = [
 @pytest.mark.parametrize(("contributions", "verdict", "reasons"), NK_SPEC)
 def test_nk_rule(contributions, verdict, reasons):
     assert check(NK_ONLY, contributions) == (verdict, reasons)
+
+
+NK_AT_LEAST = NK_ONLY.tightened(nk_comparison=">=")
+NK_BOUNDARY_SPEC = [
+    # contributions, `>` (default), `>=` (acro, ACRO 1.x)     (n=2, k=0.90)
+    ([45, 45, 10], "pass", "fail"),  # 90/100: exactly k
+    ([45, 45] + [1.25] * 8, "pass", "fail"),  # 90/100 over ten contributors
+    ([45, 44, 11], "pass", "pass"),  # 89/100: below k
+    ([45, 46, 9], "fail", "fail"),  # 91/100: above k
+]
+
+
+@pytest.mark.parametrize(("contributions", "above", "at_least"), NK_BOUNDARY_SPEC)
+def test_a_share_of_exactly_k_fails_only_with_acros_operator(contributions, above, at_least):
+    assert check(NK_ONLY, contributions)[0] == above
+    assert check(NK_AT_LEAST, contributions)[0] == at_least
+
+
+def test_the_acro_profile_uses_acros_nk_operator_and_default_keeps_its_own():
+    """ACRO 1.0.2 ``sdcchecks.check_nk_dominance``: top-n sum / cell sum >= safe_nk_k fails."""
+    assert get_profile("acro").nk_comparison == ">="
+    assert get_profile("default").nk_comparison == ">"
+    at_k = pd.DataFrame(
+        {
+            "region": "a",
+            "person_id": [f"p{i}" for i in range(10)],
+            "cost": [45.0, 45.0] + [1.25] * 8,  # ten contributors, share exactly 0.90
+        }
+    )
+    acro = Checker("acro").pivot_table(at_k, index="region", values="cost", aggfunc="sum")
+    default = Checker("default").pivot_table(at_k, index="region", values="cost", aggfunc="sum")
+    assert acro.reasons.loc["a", "sum"] == "nk-dominance"
+    assert "at least 90%" in acro.report()
+    assert default.verdict == "pass"
+
+
+def test_nk_comparison_can_be_tightened_but_not_loosened():
+    assert get_profile("default").tightened(nk_comparison=">=").nk_comparison == ">="
+    with pytest.raises(ProfileError, match="would loosen"):
+        get_profile("acro").tightened(nk_comparison=">")
 
 
 P_SPEC = [
@@ -98,6 +138,8 @@ def test_default_profile_applies_both_dominance_rules():
 
 def test_rule_functions_directly():
     assert dominated((95.0, 5.0, 0.0), 2, 0.9)
+    assert not dominated((45.0, 45.0, 10.0), 2, 0.9)
+    assert dominated((45.0, 45.0, 10.0), 2, 0.9, ">=")
     assert not dominated((10.0, 10.0, 10.0), 2, 0.9)
     assert breaches_p_percent((100.0, 50.0, 5.0), 0.10)
     assert not breaches_p_percent((100.0, 50.0, 10.0), 0.10)

@@ -36,8 +36,10 @@ def check(
         str | None, typer.Option("--values", help="Numeric column to aggregate.")
     ] = None,
     aggfunc: Annotated[
-        str | None,
-        typer.Option("--aggfunc", help="Statistic of --values: mean, sum, median, …"),
+        list[str] | None,
+        typer.Option(
+            "--aggfunc", help="Statistic of --values: mean, sum, median, … (repeat for several)."
+        ),
     ] = None,
     person: Annotated[
         str, typer.Option("--person", help="Column identifying a person (the counting unit).")

@@ -1,10 +1,18 @@
 """``fivesafes sdc check``: check one table of a CSV or Parquet file, like ACRO in a TRE.
 
+Under the verdict it prints what the checker did to the table and what remains
+(``Output.disposition``): ``done:`` cells suppressed (by rule) and counts rounded; ``remains:``
+nothing (``pass``), nothing flagged in the table as shown once its cells are suppressed (a
+``fail`` whose table is protected, for an output checker to approve), released cells for
+review, or nothing releasable at all (a check raised, or every cell is suppressed). ``--json``
+carries the same as ``disposition``.
+
 Exit codes: 0 the table passes and may be released as printed; 1 its verdict is ``fail`` or
-``review`` (an output checker must decide; the released table and the report are still printed
-and written); 2 invalid input (missing or unreadable file, unknown column, bad profile or
-statistic, ``--out`` not an empty folder); 3 the results folder could not be written.
-Errors name files, columns and settings, never a data value, and never print a stack trace.
+``review``: an output checker must decide (the released table, the report and ``remains:`` are
+still printed and written); 2 invalid input (missing or unreadable file, unknown column, bad
+profile or statistic, ``--out`` not an empty folder); 3 the results folder could not be
+written. Errors name files, columns and settings, never a data value, and never print a stack
+trace.
 """
 
 from __future__ import annotations
@@ -22,10 +30,16 @@ from fivesafes.cli.output import console, say_error
 from fivesafes.sdc import PROFILES, Checker, Output, ProfileError, TableSpecError, Verdict
 from fivesafes.sdc.results import write_results
 
-EXIT_NOT_RELEASABLE = 1  # verdict fail or review
+EXIT_NOT_RELEASABLE = 1  # verdict fail or review: an output checker decides
 EXIT_USAGE = 2
 EXIT_WRITE_FAILED = 3
 OUTPUT_UID = "output_0"
+HEADLINE = {  # after the verdict, by Output.disposition().state
+    "release": "",
+    "suppressed": " — flagged cells suppressed in the table below",
+    "review": " — released cells need an output checker's review",
+    "withheld": " — nothing may be released",
+}
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -51,10 +65,12 @@ def _check(
     index: list[str],
     columns: list[str],
     values: str | None,
-    aggfunc: str | None,
+    aggfunc: list[str],
     person: str,
 ) -> Output:
-    func = aggfunc or ("mean" if values else None)
+    func: str | list[str] | None = aggfunc if len(aggfunc) > 1 else None  # several statistics
+    if func is None:
+        func = aggfunc[0] if aggfunc else ("mean" if values else None)
     if columns:
         return checker.crosstab(df, index, columns, values=values, aggfunc=func, person=person)
     return checker.pivot_table(df, index, values=values, aggfunc=func or "size", person=person)
@@ -92,6 +108,7 @@ def _as_json(output: Output, results: Path | None) -> str:
                 for row in frame.itertuples(index=False)
             ],
         },
+        "disposition": output.disposition().as_dict(),
         "report": output.report_dict(),
         "results": str(results) if results else None,
     }
@@ -103,7 +120,7 @@ def run_check(
     index: list[str],
     columns: list[str] | None,
     values: str | None,
-    aggfunc: str | None,
+    aggfunc: list[str] | None,
     person: str,
     profile: str,
     out: Path | None,
@@ -120,7 +137,7 @@ def run_check(
         fail(f"{out} exists and is not an empty folder; refusing to overwrite it", EXIT_USAGE)
     df = _read(data)
     try:
-        output = _check(df, checker, index, columns or [], values, aggfunc, person)
+        output = _check(df, checker, index, columns or [], values, aggfunc or [], person)
     except (TableSpecError, ValueError) as exc:
         fail(str(exc) if isinstance(exc, TableSpecError) else type(exc).__name__, EXIT_USAGE)
     results: Path | None = None
@@ -134,7 +151,11 @@ def run_check(
     else:
         style = {"pass": "bold green", "review": "bold yellow", "fail": "bold red"}
         verdict = output.verdict.value
-        console.print(f"verdict: [{style[verdict]}]{verdict.upper()}[/]")
+        disposition = output.disposition()
+        headline = escape(HEADLINE[disposition.state])
+        console.print(f"verdict: [{style[verdict]}]{verdict.upper()}[/]{headline}")
+        console.print(f"done: {disposition.done()}", highlight=False, markup=False)
+        console.print(f"remains: {disposition.remains()}", highlight=False, markup=False)
         console.print(_rich_table(output))
         console.print(output.report(), highlight=False, markup=False)
         if results is not None:

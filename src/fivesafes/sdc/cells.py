@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 
-Kind = Literal["count", "magnitude", "extreme"]
+Kind = Literal["count", "magnitude", "extreme", "mode"]
 Label = tuple[Hashable, ...]
 
 NO_CONTRIBUTIONS = np.empty(0, dtype=float)  # count cells carry no per-person totals
@@ -31,6 +31,7 @@ class Cell:
     missing: int
     contributions: np.ndarray = field(compare=False)  # per-person totals, largest first
     statistic: float  # NaN when the cell has nothing to compute from
+    holders: int = 0  # for a mode: distinct persons holding the modal value
 
     @property
     def units(self) -> int:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fivesafes.sdc.aggfuncs import Aggfunc, aggfunc_names, combine
 from fivesafes.sdc.histogram import check_histogram
 from fivesafes.sdc.output import CellFinding, Output
 from fivesafes.sdc.profiles import Profile, get_profile
@@ -75,20 +76,16 @@ class Checker:
         index: str | Sequence[str],
         columns: str | Sequence[str],
         values: str | None = None,
-        aggfunc: str | None = None,
+        aggfunc: Aggfunc | None = None,
         person: str | None = "person_id",
         margins: bool = False,
         normalize: bool | Normalize = False,
         name: str | None = None,
     ) -> Output:
-        """A checked crosstab: counts of records, or ``aggfunc`` of ``values``, per cell."""
+        """A checked crosstab: counts of records, or ``aggfunc`` of ``values``, per cell
+        (``aggfunc`` a name or a list of names: see ``fivesafes.sdc.aggfuncs``)."""
         norm: Normalize | None = "all" if normalize is True else (normalize or None)
-        table = self._build("crosstab", df, index, columns, values, aggfunc, person)
-        if isinstance(table, Output):
-            return self._record(name, table)
-        if norm is not None and table.kind != "count":
-            raise TableSpecError("normalize= applies to count tables only")
-        out = self.evaluate(table, "crosstab", margins=margins, normalize=norm)
+        out = self._table("crosstab", df, index, columns, values, aggfunc, person, margins, norm)
         return self._record(name, out)
 
     def pivot_table(
@@ -97,17 +94,16 @@ class Checker:
         index: str | Sequence[str],
         columns: str | Sequence[str] | None = None,
         values: str | None = None,
-        aggfunc: str = "mean",
+        aggfunc: Aggfunc = "mean",
         person: str | None = "person_id",
         margins: bool = False,
         name: str | None = None,
     ) -> Output:
-        """A checked pivot table of ``aggfunc`` of ``values`` (counts when values is None)."""
+        """A checked pivot table of ``aggfunc`` of ``values`` (counts when values is None);
+        ``aggfunc`` a name or a list of names (see ``fivesafes.sdc.aggfuncs``)."""
         func = aggfunc if values else None
-        table = self._build("pivot_table", df, index, columns, values, func, person)
-        if isinstance(table, Output):
-            return self._record(name, table)
-        return self._record(name, self.evaluate(table, "pivot_table", margins=margins))
+        out = self._table("pivot_table", df, index, columns, values, func, person, margins, None)
+        return self._record(name, out)
 
     def hist(
         self,
@@ -134,6 +130,48 @@ class Checker:
     def regression(self, model_or_counts: Any, name: str | None = None) -> Output:
         """A fitted-model-like object or a counts dict, judged on dof, saturation, separation."""
         return self._record(name, check_regression(model_or_counts, self._profile))
+
+    def _table(
+        self,
+        kind: str,
+        df: pd.DataFrame,
+        index: str | Sequence[str],
+        columns: str | Sequence[str] | None,
+        values: str | None,
+        aggfunc: Aggfunc | None,
+        person: str | None,
+        margins: bool,
+        normalize: Normalize | None,
+    ) -> Output:
+        """One statistic's checked table, or several side by side (``aggfunc`` a list)."""
+        names = aggfunc_names(aggfunc)
+        if names is None:
+            single = aggfunc if isinstance(aggfunc, str) else None
+            return self._one(kind, df, index, columns, values, single, person, margins, normalize)
+        parts = [
+            (func, self._one(kind, df, index, columns, values, func, person, margins, normalize))
+            for func in names
+        ]
+        return combine(kind, parts, values, has_columns=bool(columns))
+
+    def _one(
+        self,
+        kind: str,
+        df: pd.DataFrame,
+        index: str | Sequence[str],
+        columns: str | Sequence[str] | None,
+        values: str | None,
+        aggfunc: str | None,
+        person: str | None,
+        margins: bool,
+        normalize: Normalize | None,
+    ) -> Output:
+        table = self._build(kind, df, index, columns, values, aggfunc, person)
+        if isinstance(table, Output):
+            return table
+        if normalize is not None and table.kind != "count":
+            raise TableSpecError("normalize= applies to count tables only")
+        return self.evaluate(table, kind, margins=margins, normalize=normalize)
 
     def _build(
         self,
@@ -211,7 +249,17 @@ class Checker:
                 table.frame(np.full(table.shape, "check-error", dtype=object)),
                 errors=(error,),
             )
-        return Output(kind, statistic, self._profile, unit, released, reasons, tuple(findings))
+        rounded = self._profile.rounding_base if table.kind == "count" else 1
+        return Output(
+            kind,
+            statistic,
+            self._profile,
+            unit,
+            released,
+            reasons,
+            tuple(findings),
+            rounding_base=rounded,
+        )
 
     def _release(
         self, table: Table, suppressed: np.ndarray, margins: bool, normalize: Normalize | None

@@ -187,4 +187,5 @@ def _judge(
             table.iloc[:, 0] = pd.NA
     if (idx < 0).any():
         findings += (CellFinding(("outside",), ("count",), OUTSIDE),)
-    return Output("hist", statistic, checker.profile, unit, table, reasons, findings, errors)
+    base = checker.profile.rounding_base
+    return Output("hist", statistic, checker.profile, unit, table, reasons, findings, errors, base)

@@ -6,7 +6,8 @@ Every operator is fixed here so a profile reads as a rule, not a tuning knob:
 | ---------------------- | ---------------------------------------------------------------------- |
 | `threshold`            | 0 < distinct persons (non-missing contributors for magnitudes) < value |
 | `zeros_are_disclosive` | True and the cell holds no record at all                               |
-| `nk_n`, `nk_k`         | the top `nk_n` contributors' share of the cell total > `nk_k`          |
+| `nk_n`, `nk_k`         | the top `nk_n` contributors' share of the cell total > `nk_k` (or      |
+| `nk_comparison`        | >= `nk_k` when `nk_comparison` is ">=", ACRO 1.x's own operator)       |
 | `p_ratio`              | (total - largest - second largest) < `p_ratio` x largest               |
 | `rounding_base`        | released counts are rounded to this base, ties half-up (1 = none)      |
 | `allow_min_max`        | False and the statistic is a minimum or maximum (every cell fails)     |
@@ -51,6 +52,7 @@ class Profile(BaseModel):
     zeros_are_disclosive: bool
     nk_n: int = Field(default=2, ge=1, le=100)
     nk_k: float | None = Field(default=None, gt=0.0, le=1.0)
+    nk_comparison: Literal[">", ">="] = ">"  # a share equal to nk_k fails only with ">="
     p_ratio: float | None = Field(default=None, gt=0.0, le=1.0)
     dof_threshold: int | None = Field(default=None, ge=1)
     rounding_base: int = Field(default=1, ge=1, le=1_000_000)
@@ -126,6 +128,8 @@ def _is_tighter_or_equal(key: str, old: Any, new: Any) -> bool:
         return new is False
     if key == "differencing":
         return bool(new == "refuse")  # nothing released beats a human deciding
+    if key == "nk_comparison":
+        return bool(new == ">=")  # ">=" also fails the share exactly at nk_k
     if key == "rounding_base":
         return isinstance(new, int) and new % old == 0  # coarser: a multiple of the old base
     return False
@@ -150,6 +154,7 @@ ACRO = Profile(
     zeros_are_disclosive=True,
     nk_n=2,
     nk_k=0.90,
+    nk_comparison=">=",  # ACRO 1.0.2 sdcchecks.check_nk_dominance: top-n sum / sum >= k fails
     p_ratio=0.10,
     dof_threshold=10,
     rounding_base=1,

@@ -112,7 +112,15 @@ def check_survival(
         steps = km_steps(data[time].to_numpy(dtype=float), data[event].to_numpy())
         table = released(coarsen(steps, profile.threshold), profile)
         reasons = pd.DataFrame("", index=table.index, columns=table.columns, dtype=object)
-        return Output("survival", statistic, profile, unit, table, reasons)
+        return Output(
+            "survival",
+            statistic,
+            profile,
+            unit,
+            table,
+            reasons,
+            rounding_base=profile.rounding_base,
+        )
     except Exception as exc:  # noqa: BLE001 - fail closed: nothing of this table leaves
         logger.error("sdc survival table raised %s", type(exc).__name__)
         error = f"check-error: survival raised {type(exc).__name__}"

@@ -20,6 +20,7 @@ from fivesafes.sdc.cells import NO_CONTRIBUTIONS, Cell, Kind, Label
 COUNT_FUNCS = frozenset({"count", "size"})
 MAGNITUDE_FUNCS = frozenset({"sum", "mean", "median", "std", "var"})
 EXTREME_FUNCS = frozenset({"min", "max"})
+MODE_FUNCS = frozenset({"mode"})  # the most frequent value; ties: the smallest of them
 ALL_LABEL = "All"
 
 
@@ -85,6 +86,8 @@ def classify(values: str | None, aggfunc: str | None) -> tuple[Kind, str]:
         return "magnitude", aggfunc
     if aggfunc in EXTREME_FUNCS:
         return "extreme", aggfunc
+    if aggfunc in MODE_FUNCS:
+        return "mode", aggfunc
     raise TableSpecError(f"unsupported aggfunc {aggfunc!r}")
 
 
@@ -153,6 +156,7 @@ class _Facts:
     present: dict[Label, int]
     statistic: dict[Label, float]
     contributions: dict[Label, np.ndarray]
+    holders: dict[Label, int]
 
     def cell(self, row: Label, column: Label, key: Label, values: str | None, func: str) -> Cell:
         records = self.records.get(key, 0)
@@ -175,6 +179,7 @@ class _Facts:
             records - present,
             self.contributions.get(key, NO_CONTRIBUTIONS),
             stat,
+            self.holders.get(key, 0),
         )
 
 
@@ -244,7 +249,7 @@ def _cell_facts(
     (Grouping by the label columns themselves would factorise them again for every figure.)"""
     rows = len(data)
     if rows == 0:
-        return _Facts((), {}, {}, {}, {}, {}, {})
+        return _Facts((), {}, {}, {}, {}, {}, {}, {})
     cell = np.zeros(rows, dtype=np.int64)
     for key in keys:  # combine the key columns into one compact cell code, 0..cells-1
         codes, uniques = pd.factorize(data[key])
@@ -270,7 +275,7 @@ def _cell_facts(
         dense = cells * width <= _DENSE_PAIRS
         persons = per_cell(_distinct_persons(cell, person_code, known, cells, width, dense)[0])
     if values is None or func == "size":
-        return _Facts(tuple(labels), records, persons, {}, {}, {}, {})
+        return _Facts(tuple(labels), records, persons, {}, {}, {}, {}, {})
     value = data[values].to_numpy(dtype=float, na_value=np.nan)
     present = ~np.isnan(value)
     contributing = present & known
@@ -280,7 +285,12 @@ def _cell_facts(
         contributors, split = _contributions(
             cell, person_code, value, contributing, cells, width, dense
         )
-    statistic = pd.Series(value).groupby(cell).agg(func).astype(float)  # index: cell codes
+    holders: dict[Label, int] = {}
+    if func in MODE_FUNCS:
+        statistic, holding = _modes(cell, value, present, person_code, known)
+        holders = {labels[int(i)]: int(n) for i, n in zip(holding.index, holding, strict=True)}
+    else:
+        statistic = pd.Series(value).groupby(cell).agg(func).astype(float)  # index: cell codes
     return _Facts(
         tuple(labels),
         records,
@@ -289,7 +299,22 @@ def _cell_facts(
         per_cell(np.bincount(cell[present], minlength=cells)),
         {labels[int(i)]: float(v) for i, v in zip(statistic.index, statistic, strict=True)},
         {labels[i]: part for i, part in enumerate(split)},
+        holders,
     )
+
+
+def _modes(
+    cell: np.ndarray, value: np.ndarray, present: np.ndarray, person: np.ndarray, known: np.ndarray
+) -> tuple[pd.Series, pd.Series]:
+    """Each cell's mode over its records (as pandas counts it; ties: the smallest value) and the
+    distinct persons holding it (persons with a missing id do not count), both by cell code."""
+    rows = pd.DataFrame({"cell": cell, "value": value, "person": person})[present]
+    frequency = rows.groupby(["cell", "value"]).size().rename("n").reset_index()
+    frequency = frequency.sort_values(["cell", "n", "value"], ascending=[True, False, True])
+    modes = frequency.drop_duplicates("cell").set_index("cell")["value"]
+    holding = rows[known[present]].merge(modes.reset_index(), on=["cell", "value"])
+    held = holding.groupby("cell")["person"].nunique().reindex(modes.index, fill_value=0)
+    return modes.astype(float), held
 
 
 def _ordered(labels: set[Label]) -> tuple[Label, ...]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from fivesafes.sdc.rules.base import CellRule, Finding, Outcome
 from fivesafes.sdc.rules.min_max import MinMaxRule
 from fivesafes.sdc.rules.missing_values import MissingValuesRule
+from fivesafes.sdc.rules.mode import ModeRule
 from fivesafes.sdc.rules.negative import NegativeValuesRule
 from fivesafes.sdc.rules.nk_dominance import NKRule
 from fivesafes.sdc.rules.p_percent import PPercentRule
@@ -21,6 +22,7 @@ TABLE_RULES: tuple[CellRule, ...] = (
     ZerosRule(),
     NKRule(),
     PPercentRule(),
+    ModeRule(),
     NegativeValuesRule(),
     MissingValuesRule(),
 )

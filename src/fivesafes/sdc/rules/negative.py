@@ -22,7 +22,7 @@ class NegativeValuesRule:
 
     def check(self, cell: Cell, kind: Kind, aggfunc: str, profile: Profile) -> Finding | None:
         values = cell.contributions
-        if kind == "count" or values.size == 0 or float(values.min()) >= 0:
+        if kind in ("count", "mode") or values.size == 0 or float(values.min()) >= 0:
             return None
         return Finding(
             self.name, Outcome.REVIEW, "negative values: dominance rules cannot be applied"

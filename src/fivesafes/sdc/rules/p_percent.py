@@ -24,13 +24,14 @@ from fivesafes.sdc.rules.base import Finding, Outcome
 
 
 def breaches_p_percent(contributions: npt.ArrayLike, p: float) -> bool:
-    """True when total - largest - second largest < ``p`` x largest."""
+    """True when (total - largest - second largest) / largest < ``p``, computed as ACRO's
+    ``check_ppercent_dominance`` does (the ratio, then the comparison)."""
     ordered = np.sort(np.asarray(contributions, dtype=float))[::-1]
     if ordered.size == 0 or ordered[0] <= 0:
         return False
     largest = float(ordered[0])
     second = float(ordered[1]) if ordered.size > 1 else 0.0
-    return float(ordered.sum()) - largest - second < p * largest
+    return (float(ordered.sum()) - (largest + second)) / largest < p
 
 
 class PPercentRule:
