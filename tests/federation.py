@@ -49,15 +49,16 @@ class Harness(LocalFederation):
         )
 
     def add_node(
-        self, name: str, data: dict[str, Any], *, start: bool = True, **options: Any
+        self,
+        name: str,
+        data: dict[str, Any],
+        *,
+        start: bool = True,
+        node_settings: dict[str, Any] | None = None,
+        **options: Any,
     ) -> None:
-        super().add_node(
-            name,
-            data,
-            start=start,
-            node_settings={"poll_wait_seconds": 5, "retry_max_seconds": 1.0},
-            **options,
-        )
+        settings = {"poll_wait_seconds": 5, "retry_max_seconds": 1.0, **(node_settings or {})}
+        super().add_node(name, data, start=start, node_settings=settings, **options)
 
     def every_site(self, site_data: dict[str, Any], **node_options: Any) -> Any:
         """A hub and a node per site, alice's project approved everywhere: her client."""

@@ -12,6 +12,7 @@ from fivesafes.node.agent import Agent
 from fivesafes.node.db import NodeRun
 from fivesafes.node.outcome import Outcome
 from fivesafes.node.person_sets import InMemoryPersonSetStore
+from fivesafes.node.runners import ThreadRunner
 from fivesafes.node.transport import HubUnreachable
 from fivesafes.protocol.models import Lease, SignedResult, SubmitAck
 from fivesafes.protocol.runs import RunState
@@ -83,9 +84,9 @@ def test_undelivered_result_is_retried_and_the_outbox_then_left_unread(sessions)
         hub_public_key=public_key_text(generate_key()),
         unit=unit,
         transport=hub,
-        open_data=lambda: pytest.fail("no data needed"),
-        person_sets=InMemoryPersonSetStore(),
-        profile=DEFAULT,
+        runner=ThreadRunner(
+            lambda: pytest.fail("no data needed"), InMemoryPersonSetStore(), DEFAULT
+        ),
     )
     with pytest.raises(HubUnreachable):
         agent.step()  # the hub is down: the result stays in the outbox

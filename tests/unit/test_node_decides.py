@@ -9,12 +9,13 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from fivesafes.node import agent as agent_module
+from fivesafes.node import runners as runners_module
 from fivesafes.node.agent import Agent
 from fivesafes.node.db import Approval, NodeRun
 from fivesafes.node.outcome import Outcome, Release
 from fivesafes.node.person_set_db import PersonSetRow
 from fivesafes.node.person_sets import SqlPersonSetStore
+from fivesafes.node.runners import ThreadRunner
 from fivesafes.protocol.models import Lease, SignedResult, SignedTask, SubmitAck, TaskPayload
 from fivesafes.protocol.runs import RunState
 from fivesafes.protocol.signing import generate_key, public_key_text, sign
@@ -69,6 +70,14 @@ def lease(**changes) -> Lease:
     return Lease(run_id="r_1", lease_expires_at=NOW + timedelta(minutes=1), task=task)
 
 
+class NoData:
+    """A data source no test here reads (the pipeline is replaced where a run gets that far)."""
+
+    def limit_statements(self, seconds: float) -> None: ...
+
+    def interrupt(self) -> None: ...
+
+
 @pytest.fixture
 def node(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'node.db'}")
@@ -105,9 +114,7 @@ def node(tmp_path):
             hub_public_key=public_key_text(HUB_KEY),
             unit=unit,
             transport=transport,
-            open_data=lambda: object(),
-            person_sets=SqlPersonSetStore(sessions),
-            profile=DEFAULT,
+            runner=ThreadRunner(NoData, SqlPersonSetStore(sessions), DEFAULT),
             clock=lambda: clock,
         )
         assert agent.step()
@@ -142,6 +149,6 @@ def test_the_airlock_option_holds_every_output_and_releases_nothing(node, monkey
         output={"count": {"value": 120}},
         release=Release("k", person_set(range(1, 121))),
     )
-    monkeypatch.setattr(agent_module, "run_task", lambda *args, **kwargs: released)
+    monkeypatch.setattr(runners_module, "run_task", lambda *args, **kwargs: released)
     assert run(lease()) == ("refused", "held_for_review")
     assert unit(lambda s: s.scalar(select(func.count()).select_from(PersonSetRow))) == 0

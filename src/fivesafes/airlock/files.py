@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import Any
 
+from fivesafes.protocol import bounded_json
 from fivesafes.protocol.errors import InvalidRequest
 
 MAX_FILE_BYTES = 5_000_000
@@ -105,7 +105,11 @@ def check_file(file: RequestFile) -> None:
     text = _text(file)
     if suffix == ".json":
         try:
-            json.loads(text)
+            bounded_json.loads(text)
+        except bounded_json.TooDeep:
+            raise FileRefused(
+                f"{name} is nested more than {bounded_json.MAX_DEPTH} levels deep."
+            ) from None
         except ValueError:
             raise FileRefused(f"{name} is not valid JSON.") from None
     if suffix == ".csv":
@@ -132,7 +136,7 @@ def pre_screen(file: RequestFile, threshold: int) -> PreScreen:
         if suffix == ".csv":
             return _small_counts(file.content.decode("utf-8"), threshold)
         if suffix == ".json":
-            return _json(json.loads(file.content.decode("utf-8")))
+            return _json(bounded_json.loads(file.content))
     except Exception as exc:  # noqa: BLE001 - a failed check is not a pass
         return PreScreen("not checked", [f"the pre-screen failed ({type(exc).__name__})"])
     return PreScreen("not checked", ["no automatic check for this kind of file"])

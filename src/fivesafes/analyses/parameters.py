@@ -12,6 +12,8 @@ from pydantic import Field
 
 from fivesafes.cohorts.circe import CirceCohort
 from fivesafes.cohorts.criteria import Cohort
+from fivesafes.protocol import bounded_json
+from fivesafes.protocol.errors import InvalidRequest
 from fivesafes.protocol.models import FiniteFloat
 
 CohortDefinition = Cohort | CirceCohort
@@ -43,9 +45,44 @@ def cohort_json(cohort: CohortLike) -> dict[str, Any]:
     if isinstance(cohort, dict):
         data = cohort
     else:
-        data = dict(json.loads(Path(cohort).read_text()))
+        data = read_cohort_file(Path(cohort))
         name = Path(cohort).stem
     if CIRCE_KEYS & data.keys():
         title = data.get("title") or data.get("name")
         return {"name": str(title or name)[:200], "circe": data}
+    return data
+
+
+MAX_COHORT_FILE_BYTES = 1_000_000
+
+
+def read_cohort_file(path: Path) -> dict[str, Any]:
+    """A cohort file's JSON object, or ``InvalidRequest`` saying in words what is wrong with
+    the file (never its contents)."""
+    try:
+        if path.stat().st_size > MAX_COHORT_FILE_BYTES:
+            raise InvalidRequest(
+                f"The cohort file {path.name} is larger than {MAX_COHORT_FILE_BYTES:,} bytes."
+            )
+        data = bounded_json.loads(path.read_bytes())
+    except OSError as exc:
+        raise InvalidRequest(
+            f"Cannot read the cohort file {path.name}: {exc.strerror or 'unreadable'}."
+        ) from None
+    except bounded_json.TooDeep:
+        raise InvalidRequest(
+            f"The cohort file {path.name} is nested more than {bounded_json.MAX_DEPTH} levels deep."
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(
+            f"The cohort file {path.name} is not valid JSON ({exc.msg} at line {exc.lineno}, "
+            f"column {exc.colno})."
+        ) from None
+    except ValueError:
+        raise InvalidRequest(f"The cohort file {path.name} is not UTF-8 JSON text.") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest(
+            f"The cohort file {path.name} holds a JSON {type(data).__name__}, not an object "
+            "(a cohort definition or an ATLAS export)."
+        )
     return data

@@ -8,7 +8,7 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -17,13 +17,13 @@ from rich.table import Table
 from fivesafes.cli import node_people, node_portal, opt_out, patient_account
 from fivesafes.cli.gate_options import ProfileOption, RoundingBaseOption, ThresholdOption
 from fivesafes.cli.output import console, fail, report_new_key
-from fivesafes.governance.risk import tier_of
-from fivesafes.node import custodian, runs, setup
-from fivesafes.node.config import NodeConfig
-from fivesafes.node.service import NodeService
-from fivesafes.node.setup import init_node, open_node
-from fivesafes.protocol.models import ProjectRecord
-from fivesafes.settings import load_config
+
+if TYPE_CHECKING:
+    from fivesafes.node.service import NodeService
+    from fivesafes.protocol.models import ProjectRecord
+
+# Each command imports the node's modules when it runs, not at the top: they bring SQLAlchemy,
+# Alembic and the node's services, which ``fivesafes node --help`` does not need (cli/lazy.py).
 
 app = typer.Typer(
     help="Set up and run a node; approve projects as its custodian.", no_args_is_help=True
@@ -40,6 +40,8 @@ ByOption = Annotated[str, typer.Option("--by", help="Who is acting (recorded in 
 
 
 def _service(config: Path) -> NodeService:
+    from fivesafes.node.setup import open_node
+
     return open_node(config)
 
 
@@ -67,6 +69,8 @@ def init(
     ] = None,
 ) -> None:
     """Write node.toml and a new Ed25519 key."""
+    from fivesafes.node.setup import init_node
+
     if (data is None) == (pg_url is None):
         fail("Give the node's data as either --data FILE.duckdb or --pg-url URL.")
     source: dict[str, object] = (
@@ -98,7 +102,9 @@ def enrol(
     ] = None,
 ) -> None:
     """Exchange an enrolment token for this node's registration and pin the hub's key."""
-    service = open_node(config)
+    from fivesafes.node import setup
+
+    service = _service(config)
     hub_fingerprint = setup.enrol(service, token, expect_fingerprint)
     console.print(f"Enrolled {service.name}; trusting hub key {hub_fingerprint}.")
 
@@ -106,8 +112,8 @@ def enrol(
 @app.command()
 def serve(config: ConfigOption = Path("node.toml")) -> None:
     """Run the node agent: pull work from the hub until interrupted (never listens)."""
-    from fivesafes.data.engines import open_omop  # heavy (Ibis): only the agent needs it
-    from fivesafes.node.agent import Agent
+    from fivesafes.node.agent import Agent  # heavy (Ibis): only the agent needs it
+    from fivesafes.node.runners import ProcessRunner, WorkerSpec
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -120,11 +126,17 @@ def serve(config: ConfigOption = Path("node.toml")) -> None:
         hub_public_key=registration.hub_public_key,
         unit=service.unit,
         transport=transport,
-        open_data=lambda: open_omop(service.config.data),
-        person_sets=service.person_sets(),
-        profile=service.config.profile,
+        runner=ProcessRunner(
+            WorkerSpec(
+                data=service.config.data,
+                database_url=service.config.node.database_url,
+                profile=service.config.profile,
+                memory_mb=service.config.node.run_memory_mb,
+            )
+        ),
         poll_wait=service.config.node.poll_wait_seconds,
         retry_max=service.config.node.retry_max_seconds,
+        run_limit=service.config.node.run_limit_seconds,
     )
     stop = threading.Event()
 
@@ -152,6 +164,8 @@ ByCustodian = Annotated[
 
 
 def _show_record(record: ProjectRecord) -> None:
+    from fivesafes.governance.risk import tier_of
+
     tier = tier_of(record)
     people = {p.username: p for p in record.people}
     console.print(
@@ -199,7 +213,9 @@ def approve(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Review a project's signed record from the hub and approve it for this node."""
-    service = open_node(config)
+    from fivesafes.node import setup
+
+    service = _service(config)
     record = setup.fetch_project(service, project_id)
     _show_record(record)
     if not yes and not typer.confirm("Approve this project for this node?"):
@@ -224,7 +240,9 @@ def reject(
     config: ConfigOption = Path("node.toml"),
 ) -> None:
     """Reject a project's current version for this node, saying why."""
-    service = open_node(config)
+    from fivesafes.node import setup
+
+    service = _service(config)
     record = setup.fetch_project(service, project_id)
     _show_record(record)
     approval = setup.reject(
@@ -242,7 +260,9 @@ def revoke(
     config: ConfigOption = Path("node.toml"),
 ) -> None:
     """Revoke this node's approval of a project: nothing more of it runs here."""
-    service = open_node(config)
+    from fivesafes.node import setup
+
+    service = _service(config)
     setup.revoke(service, project_id, by=by)
     console.print(f"Revoked {project_id} at {service.name}.")
 
@@ -250,6 +270,8 @@ def revoke(
 @app.command()
 def approvals(config: ConfigOption = Path("node.toml")) -> None:
     """List this node's project decisions."""
+    from fivesafes.node import custodian
+
     rows = _service(config).unit(custodian.approvals)
     table = Table(
         "project", "version", "title", "state", "tier", "dates", "members", "analyses",
@@ -267,6 +289,8 @@ def approvals(config: ConfigOption = Path("node.toml")) -> None:
 @app.command("runs")
 def list_runs(config: ConfigOption = Path("node.toml"), limit: int = 50) -> None:
     """List the runs this node has answered, newest first."""
+    from fivesafes.node import runs
+
     rows = _service(config).unit(lambda s: runs.recent_runs(s, limit))
     table = Table(
         "run", "task", "project", "requester", "accredited until", "state", "reason",
@@ -287,6 +311,9 @@ def list_runs(config: ConfigOption = Path("node.toml"), limit: int = 50) -> None
 def show_config(config: ConfigOption = Path("node.toml")) -> None:
     """Show the node's effective configuration (secrets left out); ``gate`` is the profile the
     node applies, with every setting resolved."""
+    from fivesafes.node.config import NodeConfig
+    from fivesafes.settings import load_config
+
     parsed = load_config(config, NodeConfig)
     document = parsed.model_dump(mode="json", exclude={"data": {"url"}})
     document["gate"] = parsed.profile.model_dump(mode="json")

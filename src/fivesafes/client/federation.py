@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 import httpx
 
 from fivesafes.analyses.registry import REGISTRY
+from fivesafes.protocol import bounded_json
 from fivesafes.protocol.models import (
     NodeView,
     ProjectEdit,
@@ -56,7 +56,7 @@ class Federation:
         """Connect with a connection file: ``{"hub_url", "token", "project", "ca_file"?}``."""
         path = Path(path)
         try:
-            data = json.loads(path.read_text())
+            data = bounded_json.loads(path.read_bytes())
             return cls(data["hub_url"], data["token"], data.get("project"), data.get("ca_file"))
         except (OSError, ValueError, KeyError) as exc:
             raise FederationError(
@@ -176,13 +176,23 @@ class Federation:
             body["gate"] = gate
         return TaskView.model_validate(self._request("POST", "/api/v1/tasks", json=body))
 
-    def wait(self, task_id: str, timeout: float) -> TaskView:
-        """Long-poll until the task completes; the hub ends it by its deadline at the latest."""
+    def wait(
+        self,
+        task_id: str,
+        timeout: float,
+        progress: Callable[[TaskView], None] | None = None,
+    ) -> TaskView:
+        """Long-poll until the task completes; the hub ends it by its deadline at the latest.
+        ``progress``, if given, is called with the task's view about every second while it is
+        still running (each long-poll is then held for a second at most)."""
         give_up = time.monotonic() + timeout + 30
+        hold = 25.0 if progress is None else 1.0
         while True:
-            view = self.task(task_id, wait=min(25.0, max(0.0, give_up - time.monotonic())))
+            view = self.task(task_id, wait=min(hold, max(0.0, give_up - time.monotonic())))
             if view.state == "complete" or time.monotonic() >= give_up:
                 return view
+            if progress is not None:
+                progress(view)
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         """An analysis's method (``fed.count(...)``, ``fed.glm(...)``): each analysis in the

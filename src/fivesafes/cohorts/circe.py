@@ -19,6 +19,9 @@ circepy itself cannot run a definition (``unsupported_cohort``; the node's log n
 | ---------------------------------------- | ------------- | ------------------------------------ |
 | ``LocationRegion`` (location history)    | hub and node  | ``location_history`` is not among    |
 |                                          |               | the CDM tables a node reads          |
+| a definition beyond a bound of           | hub and node  | its cost at the node (the refusal    |
+| ``cohorts.bounds`` (inclusion rules,     |               | names the bound)                     |
+| criteria, nesting, concept sets, ...)    |               |                                      |
 | anything circepy 0.3 cannot compile      | node          | named in the node's log              |
 
 Everything else circepy 0.3 runs is accepted: the clinical-event criteria of every CDM domain
@@ -36,6 +39,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from fivesafes.cohorts.bounds import check_circe_size
 from fivesafes.data.source import CDM_TABLES
 
 if TYPE_CHECKING:
@@ -77,6 +81,7 @@ class CirceCohort(BaseModel):
 
     @model_validator(mode="after")
     def _a_circe_expression(self) -> CirceCohort:
+        check_circe_size(self.circe)  # before anything walks it recursively
         text = json.dumps(self.circe)
         if len(text.encode()) > MAX_JSON_BYTES:
             raise ValueError(f"a Circe definition is at most {MAX_JSON_BYTES} bytes")

@@ -9,8 +9,10 @@ from fivesafes.data.source import DuckDBSource, OmopDatabase, Source, SparkSourc
 from fivesafes.data.spark import open_spark
 
 
-def open_omop(source: Source) -> OmopDatabase:
-    """Open ``source`` read-only."""
+def open_omop(source: Source, *, memory_mb: int | None = None) -> OmopDatabase:
+    """Open ``source`` read-only; ``memory_mb`` caps what DuckDB may use for one query (it
+    spills to disk or fails past it; Spark has its own ``driver_memory``, PostgreSQL the
+    server's settings)."""
     import ibis
 
     if isinstance(source, SparkSource):
@@ -19,6 +21,8 @@ def open_omop(source: Source) -> OmopDatabase:
         if not source.path.is_file():
             raise FileNotFoundError(f"no DuckDB file at {source.path}")
         backend = ibis.duckdb.connect(database=source.path, read_only=True)
+        if memory_mb is not None:
+            backend.con.execute(f"SET memory_limit = '{int(memory_mb)}MB'")
         return OmopDatabase(backend, source.schema_name)
     import psycopg
 

@@ -167,6 +167,30 @@ class OmopDatabase:
             self._names = self._stored_names()
         return self._names.get(name, name)
 
+    def interrupt(self) -> None:
+        """Stop the query running on this connection now, from another thread: DuckDB's
+        ``interrupt``, PostgreSQL's cancel request (Spark: ``SparkOmop``). The interrupted
+        query raises in its own thread; the connection stays usable."""
+        con = getattr(self.backend, "con", None)
+        if con is None:
+            return
+        if hasattr(con, "interrupt"):  # DuckDB
+            con.interrupt()
+        elif hasattr(con, "cancel_safe"):  # psycopg 3.2+
+            con.cancel_safe(timeout=5.0)
+        elif hasattr(con, "cancel"):
+            con.cancel()
+
+    def limit_statements(self, seconds: float) -> None:
+        """On PostgreSQL, end any one statement of this session after ``seconds`` (the server
+        enforces it even if this process is stuck); on the other engines, nothing: the run's
+        deadline interrupts them (``interrupt``)."""
+        con = getattr(self.backend, "con", None)
+        if con is None or hasattr(con, "interrupt"):  # DuckDB: the deadline interrupts it
+            return
+        if hasattr(con, "cancel"):  # psycopg: PostgreSQL
+            con.execute(f"SET statement_timeout = {max(1, int(seconds * 1000))}")
+
     def close(self) -> None:
         """Close the connection; the handle is unusable afterwards."""
         self._tables.clear()

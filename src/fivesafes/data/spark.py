@@ -61,6 +61,10 @@ class SparkOmop(OmopDatabase):
         self._session = session
         self._views = views
 
+    def interrupt(self) -> None:
+        """Cancel every Spark job this process runs (the node runs one analysis at a time)."""
+        self._session.sparkContext.cancelAllJobs()
+
     def close(self) -> None:
         self._tables.clear()
         for view in self._views:

@@ -159,6 +159,19 @@ def lease_next_run(
     )
 
 
+def extend_lease(
+    session: Session, node: Node, run_id: str, now: datetime, lease_for: timedelta
+) -> bool:
+    """The node is still working on ``run_id``: keep its lease until ``now + lease_for``.
+    Only a run leased to this very node is extended (anything else is left as it is)."""
+    extended = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.node_id == node.id, Run.state == RunState.LEASED.value)
+        .values(lease_expires_at=now + lease_for)
+    )
+    return bool(getattr(extended, "rowcount", 0))
+
+
 @dataclass
 class Submission:
     ack: SubmitAck

@@ -1,7 +1,8 @@
 """The node agent: pull work from the hub, decide by the node's own records, run, gate, answer.
 
 The agent only ever calls out (a long-poll for the next run); nothing calls in. Its transport,
-clock and data are injected, so it can be tested without a network.
+clock and runner (where analyses run, within the run's deadline: ``node.runners``) are
+injected, so it can be tested without a network.
 """
 
 from __future__ import annotations
@@ -15,12 +16,9 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.orm import Session
 
-from fivesafes.data.domains import served
-from fivesafes.data.source import OmopDatabase
 from fivesafes.node import runs
 from fivesafes.node.db import Approval
 from fivesafes.node.outcome import Outcome
-from fivesafes.node.person_sets import PersonSetStore
 from fivesafes.node.policy import (
     Refusal,
     check_task,
@@ -28,11 +26,9 @@ from fivesafes.node.policy import (
     verified_instruction,
     verified_task,
 )
-from fivesafes.node.runner import run_task
+from fivesafes.node.runners import Runner
 from fivesafes.node.transport import HubRejected, HubTransport, HubUnreachable
 from fivesafes.protocol.models import Instruction, Lease, SignedResult, TaskPayload
-from fivesafes.protocol.runs import ReasonCode
-from fivesafes.sdc.profiles import Profile
 from fivesafes.storage.types import utcnow
 
 log = logging.getLogger("fivesafes.node.agent")
@@ -49,11 +45,10 @@ class Agent:
         hub_public_key: str,
         unit: Unit,
         transport: HubTransport,
-        open_data: Callable[[], OmopDatabase],
-        person_sets: PersonSetStore,
-        profile: Profile,
+        runner: Runner,
         poll_wait: float = 20.0,
         retry_max: float = 15.0,
+        run_limit: float = 300.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.name = name
@@ -61,13 +56,11 @@ class Agent:
         self._hub_key = hub_public_key
         self._unit = unit
         self._transport = transport
-        self._open_data = open_data
-        self._person_sets = person_sets
-        self._profile = profile
+        self._runner = runner
         self._poll_wait = poll_wait
         self._retry_max = retry_max
+        self._run_limit = run_limit
         self._clock = clock
-        self._data: OmopDatabase | None = None
         # False until the outbox was read and emptied; a delivery that fails sets it again, so
         # a step reads the outbox only when something may be waiting in it
         self._outbox_empty = False
@@ -76,14 +69,7 @@ class Agent:
 
     def warm_up(self) -> None:
         """Open the data source and compile a first query now, so the first run is fast."""
-        try:
-            self._data = self._data or self._open_data()
-            for domain, missing in served(self._data.stored_tables()).items():
-                if missing:  # table names only: a schema, never data
-                    log.warning("data domain %s lacks tables: %s", domain, ", ".join(missing))
-            self._data.table("person").count().execute()
-        except Exception as exc:  # noqa: BLE001 - a run will report it with a reason code
-            log.error("cannot open the data source: %s", type(exc).__name__)
+        self._runner.warm_up()
 
     def run_forever(self, stop: threading.Event) -> None:
         self.warm_up()
@@ -117,9 +103,7 @@ class Agent:
         return True
 
     def close(self) -> None:
-        if self._data is not None:
-            self._data.close()
-            self._data = None
+        self._runner.close()
 
     # ---- one run -------------------------------------------------------------------------
 
@@ -154,7 +138,7 @@ class Agent:
                 if lease.instruction
                 else None
             )
-            outcome = held_by_approval(self._run(task, instruction), approval)
+            outcome = held_by_approval(self._run(lease.run_id, task, instruction), approval)
         except Refusal as refusal:
             outcome = Outcome("refused", refusal.reason)
         task_id = task.task_id if task else str(lease.task.payload.get("task_id", "unknown"))[:64]
@@ -180,14 +164,13 @@ class Agent:
         )
         return result
 
-    def _run(self, task: TaskPayload, instruction: Instruction | None) -> Outcome:
-        if self._data is None:
-            try:
-                self._data = self._open_data()
-            except Exception as exc:  # noqa: BLE001 - reported as a reason code, text withheld
-                log.error("cannot open the data source: %s", type(exc).__name__)
-                return Outcome("failed", ReasonCode.DATA_SOURCE_UNAVAILABLE)
-        return run_task(task, self._data, self._profile, self._person_sets, instruction)
+    def _run(self, run_id: str, task: TaskPayload, instruction: Instruction | None) -> Outcome:
+        """The task's analysis within the run's deadline (``node.runners``): this node's
+        limit, or sooner if the task expires sooner; the hub hears a heartbeat meanwhile."""
+        seconds = max(1.0, min(self._run_limit, (task.expires_at - self._clock()).total_seconds()))
+        return self._runner.run(
+            task, instruction, seconds=seconds, heartbeat=lambda: self._transport.working(run_id)
+        )
 
     # ---- delivery --------------------------------------------------------------------------
 

@@ -31,6 +31,10 @@ class NodeSettings(BaseModel):
     ca_file: Path | None = None
     poll_wait_seconds: int = Field(default=20, ge=1, le=120)
     retry_max_seconds: float = Field(default=15.0, gt=0, le=600)
+    # a run's limits (fivesafes.node.worker): past its deadline a run is interrupted and ends
+    # resource_limit; a task that expires sooner tightens the deadline
+    run_limit_seconds: float = Field(default=300.0, ge=1, le=86_400)
+    run_memory_mb: int = Field(default=4096, ge=256, le=4_194_304)
     # audit checkpoints (fivesafes.audit.checkpoints)
     audit_checkpoint_events: int = Field(default=1000, ge=1, le=10_000_000)
     audit_checkpoint_seconds: float = Field(default=3600.0, gt=0, le=7 * 86_400)

@@ -43,6 +43,7 @@ class HubRejected(FivesafesError):
 class HubTransport(Protocol):
     def next_run(self, wait: float) -> Lease | None: ...
     def submit(self, result: SignedResult) -> SubmitAck: ...
+    def working(self, run_id: str) -> None: ...
     def get_project(self, project_id: str) -> SignedProject: ...
     def report_approval(self, report: ApprovalReport) -> None: ...
 
@@ -101,6 +102,10 @@ class HttpHubTransport:
         return SubmitAck.model_validate(
             _checked(self._signed("POST", f"/api/v1/node/runs/{run_id}/result", body))
         )
+
+    def working(self, run_id: str) -> None:
+        """Tell the hub this node is still running ``run_id`` (extends its lease)."""
+        _checked(self._signed("POST", f"/api/v1/node/runs/{run_id}/working"))
 
     def get_project(self, project_id: str) -> SignedProject:
         return SignedProject.model_validate(

@@ -50,6 +50,7 @@ class ReasonCode(StrEnum):
     # failures: the node tried and could not, or never answered
     DATA_SOURCE_UNAVAILABLE = "data_source_unavailable"
     GATE_ERROR = "gate_error"
+    RESOURCE_LIMIT = "resource_limit"
     INTERNAL_ERROR = "internal_error"
     NODE_UNAVAILABLE = "node_unavailable"
 
@@ -102,6 +103,11 @@ REASON_TEXT: dict[ReasonCode, str] = {
     ),
     ReasonCode.DATA_SOURCE_UNAVAILABLE: "The node could not reach its data source.",
     ReasonCode.GATE_ERROR: "The disclosure gate could not check the result, so it was withheld.",
+    ReasonCode.RESOURCE_LIMIT: (
+        "The analysis ran past this node's time limit for one run (or its memory limit) and "
+        "was stopped: ask a smaller question (a simpler cohort, fewer variables), or ask the "
+        "node's operator about its limits."
+    ),
     ReasonCode.INTERNAL_ERROR: "The node hit an internal error; its operator can see the log.",
     ReasonCode.NODE_UNAVAILABLE: "The node did not answer before the task's deadline.",
 }

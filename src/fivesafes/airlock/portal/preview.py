@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from fivesafes.protocol import bounded_json
+
 MAX_ROWS = 200
 MAX_TEXT = 100_000
 MEDIA_TYPES = {
@@ -52,6 +54,6 @@ def preview(name: str, content: bytes) -> Preview:
         text = content.decode("utf-8", errors="replace")
         if ext == ".json":
             with contextlib.suppress(ValueError):  # shown as it is
-                text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+                text = json.dumps(bounded_json.loads(text), indent=2, ensure_ascii=False)
         return Preview("text", text=text[:MAX_TEXT], cut=len(text) > MAX_TEXT)
     return Preview("link")

@@ -9,7 +9,7 @@ import asyncio
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy.orm import Session
 
 from fivesafes.hub import runs
@@ -86,6 +86,23 @@ def _lease_if_queued(service: HubService, node: Node, *, look_first: bool) -> Le
         return runs.lease_next_run(session, node, now, service.lease_for)
 
     return service.unit(lease_next)
+
+
+@router.post("/node/runs/{run_id}/working", status_code=204)
+async def still_working(
+    run_id: Annotated[str, Path(max_length=64)], node: EnrolledNode, service: Service
+) -> Response:
+    """The node is still running ``run_id`` (its heartbeat, every few seconds of a long run):
+    the run's lease is extended and the node is seen online. Nothing else is said, whether
+    the run is this node's or not."""
+    now = utcnow()
+
+    def working(session: Session) -> None:
+        record_presence(session, node, now)
+        runs.extend_lease(session, node, run_id, now, service.lease_for)
+
+    await asyncio.to_thread(service.unit, working)
+    return Response(status_code=204)
 
 
 @router.post("/node/runs/{run_id}/result")
