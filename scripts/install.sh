@@ -22,6 +22,12 @@ fi
 echo "==> installing locked dependencies"
 VIRTUAL_ENV="$PWD/.venv" .venv/bin/uv pip sync --quiet requirements.lock
 VIRTUAL_ENV="$PWD/.venv" .venv/bin/uv pip install --quiet --no-deps -e .
+echo "==> compiling bytecode (each fivesafes command then starts in about half the time)"
+# uv writes none, and Python writes none itself where PYTHONDONTWRITEBYTECODE is set: each start
+# would then compile every module it imports. Files already compiled are skipped.
+SITE_PACKAGES=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+.venv/bin/python -m compileall -q -j 0 "$SITE_PACKAGES" src ||
+  echo "(some files could not be compiled; they run from source)" >&2
 echo "==> installing the portal's front-end assets (npm registry, exactly as locked)"
 command -v npm >/dev/null 2>&1 || {
   echo "fivesafes needs Node.js and npm (for the portal's assets, from the npm registry)." >&2

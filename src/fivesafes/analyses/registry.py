@@ -13,7 +13,9 @@ this module for an analysis; none of them names one.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cached_property
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, ClassVar, Literal, Union
@@ -42,6 +44,80 @@ BUILTIN: dict[str, str] = {
 """The built-in analyses, in the order pages and help list them."""
 
 
+@dataclass(frozen=True)
+class Listed:
+    """An analysis's command as the command line's help lists it: its name, the first paragraph
+    of its help (``Command.run``'s docstring) and whether it is ``fivesafes NAME`` itself."""
+
+    analysis: str
+    command: str
+    summary: str
+    top_level: bool = False
+
+
+BUILTIN_COMMANDS: tuple[Listed, ...] = (
+    Listed(
+        "count",
+        "count",
+        "Count distinct persons in a cohort at every node, after disclosure control.",
+        top_level=True,
+    ),
+    Listed(
+        "summary",
+        "summary",
+        "n, missing, mean, standard deviation and quantiles (from released bins) of named\n"
+        "variables per node and pooled, after disclosure control; per level of --by if given.",
+    ),
+    Listed(
+        "glm",
+        "glm",
+        "Fit a GLM across the nodes: statsmodels' fit on the pooled rows, from sums only.",
+    ),
+    Listed(
+        "coxph",
+        "coxph",
+        "Fit a Cox model stratified by node (Breslow ties): the pooled fit, from sums only.",
+    ),
+    *(
+        Listed(
+            analysis,
+            "crosstab",
+            "Distinct persons by one or two variables per node and combined, after disclosure\n"
+            "control (suppressed cells, rounding, the combined table gated again); with "
+            "--value, the\n"
+            "mean or sum of a variable per cell (judged as magnitudes: NK dominance, p%).",
+        )
+        for analysis in ("crosstab", "histogram")  # a histogram has a crosstab's command
+    ),
+    Listed(
+        "km",
+        "km",
+        "Kaplan-Meier survival per level, pooled over the nodes on the interval boundaries each"
+        "\nnode could show (every step hides at least the threshold of persons).",
+    ),
+    Listed(
+        "attrition",
+        "attrition",
+        "Persons remaining after each step of a cohort definition (a Circe definition's\n"
+        "inclusion rules), per node and summed, after disclosure control.",
+    ),
+    Listed(
+        "characterise",
+        "characterise",
+        "A cohort's age bands, sex and most recorded concepts, per node and summed, after\n"
+        "disclosure control.",
+    ),
+    Listed(
+        "correlation",
+        "correlation",
+        "The pooled Pearson correlation matrix of named variables, after disclosure control.",
+    ),
+)
+"""The built-ins' commands as help lists them, so that ``fivesafes --help`` imports no analysis
+(each brings its node part: Ibis, pandas). ``tests/unit/test_cli_start.py`` holds them to
+what the analyses themselves say (``Analysis.commands``)."""
+
+
 class RegistryError(ValueError):
     """An analysis could not be registered (named in words)."""
 
@@ -59,15 +135,37 @@ def _load(target: str) -> Analysis:
     return analysis
 
 
+def listed(analysis: Analysis) -> list[Listed]:
+    """``analysis``'s commands as help lists them (the analysis imported)."""
+    return [
+        Listed(
+            analysis.name,
+            name,
+            inspect.cleandoc(command.run.__doc__ or "").split("\n\n")[0].strip(),
+            command.top_level,
+        )
+        for name, command in analysis.commands.items()
+    ]
+
+
 class Registry:
     """Analyses by name: the built-ins and those of installed entry points."""
 
     def __init__(
-        self, builtin: dict[str, str], plugins: Iterable[EntryPoint] | None = None
+        self,
+        builtin: dict[str, str],
+        plugins: Iterable[EntryPoint] | None = None,
+        commands: Iterable[Listed] | None = None,
     ) -> None:
+        """``commands``, if given, are every command of the ``builtin`` analyses."""
         self._targets = dict(builtin)
         self._plugins = plugins
         self._loaded: dict[str, Analysis] = {}
+        self._commands: dict[str, list[Listed]] = {}
+        if commands is not None:
+            self._commands = {name: [] for name in builtin}
+            for each in commands:
+                self._commands[each.analysis].append(each)
 
     @cached_property
     def _all(self) -> dict[str, str]:
@@ -103,6 +201,15 @@ class Registry:
 
     def every(self) -> list[Analysis]:
         return [self[name] for name in self.names()]
+
+    def commands(self) -> list[Listed]:
+        """Every analysis's commands as help lists them, in the registry's order: a built-in's
+        as declared (nothing imported), another's from the analysis itself."""
+        return [
+            each
+            for name in self.names()
+            for each in (self._commands[name] if name in self._commands else listed(self[name]))
+        ]
 
     def versions(self) -> dict[str, int]:
         """Each analysis's version: raised whenever what a node computes or releases for it
@@ -172,5 +279,5 @@ def parameters_json(request: TaskRequest) -> dict[str, Any]:
     return dict(parameters)
 
 
-REGISTRY = Registry(BUILTIN)
+REGISTRY = Registry(BUILTIN, commands=BUILTIN_COMMANDS)
 """The installed analyses."""

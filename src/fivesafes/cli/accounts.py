@@ -8,19 +8,21 @@ defined inside :func:`register`, which name its local option types."""
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import typer
 from rich.table import Table
 
 from fivesafes.cli.output import console
-from fivesafes.governance.accounts.store import AccountStore
 from fivesafes.governance.people import Account
 from fivesafes.governance.roles import Scope, grant
 
+if TYPE_CHECKING:  # the store brings SQLAlchemy, which help does not need
+    from fivesafes.governance.accounts.store import AccountStore
+
 
 class HasAccounts(Protocol):
-    account_store: AccountStore
+    account_store: "AccountStore"
 
     def unit(self, work: Callable[[Any], Any]) -> Any: ...
 

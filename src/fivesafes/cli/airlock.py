@@ -17,25 +17,29 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlalchemy.orm import Session
 
-from fivesafes.airlock.actions import RequestView
-from fivesafes.airlock.bundle import verify_bundle
 from fivesafes.airlock.files import FileType, RequestFile
-from fivesafes.airlock.request import ReleaseRequest
 from fivesafes.airlock.review import FileVote, Vote
-from fivesafes.airlock.service import Airlock
-from fivesafes.airlock.store import Summary
 from fivesafes.cli.audit import open_audited
 from fivesafes.cli.output import console, errors_as_json
 from fivesafes.governance.people import Actor
 from fivesafes.protocol.errors import InvalidRequest
-from fivesafes.protocol.signing import public_key_text
-from fivesafes.storage.service import ServiceCore
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from fivesafes.airlock.actions import RequestView
+    from fivesafes.airlock.request import ReleaseRequest
+    from fivesafes.airlock.service import Airlock
+    from fivesafes.airlock.store import Summary
+    from fivesafes.storage.service import ServiceCore
+
+# The airlock's service and the hub's or node's are imported when a command runs, not at the
+# top: they bring SQLAlchemy and Alembic, which ``fivesafes airlock --help`` does not need.
 
 app = typer.Typer(
     help="Release requests: compose, submit, review by two output checkers, release.",
@@ -525,6 +529,8 @@ def verify(
     as_json: JsonOption = False,
 ) -> None:
     """Check a bundle offline: the manifest's signature and every file's sha256."""
+    from fivesafes.airlock.bundle import verify_bundle
+    from fivesafes.protocol.signing import public_key_text
 
     def work() -> dict[str, Any]:
         key = public_key

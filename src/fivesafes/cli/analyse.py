@@ -3,7 +3,10 @@
 An analysis brings its commands (``Analysis.commands``: its own options and what it asks);
 this module adds what every command shares (the connection file, project, nodes, timeout and
 ``--json``), opens the client, and prints the result. A command marked ``top_level`` is
-``fivesafes NAME`` itself (``fivesafes count``)."""
+``fivesafes NAME`` itself (``fivesafes count``).
+
+Help lists the commands as the registry declares them (``Registry.commands``); an analysis is
+imported only when its command runs or its own help is asked for (``cli/lazy.py``)."""
 
 from __future__ import annotations
 
@@ -18,11 +21,10 @@ from typing import Annotated, Any
 import typer
 
 from fivesafes.analyses.plugin import Command, CommandError
-from fivesafes.analyses.registry import REGISTRY
+from fivesafes.analyses.registry import REGISTRY, Listed
+from fivesafes.cli import lazy
 from fivesafes.cli.output import console
-from fivesafes.client import Federation
-
-app = typer.Typer(help="Federated statistics: regression and summaries.", no_args_is_help=True)
+from fivesafes.cli.progress import Shown, WaitingLine
 
 ASKED = ("project", "nodes", "timeout")  # what ``Command.run`` takes besides its own options
 
@@ -82,12 +84,20 @@ def command(command: Command) -> Callable[..., None]:
         shared = {name: options.pop(name) for name in ("connection", "project", "node", "as_json")}
         timeout = options.pop("timeout")
         asked = {"project": shared["project"], "nodes": shared["node"] or None, "timeout": timeout}
+        # imported here, not at the top: the client brings httpx, which help does not need
+        from fivesafes.client import Federation
+
+        waiting = WaitingLine.on_terminal()
         try:
             with Federation.from_file(shared["connection"]) as fed:
-                result = command.run(fed, **asked, **options)
+                asker = fed if waiting is None else Shown(fed, waiting)
+                result = command.run(asker, **asked, **options)
         except CommandError as exc:
             console.print(str(exc))
             raise typer.Exit(exc.code) from None
+        finally:
+            if waiting is not None:
+                waiting.clear()
         for each in result if isinstance(result, list) else [result]:
             if command.show is not None:
                 command.show(each, shared["as_json"], console)
@@ -105,8 +115,34 @@ def command(command: Command) -> Callable[..., None]:
     return run
 
 
-def register(root: typer.Typer) -> None:
-    """Add every registered analysis's commands: under ``analyse``, or at the top."""
-    for analysis in REGISTRY.every():
-        for name, each in analysis.commands.items():
-            (root if each.top_level else app).command(name)(command(each))
+def later(group: lazy.LazyGroup, listed: Listed) -> None:
+    """Add ``listed`` to ``group``; its analysis is imported when the command is built."""
+    group.later(
+        listed.command,
+        listed.summary,
+        lambda: lazy.command(
+            listed.command, command(REGISTRY[listed.analysis].commands[listed.command])
+        ),
+    )
+
+
+def top_level(root: lazy.LazyGroup) -> None:
+    """Add the analyses' commands that are ``fivesafes NAME`` itself (``fivesafes count``)."""
+    for listed in REGISTRY.commands():
+        if listed.top_level:
+            later(root, listed)
+
+
+class Analyses(lazy.LazyGroup):
+    """``fivesafes analyse``: every other command of the analyses."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        for listed in REGISTRY.commands():
+            if not listed.top_level:
+                later(self, listed)
+
+
+app = typer.Typer(
+    cls=Analyses, help="Federated statistics: regression and summaries.", no_args_is_help=True
+)

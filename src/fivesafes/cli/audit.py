@@ -8,18 +8,21 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fivesafes.audit.chain import AuditTables
-from fivesafes.audit.checkpoints import Checkpointer, read_witness
-from fivesafes.audit.verify import AuditReport, verify_audit
 from fivesafes.cli.output import console, fail
 from fivesafes.protocol.errors import ConfigError
-from fivesafes.protocol.signing import fingerprint, public_key_text
-from fivesafes.settings import load_config
-from fivesafes.storage.service import ServiceCore
+
+if TYPE_CHECKING:
+    from fivesafes.audit.chain import AuditTables
+    from fivesafes.audit.checkpoints import Checkpointer
+    from fivesafes.audit.verify import AuditReport
+    from fivesafes.storage.service import ServiceCore
+
+# The audit log's modules and the services are imported when a command runs, not at the top:
+# they bring SQLAlchemy, Alembic and cryptography, which help does not need (cli/lazy.py).
 
 app = typer.Typer(
     help="Verify a hub's or a node's audit log; sign its head now.", no_args_is_help=True
@@ -43,6 +46,8 @@ class Audited:
 
 def open_audited(config: Path) -> Audited:
     """Open the hub or the node that ``config`` configures (its ``[hub]`` or ``[node]``)."""
+    from fivesafes.settings import load_config
+
     try:
         sections = tomllib.loads(config.read_text())
     except FileNotFoundError as exc:
@@ -72,6 +77,10 @@ def open_audited(config: Path) -> Audited:
 
 def verify_service(audited: Audited) -> AuditReport:
     """The whole audit log of ``audited`` checked, with every checkpoint (chain and file)."""
+    from fivesafes.audit.checkpoints import read_witness
+    from fivesafes.audit.verify import verify_audit
+    from fivesafes.protocol.signing import public_key_text
+
     public = public_key_text(audited.service.key)
     witness = list(read_witness(audited.witness)) if audited.witness is not None else []
     return audited.service.read(lambda s: verify_audit(s, audited.tables, public, witness))
@@ -79,6 +88,8 @@ def verify_service(audited: Audited) -> AuditReport:
 
 def print_report(audited: Audited, report: AuditReport) -> None:
     """Print the verdict; exit 1, naming each problem and where, if the log was tampered with."""
+    from fivesafes.protocol.signing import fingerprint, public_key_text
+
     if not report.ok:
         for problem in report.problems:
             console.print(f"event {problem.seq}: {problem.what}", highlight=False)

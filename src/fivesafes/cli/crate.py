@@ -9,11 +9,6 @@ from typing import Annotated
 import typer
 
 from fivesafes.cli.output import console
-from fivesafes.hub.config import HubConfig
-from fivesafes.hub.crate import export_crate
-from fivesafes.hub.service import HubService
-from fivesafes.protocol.signing import fingerprint, public_key_text
-from fivesafes.settings import load_config
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="The hub's TOML configuration.")]
 
@@ -32,6 +27,13 @@ def export_crate_cmd(
 ) -> None:
     """Write a task's record (signed request, approvals, runs, released outputs, checksums) as
     a Five Safes RO-Crate folder, signed by the hub's key."""
+    # imported when the command runs: the hub's services, which help does not need
+    from fivesafes.hub.config import HubConfig
+    from fivesafes.hub.crate import export_crate
+    from fivesafes.hub.service import HubService
+    from fivesafes.protocol.signing import fingerprint, public_key_text
+    from fivesafes.settings import load_config
+
     service = HubService(load_config(config, HubConfig))
     service.start()
     try:

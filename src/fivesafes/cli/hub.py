@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
 
 from fivesafes.cli import crate, hub_people
 from fivesafes.cli.gate_options import ProfileOption, RoundingBaseOption, ThresholdOption
 from fivesafes.cli.output import console, report_new_key
-from fivesafes.hub.config import HubConfig
-from fivesafes.hub.db import Node
-from fivesafes.hub.enrolment import is_online, issue_enrolment_token
-from fivesafes.hub.service import HubService
-from fivesafes.hub.setup import init_hub
-from fivesafes.protocol.signing import fingerprint
-from fivesafes.settings import load_config
-from fivesafes.storage.types import utcnow
+
+if TYPE_CHECKING:
+    from fivesafes.hub.service import HubService
+
+# Each command imports the hub's modules when it runs, not at the top: they bring SQLAlchemy,
+# Alembic and the hub's services, which ``fivesafes hub --help`` does not need (cli/lazy.py).
 
 app = typer.Typer(help="Set up, run and administer a hub.", no_args_is_help=True)
 
@@ -31,9 +28,7 @@ ADMIN = "hub-admin"
 
 
 def _service(config: Path) -> HubService:
-    service = HubService(load_config(config, HubConfig))
-    service.start()
-    return service
+    return hub_people.open_hub(config)
 
 
 @app.command()
@@ -56,6 +51,8 @@ def init(
     rounding_base: RoundingBaseOption = None,
 ) -> None:
     """Write hub.toml and a new Ed25519 signing key, and create the hub database."""
+    from fivesafes.hub.setup import init_hub
+
     config = init_hub(
         directory,
         name=name,
@@ -74,7 +71,9 @@ def init(
 @app.command()
 def serve(config: ConfigOption = Path("hub.toml")) -> None:
     """Run the hub's HTTP(S) API until interrupted."""
+    from fivesafes.hub.config import HubConfig
     from fivesafes.hub.server import serve as run_server
+    from fivesafes.settings import load_config
 
     run_server(load_config(config, HubConfig))
 
@@ -86,6 +85,8 @@ def enrol_node(
     valid_hours: Annotated[int, typer.Option(help="How long the token stays valid.")] = 24,
 ) -> None:
     """Issue a one-time enrolment token for a node."""
+    from fivesafes.hub.enrolment import issue_enrolment_token
+
     service = _service(config)
     token = service.unit(
         lambda s: issue_enrolment_token(
@@ -100,6 +101,13 @@ def enrol_node(
 @app.command()
 def nodes(config: ConfigOption = Path("hub.toml")) -> None:
     """List enrolled nodes and whether each is online."""
+    from sqlalchemy import select
+
+    from fivesafes.hub.db import Node
+    from fivesafes.hub.enrolment import is_online
+    from fivesafes.protocol.signing import fingerprint
+    from fivesafes.storage.types import utcnow
+
     service = _service(config)
     rows = service.unit(lambda s: list(s.scalars(select(Node).order_by(Node.name))))
     table = Table("node", "status", "last seen", "key fingerprint")

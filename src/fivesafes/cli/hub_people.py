@@ -6,39 +6,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
 
-from fivesafes.audit.chain import append_event
-from fivesafes.audit.events import AuditEventType
 from fivesafes.cli import accounts
 from fivesafes.cli.output import console
 from fivesafes.governance.roles import HUB
-from fivesafes.hub.config import HubConfig
-from fivesafes.hub.db import AUDIT, Node, Project
-from fivesafes.hub.people import (
-    check_organisation,
-    create_organisation,
-    create_user,
-    disable_user,
-    issue_token,
-    revoke_token,
-    tokens_of,
-)
-from fivesafes.hub.projects import (
-    create_project,
-    edit_project,
-    project_versions,
-    project_view,
-)
-from fivesafes.hub.service import HubService
 from fivesafes.protocol.errors import InvalidRequest
 from fivesafes.protocol.models import ProjectEdit
-from fivesafes.settings import load_config
-from fivesafes.storage.types import utcnow
+
+if TYPE_CHECKING:
+    from fivesafes.governance.people import Account
+    from fivesafes.hub.service import HubService
+
+# Each command imports the hub's modules when it runs, not at the top: they bring SQLAlchemy,
+# Alembic and the hub's services, which ``fivesafes hub --help`` does not need (cli/lazy.py).
 
 ADMIN = "hub-admin"
 ConfigOption = Annotated[
@@ -47,6 +31,10 @@ ConfigOption = Annotated[
 
 
 def open_hub(config: Path) -> HubService:
+    from fivesafes.hub.config import HubConfig
+    from fivesafes.hub.service import HubService
+    from fivesafes.settings import load_config
+
     service = HubService(load_config(config, HubConfig))
     service.start()
     return service
@@ -61,6 +49,12 @@ def parse_date(text: str | None, what: str) -> date | None:
         raise InvalidRequest(f"{what} is written YYYY-MM-DD.") from None
 
 
+def _disable(_service: Any, s: Any, username: str) -> Account:
+    from fivesafes.hub.people import disable_user
+
+    return disable_user(s, username, by=ADMIN)
+
+
 def register(app: typer.Typer) -> None:
     accounts.register(
         app,
@@ -69,7 +63,7 @@ def register(app: typer.Typer) -> None:
         open_service=open_hub,
         scope_of=lambda _service: HUB,
         by=ADMIN,
-        disable=lambda _service, s, username: disable_user(s, username, by=ADMIN),
+        disable=_disable,
     )
     commands: dict[str, Callable[..., None]] = {
         "add-user": add_user,
@@ -108,6 +102,8 @@ def add_user(
     ] = None,
 ) -> None:
     """Create an account at the hub."""
+    from fivesafes.hub.people import create_user
+
     until = parse_date(accredited_until, "--accredited-until")
     service = open_hub(config)
     account = service.unit(
@@ -133,6 +129,8 @@ def add_organisation(
     display_name: Annotated[str | None, typer.Option("--name", help="Full name.")] = None,
 ) -> None:
     """Add an organisation people and nodes can belong to."""
+    from fivesafes.hub.people import create_organisation
+
     service = open_hub(config)
     service.unit(
         lambda s: create_organisation(
@@ -164,6 +162,8 @@ def set_organisation(
     config: ConfigOption = Path("hub.toml"),
 ) -> None:
     """Move a person to another organisation."""
+    from fivesafes.hub.people import check_organisation
+
     service = open_hub(config)
 
     def work(s: Any) -> None:
@@ -180,6 +180,13 @@ def set_node_organisation(
     config: ConfigOption = Path("hub.toml"),
 ) -> None:
     """Record which organisation an enrolled node belongs to."""
+    from sqlalchemy import select
+
+    from fivesafes.audit.chain import append_event
+    from fivesafes.audit.events import AuditEventType
+    from fivesafes.hub.db import AUDIT, Node
+    from fivesafes.hub.people import check_organisation
+
     service = open_hub(config)
 
     def work(s: Any) -> None:
@@ -220,6 +227,8 @@ def issue_api_token(
     ] = None,
 ) -> None:
     """Issue an API token for a user (shown once; only its hash is kept)."""
+    from fivesafes.hub.people import issue_token
+
     service = open_hub(config)
     lifetime = timedelta(days=days or service.config.hub.token_lifetime_days)
     token = service.unit(
@@ -237,6 +246,9 @@ def issue_api_token(
 
 def list_tokens(username: str, config: ConfigOption = Path("hub.toml")) -> None:
     """List a user's API tokens (never the tokens themselves)."""
+    from fivesafes.hub.people import tokens_of
+    from fivesafes.storage.types import utcnow
+
     service = open_hub(config)
     rows = service.unit(lambda s: tokens_of(s, username))
     now = utcnow()
@@ -258,6 +270,8 @@ def revoke_api_token(
     config: ConfigOption = Path("hub.toml"),
 ) -> None:
     """Revoke an API token: it stops working at once."""
+    from fivesafes.hub.people import revoke_token
+
     service = open_hub(config)
     service.unit(lambda s: revoke_token(s, token_id, by=ADMIN))
     console.print(f"Token {token_id} revoked.")
@@ -293,6 +307,8 @@ def create_project_cmd(
     linkage: Annotated[str, typer.Option(help="none, across_nodes or external.")] = "none",
 ) -> None:
     """Create a project; print its id."""
+    from fivesafes.hub.projects import create_project
+
     start_date = parse_date(start, "--start") or date.today()
     end_date = parse_date(end, "--end") or start_date + timedelta(days=365)
     service = open_hub(config)
@@ -346,6 +362,9 @@ def edit_project_cmd(
 ) -> None:
     """Change a project; a change to anything but its title or lay summary makes a new
     version, which each node's custodian approves again."""
+    from fivesafes.hub.db import Project
+    from fivesafes.hub.projects import edit_project
+
     given: dict[str, Any] = {
         "title": title,
         "lay_summary": lay_summary,
@@ -385,6 +404,9 @@ def edit_project_cmd(
 
 def show_project(project_id: str, config: ConfigOption = Path("hub.toml")) -> None:
     """Show a project: its terms, risk tier and why, each node's decision, its versions."""
+    from fivesafes.hub.db import Project
+    from fivesafes.hub.projects import project_versions, project_view
+
     service = open_hub(config)
 
     def work(s: Any) -> Any:

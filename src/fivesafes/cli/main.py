@@ -6,6 +6,9 @@ the error shape for a command answering in JSON, and exits with its catalogue ex
 0024); anything else is ``internal_error``, exit 1, named by its type only. Never a stack
 trace, never the exception's text (it may quote a value). Usage errors, ``typer.Exit`` and an
 interrupt (exit 130) are Typer's own.
+
+Each group's module, and each analysis, is imported only when one of its commands runs or its
+own help is asked for (``cli/lazy.py``): ``fivesafes --help`` imports none of them.
 """
 
 from __future__ import annotations
@@ -13,20 +16,40 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
 
-from fivesafes.cli import airlock, analyse, audit, hub, node, sdc, synth
+from fivesafes.cli import analyse
+from fivesafes.cli.lazy import LazyGroup, group
 from fivesafes.cli.output import errors_as_json, tell_error
-from fivesafes.client import FederationError
-from fivesafes.node.transport import HubRejected
-from fivesafes.protocol.errors import kind_of, public_error
 
 # Typer's own signals and usage errors; a closed pipe is Typer's too (exit 1, nothing said).
 _TYPERS_OWN = (typer.Exit, typer.Abort, typer.TyperException, EOFError, BrokenPipeError)
 
+GROUPS = {
+    "hub": ("fivesafes.cli.hub:app", "Set up, run and administer a hub."),
+    "node": ("fivesafes.cli.node:app", "Set up and run a node; approve projects as its custodian."),
+    "synth": ("fivesafes.cli.synth:app", "Generate synthetic data."),
+    "sdc": ("fivesafes.cli.sdc:app", "Statistical disclosure control of tables."),
+    "analyse": ("fivesafes.cli.analyse:app", "Federated statistics: regression and summaries."),
+    "audit": (
+        "fivesafes.cli.audit:app",
+        "Verify a hub's or a node's audit log; sign its head now.",
+    ),
+    "airlock": (
+        "fivesafes.cli.airlock:app",
+        "Release requests: compose, submit, review by two output checkers, release.",
+    ),
+}
+"""Each group's Typer app, and the line ``fivesafes --help`` shows for it (its own help's)."""
+
 
 def tell(exc: Exception) -> int:
     """Tell ``exc`` to the person at the command line; the exit code to leave with."""
+    # imported when an error is told, not at the start: the client and the node's transport
+    # bring httpx and cryptography, which most commands and every help never need
+    from fivesafes.client import FederationError
+    from fivesafes.node.transport import HubRejected
+    from fivesafes.protocol.errors import kind_of, public_error
+
     if isinstance(exc, FederationError | HubRejected):  # the hub's refusal, as the hub said it
         code = exc.code if isinstance(exc, FederationError) else exc.hub_code
         status = exc.status if isinstance(exc, FederationError) else exc.http_status
@@ -38,8 +61,19 @@ def tell(exc: Exception) -> int:
     return tell_error(error.code, message, error.details, exit_code=error.exit_code)
 
 
-class ErrorBoundary(TyperGroup):
-    """The root command: runs the chosen command and tells what it raised (:func:`tell`)."""
+class ErrorBoundary(LazyGroup):
+    """The root command: runs the chosen command and tells what it raised (:func:`tell`). Its
+    commands, in the order help lists them: the analyses' own (``fivesafes count``), ``demo``,
+    then the groups."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        defined_here = dict(self.commands)  # ``demo``
+        self.commands = {}
+        analyse.top_level(self)
+        self.commands.update(defined_here)
+        for name, (target, summary) in GROUPS.items():
+            self.later(name, summary, group(target, name))
 
     def invoke(self, ctx: Any) -> Any:
         errors_as_json(False)  # until a command that answers in JSON says otherwise
@@ -58,14 +92,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(hub.app, name="hub")
-app.add_typer(node.app, name="node")
-app.add_typer(synth.app, name="synth")
-app.add_typer(sdc.app, name="sdc")
-app.add_typer(analyse.app, name="analyse")
-app.add_typer(audit.app, name="audit")
-app.add_typer(airlock.app, name="airlock")
-analyse.register(app)  # every analysis's commands (``fivesafes count`` among them)
+
+
+@app.callback()
+def _fivesafes() -> None:
+    """fivesafes: a federated network of Trusted Research Environments."""
+    # a group even with one command of its own: the others are added by ErrorBoundary
 
 
 @app.command()

@@ -5,20 +5,28 @@ the hub). The TRE admin runs these on the node machine."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from fivesafes.cli import accounts
 from fivesafes.cli.output import console
 from fivesafes.governance.roles import node_scope
-from fivesafes.node.accounts import create_node_user
-from fivesafes.node.setup import open_node
+
+if TYPE_CHECKING:
+    from fivesafes.node.service import NodeService
 
 ADMIN = "tre-admin"
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="The node's TOML configuration.")
 ]
+
+
+def open_node(config: Path) -> NodeService:
+    # imported when a command runs: the node's services, which help does not need
+    from fivesafes.node.setup import open_node
+
+    return open_node(config)
 
 
 def register(app: typer.Typer) -> None:
@@ -46,6 +54,8 @@ def add_user(
     ] = None,
 ) -> None:
     """Create an account at this node (its custodians, TRE admins and output checkers)."""
+    from fivesafes.node.accounts import create_node_user
+
     service = open_node(config)
     account = service.unit(
         lambda s: create_node_user(

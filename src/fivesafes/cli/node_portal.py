@@ -9,8 +9,6 @@ from typing import Annotated
 import typer
 
 from fivesafes.cli.output import console
-from fivesafes.node.config import NodeConfig
-from fivesafes.settings import load_config
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="The node's TOML configuration.")
@@ -35,8 +33,10 @@ def portal(
 ) -> None:
     """Serve the node portal (approvals, audit explorer, patient data account) until
     interrupted."""
+    from fivesafes.node.config import NodeConfig  # SQLAlchemy: imported when the command runs
     from fivesafes.node.portal.server import serve  # FastAPI and uvicorn: only this command
     from fivesafes.node.portal_settings import check_bind
+    from fivesafes.settings import load_config
 
     parsed = load_config(config, NodeConfig)
     settings = parsed.portal

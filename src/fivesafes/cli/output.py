@@ -19,7 +19,6 @@ from rich.console import Console
 from rich.markup import escape
 
 from fivesafes.protocol.errors import EXIT_REFUSED, ErrorDetail, error_body
-from fivesafes.protocol.signing import fingerprint, load_private_key, public_key_text
 
 # Piped output (a log, a test, a script) gets wide lines rather than truncated table cells.
 console = Console(width=None if sys.stdout.isatty() else 200)
@@ -31,6 +30,9 @@ _json_errors: ContextVar[bool] = ContextVar("fivesafes_cli_json_errors", default
 def report_new_key(config_file: Path, key_file: Path, role: str) -> None:
     """Tell the operator what ``init`` wrote and the new key's fingerprint (to read out to
     the other side of an enrolment)."""
+    # imported here, not at the top: cryptography, which only ``init`` needs of this module
+    from fivesafes.protocol.signing import fingerprint, load_private_key, public_key_text
+
     fingerprint_text = fingerprint(public_key_text(load_private_key(key_file)))
     console.print(f"Wrote {config_file} and {key_file}.")
     console.print(f"{role} key fingerprint: [bold]{fingerprint_text}[/]")

@@ -6,18 +6,19 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from fivesafes.cli.output import console, fail
-from fivesafes.node import pseudonyms
-from fivesafes.node.config import NodeConfig
-from fivesafes.node.patient_account import PatientAccount, patient_account
-from fivesafes.node.setup import open_node
 from fivesafes.protocol.errors import InvalidRequest
-from fivesafes.settings import load_config
+
+if TYPE_CHECKING:
+    from fivesafes.node.patient_account import PatientAccount
+
+# Each command imports the node's modules when it runs, not at the top: they bring SQLAlchemy
+# and the node's services, which ``fivesafes node --help`` does not need (cli/lazy.py).
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="The node's TOML configuration.")
@@ -44,6 +45,9 @@ def patient_account_cmd(
 ) -> None:
     """The projects in which one person's record contributed to an output this node released
     (from its released person sets; audited)."""
+    from fivesafes.node.patient_account import patient_account
+    from fivesafes.node.setup import open_node
+
     if identifier == "-":
         identifier = sys.stdin.readline().rstrip("\n")
     if (identifier is None) == (person_id is None):
@@ -83,6 +87,10 @@ def _print(account: PatientAccount) -> None:
 
 def pseudonym_key(config: ConfigOption = Path("node.toml")) -> None:
     """Create the node's pseudonym key (pseudonym_key_file): 32 random bytes, mode 600."""
+    from fivesafes.node import pseudonyms
+    from fivesafes.node.config import NodeConfig
+    from fivesafes.settings import load_config
+
     path = load_config(config, NodeConfig).node.pseudonym_key_file
     pseudonyms.create_key(path)
     console.print(f"Wrote a new pseudonym key to {path}. Keep it secret and back it up: the")
@@ -97,6 +105,10 @@ def pseudonymise(
 ) -> None:
     """Print each identifier's pseudonym, one a line in the same order: the value to load into
     person.person_source_value at ingest."""
+    from fivesafes.node import pseudonyms
+    from fivesafes.node.config import NodeConfig
+    from fivesafes.settings import load_config
+
     key = pseudonyms.load_key(load_config(config, NodeConfig).node.pseudonym_key_file)
     try:
         handle = sys.stdin if source == "-" else Path(source).open(encoding="utf-8")  # noqa: SIM115
