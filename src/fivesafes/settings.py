@@ -14,6 +14,7 @@ import tomli_w
 from pydantic import BaseModel, ValidationError, ValidationInfo
 
 from fivesafes.protocol.errors import ConfigError
+from fivesafes.protocol.validation import problems, sentence
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -28,10 +29,8 @@ def load_config(path: Path, model: type[M]) -> M:
     try:
         return model.model_validate(raw, context={"base_dir": path.parent.resolve()})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(f"The configuration at {path} is not valid: {problems}") from exc
+        said = sentence(problems(exc.errors()))
+        raise ConfigError(f"The configuration at {path} is not valid: {said}") from exc
 
 
 def write_config(path: Path, data: dict[str, Any]) -> None:

@@ -86,6 +86,15 @@ def test_demo_keeps_serving_until_interrupted(tmp_path):
                 assert "Lung cancer and smoking" in signed_in.text  # the demo's project
                 wrong = httpx.post(f"{url}/sign-in", data={"username": username, "password": "x"})
                 assert wrong.status_code != 303
+                if page == "/approvals":  # the patient data account works with what it printed
+                    [example] = re.findall(r"look up (\S+) \(a synthetic", "".join(lines))
+                    form = web.get("/patient-account").text
+                    csrf = re.search(r'name="csrf" value="([^"]*)"', form).group(1)
+                    answer = web.post("/patient-account", data={"csrf": csrf,
+                                                                "identifier": example})  # fmt: skip
+                    assert answer.status_code == 200, answer.text
+                    assert "Answer from northfield" in answer.text
+                    assert "No person with this identifier" not in answer.text
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0
     finally:

@@ -108,6 +108,10 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/api/v1/node/runs/{run_id}/result"): (
         401, 401, 401, 401, 401, 401, 401, 401, 404,
     ),
+    # a run's heartbeat: 204 whether or not the run is this node's (it says nothing)
+    ("POST", "/api/v1/node/runs/{run_id}/working"): (
+        401, 401, 401, 401, 401, 401, 401, 401, 204,
+    ),
     ("GET", "/api/v1/node/projects"): (401, 401, 401, 401, 401, 401, 401, 401, 200),
     ("GET", "/api/v1/node/projects/{project_id}"): (
         401, 401, 401, 401, 401, 401, 401, 401, 200,

@@ -141,6 +141,23 @@ def test_expired_lease_returns_the_run_to_the_queue(world):
     assert world.unit(lambda s: s.get(Run, first.run_id).leases) == 2
 
 
+def test_a_heartbeat_keeps_only_the_working_nodes_own_lease(world):
+    world.task()
+    north = world.lease("north")
+    south = world.lease("south")
+    later = utcnow() + LEASE * 0.8
+
+    def extend(name, run_id):
+        return world.unit(lambda s: runs.extend_lease(s, world.node(s, name), run_id, later, LEASE))
+
+    assert extend("north", north.run_id)
+    assert not extend("north", south.run_id)  # another node's run: left as it is
+    swept = later + LEASE * 0.5  # past the first lease, within the extended one
+    world.unit(lambda s: runs.sweep(s, PROFILE, swept, world.hub_key))
+    assert world.run_state(north.run_id) == "leased"  # still working: not leased twice
+    assert world.run_state(south.run_id) == "queued"
+
+
 def test_submission_is_idempotent_by_run_id(world):
     world.task()
     lease = world.lease("north")

@@ -33,7 +33,7 @@ from fivesafes.node.pseudonyms import create_key, load_key, lookup_tag, pseudony
 from fivesafes.node.runner import run_task
 from fivesafes.node.service import NodeService
 from fivesafes.node.setup import init_node
-from fivesafes.protocol.errors import ConfigError, InvalidRequest
+from fivesafes.protocol.errors import ConfigError, InvalidRequest, NotConfigured
 from fivesafes.protocol.models import TaskPayload
 from fivesafes.protocol.runs import ReasonCode
 from fivesafes.protocol.signing import public_key_text
@@ -186,9 +186,14 @@ def test_the_identifier_is_normalised_and_the_key_is_needed(tmp_path):
     assert pseudonym("943 476 5919", key) == pseudonym(" 943-476-5919\n", key)
     assert pseudonym("ab12", key) == pseudonym("AB 12", key) != pseudonym("ab12", b"j" * 32)
     assert len(pseudonym("943 476 5919", key)) == 45 and pseudonym("1", key).startswith("fsp1:")
-    with pytest.raises(ConfigError) as missing:
+    with pytest.raises(NotConfigured) as missing:  # shown in the portal: no server path
         load_key(tmp_path / "none.key")
     assert "fivesafes node pseudonym-key" in missing.value.message
+    assert str(tmp_path) not in missing.value.message and missing.value.status == 503
+    (tmp_path / "bad.key").write_text("not hex")
+    with pytest.raises(NotConfigured) as bad:
+        load_key(tmp_path / "bad.key")
+    assert str(tmp_path) not in bad.value.message
     create_key(tmp_path / "p.key")
     assert (tmp_path / "p.key").stat().st_mode & 0o777 == 0o600
     with pytest.raises(ConfigError):

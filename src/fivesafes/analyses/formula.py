@@ -19,6 +19,7 @@ reveal which levels it holds.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -66,16 +67,20 @@ def parse_formula(text: str) -> Formula:
         raise FormulaError("a formula is 'outcome ~ term + term ...' with exactly one '~'")
     left, right = (part.strip() for part in text.split("~"))
     terms = tuple(t.strip() for t in right.split("+"))
-    for name in (left, *terms):
-        # messages never quote the formula: errors do not echo what was submitted
+    for n, name in enumerate((left, *terms)):
+        # messages never quote the formula (errors do not echo what was submitted): they say
+        # where the problem is, and offer the catalogue's nearest names
+        place = "the outcome (left of '~')" if n == 0 else f"term {n} (right of '~')"
         if not _NAME.fullmatch(name):
             raise FormulaError(
-                "a term is not a variable name; terms are variable names joined by '+' "
+                f"{place} is not a variable name; terms are variable names joined by '+' "
                 "(no interactions or transformations yet)"
             )
         if name not in VARIABLES:
+            near = difflib.get_close_matches(name, sorted(VARIABLES), n=3, cutoff=0.6)
+            hint = f"did you mean {' or '.join(near)}? " if near else ""
             known = ", ".join(sorted(VARIABLES))
-            raise FormulaError(f"a term is not a known variable; known: {known}")
+            raise FormulaError(f"{place} is not a known variable; {hint}known: {known}")
     if len(set(terms)) != len(terms):
         raise FormulaError("a term appears twice")
     if left in terms:

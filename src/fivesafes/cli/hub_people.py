@@ -214,7 +214,10 @@ def set_node_organisation(
 def issue_api_token(
     username: str,
     config: ConfigOption = Path("hub.toml"),
-    days: Annotated[int | None, typer.Option(help="Lifetime in days.")] = None,
+    days: Annotated[
+        int | None,
+        typer.Option(min=1, max=365, help="Lifetime in days (default: the hub's setting)."),
+    ] = None,
     project: Annotated[
         str | None, typer.Option(help="Only this project (default: all of theirs).")
     ] = None,
@@ -230,7 +233,7 @@ def issue_api_token(
     from fivesafes.hub.people import issue_token
 
     service = open_hub(config)
-    lifetime = timedelta(days=days or service.config.hub.token_lifetime_days)
+    lifetime = timedelta(days=service.config.hub.token_lifetime_days if days is None else days)
     token = service.unit(
         lambda s: issue_token(
             s,

@@ -37,10 +37,18 @@ import itertools
 import json
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from fivesafes.cohorts.bounds import check_circe_size
 from fivesafes.data.source import CDM_TABLES
+from fivesafes.protocol.validation import problems, sentence
 
 if TYPE_CHECKING:
     import ibis
@@ -110,13 +118,20 @@ def expression(cohort: CirceCohort) -> Any:
     try:
         parsed = cohort_expression_from_json(json.dumps(cohort.circe))
     except ValueError as exc:
-        raise ValueError(f"not a Circe cohort definition: {_first_line(exc)}") from None
+        raise ValueError(f"not a Circe cohort definition: {_what_is_wrong(exc)}") from None
     if parsed.primary_criteria is None or not parsed.primary_criteria.criteria_list:
         raise ValueError("a Circe cohort definition needs PrimaryCriteria with a CriteriaList")
     return parsed
 
 
-def _first_line(exc: Exception) -> str:
+def _what_is_wrong(exc: BaseException) -> str:
+    """circepy's refusal in words: its model's problems (field and what was expected, never a
+    value), else the first line of its message."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ValidationError):
+            return sentence(problems(seen.errors(), limit=5))
+        seen = seen.__cause__ or seen.__context__
     return str(exc).splitlines()[0][:200]
 
 
@@ -169,7 +184,9 @@ def circe_events(cohort: CirceCohort, db: OmopDatabase) -> ibis.Table:
     except (UnsupportedCirce, ValueError):
         raise
     except NotImplementedError as exc:
-        raise UnsupportedCirce(f"circepy cannot run this definition: {_first_line(exc)}") from None
+        raise UnsupportedCirce(
+            f"circepy cannot run this definition: {_what_is_wrong(exc)}"
+        ) from None
 
 
 def circe_persons(cohort: CirceCohort, db: OmopDatabase) -> ibis.Table:

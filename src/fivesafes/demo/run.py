@@ -69,6 +69,51 @@ def _generate_data(workdir: Path, persons: int) -> dict[str, Path]:
     return paths
 
 
+def demo_identifier(node: str, person_id: int) -> str:
+    """A synthetic hospital number (``NO-0000042``): what the demo's patient data account is
+    asked for. Never a real identifier's form."""
+    return f"{node[:2].upper()}-{person_id:07d}"
+
+
+def _pseudonymise(workdir: Path, data: dict[str, Path]) -> str:
+    """Give each node a pseudonym key and write every person's pseudonym into its CDM's
+    ``person_source_value``, as a TRE's loading pipeline would (``fivesafes node pseudonymise``),
+    so that the patient data account works; the identifier of a person with lung cancer at the
+    first node, to try it with."""
+    import duckdb
+
+    from fivesafes.data.synth import concepts as c
+    from fivesafes.node.pseudonyms import create_key, load_key, pseudonym
+
+    example = ""
+    for name, *_ in HOSPITALS:
+        key_file = workdir / name / "pseudonym.key"
+        if not key_file.exists():
+            create_key(key_file)
+        key = load_key(key_file)
+        with duckdb.connect(str(data[name])) as con:
+            ids = [row[0] for row in con.execute("SELECT person_id FROM person").fetchall()]
+            con.execute("CREATE TEMP TABLE pseudonyms (person_id BIGINT, value VARCHAR)")
+            con.executemany(
+                "INSERT INTO pseudonyms VALUES (?, ?)",
+                [(i, pseudonym(demo_identifier(name, i), key)) for i in ids],
+            )
+            con.execute(
+                "UPDATE person SET person_source_value = pseudonyms.value FROM pseudonyms "
+                "WHERE person.person_id = pseudonyms.person_id"
+            )
+            if not example:
+                found = con.execute(
+                    "SELECT min(o.person_id) FROM condition_occurrence o JOIN concept_ancestor a "
+                    "ON o.condition_concept_id = a.descendant_concept_id "
+                    "WHERE a.ancestor_concept_id = ?",
+                    [c.LUNG_CANCER],
+                ).fetchone()
+                if found and found[0] is not None:
+                    example = demo_identifier(name, int(found[0]))
+    return example
+
+
 def _write_connection(workdir: Path, hub_url: str, token: str, project_id: str) -> Path:
     path = workdir / "connection.json"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -84,9 +129,11 @@ both defaults: Secure cookies and TOTP)."""
 
 def build_federation(
     workdir: Path, persons: int, supervisor: Supervisor
-) -> tuple[Path, LocalFederation]:
-    """Set up and start the whole federation; return the connection file and the handle."""
+) -> tuple[Path, LocalFederation, str]:
+    """Set up and start the whole federation; return the connection file, the handle and an
+    identifier to look up in the patient data account."""
     data = _generate_data(workdir, persons)
+    example = _pseudonymise(workdir, data)
     for stale in ["hub", *(f"{name}/node.{ext}" for name, *_ in HOSPITALS for ext in STATE)]:
         path = workdir / stale
         if path.is_dir():
@@ -110,10 +157,10 @@ def build_federation(
     for name, *_ in HOSPITALS:
         version = local.approve(name, project_id)
         console.print(f"[green]✓[/] {name}'s custodian approved {project_id} v{version}")
-    return _write_connection(workdir, local.hub_url, token, project_id), local
+    return _write_connection(workdir, local.hub_url, token, project_id), local, example
 
 
-def open_portals(local: LocalFederation) -> str:
+def open_portals(local: LocalFederation, example: str) -> str:
     """Give alice and Northfield's custodian a web password, start Northfield's node portal,
     and say where to sign in."""
     password = secrets.token_urlsafe(12)
@@ -125,7 +172,9 @@ def open_portals(local: LocalFederation) -> str:
         "\n[bold]Web portals[/] (demo only: plain http on loopback, no second factor)\n"
         f"  hub:             {local.hub_url}/  sign in as alice, password {password}\n"
         f"  {node} node: {node_url}/  sign in as {CUSTODIAN}, password {password}"
-    )
+        + (f"\n  patient data account at {node}: look up {example} (a synthetic hospital "
+           "number)" if example else "")
+    )  # fmt: skip
 
 
 def wait_until_online(fed: Federation, names: list[str], timeout: float = 60.0) -> None:
@@ -218,13 +267,13 @@ def run_demo(*, once: bool, workdir: str | None, persons: int) -> int:
     console.rule("[bold]fivesafes demo federation")
     try:
         with Supervisor() as supervisor:
-            connection, local = build_federation(root, persons, supervisor)
+            connection, local, example = build_federation(root, persons, supervisor)
             ok = run_counts(connection)
             if not ok:
                 console.print("[red]Some nodes did not answer; see the logs in the workdir.[/]")
             if once:
                 return 0 if ok else 1
-            console.print(open_portals(local), highlight=False)
+            console.print(open_portals(local, example), highlight=False)
             console.print(
                 f"\nThe federation keeps running. Connection file: [bold]{connection}[/]\n"
                 f"Try: fivesafes count --connection {connection} --cohort my-cohort.json\n"

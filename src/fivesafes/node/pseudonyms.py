@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import re
 import secrets
@@ -26,7 +27,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from fivesafes.protocol.errors import ConfigError, InvalidRequest
+from fivesafes.protocol.errors import ConfigError, InvalidRequest, NotConfigured
+
+log = logging.getLogger("fivesafes.node.pseudonyms")
 
 PREFIX = "fsp1:"
 KEY_BYTES = 32
@@ -62,21 +65,29 @@ def create_key(path: Path) -> None:
 
 
 def load_key(path: Path) -> bytes:
+    """The node's pseudonym key; ``NotConfigured`` in words if there is none or it is not a
+    key (the message is shown in the portal: it never names the file's path, which the node's
+    log does, for its operator)."""
     try:
         text = path.read_text().strip()
-    except FileNotFoundError as exc:
-        raise ConfigError(
-            f"No pseudonym key at {path}: create it with 'fivesafes node pseudonym-key' "
-            "(and give the same key to the pipeline that writes person_source_value)."
-        ) from exc
-    except OSError as exc:
-        raise ConfigError(f"Cannot read the pseudonym key at {path}.") from exc
+    except FileNotFoundError:
+        log.warning("no pseudonym key at %s (pseudonym_key_file)", path)
+        raise NotConfigured(
+            "This node has no pseudonym key, so it cannot look a person up by identifier "
+            "(a person_id still works): its operator creates one with 'fivesafes node "
+            "pseudonym-key' and gives the same key to the pipeline that writes "
+            "person_source_value."
+        ) from None
+    except OSError:
+        log.warning("cannot read the pseudonym key at %s", path)
+        raise NotConfigured("This node cannot read its pseudonym key; ask its operator.") from None
     try:
         key = bytes.fromhex(text)
     except ValueError:
         key = b""
     if len(key) < KEY_BYTES:
-        raise ConfigError(f"The pseudonym key at {path} is not {KEY_BYTES} bytes of hex.")
+        log.warning("the pseudonym key at %s is not %d bytes of hex", path, KEY_BYTES)
+        raise NotConfigured("This node's pseudonym key is not valid; ask its operator.")
     return key
 
 

@@ -110,6 +110,7 @@ _KINDS = (
     ),  # airlock
     ErrorKind("internal_error", 500, EXIT_FAILED, "The service hit an internal error."),
     ErrorKind("config_error", 500, EXIT_REFUSED, "The configuration is missing or not valid."),
+    ErrorKind("not_configured", 503, EXIT_REFUSED, "This service is not set up for that."),
     ErrorKind("unavailable", 503, EXIT_REFUSED, "The service is unavailable; try again later."),
     ErrorKind("hub_unreachable", 503, EXIT_REFUSED, "The hub cannot be reached."),  # node
     # Any other HTTP status (its own status is sent); also a non-JSON answer relayed by a client.
@@ -228,6 +229,13 @@ class ConfigError(FivesafesError):
     """A configuration file is missing, unreadable or invalid (raised at the edge, not HTTP)."""
 
     code = "config_error"
+
+
+class NotConfigured(FivesafesError):
+    """Something the service was asked to do needs a setting or a file its operator has not
+    made yet; the message says what to do, never where on the server it was looked for."""
+
+    code = "not_configured"
 
 
 class BadSignature(FivesafesError):

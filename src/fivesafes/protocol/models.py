@@ -183,11 +183,11 @@ class TaskRequest(Strict):
 
     project_id: Identifier
     analysis: AnalysisName
-    analysis_version: Annotated[int, Field(ge=1, le=9999)] | None = None  # default: current
+    analysis_version: Annotated[int, Field(ge=1, le=9999, strict=True)] | None = None
     parameters: dict[str, Any]
     gate: GateTightening | None = None
     nodes: Annotated[list[Name], Field(min_length=1, max_length=100)] | None = None
-    timeout_seconds: Annotated[int, Field(ge=1, le=3600)] = 120
+    timeout_seconds: Annotated[int, Field(ge=1, le=3600, strict=True)] = 120  # true is not 1
 
 
 class TaskPayload(Strict):

@@ -21,7 +21,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fivesafes.protocol.errors import (
     ErrorBody,
-    ErrorDetail,
     FivesafesError,
     InvalidRequest,
     MalformedRequest,
@@ -30,6 +29,7 @@ from fivesafes.protocol.errors import (
     kind_for_status,
     public_error,
 )
+from fivesafes.protocol.validation import problems
 
 log = logging.getLogger("fivesafes.http")
 
@@ -45,13 +45,10 @@ def error_response(error: FivesafesError) -> JSONResponse:
 
 
 def _validation_error(exc: RequestValidationError) -> FivesafesError:
-    details = []
-    for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
-        if err.get("type") == "json_invalid":
-            return MalformedRequest("The request body is not valid JSON.")
-        details.append(ErrorDetail(field=".".join(loc) or "(body)", problem=str(err.get("msg"))))
-    return InvalidRequest(details=details[:50])  # the catalogue's "The request is not valid."
+    errors = exc.errors()
+    if any(err.get("type") == "json_invalid" for err in errors):
+        return MalformedRequest("The request body is not valid JSON.")
+    return InvalidRequest(details=problems(errors))  # the catalogue's "The request is not valid."
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
+from fivesafes.protocol.validation import problems
+
 M = TypeVar("M", bound=BaseModel)
 SPLIT = re.compile(r"[\s,;]+")
 PROJECT_TEXT = ("title", "lay_summary", "purpose", "public_benefit")
@@ -63,8 +65,5 @@ def parse(model: type[M], data: dict[str, Any]) -> tuple[M | None, list[tuple[st
     try:
         return model.model_validate(data), []
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_input=False, include_url=False):
-            where = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
-            problems.append((where or "form", str(err["msg"])))
-        return None, problems[:20]
+        said = problems(exc.errors(include_input=False, include_url=False))
+        return None, [(d.field, d.problem) for d in said]

@@ -35,12 +35,12 @@ from fivesafes.node.portal.airlock import portal_site as airlock_site
 from fivesafes.node.portal.pages import actor, frame, page
 from fivesafes.node.service import NodeService
 from fivesafes.protocol.errors import (
-    ErrorDetail,
     FivesafesError,
     InvalidRequest,
     MalformedRequest,
     NotFoundOrNoPermission,
 )
+from fivesafes.protocol.validation import problems
 from fivesafes.web.audit_explorer.routes import audit_router
 from fivesafes.web.errors import error_page
 from fivesafes.web.pages import static_files
@@ -120,11 +120,7 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        details = []
-        for err in exc.errors()[:20]:
-            where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query"))
-            details.append(ErrorDetail(field=where or "(form)", problem=str(err.get("msg"))))
-        error = InvalidRequest("Some of what was sent is not valid.", details)
+        error = InvalidRequest("Some of what was sent is not valid.", problems(exc.errors()))
         return await _public_async(request, error)
 
     @app.exception_handler(StarletteHTTPException)
