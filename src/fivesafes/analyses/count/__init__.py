@@ -177,10 +177,7 @@ class Count(Analysis):
     def show(self, view: TaskView, page: Shown) -> None:
         count = self.read(view)
         page.total = "suppressed" if count.total_suppressed else number(count.total)
-        frame = count.to_frame()
-        page.tables.append(
-            table("Each node's released count and the total", frame, missing="suppressed")
-        )
+        page.tables.append(table("Each node's released count and the total", shown(count)))
         released = {n.node: n.value for n in count.nodes if n.state == "succeeded"}
         picture = svg.count_bars(released, count.total) if released else None
         if picture:
@@ -188,3 +185,33 @@ class Count(Analysis):
                 Plot("Bar chart of the released counts per node and combined", picture)
             )
         page.lines.extend(not_included({**count.refused, **count.failed}))
+
+
+def shown(count: CountResult) -> Any:
+    """The count as the portal's table says it, one statement per cell: a node's answer, the
+    count it released (or "suppressed", or nothing when it did not answer), what disclosure
+    control did, and why a node is not included; the total last."""
+    import pandas as pd
+
+    rows = []
+    for n in count.nodes:
+        if n.state != "succeeded":
+            figure, control, why = "—", "not included", n.message or n.reason or ""
+        elif n.suppressed:
+            figure, control, why = "suppressed", f"suppressed: {n.rule or 'by the gate'}", ""
+        else:
+            figure, control, why = str(n.value), f"released, {n.rule or 'as counted'}", ""
+        rows.append({"node": n.node, "answer": n.state, "count": figure,
+                     "disclosure control": control, "not included because": why})  # fmt: skip
+    left_out = sum(n.state != "succeeded" for n in count.nodes)
+    rows.append({
+        "node": "total",
+        "answer": "complete" if count.complete else "waiting for nodes",
+        "count": "suppressed" if count.total_suppressed else number(count.total),
+        "disclosure control": (
+            f"suppressed: {count.total_rule}" if count.total_suppressed
+            else f"released, {count.total_rule}" if count.total_rule else ""
+        ),
+        "not included because": f"{left_out} node(s) not included" if left_out else "",
+    })  # fmt: skip
+    return pd.DataFrame(rows)
