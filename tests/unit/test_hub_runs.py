@@ -169,6 +169,66 @@ def test_submission_is_idempotent_by_run_id(world):
     assert output["count"]["value"] == 120
 
 
+def smoker_table(counts: dict[str, int | None]) -> dict:
+    """A node's smoker table: each level's released count, or None where it was suppressed."""
+    cells = [
+        {"row": level, "column": "", "count": {"value": n, "suppressed": n is None,
+                                                "rule": "rounded" if n else "threshold"}}
+        for level, n in counts.items()
+    ]  # fmt: skip
+    failed = any(n is None for n in counts.values())
+    gate = {"verdict": "fail" if failed else "pass", "profile": "default",
+            "rules": ["threshold"] if failed else []}  # fmt: skip
+    return {"rows": "smoker", "columns": None, "cells": cells, "gate": gate}
+
+
+def test_a_node_whose_whole_table_was_withheld_is_named_not_summed_as_nothing(world):
+    """Issue 13: two nodes' whole tables failed and the combined table showed the third's
+    cells with no node missing. A node that released nothing is named with those left out."""
+    request = REGISTRY.task_request.model_validate(
+        {"project_id": world.project.id, "analysis": "crosstab",
+         "parameters": {"cohort": COHORT, "rows": "smoker"}}
+    )  # fmt: skip
+    world.unit(lambda s: create_task(s, request, by=world.alice, key=world.hub_key))
+    tables = {"north": {"never": 120, "former": 60, "current": 30},
+              "south": {"never": None, "former": None, "current": None}}  # fmt: skip
+    for name, counts in tables.items():
+        lease = world.lease(name)
+        payload = ResultPayload(run_id=lease.run_id, task_id=lease.task.payload["task_id"],
+                                node=name, status="succeeded", output=smoker_table(counts),
+                                finished_at=utcnow()).model_dump(mode="json")  # fmt: skip
+        world.submit(
+            name, SignedResult(payload=payload, signature=sign(payload, world.node_keys[name]))
+        )
+    task = world.unit(lambda s: s.query(Task).one())
+    assert task.state == "complete"
+    assert task.combined["nodes_contributing"] == ["north"]
+    assert task.combined["nodes_missing"] == ["south"]
+    south = world.unit(lambda s: s.query(Run).filter(Run.output.is_not(None)).all())
+    messages = {r.output["cells"][0]["count"]["value"]: r.message for r in south}
+    assert messages[None] == "its whole output was withheld by its disclosure gate (threshold)"
+    assert messages[120] is None
+
+
+@pytest.mark.parametrize(
+    ("analysis", "output", "withheld"),
+    [
+        ("crosstab", smoker_table({"never": None, "former": 60}), False),  # a part released
+        ("crosstab", smoker_table({"never": None, "former": None}), True),
+        ("count", {"count": {"value": None, "suppressed": True, "rule": "threshold"},
+                   "gate": {"verdict": "fail", "profile": "default", "rules": []}}, False),
+        ("km", {"gate": {"verdict": "fail", "profile": "default", "rules": ["events"]}}, True),
+        ("attrition", {"gate": {"verdict": "fail", "profile": "default", "rules": []}}, True),
+        ("characterise", {"gate": {"verdict": "pass", "profile": "default", "rules": []}}, False),
+        ("summary", {"groups": [{"gate": {"verdict": "fail", "rules": []}}] * 2}, True),
+        ("summary", {"groups": [{"gate": {"verdict": "fail", "rules": []}},
+                                {"gate": {"verdict": "pass", "rules": []}}]}, False),
+    ],
+)  # fmt: skip
+def test_what_counts_as_a_whole_output_withheld(analysis, output, withheld):
+    assert (REGISTRY[analysis].withheld(output) is not None) is withheld
+
+
 def test_result_must_be_signed_by_the_runs_node(world):
     world.task()
     lease = world.lease("north")

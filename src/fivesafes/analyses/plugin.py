@@ -223,6 +223,25 @@ class Analysis(ABC):
         default only validated (a model's rounds are judged when pooled)."""
         return self.output.model_validate(output).model_dump(mode="json")
 
+    def withheld(self, output: dict[str, Any]) -> str | None:
+        """Why nothing of a node's (re-gated) output was released, or None if something was.
+        The hub leaves such a node out of the combination and names it with the nodes that did
+        not answer, so a combined result never reads as if that node had nothing to add. By
+        default an output whose gate failed released nothing (those that release in part say
+        otherwise: ``released_some``)."""
+        gate = output.get("gate") if isinstance(output, dict) else None
+        if not isinstance(gate, dict) or gate.get("verdict") != "fail":
+            return None
+        if self.released_some(output):
+            return None
+        rules = ", ".join(str(r) for r in gate.get("rules") or []) or "its rules"
+        return f"its whole output was withheld by its disclosure gate ({rules})"
+
+    def released_some(self, output: dict[str, Any]) -> bool:
+        """Whether an output whose gate failed still released part of itself (a table's
+        cells that passed). By default not: most outputs release exactly when they pass."""
+        return False
+
     def combine(
         self, outputs: dict[str, dict[str, Any]], missing: list[str], profile: Profile
     ) -> dict[str, Any]:

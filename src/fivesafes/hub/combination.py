@@ -35,6 +35,18 @@ def regate(analysis: str, output: dict[str, Any], profile: Profile) -> dict[str,
         return None
 
 
+def withheld(analysis: Analysis, output: dict[str, Any] | None) -> str | None:
+    """Why nothing of a node's output was released (``Analysis.withheld``), or None; an output
+    that cannot be read for it counts as withheld (fail closed)."""
+    if output is None:
+        return "it sent no output"
+    try:
+        return analysis.withheld(output)
+    except Exception as exc:  # noqa: BLE001 - fail closed: not combined
+        log.warning("a node's %s output could not be read (%s)", analysis.name, type(exc).__name__)
+        return "its output could not be read"
+
+
 def combined(
     analysis: Analysis, outputs: dict[str, dict[str, Any]], missing: list[str], profile: Profile
 ) -> dict[str, Any]:

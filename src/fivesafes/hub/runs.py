@@ -299,6 +299,12 @@ def complete_if_done(
         return rounds.advance(session, task, [(r, n) for r, n in rows], profile, now, key)
     outputs = {name: run.output for run, name in rows if run.state == RunState.SUCCEEDED.value}
     missing = [name for run, name in rows if run.state != RunState.SUCCEEDED.value]
+    for run, name in rows:  # a node whose whole output was withheld is named, not summed as 0
+        why = combination.withheld(analysis, run.output) if name in outputs else None
+        if why is not None:
+            run.message = why
+            outputs.pop(name)
+            missing.append(name)
     task.combined = combination.combined(
         analysis,
         {name: out for name, out in outputs.items() if out is not None},

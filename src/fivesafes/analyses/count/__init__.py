@@ -134,6 +134,11 @@ class Count(Analysis):
 
         return by_evidence(computed.found, profile, build)
 
+    def withheld(self, output: dict[str, Any]) -> str | None:
+        """A suppressed count is part of the answer (named in ``nodes_suppressed``, the total
+        marked as a lower bound), never left out."""
+        return None
+
     def regate(self, output: dict[str, Any], profile: Profile) -> dict[str, Any]:
         checked = CountOutput.model_validate(output)
         if checked.count.value is None:

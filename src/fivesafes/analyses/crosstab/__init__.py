@@ -184,6 +184,10 @@ class Crosstab(Analysis):
             "statistic": parameters.statistic,
         }
 
+    def released_some(self, output: dict[str, Any]) -> bool:
+        """A table whose gate failed still releases the cells that passed."""
+        return any(not c.count.suppressed for c in CrosstabOutput.model_validate(output).cells)
+
     def regate(self, output: dict[str, Any], profile: Profile) -> dict[str, Any]:
         checked = CrosstabOutput.model_validate(output)
         return hub.regate_table(checked, profile).model_dump(mode="json")

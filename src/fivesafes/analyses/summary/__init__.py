@@ -242,6 +242,15 @@ class Summary(Analysis):
     def regate(self, output: dict[str, Any], profile: Profile) -> dict[str, Any]:
         return hub.regate(output, profile)
 
+    def withheld(self, output: dict[str, Any]) -> str | None:
+        """A summary by a factor is withheld when every level's is."""
+        groups = output.get("groups")
+        if isinstance(groups, list):
+            if groups and all(super(Summary, self).withheld(g) for g in groups):
+                return "its whole output was withheld by its disclosure gate (every level)"
+            return None
+        return super().withheld(output)
+
     def combine(
         self, outputs: dict[str, dict[str, Any]], missing: list[str], profile: Profile
     ) -> dict[str, Any]:

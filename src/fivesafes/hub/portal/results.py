@@ -25,8 +25,10 @@ def node_verdict(run: RunView, complete: bool) -> NodeVerdict:
         groups = output.get("groups", [])
         gates = [output["gate"]] if "gate" in output else [g["gate"] for g in groups]
         passed = any(g.get("verdict") == "pass" for g in gates)
-        rules = sorted({rule for g in gates for rule in g.get("rules", [])})
-        return NodeVerdict(run.node, state, "passed" if passed else "suppressed", ", ".join(rules))
+        rules = ", ".join(sorted({rule for g in gates for rule in g.get("rules", [])}))
+        if run.message:  # the hub left its output out: nothing of it was released
+            return NodeVerdict(run.node, state, "withheld", run.message)
+        return NodeVerdict(run.node, state, "passed" if passed else "suppressed", rules)
     reason = REASON_TEXT.get(run.reason) if run.reason else None
     text = reason or run.message or ""
     if run.reason is not None:
