@@ -126,10 +126,15 @@ def test_deploy_a_hub_and_a_node_with_the_cli(tmp_path, site_data):
         assert '"threshold": 10' in shown and '"differencing": "refuse"' in shown
 
         fs("node", "revoke", project, "--config", node_toml, "--by", "dr-custodian")
-        refused = json.loads(
-            fs("count", "--connection", str(connection), "--cohort", str(cohort), "--json").stdout
-        )
+        none = fs("count", "--connection", str(connection), "--cohort", str(cohort), "--json",
+                  check=False)  # fmt: skip
+        assert none.returncode == 1  # no node released a value: no count to read
+        refused = json.loads(none.stdout)  # one JSON document; the verdict on stderr
         assert refused["nodes"][0]["reason"] == "project_not_approved"
+        assert refused["outcome"] == (
+            "0 of 1 nodes released a count; 1 refused (project_not_approved)"
+        )
+        assert "No node released a count: 1 refused (project_not_approved)" in none.stderr
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ import typer
 from fivesafes.analyses.plugin import Command, CommandError
 from fivesafes.analyses.registry import REGISTRY, Listed
 from fivesafes.cli import lazy
-from fivesafes.cli.output import console
+from fivesafes.cli.output import console, errors
 from fivesafes.cli.progress import Shown, WaitingLine
 
 ASKED = ("project", "nodes", "timeout")  # what ``Command.run`` takes besides its own options
@@ -104,8 +104,8 @@ def command(command: Command) -> Callable[..., None]:
             else:
                 show(each, shared["as_json"])
         lines, code = command.finish(result, options) if command.finish else ([], 0)
-        for line in lines:
-            console.print(line)
+        for line in lines:  # beside JSON, on standard error: standard output stays one document
+            (errors if shared["as_json"] else console).print(line)
         if code:
             raise typer.Exit(code)
 

@@ -86,6 +86,7 @@ def render(result: CountResult) -> Table:
         "disclosure gate",
         "status",
         title=f"Federated count (task {result.task_id})",
+        caption=outcome_line(result),
     )
     for n in result.nodes:
         status = n.state if n.reason is None else f"{n.state}: {n.message or n.reason}"
@@ -99,12 +100,36 @@ def render(result: CountResult) -> Table:
     return table
 
 
+def outcome_line(result: CountResult) -> str:
+    """How the nodes answered, in one line: how many released a count, how many suppressed,
+    refused or failed, and the reasons (``2 released, 1 refused: project_not_approved``)."""
+    released = sum(n.state == "succeeded" and not n.suppressed for n in result.nodes)
+    parts = [f"{released} of {len(result.nodes)} nodes released a count"]
+    suppressed = sum(n.state == "succeeded" and n.suppressed for n in result.nodes)
+    if suppressed:
+        parts.append(f"{suppressed} suppressed")
+    for state in ("refused", "failed"):
+        reasons = sorted({n.reason or state for n in result.nodes if n.state == state})
+        if reasons:
+            many = sum(n.state == state for n in result.nodes)
+            parts.append(f"{many} {state} ({', '.join(reasons)})")
+    return "; ".join(parts)
+
+
+def _finish(result: CountResult, options: dict[str, Any]) -> tuple[list[str], int]:
+    """Exit 1 when no node released a value: there is no count to read."""
+    if any(n.state == "succeeded" and not n.suppressed for n in result.nodes):
+        return [], 0
+    return ["No node released a count: " + outcome_line(result).split("; ", 1)[-1]], 1
+
+
 def _shown(result: CountResult, as_json: bool, console: Console) -> None:
     if as_json:
         shown = {
             "task_id": result.task_id,
             "total": result.total,
             "total_suppressed": result.total_suppressed,
+            "outcome": outcome_line(result),
             "nodes": [n.__dict__ for n in result.nodes],
         }
         console.print_json(json.dumps(shown))
@@ -121,7 +146,7 @@ class Count(Analysis):
     result = CountResult
     client = {"count": count}
     exports = (CountResult, NodeCount)
-    commands = {"count": Command(_count_command, top_level=True, show=_shown)}
+    commands = {"count": Command(_count_command, top_level=True, show=_shown, finish=_finish)}
 
     def compute(self, parameters: CountParameters, context: NodeContext) -> Computed:
         persons = cohort_person_set(context.db, parameters.cohort)
