@@ -33,6 +33,6 @@ command -v npm >/dev/null 2>&1 || {
   echo "fivesafes needs Node.js and npm (for the portal's assets, from the npm registry)." >&2
   exit 1
 }
-npm ci --prefix web --no-audit --no-fund --silent
+npm ci --prefix web --no-audit --no-fund --silent --ignore-scripts  # none needs a script (swagger-ui-dist's @scarf/scarf would report the install)
 .venv/bin/python -m fivesafes.web.assets install
 echo "==> installed: $(.venv/bin/fivesafes --help >/dev/null && echo fivesafes ok)"

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 
 from fivesafes import __version__
 from fivesafes.airlock.portal.routes import airlock_router
@@ -57,10 +59,23 @@ def create_app(service: HubService) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         description="The federation's coordinator: people, projects, tasks and combined results.",
+        docs_url=None,  # served below with the assets installed at set-up (no CDN)
+        redoc_url=None,
     )
     app.state.service = service
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limit=service.config.hub.max_request_bytes)
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_pages() -> HTMLResponse:
+        """The API's interactive pages (Swagger UI), from this hub's own static files."""
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="fivesafes hub API",
+            swagger_js_url="/static/vendor/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui.css",
+            swagger_favicon_url="/static/vendor/swagger-favicon.png",
+        )
 
     @app.get("/api/v1/health", tags=["public"])
     async def health() -> dict[str, Any]:

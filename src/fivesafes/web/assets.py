@@ -15,6 +15,10 @@ VENDOR_DIR = STATIC / "vendor"
 VENDOR = {
     "htmx.min.js": "htmx.org/dist/htmx.min.js",
     "pico.min.css": "@picocss/pico/css/pico.min.css",
+    # the hub's API pages (/docs), served from here rather than FastAPI's default CDN
+    "swagger-ui-bundle.js": "swagger-ui-dist/swagger-ui-bundle.js",
+    "swagger-ui.css": "swagger-ui-dist/swagger-ui.css",
+    "swagger-favicon.png": "swagger-ui-dist/favicon-32x32.png",
 }
 """Served name -> path inside node_modules (versions pinned in web/package.json)."""
 REPO_NODE_MODULES = Path(__file__).resolve().parents[3] / "web" / "node_modules"
