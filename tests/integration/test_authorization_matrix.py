@@ -100,6 +100,7 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ),
     ("GET", "/api/v1/nodes"): (401, 200, 200, 200, 200, 200, 200, 403, 401),
     ("POST", "/api/v1/tasks"): (401, 201, 201, 403, 404, 403, 404, 403, 401),
+    ("GET", "/api/v1/tasks"): (401, 200, 200, 200, 200, 200, 200, 200, 401),  # theirs only
     ("GET", "/api/v1/tasks/{task_id}"): (401, 200, 200, 200, 404, 404, 404, 200, 401),
     # nodes: signed requests only
     ("GET", "/api/v1/node/runs/next"): (401, 401, 401, 401, 401, 401, 401, 401, 200),
@@ -336,6 +337,15 @@ def test_every_route_answers_every_caller_as_the_table_says(world):
                 if (absent.status_code, absent.text) != (404, response.text):
                     wrong.append(f"{method} {route} as {caller}: not found != no permission")
     assert not wrong, "\n".join(wrong)
+
+
+def test_a_task_is_listed_to_exactly_those_who_may_read_it(world):
+    for caller in CALLERS:
+        if caller in ("anon", "node"):
+            continue
+        may_read = world.request(caller, "GET", "/api/v1/tasks/{task_id}").status_code == 200
+        listed = world.request(caller, "GET", "/api/v1/tasks").json()
+        assert (world.task in {t["task_id"] for t in listed}) == may_read, caller
 
 
 def test_an_expired_researcher_is_told_why_in_the_one_error_shape(world):

@@ -116,6 +116,17 @@ def test_deploy_a_hub_and_a_node_with_the_cli(tmp_path, site_data):
         table = fs("count", "--connection", str(connection), "--cohort", str(cohort)).stdout
         assert "northfield" in table and "TOTAL" in table
 
+        listed = json.loads(fs("tasks", "--connection", str(connection), "--json").stdout)
+        assert [t["asked"] for t in listed] == ['count of "lc"', 'count of "lc"']
+        assert listed[0]["nodes"] == {"succeeded": 1} and listed[0]["project_id"] == project
+        assert listed[0]["created_at"] >= listed[1]["created_at"]  # newest first
+        paged = json.loads(fs("tasks", "--connection", str(connection), "--json", "--limit",
+                              "1", "--offset", "1").stdout)  # fmt: skip
+        assert [t["task_id"] for t in paged] == [listed[1]["task_id"]]
+        assert 'count of "lc"' in fs("tasks", "--connection", str(connection)).stdout
+        elsewhere = fs("tasks", "--connection", str(connection), "--project", "p_none", "--json")
+        assert json.loads(elsewhere.stdout) == []  # a project not hers lists nothing
+
         assert "online" in fs("hub", "nodes", "--config", hub_toml).stdout
         runs = fs("node", "runs", "--config", node_toml).stdout
         assert runs.count("succeeded") == 2

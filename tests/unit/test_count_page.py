@@ -12,6 +12,8 @@ from fivesafes.hub.portal.results import shown
 from fivesafes.protocol.models import RunView, TaskView
 
 NOW = datetime(2026, 12, 6, tzinfo=UTC)
+
+
 def released(value: int | None, suppressed: bool, rule: str) -> dict:
     gate = {"verdict": "fail" if suppressed else "pass", "profile": "default", "rules": []}
     return {"count": {"value": value, "suppressed": suppressed, "rule": rule}, "gate": gate}

@@ -13,13 +13,14 @@ own help is asked for (``cli/lazy.py``): ``fivesafes --help`` imports none of th
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
 
 from fivesafes.cli import analyse
 from fivesafes.cli.lazy import LazyGroup, group
-from fivesafes.cli.output import errors_as_json, tell_error
+from fivesafes.cli.output import console, errors_as_json, tell_error
 
 # Typer's own signals and usage errors; a closed pipe is Typer's too (exit 1, nothing said).
 _TYPERS_OWN = (typer.Exit, typer.Abort, typer.TyperException, EOFError, BrokenPipeError)
@@ -110,6 +111,35 @@ def demo(
     from fivesafes.demo.run import run_demo
 
     raise typer.Exit(run_demo(once=once, workdir=workdir, persons=persons))
+
+
+@app.command()
+def tasks(
+    connection: Path = typer.Option(Path("connection.json"), help="Connection file."),
+    project: str | None = typer.Option(None, help="Only this project's tasks."),
+    limit: int = typer.Option(20, min=1, max=100, help="How many, newest first."),
+    offset: int = typer.Option(0, min=0, max=100_000, help="Skip this many newest first."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List your projects' tasks: what each asked, its state and how its nodes answered."""
+    import json
+
+    from rich.table import Table
+
+    from fivesafes.client import Federation
+
+    with Federation.from_file(connection) as fed:
+        found = fed.tasks(project=project, limit=limit, offset=offset)
+    if as_json:
+        console.print_json(json.dumps([t.model_dump(mode="json") for t in found]))
+        return
+    table = Table("task", "asked (UTC)", "project", "what", "state", "nodes",
+                  title=f"Tasks ({len(found)}, newest first)")  # fmt: skip
+    for t in found:
+        nodes = ", ".join(f"{n} {state}" for state, n in sorted(t.nodes.items()))
+        table.add_row(t.task_id, t.created_at.strftime("%Y-%m-%d %H:%M"), t.project_id,
+                      t.asked, t.state, nodes)  # fmt: skip
+    console.print(table)
 
 
 def main() -> None:

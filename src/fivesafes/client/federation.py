@@ -18,6 +18,7 @@ from fivesafes.protocol.models import (
     ProjectRequest,
     ProjectVersionView,
     ProjectView,
+    TaskSummary,
     TaskView,
 )
 from fivesafes.protocol.tls import verify_context
@@ -175,6 +176,17 @@ class Federation:
         if gate:
             body["gate"] = gate
         return TaskView.model_validate(self._request("POST", "/api/v1/tasks", json=body))
+
+    def tasks(
+        self, *, project: str | None = None, limit: int = 20, offset: int = 0
+    ) -> list[TaskSummary]:
+        """Your projects' tasks (or ``project``'s), newest first: what each asked, its state
+        and how its nodes answered."""
+        query: dict[str, Any] = {"limit": limit, "offset": offset}
+        if project:
+            query["project"] = project
+        found = self._request("GET", "/api/v1/tasks", params=query)
+        return [TaskSummary.model_validate(item) for item in found]
 
     def wait(
         self,

@@ -7,21 +7,22 @@ from datetime import timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fivesafes.analyses.asked import asked_line
 from fivesafes.analyses.registry import REGISTRY, parameters_json
 from fivesafes.audit.chain import append_event
 from fivesafes.audit.events import AuditEventType
 from fivesafes.governance import analyses as refs
 from fivesafes.governance.people import Account, Actor
-from fivesafes.governance.permissions import check_read_task, check_submit_task
+from fivesafes.governance.permissions import can_read_task, check_read_task, check_submit_task
 from fivesafes.governance.policies import check_project_active
 from fivesafes.hub import rounds
 from fivesafes.hub.db import AUDIT, Node, Project, ProjectNode, Run, Task
 from fivesafes.hub.projects import project_access
 from fivesafes.protocol.errors import Forbidden, InvalidRequest, NotFoundOrNoPermission
-from fivesafes.protocol.models import RunView, TaskPayload, TaskRequest, TaskView
+from fivesafes.protocol.models import RunView, TaskPayload, TaskRequest, TaskSummary, TaskView
 from fivesafes.protocol.runs import ReasonCode, RunState
 from fivesafes.protocol.signing import sign
 from fivesafes.storage.types import utcnow
@@ -158,4 +159,55 @@ def task_view(session: Session, task: Task) -> TaskView:
         deadline=task.deadline,
         runs=runs,
         combined=task.combined,
+        asked=asked_line(task.analysis, task.payload.get("parameters") or {}),
     )
+
+
+MAX_TASKS_PAGE = 100
+
+
+def tasks_for(
+    session: Session,
+    actor: Actor,
+    *,
+    project_id: str | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> list[TaskSummary]:
+    """The tasks of the projects ``actor`` may read tasks of (a member's), newest first, a page
+    at a time; ``project_id`` narrows to one (a project they may not read lists nothing)."""
+    readable = [
+        p.id
+        for p in session.scalars(select(Project))
+        if (project_id is None or p.id == project_id)
+        and can_read_task(actor, project_access(session, p))
+    ]
+    if not readable:
+        return []
+    tasks = session.scalars(
+        select(Task)
+        .where(Task.project_id.in_(readable))
+        .order_by(Task.created_at.desc(), Task.id)
+        .limit(min(limit, MAX_TASKS_PAGE))
+        .offset(offset)
+    ).all()
+    states: dict[str, dict[str, int]] = {t.id: {} for t in tasks}
+    if tasks:
+        for task_id, state, many in session.execute(
+            select(Run.task_id, Run.state, func.count())
+            .where(Run.task_id.in_(list(states)))
+            .group_by(Run.task_id, Run.state)
+        ):
+            states[task_id][state] = int(many)
+    return [
+        TaskSummary(
+            task_id=t.id,
+            project_id=t.project_id,
+            analysis=t.analysis,
+            asked=asked_line(t.analysis, t.payload.get("parameters") or {}),
+            state="complete" if t.state == "complete" else "running",
+            created_at=t.created_at,
+            nodes=states[t.id],
+        )
+        for t in tasks
+    ]

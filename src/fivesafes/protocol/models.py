@@ -327,6 +327,19 @@ class TaskView(Strict):
     deadline: datetime
     runs: list[RunView]
     combined: dict[str, Any] | None = None
+    asked: str | None = None  # what was asked, in a line (cohort, formula, variables)
+
+
+class TaskSummary(Strict):
+    """A task as a list shows it: what was asked, when, and how its nodes answered."""
+
+    task_id: str
+    project_id: str
+    analysis: str
+    asked: str
+    state: Literal["running", "complete"]
+    created_at: datetime
+    nodes: dict[str, int]  # run state -> how many nodes are in it
 
 
 class NodeView(Strict):

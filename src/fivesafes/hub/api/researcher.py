@@ -27,7 +27,7 @@ from fivesafes.hub.projects import (
     projects_visible_to,
 )
 from fivesafes.hub.service import HubService
-from fivesafes.hub.tasks import create_task, task_for, task_view
+from fivesafes.hub.tasks import MAX_TASKS_PAGE, create_task, task_for, task_view, tasks_for
 from fivesafes.protocol.models import (
     NodeView,
     ProjectEdit,
@@ -35,6 +35,7 @@ from fivesafes.protocol.models import (
     ProjectVersionView,
     ProjectView,
     TaskRequest,
+    TaskSummary,
     TaskView,
 )
 from fivesafes.protocol.signing import fingerprint
@@ -148,6 +149,23 @@ async def submit(service: HubService, request: TaskRequest, actor: Actor) -> Tas
     for name in targets:
         service.notifier.notify(f"node:{name}")
     return view
+
+
+@router.get("/tasks")
+async def list_tasks(
+    actor: Caller,
+    service: Service,
+    project: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_TASKS_PAGE)] = 20,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> list[TaskSummary]:
+    """The tasks of the projects the caller is a member of (or of ``project``), newest first:
+    what each asked, its state and how its nodes answered; a page of ``limit`` from
+    ``offset``."""
+    return await asyncio.to_thread(
+        service.read,
+        lambda s: tasks_for(s, actor, project_id=project, limit=limit, offset=offset),
+    )
 
 
 @router.get("/tasks/{task_id}", response_model=TypedTaskView)
