@@ -18,7 +18,6 @@ from rich.table import Table
 
 from fivesafes.analyses.commands import CohortOption
 from fivesafes.analyses.count.models import CountCombined, CountOutput, CountParameters
-from fivesafes.analyses.count.node import cohort_person_set, count_persons
 from fivesafes.analyses.count.result import CountResult, NodeCount
 from fivesafes.analyses.gating import by_evidence
 from fivesafes.analyses.parameters import CohortLike, cohort_json
@@ -149,6 +148,10 @@ class Count(Analysis):
     commands = {"count": Command(_count_command, top_level=True, show=_shown, finish=_finish)}
 
     def compute(self, parameters: CountParameters, context: NodeContext) -> Computed:
+        # the node part (the cohort compiler, Ibis) is imported where it runs, at a node: the
+        # researcher's command line and client read this module and never need it
+        from fivesafes.analyses.count.node import cohort_person_set
+
         persons = cohort_person_set(context.db, parameters.cohort)
         return Computed(persons, CountEvidence(len(persons)))
 
@@ -245,3 +248,13 @@ def shown(count: CountResult) -> Any:
         "not included because": f"{left_out} node(s) not included" if left_out else "",
     })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def __getattr__(name: str) -> Any:
+    """``cohort_person_set`` and ``count_persons`` (the node part), imported when first asked
+    for, so that reading the count's client side does not load the cohort compiler."""
+    if name in ("cohort_person_set", "count_persons"):
+        from fivesafes.analyses.count import node
+
+        return getattr(node, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
