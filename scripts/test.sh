@@ -6,6 +6,12 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 bash scripts/services.sh
 bash scripts/browser.sh
+# ACRO itself (its own venv: it needs pandas < 3), so the tests that compare the checker with
+# ACRO run rather than skip
+if [ ! -x .venv-acro/bin/python ]; then
+  echo "==> ACRO 1.0.2 for the differential tests (PyPI, .venv-acro)"
+  bash benchmarks/setup_acro_env.sh
+fi
 
 echo "==> ruff (lint)"
 .venv/bin/ruff check src tests benchmarks
