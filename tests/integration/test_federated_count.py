@@ -194,4 +194,9 @@ def test_differencing_by_a_few_persons_is_refused_and_repeats_get_the_same_answe
     assert (again.nodes[0].state, again.nodes[0].value) == ("succeeded", first.nodes[0].value)
     assert (attack.nodes[0].state, attack.nodes[0].reason) == ("refused", "differencing_risk")
     assert attack.total is None
+    # the refusal names the researcher's own earlier task it collides with, and what to do
+    message = attack.nodes[0].message or ""
+    assert f"task {first.task_id} (count, " in message
+    assert "Change the cohort" in message
+    assert again.task_id not in message  # the same population answered twice is one release
     assert unrelated.nodes[0].state == "succeeded"

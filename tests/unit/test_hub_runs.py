@@ -267,6 +267,53 @@ def test_deadline_ends_unanswered_runs_while_others_stand(world):
     assert world.lease("south", utcnow() + timedelta(seconds=6)) is None
 
 
+def test_a_differencing_refusal_names_the_projects_own_earlier_tasks_only(world):
+    earlier = world.task()
+    earlier_lease = world.lease("north")
+    world.submit("north", world.result(earlier_lease, "north"))
+    other_project = world.unit(
+        lambda s: create_project(
+            s,
+            title="Other",
+            members=["alice"],
+            nodes=["north"],
+            start_date=date.today(),
+            end_date=date.today() + timedelta(days=1),
+            by="a",
+        )
+    )
+    elsewhere = world.unit(
+        lambda s: create_task(
+            s,
+            REGISTRY.task_request.model_validate(
+                {
+                    "project_id": other_project.id,
+                    "analysis": "count",
+                    "parameters": {"cohort": COHORT},
+                }
+            ),
+            by=world.alice,
+            key=world.hub_key,
+        )[0]
+    )
+    elsewhere_run = world.lease("north").run_id  # another project's run, left unanswered
+    assert world.unit(lambda s: s.get(Run, elsewhere_run).task_id) == elsewhere.id
+    world.task()
+    lease = world.lease("north")
+    refusal = world.result(
+        lease,
+        "north",
+        status="refused",
+        reason="differencing_risk",
+        colliding_runs=[earlier_lease.run_id, elsewhere_run, "no-such-run"],
+    )
+    world.submit("north", refusal)
+    message = world.unit(lambda s: s.get(Run, lease.run_id).message)
+    assert f"task {earlier.id} (count, {earlier.created_at:%Y-%m-%d})" in message
+    assert elsewhere.id not in message and "no-such-run" not in message
+    assert "Change the cohort" in message
+
+
 def test_success_without_a_gated_output_is_recorded_as_a_gate_failure(world):
     world.task()
     lease = world.lease("north")

@@ -96,9 +96,10 @@ def test_differencing_is_refused_or_held_for_review_by_profile(db, site):
         store = InMemoryPersonSetStore()
         first = run_task(task("count", {"cohort": pair[0]}, 1), db, profile, store)
         assert first.release is not None
-        store.record("p", first.release.output_key, "r1", first.release.persons, first.output)
+        store.record("p", first.release.output_key, "r1/2", first.release.persons, first.output)
         second = run_task(task("count", {"cohort": pair[1]}, 2), db, profile, store)
         assert (second.status, second.reason, second.output) == ("refused", reason, None)
+        assert second.colliding == ("r1",)  # the run it collides with, for the hub to name
 
 
 def test_an_output_the_profile_sends_to_review_is_held_not_sent():

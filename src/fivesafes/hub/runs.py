@@ -214,7 +214,7 @@ def submit_result(
             "run_id": payload.run_id,
             "new_state": state.value,
             "new_reason": reason.value if reason else None,
-            "new_message": _public_message(reason, payload),
+            "new_message": _public_message(reason, payload, session, run.project_id),
             "new_output": output,
             "new_signature": result.signature,
             "new_finished_at": now,
@@ -245,7 +245,9 @@ def submit_result(
     )
 
 
-def _public_message(reason: ReasonCode | None, payload: ResultPayload) -> str | None:
+def _public_message(
+    reason: ReasonCode | None, payload: ResultPayload, session: Session, project_id: str
+) -> str | None:
     """The hub's own words for a reason; a node's free text never reaches a researcher."""
     if reason is None:
         return None
@@ -253,7 +255,44 @@ def _public_message(reason: ReasonCode | None, payload: ResultPayload) -> str | 
     if reason is ReasonCode.UNKNOWN_CONCEPT and payload.unknown_concepts:
         shown = ", ".join(str(int(c)) for c in payload.unknown_concepts[:20])
         text = f"{text} Unknown: {shown}."
+    if reason is ReasonCode.DIFFERENCING_RISK or (
+        reason is ReasonCode.HELD_FOR_REVIEW and payload.colliding_runs
+    ):
+        text += colliding_tasks(session, project_id, payload.colliding_runs or [])
     return text
+
+
+_COLLIDING = (
+    select(_TASKS.c.id, _TASKS.c.analysis, _TASKS.c.created_at)
+    .join(_RUNS, _RUNS.c.task_id == _TASKS.c.id)
+    .where(_RUNS.c.id.in_(bindparam("run_ids", expanding=True)))
+    .where(_TASKS.c.project_id == bindparam("project_id"))
+    .distinct()
+    .order_by(_TASKS.c.created_at, _TASKS.c.id)
+)
+
+
+def colliding_tasks(session: Session, project_id: str, run_ids: list[str]) -> str:
+    """The earlier tasks of the project a differencing refusal combines with, in words, and
+    what to change; runs a node names outside the project are never named."""
+    rows = (
+        session.connection()
+        .execute(_COLLIDING, {"run_ids": run_ids, "project_id": project_id})
+        .all()
+        if run_ids
+        else []
+    )
+    if not rows:
+        return (
+            " Change the cohort so that its population differs from what this project was given"
+            " by at least the threshold, or ask again for a population released already."
+        )
+    named = "; ".join(f"task {row.id} ({row.analysis}, {row.created_at:%Y-%m-%d})" for row in rows)
+    return (
+        f" It combines with what this project was given in {named}. Change the cohort so that"
+        " its population differs from theirs by at least the threshold (a wider or different"
+        " criterion), or ask again for exactly one of their populations."
+    )
 
 
 def _checked_outcome(

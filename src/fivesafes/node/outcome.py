@@ -33,6 +33,8 @@ class Outcome:
     # an output held for review, kept at the node (never sent) so that it can become a release
     # request in the node's airlock (fivesafes.node.airlock)
     held: dict[str, Any] | None = None
+    # a differencing refusal: the runs (of this project) whose released outputs it combines with
+    colliding: tuple[str, ...] = ()
 
 
 def held_output(

@@ -15,8 +15,9 @@ from pyroaring import AbstractBitMap
 
 from fivesafes.node.outcome import Outcome, Release
 from fivesafes.node.person_sets import PersonSetStore
+from fivesafes.protocol.models import MAX_COLLIDING_RUNS
 from fivesafes.protocol.runs import ReasonCode
-from fivesafes.sdc.differencing import check_population
+from fivesafes.sdc.differencing import NEW_OUTPUT, Finding, ReleasedSet, check_population
 from fivesafes.sdc.profiles import Profile
 
 log = logging.getLogger("fivesafes.node.runner")
@@ -50,9 +51,8 @@ def differencing_refusal(
     """A refusal if ``persons`` is too close to what this project was already given; fails
     closed (an error in the check withholds the result)."""
     try:
-        verdict = check_population(
-            persons, person_sets.released_sets(project_id), profile.threshold
-        )
+        released = person_sets.released_sets(project_id)
+        verdict = check_population(persons, released, profile.threshold)
     except Exception as exc:  # noqa: BLE001 - fail closed
         log.error(
             "the differencing check failed with %s; the result is withheld", type(exc).__name__
@@ -62,6 +62,16 @@ def differencing_refusal(
         return None
     for finding in verdict.findings:
         log.warning("differencing risk in project %s: %s", project_id, finding.reason())
+    colliding = colliding_runs(verdict.findings, released)
     if profile.differencing == "review":
-        return Outcome("refused", ReasonCode.HELD_FOR_REVIEW)
-    return Outcome("refused", ReasonCode.DIFFERENCING_RISK)
+        return Outcome("refused", ReasonCode.HELD_FOR_REVIEW, colliding=colliding)
+    return Outcome("refused", ReasonCode.DIFFERENCING_RISK, colliding=colliding)
+
+
+def colliding_runs(findings: Sequence[Finding], released: Sequence[ReleasedSet]) -> tuple[str, ...]:
+    """The runs whose released outputs the findings combine the new output with, in the order
+    they were released, each once (a run of several rounds as the run): what the hub turns into
+    the researcher's own earlier tasks."""
+    named = {key for f in findings for key in f.operands if key != NEW_OUTPUT}
+    runs = (r.run_id.split("/", 1)[0] for r in released if r.output_key in named)
+    return tuple(dict.fromkeys(runs))[:MAX_COLLIDING_RUNS]

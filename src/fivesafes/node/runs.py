@@ -69,6 +69,7 @@ def record_outcome(
         reason=outcome.reason,
         output=outcome.output,
         unknown_concepts=outcome.unknown_concepts,
+        colliding_runs=list(outcome.colliding) or None,
         round=round_,
         finished_at=now,
     ).model_dump(mode="json")

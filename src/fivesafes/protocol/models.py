@@ -281,6 +281,9 @@ class CrosstabCell(Strict):
         return self
 
 
+MAX_COLLIDING_RUNS = 10
+
+
 class ResultPayload(Strict):
     run_id: str
     task_id: str
@@ -290,6 +293,11 @@ class ResultPayload(Strict):
     message: str | None = None
     output: dict[str, Any] | None = None
     unknown_concepts: Annotated[list[int], Field(max_length=1000)] | None = None
+    # a differencing refusal: the earlier runs of the project whose outputs it combines with
+    colliding_runs: (
+        Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=MAX_COLLIDING_RUNS)]
+        | None
+    ) = None
     round: Annotated[int, Field(ge=0, le=1000)] = 0
     finished_at: datetime
 

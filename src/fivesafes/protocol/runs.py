@@ -88,8 +88,8 @@ REASON_TEXT: dict[ReasonCode, str] = {
     ),
     ReasonCode.INVALID_PARAMETERS: "The analysis parameters are not valid.",
     ReasonCode.DIFFERENCING_RISK: (
-        "The result's population differs from an earlier released result of this project (or "
-        "a combination of two) by fewer persons than the threshold, so it was withheld."
+        "Combined with results this project was given earlier, this result would give away "
+        "the count of a group of fewer persons than the threshold, so it was withheld."
     ),
     ReasonCode.HELD_FOR_REVIEW: (
         "An output checker must look at this result before anything is released (the node's "

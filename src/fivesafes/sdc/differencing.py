@@ -1,47 +1,52 @@
-"""Differencing: refuse an output whose population nearly equals another released population.
+"""Differencing: refuse an output that, with outputs already released, gives away the count of
+a small group of persons.
 
-Two outputs whose populations differ by a few persons let anyone who subtracts one from the
-other learn about those few, although each output passed the threshold on its own. A node
-keeps the person set behind every released output of a project (``ReleasedSet``) and checks
-each new population against them before release. With threshold ``t`` a *finding* is a
-population ``X`` and a set ``W`` derived from released ones such that ``1 <= |X Δ W| <= t-1``
-(Δ: symmetric difference). The relations checked, for the new population N and every earlier
-A, and every pair of earlier A, B:
+Two outputs that each pass the threshold can still disclose: if cohort B is cohort A without
+one person, ``count(A) - count(B)`` describes that person. A node keeps the person set behind
+every released output of a project (``ReleasedSet``) and checks each new population N against
+them before release. The rule, with threshold ``t``: N is refused when a *group* of 1..t-1
+persons has a count that follows from the released counts and N's, and the group holds no
+whole population of those used (a small population on its own is the threshold's business):
 
-| relation     | target X | derived W (every role)                       |
-| ------------ | -------- | -------------------------------------------- |
-| one          | N        | A                                            |
-| union        | N, A, B  | the union of the other two                   |
-| intersection | N, A, B  | the intersection of the other two            |
-| difference   | N, A, B  | one of the other two minus the other (both)  |
-| cover        | N, every A ⊇ N | the union of the (3 or more) outputs inside X |
+| relation | populations used                     | the group (when its count follows)        |
+| -------- | ------------------------------------ | ----------------------------------------- |
+| one      | N and an earlier A                   | N - A when A ⊂ N; A - N when N ⊂ A        |
+| three    | N and two earlier A, B               | any union of their Venn regions whose     |
+|          |                                      | indicator is a combination of N's, A's    |
+|          |                                      | and B's (not of two of them alone)        |
+| cover    | X (N, or an earlier A ⊇ N) and the   | X minus the union of the parts, when its  |
+|          | three or more released outputs       | indicator is a combination of X's and the |
+|          | inside X (N among them when X is A)  | parts'                                    |
 
-*Cover* catches trackers built from any number of paddings: release P, Q, R, …, then ask for
-T+P+Q+R+…; the union of the released parts inside the new population leaves only T uncovered.
-Its W is inside X, so ``|X Δ W| = |X| - |W|``. One or two parts are the *one* and *union*
-relations already.
+*Follows* is linear algebra: an attacker who knows which Venn regions are empty (we assume
+they do: nesting and disjointness are often known from the definitions) learns exactly the
+counts of the groups whose indicator vectors lie in the span of the released populations'
+indicators over the non-empty regions. So a difference counts only when one population
+contains the other, a union only when the parts are disjoint (or their overlap is itself
+released), and two populations that merely overlap give nothing: the earlier rule compared N
+with sets such as ``B - A`` that nothing released lets anyone compute, and refused
+legitimate work. The argument and its limits: docs/differencing.md.
 
-An identical population (``|X Δ W| = 0``) is not a finding: the identical query gets the
-identical released answer. And a new output whose population *is* an earlier released one (a
-summary of a cohort already counted) passes outright: every relation it could enter is the same
-relation with that earlier output, already checked; relating the two copies to each other
-would flag nothing but the overlaps of released outputs (``A - B`` against ``A``). A relation
-whose X or W is empty is not a finding either: a small population on its own is the
-threshold's business. Checking the earlier outputs as targets
-too (N as an operand) means every pair and triple of released outputs has been checked,
-whatever the order of release.
+An identical population is not a finding: the identical query gets the identical released
+answer, and a new output whose population *is* an earlier one (a summary of a cohort already
+counted) passes outright, since every combination it enters its twin entered already. Groups
+that follow from earlier outputs alone were checked when the later of them was released.
 
-Cost: O(k) for *one* and O(k²) pairs for the rest, k = released outputs of the project. Each
-pair is first pruned by sizes alone (``|X Δ W| >= ||X| - |W||``, and interval bounds on
-the sizes of unions etc. before ``|A & B|`` is computed); only surviving relations build W and count
-``|X Δ W|``. Verdicts carry output keys and counts, never person ids.
+Cost: O(k) for *one* and *cover*'s subset tests, O(k²) pairs of earlier outputs for *three*,
+k = the project's distinct released populations. A pair that N does not touch is skipped
+(every group would hold N whole); otherwise two intersection counts give the sizes of the
+seven regions, and a table per pattern of empty regions (computed once) lists the groups
+that follow. Verdicts carry output keys and counts, never person ids.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from fractions import Fraction
+from functools import cache
 from itertools import combinations
 from typing import Any, Literal
 
@@ -51,6 +56,8 @@ from pyroaring import AbstractBitMap, BitMap
 
 MAX_PERSON_ID = 2**32 - 1
 NEW_OUTPUT = "(new output)"
+MAX_COVER_PARTS = 64  # beyond this many parts inside a population, cover judges by the union alone
+MAX_COVER_REGIONS = 4096  # likewise beyond this many distinct regions of the parts
 
 
 class PersonIdOutOfRange(ValueError):
@@ -92,33 +99,29 @@ class ReleasedSet:
 
 class Relation(StrEnum):
     ONE = "one"
-    UNION = "union"
-    INTERSECTION = "intersection"
-    DIFFERENCE = "difference"
+    THREE = "three"
     COVER = "cover"
 
 
 @dataclass(frozen=True)
 class Finding:
-    """``target``'s population differs by ``differs_by`` (1..t-1) persons from ``relation``
-    applied to ``operands`` (in order: ``difference`` means first minus second). Keys are output
-    keys or ``NEW_OUTPUT``. ``differs_by`` is itself a small count: keep it inside the node."""
+    """A group of ``size`` (1..t-1) persons whose count is the sum of ``coefficients`` times
+    the counts of ``operands`` (output keys, ``NEW_OUTPUT`` for the output being checked).
+    ``size`` is itself a small count: keep it inside the node."""
 
     relation: Relation
-    target: str
     operands: tuple[str, ...]
-    differs_by: int
+    coefficients: tuple[Fraction, ...]
+    size: int
+
+    @property
+    def formula(self) -> str:
+        """``a + b - c`` (or ``(a + b - c) / 2``): how the group's count follows."""
+        return formula(self.coefficients, self.operands)
 
     def reason(self) -> str:
         """A public reason, without the small count."""
-        if self.relation is Relation.ONE:
-            derived = f"output {self.operands[0]}"
-        elif self.relation is Relation.COVER:
-            shown = ", ".join(self.operands[:5]) + (", …" if len(self.operands) > 5 else "")
-            derived = f"the union of the {len(self.operands)} outputs inside it ({shown})"
-        else:
-            derived = f"the {self.relation.value} of outputs {' and '.join(self.operands)}"
-        return f"population of {self.target} differs from {derived} by fewer than the threshold"
+        return f"{self.formula} would count a group of fewer persons than the threshold"
 
 
 @dataclass(frozen=True)
@@ -140,119 +143,215 @@ def check_population(
     """Check a new output's population against a project's released ones (see module doc)."""
     if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
         raise ValueError("the threshold must be a positive integer")
-    findings: list[Finding] = []
     n = len(new)
-    overlap = [new.intersection_cardinality(r.persons) for r in released]
-    if any(o == n == len(r.persons) for r, o in zip(released, overlap, strict=True)):
+    if not n or threshold == 1:
+        return DifferencingVerdict()
+    earlier = distinct(released)
+    overlap = [new.intersection_cardinality(r.persons) for r in earlier]
+    if any(o == n == len(r.persons) for r, o in zip(earlier, overlap, strict=True)):
         return DifferencingVerdict()  # this population was released already
-    for r, na in zip(released, overlap, strict=True):
-        differs_by = n + len(r.persons) - 2 * na
-        if n and len(r.persons) and 1 <= differs_by < threshold:
-            findings.append(Finding(Relation.ONE, NEW_OUTPUT, (r.output_key,), differs_by))
-    for i, j in combinations(range(len(released)), 2):
-        findings.extend(_pair(new, released[i], overlap[i], released[j], overlap[j], threshold))
-    findings.extend(_covers(new, released, overlap, threshold))
+    findings = list(_ones(new, earlier, overlap, threshold))
+    findings += _threes(new, earlier, overlap, threshold)
+    findings += _covers(new, earlier, overlap, threshold)
     return DifferencingVerdict(tuple(findings))
 
 
-def _covers(
-    new: AbstractBitMap, released: Sequence[ReleasedSet], overlap: list[int], threshold: int
+def distinct(released: Sequence[ReleasedSet]) -> list[ReleasedSet]:
+    """The released outputs with one of each population (the first released): twins enter
+    every combination alike."""
+    by_size: dict[int, list[ReleasedSet]] = {}
+    for r in released:
+        twins = by_size.setdefault(len(r.persons), [])
+        if all(r.persons != t.persons for t in twins):
+            twins.append(r)
+    return [r for r in released if any(r is t for t in by_size[len(r.persons)])]
+
+
+def _ones(
+    new: AbstractBitMap, earlier: list[ReleasedSet], overlap: list[int], threshold: int
 ) -> Iterator[Finding]:
-    """The *cover* relation: N, or an earlier output containing N, nearly covered by three or
-    more released outputs inside it. O(k) subset tests for N, O(k) more per output holding N."""
+    """N and one earlier output, one inside the other: the difference of their counts."""
     n = len(new)
-    if not n:
+    for r, o in zip(earlier, overlap, strict=True):
+        a = len(r.persons)
+        if 0 < a == o and 1 <= n - a < threshold:
+            yield Finding(Relation.ONE, (NEW_OUTPUT, r.output_key), _DIFFERENCE, n - a)
+        elif o == n < a and a - n < threshold:
+            yield Finding(Relation.ONE, (r.output_key, NEW_OUTPUT), _DIFFERENCE, a - n)
+
+
+_DIFFERENCE = (Fraction(1), Fraction(-1))
+
+
+# --- three: N with two earlier outputs ---------------------------------------------------
+# A region of three sets is a mask m in 1..7: bit 1 in N, bit 2 in A, bit 4 in B. A pattern
+# is a 7-bit mask, bit m-1 set when region m is non-empty. A group is a set of regions (a
+# 7-bit mask of the same kind).
+
+_REGIONS = range(1, 8)
+
+
+@cache
+def _three_groups(pattern: int) -> tuple[tuple[int, tuple[Fraction, Fraction, Fraction]], ...]:
+    """The groups whose counts follow from N's, A's and B's counts (but not from two of
+    them) and that hold none of the three whole, for one pattern of non-empty regions: each
+    group with the coefficients of its formula."""
+    present = [m for m in _REGIONS if pattern >> (m - 1) & 1]
+    matrix = np.array([[m >> i & 1 for i in range(3)] for m in present], dtype=float)
+    wholes = [{m for m in present if m >> i & 1} for i in range(3)]
+    found = []
+    for size in range(1, len(present) + 1):
+        for regions in combinations(present, size):
+            chosen = set(regions)
+            if any(w and w <= chosen for w in wholes):
+                continue
+            vector = np.array([m in chosen for m in present], dtype=float)
+            coefficients = _solve(matrix, vector)
+            if coefficients is None or any(
+                _solve(matrix[:, list(pair)], vector) is not None
+                for pair in ((0, 1), (0, 2), (1, 2))
+            ):
+                continue
+            mask = sum(1 << (m - 1) for m in regions)
+            found.append((mask, (coefficients[0], coefficients[1], coefficients[2])))
+    return tuple(found)
+
+
+def _solve(
+    matrix: npt.NDArray[np.float64], vector: npt.NDArray[np.float64]
+) -> list[Fraction] | None:
+    """Coefficients c with ``matrix @ c == vector`` (as small fractions), or None."""
+    solution, *_ = np.linalg.lstsq(matrix, vector, rcond=None)
+    if not np.allclose(matrix @ solution, vector, atol=1e-9):
+        return None
+    return [Fraction(float(c)).limit_denominator(64) for c in solution]
+
+
+@cache
+def _all_coefficients() -> npt.NDArray[np.float64]:
+    """Every formula's coefficients over all patterns (15 rows): a group's size is its
+    formula applied to the three counts, so a pair none of them brings into 1..t-1 has no
+    finding, and is skipped before any intersection is counted."""
+    found = {c for pattern in range(1, 128) for _, c in _three_groups(pattern)}
+    return np.array(sorted(found), dtype=float)
+
+
+def _threes(
+    new: AbstractBitMap, earlier: list[ReleasedSet], overlap: list[int], threshold: int
+) -> Iterator[Finding]:
+    n = len(new)
+    if len(earlier) < 2:
         return
-    inside = [
-        r for r, o in zip(released, overlap, strict=True) if r.persons and o == len(r.persons)
-    ]
-    finding = _cover_finding(
-        NEW_OUTPUT, new, [(r.output_key, r.persons) for r in inside], threshold
-    )
+    sizes_ab = np.array([len(r.persons) for r in earlier], dtype=float)
+    touched = np.array(overlap) > 0
+    first, second = np.triu_indices(len(earlier), 1)
+    candidate = touched[first] | touched[second]  # else every group would hold N whole
+    near = np.zeros(len(first), dtype=bool)
+    for c_n, c_a, c_b in _all_coefficients():
+        value = c_n * n + c_a * sizes_ab[first] + c_b * sizes_ab[second]
+        near |= (value >= 1) & (value < threshold)
+    shared = [new & r.persons if o else None for r, o in zip(earlier, overlap, strict=True)]
+    for i, j in zip(
+        first[candidate & near].tolist(), second[candidate & near].tolist(), strict=True
+    ):
+        na, nb = overlap[i], overlap[j]
+        ra, rb = earlier[i], earlier[j]
+        a, b = len(ra.persons), len(rb.persons)
+        ab = ra.persons.intersection_cardinality(rb.persons)
+        with_a = shared[i]
+        nab = with_a.intersection_cardinality(rb.persons) if with_a is not None and nb else 0
+        sizes = {
+            1: n - na - nb + nab,
+            2: a - na - ab + nab,
+            3: na - nab,
+            4: b - nb - ab + nab,
+            5: nb - nab,
+            6: ab - nab,
+            7: nab,
+        }
+        pattern = sum(1 << (m - 1) for m, s in sizes.items() if s)
+        for mask, coefficients in _three_groups(pattern):
+            size = sum(s for m, s in sizes.items() if mask >> (m - 1) & 1)
+            if size < threshold:
+                keys = (NEW_OUTPUT, ra.output_key, rb.output_key)
+                yield Finding(Relation.THREE, keys, coefficients, size)
+
+
+# --- cover: a population and the released outputs inside it --------------------------------
+
+
+def _covers(
+    new: AbstractBitMap, earlier: list[ReleasedSet], overlap: list[int], threshold: int
+) -> Iterator[Finding]:
+    """N, or an earlier output holding N, nearly covered by three or more released outputs
+    inside it whose counts give the uncovered rest. O(k) subset tests for N, O(k) more per
+    output holding N."""
+    n = len(new)
+    inside = [r for r, o in zip(earlier, overlap, strict=True) if r.persons and o == len(r.persons)]
+    finding = _cover(NEW_OUTPUT, new, [(r.output_key, r.persons) for r in inside], threshold)
     if finding is not None:
         yield finding
-    for target, o in zip(released, overlap, strict=True):
+    for target, o in zip(earlier, overlap, strict=True):
         if o != n:  # N is not inside this earlier output
             continue
         parts = [(NEW_OUTPUT, new)] + [
             (r.output_key, r.persons)
-            for r in released
-            if r is not target and r.persons and r.persons <= target.persons
+            for r in earlier
+            if r is not target and r.persons and r.persons < target.persons
         ]
-        finding = _cover_finding(target.output_key, target.persons, parts, threshold)
+        finding = _cover(target.output_key, target.persons, parts, threshold)
         if finding is not None:
             yield finding
 
 
-def _cover_finding(
+def _cover(
     key: str,
     target: AbstractBitMap,
     parts: list[tuple[str, AbstractBitMap]],
     threshold: int,
 ) -> Finding | None:
     if len(parts) < 3:
+        return None  # one or two parts: the relations one and three
+    rest = len(target) - len(BitMap.union(*(persons for _, persons in parts)))
+    if not 1 <= rest < threshold:
         return None
-    covered = BitMap.union(*(persons for _, persons in parts))
-    rest = len(target) - len(covered)
-    if 1 <= rest < threshold:
-        return Finding(Relation.COVER, key, tuple(sorted(k for k, _ in parts)), rest)
-    return None
+    keys = (key, *(k for k, _ in parts))
+    coefficients = _rest_coefficients(target, [persons for _, persons in parts])
+    if coefficients is None:
+        return None
+    return Finding(Relation.COVER, keys, tuple(coefficients), rest)
 
 
-# One candidate relation: (relation, target key, target, operand keys, operands, size of W).
-_Candidate = tuple[
-    Relation, str, AbstractBitMap, tuple[str, str], tuple[AbstractBitMap, AbstractBitMap], int
-]
+def _rest_coefficients(
+    target: AbstractBitMap, parts: list[AbstractBitMap]
+) -> Sequence[Fraction] | None:
+    """How the count of the target's persons outside every part follows from the counts of
+    the target and the parts, or None when it does not. Past ``MAX_COVER_PARTS`` parts or
+    ``MAX_COVER_REGIONS`` regions, judged as if it follows (target minus each part)."""
+    conservative = [Fraction(1)] + [Fraction(-1)] * len(parts)
+    if len(parts) > MAX_COVER_PARTS:
+        return conservative
+    persons = np.fromiter(target, dtype=np.uint32, count=len(target))
+    member = np.column_stack(
+        [np.isin(persons, np.fromiter(p, dtype=np.uint32, count=len(p))) for p in parts]
+    )
+    regions = np.unique(np.packbits(member, axis=1), axis=0)
+    if len(regions) > MAX_COVER_REGIONS:
+        return conservative
+    bits = np.unpackbits(regions, axis=1)[:, : len(parts)].astype(float)
+    matrix = np.column_stack([np.ones(len(regions)), bits])
+    vector = (bits.sum(axis=1) == 0).astype(float)
+    return _solve(matrix, vector)
 
 
-def _pair(
-    new: AbstractBitMap, ra: ReleasedSet, na: int, rb: ReleasedSet, nb: int, threshold: int
-) -> Iterator[Finding]:
-    n, a, b = len(new), len(ra.persons), len(rb.persons)
-    new_key = NEW_OUTPUT
-    candidates: list[_Candidate] = []
-    # An earlier output as target, the new output an operand: every |W| is known already.
-    for x, y, ny in ((ra, rb, nb), (rb, ra, na)):
-        size_y = len(y.persons)
-        to_new, from_new = (new_key, y.output_key), (y.output_key, new_key)
-        candidates += [
-            (Relation.UNION, x.output_key, x.persons, to_new, (new, y.persons), n + size_y - ny),
-            (Relation.INTERSECTION, x.output_key, x.persons, to_new, (new, y.persons), ny),
-            (Relation.DIFFERENCE, x.output_key, x.persons, to_new, (new, y.persons), n - ny),
-            (Relation.DIFFERENCE, x.output_key, x.persons, from_new, (y.persons, new), size_y - ny),
-        ]
-    # The new output as target: bound |W| by sizes alone before paying for |A ∩ B|.
-    if (
-        _near(n, max(a, b), a + b, threshold)
-        or _near(n, 1, min(a, b), threshold)
-        or _near(n, max(1, a - b), a, threshold)
-        or _near(n, max(1, b - a), b, threshold)
-    ):
-        ab = ra.persons.intersection_cardinality(rb.persons)
-        keys, sets = (ra.output_key, rb.output_key), (ra.persons, rb.persons)
-        back = (rb.output_key, ra.output_key), (rb.persons, ra.persons)
-        candidates += [
-            (Relation.UNION, new_key, new, keys, sets, a + b - ab),
-            (Relation.INTERSECTION, new_key, new, keys, sets, ab),
-            (Relation.DIFFERENCE, new_key, new, keys, sets, a - ab),
-            (Relation.DIFFERENCE, new_key, new, *back, b - ab),
-        ]
-    for relation, target_key, target, operand_keys, (y_set, z_set), size in candidates:
-        if not target or not size or abs(len(target) - size) >= threshold:
-            continue
-        differs_by = target.symmetric_difference_cardinality(_apply(relation, y_set, z_set))
-        if 1 <= differs_by < threshold:
-            yield Finding(relation, target_key, operand_keys, differs_by)
-
-
-def _near(x: int, lo: int, hi: int, threshold: int) -> bool:
-    """Could a set of size in [lo, hi] (non-empty) lie within threshold-1 of a set of size x?"""
-    return lo <= hi and x > 0 and lo - threshold < x < hi + threshold
-
-
-def _apply(relation: Relation, y: AbstractBitMap, z: AbstractBitMap) -> AbstractBitMap:
-    if relation is Relation.UNION:
-        return y | z
-    if relation is Relation.INTERSECTION:
-        return y & z
-    return y - z
+def formula(coefficients: Sequence[Fraction], keys: Sequence[str]) -> str:
+    """``a + b - c`` (or ``(a + b - c) / 2``) for counts of outputs ``keys``."""
+    terms = [(c, k) for c, k in zip(coefficients, keys, strict=True) if c]
+    denominator = math.lcm(*(c.denominator for c, _ in terms))
+    terms.sort(key=lambda term: term[0] < 0)  # positive terms first
+    text = ""
+    for c, k in terms:
+        whole = abs(c * denominator)
+        name = k if whole == 1 else f"{whole}·{k}"
+        text += (" - " if c < 0 else " + ") + name if text else ("-" if c < 0 else "") + name
+    return f"({text}) / {denominator}" if denominator > 1 else text
