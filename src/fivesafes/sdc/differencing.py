@@ -16,7 +16,8 @@ whole population of those used (a small population on its own is the threshold's
 |          |                                      | and B's (not of two of them alone)        |
 | cover    | X (N, or an earlier A ⊇ N) and the   | X minus the union of the parts, when its  |
 |          | three or more released outputs       | indicator is a combination of X's and the |
-|          | inside X (N among them when X is A)  | parts'                                    |
+|          | inside X (N among them when X is A)  | parts'; or X minus three or more pairwise |
+|          |                                      | disjoint parts among them                 |
 
 *Follows* is linear algebra: an attacker who knows which Venn regions are empty (we assume
 they do: nesting and disjointness are often known from the definitions) learns exactly the
@@ -58,6 +59,7 @@ MAX_PERSON_ID = 2**32 - 1
 NEW_OUTPUT = "(new output)"
 MAX_COVER_PARTS = 64  # beyond this many parts inside a population, cover judges by the union alone
 MAX_COVER_REGIONS = 4096  # likewise beyond this many distinct regions of the parts
+MAX_PACKING_STEPS = 20_000  # the search for disjoint parts that nearly cover a population
 
 
 class PersonIdOutOfRange(ValueError):
@@ -313,13 +315,63 @@ def _cover(
     if len(parts) < 3:
         return None  # one or two parts: the relations one and three
     rest = len(target) - len(BitMap.union(*(persons for _, persons in parts)))
-    if not 1 <= rest < threshold:
+    if 1 <= rest < threshold:
+        keys = (key, *(k for k, _ in parts))
+        coefficients = _rest_coefficients(target, [persons for _, persons in parts])
+        if coefficients is not None:
+            return Finding(Relation.COVER, keys, tuple(coefficients), rest)
+    chosen = _packing(len(target), parts, threshold, first_needed=key != NEW_OUTPUT)
+    if chosen is None:
         return None
-    keys = (key, *(k for k, _ in parts))
-    coefficients = _rest_coefficients(target, [persons for _, persons in parts])
-    if coefficients is None:
+    keys = (key, *(parts[i][0] for i in sorted(chosen)))
+    covered = sum(len(parts[i][1]) for i in chosen)
+    return Finding(
+        Relation.COVER, keys, (Fraction(1),) + (Fraction(-1),) * len(chosen), len(target) - covered
+    )
+
+
+def _packing(
+    size: int, parts: list[tuple[str, AbstractBitMap]], threshold: int, *, first_needed: bool
+) -> list[int] | None:
+    """Three or more pairwise disjoint parts (the first among them if ``first_needed``: the
+    new output, when the target is an earlier one) that together leave 1..t-1 persons of a
+    target of ``size`` uncovered, or None. The parts of all outputs inside a target may
+    cover it whole, while some of them leave a small rest: an attacker picks the ones that
+    do. A depth-first search over disjoint parts, largest first, pruned by the sizes left;
+    it stops after ``MAX_PACKING_STEPS`` steps."""
+    low, high = size - threshold + 1, size - 1
+    order = sorted(range(len(parts)), key=lambda i: -len(parts[i][1]))
+    if first_needed:
+        order = [0] + [i for i in order if i != 0]
+    sizes = [len(parts[i][1]) for i in order]
+    left = [*np.cumsum(sizes[::-1])[::-1].tolist(), 0]
+    apart: dict[tuple[int, int], bool] = {}
+    steps = 0
+
+    def disjoint(i: int, j: int) -> bool:
+        pair = (min(i, j), max(i, j))
+        if pair not in apart:
+            apart[pair] = not parts[i][1].intersection_cardinality(parts[j][1])
+        return apart[pair]
+
+    def search(start: int, chosen: list[int], total: int) -> list[int] | None:
+        nonlocal steps
+        if len(chosen) >= 3 and low <= total <= high:
+            return chosen
+        for position in range(start, len(order)):
+            steps += 1
+            if steps > MAX_PACKING_STEPS or total + left[position] < low:
+                return None
+            i = order[position]
+            if total + sizes[position] <= high and all(disjoint(i, c) for c in chosen):
+                found = search(position + 1, [*chosen, i], total + sizes[position])
+                if found is not None:
+                    return found
+            if first_needed and not chosen:
+                return None  # the new output must be among them
         return None
-    return Finding(Relation.COVER, keys, tuple(coefficients), rest)
+
+    return search(0, [], 0)
 
 
 def _rest_coefficients(
