@@ -1,5 +1,6 @@
 """Helpers for tests of the hub's web portal over real HTTP: a hub process whose cookies work
-over loopback http, people with a password and TOTP, and signing in as a browser does."""
+over loopback http, people with a password and TOTP, signing in as a browser does, and a task
+page's result tables read back from its HTML (to hold its CSV to them)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import date
+from html.parser import HTMLParser
 from typing import Any
 
 import httpx
@@ -117,3 +119,96 @@ def session_for(harness: Any, username: str) -> httpx.Client:
     client.cookies.set("fivesafes_session", session_id)
     client.csrf = csrf  # type: ignore[attr-defined]
     return client
+
+
+class ResultTables(HTMLParser):
+    """A task page's result, read back from its HTML as a person sees it: each result table
+    (``<table class="... result">``) as its caption, header and body rows (the row labels
+    first where the table shows them), and each line in words (``result-line``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[tuple[str, list[str], list[list[str]]]] = []
+        self.lines: list[str] = []
+        self._caption: list[str] | None = None
+        self._line: list[str] | None = None
+        self._last_caption = ""
+        self._table: dict[str, Any] | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        classes = (dict(attrs).get("class") or "").split()
+        if tag == "figcaption":
+            self._caption = []
+        elif tag == "p" and "result-line" in classes:
+            self._line = []
+        elif tag == "table" and "result" in classes:
+            self._table = {"head": [], "body": [], "part": None}
+        elif self._table is not None and tag in ("thead", "tbody"):
+            self._table["part"] = tag
+        elif self._table is not None and tag == "tr":
+            self._table["head" if self._table["part"] == "thead" else "body"].append([])
+        elif self._table is not None and tag in ("th", "td"):
+            self._cell = []
+            self._kind = tag
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "figcaption" and self._caption is not None:
+            self._last_caption = "".join(self._caption).strip()
+            self._caption = None
+        elif tag == "p" and self._line is not None:
+            self.lines.append("".join(self._line).strip())
+            self._line = None
+        elif tag in ("th", "td") and self._cell is not None and self._table is not None:
+            part = self._table["head" if self._table["part"] == "thead" else "body"]
+            part[-1].append(("".join(self._cell).strip(), self._kind))
+            self._cell = None
+        elif tag == "table" and self._table is not None:
+            self.tables.append((self._last_caption, *self._read(self._table)))
+            self._table = None
+
+    def handle_data(self, data: str) -> None:
+        for collecting in (self._caption, self._line, self._cell):
+            if collecting is not None:
+                collecting.append(data)
+
+    @staticmethod
+    def _read(table: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+        body = [[text for text, _ in row] for row in table["body"]]
+        labels = 0  # row labels are <th> in the body (pandas' index)
+        if table["body"]:
+            while labels < len(table["body"][0]) and table["body"][0][labels][1] == "th":
+                labels += 1
+        head = [[text for text, _ in row] for row in table["head"]]
+        # pandas puts the columns' names on the first header row and, when the index is
+        # named, the index's names on a second one
+        header = [head[-1][i] if i < labels else head[0][i] for i in range(len(head[0]))]
+        return header, body
+
+
+def result_tables(page: str) -> ResultTables:
+    parser = ResultTables()
+    parser.feed(page)
+    return parser
+
+
+def expected_csv(page: str) -> list[list[str]]:
+    """The rows the task's CSV must hold, read from its page alone: a column ``table``, then
+    every table's columns in the order they first come, then ``note``; each table's rows under
+    its caption, then each line under ``notes``."""
+    read = result_tables(page)
+    columns = ["table"]
+    for _, header, _ in read.tables:
+        columns += [name for name in header if name not in columns]
+    if read.lines:
+        columns.append("note")
+    rows = [columns]
+    for caption, header, body in read.tables:
+        for cells in body:
+            row = [caption] + [""] * (len(columns) - 1)
+            for name, text in zip(header, cells, strict=True):
+                row[columns.index(name)] = text
+            rows.append(row)
+    for line in read.lines:
+        rows.append(["notes"] + [""] * (len(columns) - 2) + [line])
+    return rows

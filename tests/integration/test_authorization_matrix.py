@@ -65,6 +65,11 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/projects/{project_id}/edit"): (303, 303, 403, 403, 404, 303, 404, 303, 303),
     ("POST", "/projects/{project_id}/counts"): (303, 201, 201, 403, 404, 403, 404, 303, 303),
     ("GET", "/tasks/{task_id}"): (303, 200, 200, 200, 404, 404, 404, 303, 303),
+    # its result as CSV, asked as the page is; the task is still running: nothing yet (409)
+    ("GET", "/tasks/{task_id}/result.csv"): (303, 409, 409, 409, 404, 404, 404, 303, 303),
+    # "Send to the airlock": the page's who, then a request's author's (accredited), then 409
+    ("POST", "/tasks/{task_id}/airlock"): (303, 409, 409, 403, 404, 404, 404, 303, 303),
+    ("GET", "/nodes"): (303, 200, 200, 200, 200, 200, 200, 303, 303),  # as /api/v1/nodes
     ("GET", "/audit"): (303, 403, 403, 403, 403, 200, 403, 303, 303),
     # the airlock's pages: alice's submitted release request with table.csv; olga votes on it,
     # alice withdraws it last (fivesafes.airlock.portal)
@@ -102,6 +107,9 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/api/v1/tasks"): (401, 201, 201, 403, 404, 403, 404, 403, 401),
     ("GET", "/api/v1/tasks"): (401, 200, 200, 200, 200, 200, 200, 200, 401),  # theirs only
     ("GET", "/api/v1/tasks/{task_id}"): (401, 200, 200, 200, 404, 404, 404, 200, 401),
+    ("GET", "/api/v1/tasks/{task_id}/result.csv"): (
+        401, 409, 409, 409, 404, 404, 404, 409, 401,
+    ),
     # nodes: signed requests only
     ("GET", "/api/v1/node/runs/next"): (401, 401, 401, 401, 401, 401, 401, 401, 200),
     ("POST", "/api/v1/node/runs/{run_id}/result"): (
@@ -179,9 +187,9 @@ class World:
         finally:
             hub.stop()
         self.node_key = load_private_key(Path(harness.root / "northfield" / "node.key"))
-        created = httpx.post(
+        created = httpx.post(  # running all the while: its node never starts
             f"{harness.hub_url}/api/v1/tasks",
-            json=self.task_body(self.project),
+            json={**self.task_body(self.project), "timeout_seconds": 3600},
             headers={"Authorization": f"Bearer {self.tokens['pi']}"},
         )
         assert created.status_code == 201, created.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import time
@@ -113,8 +114,14 @@ def test_deploy_a_hub_and_a_node_with_the_cli(tmp_path, site_data):
         assert counted["nodes"][0]["state"] == "succeeded"
         assert counted["total"] == counted["nodes"][0]["value"] and counted["total"] >= 10
 
-        table = fs("count", "--connection", str(connection), "--cohort", str(cohort)).stdout
-        assert "northfield" in table and "TOTAL" in table
+        out = tmp_path / "count.csv"  # the result as its page in the hub's portal shows it
+        table = fs("count", "--connection", str(connection), "--cohort", str(cohort),
+                   "--csv", str(out)).stdout  # fmt: skip
+        assert "northfield" in table and "TOTAL" in table and f"CSV: {out}" in table
+        written = list(csv.DictReader(out.open(newline="", encoding="utf-8")))
+        released = [(r["node"], r["answer"], r["count"]) for r in written if r["table"] != "notes"]
+        total = str(counted["total"])
+        assert released == [("northfield", "succeeded", total), ("total", "complete", total)]
 
         listed = json.loads(fs("tasks", "--connection", str(connection), "--json").stdout)
         assert [t["asked"] for t in listed] == ['count of "lc"', 'count of "lc"']
@@ -128,6 +135,10 @@ def test_deploy_a_hub_and_a_node_with_the_cli(tmp_path, site_data):
         assert json.loads(elsewhere.stdout) == []  # a project not hers lists nothing
 
         assert "online" in fs("hub", "nodes", "--config", hub_toml).stdout
+        nodes = fs("nodes", "--connection", str(connection)).stdout  # the researcher's view
+        assert "northfield" in nodes and "online" in nodes and "UTC)" in nodes
+        [node] = json.loads(fs("nodes", "--connection", str(connection), "--json").stdout)
+        assert node["name"] == "northfield" and node["online"] is True
         runs = fs("node", "runs", "--config", node_toml).stdout
         assert runs.count("succeeded") == 2
         assert "approved" in fs("node", "approvals", "--config", node_toml).stdout

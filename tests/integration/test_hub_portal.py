@@ -203,6 +203,7 @@ def test_every_page_has_labels_landmarks_and_named_controls(world):
         "/": alice, "/projects": alice, "/projects/new": alice,
         f"/projects/{world.project}": alice, f"/projects/{world.project}/edit": alice,
         "/register": alice, "/audit": root, "/airlock": alice, "/airlock/new": alice,
+        "/nodes": alice,
     }  # fmt: skip
     pages[f"/tasks/{task.group(1)}"] = alice
     found = {}

@@ -2,11 +2,15 @@
 a real hub and node processes run each analysis on synthetic OMOP data, and the page must show
 each node's verdict (passed, suppressed, refused with its reason in words, missing) and the
 very figures the client's result class gives for the same task, with a server-drawn SVG where
-a picture serves. A task that does not exist, or is not yours, is one "not found" page."""
+a picture serves. Each result downloads as CSV, from the portal and the API alike, holding
+the page's tables cell by cell, and goes to the airlock as that file. A task that does not
+exist, or is not yours, is one "not found" page, and one "not found" CSV."""
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import re
 import time
 from datetime import date
@@ -28,9 +32,9 @@ from fivesafes.client.results import (
     SummaryResult,
 )
 from fivesafes.data.synth import concepts as c
-from fivesafes.hub.portal.results import number
+from fivesafes.hub.results import number
 from fivesafes.protocol.runs import REASON_TEXT, ReasonCode
-from portal import person, session_for, start_portal_hub
+from portal import expected_csv, person, session_for, start_portal_hub
 
 EVERYONE = {"name": "everyone", "index": {"type": "fixed", "date": "2020-01-01"}}
 HYPERTENSION = {
@@ -89,8 +93,8 @@ class World:
         harness.add_node("offline", {"engine": "duckdb", "path": str(data["lakeside"])},
                          start=False)  # fmt: skip
         self.alice = person(harness, "alice", totp=False)
-        person(harness, "bob", totp=False)
-        person(harness, "root", roles=("hub_admin",), totp=False)
+        self.bob = person(harness, "bob", totp=False)
+        self.root = person(harness, "root", roles=("hub_admin",), totp=False)
         self.clients = {n: session_for(harness, n) for n in ("alice", "bob", "root")}
         # the count asks every node: lakeside has not approved (refuses), offline never answers
         everyone = [*RUNNING, "lakeside", "offline"]
@@ -301,3 +305,81 @@ def test_a_bad_task_id_and_another_projects_task_get_one_not_found_page(world):
     assert absent.text == outsider.text and "lung_cancer" not in outsider.text
     # a hub admin sees every project, but a task's results only its members (as the API)
     assert world.page(task, who="root").status_code == 404
+
+
+def unescaped(rows: list[list[str]]) -> list[list[str]]:
+    """The CSV's cells as the page shows them: a ``'`` that keeps a spreadsheet from running a
+    cell as a formula taken off again."""
+    return [[c[1:] if c[:1] == "'" and c[1:2] in ("=", "+", "-", "@") else c for c in row]
+            for row in rows]  # fmt: skip
+
+
+def api_csv(world, task: str, token: str | None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    url = f"{world.harness.hub_url}/api/v1/tasks/{task}/result.csv"
+    return httpx.get(url, headers=headers, timeout=30)
+
+
+@pytest.mark.parametrize("key", list(TASKS))
+def test_every_result_downloads_as_its_pages_tables_cell_by_cell(world, key):
+    view = world.views[key]
+    page = shown(world, key)
+    assert f'href="/tasks/{view.task_id}/result.csv"' in page  # the page's download link
+    response = world.page(view.task_id + "/result.csv")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    name = f"task-{view.task_id}-{view.analysis}.csv"
+    assert response.headers["content-disposition"] == f'attachment; filename="{name}"'
+    rows = list(csv.reader(io.StringIO(response.text)))
+    assert unescaped(rows) == expected_csv(page)
+    assert len(rows) > 1, "every result shows something"
+    # the API's CSV is the portal's, byte for byte
+    api = api_csv(world, view.task_id, world.alice.token)
+    assert api.status_code == 200 and api.content == response.content
+    assert api.headers["content-disposition"] == response.headers["content-disposition"]
+
+
+def test_a_suppressed_count_is_marked_in_its_csv_never_a_number(world):
+    task = world.views["count_suppressed"].task_id
+    rows = list(csv.DictReader(io.StringIO(world.page(task + "/result.csv").text)))
+    counts = [r["count"] for r in rows if r["table"] != "notes"]
+    assert counts == ["suppressed", "suppressed", "suppressed"]  # two nodes and the total
+
+
+def test_a_csv_is_for_the_projects_members_only_and_one_not_found(world):
+    task = world.tasks["glm"]
+    absent = world.page("t_doesnotexist/result.csv")
+    assert absent.status_code == 404
+    for who in ("bob", "root"):  # not a member; a hub admin (not a member either)
+        outsider = world.page(task + "/result.csv", who=who)
+        assert (outsider.status_code, outsider.text) == (404, absent.text)
+        assert "lung_cancer" not in outsider.text
+    api_absent = api_csv(world, "t_doesnotexist", world.alice.token)
+    assert api_absent.status_code == 404
+    for token in (world.bob.token, world.root.token):
+        refused = api_csv(world, task, token)
+        assert (refused.status_code, refused.json()) == (404, api_absent.json())
+    assert api_csv(world, task, None).status_code == 401
+    signed_out = httpx.get(f"{world.harness.hub_url}/tasks/{task}/result.csv")
+    assert signed_out.status_code == 303 and signed_out.headers["location"].startswith("/sign-in")
+
+
+def test_send_to_the_airlock_makes_a_draft_request_holding_the_csv(world):
+    task = world.tasks["crosstab"]
+    alice = world.clients["alice"]
+    assert 'action="/tasks/' + task + '/airlock"' in world.page(task).text
+    sent = alice.post(f"/tasks/{task}/airlock", data={"csrf": alice.csrf})
+    assert sent.status_code == 303, sent.text
+    request = sent.headers["location"]
+    assert re.fullmatch(r"/airlock/ar_[0-9a-f]+", request)
+    name = f"task-{task}-crosstab.csv"
+    draft = alice.get(request)
+    assert draft.status_code == 200 and name in draft.text and f"Task {task}" in draft.text
+    held = alice.get(f"{request}/files/{name}")
+    assert held.status_code == 200
+    assert held.content == world.page(task + "/result.csv").content  # the download's bytes
+    bob = world.clients["bob"]  # not a member: the task page's "not found"
+    refused = bob.post(f"/tasks/{task}/airlock", data={"csrf": bob.csrf})
+    assert refused.status_code == 404
+    unsigned = alice.post(f"/tasks/{task}/airlock", data={})  # no CSRF token: refused
+    assert unsigned.status_code == 403

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 
-from fivesafes.hub.portal.results import shown
+from fivesafes.hub.results import shown
 from fivesafes.protocol.models import RunView, TaskView
 
 NOW = datetime(2026, 12, 6, tzinfo=UTC)

@@ -1,8 +1,9 @@
 """``fivesafes analyse NAME``: each analysis's command, from the registry.
 
 An analysis brings its commands (``Analysis.commands``: its own options and what it asks);
-this module adds what every command shares (the connection file, project, nodes, timeout and
-``--json``), opens the client, and prints the result. A command marked ``top_level`` is
+this module adds what every command shares (the connection file, project, nodes, timeout,
+``--json`` and ``--csv``), opens the client, prints the result and, with ``--csv PATH``, writes
+each task's result as the hub's CSV of its page. A command marked ``top_level`` is
 ``fivesafes NAME`` itself (``fivesafes count``).
 
 Help lists the commands as the registry declares them (``Registry.commands``); an analysis is
@@ -14,7 +15,7 @@ import inspect
 import json
 import typing
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,6 +26,7 @@ from fivesafes.analyses.registry import REGISTRY, Listed
 from fivesafes.cli import lazy
 from fivesafes.cli.output import console, errors
 from fivesafes.cli.progress import Shown, WaitingLine
+from fivesafes.protocol.models import TaskView
 
 ASKED = ("project", "nodes", "timeout")  # what ``Command.run`` takes besides its own options
 
@@ -35,6 +37,44 @@ def show(result: Any, as_json: bool) -> None:
         console.print_json(json.dumps(asdict(result)))
     else:
         console.print(str(result), highlight=False, soft_wrap=True)
+
+
+@dataclass
+class Recorded:
+    """The client as an analysis asks through it (``analyses.plugin.Asker``), keeping the id of
+    every task it submits (for ``--csv``)."""
+
+    asker: Any
+    task_ids: list[str] = field(default_factory=list)
+
+    def submit(self, analysis: str, parameters: dict[str, Any], **options: Any) -> TaskView:
+        view: TaskView = self.asker.submit(analysis, parameters, **options)
+        self.task_ids.append(view.task_id)
+        return view
+
+    def wait(self, task_id: str, timeout: float) -> TaskView:
+        view: TaskView = self.asker.wait(task_id, timeout)
+        return view
+
+
+def csv_paths(path: Path, task_ids: list[str]) -> list[Path]:
+    """Where ``--csv PATH`` writes each task's result: ``PATH`` itself for one task; for
+    several, ``PATH`` with each task's id before its suffix (``fit-t_0123.csv``)."""
+    if len(task_ids) == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}-{task}{path.suffix}") for task in task_ids]
+
+
+def write_csv(fed: Any, task_ids: list[str], path: Path | None) -> list[Path]:
+    """Each task's result as the hub's ``GET /api/v1/tasks/{id}/result.csv`` gives it (its
+    portal page's tables), written where ``csv_paths`` says; the paths written."""
+    if path is None:
+        return []
+    written = []
+    for task, target in zip(task_ids, csv_paths(path, task_ids), strict=True):
+        target.write_text(fed.result_csv(task), encoding="utf-8", newline="")
+        written.append(target)
+    return written
 
 
 def _shared(command: Command) -> list[inspect.Parameter]:
@@ -66,6 +106,18 @@ def _shared(command: Command) -> list[inspect.Parameter]:
             Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")],
             False,
         ),
+        (
+            "csv",
+            Annotated[
+                Path | None,
+                typer.Option(
+                    "--csv",
+                    help="Also write the result to this CSV file, as the task's page in the "
+                    "hub's portal shows it.",
+                ),
+            ],
+            None,
+        ),
     ]
     return [inspect.Parameter(n, option, annotation=a, default=d) for n, a, d in shared]
 
@@ -81,7 +133,8 @@ def command(command: Command) -> Callable[..., None]:
     ]
 
     def run(**options: Any) -> None:
-        shared = {name: options.pop(name) for name in ("connection", "project", "node", "as_json")}
+        names = ("connection", "project", "node", "as_json", "csv")
+        shared = {name: options.pop(name) for name in names}
         timeout = options.pop("timeout")
         asked = {"project": shared["project"], "nodes": shared["node"] or None, "timeout": timeout}
         # imported here, not at the top: the client brings httpx, which help does not need
@@ -90,19 +143,23 @@ def command(command: Command) -> Callable[..., None]:
         waiting = WaitingLine.on_terminal()
         try:
             with Federation.from_file(shared["connection"]) as fed:
-                asker = fed if waiting is None else Shown(fed, waiting)
-                result = command.run(asker, **asked, **options)
+                asker = Recorded(fed if waiting is None else Shown(fed, waiting))
+                try:
+                    result = command.run(asker, **asked, **options)
+                finally:
+                    if waiting is not None:
+                        waiting.clear()
+                for each in result if isinstance(result, list) else [result]:
+                    if command.show is not None:
+                        command.show(each, shared["as_json"], console)
+                    else:
+                        show(each, shared["as_json"])
+                written = write_csv(fed, asker.task_ids, shared["csv"])
         except CommandError as exc:
             console.print(str(exc))
             raise typer.Exit(exc.code) from None
-        finally:
-            if waiting is not None:
-                waiting.clear()
-        for each in result if isinstance(result, list) else [result]:
-            if command.show is not None:
-                command.show(each, shared["as_json"], console)
-            else:
-                show(each, shared["as_json"])
+        for path in written:  # beside JSON, on standard error, as ``finish``'s lines
+            (errors if shared["as_json"] else console).print(f"CSV: {path}", highlight=False)
         lines, code = command.finish(result, options) if command.finish else ([], 0)
         for line in lines:  # beside JSON, on standard error: standard output stays one document
             (errors if shared["as_json"] else console).print(line)

@@ -101,24 +101,20 @@ def enrol_node(
 @app.command()
 def nodes(config: ConfigOption = Path("hub.toml")) -> None:
     """List enrolled nodes and whether each is online."""
-    from sqlalchemy import select
-
-    from fivesafes.hub.db import Node
-    from fivesafes.hub.enrolment import is_online
-    from fivesafes.protocol.signing import fingerprint
+    from fivesafes.hub.enrolment import node_views
     from fivesafes.storage.types import utcnow
+    from fivesafes.web.when import seen
 
     service = _service(config)
-    rows = service.unit(lambda s: list(s.scalars(select(Node).order_by(Node.name))))
-    table = Table("node", "status", "last seen", "key fingerprint")
     now = utcnow()
-    for node in rows:
-        online = is_online(node, now, service.offline_after)
+    views = service.unit(lambda s: node_views(s, now, service.offline_after))
+    table = Table("node", "status", "last seen", "key fingerprint")
+    for node in views:
         table.add_row(
             node.name,
-            "[green]online[/]" if online else "[red]offline[/]",
-            node.last_seen_at.isoformat(timespec="seconds") if node.last_seen_at else "never",
-            fingerprint(node.public_key),
+            "[green]online[/]" if node.online else "[red]offline[/]",
+            seen(node.last_seen_at, now),
+            node.fingerprint,
         )
     console.print(table)
 

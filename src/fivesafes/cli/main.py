@@ -142,6 +142,34 @@ def tasks(
     console.print(table)
 
 
+@app.command()
+def nodes(
+    connection: Path = typer.Option(Path("connection.json"), help="Connection file."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List the federation's nodes: online or offline, and when each last polled the hub."""
+    import json
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    from fivesafes.client import Federation
+    from fivesafes.web.when import seen
+
+    with Federation.from_file(connection) as fed:
+        found = fed.nodes()
+    if as_json:
+        console.print_json(json.dumps([n.model_dump(mode="json") for n in found]))
+        return
+    online = sum(n.online for n in found)
+    table = Table("node", "status", "last seen", title=f"Nodes ({online} of {len(found)} online)")
+    now = datetime.now(UTC)
+    for n in found:
+        status = "[green]online[/]" if n.online else "[red]offline[/]"
+        table.add_row(n.name, status, seen(n.last_seen_at, now))
+    console.print(table)
+
+
 def main() -> None:
     app()
 

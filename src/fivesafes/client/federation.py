@@ -76,6 +76,10 @@ class Federation:
     # ---- plumbing ------------------------------------------------------------------------
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._send(method, path, **kwargs).json()
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The hub's answer; a refusal raised as ``FederationError`` with the hub's code."""
         try:
             response = self._client.request(method, path, **kwargs)
         except httpx.TransportError as exc:
@@ -96,7 +100,7 @@ class Federation:
                 raise FederationError(
                     "http_error", f"HTTP {response.status_code}", response.status_code
                 ) from None
-        return response.json()
+        return response
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -149,6 +153,12 @@ class Federation:
         return TaskView.model_validate(
             self._request("GET", f"/api/v1/tasks/{task_id}", params={"wait": wait})
         )
+
+    def result_csv(self, task_id: str) -> str:
+        """A finished task's result as its page in the hub's portal shows it, as CSV text: each
+        table's rows under a column ``table`` naming it, suppressed cells marked as the page
+        marks them, and the page's notes (``GET /api/v1/tasks/{id}/result.csv``)."""
+        return self._send("GET", f"/api/v1/tasks/{task_id}/result.csv").text
 
     # ---- analyses ----------------------------------------------------------------------------
 

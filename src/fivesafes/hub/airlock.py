@@ -1,6 +1,7 @@
 """The airlock at the hub: release requests for combined results a researcher wants to
 publish, reviewed by the hub's output checkers (role ``output_checker`` at the hub). The same
-rules and store as at a node (``fivesafes.airlock``), in the hub's database.
+rules and store as at a node (``fivesafes.airlock``), in the hub's database. A task's page
+sends its result there as its CSV file (``POST /tasks/{id}/airlock``: a new draft request).
 
 Everyone acting is a hub account (active); the author of a request is a researcher who is a
 member of the request's project.
@@ -10,20 +11,29 @@ from __future__ import annotations
 
 from datetime import date
 
+from fastapi import APIRouter
+from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fivesafes.airlock.files import FileType, RequestFile
 from fivesafes.airlock.portal.site import AirlockSite
 from fivesafes.airlock.service import Airlock, sql_unit
 from fivesafes.audit.checkpoints import service_name
-from fivesafes.governance.people import Actor
+from fivesafes.governance.people import Actor, via_session
 from fivesafes.governance.policies import check_accredited
 from fivesafes.governance.roles import HUB, Role
 from fivesafes.hub.db import AIRLOCK, AUDIT, Project, ProjectMember
 from fivesafes.hub.people import hub_accounts
 from fivesafes.hub.projects import member_names
+from fivesafes.hub.results import csv_name, csv_of
 from fivesafes.hub.service import HubService
+from fivesafes.hub.tasks import task_for, task_view
 from fivesafes.protocol.errors import InvalidRequest, NotFoundOrNoPermission
+from fivesafes.web.signin import Posting
+
+MAX_TITLE = 300
+MAX_CONTEXT = 4000
 
 
 def hub_airlock(service: HubService) -> Airlock:
@@ -84,3 +94,38 @@ def portal_site(service: HubService) -> AirlockSite:
             request, service, web, template, **context
         ),
     )
+
+
+def task_router(service: HubService) -> APIRouter:
+    """``POST /tasks/{task_id}/airlock``, the task page's "Send to the airlock": the task's
+    result as its CSV file (the download's very bytes, ``hub.results.csv_of``) in a new draft
+    release request of the task's project, which its author then describes and submits at
+    ``/airlock/{id}``. Asked as the task page is (an outsider gets its "not found"), then as a
+    request's author is (``check_author``); a task still running has nothing to send (409)."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.post("/tasks/{task_id}/airlock")
+    def send(task_id: str, web: Posting) -> RedirectResponse:
+        who = via_session(web.account)
+        view = service.read(lambda s: task_view(s, task_for(s, task_id, who)))
+        service.read(lambda s: check_author(s, who, view.project_id))
+        what = view.asked or view.analysis
+        made = hub_airlock(service).create(
+            title=f"Task {view.task_id}: {what}"[:MAX_TITLE],
+            project_id=view.project_id,
+            by=who,
+            files=(
+                RequestFile(
+                    csv_name(view),
+                    csv_of(view).encode("utf-8"),
+                    FileType.OUTPUT,
+                    f"The combined result of task {view.task_id} ({what}) as its page in the "
+                    "hub's portal shows it, after every node's disclosure gate and the hub's."[
+                        :MAX_CONTEXT
+                    ],
+                ),
+            ),
+        )
+        return RedirectResponse(f"/airlock/{made.id}", status_code=303)
+
+    return router

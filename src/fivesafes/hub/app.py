@@ -18,6 +18,7 @@ from fivesafes.hub.api import nodes, public, researcher
 from fivesafes.hub.api.deps import Service
 from fivesafes.hub.api.errors import BodyLimit, install_error_handlers
 from fivesafes.hub.portal import audit as portal_audit
+from fivesafes.hub.portal import nodes as portal_nodes
 from fivesafes.hub.portal import pages as portal_pages
 from fivesafes.hub.portal import projects as portal_projects
 from fivesafes.hub.portal import tasks as portal_tasks
@@ -31,8 +32,10 @@ from fivesafes.web.signin import WebSignIn
 MOUNTS: tuple[Mount[HubService], ...] = (
     Mount("audit", lambda service: audit_router(portal_audit.audit_site(service))),
     Mount("airlock", lambda service: airlock_router(hub_airlock.portal_site(service))),
+    Mount("airlock-tasks", hub_airlock.task_router),
 )
-"""The domain modules' pages the hub mounts (``fivesafes.kit.site``): ``/audit``, ``/airlock``."""
+"""The domain modules' pages the hub mounts (``fivesafes.kit.site``): ``/audit``, ``/airlock``
+and a task's "Send to the airlock" (``/tasks/{id}/airlock``)."""
 
 
 def create_app(service: HubService) -> FastAPI:
@@ -88,7 +91,7 @@ def create_app(service: HubService) -> FastAPI:
     app.include_router(researcher.router)
     app.include_router(nodes.router)
     app.include_router(public.router)  # the data use register
-    for portal in (portal_pages, portal_projects, portal_tasks):
+    for portal in (portal_pages, portal_projects, portal_tasks, portal_nodes):
         app.include_router(portal.router)
     mount(app, service, MOUNTS)
     WebSignIn(

@@ -19,7 +19,8 @@ from fivesafes.audit.events import AuditEventType
 from fivesafes.hub.db import AUDIT, EnrolmentToken, Node
 from fivesafes.hub.people import hash_token
 from fivesafes.protocol.errors import BadSignature, Conflict, Unauthenticated
-from fivesafes.protocol.signing import parse_public_key, verify_request
+from fivesafes.protocol.models import NodeView
+from fivesafes.protocol.signing import fingerprint, parse_public_key, verify_request
 from fivesafes.storage.types import utcnow
 
 PRESENCE_WRITE_INTERVAL = timedelta(seconds=2)
@@ -124,4 +125,26 @@ def record_presence(session: Session, node: Node, now: datetime | None = None) -
 
 
 def is_online(node: Node, now: datetime, offline_after: timedelta) -> bool:
+    """A node is online while its agent has polled (or sent a run's heartbeat) within
+    ``offline_after`` (``[hub] node_offline_after_seconds``)."""
     return node.last_seen_at is not None and now - node.last_seen_at <= offline_after
+
+
+def node_views(
+    session: Session, now: datetime, offline_after: timedelta, names: list[str] | None = None
+) -> list[NodeView]:
+    """The enrolled nodes (or those of ``names``) by name, each online or offline at ``now``
+    and when it was last seen: ``GET /api/v1/nodes``, the portal's and the CLI's."""
+    query = select(Node).order_by(Node.name)
+    if names is not None:
+        query = query.where(Node.name.in_(names))
+    return [
+        NodeView(
+            name=node.name,
+            online=is_online(node, now, offline_after),
+            last_seen_at=node.last_seen_at,
+            enrolled_at=node.enrolled_at,
+            fingerprint=fingerprint(node.public_key),
+        )
+        for node in session.scalars(query)
+    ]

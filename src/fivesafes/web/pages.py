@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from fivesafes.governance.accounts import WebSession
+from fivesafes.web import when
 from fivesafes.web.assets import STATIC
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -25,6 +26,7 @@ _ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_ENV.globals.update(ago=when.ago, utc=when.utc)  # "3 minutes ago", "2026-06-01 12:00:03 UTC"
 
 
 class Page(Protocol):

@@ -20,8 +20,13 @@ class NodeVerdict:
 
 @dataclass(frozen=True)
 class Table:
+    """A table of the page: its caption, its HTML, and the same cells as text (the row labels
+    first where the table shows them), which its CSV holds (``results/download.py``)."""
+
     caption: str
     html: str
+    header: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,9 +57,9 @@ def number(value: Any) -> str:
 
 
 def table(caption: str, frame: Any, *, missing: str = "—", index: bool = False) -> Table:
-    """A DataFrame as an HTML table (escaped): a column of whole numbers as integers, others
-    by ``number``, ``missing`` where a value is NA (a suppressed count, or a figure there is
-    none of)."""
+    """A DataFrame as an HTML table (escaped), and the same cells as text for its CSV: a column
+    of whole numbers as integers, others by ``number``, ``missing`` where a value is NA (a
+    suppressed count, or a figure there is none of); the index's labels first when ``index``."""
     import pandas as pd
 
     def absent(value: Any) -> bool:
@@ -79,7 +84,24 @@ def table(caption: str, frame: Any, *, missing: str = "—", index: bool = False
         columns=frame.columns,
     )
     html = shown.to_html(index=index, classes="compact result", border=0, escape=True)
-    return Table(caption, html)
+    labels = [label(name) for name in shown.index.names] if index else []
+    header = (*labels, *(label(name) for name in shown.columns))
+    several = shown.index.nlevels > 1
+    keys = [(k if several else (k,)) if index else () for k in shown.index]
+    rows = tuple(
+        (*(label(k) for k in key), *values)
+        for key, values in zip(keys, shown.itertuples(index=False, name=None), strict=True)
+    )
+    return Table(caption, html, header, rows)
+
+
+def label(name: Any) -> str:
+    """A column's or row's label as text: none is empty, a label of several levels is joined."""
+    if name is None:
+        return ""
+    if isinstance(name, tuple):
+        return " / ".join(label(part) for part in name)
+    return str(name)
 
 
 def show_fit(model: Any, page: Shown, words: str, xlabel: str) -> None:

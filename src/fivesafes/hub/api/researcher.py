@@ -8,7 +8,7 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
+from fastapi.responses import Response
 
 from fivesafes.analyses.registry import REGISTRY
 from fivesafes.governance.people import Actor
@@ -16,8 +16,7 @@ from fivesafes.governance.permissions import check_list_nodes
 from fivesafes.hub.api.deps import Caller, Service
 from fivesafes.hub.api.errors import ERROR_RESPONSES
 from fivesafes.hub.combination import published
-from fivesafes.hub.db import Node
-from fivesafes.hub.enrolment import is_online
+from fivesafes.hub.enrolment import node_views
 from fivesafes.hub.projects import (
     create_project_as,
     edit_project_as,
@@ -26,6 +25,7 @@ from fivesafes.hub.projects import (
     project_view,
     projects_visible_to,
 )
+from fivesafes.hub.results import csv_name, csv_of
 from fivesafes.hub.service import HubService
 from fivesafes.hub.tasks import MAX_TASKS_PAGE, create_task, task_for, task_view, tasks_for
 from fivesafes.protocol.models import (
@@ -38,7 +38,6 @@ from fivesafes.protocol.models import (
     TaskSummary,
     TaskView,
 )
-from fivesafes.protocol.signing import fingerprint
 from fivesafes.storage.types import utcnow
 
 router = APIRouter(prefix="/api/v1", tags=["researcher"], responses=ERROR_RESPONSES)
@@ -111,22 +110,12 @@ async def list_project_versions(
 
 @router.get("/nodes")
 async def list_nodes(actor: Caller, service: Service) -> list[NodeView]:
+    """Every enrolled node, online or offline (it has polled within ``[hub]
+    node_offline_after_seconds``), when it was last seen, and its key's fingerprint."""
     check_list_nodes(actor)
-
-    def work(session: Any) -> list[NodeView]:
-        now = utcnow()
-        return [
-            NodeView(
-                name=node.name,
-                online=is_online(node, now, service.offline_after),
-                last_seen_at=node.last_seen_at,
-                enrolled_at=node.enrolled_at,
-                fingerprint=fingerprint(node.public_key),
-            )
-            for node in session.scalars(select(Node).order_by(Node.name))
-        ]
-
-    return await asyncio.to_thread(service.read, work)
+    return await asyncio.to_thread(
+        service.read, lambda s: node_views(s, utcnow(), service.offline_after)
+    )
 
 
 @router.post("/tasks", status_code=201, response_model=TypedTaskView)
@@ -186,3 +175,37 @@ async def get_task(
         if view.state == "complete" or remaining <= 0 or service.notifier.stopping:
             return published(view)
         await service.notifier.wait(woken, min(remaining, 1.0))
+
+
+ERROR_BODY = "#/components/schemas/ErrorBody"  # ERROR_RESPONSES' model, as the document names it
+
+
+class CSVResponse(Response):
+    media_type = "text/csv; charset=utf-8"
+
+
+def csv_response(text: str, name: str) -> Response:
+    """A CSV file to download (the API's and the portal's), never kept by a cache."""
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
+    return CSVResponse(text.encode("utf-8"), headers=headers)
+
+
+@router.get(
+    "/tasks/{task_id}/result.csv",
+    response_class=CSVResponse,
+    responses={
+        200: {"description": "The result's tables as the task's page shows them."},
+        "4XX": {  # a refusal is the one JSON error shape, not CSV
+            "description": ERROR_RESPONSES["4XX"]["description"],
+            "content": {"application/json": {"schema": {"$ref": ERROR_BODY}}},
+        },
+    },
+)
+async def get_task_csv(task_id: str, actor: Caller, service: Service) -> Response:
+    """The task's result as its portal page shows it, as one CSV file: each table's rows under
+    a column ``table`` naming it, suppressed cells as the page marks them, and the page's notes
+    (``analyses/results/download.py``). A task still running is a conflict (409)."""
+    view = await asyncio.to_thread(
+        service.read, lambda s: task_view(s, task_for(s, task_id, actor))
+    )
+    return csv_response(await asyncio.to_thread(csv_of, view), csv_name(view))

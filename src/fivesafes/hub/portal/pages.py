@@ -1,5 +1,5 @@
 """The hub's portal frame, its home page and the public data use register page; the signed-in
-pages live beside this one (``projects``, ``tasks``, ``audit``)."""
+pages live beside this one (``projects``, ``tasks``, ``nodes``, ``audit``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from fivesafes.governance.accounts import WebSession
 from fivesafes.governance.people import via_session
-from fivesafes.governance.permissions import can_read_hub_audit
+from fivesafes.governance.permissions import can_list_nodes, can_read_hub_audit
 from fivesafes.hub.api.deps import Service
 from fivesafes.hub.api.public import cached_register
 from fivesafes.web.pages import render
@@ -29,7 +29,10 @@ def frame(service: Any, web: WebSession | None = None, **context: Any) -> dict[s
     if web is not None:
         nav.insert(1, ("/projects", "Projects"))
         nav.insert(2, ("/airlock", "Airlock"))
-        if can_read_hub_audit(via_session(web.account)):
+        actor = via_session(web.account)
+        if can_list_nodes(actor):
+            nav.insert(3, ("/nodes", "Nodes"))
+        if can_read_hub_audit(actor):
             nav.append(("/audit", "Audit"))
     return {
         "service_kind": "hub",

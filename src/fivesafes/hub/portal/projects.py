@@ -1,11 +1,13 @@
 """Projects in the hub's portal: the list, creating one, its page (terms, members, each node's
-approval as the hub last heard it, the risk tier with its reasons, tasks and a count form) and
-editing it. Every handler goes through the same ``fivesafes.hub.projects`` functions and
-permission checks as ``/api/v1/projects``, so an outsider gets the one "not found" answer."""
+approval as the hub last heard it and whether it is online now, the risk tier with its reasons,
+tasks and a count form) and editing it. Every handler goes through the same
+``fivesafes.hub.projects`` functions and permission checks as ``/api/v1/projects``, so an
+outsider gets the one "not found" answer."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -24,6 +26,7 @@ from fivesafes.governance.projects import DataDomain, Linkage, Sensitivity
 from fivesafes.governance.roles import Role
 from fivesafes.hub.api.deps import Service
 from fivesafes.hub.db import Node
+from fivesafes.hub.enrolment import node_views
 from fivesafes.hub.portal import forms
 from fivesafes.hub.portal.pages import page
 from fivesafes.hub.portal.tasks import recent_tasks
@@ -109,12 +112,19 @@ async def _form_again(
                 values=values, problems=problems, project=project, **offered)  # fmt: skip
 
 
-def _project_page(session: Session, project_id: str, actor: Actor) -> dict[str, Any]:
+def _project_page(
+    session: Session, project_id: str, actor: Actor, offline_after: timedelta
+) -> dict[str, Any]:
     project = project_for(session, project_id, actor)  # permission first: one answer
     access = project_access(session, project)
-    today = utcnow().date()
+    view = project_view(session, project)
+    now = utcnow()
+    today = now.date()
+    nodes = node_views(session, now, offline_after, names=list(view.approval_states))
     return {
-        "project": project_view(session, project),
+        "project": view,
+        "presence": {node.name: node for node in nodes},  # online or offline, last seen
+        "now": now,
         "may_edit": can_edit_project(actor, access),
         "may_count": can_submit_task(actor, access, today),
         "may_read_results": can_read_task(actor, access),  # members only, not a hub admin
@@ -128,7 +138,9 @@ async def project_page(
     project_id: str, request: Request, service: Service, web: SignedIn
 ) -> HTMLResponse:
     actor = via_session(web.account)
-    shown = await asyncio.to_thread(service.read, lambda s: _project_page(s, project_id, actor))
+    shown = await asyncio.to_thread(
+        service.read, lambda s: _project_page(s, project_id, actor, service.offline_after)
+    )
     return page(request, service, web, "hub/project.html", title=shown["project"].title,
                 **shown)  # fmt: skip
 

@@ -1,26 +1,26 @@
 """Tasks and results in the hub's portal: a project's recent tasks, running a count from its
-page (the API's own ``submit``), and a task's page, which polls itself with htmx until every
+page (the API's own ``submit``), a task's page, which polls itself with htmx until every
 node has answered: each node's disclosure verdict and the combined result of any analysis
-(``results``)."""
+(``hub.results``), and that result's tables as a CSV file."""
 
 from __future__ import annotations
 
 import asyncio
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fivesafes.analyses.registry import REGISTRY
 from fivesafes.governance.people import via_session
 from fivesafes.hub.api.deps import Service
-from fivesafes.hub.api.researcher import submit
+from fivesafes.hub.api.researcher import csv_response, submit
 from fivesafes.hub.db import Task
 from fivesafes.hub.portal import forms
 from fivesafes.hub.portal.pages import page
-from fivesafes.hub.portal.results import shown
 from fivesafes.hub.projects import project_for
+from fivesafes.hub.results import csv_name, csv_of, shown
 from fivesafes.hub.tasks import task_for, task_view
 from fivesafes.protocol.errors import FivesafesError
 from fivesafes.protocol.models import TaskView
@@ -79,3 +79,14 @@ async def task_page(
     )
     result = await asyncio.to_thread(shown, view)
     return page(request, service, web, "hub/task.html", title=f"Task {task_id}", task=result)
+
+
+@router.get("/tasks/{task_id}/result.csv")
+async def task_csv(task_id: str, service: Service, web: SignedIn) -> Response:
+    """The task's result as its page shows it, as a CSV file (``hub.results.csv_of``); asked
+    as the page is, so an outsider gets the one "not found" answer."""
+    actor = via_session(web.account)
+    view = await asyncio.to_thread(
+        service.read, lambda s: task_view(s, task_for(s, task_id, actor))
+    )
+    return csv_response(await asyncio.to_thread(csv_of, view), csv_name(view))

@@ -1,19 +1,25 @@
-"""A task's result as the portal shows it, for every analysis the hub combines: each node's run
+"""A task's result as the hub shows it, for every analysis the hub combines: each node's run
 and its disclosure verdict in words, then whatever the task's analysis shows of the combined
 result (``Analysis.show``: tables built from the client's own result classes over the very
-``TaskView`` the API returns, and pictures), so the page shows the figures a researcher gets in
-Python; nothing here computes a statistic."""
+``TaskView`` the API returns, and pictures), so the portal's page shows the figures a
+researcher gets in Python; nothing here computes a statistic. The same tables are the task's
+CSV file (``csv_of``), for the portal's download, the API's and the airlock."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fivesafes.analyses.registry import REGISTRY
+from fivesafes.analyses.results.download import result_csv
 from fivesafes.analyses.results.page import NodeVerdict, Plot, Shown, Table, number, table
+from fivesafes.protocol.errors import Conflict
 from fivesafes.protocol.models import RunView, TaskView
 from fivesafes.protocol.runs import REASON_TEXT, ReasonCode, RunState
 
-__all__ = ["NodeVerdict", "Plot", "Shown", "Table", "node_verdict", "number", "shown", "table"]
+__all__ = [
+    "NodeVerdict", "Plot", "Shown", "Table", "csv_name", "csv_of", "node_verdict", "number",
+    "shown", "table",
+]  # fmt: skip
 
 
 def node_verdict(run: RunView, complete: bool) -> NodeVerdict:
@@ -56,3 +62,16 @@ def shown(view: TaskView) -> Shown:
         return result
     analysis.show(view, result)
     return result
+
+
+def csv_of(view: TaskView) -> str:
+    """The task's result as its page shows it, as CSV (``analyses/results/download.py``); a
+    task still waiting for nodes has none yet (``Conflict``)."""
+    if view.state != "complete":
+        raise Conflict("The task has not finished: its result is not combined yet.")
+    return result_csv(shown(view))
+
+
+def csv_name(view: TaskView) -> str:
+    """The file's name: ``task-<id>-<analysis>.csv``."""
+    return f"task-{view.task_id}-{view.analysis}.csv"
