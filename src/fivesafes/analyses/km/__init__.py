@@ -3,10 +3,12 @@ the task (``curves.py`` says how a node coarsens and the hub pools).
 
 | part    | what it does                                                                        |
 | ------- | ----------------------------------------------------------------------------------- |
-| node    | per level, blocks of intervals merged by the survival rule (``curves.py``)           |
+| node    | per level, blocks of intervals merged by the survival rule, counts rounded          |
+|         | cumulatively (``curves.py``, ``node.py``); its figure for them (``accuracy.py``)    |
 | gate    | the survival rule as blocks are built; a level below the threshold is suppressed     |
 | hub     | blocks merged again under the hub's profile; the curve on the common boundaries      |
-| reading | ``KaplanMeierResult``: the pooled curve, its table, its picture (``plot.py``)         |
+| reading | ``KaplanMeierResult``: the pooled curve, its table, the nodes' figures, its picture  |
+|         | (``plot.py``: the survival axis scaled to the curves, or 0 to 1)                     |
 """
 
 from __future__ import annotations
@@ -17,19 +19,17 @@ from typing import Annotated, Any, Literal
 import typer
 
 from fivesafes.analyses.commands import CohortOption
+from fivesafes.analyses.km.accuracy import exact_survival, measured_accuracy
 from fivesafes.analyses.km.curves import (
     ALL,
     Block,
     CurvePoint,
     LifeTable,
-    NodeSurvival,
-    _judged_group,
     blocks,
     combine,
     edges,
     life_table,
     merge,
-    node_survival,
     pooled_curve,
     regate,
     rounded,
@@ -41,8 +41,9 @@ from fivesafes.analyses.km.models import (
     KaplanMeierParameters,
     SurvivalBlock,
 )
+from fivesafes.analyses.km.node import NodeSurvival, judged_group, node_survival
 from fivesafes.analyses.km.plot import survival_figure, survival_plot
-from fivesafes.analyses.km.result import KaplanMeierResult
+from fivesafes.analyses.km.result import KaplanMeierResult, accuracy_line
 from fivesafes.analyses.parameters import CohortLike, cohort_json
 from fivesafes.analyses.plugin import Analysis, Asker, Command, Computed, Judged, NodeContext
 from fivesafes.analyses.results import svg
@@ -64,11 +65,13 @@ __all__ = [
     "LifeTable",
     "NodeSurvival",
     "SurvivalBlock",
-    "_judged_group",
     "blocks",
     "combine",
     "edges",
+    "exact_survival",
+    "judged_group",
     "life_table",
+    "measured_accuracy",
     "merge",
     "pooled_curve",
     "regate",
@@ -114,6 +117,9 @@ def _km_command(
     interval: Annotated[float, typer.Option(help="Years per agreed interval.")] = 1.0,
     horizon: Annotated[float, typer.Option(help="Years of follow-up shown.")] = 10.0,
     plot: Annotated[Path | None, typer.Option(help="Also draw the curves to this PNG.")] = None,
+    full_axis: Annotated[
+        bool, typer.Option("--full-axis", help="Draw survival from 0 to 1, not scaled.")
+    ] = False,
     project: str | None,
     nodes: list[str] | None,
     timeout: int,
@@ -134,11 +140,12 @@ def _km_command(
 
 
 def _drawn(result: KaplanMeierResult, options: dict[str, Any]) -> tuple[list[str], int]:
-    """With --plot, the curves drawn to that file (or why not)."""
+    """With --plot, the curves drawn to that file (or why not); --full-axis draws survival
+    from 0 to 1."""
     if options.get("plot") is None:
         return [], 0
     try:
-        written = result.plot(options["plot"])
+        written = result.plot(options["plot"], full_axis=bool(options.get("full_axis")))
     except ValueError as exc:
         return [f"no plot: {exc}"], 1
     return [f"curves written to {written}"], 0
@@ -194,6 +201,9 @@ class KaplanMeier(Analysis):
             f"showed (intervals of {km.interval} years up to {km.horizon})"
         )
         page.tables.append(table("Pooled survival with its 95 % interval", km.to_frame()))
+        for level, group in km.groups.items():
+            if group["curve"]:
+                page.lines.append(f"{level}: {accuracy_line(group)}")
         if any(group["curve"] for group in km.groups.values()):
             picture = svg.drawn(lambda: survival_figure(km))
             label = f"Kaplan-Meier curves of {km.time}{by} with 95 % intervals"

@@ -1,5 +1,5 @@
-"""Kaplan-Meier survival by group: the node part (a coarsened life table) and the hub part
-(the pooled estimate on the intervals every node showed).
+"""Kaplan-Meier survival by group: the coarsened life table a node releases and the hub part
+(the pooled estimate on the intervals every node showed). The node part is ``node.py``.
 
 The task fixes the intervals before anyone counts: edges ``0, w, 2w, ...`` up to the horizon
 (``interval`` w and ``horizon`` in years). A person's time is clipped to the horizon (censored
@@ -17,8 +17,14 @@ shown boundary: the survival rule of the gate (``fivesafes.sdc.survival``). Leav
 last such boundary (fewer than the threshold) join the last block, which therefore ends at the
 horizon: every person is in a shown block, and no count below the threshold can be had by
 subtracting one released count from another. Each block releases its start and end, the
-persons at risk at its start, its events and its censorings, rounded to the profile's base. A
-level with fewer than threshold persons is suppressed.
+persons at risk at its start (rounded to the profile's base), and its events and censorings
+rounded *cumulatively* (``rounded``): the running totals are rounded, and a block shows the
+difference. Rounding each block's few events on its own rounds them all to 0 (42 events over
+10 one-year blocks at three nodes, 1-4 each, left the curve at 1); rounded running totals
+cross a rounding point where events accumulate, so the curve falls where they do, and the
+events up to any boundary are off by at most half the base. The node also states how far
+the curve of its released blocks is from Kaplan-Meier on its rows (``accuracy.py``). A level
+with fewer than threshold persons is suppressed.
 
 **Hub.** Each node's blocks are merged again under the hub's threshold (a no-op unless the hub
 is stricter). The pooled curve uses the *common* boundaries, those every contributing node
@@ -27,7 +33,8 @@ shows. On each common block (a, b] the pooled hazard is (sum of the nodes' event
 pooled rows with times coarsened up to the common boundaries (``tests/unit/test_km.py``
 against lifelines' ``KaplanMeierFitter``); with rounding it is computed from the rounded counts
 the nodes released. The standard error is Greenwood's; the 95 % interval uses the log(-log)
-transform, as lifelines does.
+transform, as lifelines does. The pooled result carries each node's figure and the largest of
+them (docs/analyses.md says what that does and does not bound).
 
 | time (years)      | event | interval (w = 1) | block (threshold 3)                             |
 | ----------------- | ----- | ---------------- | ----------------------------------------------- |
@@ -48,19 +55,9 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from pyroaring import BitMap
 
-from fivesafes.analyses.catalogue import VARIABLES
-from fivesafes.analyses.km.models import (
-    KaplanMeierGroup,
-    KaplanMeierOutput,
-    KaplanMeierParameters,
-    SurvivalBlock,
-)
-from fivesafes.analyses.variables import analysis_frame
-from fivesafes.data.source import OmopDatabase
+from fivesafes.analyses.km.models import KaplanMeierGroup, KaplanMeierOutput, SurvivalBlock
 from fivesafes.sdc.counts import round_half_up
-from fivesafes.sdc.differencing import person_set
 from fivesafes.sdc.profiles import Profile
 
 Z975 = 1.959963984540054
@@ -130,14 +127,20 @@ def blocks(table: LifeTable, grid: npt.NDArray[np.float64], threshold: int) -> l
 
 
 def merge(shown: list[Block], threshold: int) -> list[Block]:
-    """Consecutive blocks merged until each has at least ``threshold`` leavers (events plus
-    censorings); a tail with fewer joins the last merged block. Counts alone decide, so the
-    hub can merge a node's released blocks again under a stricter threshold."""
+    """Consecutive blocks merged until each has at least ``threshold`` leavers; a tail with
+    fewer joins the last merged block. A run's leavers are the drop in persons at risk from
+    its start to the next block's start (to none after the last block: everyone still at risk
+    leaves by the horizon), which on a node's own counts is its events plus censorings. On
+    released counts the drop is the difference of two directly rounded counts, so a block a
+    node showed still has the threshold when the threshold is a multiple of the base (its
+    cumulatively rounded events and censorings may not); the hub can merge a node's released
+    blocks again under a stricter threshold."""
     merged: list[Block] = []
     pending: list[Block] = []
-    for block in shown:
+    for k, block in enumerate(shown):
         pending.append(block)
-        if sum(b.events + b.censored for b in pending) >= threshold:
+        after = shown[k + 1].at_risk if k + 1 < len(shown) else 0
+        if pending[0].at_risk - after >= threshold:
             merged.append(_joined(pending))
             pending = []
     if pending and merged:
@@ -155,91 +158,37 @@ def _joined(run: list[Block]) -> Block:
     )
 
 
-# ---- node ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NodeSurvival:
-    """One node's survival by group: everyone with a time (the differencing population) and
-    per level, the persons in it and its released form."""
-
-    persons: BitMap
-    groups: list[tuple[str, int, KaplanMeierGroup]]  # level, persons, released group
-    released: bool
-
-
-def node_survival(
-    db: OmopDatabase, parameters: KaplanMeierParameters, profile: Profile
-) -> NodeSurvival:
-    """The node's coarsened life tables per level, judged by the survival rule."""
-    names = [str(parameters.time)] + ([str(parameters.by)] if parameters.by else [])
-    frame = analysis_frame(db, parameters.cohort, names)
-    times = frame.columns[parameters.time]
-    events = frame.columns[f"{parameters.time}_event"]
-    keep = ~np.isnan(times) & (times > 0)
-    if parameters.by is not None:
-        codes = frame.columns[parameters.by]
-        keep &= codes >= 0 if VARIABLES[parameters.by].kind == "categorical" else ~np.isnan(codes)
-        labels = _levels(parameters.by)
-    else:
-        codes = np.zeros(len(times))
-        labels = (ALL,)
-    grid = edges(parameters.interval, parameters.horizon)
-    groups: list[tuple[str, int, KaplanMeierGroup]] = []
-    contributors: list[npt.NDArray[np.int64]] = []
-    for code, level in enumerate(labels):
-        member = keep & (codes == code)
-        persons = int(member.sum())
-        group = _judged_group(level, times[member], events[member], grid, profile)
-        if not group.suppressed:
-            contributors.append(frame.person_ids[member])
-        groups.append((level, persons, group))
-    everyone = np.concatenate(contributors) if contributors else np.array([], dtype=np.int64)
-    return NodeSurvival(person_set(everyone), groups, bool(contributors))
-
-
-def _levels(name: str) -> tuple[str, ...]:
-    variable = VARIABLES[name]
-    return variable.levels if variable.kind == "categorical" else ("no", "yes")
-
-
-def _judged_group(
-    level: str,
-    times: npt.NDArray[np.float64],
-    events: npt.NDArray[np.float64],
-    grid: npt.NDArray[np.float64],
-    profile: Profile,
-) -> KaplanMeierGroup:
-    if len(times) < profile.threshold:
-        return KaplanMeierGroup(
-            level=level, blocks=[], suppressed=True, rule=f"fewer than {profile.threshold} persons"
+def rounded(shown: list[Block], base: int) -> list[Block]:
+    """Blocks in their released form: persons at risk rounded half up to ``base``; events and
+    censorings *cumulatively*, each block's count the difference of the rounded running totals
+    at its end and start. A run of blocks with few events each is not rounded to nothing (the
+    running total crosses a rounding point where its events accumulate), and the rounding
+    error of the events up to any boundary is at most half the base, not half the base per
+    block. Rounding blocks already released on a divisor of ``base`` again changes only what
+    the coarser base must (on the same base, nothing)."""
+    out: list[Block] = []
+    events = censored = 0
+    for b in shown:
+        shown_events, shown_censored = round_half_up(events, base), round_half_up(censored, base)
+        events, censored = events + b.events, censored + b.censored
+        out.append(
+            Block(
+                b.start,
+                b.end,
+                round_half_up(b.at_risk, base),
+                round_half_up(events, base) - shown_events,
+                round_half_up(censored, base) - shown_censored,
+            )
         )
-    shown = blocks(life_table(times, events, grid), grid, profile.threshold)
-    if not shown:  # cannot happen with threshold persons, all of whom leave by the horizon
-        return KaplanMeierGroup(level=level, blocks=[], suppressed=True, rule="no step to show")
-    return KaplanMeierGroup(
-        level=level,
-        blocks=rounded(shown, profile.rounding_base),
-        suppressed=False,
-        rule=(
-            f"intervals merged until {profile.threshold} persons left; "
-            f"rounded to {profile.rounding_base}"
-        ),
-    )
+    return out
 
 
-def rounded(shown: list[Block], base: int) -> list[SurvivalBlock]:
-    """Blocks in their released form: every count rounded half up to ``base``."""
-    return [
-        SurvivalBlock(
-            start=b.start,
-            end=b.end,
-            at_risk=round_half_up(b.at_risk, base),
-            events=round_half_up(b.events, base),
-            censored=round_half_up(b.censored, base),
-        )
-        for b in shown
-    ]
+def to_wire(shown: list[Block]) -> list[SurvivalBlock]:
+    return [SurvivalBlock(**vars(b)) for b in shown]
+
+
+def from_wire(group: KaplanMeierGroup) -> list[Block]:
+    return [Block(b.start, b.end, b.at_risk, b.events, b.censored) for b in group.blocks]
 
 
 # ---- hub ----------------------------------------------------------------------------------
@@ -295,14 +244,18 @@ def _loglog_interval(survival: float, greenwood: float) -> tuple[float, float]:
 
 def regate(output: KaplanMeierOutput, profile: Profile) -> KaplanMeierOutput:
     """A node's released blocks as the hub passes them on: merged again under the hub's
-    threshold and rounded to its base (both no-ops unless the hub is stricter)."""
+    threshold and rounded to its base (both no-ops unless the hub is stricter). Blocks the hub
+    changed are no longer the ones the node measured: their figure is dropped."""
     groups = []
     for group in output.groups:
-        shown = [Block(b.start, b.end, b.at_risk, b.events, b.censored) for b in group.blocks]
+        shown = from_wire(group)
         merged = merge(shown, profile.threshold)
         if group.suppressed or merged:
             released = rounded(merged, profile.rounding_base)
-            groups.append(group.model_copy(update={"blocks": released}))
+            accuracy = group.accuracy if released == shown else None
+            groups.append(
+                group.model_copy(update={"blocks": to_wire(released), "accuracy": accuracy})
+            )
         else:
             groups.append(
                 KaplanMeierGroup(
@@ -318,29 +271,36 @@ def regate(output: KaplanMeierOutput, profile: Profile) -> KaplanMeierOutput:
 def combine(
     outputs: dict[str, KaplanMeierOutput], missing: list[str], profile: Profile
 ) -> dict[str, Any]:
-    """The pooled curve per level, from the nodes' released blocks."""
+    """The pooled curve per level, from the nodes' released blocks, with the nodes' figures
+    and the largest of them (``accuracy``; None unless every contributing node stated one)."""
     first = next(iter(outputs.values()), None)
     levels: dict[str, dict[str, list[Block]]] = {}
+    figures: dict[str, dict[str, float | None]] = {}
     suppressed: dict[str, list[str]] = {}
     for node, output in sorted(outputs.items()):
         for group in output.groups:
             label = group.level or ALL
-            shown = [Block(b.start, b.end, b.at_risk, b.events, b.censored) for b in group.blocks]
+            shown = from_wire(group)
+            levels.setdefault(label, {})
             if shown:
-                levels.setdefault(label, {})[node] = shown
+                levels[label][node] = shown
+                figures.setdefault(label, {})[node] = group.accuracy
             else:
-                levels.setdefault(label, {})
                 suppressed.setdefault(label, []).append(node)
     groups = {}
     for level, per_node in levels.items():
+        stated = figures.get(level, {})
         curve = pooled_curve(per_node)
+        known = [f for f in stated.values() if f is not None]
         groups[level] = {
             "curve": [vars(p) for p in curve],
+            "accuracy": max(known) if known and len(known) == len(stated) else None,
             "nodes_contributing": sorted(per_node),
             "nodes_suppressed": sorted(suppressed.get(level, [])),
             "nodes_blocks": {
                 node: [vars(b) for b in shown] for node, shown in sorted(per_node.items())
             },
+            "nodes_accuracy": dict(sorted(stated.items())),
         }
     return {
         "analysis": "km",

@@ -55,12 +55,17 @@ class SurvivalBlock(Strict):
 
 
 class KaplanMeierGroup(Strict):
-    """One level's blocks, or a suppression marker (no blocks) naming why."""
+    """One level's blocks, or a suppression marker (no blocks) naming why. ``accuracy`` is the
+    node's figure for its released blocks (``km.accuracy``): the largest difference, at a
+    boundary they show, between their curve and Kaplan-Meier on the node's rows, rounded up to
+    the 0.01 grid and never below what the rounding hides; None where the hub changed the
+    blocks, or for a suppressed level (nothing is said about it)."""
 
     level: Label
     blocks: Annotated[list[SurvivalBlock], Field(max_length=200)]
     suppressed: bool
     rule: Annotated[str, StringConstraints(max_length=200)]
+    accuracy: Probability | None = None
 
     @model_validator(mode="after")
     def _blocks_or_marker(self) -> KaplanMeierGroup:
@@ -68,7 +73,13 @@ class KaplanMeierGroup(Strict):
             raise ValueError("a group releases blocks or is suppressed, not both")
         if any(b.start < a.end for a, b in zip(self.blocks, self.blocks[1:], strict=False)):
             raise ValueError("blocks must follow one another")
+        if self.accuracy is not None and (self.suppressed or not _on_grid(self.accuracy)):
+            raise ValueError("a released level's accuracy is a multiple of 0.01")
         return self
+
+
+def _on_grid(value: float) -> bool:
+    return abs(value * 100 - round(value * 100)) < 1e-6
 
 
 class KaplanMeierOutput(Strict):
@@ -102,15 +113,18 @@ class PooledPoint(Strict):
 
 
 class PooledGroup(Strict):
-    """One level's pooled curve, who contributed, and each node's released blocks."""
+    """One level's pooled curve, who contributed, each node's released blocks and figure, and
+    the largest of the figures (None unless every contributing node stated one)."""
 
     curve: Annotated[list[PooledPoint], Field(max_length=200)]
+    accuracy: Probability | None = None
     nodes_contributing: Nodes
     nodes_suppressed: Nodes
     nodes_blocks: Annotated[
         dict[NodeName, Annotated[list[SurvivalBlock], Field(max_length=200)]],
         Field(max_length=100),
     ]
+    nodes_accuracy: Annotated[dict[NodeName, Probability | None], Field(max_length=100)] = {}
 
 
 class KaplanMeierCombined(Strict):

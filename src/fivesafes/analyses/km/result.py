@@ -15,7 +15,8 @@ from fivesafes.protocol.models import TaskView
 class KaplanMeierResult:
     """Kaplan-Meier survival per level: the pooled curve on the boundaries every contributing
     node showed (time, at risk, events, survival, Greenwood standard error, 95 % interval),
-    and each node's released blocks."""
+    each node's released blocks, and each node's figure of how far its released curve is from
+    its exact one, with the largest of them (``accuracy``)."""
 
     task_id: str
     complete: bool
@@ -47,6 +48,15 @@ class KaplanMeierResult:
             raise KeyError(f"no level {level!r}; levels: {', '.join(self.groups)}")
         return list(self.groups[level]["curve"])
 
+    def accuracy(self, level: str = "all") -> float | None:
+        """The largest of the contributing nodes' figures for one level: each node's released
+        curve is within it of Kaplan-Meier on that node's rows at every boundary it shows
+        (None if some node stated none). docs/analyses.md says what it says of the pooled
+        curve."""
+        if level not in self.groups:
+            raise KeyError(f"no level {level!r}; levels: {', '.join(self.groups)}")
+        return self.groups[level].get("accuracy")
+
     def to_frame(self) -> Any:
         """One row per level and time: at risk, events, survival, se, lower, upper."""
         import pandas as pd
@@ -60,9 +70,10 @@ class KaplanMeierResult:
             rows, columns=["level", "time", "at_risk", "events", "survival", "se", "lower", "upper"]
         )
 
-    def plot(self, path: str | Path, *, confidence: bool = True) -> Path:
-        """Step curves per level with their 95 % intervals, written to ``path``."""
-        return Path(survival_plot(self, path, confidence=confidence))
+    def plot(self, path: str | Path, *, confidence: bool = True, full_axis: bool = False) -> Path:
+        """Step curves per level with their 95 % intervals, written to ``path``; the survival
+        axis is scaled to the curves, or 0 to 1 with ``full_axis``."""
+        return Path(survival_plot(self, path, confidence=confidence, full_axis=full_axis))
 
     def __str__(self) -> str:
         lines = [
@@ -75,6 +86,8 @@ class KaplanMeierResult:
             lines.append(f"{level}: nodes {nodes}")
             if group["nodes_suppressed"]:
                 lines.append(f"  suppressed at {', '.join(group['nodes_suppressed'])}")
+            if group["curve"]:
+                lines.append(f"  {accuracy_line(group)}")
             lines.append(f"  {'time':>6} {'at risk':>8} {'events':>7} {'survival':>9} 95% CI")
             for p in group["curve"]:
                 lines.append(
@@ -83,3 +96,16 @@ class KaplanMeierResult:
                 )
         lines.extend(not_included(self.nodes_missing))
         return "\n".join(lines)
+
+
+def accuracy_line(group: dict[str, Any]) -> str:
+    """A level's figures in words: the largest, and each node's (docs/analyses.md)."""
+    figures: dict[str, float | None] = group.get("nodes_accuracy") or {}
+    each = ", ".join(f"{n} {'none' if f is None else f'{f:.2f}'}" for n, f in figures.items())
+    if group.get("accuracy") is None:
+        return f"accuracy not stated by every node ({each or 'none stated'})"
+    return (
+        f"accuracy {group['accuracy']:.2f}: each node's released curve is within it of "
+        f"Kaplan-Meier on that node's rows at the times it shows ({each}); for the pooled "
+        "curve a guide, not a bound"
+    )
