@@ -14,6 +14,7 @@ import pytest
 from fivesafes.analyses.km import KaplanMeierOutput, blocks, edges, life_table
 from fivesafes.analyses.km import combine as km_combine
 from fivesafes.analyses.meta import Z975, combine
+from fivesafes.analyses.meta.plot import forest_figure, ratio_ticks
 from fivesafes.client.plots import forest_plot
 from fivesafes.client.results import KaplanMeierResult, MetaResult
 from fivesafes.sdc.profiles import ACRO
@@ -62,6 +63,51 @@ def test_the_forest_plot_draws_each_nodes_interval_and_the_combinations(tmp_path
     labels = [t.get_text() for t in axes.get_yticklabels()]
     assert labels[-1].startswith("random effects (DL), I²=")
     close(drawn["figure"])
+
+
+def test_ratios_are_drawn_on_a_log_axis_with_plain_ticks_and_a_line_at_one():
+    """Odds or hazard ratios: a log x axis labelled 1, 1.5, 2, 3 (never 10^0.3), no minor
+    labels, and the dashed line of no effect at 1."""
+    import matplotlib.pyplot as plt
+
+    figure = forest_figure(result(), "smoker", exponentiate=True)
+    figure.canvas.draw()
+    axes = figure.axes[0]
+    assert axes.get_xscale() == "log"
+    shown = [t.get_text() for t in axes.get_xticklabels()]
+    assert shown == ["1", "1.5", "2", "3"]
+    assert not any(t.get_text() for t in axes.get_xticklabels(minor=True))
+    low, high = axes.get_xlim()
+    assert low < 1.0 and high > math.exp(1.1 + Z975 * 0.15)  # every interval and 1 within
+    vertical = [line.get_xdata() for line in axes.lines if line.get_linestyle() == "--"]
+    assert [list(xs) for xs in vertical] == [[1.0, 1.0]]
+    assert "log scale" in axes.get_xlabel()
+    plt.close(figure)
+
+
+def test_coefficients_are_drawn_on_a_linear_axis_with_the_line_at_zero():
+    import matplotlib.pyplot as plt
+
+    figure = forest_figure(result(), "smoker")
+    axes = figure.axes[0]
+    assert axes.get_xscale() == "linear"
+    vertical = [line.get_xdata() for line in axes.lines if line.get_linestyle() == "--"]
+    assert [list(xs) for xs in vertical] == [[0.0, 0.0]]
+    plt.close(figure)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "ticks"),
+    [
+        (0.4, 3.5, [0.5, 1, 2]),  # 1, 2 and 5 times powers of ten where three fit
+        (0.05, 30, [0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20]),
+        (1.2, 8.0, [1.5, 2, 3, 5, 7]),  # finer where the axis is short
+        (0.8, 1.6, [0.8, 1, 1.25, 1.5]),
+        (0.9, 1.1, [0.9, 1, 1.1]),
+    ],
+)
+def test_ratio_ticks_are_round_numbers(low, high, ticks):
+    assert ratio_ticks(low, high) == pytest.approx(ticks)
 
 
 def test_an_unknown_term_is_a_clear_error(tmp_path):

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from fivesafes.analyses.results import figures as fig
 from fivesafes.analyses.results import svg
 from fivesafes.analyses.results.common import not_included, why_not
 from fivesafes.protocol.models import TaskView
@@ -77,7 +78,9 @@ class CorrelationResult:
     def __str__(self) -> str:
         lines = [f"Pearson correlation ({self.missing} deletion), pooled over the nodes"]
         for p in self.pairs:
-            shown = "withheld" if p["r"] is None else f"{p['r']: .4f}  (n={p['n']:,})"
+            shown = (
+                "withheld" if p["r"] is None else f"{fig.correlation(p['r']):>6}  (n={p['n']:,})"
+            )
             lines.append(f"  {p['row']} ~ {p['column']}: {shown}")
         lines.extend(not_included(self.nodes_missing))
         return "\n".join(lines)

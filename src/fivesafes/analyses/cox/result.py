@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from fivesafes.analyses.results import figures as fig
 from fivesafes.analyses.results.common import FittedModelResult, fitted_model
 from fivesafes.protocol.models import TaskView
 
@@ -67,7 +68,7 @@ class CoxResult(FittedModelResult):
             f"Federated Cox model, stratified by node (Breslow ties): {self.formula}",
             f"nodes: {', '.join(self.nodes_contributing)}; persons: {self.n}; events: "
             f"{self.events}; iterations: {self.iterations}; log partial likelihood: "
-            f"{self.loglik:.4f}",
+            f"{fig.estimate(self.loglik)}",
         ]
         lines += self._left_out()
         lines.append(
@@ -75,9 +76,10 @@ class CoxResult(FittedModelResult):
         )
         for i, name in enumerate(self.names):
             lo, hi = (math.exp(v) for v in self.conf_int[i])
+            ci = f"{fig.estimate(lo)}-{fig.estimate(hi)}"
             lines.append(
-                f"{name:<{width}}{self.params[i]:>10.4f} {self.hazard_ratios[i]:>8.3f} "
-                f"{self.bse[i]:>9.4f} {self.z[i]:>8.3f} {self.pvalues[i]:>8.3f} "
-                f"{lo:>8.3f}-{hi:<9.3f}"
+                f"{name:<{width}}{fig.estimate(self.params[i]):>10} "
+                f"{fig.estimate(self.hazard_ratios[i]):>8} {fig.estimate(self.bse[i]):>9} "
+                f"{fig.statistic(self.z[i]):>8} {fig.p_value(self.pvalues[i]):>8} {ci:>18}"
             )
         return "\n".join(lines)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fivesafes.analyses.quantiles import bin_quantiles
+from fivesafes.analyses.results import figures as fig
 from fivesafes.analyses.results.common import not_included, why_not
 from fivesafes.protocol.models import TaskView
 
@@ -81,7 +82,7 @@ class CrosstabResult:
         for c in self.cells:
             value = "suppressed" if c["count"]["value"] is None else str(c["count"]["value"])
             if self.statistic and c.get("value") is not None:
-                value = f"{value:>6}  {self.statistic} {c['value']:.2f}"
+                value = f"{value:>6}  {self.statistic} {fig.estimate(c['value'])}"
             partial = (
                 f"  (at least; suppressed at {', '.join(c['nodes_suppressed'])})"
                 if c["nodes_suppressed"] and c["count"]["value"] is not None

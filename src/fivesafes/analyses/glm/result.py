@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from fivesafes.analyses.results import figures as fig
 from fivesafes.analyses.results.common import FittedModelResult, fitted_model
 from fivesafes.protocol.models import TaskView
 
@@ -78,7 +79,8 @@ class GLMResult(FittedModelResult):
         lines = [
             f"Federated GLM ({self.family}): {self.formula}",
             f"nodes: {', '.join(self.nodes_contributing)}; observations: {self.nobs}; "
-            f"iterations: {self.iterations}; deviance: {self.deviance:.4f}; AIC: {self.aic:.4f}",
+            f"iterations: {self.iterations}; deviance: {fig.estimate(self.deviance)}; "
+            f"AIC: {fig.estimate(self.aic)}",
         ]
         lines += self._left_out()
         lines.append(
@@ -86,9 +88,11 @@ class GLMResult(FittedModelResult):
             f"{'[0.025':>10} {'0.975]':>10}"
         )
         for i, name in enumerate(self.names):
+            low, high = self.conf_int[i]
             lines.append(
-                f"{name:<{width}}{self.params[i]:>10.4f} {self.bse[i]:>10.4f} "
-                f"{self.z[i]:>8.3f} {self.pvalues[i]:>8.3f} "
-                f"{self.conf_int[i][0]:>10.4f} {self.conf_int[i][1]:>10.4f}"
+                f"{name:<{width}}{fig.estimate(self.params[i]):>10} "
+                f"{fig.estimate(self.bse[i]):>10} {fig.statistic(self.z[i]):>8} "
+                f"{fig.p_value(self.pvalues[i]):>8} {fig.estimate(low):>10} "
+                f"{fig.estimate(high):>10}"
             )
         return "\n".join(lines)

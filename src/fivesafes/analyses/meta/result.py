@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from fivesafes.analyses.meta.plot import forest_plot
+from fivesafes.analyses.results import figures as fig
 from fivesafes.analyses.results.common import not_included, why_not
 from fivesafes.protocol.models import TaskView
 
@@ -61,9 +62,10 @@ class MetaResult:
         ]
         for t in self.terms:
             lines.append(
-                f"{t['term']:<{width}}{t['fixed']:>9.4f} {t['fixed_se']:>8.4f} "
-                f"{t['random']:>9.4f} {t['random_se']:>8.4f} {t['tau2']:>8.4f} "
-                f"{100 * t['i2']:>5.1f}%"
+                f"{t['term']:<{width}}{fig.estimate(t['fixed']):>9} "
+                f"{fig.estimate(t['fixed_se']):>8} {fig.estimate(t['random']):>9} "
+                f"{fig.estimate(t['random_se']):>8} {fig.estimate(t['tau2']):>8} "
+                f"{100 * t['i2']:>5.0f}%"
             )
         lines.extend(not_included(self.nodes_missing))
         return "\n".join(lines)

@@ -6,11 +6,15 @@ cohort, optionally per level of a grouping factor (each level judged on its own)
 | node    | each contributor's value (``node.py``); evidence: the values and the missing count |
 | gate    | a magnitude cell: n rounded, mean and sd, bins by the table checker; or markers    |
 | hub     | judged again; pooled with released n as weights (``hub.py``)                       |
-| reading | ``SummaryResult``, ``GroupedSummaryResult``, ``SummaryTable``                      |
+| client  | the catalogue's bins; asked again with wider ones from released figures if those   |
+|         | give no quartiles (``bins.py``)                                                    |
+| reading | ``SummaryResult``, ``GroupedSummaryResult``, ``SummaryTable``; what to ask when    |
+|         | quartiles are withheld                                                             |
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any, Literal, overload
 
 import typer
@@ -114,10 +118,15 @@ def summary(
     timeout: int = 120,
     gate: dict[str, Any] | None = None,
 ) -> SummaryResult | SummaryTable:
-    """n, missing, mean, standard deviation and quantiles (from bins on ``edges``, by
-    default the catalogue's) of a named ``variable`` (e.g. ``"age"``) over ``cohort`` at
-    every node, after disclosure control, and pooled at the hub. A list of variables gives
-    a ``SummaryTable``: one summary per variable (``edges`` is then not allowed)."""
+    """n, missing, mean, standard deviation and quantiles (from bins on ``edges``) of a named
+    ``variable`` (e.g. ``"age"``) over ``cohort`` at every node, after disclosure control,
+    and pooled at the hub. A list of variables gives a ``SummaryTable``: one summary per
+    variable (``edges`` is then not allowed).
+
+    Without ``edges``, the catalogue's bins; if the pooled median and quartiles cannot be
+    taken from them (a small cohort: most bins under the threshold), it asks once more with
+    wider bins chosen from the n, mean and sd just released (``summary.bins``), and returns
+    that result (``widened_from`` names the first task)."""
     if isinstance(variable, list):
         if edges is not None:
             raise ValueError("bin edges belong to one variable: summarise it on its own")
@@ -125,13 +134,23 @@ def summary(
         return SummaryTable(
             {name: summary(fed, cohort, name, gate=gate, **options) for name in variable}
         )
-    parameters: dict[str, Any] = {"cohort": cohort_json(cohort), "variable": variable}
-    if edges is not None:
-        parameters["edges"] = edges
-    view = fed.submit(
-        "summary", parameters, project=project, nodes=nodes, timeout=timeout, gate=gate
-    )
-    return SummaryResult.from_view(fed.wait(view.task_id, timeout))
+
+    def ask(bins: list[float] | None) -> SummaryResult:
+        parameters: dict[str, Any] = {"cohort": cohort_json(cohort), "variable": variable}
+        if bins is not None:
+            parameters["edges"] = bins
+        view = fed.submit(
+            "summary", parameters, project=project, nodes=nodes, timeout=timeout, gate=gate
+        )
+        return SummaryResult.from_view(fed.wait(view.task_id, timeout))
+
+    result = ask(edges)
+    if edges is not None or result.n is None or result.quartiles_released():
+        return result
+    wider = result.wider_edges()
+    if wider is None:
+        return result
+    return dataclasses.replace(ask(wider), widened_from=result.task_id)
 
 
 def summary_by(
@@ -146,12 +165,28 @@ def summary_by(
     timeout: int = 120,
 ) -> GroupedSummaryResult:
     """As ``summary``, per level of a categorical or binary factor ``by`` (e.g. ``"sex"``);
-    each level is judged by every node's gate on its own."""
-    parameters: dict[str, Any] = {"cohort": cohort_json(cohort), "variable": variable, "by": by}
-    if edges is not None:
-        parameters["edges"] = edges
-    view = fed.submit("summary", parameters, project=project, nodes=nodes, timeout=timeout)
-    return GroupedSummaryResult.from_view(fed.wait(view.task_id, timeout))
+    each level is judged by every node's gate on its own. Without ``edges``, as ``summary``:
+    the catalogue's bins, and once more with wider ones chosen from the released figures of
+    every level if some level's median and quartiles cannot be taken from them."""
+
+    def ask(bins: list[float] | None) -> GroupedSummaryResult:
+        parameters: dict[str, Any] = {
+            "cohort": cohort_json(cohort),
+            "variable": variable,
+            "by": by,
+        }
+        if bins is not None:
+            parameters["edges"] = bins
+        view = fed.submit("summary", parameters, project=project, nodes=nodes, timeout=timeout)
+        return GroupedSummaryResult.from_view(fed.wait(view.task_id, timeout))
+
+    result = ask(edges)
+    if edges is not None or result.quartiles_released():
+        return result
+    wider = result.wider_edges()
+    if wider is None:
+        return result
+    return dataclasses.replace(ask(wider), widened_from=result.task_id)
 
 
 def _summary_command(
@@ -163,7 +198,11 @@ def _summary_command(
     cohort: CohortOption,
     by: Annotated[str | None, typer.Option(help="A categorical or binary factor.")] = None,
     edges: Annotated[
-        str | None, typer.Option(help='Quantile bin edges, e.g. "0,18,40,65,110".')
+        str | None,
+        typer.Option(
+            help='Quantile bin edges, e.g. "0,18,40,65,110" (default: the catalogue\'s, then '
+            "wider ones chosen from the released n, mean and sd if those are too narrow)."
+        ),
     ] = None,
     project: str | None,
     nodes: list[str] | None,
@@ -267,6 +306,7 @@ class Summary(Analysis):
             page.lines.append(f"Summary of {result.variable} by {result.by}, pooled over the nodes")
             page.tables.append(table(f"{result.variable} by {result.by}", result.to_frame()))
             page.lines.extend(not_included(result.nodes_missing))
+            page.lines.extend(result.notes())
             return
         page.lines.append(
             f"Summary of {result.variable}: mean and sd pooled with each node's released "
@@ -280,3 +320,4 @@ class Summary(Analysis):
             label = f"Histogram of the pooled released bins of {result.variable}"
             page.plots.append(Plot(label, picture))
         page.lines.extend(not_included(result.nodes_missing))
+        page.lines.extend(result.notes())
