@@ -13,6 +13,8 @@ carry. JSON gate records, ACRO ``results.json`` and everything else get
 |                                           | distinct persons; not a multiple of 5             |
 | ``region,n`` / ``north,120`` / ``south,15``| pass                                              |
 | ``group,mean_age`` / ``a,51.5``            | review: column 'mean_age' is not counts           |
+| ``node,n`` / ``a,120`` / ``b,suppressed`` / ``c,7`` | fail: row 3, column 'n': threshold (a    |
+|                                           | withheld cell's marker is skipped, not a label)  |
 
 The pre-screen is shown to the checkers beside the file; it never releases or refuses
 anything on its own.
@@ -32,6 +34,9 @@ from fivesafes.sdc.rules.threshold import ThresholdRule
 from fivesafes.sdc.rules.zeros import ZerosRule
 
 COUNT_RULES = (ThresholdRule(), ZerosRule())
+# what a withheld cell reads as in our own CSVs and ACRO's: a column of counts with some of them
+# withheld is still a column of counts
+MARKERS = frozenset({"suppressed", "—", "-", "na", "n/a", "nan", "*", "withheld", "redacted"})
 
 
 def screen(file: RequestFile, profile: Profile) -> PreScreen:
@@ -54,9 +59,9 @@ def _table(text: str, profile: Profile) -> PreScreen:
     unchecked = False
     for column, name in enumerate(header):
         cells = [(n, r[column].strip()) for n, r in enumerate(body, 1) if column < len(r)]
-        numbers = [(n, _number(text)) for n, text in cells if text]
+        numbers = [(n, _number(text)) for n, text in cells if text and text.lower() not in MARKERS]
         if not numbers or any(value is None for _, value in numbers):
-            continue  # a label column
+            continue  # a label column (or markers only)
         if not all(value is not None and value.is_integer() and value >= 0 for _, value in numbers):
             unchecked = True
             notes.append(f"column {name!r} is not counts: not checked")
