@@ -36,9 +36,13 @@ def test_summaries_of_several_variables_by_a_factor_from_the_shell(harness, site
     ).stdout
     result = json.loads(grouped)
     assert set(result["groups"]) == {"never", "former", "current"}
+    widened = result.get("widened_from")
     for level in result["groups"].values():
         bins = level["bins"]
-        assert len(bins) == 20  # the catalogue's bmi bins: 10 to 60 by 2.5
+        if widened is None:
+            assert len(bins) == 20  # the catalogue's bmi bins: 10 to 60 by 2.5
+        else:  # they withheld the quartiles: asked again on wider bins from released figures
+            assert 2 <= len(bins) < 20
         median = level["quantiles"].get("0.5")
         assert median is None or 10 <= median <= 60
     bad = fs("analyse", "summary", "--variable", "age", "--edges", "a,b", *common, check=False)
