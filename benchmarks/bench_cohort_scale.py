@@ -11,7 +11,8 @@ records of common conditions. PostgreSQL and Spark get a copy of the tables the 
 read (``PHENOTYPE_TABLES``): a fresh database (dropped at the end) and a Parquet folder.
 
 Every measurement runs in its own process, so its peak memory is its own: the process's
-peak RSS (``ru_maxrss``), which holds DuckDB's engine; for Spark also the JVM's peak RSS; for
+peak RSS (``VmHWM``, its own address space's: ``ru_maxrss`` would carry the parent's peak
+across ``exec``), which holds DuckDB's engine; for Spark also the JVM's peak RSS; for
 PostgreSQL also the server backend's (parallel workers not counted). Each form is run once to
 warm up, then ``--runs`` times; the median is reported.
 
@@ -44,7 +45,6 @@ import argparse
 import contextlib
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -69,7 +69,7 @@ from fivesafes.cohorts.to_circe import to_circe
 from fivesafes.data.engines import open_omop
 from fivesafes.data.source import DuckDBSource, OmopDatabase, PostgresSource, Source, SparkSource
 from fivesafes.data.synth import generate
-from record import DOCS, machine, update_section
+from record import DOCS, machine, peak_rss_mib, update_section
 
 SECTION = "cohort-scale"
 GOAL_SECONDS = 5.0
@@ -306,10 +306,6 @@ class Result:
         return statistics.median(self.warm) if self.warm else None
 
 
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def _vm_hwm_mib(pid: int) -> float | None:
     """The peak RSS of another process (VmHWM), if it can be read."""
     with contextlib.suppress(OSError, ValueError, IndexError):
@@ -413,7 +409,7 @@ def measure_ours(job: Job) -> Result:
             result.engine_peak_what = "PostgreSQL backend"
         if job.engine == "spark":
             _spark_peak(db.backend._session, result)
-    result.peak_mib = _peak_rss_mib()
+    result.peak_mib = peak_rss_mib()
     return result
 
 
@@ -465,7 +461,7 @@ def measure_circepy_sql(job: Job) -> Result:
             result.engine_peak_what = "PostgreSQL backend"
     else:
         measure_spark_sql(job, circe, result)
-    result.peak_mib = _peak_rss_mib()
+    result.peak_mib = peak_rss_mib()
     return result
 
 
@@ -759,7 +755,8 @@ def report(results: Measured, args: argparse.Namespace, notes: dict[str, str]) -
         "file read-only; on PostgreSQL in the same database (temp tables, a scratch schema); "
         "on Spark in a session whose catalog holds the same Parquet files as tables. "
         "**Ratio**: our median / circepy SQL's median, same engine and data (below 1: ours is "
-        "faster). **Peak**: the measuring process's peak RSS (`ru_maxrss`), which holds "
+        "faster). **Peak**: the measuring process's own peak RSS (`VmHWM`, fresh at its start), "
+        "which holds "
         "DuckDB's engine; for Spark also the JVM's, for PostgreSQL the server backend's "
         "(`VmHWM`, including the shared buffers it touched; parallel workers not counted). "
         f"A count that takes over {args.timeout} s is cancelled (PostgreSQL "

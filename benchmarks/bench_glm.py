@@ -15,8 +15,15 @@ Measured:
   per-round cost: signing, leasing, long-poll wake-ups, result submission and the hub's IRLS
   step. The CPU the hub and the nodes used meanwhile is read from /proc, with how busy the whole
   machine was (other work on a shared machine slows the figures down);
-- **statsmodels**: ``sm.GLM(...).fit()`` on the pooled rows in this process (the frames are
-  built with the platform's own variable builder, not timed).
+- **statsmodels, end to end**: what the cold fit is compared with: the pooled rows' frames
+  built from the same OMOP files by the platform's own variable builder (one file after the
+  other, as one process holding the pooled data would) and ``sm.GLM(...).fit()`` on them;
+- **statsmodels, fit only**: the fit on frames already built.
+
+BLAS threads are pinned (``--blas-threads``, default 1) for every process alike: the script
+re-runs itself with ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` set,
+which the hub and node processes inherit. Unpinned, statsmodels took 0.05 s or 0.44-0.62 s on
+the same 30,000 rows depending on how many threads OpenBLAS started on a busy machine.
 
 The fit must equal statsmodels' (coefficients to 1e-8) with the same number of iterations; the
 script fails loudly otherwise. Rewrites only the ``federated-glm`` section of docs/benchmarks.md.
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import shutil
 import statistics
 import sys
@@ -69,9 +77,14 @@ class Row:
     reference_iterations: int
     cold: float
     warm: float  # the median warm fit
-    reference: float
+    reference: float  # statsmodels' fit on frames already built
+    reference_frames: float  # building the pooled rows' frames from OMOP
     max_relative_difference: float
     cpu: Cpu | None  # during the warm fits
+
+    @property
+    def reference_end_to_end(self) -> float:
+        return self.reference_frames + self.reference
 
     @property
     def per_round(self) -> float:
@@ -81,9 +94,24 @@ class Row:
 # ---- shared with bench_cox.py ----------------------------------------------------------------
 
 
+BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def pin_blas_threads(threads: int) -> None:
+    """Run this script again with every BLAS library limited to ``threads`` threads, unless
+    it already is; the hub and node processes it starts inherit the setting. (numpy reads
+    these variables once, when it is first imported, so this process cannot change its own.)"""
+    wanted = str(threads)
+    if all(os.environ.get(name) == wanted for name in BLAS_VARIABLES):
+        return
+    os.environ.update(dict.fromkeys(BLAS_VARIABLES, wanted))
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable, *sys.argv])
+
+
 def node_frames(paths: list[Path], formula: str) -> list[tuple[Frame, Design]]:
     """Each node's analysis frame and design, built by the platform's own variable builder
-    (the rows a pooled reference fit sees); not timed."""
+    (the rows a pooled reference fit sees)."""
     parsed = parse_formula(formula)
     frames = []
     for path in paths:
@@ -154,7 +182,12 @@ def command_line(doc: str, default_sizes: str) -> argparse.Namespace:
     parser.add_argument("--warm", type=int, default=3, help="warm fits (their median is shown)")
     parser.add_argument("--workdir", type=Path, help="kept afterwards (default: a temp dir)")
     parser.add_argument("--no-docs", action="store_true", help="only print the figures")
-    return parser.parse_args()
+    parser.add_argument(
+        "--blas-threads", type=int, default=1, help="BLAS threads of every process (default 1)"
+    )
+    args = parser.parse_args()
+    pin_blas_threads(args.blas_threads)
+    return args
 
 
 R = TypeVar("R")
@@ -186,19 +219,28 @@ def measured(script: str, args: argparse.Namespace) -> str:
     """The line that says when, where and how a section's figures were measured."""
     return (
         f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine()}, with "
-        f"`benchmarks/{script} --sizes {args.sizes} --warm {args.warm}`, all rows in one run."
+        f"`benchmarks/{script} --sizes {args.sizes} --warm {args.warm} --blas-threads "
+        f"{args.blas_threads}`, all rows in one run; every process's BLAS limited to "
+        f"{args.blas_threads} thread{'s' if args.blas_threads != 1 else ''}."
     )
 
 
 # ---- the GLM ---------------------------------------------------------------------------------
 
 
-def pooled_reference(paths: list[Path]) -> tuple[float, int, np.ndarray]:
-    built = [d for _, d in node_frames(paths, FORMULA)]
+@dataclass(frozen=True)
+class Reference:
+    frames: float  # seconds to build the pooled rows' frames from OMOP
+    fit: float  # seconds of statsmodels' fit on them
+    iterations: int
+    params: np.ndarray
+
+
+def pooled_reference(paths: list[Path]) -> Reference:
+    (built, frames) = timed(lambda: [d for _, d in node_frames(paths, FORMULA)])
     x, y = np.vstack([d.x for d in built]), np.concatenate([d.y for d in built])
-    started = time.perf_counter()
-    fit = sm.GLM(y, x, family=sm.families.Binomial()).fit()
-    return time.perf_counter() - started, int(fit.fit_history["iteration"]), fit.params
+    fit, seconds = timed(lambda: sm.GLM(y, x, family=sm.families.Binomial()).fit())
+    return Reference(frames, seconds, int(fit.fit_history["iteration"]), fit.params)
 
 
 def measure(root: Path, data_dir: Path, nodes: int, persons: int, warm_fits: int) -> Row:
@@ -211,19 +253,20 @@ def measure(root: Path, data_dir: Path, nodes: int, persons: int, warm_fits: int
         )
     if not cold.ok or cold.rounds is None or cold.iterations is None:
         raise RuntimeError(f"the fit failed: {cold.error}")
-    reference_seconds, reference_iterations, params = pooled_reference(paths)
-    difference = max_relative_difference(cold.params, params)
-    if difference > 1e-8 or cold.iterations != reference_iterations:
+    reference = pooled_reference(paths)
+    difference = max_relative_difference(cold.params, reference.params)
+    if difference > 1e-8 or cold.iterations != reference.iterations:
         raise RuntimeError(f"not the pooled fit: {difference:.1e}, {cold.iterations} iterations")
     return Row(
         nodes,
         persons,
         cold.rounds,
         cold.iterations,
-        reference_iterations,
+        reference.iterations,
         cold_seconds,
         warm,
-        reference_seconds,
+        reference.fit,
+        reference.frames,
         difference,
         cpu,
     )
@@ -231,18 +274,19 @@ def measure(root: Path, data_dir: Path, nodes: int, persons: int, warm_fits: int
 
 def table(rows: list[Row]) -> str:
     lines = [
-        "| nodes | persons per node | rounds | iterations (statsmodels) | cold fit | warm fit "
-        "| platform cost per round | statsmodels pooled | max rel. difference "
-        "| CPU per warm round |",
-        "| ----: | ---------------: | -----: | ------------------------ | -------: | -------: "
-        "| ----------------------: | -----------------: | ------------------: "
-        "| ------------------ |",
+        "| nodes | persons per node | rounds | iterations (statsmodels) | cold fit "
+        "| statsmodels end to end (frames + fit) | statsmodels fit only | warm fit "
+        "| platform cost per round | max rel. difference | CPU per warm round |",
+        "| ----: | ---------------: | -----: | ------------------------ | -------: "
+        "| ------------------------------------: | -------------------: | -------: "
+        "| ----------------------: | ------------------: | ------------------ |",
     ]
     for r in rows:
         lines.append(
             f"| {r.nodes} | {r.persons:,} | {r.rounds} | {r.iterations} ({r.reference_iterations}) "
-            f"| {r.cold:.2f} s | {r.warm:.2f} s | {1000 * r.per_round:.0f} ms "
-            f"| {r.reference:.2f} s | {r.max_relative_difference:.0e} "
+            f"| {r.cold:.2f} s | {r.reference_end_to_end:.2f} s ({r.reference_frames:.2f} + "
+            f"{r.reference:.2f}) | {r.reference:.2f} s | {r.warm:.2f} s "
+            f"| {1000 * r.per_round:.0f} ms | {r.max_relative_difference:.0e} "
             f"| {cpu_note(r.cpu, r.rounds)} |"
         )
     return "\n".join(lines)
@@ -268,12 +312,16 @@ def main() -> int:
             measured("bench_glm.py", args),
             "",
             f"Model: `{FORMULA}` (binomial, 10 parameters), everyone at 2020-01-01.",
-            "Cold: the first fit, frames built from OMOP at every node. Warm: the same fit again",
+            "Cold: the first fit, frames built from OMOP at every node (the nodes build theirs",
+            "at the same time, on the machine's shared cores), then every round. Its like:",
+            "statsmodels end to end, the same rows' frames built from the same OMOP files by the",
+            "same builder, one file after the other, then `sm.GLM(...).fit()` on the pooled rows",
+            "in one process; the fit alone is shown too. Warm: the same fit again",
             f"(median of {args.warm}), every round answered from the nodes' stores of released",
             "answers, so it is the platform's own cost per round (signing, leases, wake-ups,",
-            "submission, hub step). statsmodels: `sm.GLM(...).fit()` on the pooled rows in one",
-            "process. All processes share the machine's cores; CPU per warm round is what the",
-            "hub and all nodes used (from /proc), and how busy the whole machine was meanwhile",
+            "submission, hub step). All processes share the machine's cores; CPU per warm",
+            "round is what the hub and all nodes used (from /proc), and how busy the whole",
+            "machine was meanwhile",
             "(other work on a shared machine slows every figure down).",
             "",
             table(rows),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import platform
-import resource
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ import duckdb
 import numpy as np
 
 from fivesafes.data.synth import SITE_PROFILES, generate
-from record import machine_facts, update_section
+from record import machine_facts, peak_rss_mib, update_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -42,7 +41,7 @@ def report(persons: int, site: str, seconds: float, counts: dict[str, int], size
     """The markdown section for docs/benchmarks.md."""
     info = machine_facts()
     rows = sum(counts.values())
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     verdict = "meets" if seconds < TARGET_SECONDS else "MISSES"
     lines = [
         "## Synthetic data generation",

@@ -31,6 +31,22 @@ def _proc_field(path: str, key: str) -> str | None:
     return None
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident set size, in MiB, since it started.
+
+    Read from ``VmHWM`` in /proc/self/status, which belongs to this process's own address space
+    and so starts afresh at ``exec``. ``getrusage``'s ``ru_maxrss`` does not: Linux carries the
+    high-water mark across ``exec``, so a child started by a parent holding 900 MiB reports at
+    least 900 MiB whatever it used itself. ``ru_maxrss`` is the fallback where /proc is absent.
+    """
+    hwm = _proc_field("/proc/self/status", "VmHWM")
+    if hwm:
+        return int(hwm.split()[0]) / 1024
+    import resource  # not on every platform; only reached without /proc
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def machine_facts() -> dict[str, str]:
     """nproc, CPU model, RAM, Python version and OS of this machine, one string each."""
     cpu = _proc_field("/proc/cpuinfo", "model name") or platform.processor() or "unknown"

@@ -65,3 +65,22 @@ def test_synth_benchmark_writes_its_section_with_the_shared_helper(tmp_path):
     assert text.startswith("# Benchmarks\n\n<!-- bench:other -->\nkept\n<!-- /bench:other -->\n")
     assert "<!-- bench:synth -->\n## Synthetic data generation" in text
     assert "`generate()` of 200 persons" in text
+
+
+def test_a_childs_peak_memory_is_its_own_not_its_parents():
+    """A benchmark measures each form in a fresh process; its peak must not include what the
+    parent held when it started the child (``ru_maxrss`` survives ``exec`` on Linux)."""
+    import subprocess
+
+    held = bytearray(600 * 1024 * 1024)  # 600 MiB, every page touched
+    held[::4096] = b"\x01" * len(held[::4096])
+    child = subprocess.run(
+        [sys.executable, "-c", "import record; print(record.peak_rss_mib())"],
+        cwd=BENCHMARKS,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert float(child.stdout) < 200, "the child reported its parent's peak"
+    assert record.peak_rss_mib() >= 600
+    del held
