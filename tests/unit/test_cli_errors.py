@@ -99,3 +99,27 @@ def test_usage_errors_stay_typers_own():
     result = run("audit", "verify", "--no-such-option")
     assert result.exit_code == 2 and "No such option" in result.output
     assert "internal" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("where", "said"),
+    [
+        ("missing/out.csv", "the folder to write the file into does not exist"),
+        (".", "--csv names a folder"),
+    ],
+)
+def test_a_csv_that_cannot_be_written_is_refused_before_anything_is_asked(tmp_path, where, said):
+    """Before: the count ran at every node and the command then ended in ``internal_error
+    (FileNotFoundError)``. The connection file here does not exist: the check comes first."""
+    cohort = tmp_path / "cohort.json"
+    cohort.write_text('{"name": "x", "index": {"type": "fixed", "date": "2020-01-01"}}')
+    result = run(
+        "count",
+        "--connection", str(tmp_path / "no-connection.json"),
+        "--cohort", str(cohort),
+        "--csv", str(tmp_path / where),
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert said in result.stderr
+    assert "internal" not in result.stderr
+    assert "connection" not in result.stderr

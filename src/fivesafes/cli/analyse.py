@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import typing
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -24,7 +25,7 @@ import typer
 from fivesafes.analyses.plugin import Command, CommandError
 from fivesafes.analyses.registry import REGISTRY, Listed
 from fivesafes.cli import lazy
-from fivesafes.cli.output import console, errors
+from fivesafes.cli.output import console, errors, fail
 from fivesafes.cli.progress import Shown, WaitingLine
 from fivesafes.protocol.models import TaskView
 
@@ -65,14 +66,36 @@ def csv_paths(path: Path, task_ids: list[str]) -> list[Path]:
     return [path.with_name(f"{path.stem}-{task}{path.suffix}") for task in task_ids]
 
 
+def csv_target_problem(path: Path | None) -> str | None:
+    """Why ``--csv PATH`` could not be written, in words (checked before anything is asked,
+    so that a count is not run only to fail at the end); ``None`` when it can."""
+    if path is None:
+        return None
+    folder = path.parent
+    if path.is_dir():
+        return "--csv names a folder; give the path of a file to write, e.g. result.csv"
+    if not folder.is_dir():
+        return "--csv: the folder to write the file into does not exist"
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return "--csv: you may not write there (permission denied)"
+    return None
+
+
 def write_csv(fed: Any, task_ids: list[str], path: Path | None) -> list[Path]:
     """Each task's result as the hub's ``GET /api/v1/tasks/{id}/result.csv`` gives it (its
-    portal page's tables), written where ``csv_paths`` says; the paths written."""
+    portal page's tables), written where ``csv_paths`` says; the paths written. A file that
+    cannot be written after all is a ``CommandError`` in words, naming the task to fetch again."""
     if path is None:
         return []
     written = []
     for task, target in zip(task_ids, csv_paths(path, task_ids), strict=True):
-        target.write_text(fed.result_csv(task), encoding="utf-8", newline="")
+        try:
+            target.write_text(fed.result_csv(task), encoding="utf-8", newline="")
+        except OSError as exc:
+            raise CommandError(
+                f"The result is at the hub but the CSV could not be written "
+                f"({type(exc).__name__}); download it from task {task}'s page in the portal"
+            ) from None
         written.append(target)
     return written
 
@@ -136,6 +159,9 @@ def command(command: Command) -> Callable[..., None]:
         names = ("connection", "project", "node", "as_json", "csv")
         shared = {name: options.pop(name) for name in names}
         timeout = options.pop("timeout")
+        problem = csv_target_problem(shared["csv"])
+        if problem:
+            fail(problem)
         asked = {"project": shared["project"], "nodes": shared["node"] or None, "timeout": timeout}
         # imported here, not at the top: the client brings httpx, which help does not need
         from fivesafes.client import Federation
