@@ -165,3 +165,19 @@ def test_the_survival_plot_draws_each_levels_released_curve(tmp_path, monkeypatc
     assert "Federated Kaplan-Meier of time_to_lung_cancer by sex" in str(result)
     with pytest.raises(KeyError, match="levels: female, male"):
         result.curve("other")
+
+
+def test_the_portal_draws_a_logistic_models_odds_ratios_on_a_log_axis():
+    """A task page's picture of a binomial GLM (or a Cox model) shows ratios, as its reader
+    reads them, on a log axis labelled plainly; before, log odds on a linear axis."""
+    from fivesafes.analyses.results.svg import coefficients
+
+    names = ["Intercept", "age", "smoker[T.current]"]
+    params = [-6.7, math.log(1.06), math.log(2.2)]
+    conf_int = [[-9.9, -3.5], [math.log(1.03), math.log(1.09)], [math.log(0.8), math.log(6.1)]]
+    ratios = coefficients(names, params, conf_int, "", exponentiate=True)
+    logs = coefficients(names, params, conf_int, "coefficient")
+    assert ratios is not None and logs is not None
+    ticks = [t.split(">")[1] for t in ratios.split("<text")[1:]]
+    assert {"1", "2", "5"} <= {t.split("<")[0].strip() for t in ticks}
+    assert "odds ratio" not in logs and "0.5" in logs  # the linear axis: log-odds

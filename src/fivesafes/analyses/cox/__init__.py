@@ -188,4 +188,4 @@ class CoxPH(Analysis):
             f"{number(cox.events)} events, log partial likelihood {number(cox.loglik)}, "
             f"{cox.iterations} iterations"
         )
-        show_fit(cox, page, words, "coefficient: log hazard ratio (95 % CI)")
+        show_fit(cox, page, words, "coefficient: log hazard ratio (95 % CI)", ratio="hazard ratio")

@@ -215,4 +215,5 @@ class GLM(Analysis):
             f"{number(glm.nobs)} observations, deviance {number(glm.deviance)}, "
             f"AIC {number(glm.aic)}, {glm.iterations} iterations"
         )
-        show_fit(glm, page, words, "coefficient (95 % CI)")
+        ratio = {"binomial": "odds ratio", "poisson": "rate ratio"}.get(glm.family or "")
+        show_fit(glm, page, words, "coefficient (95 % CI)", ratio=ratio)

@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fivesafes.analyses.meta.pooling import Z975
+from fivesafes.analyses.results.svg import ratio_axis, ratio_ticks
 
 if TYPE_CHECKING:
     from fivesafes.analyses.meta.result import MetaResult
+
+__all__ = ["forest_figure", "forest_plot", "ratio_axis", "ratio_ticks"]
 
 
 def forest_plot(
@@ -70,46 +73,3 @@ def forest_figure(result: MetaResult, term: str, *, exponentiate: bool = False) 
     axes.set_title(f"Meta-analysis of {term} across nodes")
     figure.tight_layout()
     return figure
-
-
-# Round ratios for a log axis, the coarsest set first: a set is used if at least three of its
-# ratios fall within the axis.
-TICK_SETS = (
-    (1.0, 2.0, 5.0),
-    (1.0, 1.5, 2.0, 3.0, 5.0, 7.0),
-    (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0),
-    (1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0),
-)
-
-
-def ratio_ticks(low: float, high: float) -> list[float]:
-    """Round ratios (1, 2 and 5 times powers of ten, or finer where the axis is short) from
-    ``low`` to ``high``: at least three where the axis allows."""
-    ticks: list[float] = []
-    for mantissas in TICK_SETS:
-        ticks = sorted(
-            value
-            for power in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
-            for value in (m * 10.0**power for m in mantissas)
-            if low <= value <= high
-        )
-        if len(ticks) >= 3:
-            break
-    if len(ticks) < 2:  # a very short axis: three ratios across it, to 3 significant figures
-        step = (high / low) ** 0.25
-        ticks = sorted({float(f"{low * step**k:.3g}") for k in (1, 2, 3)})
-    return ticks
-
-
-def ratio_axis(axes: Any, low: float, high: float) -> None:
-    """A log x axis from a little below ``low`` to a little above ``high``, ticks at round
-    ratios labelled plainly ("0.5", "1", "2"; never 10^-0.3) and no minor labels."""
-    from matplotlib.ticker import NullFormatter, NullLocator
-
-    axes.set_xscale("log")
-    margin = (high / low) ** 0.05
-    axes.set_xlim(low / margin, high * margin)
-    ticks = ratio_ticks(low / margin, high * margin)
-    axes.set_xticks(ticks, [f"{t:g}" for t in ticks])
-    axes.xaxis.set_minor_locator(NullLocator())
-    axes.xaxis.set_minor_formatter(NullFormatter())

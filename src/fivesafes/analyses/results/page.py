@@ -104,9 +104,11 @@ def label(name: Any) -> str:
     return str(name)
 
 
-def show_fit(model: Any, page: Shown, words: str, xlabel: str) -> None:
+def show_fit(model: Any, page: Shown, words: str, xlabel: str, *, ratio: str | None = None) -> None:
     """A fitted model (a GLM's or a Cox model's result) on the page: in words, its
-    coefficients as a table and a picture, and the nodes left out and why."""
+    coefficients as a table and a picture, and the nodes left out and why. With ``ratio``
+    (``"odds ratio"``, ``"hazard ratio"``) the picture shows that ratio on a log axis instead
+    of the coefficients."""
     from fivesafes.analyses.results import svg
 
     if not model.ok:
@@ -114,9 +116,14 @@ def show_fit(model: Any, page: Shown, words: str, xlabel: str) -> None:
         return
     page.lines.append(words)
     page.tables.append(table(f"Coefficients: {model.formula}", model.to_frame(), index=True))
-    picture = svg.coefficients(model.names, model.params, model.conf_int, xlabel)
+    if ratio:
+        xlabel = f"{ratio}, log scale (95 % CI)"
+    picture = svg.coefficients(
+        model.names, model.params, model.conf_int, xlabel, exponentiate=ratio is not None
+    )
     if picture:
-        page.plots.append(Plot("Coefficients with their 95 % intervals", picture))
+        what = f"{ratio.capitalize()}s" if ratio else "Coefficients"
+        page.plots.append(Plot(f"{what} with their 95 % intervals", picture))
     if model.nodes_left_out:
         left = "; ".join(f"{n} ({why})" for n, why in sorted(model.nodes_left_out.items()))
         page.lines.append(f"left out: {left}")
