@@ -68,6 +68,24 @@ def test_starting_imports_nothing_heavy(args):
     assert sorted(set(HEAVY) & imported_by(args)) == []
 
 
+def test_a_count_from_the_command_line_or_the_client_imports_no_gate_and_no_other_analysis():
+    """``fivesafes count --help`` loads what the researcher's side of a count reads: not the
+    gate (numpy), not the cohort compiler; ``fed.count`` in a new Python process imports the
+    count alone, not every analysis (pandas, statsmodels) as it did."""
+    assert sorted({*HEAVY, "fivesafes.sdc.gate"} & imported_by(["count", "--help"])) == []
+    code = (
+        "import json, sys\n"
+        "from fivesafes.client import Federation\n"
+        "Federation.__new__(Federation).count\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    imported = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    packages = {target.split(":")[0] for target in BUILTIN.values()}
+    assert packages & imported == {"fivesafes.analyses.count"}
+    assert sorted({"pandas", "numpy", "ibis", "statsmodels"} & imported) == []
+
+
 def test_an_analysis_is_imported_only_when_its_command_is_asked_for():
     packages = {target.split(":")[0] for target in BUILTIN.values()}
     assert packages & imported_by(["analyse", "--help"]) == set()

@@ -221,6 +221,10 @@ class Federation:
         registry brings its own (``Analysis.client``)."""
         if name.startswith("_"):
             raise AttributeError(name)
+        # most methods are named as their analysis (``count``, ``glm``): import that one only
+        named = REGISTRY.get(name)
+        if named is not None and name in named.client:
+            return functools.partial(named.client[name], self)
         for analysis in REGISTRY.every():
             method = analysis.client.get(name)
             if method is not None:

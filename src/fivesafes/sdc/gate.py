@@ -27,10 +27,8 @@ turn it into a withheld result (fail closed).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
 from pydantic import ConfigDict, model_validator
 
 from fivesafes.protocol.models import GateRecord, GateTightening, ReleasedCount
@@ -40,6 +38,10 @@ from fivesafes.sdc.profiles import Profile, get_profile
 from fivesafes.sdc.rules import TABLE_RULES, Finding, Outcome
 from fivesafes.sdc.rules.base import Verdict, verdict_of
 from fivesafes.sdc.rules.model import level_findings, model_findings
+
+if TYPE_CHECKING:  # numpy is imported where a value is judged: reading this module needs none
+    import numpy as np
+    import numpy.typing as npt
 
 _ONE_CELL = ("output",)
 LONE_ZERO = Finding("zeros", Outcome.SUPPRESS, "a count of zero is never released on its own")
@@ -206,6 +208,8 @@ def release_cell(persons: int, profile: Profile) -> ReleasedCount:
 
 
 def _check_count(n: int) -> None:
+    import numpy as np
+
     if isinstance(n, bool) or not isinstance(n, int | np.integer):
         raise TypeError("a count must be an integer")
     if n < 0:
@@ -213,6 +217,8 @@ def _check_count(n: int) -> None:
 
 
 def _cell(evidence: CountEvidence | MagnitudeEvidence) -> tuple[Cell, Kind, str]:
+    import numpy as np
+
     if isinstance(evidence, CountEvidence):
         _check_count(evidence.persons)
         n = int(evidence.persons)

@@ -11,7 +11,7 @@ the threshold, otherwise rounded), and their total at the hub, gated again.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -19,15 +19,16 @@ from rich.table import Table
 from fivesafes.analyses.commands import CohortOption
 from fivesafes.analyses.count.models import CountCombined, CountOutput, CountParameters
 from fivesafes.analyses.count.result import CountResult, NodeCount
-from fivesafes.analyses.gating import by_evidence
 from fivesafes.analyses.parameters import CohortLike, cohort_json
 from fivesafes.analyses.plugin import Analysis, Asker, Command, Computed, Judged, NodeContext
 from fivesafes.analyses.results import svg
 from fivesafes.analyses.results.common import NONE_RELEASED, not_included
 from fivesafes.analyses.results.page import Plot, Shown, number, table
 from fivesafes.protocol.models import ReleasedCount, TaskView
-from fivesafes.sdc.gate import CountEvidence, Judgement, release_count
 from fivesafes.sdc.profiles import Profile
+
+if TYPE_CHECKING:
+    from fivesafes.sdc.gate import Judgement
 
 __all__ = [
     "Count",
@@ -151,11 +152,16 @@ class Count(Analysis):
         # the node part (the cohort compiler, Ibis) is imported where it runs, at a node: the
         # researcher's command line and client read this module and never need it
         from fivesafes.analyses.count.node import cohort_person_set
+        from fivesafes.sdc.gate import CountEvidence
 
         persons = cohort_person_set(context.db, parameters.cohort)
         return Computed(persons, CountEvidence(len(persons)))
 
     def judge(self, computed: Computed, profile: Profile) -> Judged:
+        # the gate (and numpy) at the node and hub only: the researcher's side never judges
+        from fivesafes.analyses.gating import by_evidence
+        from fivesafes.sdc.gate import release_count
+
         def build(judgement: Judgement) -> dict[str, Any]:
             count = release_count(computed.found.persons, profile)
             return CountOutput(count=count, gate=judgement.record()).model_dump(mode="json")
@@ -168,6 +174,8 @@ class Count(Analysis):
         return None
 
     def regate(self, output: dict[str, Any], profile: Profile) -> dict[str, Any]:
+        from fivesafes.sdc.gate import release_count
+
         checked = CountOutput.model_validate(output)
         if checked.count.value is None:
             return checked.model_dump(mode="json")
@@ -183,6 +191,8 @@ class Count(Analysis):
     ) -> dict[str, Any]:
         """The total of the released counts, judged as a count; a node whose count was
         suppressed adds nothing and is named."""
+        from fivesafes.sdc.gate import release_count
+
         contributing: list[str] = []
         suppressed: list[str] = []
         total = 0
