@@ -1,8 +1,8 @@
 """The airlock in a real browser against a real hub: a researcher composes a release request
 with a CSV and submits it; two different output checkers sign in (password and TOTP code),
-find it in their queues and approve it; the researcher downloads the released bundle, whose
-manifest's sha256 is the file's. The researcher also holds the output-checker role, and her
-own request is never in her queue."""
+land on ``/airlock`` showing what waits for their review, and approve it; the researcher
+downloads the released bundle, whose manifest's sha256 is the file's. The researcher also
+holds the output-checker role, and her own request is never in her queue."""
 
 from __future__ import annotations
 
@@ -66,7 +66,8 @@ def test_a_request_is_composed_reviewed_by_two_checkers_and_downloaded(harness, 
     sign_out(page)
 
     for checker in (carol, dev):
-        sign_in(page, url, checker, "/airlock/queue")
+        sign_in(page, url, checker, "/airlock")  # a checker arrives at their queue
+        expect(page.get_by_role("heading", name="Waiting for your review")).to_be_visible()
         page.get_by_role("link", name=TITLE).click()
         expect(page.get_by_role("heading", level=1)).to_have_text(f"Review: {TITLE}")
         shown = page.get_by_role("region", name=re.compile("table.csv"))

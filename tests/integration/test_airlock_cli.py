@@ -159,3 +159,72 @@ def test_a_file_changed_after_approval_cannot_be_released(tmp_path):
     }
     assert not (tmp_path / "b.zip").exists()
     assert "audit chain intact" in fs("audit", "verify", "-c", hub).stdout
+
+
+ROWS = "person_id,age,sex,visits\n" + "".join(
+    f"P{i:06d},{18 + i % 70},{'fm'[i % 2]},{11 + i % 7}\n" for i in range(612)
+)
+
+
+def test_outcomes_file_by_file_a_return_and_messages_that_name_the_next_command(tmp_path):
+    hub, project = hub_with_people(tmp_path)
+    (tmp_path / "table.csv").write_text(TABLE)
+    (tmp_path / "persons.csv").write_text(ROWS)
+    alice, carol, dev = (("-c", hub, "--by", who) for who in ("alice", "carol", "dev"))
+    rid = jfs("airlock", "request", "create", "--title", "Two files", "--project", project,
+              *alice)[0]["id"]  # fmt: skip
+    for name in ("table.csv", "persons.csv"):
+        fs("airlock", "request", "add-file", rid, str(tmp_path / name), *alice)
+    submitted = fs("airlock", "request", "submit", rid, *alice).stdout
+    assert "nothing to do until they decide" in submitted
+
+    shown = fs("airlock", "review", "show", rid, *carol).stdout
+    assert "looks like row-level data (one row per person: 612 rows" in shown
+    assert "rounding: 612 cells not a multiple of 10 (rows 1-612; column 'visits')" in shown
+    assert "row 612, column 'visits'" not in shown and "--detail shows them" in shown
+    assert shown.count("\n") < 60  # a headline and grouped lines, not 612 findings
+    detail = fs("airlock", "review", "show", rid, "--detail", *carol).stdout
+    assert "row 1, column 'visits': rounding: not a multiple of 10" in detail
+    assert f"fivesafes airlock review return {rid} --message WHAT" in shown
+
+    back = jfs("airlock", "review", "return", rid, "--message", "persons.csv is row-level: "
+               "count visits by age band", *carol)[0]  # fmt: skip
+    assert back["state"] == "changes_requested"
+    assert [s["text"] for s in back["next"]] == [
+        "The request is changes requested: nothing for a checker to do"
+    ]
+    told = fs("airlock", "request", "show", rid, *alice).stdout
+    assert "returned by carol: persons.csv is row-level: count visits by age band" in told
+    assert f"next: A checker returned it to you with what to change: revise it and resubmit: " \
+           f"fivesafes airlock request revise {rid}" in told  # fmt: skip
+    refused, code = jfs("airlock", "release", rid, "--out", str(tmp_path / "b.zip"), *alice,
+                        check=False)  # fmt: skip
+    assert code == 2 and refused["error"]["code"] == "invalid_request"
+    assert f"`fivesafes airlock request revise {rid}`" in refused["error"]["message"]
+
+    fs("airlock", "request", "revise", rid, *alice)
+    fs("airlock", "request", "remove-file", rid, "persons.csv", *alice)
+    (tmp_path / "small.csv").write_text("region,count\nnorth,120\nsouth,3\n")
+    fs("airlock", "request", "add-file", rid, str(tmp_path / "small.csv"), *alice)
+    fs("airlock", "request", "submit", rid, *alice)
+    for checker in (carol, dev):
+        fs("airlock", "review", "vote", rid, "table.csv", "--vote", "approve", *checker)
+        why, code = jfs("airlock", "review", "vote", rid, "small.csv", "--vote", "reject",
+                        *checker, check=False)  # fmt: skip
+        assert code == 2 and "says why" in why["error"]["message"]
+        assert f"fivesafes airlock review vote {rid} FILE" in why["error"]["message"]
+        fs("airlock", "review", "vote", rid, "small.csv", "--vote", "reject", "--comment",
+           "south has 3 persons", *checker)  # fmt: skip
+    decided = fs("airlock", "request", "show", rid, *alice).stdout
+    assert "partly approved" in decided and "why: south has 3 persons" in decided
+    assert f"next: Release the approved file: fivesafes airlock release {rid}" in decided
+    bundle = tmp_path / "bundle.zip"
+    released = fs("airlock", "release", rid, "--out", str(bundle), *alice).stdout
+    assert f"Released {rid} version 2: table.csv" in released
+    with zipfile.ZipFile(bundle) as z:
+        assert [n for n in z.namelist() if n.startswith("files/")] == ["files/table.csv"]
+    final = jfs("airlock", "request", "show", rid, *alice)[0]
+    assert final["state"] == "released"  # small.csv was rejected: nothing left to revise
+    assert final["outcomes"] == {"table.csv": "approved", "small.csv": "rejected"}
+    assert [h["released"] for h in final["history"]] == [[], ["table.csv"]]
+    assert "audit chain intact" in fs("audit", "verify", "-c", hub).stdout

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from html.parser import HTMLParser
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ import pytest
 from fivesafes.airlock.bundle import verify_bundle
 from fivesafes.protocol.signing import public_key_text
 from portal import person, session_for, start_portal_hub
+from web_a11y import accessibility_problems
 
 TABLE = b"region,count\nnorth,120\nsouth,40\n"
 SMALL = b"region,count\nnorth,120\nsouth,3\n"
@@ -209,3 +211,105 @@ def test_a_blocked_file_is_refused_on_the_page_and_a_png_is_shown_safely(world):
     listed = world.get("alice", "/airlock").text
     assert re.search(rf'href="/airlock/{rid}"', listed)
     assert "Figures" in listed
+
+
+PERSON_ROWS = "".join(f"P{i:06d},{18 + i % 70},{'fm'[i % 2]},{11 + i % 7}\n" for i in range(612))
+ROW_LEVEL = ("person_id,age,sex,visits\n" + PERSON_ROWS).encode()
+
+
+class Visible(HTMLParser):
+    """The list items and table rows of a page outside any ``<details>``, and its details."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth, self.visible, self.details = 0, 0, []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "details":
+            self.depth += 1
+            self.details.append(dict(attrs))
+        elif tag in ("li", "tr") and not self.depth:
+            self.visible += 1
+
+    def handle_endtag(self, tag):
+        self.depth -= tag == "details"
+
+
+def visible(page: str) -> Visible:
+    seen = Visible()
+    seen.feed(page)
+    return seen
+
+
+def test_a_checker_arriving_at_the_airlock_sees_their_queue(world):
+    rid = world.draft("For the queue")
+    world.post("alice", f"/airlock/{rid}/submit")
+    carol = world.get("carol", "/airlock").text
+    assert "Waiting for your review" in carol and f"/airlock/{rid}/review" in carol
+    assert accessibility_problems(carol) == []
+    assert "You have none yet" not in carol and "New release request" not in carol
+    alice = world.get("alice", "/airlock").text  # an author who is also a checker
+    assert "Your release requests" in alice and f'href="/airlock/{rid}"' in alice
+    assert f"/airlock/{rid}/review" not in alice  # never her own in her queue
+    assert "New release request" in alice
+
+
+def test_a_row_level_file_gets_one_headline_and_a_page_of_reasonable_height(world):
+    rid = world.draft("Every person", ROW_LEVEL, "persons.csv")
+    world.post("alice", f"/airlock/{rid}/submit")
+    for who, path in (("carol", f"/airlock/{rid}/review"), ("alice", f"/airlock/{rid}")):
+        page = world.get(who, path).text
+        assert "looks like row-level data (one row per person: 612 rows" in page
+        seen = visible(page)
+        assert seen.visible <= 60, (who, seen.visible)  # was 612 findings and 200 rows
+        assert seen.details and all("open" not in d for d in seen.details)  # folded away
+
+
+def test_approved_files_are_released_and_the_others_returned_file_by_file(world):
+    rid = world.draft("Two tables")
+    assert world.upload(rid, "small.csv", SMALL).status_code == 303
+    world.post("alice", f"/airlock/{rid}/submit")
+    for checker in ("carol", "dev"):
+        assert world.vote(checker, rid, "approve").status_code == 303
+        no_reason = world.vote(checker, rid, "request_changes", file="small.csv")
+        assert no_reason.status_code == 422 and "says why" in no_reason.text
+        assert "fivesafes airlock review vote" in no_reason.text  # the way forward
+        world.vote(checker, rid, "request_changes", "south has 3: merge it", file="small.csv")
+    page = world.get("alice", f"/airlock/{rid}").text
+    assert accessibility_problems(page) == []
+    assert "partly approved" in page and "Release the approved files" in page
+    assert "south has 3: merge it" in page  # the checkers' reason, for the author
+    assert f"fivesafes airlock release {rid} --out BUNDLE.zip" in page
+    bundle = world.post("alice", f"/airlock/{rid}/bundle")
+    assert bundle.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(bundle.content)) as z:
+        assert [n for n in z.namelist() if n.startswith("files/")] == ["files/table.csv"]
+    page = world.get("alice", f"/airlock/{rid}").text
+    assert "changes requested" in page and "1 file returned for changes" in page
+    assert f"fivesafes airlock request revise {rid}" in page
+    assert world.post("alice", f"/airlock/{rid}/revise").status_code == 303
+    page = world.get("alice", f"/airlock/{rid}").text
+    assert "small.csv" in page and "version 2" in page
+    assert "Version 1: partly approved" in page
+
+
+def test_a_checker_returns_the_request_to_the_researcher_with_a_message(world):
+    rid = world.draft("Back to alice", ROW_LEVEL, "persons.csv")
+    world.post("alice", f"/airlock/{rid}/submit")
+    review = world.get("carol", f"/airlock/{rid}/review").text
+    assert "Return to the researcher" in review and accessibility_problems(review) == []
+    empty = world.post("carol", f"/airlock/{rid}/votes", {"vote": "return", "comment": " "})
+    assert empty.status_code == 422 and "what to change" in empty.text
+    own = world.post("alice", f"/airlock/{rid}/votes", {"vote": "return", "comment": "mine"})
+    assert own.status_code == 403
+    back = world.post(
+        "carol",
+        f"/airlock/{rid}/votes",
+        {"vote": "return", "comment": "This is row-level data: count by age band"},
+    )
+    assert back.status_code == 303
+    page = world.get("alice", f"/airlock/{rid}").text
+    assert "changes requested" in page and "This is row-level data: count by age band" in page
+    assert "returned by carol" in page or "carol returned" in page
+    assert f"fivesafes airlock request revise {rid}" in page
+    assert rid not in world.get("dev", "/airlock/queue").text  # nothing waits any more

@@ -3,7 +3,8 @@ a checker who is also the author, an outsider), each either done or refused, and
 step the airlock's promises hold:
 
 - no path releases a file without two approvals, by two different checkers, neither the author,
-  on exactly the bytes released;
+  on exactly the bytes released (a partly approved version releases its approved files only);
+- no released or rejected file is carried into a revision;
 - no path lets an author vote on their own request, or a third checker vote on a version;
 - a refused action changes nothing.
 """
@@ -86,10 +87,26 @@ class Airlock(RuleBasedStateMachine):
         for name in self.request.file_names:
             self.attempt(lambda name=name: self.request.vote(name, vote, "why", by=by))
 
+    @rule(by=people, why=st.sampled_from(["", "aggregate it"]))
+    def return_to_author(self, by, why):
+        self.attempt(lambda: self.request.return_to_author(why, by=by))
+
+    @rule()
+    def author_revises_what_was_returned(self):
+        """The author revises with the files the request carries forward, as the airlock's
+        action does."""
+        carried = self.request.carried_forward()
+        decided = self.request.history[-1] if self.request.history else None
+        if decided is not None and decided.number == self.request.version:
+            agreed = decided.outcomes
+            for f in carried:
+                assert f.name not in decided.released and agreed.get(f.name) is not Vote.REJECT
+        self.attempt(lambda: self.request.revise(carried, by=AUTHOR))
+
     @rule(files=subsets)
     def author_submits(self, files):
         """The author composes (or revises) and submits, the usual way in."""
-        if self.request.state is RequestState.CHANGES_REQUESTED:
+        if self.request.state in (RequestState.CHANGES_REQUESTED, RequestState.PARTLY_APPROVED):
             self.attempt(lambda: self.request.revise(list(files), by=AUTHOR))
         elif self.request.state is RequestState.DRAFT:
             self.attempt(lambda: self.request.set_files(list(files), by=AUTHOR))
@@ -102,6 +119,18 @@ class Airlock(RuleBasedStateMachine):
     @rule(by=people)
     def withdraw(self, by):
         self.attempt(lambda: self.request.withdraw(by=by))
+
+    @rule(outcomes=st.lists(st.sampled_from(list(Vote)), min_size=3, max_size=3))
+    def two_checkers_agree_file_by_file(self, outcomes):
+        """Two checkers review every file and agree, file by file (so some files may be
+        approved and others not)."""
+        for by in PEOPLE[1:3]:
+            for name, vote in zip(self.request.file_names, outcomes, strict=False):
+                self.attempt(lambda n=name, v=vote, b=by: self.request.vote(n, v, "why", by=b))
+
+    @rule()
+    def author_releases(self):
+        self.release(AUTHOR, tamper=False)
 
     @rule(by=people, tamper=st.booleans())
     def release(self, by, tamper):
@@ -131,18 +160,19 @@ class Airlock(RuleBasedStateMachine):
 
     @invariant()
     def every_release_had_two_approvals_of_the_released_bytes(self):
-        if self.request.state is not RequestState.RELEASED:
-            return
-        decided = self.request.history[-1]
-        assert decided.outcome is RequestState.APPROVED
-        last = latest(decided.votes)
-        (manifest,) = self.released
-        for entry in manifest["files"]:
-            approvals = {
-                c for (c, f), v in last.items() if f == entry["name"] and v.vote is Vote.APPROVE
-            }
-            assert len(approvals) == 2 and "alice" not in approvals
-            assert decided.files[entry["name"]] == entry["sha256"]
+        versions = {v.number: v for v in self.request.history}
+        assert len({m["version"] for m in self.released}) == len(self.released)  # one each
+        for manifest in self.released:
+            decided = versions[manifest["version"]]
+            assert decided.outcome in (RequestState.APPROVED, RequestState.PARTLY_APPROVED)
+            last = latest(decided.votes)
+            assert [e["name"] for e in manifest["files"]] == list(decided.released)
+            for entry in manifest["files"]:
+                approvals = {
+                    c for (c, f), v in last.items() if f == entry["name"] and v.vote is Vote.APPROVE
+                }
+                assert len(approvals) == 2 and "alice" not in approvals
+                assert decided.files[entry["name"]] == entry["sha256"]
 
 
 Airlock.TestCase.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)

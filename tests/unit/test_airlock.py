@@ -115,7 +115,7 @@ def test_nobody_reviews_their_own_request_and_outsiders_see_nothing():
 def test_a_disagreement_is_settled_by_the_two_checkers_voting_again():
     req = request()
     for checker, vote in ((C1, Vote.APPROVE), (C2, Vote.REJECT)):
-        req.vote("table.csv", vote, by=checker)
+        req.vote("table.csv", vote, "south has 7", by=checker)
         req.vote("fig.png", Vote.APPROVE, by=checker)
     assert req.state is RequestState.UNDER_REVIEW  # they disagree on table.csv
     with pytest.raises(ReviewError, match="agree on this file"):
@@ -124,15 +124,16 @@ def test_a_disagreement_is_settled_by_the_two_checkers_voting_again():
         req.vote("table.csv", Vote.REQUEST_CHANGES, by=C1)
     req.vote("table.csv", Vote.REQUEST_CHANGES, "south has 7 persons: merge it", by=C1)
     req.vote("table.csv", Vote.REQUEST_CHANGES, "agreed: merge south", by=C2)
-    assert req.state is RequestState.CHANGES_REQUESTED
+    assert req.state is RequestState.PARTLY_APPROVED  # fig.png approved, table.csv returned
+    assert req.outcomes == {"table.csv": Vote.REQUEST_CHANGES, "fig.png": Vote.APPROVE}
     assert [e.action for e in req.events].count("reconsidered") == 2
 
 
 def test_a_revised_request_is_a_new_version_reviewed_afresh_and_history_is_kept():
     req = request()
     for checker in (C1, C2):
-        req.vote("table.csv", Vote.REQUEST_CHANGES, by=checker)
-        req.vote("fig.png", Vote.APPROVE, by=checker)
+        req.vote("table.csv", Vote.REQUEST_CHANGES, "merge south", by=checker)
+        req.vote("fig.png", Vote.REQUEST_CHANGES, "label the axes", by=checker)
     assert req.state is RequestState.CHANGES_REQUESTED
     req.revise([RequestFile("table.csv", b"region,count\nall,127\n")], by=ALICE)
     assert (req.state, req.version, req.votes) == (RequestState.DRAFT, 2, [])
@@ -144,6 +145,15 @@ def test_a_revised_request_is_a_new_version_reviewed_afresh_and_history_is_kept(
         RequestState.CHANGES_REQUESTED,
         RequestState.APPROVED,
     ]
+
+
+def test_a_vote_that_does_not_approve_says_why():
+    req = request()
+    for vote in (Vote.REQUEST_CHANGES, Vote.REJECT):
+        with pytest.raises(ReviewError, match="says why"):
+            req.vote("table.csv", vote, "  ", by=C1)
+    assert req.votes == [] and req.state is RequestState.SUBMITTED
+    req.vote("table.csv", Vote.APPROVE, by=C1)  # an approval needs no comment
 
 
 def test_a_file_changed_after_approval_cannot_be_released():

@@ -124,7 +124,12 @@ def test_a_held_output_becomes_a_request_its_requester_submits(node):
     assert "persons" not in document and "persons" not in file.description  # never in the file
     airlock.submit(made.id, by=alice)
     screen = airlock.show(made.id, by=carol).files[0]["pre_screen"]
-    assert screen == {"verdict": "pass", "findings": ["gate rules: none"]}
+    assert screen == {
+        "verdict": "pass",
+        "headline": "the gate's own verdict: pass (rules: none)",
+        "summary": [],
+        "findings": ["gate rules: none"],
+    }
     for checker in (carol, dev):
         airlock.vote(made.id, file.name, Vote.APPROVE, by=checker)
     assert airlock.show(made.id, by=alice).state is RequestState.APPROVED

@@ -142,6 +142,12 @@ def test_a_request_is_kept_through_review_and_release_with_its_bundle(backend):
         len(TABLE),
     )
     assert table["pre_screen"]["verdict"] == "fail"  # south: 7 < threshold 10
+    assert table["pre_screen"]["headline"] == "unsuppressed small cells: 1 count below 10"
+    assert table["pre_screen"]["summary"] == [
+        "judged under this service's profile 'default'",
+        "threshold: 1 cell with fewer than 10 persons (rows 2; column 'count')",
+        "rounding: 1 cell not a multiple of 10 (rows 2; column 'count')",
+    ]
     assert table["pre_screen"]["findings"] == [
         "row 2, column 'count': threshold: fewer than 10 distinct persons",
         "row 2, column 'count': rounding: not a multiple of 10",  # the default profile's base
@@ -218,7 +224,7 @@ def test_a_disagreement_is_consolidated_and_recorded(backend):
     airlock = backend.airlock
     rid = submitted(airlock, RequestFile("table.csv", TABLE))
     airlock.vote(rid, "table.csv", Vote.APPROVE, by=CAROL)
-    airlock.vote(rid, "table.csv", Vote.REJECT, by=DEV)
+    airlock.vote(rid, "table.csv", Vote.REJECT, "south has 7", by=DEV)
     view = airlock.show(rid, by=CAROL)
     assert view.consolidating == ["table.csv"] and len(view.votes) == 2
     assert [i.waiting_for for i in airlock.queue(by=CAROL)] == ["consolidation"]
@@ -239,8 +245,8 @@ def test_a_revision_is_a_new_version_and_every_earlier_one_stays_in_history(back
     rid = submitted(airlock)
     for checker in (CAROL, DEV):
         airlock.vote(rid, "table.csv", Vote.REQUEST_CHANGES, "merge south", by=checker)
-        airlock.vote(rid, "fig.png", Vote.APPROVE, by=checker)
-    with pytest.raises(InvalidTransition):
+        airlock.vote(rid, "fig.png", Vote.REQUEST_CHANGES, "label the axes", by=checker)
+    with pytest.raises(InvalidTransition, match="revise"):
         airlock.release(rid, by=ALICE)
     airlock.revise(rid, by=ALICE)
     merged = b"region,count\nall,130\n"
@@ -259,6 +265,66 @@ def test_a_revision_is_a_new_version_and_every_earlier_one_stays_in_history(back
     first = view.history[0]
     assert set(first.files) == {"table.csv", "fig.png"} and len(first.votes) == 4
     assert airlock.show(rid, by=CAROL).files[0]["pre_screen"]["verdict"] == "pass"
+
+
+def test_approved_files_are_released_and_the_others_revised_each_version_its_bundle(backend):
+    airlock = backend.airlock
+    rid = submitted(airlock)
+    for checker in (CAROL, DEV):
+        airlock.vote(rid, "table.csv", Vote.REQUEST_CHANGES, "merge south", by=checker)
+        airlock.vote(rid, "fig.png", Vote.APPROVE, by=checker)
+    assert airlock.show(rid, by=ALICE).state is RequestState.PARTLY_APPROVED
+    first = airlock.release(rid, by=ALICE)
+    assert [f["name"] for f in first.manifest["files"]] == ["fig.png"]
+    view = airlock.show(rid, by=ALICE)
+    assert view.state is RequestState.CHANGES_REQUESTED
+    assert view.outcomes == {"table.csv": Vote.REQUEST_CHANGES, "fig.png": Vote.APPROVE}
+    assert [(f["name"], f["outcome"], f["released"]) for f in view.files] == [
+        ("table.csv", "returned for changes", False),
+        ("fig.png", "approved", True),
+    ]
+    assert airlock.release(rid, by=ALICE).signature == first.signature  # the bundle again
+    airlock.revise(rid, by=ALICE)  # carries table.csv only: fig.png has left
+    assert [f["name"] for f in airlock.show(rid, by=ALICE).files] == ["table.csv"]
+    merged = b"region,count\nall,130\n"
+    airlock.add_file(rid, RequestFile("table.csv", merged), by=ALICE)
+    airlock.submit(rid, by=ALICE)
+    both_approve(airlock, rid)
+    second = airlock.release(rid, by=ALICE)
+    assert (second.version, [f["name"] for f in second.manifest["files"]]) == (2, ["table.csv"])
+    view = airlock.show(rid, by=ALICE)
+    assert view.state is RequestState.RELEASED
+    assert [(v.number, v.outcome, v.released) for v in view.history] == [
+        (1, RequestState.PARTLY_APPROVED, ("fig.png",)),
+        (2, RequestState.APPROVED, ("table.csv",)),
+    ]
+    released = [d for kind, _, d in backend.events() if kind == "airlock_released"]
+    assert [(d["files"], d.get("returned")) for d in released] == [
+        (["fig.png"], ["table.csv"]),
+        (["table.csv"], None),
+    ]
+    assert backend.chain_ok()
+
+
+def test_a_request_returned_by_one_checker_keeps_who_and_why(backend):
+    airlock = backend.airlock
+    rid = submitted(airlock)
+    airlock.vote(rid, "fig.png", Vote.APPROVE, by=CAROL)
+    airlock.return_request(rid, "table.csv looks like row-level data", by=DEV)
+    view = airlock.show(rid, by=ALICE)
+    assert view.state is RequestState.CHANGES_REQUESTED and view.outcomes == {}
+    assert view.returned is not None
+    assert (view.returned.returned_by, view.returned.message) == (
+        "dev",
+        "table.csv looks like row-level data",
+    )
+    assert [(v.number, v.outcome) for v in view.history] == [(1, RequestState.CHANGES_REQUESTED)]
+    kind, outcome, details = backend.events()[-1]
+    assert (kind, outcome) == ("airlock_decided", "changes_requested")
+    assert "row-level" not in str(details)  # the message is the author's to read, not audited
+    airlock.revise(rid, by=ALICE)
+    assert [f["name"] for f in airlock.show(rid, by=ALICE).files] == ["table.csv", "fig.png"]
+    assert airlock.show(rid, by=ALICE).history[0].message == "table.csv looks like row-level data"
 
 
 def test_a_file_changed_after_approval_is_refused_and_the_refusal_audited(backend):

@@ -12,5 +12,8 @@ results a researcher wants to publish).
 | ``review``     | votes per file, blinding, the decision two votes make, consolidation |
 | ``permissions``| who may act (``check_*`` raising, ``can_*`` answering)               |
 | ``files``      | what may be submitted: types, sizes, rows; the automatic pre-screen  |
+| ``screening``  | the pre-screen through the disclosure engine: one headline per file, |
+|                | findings grouped by kind (``row_level``, ``columns``, ``sdc_marker``)|
+| ``next_steps`` | what whoever looks can do next, as a command and a button            |
 | ``bundle``     | the signed release bundle and its manifest                           |
 """

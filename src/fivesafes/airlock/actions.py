@@ -14,13 +14,17 @@ request's own rules (``request``, ``permissions``, ``states``, ``review``) decid
 | vote           | a checker, never the author  | ``voted`` (the first: ``review_started``), then |
 |                |                              | ``consolidation_started`` or ``decided``        |
 | consolidate    | one of the two checkers      | ``reconsidered``, then ``decided``              |
+| return         | a checker, never the author  | ``decided`` (changes_requested, ``returned_by``)|
 | revise         | the author                   | ``request_revised``                             |
 | withdraw       | the author                   | ``request_withdrawn``                           |
-| release        | the author                   | ``released``; refused: ``release_refused``      |
+| release        | the author                   | ``released`` (the files released, and those     |
+|                |                              | returned); refused: ``release_refused``         |
 | download       | the author                   | ``bundle_downloaded``                           |
 
-A vote's value and comment are never in the audit log while the review is blind; the decision
-(``airlock_decided``, its outcome approved, changes_requested or rejected) is.
+A vote's value and comment are never in the audit log while the review is blind, nor is a
+return's message; the decision (``airlock_decided``, its outcome approved, partly_approved,
+changes_requested or rejected) is. A refusal of what the state or the review allows ends by
+naming what the one who asked can do next (``next_steps``).
 """
 
 from __future__ import annotations
@@ -29,21 +33,23 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from fivesafes.airlock import review
+from fivesafes.airlock import next_steps, review
 from fivesafes.airlock.bundle import sha256
-from fivesafes.airlock.files import PreScreen, RequestFile
+from fivesafes.airlock.files import RequestFile
+from fivesafes.airlock.next_steps import Step
 from fivesafes.airlock.permissions import (
     can_review,
     check_act_as_author,
     check_review,
     check_see_request,
 )
-from fivesafes.airlock.request import ReleaseRequest, Version
-from fivesafes.airlock.review import FileVote, Vote
-from fivesafes.airlock.states import RequestState
+from fivesafes.airlock.request import ReleaseRequest, Screen, Version
+from fivesafes.airlock.review import FileVote, ReviewError, Vote
+from fivesafes.airlock.states import REVIEWING, InvalidTransition, RequestState
 from fivesafes.airlock.store import AirlockStore, StoredBundle, Summary, stored_bundle
 from fivesafes.audit.events import AuditEventType
 from fivesafes.governance.people import Actor
@@ -59,11 +65,12 @@ EVENTS = {
     "consolidation_started": AuditEventType.AIRLOCK_CONSOLIDATION_STARTED,
     "reconsidered": AuditEventType.AIRLOCK_RECONSIDERED,
     "decided": AuditEventType.AIRLOCK_DECIDED,
+    "returned": AuditEventType.AIRLOCK_DECIDED,  # by one checker, with returned_by
     "revised": AuditEventType.AIRLOCK_REQUEST_REVISED,
     "withdrawn": AuditEventType.AIRLOCK_REQUEST_WITHDRAWN,
     "released": AuditEventType.AIRLOCK_RELEASED,
 }
-REVIEWING = (RequestState.SUBMITTED, RequestState.UNDER_REVIEW)
+T = TypeVar("T")
 
 
 def _audit(
@@ -102,6 +109,25 @@ def _load(store: AirlockStore, request_id: str, by: Actor) -> ReleaseRequest:
         raise NotFoundOrNoPermission("release request")
     check_see_request(by, request.scope, request.author)
     return request
+
+
+def steps_for(request: ReleaseRequest, by: Actor) -> list[Step]:
+    """What ``by`` can do next on ``request`` (``next_steps``)."""
+    may_review = can_review(by, request.scope, request.author)
+    return next_steps.for_viewer(request, by.username, may_review=may_review)
+
+
+def _explained(request: ReleaseRequest, by: Actor, work: Callable[[], T]) -> T:
+    """``work``; a refusal of what the state or the review allows also says what ``by`` can
+    do next."""
+    before = steps_for(request, by)
+    try:
+        return work()
+    except (InvalidTransition, ReviewError) as exc:
+        said = next_steps.sentence(before)
+        if not said:
+            raise
+        raise type(exc)(f"{exc.message} {said}") from None
 
 
 # ---- the author --------------------------------------------------------------------------
@@ -148,42 +174,38 @@ def create_request(
 def add_file(store: AirlockStore, request_id: str, file: RequestFile, *, by: Actor) -> None:
     """Add a file to a draft (replacing a file of the same name)."""
     request = _load(store, request_id, by)
-    request.add_file(file, by=by)
+    _explained(request, by, lambda: request.add_file(file, by=by))
     _keep(store, request, by)
 
 
 def remove_file(store: AirlockStore, request_id: str, name: str, *, by: Actor) -> None:
     request = _load(store, request_id, by)
-    request.remove_file(name, by=by)
+    _explained(request, by, lambda: request.remove_file(name, by=by))
     _keep(store, request, by)
 
 
-def submit(
-    store: AirlockStore,
-    request_id: str,
-    *,
-    by: Actor,
-    screen: Callable[[RequestFile], PreScreen],
-) -> ReleaseRequest:
+def submit(store: AirlockStore, request_id: str, *, by: Actor, screen: Screen) -> ReleaseRequest:
     """Submit the draft: every file is checked again and gets its pre-screen."""
     request = _load(store, request_id, by)
-    request.submit(by=by, screen=screen)
+    _explained(request, by, lambda: request.submit(by=by, screen=screen))
     _keep(store, request, by)
     return request
 
 
 def revise(store: AirlockStore, request_id: str, *, by: Actor) -> ReleaseRequest:
-    """After changes were requested: a new draft version with the same files, to change
-    (``add_file``, ``remove_file``) and submit again; the earlier version stays in history."""
+    """After changes were requested (or with approved files not yet released): a new draft
+    version with the files still to change (``ReleaseRequest.carried_forward``: never one
+    released or rejected), to change (``add_file``, ``remove_file``) and submit again; the
+    earlier version stays in history."""
     request = _load(store, request_id, by)
-    request.revise(list(request.files), by=by)
+    _explained(request, by, lambda: request.revise(request.carried_forward(), by=by))
     _keep(store, request, by)
     return request
 
 
 def withdraw(store: AirlockStore, request_id: str, *, by: Actor) -> None:
     request = _load(store, request_id, by)
-    request.withdraw(by=by)
+    _explained(request, by, lambda: request.withdraw(by=by))
     _keep(store, request, by)
 
 
@@ -196,10 +218,12 @@ def release(
     service: str,
     now: datetime,
 ) -> StoredBundle:
-    """The signed bundle of an approved request (``ChangedSinceApproval`` if any stored file
-    is not byte for byte what was approved)."""
+    """The signed bundle of an approved request, or of a partly approved one's approved files
+    (``ChangedSinceApproval`` if any stored file is not byte for byte what was approved)."""
     request = _load(store, request_id, by)
-    made = request.release(by=by, key=key, now=now, service=service)
+    made = _explained(
+        request, by, lambda: request.release(by=by, key=key, now=now, service=service)
+    )
     stored = stored_bundle(request, made, by=by.username, at=now)
     store.put_bundle(stored)
     _keep(store, request, by)
@@ -220,12 +244,16 @@ def refuse_release(store: AirlockStore, request_id: str, *, by: Actor, why: str)
 
 
 def download(store: AirlockStore, request_id: str, *, by: Actor) -> StoredBundle:
-    """The bundle of a released request, again (its author only)."""
+    """The latest bundle of a request, again (its author only): a released request's, or the
+    approved files released from a partly approved version."""
     request = _load(store, request_id, by)
     check_act_as_author(by, request.scope, request.author)
     stored = store.bundle(request_id)
     if stored is None:
-        raise InvalidRequest(f"A {request.state.value} request has no release bundle.")
+        said = next_steps.sentence(steps_for(request, by))
+        raise InvalidTransition(
+            f"A {request.state.words} request has no approved files to release. {said}".strip()
+        )
     _audit(
         store,
         request,
@@ -244,7 +272,17 @@ def vote(
 ) -> ReleaseRequest:
     """A checker's vote on one file (before both reviews are in: blinded)."""
     request = _load(store, request_id, by)
-    request.vote(file, cast, comment, by=by)
+    _explained(request, by, lambda: request.vote(file, cast, comment, by=by))
+    _keep(store, request, by)
+    return request
+
+
+def return_request(
+    store: AirlockStore, request_id: str, message: str, *, by: Actor
+) -> ReleaseRequest:
+    """A checker returns the request under review to its author with ``message``."""
+    request = _load(store, request_id, by)
+    _explained(request, by, lambda: request.return_to_author(message, by=by))
     _keep(store, request, by)
     return request
 
@@ -255,11 +293,15 @@ def consolidate(
     """A vote again on a file the two checkers disagree on, saying why (consolidation)."""
     request = _load(store, request_id, by)
     check_review(by, request.scope, request.author)
-    if file not in request.consolidating:
-        raise review.ReviewError(
-            f"{file} is not in consolidation: both reviews are not in, or they agree."
-        )
-    request.vote(file, cast, comment, by=by)
+
+    def again() -> None:
+        if file not in request.consolidating:
+            raise ReviewError(
+                "That file is not in consolidation: both reviews are not in, or they agree."
+            )
+        request.vote(file, cast, comment, by=by)
+
+    _explained(request, by, again)
     _keep(store, request, by)
     return request
 
@@ -282,10 +324,26 @@ class RequestView:
     votes: list[FileVote]
     consolidating: list[str]
     history: list[Version]
+    outcomes: dict[str, Vote]  # each file's, once the current version is decided
+    returned: Version | None  # the current version, if a checker returned it whole
+    next: list[Step]  # what the viewer can do next
+
+    @property
+    def outcome_words(self) -> str:
+        return next_steps.outcome_words(self.outcomes)
+
+    def reasons(self, file: str) -> list[str]:
+        """The checkers' comments on ``file`` once decided, for the author to act on."""
+        decided = self.history[-1] if self.history else None
+        if decided is None or decided.number != self.version:
+            return []
+        return review.reasons(decided.votes, file)
 
 
 def show(store: AirlockStore, request_id: str, *, by: Actor) -> RequestView:
     request = _load(store, request_id, by)
+    last = request.history[-1] if request.history else None
+    current = last if last is not None and last.number == request.version else None
     return RequestView(
         id=request.id,
         scope=str(request.scope),
@@ -301,17 +359,18 @@ def show(store: AirlockStore, request_id: str, *, by: Actor) -> RequestView:
                 "description": f.description,
                 "sha256": sha256(f.content),
                 "bytes": len(f.content),
-                "pre_screen": (
-                    {"verdict": s.verdict, "findings": list(s.findings)}
-                    if (s := request.screens.get(f.name))
-                    else None
-                ),
+                "pre_screen": s.as_dict() if (s := request.screens.get(f.name)) else None,
+                "outcome": request.outcomes[f.name].outcome if f.name in request.outcomes else None,
+                "released": bool(current and f.name in current.released),
             }
             for f in request.files
         ],
         votes=request.visible_votes(by),
         consolidating=request.consolidating,
         history=request.history,
+        outcomes=request.outcomes,
+        returned=current if current is not None and current.returned_by else None,
+        next=steps_for(request, by),
     )
 
 
@@ -321,7 +380,7 @@ def file_content(store: AirlockStore, request_id: str, name: str, *, by: Actor) 
     for f in request.files:
         if f.name == name:
             return f.content
-    raise InvalidRequest(f"The request has no file called {name!r}.")
+    raise InvalidRequest("The request has no file of that name.")
 
 
 def visible_requests(store: AirlockStore, scope: Scope, *, by: Actor) -> list[Summary]:

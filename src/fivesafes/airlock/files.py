@@ -14,7 +14,9 @@ Every file at most 5 MB, at most 20 files in a request; a file also has a *type*
 supporting, code) and a description of what it shows, its population and its denominators.
 
 **Pre-screen**, shown to the checkers beside each file (never a verdict that releases anything
-on its own):
+on its own): a verdict, a *headline* saying it in words, a *summary* (findings grouped by kind,
+with counts) and the *detail* (every finding, at most ``MAX_DETAIL`` lines). A service judges
+a CSV through the disclosure engine under its profile (``screening``); without a profile:
 
 | file                                   | what is checked                                 |
 | -------------------------------------- | ----------------------------------------------- |
@@ -22,6 +24,7 @@ on its own):
 |                                        | in a numeric column: a small count, ``review``  |
 | ``.json`` with a platform gate record  | the node's or hub's own verdict and rules       |
 | ACRO ``results.json``                  | each output's status (pass / review / fail)     |
+| an ``sdc check`` marker (``sdc_marker``)| what it is: it holds no data                   |
 | anything else                          | ``not checked``: the checkers look themselves   |
 """
 
@@ -35,10 +38,13 @@ from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import Any
 
+from fivesafes.airlock import sdc_marker
 from fivesafes.protocol import bounded_json
 from fivesafes.protocol.errors import InvalidRequest
+from fivesafes.sdc.profiles import PROFILES
 
 MAX_FILE_BYTES = 5_000_000
+MAX_DETAIL = 200  # detail lines kept per file; the summary counts every finding
 MAX_FILES = 20
 MAX_CSV_ROWS = 10_000
 TEXT = frozenset({".csv", ".json", ".txt"})
@@ -64,10 +70,41 @@ class RequestFile:
     description: str = ""
 
 
+VERDICT_WORDS = {
+    "pass": "passes the checks",
+    "review": "for the checkers to review",
+    "fail": "fails the checks",
+    "not checked": "not checked",
+}
+
+
 @dataclass(frozen=True)
 class PreScreen:
     verdict: str  # pass | review | fail | not checked
-    findings: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)  # the detail: every finding, capped
+    headline: str = ""  # the verdict in words, one line
+    summary: list[str] = field(default_factory=list)  # findings grouped by kind, and notes
+
+    @property
+    def title(self) -> str:
+        """The headline (a pre-screen kept before headlines were: its verdict in words)."""
+        return self.headline or VERDICT_WORDS.get(self.verdict, self.verdict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "verdict": self.verdict,
+            "headline": self.title,
+            "summary": list(self.summary),
+            "findings": list(self.findings),
+        }
+
+
+def capped(lines: Sequence[str]) -> list[str]:
+    """At most ``MAX_DETAIL`` lines, the last saying how many more there were."""
+    if len(lines) <= MAX_DETAIL:
+        return list(lines)
+    more = len(lines) - MAX_DETAIL + 1
+    return [*lines[: MAX_DETAIL - 1], f"… and {more:,} more (the summary counts them all)"]
 
 
 def check_files(files: Sequence[RequestFile]) -> None:
@@ -136,16 +173,20 @@ def pre_screen(file: RequestFile, threshold: int) -> PreScreen:
         if suffix == ".csv":
             return _small_counts(file.content.decode("utf-8"), threshold)
         if suffix == ".json":
-            return _json(bounded_json.loads(file.content))
+            return _json(file.name, bounded_json.loads(file.content))
     except Exception as exc:  # noqa: BLE001 - a failed check is not a pass
-        return PreScreen("not checked", [f"the pre-screen failed ({type(exc).__name__})"])
-    return PreScreen("not checked", ["no automatic check for this kind of file"])
+        return not_checked(f"the pre-screen failed ({type(exc).__name__})")
+    return not_checked(f"no automatic check for a {suffix or 'file without an extension'} file")
+
+
+def not_checked(why: str) -> PreScreen:
+    return PreScreen("not checked", [why], f"not checked: {why}")
 
 
 def _small_counts(text: str, threshold: int) -> PreScreen:
     rows = list(csv.reader(io.StringIO(text)))
     if len(rows) < 2:
-        return PreScreen("not checked", ["no rows"])
+        return not_checked("no rows")
     header, body = rows[0], rows[1:]
     findings = []
     for column, name in enumerate(header):
@@ -156,7 +197,14 @@ def _small_counts(text: str, threshold: int) -> PreScreen:
         for row, value in values:
             if value is not None and value.is_integer() and 0 < value < threshold:
                 findings.append(f"row {row}, column {name!r}: a count under {threshold}")
-    return PreScreen("review" if findings else "pass", findings)
+    if not findings:
+        return PreScreen("pass", [], "passes the checks")
+    small = f"unsuppressed small cells: {_cells(len(findings))} below {threshold}"
+    return PreScreen("review", capped(findings), small, [small])
+
+
+def _cells(n: int) -> str:
+    return f"{n:,} count" + ("" if n == 1 else "s")
 
 
 def _number(text: str) -> float | None:
@@ -166,11 +214,28 @@ def _number(text: str) -> float | None:
         return None
 
 
-def _json(document: Any) -> PreScreen:
+def _json(name: str, document: Any) -> PreScreen:
+    marker = sdc_marker.read_marker(name, document)
+    if isinstance(marker, sdc_marker.Unreadable):
+        why = f"an sdc check marker that cannot be read: {marker.why}"
+        return PreScreen("review", [why], why)
+    if marker is not None:
+        known = (
+            f"profile {marker.profile!r}"
+            if marker.profile in PROFILES
+            else "a profile this service does not know"
+        )
+        said = f"an sdc check marker ({known}): it holds no data"
+        if marker.extra:
+            more = "an sdc check marker holding more than a marker does: look at it"
+            return PreScreen("review", [more], more)
+        return PreScreen("pass", [said], said)
     if isinstance(document, dict) and isinstance(document.get("gate"), dict):
         gate = document["gate"]
         rules = ", ".join(str(r) for r in gate.get("rules", [])) or "none"
-        return PreScreen(str(gate.get("verdict", "not checked")), [f"gate rules: {rules}"])
+        verdict = str(gate.get("verdict", "not checked"))
+        said = f"the gate's own verdict: {verdict} (rules: {rules})"
+        return PreScreen(verdict, [f"gate rules: {rules}"], said)
     if isinstance(document, dict) and isinstance(document.get("results"), dict):
         statuses = {
             uid: str(result.get("status", "review"))
@@ -179,5 +244,12 @@ def _json(document: Any) -> PreScreen:
         }
         found = set(statuses.values())
         worst = "fail" if "fail" in found else "review" if "review" in found else "pass"
-        return PreScreen(worst, [f"{uid}: {status}" for uid, status in sorted(statuses.items())])
-    return PreScreen("not checked", ["no gate record or ACRO results in this JSON"])
+        counted = ", ".join(
+            f"{sum(1 for s in statuses.values() if s == status)} {status}"
+            for status in ("fail", "review", "pass")
+            if status in found
+        )
+        said = f"ACRO results: {len(statuses)} outputs ({counted or 'none'})"
+        detail = [f"{uid}: {status}" for uid, status in sorted(statuses.items())]
+        return PreScreen(worst, capped(detail), said)
+    return not_checked("no gate record, ACRO results or sdc check marker in this JSON")

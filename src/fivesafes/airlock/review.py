@@ -1,20 +1,26 @@
 """Two independent reviews of every file, blinded until both are in, and what they decide.
 
-Each of the two output checkers votes on every file of the request's current version
-(approve, request changes, reject) with a comment. Until both have voted on every file, a
-checker sees only their own votes; the author sees none. Then, from each checker's latest vote:
+Each of the two output checkers votes on every file of the request's current version:
+approve, request changes (return it to the author), or reject; a vote that does not approve
+says why (the author reads it once the review is decided). Until both have voted on every
+file, a checker sees only their own votes; the author sees none. Then each file's outcome is
+the two checkers' agreed vote, and the request, from those outcomes:
 
-| the two votes on each file                      | the request                   |
-| ----------------------------------------------- | ----------------------------- |
-| every file: both approve                        | approved                      |
-| no disagreement, some file: both reject         | rejected                      |
-| no disagreement, otherwise (changes requested)  | changes requested             |
-| some file: the two disagree                     | consolidation                 |
+| the two votes on each file                                  | the request         |
+| ----------------------------------------------------------- | ------------------- |
+| every file: both approve                                    | approved            |
+| every file: both reject                                     | rejected            |
+| some file both approve, every other both return or reject   | partly approved     |
+| no file approved, some both return for changes              | changes requested   |
+| some file: the two disagree                                 | consolidation       |
 
-**Consolidation**: with both reviews in and visible to both, the two checkers discuss and vote
-again on the files they disagree on (only those, with a comment saying why), until they agree;
-each such vote is recorded. So a file is approved only when both checkers' latest votes approve
-it, and no third checker ever votes on a version two have reviewed.
+A partly approved request releases its approved files and returns the others (one rejected
+file no longer rejects the rest). **Consolidation**: with both reviews in and visible to both,
+the two checkers vote again on the files they disagree on (only those, with a comment saying
+why), until they agree; each such vote is recorded. So a file is approved only when both
+checkers' latest votes approve it, and no third checker ever votes on a version two have
+reviewed. One checker may instead **return** the whole request to its author with a message
+before the review is decided (``request.ReleaseRequest.return_to_author``).
 """
 
 from __future__ import annotations
@@ -33,6 +39,18 @@ class Vote(StrEnum):
     APPROVE = "approve"
     REQUEST_CHANGES = "request_changes"
     REJECT = "reject"
+
+    @property
+    def outcome(self) -> str:
+        """A file's outcome when both checkers vote this: approved, returned, rejected."""
+        return OUTCOME_WORDS[self]
+
+
+OUTCOME_WORDS = {
+    Vote.APPROVE: "approved",
+    Vote.REQUEST_CHANGES: "returned for changes",
+    Vote.REJECT: "rejected",
+}
 
 
 @dataclass(frozen=True)
@@ -69,8 +87,8 @@ def complete(votes: Sequence[FileVote], files: Sequence[str]) -> bool:
 
 def check_vote(votes: Sequence[FileVote], files: Sequence[str], new: FileVote) -> None:
     """Raise ``ReviewError`` unless ``new`` may be cast: on a file of this version, by one of at
-    most two checkers; once both reviews are in, only on a file they disagree on, with a
-    comment (consolidation)."""
+    most two checkers, saying why unless it approves; once both reviews are in, only on a file
+    they disagree on, with a comment (consolidation)."""
     if new.file not in files:
         raise ReviewError("There is no such file in this version of the request.")
     voters = checkers(votes)
@@ -80,7 +98,11 @@ def check_vote(votes: Sequence[FileVote], files: Sequence[str], new: FileVote) -
         if new.file not in disagreements(votes, files):
             raise ReviewError("Both reviews are in and agree on this file.")
         if not new.comment.strip():
-            raise ReviewError("A vote in consolidation says why.")
+            raise ReviewError("A vote in consolidation says why: add a comment.")
+    if new.vote is not Vote.APPROVE and not new.comment.strip():
+        raise ReviewError(
+            "A file returned for changes or rejected says why: add a comment the author can act on."
+        )
 
 
 def visible(votes: Sequence[FileVote], files: Sequence[str], viewer: str) -> list[FileVote]:
@@ -100,16 +122,32 @@ def disagreements(votes: Sequence[FileVote], files: Sequence[str]) -> list[str]:
     return [f for f in files if cast[(first, f)].vote is not cast[(second, f)].vote]
 
 
-def decision(votes: Sequence[FileVote], files: Sequence[str]) -> RequestState | None:
-    """What the reviews decide (see the module's table), or None: not complete, or the two
-    checkers still disagree on some file."""
+def outcomes(votes: Sequence[FileVote], files: Sequence[str]) -> dict[str, Vote] | None:
+    """Each file's agreed vote, or None: not complete, or the two still disagree on a file."""
     if not complete(votes, files) or disagreements(votes, files):
         return None
     cast = latest(votes)
     first = checkers(votes)[0]
-    final = [cast[(first, f)].vote for f in files]
-    if all(v is Vote.APPROVE for v in final):
+    return {f: cast[(first, f)].vote for f in files}
+
+
+def decision(votes: Sequence[FileVote], files: Sequence[str]) -> RequestState | None:
+    """What the reviews decide (see the module's table), or None: not complete, or the two
+    checkers still disagree on some file."""
+    agreed = outcomes(votes, files)
+    if agreed is None:
+        return None
+    final = set(agreed.values())
+    if final == {Vote.APPROVE}:
         return RequestState.APPROVED
-    if any(v is Vote.REJECT for v in final):
+    if final == {Vote.REJECT}:
         return RequestState.REJECTED
+    if Vote.APPROVE in final:
+        return RequestState.PARTLY_APPROVED
     return RequestState.CHANGES_REQUESTED
+
+
+def reasons(votes: Sequence[FileVote], file: str) -> list[str]:
+    """The checkers' comments on ``file`` (their latest votes), for the author to act on."""
+    said = [v.comment.strip() for (_, f), v in latest(votes).items() if f == file]
+    return list(dict.fromkeys(c for c in said if c))  # two checkers agreeing in the same words

@@ -11,7 +11,7 @@ The same class runs on the in-memory store (``MemoryAirlockStore.transaction`` a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -22,9 +22,9 @@ from fivesafes.airlock.bundle import ChangedSinceApproval
 from fivesafes.airlock.files import PreScreen, RequestFile
 from fivesafes.airlock.request import ReleaseRequest
 from fivesafes.airlock.review import Vote
-from fivesafes.airlock.screening import screen
+from fivesafes.airlock.screening import screen_files
 from fivesafes.airlock.sql_store import SqlAirlockStore
-from fivesafes.airlock.states import RequestState
+from fivesafes.airlock.states import RELEASABLE
 from fivesafes.airlock.store import AirlockStore, StoredBundle, Summary
 from fivesafes.airlock.tables import AirlockTables
 from fivesafes.audit.chain import AuditTables
@@ -69,8 +69,10 @@ class Airlock:
         self._profile = profile
         self._clock = clock
 
-    def screen(self, file: RequestFile) -> PreScreen:
-        return screen(file, self._profile)
+    def screen(self, files: Sequence[RequestFile]) -> dict[str, PreScreen]:
+        """The pre-screens of a version's files under this service's profile (a table made by
+        ``sdc check``, under its own: ``screening``)."""
+        return screen_files(files, self._profile)
 
     # ---- the author ------------------------------------------------------------------------
 
@@ -111,9 +113,11 @@ class Airlock:
         self._unit(lambda s: actions.withdraw(s, request_id, by=by))
 
     def release(self, request_id: str, *, by: Actor) -> StoredBundle:
-        """The signed bundle: made now for an approved request, the one made at release for a
-        released one. A file changed since approval refuses, and the refusal is audited."""
-        if self.show(request_id, by=by).state is RequestState.RELEASED:
+        """The signed bundle: made now for an approved request (for a partly approved one, of
+        its approved files), otherwise the latest one made (a released request's, or the files
+        released before the others were revised). A file changed since approval refuses, and
+        the refusal is audited."""
+        if self.show(request_id, by=by).state not in RELEASABLE:
             return self._unit(lambda s: actions.download(s, request_id, by=by))
 
         def refused(store: AirlockStore, error: ChangedSinceApproval) -> None:
@@ -139,6 +143,10 @@ class Airlock:
         self, request_id: str, file: str, vote: Vote, comment: str, *, by: Actor
     ) -> ReleaseRequest:
         return self._unit(lambda s: actions.consolidate(s, request_id, file, vote, comment, by=by))
+
+    def return_request(self, request_id: str, message: str, *, by: Actor) -> ReleaseRequest:
+        """A checker returns the request under review to its author with ``message``."""
+        return self._unit(lambda s: actions.return_request(s, request_id, message, by=by))
 
     def queue(self, *, by: Actor) -> list[actions.QueueItem]:
         return self._unit(lambda s: actions.queue(s, self.scope, by=by))

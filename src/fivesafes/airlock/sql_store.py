@@ -2,14 +2,15 @@
 view: constructed on the unit's session, it does nothing until asked.
 
 A request is saved by writing what changed: the request's row; its current version's row
-(files' hashes, submission, consolidation) and every decided version's outcome; the current
-version's files (rewritten only while a draft's files change), pre-screens and the votes cast
-since it was loaded. Earlier versions' rows are never touched again: they are the history.
+(files' hashes, submission, consolidation) and every decided version's outcome (with who
+returned it and why) and released files; the current version's files (rewritten only while a
+draft's files change), pre-screens and the votes cast since it was loaded. Earlier versions'
+rows are never touched again: they are the history.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
@@ -61,7 +62,7 @@ class SqlAirlockStore(SqlStore):
             )
         ]
         screens = {
-            s.name: PreScreen(s.verdict, list(s.findings))
+            s.name: PreScreen(s.verdict, list(s.findings), s.headline or "", list(s.summary or []))
             for s in self._s.execute(
                 select(t.screens).where(self._of(t.screens, request_id, row.version))
             )
@@ -72,6 +73,9 @@ class SqlAirlockStore(SqlStore):
                 dict(v.files),
                 self._votes(request_id, v.version),
                 RequestState(v.outcome),
+                returned_by=v.returned_by,
+                message=v.message or "",
+                released=tuple(v.released or ()),
             )
             for v in self._s.execute(
                 select(t.versions)
@@ -80,7 +84,7 @@ class SqlAirlockStore(SqlStore):
             )
         ]
         last = history[-1] if history else None
-        approved = dict(last.files) if last and last.outcome is RequestState.APPROVED else {}
+        approved = last.approved if last is not None and last.number == row.version else {}
         return ReleaseRequest(
             id=row.id,
             scope=Scope.parse(row.scope),
@@ -101,7 +105,7 @@ class SqlAirlockStore(SqlStore):
         rows = self._s.execute(select(v).where(self._of(v, request_id, version)).order_by(v.c.seq))
         return [FileVote(r.checker, r.file, Vote(r.vote), r.comment) for r in rows]
 
-    def summaries(self, scope: Scope, *, states: Sequence[RequestState] = ()) -> list[Summary]:
+    def summaries(self, scope: Scope, *, states: Collection[RequestState] = ()) -> list[Summary]:
         r, f = self._t.requests, self._t.files
         counted = (
             select(func.count())
@@ -135,7 +139,9 @@ class SqlAirlockStore(SqlStore):
 
     def bundle(self, request_id: str) -> StoredBundle | None:
         b = self._t.bundles
-        row = self._s.execute(select(b).where(b.c.request_id == request_id)).first()
+        row = self._s.execute(
+            select(b).where(b.c.request_id == request_id).order_by(b.c.version.desc()).limit(1)
+        ).first()
         if row is None:
             return None
         return StoredBundle(
@@ -206,8 +212,19 @@ class SqlAirlockStore(SqlStore):
             self._s.execute(
                 update(v)
                 .where(self._of(v, request.id, decided.number), v.c.outcome.is_(None))
-                .values(outcome=decided.outcome.value if decided.outcome else None, decided_at=now)
+                .values(
+                    outcome=decided.outcome.value if decided.outcome else None,
+                    decided_at=now,
+                    returned_by=decided.returned_by,
+                    message=decided.message or None,
+                )
             )
+            if decided.released:
+                self._s.execute(
+                    update(v)
+                    .where(self._of(v, request.id, decided.number), v.c.released.is_(None))
+                    .values(released=list(decided.released))
+                )
 
     def _save_files(self, request: ReleaseRequest) -> None:
         """A draft's files (once submitted, a version's files are never written again)."""
@@ -262,6 +279,8 @@ class SqlAirlockStore(SqlStore):
                         "name": name,
                         "verdict": screen.verdict,
                         "findings": list(screen.findings),
+                        "headline": screen.headline or None,
+                        "summary": list(screen.summary),
                     }
                     for name, screen in request.screens.items()
                 ],

@@ -2,23 +2,35 @@
 
 ```text
 draft ─submit─▶ submitted ─start_review─▶ under_review ─decide─▶ approved ─release─▶ released
-                                                                 changes_requested ─revise─▶ draft
-                                                                 rejected (final)
+under_review ─decide─▶ partly_approved ─release─▶ released, or changes_requested
+                       partly_approved ─revise─▶ draft
+under_review ─decide─▶ changes_requested ─revise─▶ draft
+under_review ─decide─▶ rejected (final)
+submitted, under_review ─return─▶ changes_requested
 any state not final ─withdraw─▶ withdrawn (final)
 ```
 
-``decide`` lands in ``approved``, ``changes_requested`` or ``rejected`` by what the two checkers
-decided (``fivesafes.airlock.review``); nothing else moves a request to ``approved``. A revised
-request keeps its id and history and gets a new version; its votes start again.
+``decide`` lands in ``approved``, ``partly_approved``, ``changes_requested`` or ``rejected`` by
+what the two checkers decided file by file (``fivesafes.airlock.review``); nothing else moves
+a request to ``approved`` or ``partly_approved``. ``return`` is one checker sending the request
+back to its author with a message, before the review is decided (it releases nothing, so it
+needs no second checker). Releasing a partly approved request releases its approved files and
+lands in ``changes_requested`` when some file was returned for changes (the author revises
+those), or ``released`` when every other file was rejected. A revised request keeps its id and
+history and gets a new version; its votes start again. The table is the machine (a test holds
+it to ``moves()``):
 
-| from                | transition     | to                  |
-| ------------------- | -------------- | ------------------- |
-| draft               | submit         | submitted           |
-| submitted           | start_review   | under_review        |
-| under_review        | decide         | approved / changes_requested / rejected |
-| approved            | release        | released            |
-| changes_requested   | revise         | draft               |
-| draft, submitted, under_review, approved, changes_requested | withdraw | withdrawn |
+| from | transition | to |
+| --- | --- | --- |
+| draft | submit | submitted |
+| submitted | start_review | under_review |
+| under_review | decide | approved / partly_approved / changes_requested / rejected |
+| submitted, under_review | return | changes_requested |
+| approved | release | released |
+| partly_approved | release | released / changes_requested |
+| changes_requested, partly_approved | revise | draft |
+| draft, submitted, under_review, approved | withdraw | withdrawn |
+| partly_approved, changes_requested | withdraw | withdrawn |
 """
 
 from __future__ import annotations
@@ -33,6 +45,7 @@ class RequestState(StrEnum):
     SUBMITTED = "submitted"
     UNDER_REVIEW = "under_review"
     APPROVED = "approved"
+    PARTLY_APPROVED = "partly_approved"
     CHANGES_REQUESTED = "changes_requested"
     REJECTED = "rejected"
     RELEASED = "released"
@@ -42,11 +55,17 @@ class RequestState(StrEnum):
     def is_final(self) -> bool:
         return self in FINAL
 
+    @property
+    def words(self) -> str:
+        """The state as a sentence says it: ``partly approved``."""
+        return self.value.replace("_", " ")
+
 
 class Transition(StrEnum):
     SUBMIT = "submit"
     START_REVIEW = "start_review"
     DECIDE = "decide"
+    RETURN = "return"
     RELEASE = "release"
     REVISE = "revise"
     WITHDRAW = "withdraw"
@@ -54,15 +73,30 @@ class Transition(StrEnum):
 
 FINAL = frozenset({RequestState.REJECTED, RequestState.RELEASED, RequestState.WITHDRAWN})
 DECISIONS = frozenset(
-    {RequestState.APPROVED, RequestState.CHANGES_REQUESTED, RequestState.REJECTED}
+    {
+        RequestState.APPROVED,
+        RequestState.PARTLY_APPROVED,
+        RequestState.CHANGES_REQUESTED,
+        RequestState.REJECTED,
+    }
 )
+RELEASABLE = frozenset({RequestState.APPROVED, RequestState.PARTLY_APPROVED})
+REVIEWING = frozenset({RequestState.SUBMITTED, RequestState.UNDER_REVIEW})
 
 _MOVES: dict[tuple[RequestState, Transition], frozenset[RequestState]] = {
     (RequestState.DRAFT, Transition.SUBMIT): frozenset({RequestState.SUBMITTED}),
     (RequestState.SUBMITTED, Transition.START_REVIEW): frozenset({RequestState.UNDER_REVIEW}),
     (RequestState.UNDER_REVIEW, Transition.DECIDE): DECISIONS,
+    **{
+        (state, Transition.RETURN): frozenset({RequestState.CHANGES_REQUESTED})
+        for state in REVIEWING
+    },
     (RequestState.APPROVED, Transition.RELEASE): frozenset({RequestState.RELEASED}),
+    (RequestState.PARTLY_APPROVED, Transition.RELEASE): frozenset(
+        {RequestState.RELEASED, RequestState.CHANGES_REQUESTED}
+    ),
     (RequestState.CHANGES_REQUESTED, Transition.REVISE): frozenset({RequestState.DRAFT}),
+    (RequestState.PARTLY_APPROVED, Transition.REVISE): frozenset({RequestState.DRAFT}),
     **{
         (state, Transition.WITHDRAW): frozenset({RequestState.WITHDRAWN})
         for state in RequestState
@@ -79,11 +113,12 @@ def next_state(
     state: RequestState, transition: Transition, outcome: RequestState | None = None
 ) -> RequestState:
     """The state ``transition`` leads to from ``state`` (``outcome`` picks one of several,
-    for ``decide``); raises ``InvalidTransition`` otherwise."""
+    for ``decide`` and a partly approved request's ``release``); raises ``InvalidTransition``
+    otherwise."""
     allowed = _MOVES.get((state, transition))
     if not allowed:
         raise InvalidTransition(
-            f"A {state.value} request cannot {transition.value.replace('_', ' ')}."
+            f"A {state.words} request cannot {transition.value.replace('_', ' ')}."
         )
     if len(allowed) == 1:
         (only,) = allowed
@@ -101,3 +136,9 @@ def next_state(
 
 def can_move(state: RequestState, transition: Transition) -> bool:
     return (state, transition) in _MOVES
+
+
+def moves() -> dict[tuple[RequestState, Transition], frozenset[RequestState]]:
+    """Every (state, transition) the machine has and where each may lead (the module's
+    table, for a test to hold it to)."""
+    return dict(_MOVES)

@@ -12,7 +12,7 @@ PostgreSQL (``tests/unit/test_airlock_store.py``, on ``tests/store_suite.py``).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -68,7 +68,7 @@ class AirlockStore(Audited, Protocol):
         """Keep every change made to a loaded request."""
         ...
 
-    def summaries(self, scope: Scope, *, states: Sequence[RequestState] = ()) -> list[Summary]:
+    def summaries(self, scope: Scope, *, states: Collection[RequestState] = ()) -> list[Summary]:
         """The requests of ``scope`` (in ``states``, if any are given), newest first."""
         ...
 
@@ -76,9 +76,13 @@ class AirlockStore(Audited, Protocol):
         """The id of the request made from a node's held run, if there is one."""
         ...
 
-    def put_bundle(self, stored: StoredBundle) -> None: ...
+    def put_bundle(self, stored: StoredBundle) -> None:
+        """Keep a release's bundle (one per version released)."""
+        ...
 
-    def bundle(self, request_id: str) -> StoredBundle | None: ...
+    def bundle(self, request_id: str) -> StoredBundle | None:
+        """The request's latest bundle, if any of its versions was released."""
+        ...
 
 
 def summary_of(request: ReleaseRequest, run_id: str | None, updated_at: datetime) -> Summary:
@@ -108,7 +112,7 @@ class _Records:
     requests: dict[str, ReleaseRequest] = field(default_factory=dict)
     runs: dict[str, str | None] = field(default_factory=dict)  # request id -> run id
     updated: dict[str, datetime] = field(default_factory=dict)
-    bundles: dict[str, StoredBundle] = field(default_factory=dict)
+    bundles: dict[tuple[str, int], StoredBundle] = field(default_factory=dict)
 
 
 class MemoryAirlockStore(MemoryStore[_Records]):
@@ -132,7 +136,7 @@ class MemoryAirlockStore(MemoryStore[_Records]):
         self._records.requests[request.id] = saved_copy(request)
         self._records.updated[request.id] = self._clock()
 
-    def summaries(self, scope: Scope, *, states: Sequence[RequestState] = ()) -> list[Summary]:
+    def summaries(self, scope: Scope, *, states: Collection[RequestState] = ()) -> list[Summary]:
         found = [
             summary_of(r, self._records.runs.get(r.id), self._records.updated[r.id])
             for r in self._records.requests.values()
@@ -144,10 +148,14 @@ class MemoryAirlockStore(MemoryStore[_Records]):
         return next((rid for rid, run in self._records.runs.items() if run == run_id), None)
 
     def put_bundle(self, stored: StoredBundle) -> None:
-        self._records.bundles[stored.request_id] = stored
+        key = (stored.request_id, stored.version)
+        if key in self._records.bundles:
+            raise ValueError(f"request {stored.request_id} version {stored.version} is released")
+        self._records.bundles[key] = stored
 
     def bundle(self, request_id: str) -> StoredBundle | None:
-        return self._records.bundles.get(request_id)
+        found = [b for (rid, _), b in self._records.bundles.items() if rid == request_id]
+        return max(found, key=lambda b: b.version) if found else None
 
 
 def stored_bundle(request: ReleaseRequest, made: Bundle, *, by: str, at: datetime) -> StoredBundle:

@@ -1,15 +1,20 @@
 """The airlock's tables, defined once for the hub's and every node's database (like
-``audit.chain.define_audit_tables``); migration 0004 of each service creates them.
+``audit.chain.define_audit_tables``); migration 0004 of each service creates them, and the
+steps after it (``airlock.schema``) change them.
 
 | table                 | one row per                                                      |
 | --------------------- | ---------------------------------------------------------------- |
 | ``airlock_requests``  | release request: author, scope, project, state, current version  |
 | ``airlock_versions``  | version of a request: its files' hashes, submission, decision,   |
-|                       | the files that went to consolidation                              |
+|                       | the files that went to consolidation; the checker who returned   |
+|                       | it and their message; the files released from it                 |
 | ``airlock_files``     | file of a version: type, context, sha256, size and the bytes     |
-| ``airlock_screens``   | pre-screen report of a file of a version                          |
+| ``airlock_screens``   | pre-screen report of a file of a version: verdict, headline,     |
+|                       | summary (grouped) and detail                                     |
 | ``airlock_votes``     | vote of a checker on a file of a version, in order (``seq``)     |
-| ``airlock_bundles``   | release: the signed manifest and the zip handed to the author    |
+| ``airlock_bundles``   | release of a version: the signed manifest and the zip handed to  |
+|                       | the author (a partly approved version's approved files, then a   |
+|                       | later version's: several per request)                            |
 
 Files are stored in the database, so a file and its audit event commit together and nothing
 outside the database can change a file unnoticed: a release recomputes every file's sha256
@@ -77,6 +82,9 @@ def define_airlock_tables(metadata: MetaData) -> AirlockTables:
         Column("outcome", String(32), nullable=True),  # approved | changes_requested | rejected
         Column("decided_at", UTCDateTime(), nullable=True),
         Column("consolidated", JSON, nullable=True),  # files the checkers first disagreed on
+        Column("returned_by", String(64), nullable=True),  # a checker who returned it whole
+        Column("message", Text, nullable=True),  # their message to the author
+        Column("released", JSON, nullable=True),  # names of the files released from it
         PrimaryKeyConstraint("request_id", "version"),
         ForeignKeyConstraint(["request_id"], ["airlock_requests.id"]),
     )
@@ -102,7 +110,9 @@ def define_airlock_tables(metadata: MetaData) -> AirlockTables:
         Column("version", Integer, nullable=False),
         Column("name", String(255), nullable=False),
         Column("verdict", String(16), nullable=False),  # pass | review | fail | not checked
-        Column("findings", JSON, nullable=False),
+        Column("findings", JSON, nullable=False),  # the detail, each finding (capped)
+        Column("headline", Text, nullable=True),  # the verdict in words
+        Column("summary", JSON, nullable=True),  # the findings grouped by kind, and notes
         PrimaryKeyConstraint("request_id", "version", "name"),
         _of_version(),
     )
@@ -130,7 +140,7 @@ def define_airlock_tables(metadata: MetaData) -> AirlockTables:
         Column("archive", LargeBinary, nullable=False),
         Column("released_at", UTCDateTime(), nullable=False),
         Column("released_by", String(64), nullable=False),
-        PrimaryKeyConstraint("request_id"),
+        PrimaryKeyConstraint("request_id", "version", name="pk_airlock_bundles"),
         _of_version(),
     )
     return AirlockTables(requests, versions, files, screens, votes, bundles)

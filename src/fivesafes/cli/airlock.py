@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from fivesafes.airlock.files import FileType, RequestFile
+from fivesafes.airlock.next_steps import Step
 from fivesafes.airlock.review import FileVote, Vote
 from fivesafes.cli.audit import open_audited
 from fivesafes.cli.output import console, errors_as_json
@@ -57,6 +59,9 @@ ByOption = Annotated[str, typer.Option("--by", help="Who acts: a username at tha
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (errors too).")]
 RequestId = Annotated[str, typer.Argument(help="The release request's id (ar_…).")]
 VoteOption = Annotated[Vote, typer.Option("--vote", help="approve, request_changes or reject.")]
+DetailOption = Annotated[
+    bool, typer.Option("--detail", help="Every pre-screen finding, cell by cell, too.")
+]
 
 
 @dataclass
@@ -136,6 +141,10 @@ def vote_json(vote: FileVote) -> dict[str, str]:
     }
 
 
+def step_json(step: Step) -> dict[str, str]:
+    return {"text": step.text, "command": step.command, "button": step.button}
+
+
 def view_json(view: RequestView) -> dict[str, Any]:
     return {
         "id": view.id,
@@ -145,18 +154,28 @@ def view_json(view: RequestView) -> dict[str, Any]:
         "project_id": view.project_id,
         "state": view.state.value,
         "version": view.version,
-        "files": view.files,
+        "files": [{**f, "reasons": view.reasons(str(f["name"]))} for f in view.files],
         "votes": [vote_json(v) for v in view.votes],
         "consolidating": view.consolidating,
+        "outcomes": {name: vote.outcome for name, vote in view.outcomes.items()},
+        "returned": (
+            {"by": view.returned.returned_by, "message": view.returned.message}
+            if view.returned
+            else None
+        ),
         "history": [
             {
                 "version": v.number,
                 "outcome": v.outcome.value if v.outcome else None,
                 "files": v.files,
                 "votes": [vote_json(x) for x in v.votes],
+                "returned_by": v.returned_by,
+                "message": v.message,
+                "released": list(v.released),
             }
             for v in view.history
         ],
+        "next": [step_json(s) for s in view.next],
     }
 
 
@@ -174,43 +193,78 @@ def summary_json(summary: Summary) -> dict[str, Any]:
     }
 
 
-def state_json(request: ReleaseRequest) -> dict[str, Any]:
-    return {"id": request.id, "state": request.state.value, "version": request.version}
+def state_json(view: RequestView) -> dict[str, Any]:
+    """A request's state after an action, and what whoever acted can do next."""
+    return {
+        "id": view.id,
+        "state": view.state.value,
+        "version": view.version,
+        "outcomes": {name: vote.outcome for name, vote in view.outcomes.items()},
+        "next": [step_json(s) for s in view.next],
+    }
+
+
+def say(text: str) -> None:
+    console.print(text, highlight=False, markup=False)
+
+
+def say_next(steps: list[dict[str, str]]) -> None:
+    for step in steps:
+        say(f"next: {step['text']}" + (f": {step['command']}" if step["command"] else ""))
 
 
 def say_state(result: dict[str, Any]) -> None:
-    console.print(
-        f"{result['id']}: {result['state']} (version {result['version']})", highlight=False
-    )
+    state = result["state"].replace("_", " ")
+    say(f"{result['id']}: {state} (version {result['version']})")
+    if result["outcomes"]:
+        say("  " + "; ".join(f"{name}: {o}" for name, o in result["outcomes"].items()))
+    say_next(result["next"])
 
 
-def say_view(view: dict[str, Any]) -> None:
-    console.print(
-        f"[bold]{view['id']}[/] {view['title']!r} by {view['author']} (project "
-        f"{view['project_id'] or '-'}): {view['state']}, version {view['version']}",
-        highlight=False,
+def say_view(view: dict[str, Any], detail: bool = False) -> None:
+    """A request in words: each file with its pre-screen's headline and summary (the detail,
+    cell by cell, only with ``--detail``), its outcome and the checkers' reasons."""
+    state = view["state"].replace("_", " ")
+    say(
+        f"{view['id']} {view['title']!r} by {view['author']} (project "
+        f"{view['project_id'] or '-'}): {state}, version {view['version']}"
     )
-    files = Table("file", "type", "bytes", "sha256", "pre-screen", "context")
+    if view["returned"]:
+        say(f"returned by {view['returned']['by']}: {view['returned']['message']}")
     for f in view["files"]:
+        say(f"\n{f['name']} ({f['type']}, {f['bytes']} bytes, sha256 {f['sha256'][:12]})")
+        if f["description"]:
+            say(f"  context: {f['description']}")
         screen = f["pre_screen"]
-        shown = (
-            f"{screen['verdict']}: " + "; ".join(screen["findings"])
-            if screen
-            else "(at submission)"
-        )
-        files.add_row(
-            f["name"], f["type"], str(f["bytes"]), f["sha256"][:12], shown, f["description"]
-        )
-    console.print(files)
+        if screen is None:
+            say("  pre-screen: at submission")
+        else:
+            say(f"  pre-screen: {screen['verdict']}: {screen['headline']}")
+            for line in screen["summary"]:
+                say(f"    {line}")
+            if detail:
+                for line in screen["findings"]:
+                    say(f"      {line}")
+            elif screen["findings"]:
+                lines = len(screen["findings"])
+                say(f"    ({lines} detail line{'' if lines == 1 else 's'}: --detail shows them)")
+        if f["outcome"]:
+            released = " and released" if f["released"] else ""
+            say(f"  outcome: {f['outcome']}{released}")
+            for reason in f["reasons"]:
+                say(f"    why: {reason}")
     if view["votes"]:
         votes = Table("checker", "file", "vote", "comment")
-        for v in view["votes"]:
-            votes.add_row(v["checker"], v["file"], v["vote"], v["comment"])
+        for v in view["votes"]:  # as text: a comment is never read as markup
+            votes.add_row(*(Text(v[k]) for k in ("checker", "file", "vote", "comment")))
         console.print(votes)
     if view["consolidating"]:
-        console.print(f"consolidation on: {', '.join(view['consolidating'])}", highlight=False)
+        say(f"consolidation on: {', '.join(view['consolidating'])}")
     for version in view["history"]:
-        console.print(f"version {version['version']}: {version['outcome']}", highlight=False)
+        outcome = (version["outcome"] or "not decided").replace("_", " ")
+        released = f"; released {', '.join(version['released'])}" if version["released"] else ""
+        say(f"version {version['version']}: {outcome}{released}")
+    say_next(view["next"])
 
 
 def say_list(rows: list[dict[str, Any]]) -> None:
@@ -239,7 +293,8 @@ def create(
     def work(site: Site) -> dict[str, Any]:
         actor = site.actor(by)
         site.service.read(lambda s: site.check_author(s, actor, project))
-        return state_json(site.airlock.create(title=title, project_id=project, by=actor))
+        made = site.airlock.create(title=title, project_id=project, by=actor)
+        return state_json(site.airlock.show(made.id, by=actor))
 
     run(as_json, with_site(config, work), say_state)
 
@@ -306,8 +361,7 @@ def _act(
     def work(site: Site) -> dict[str, Any]:
         actor = site.actor(by)
         act(site.airlock, actor)
-        view = site.airlock.show(request_id, by=actor)
-        return {"id": view.id, "state": view.state.value, "version": view.version}
+        return state_json(site.airlock.show(request_id, by=actor))
 
     run(as_json, with_site(config, work), say_state)
 
@@ -332,20 +386,27 @@ def withdraw(
 def revise(
     request_id: RequestId, config: ConfigOption, by: ByOption, as_json: JsonOption = False
 ) -> None:
-    """After changes were requested: a new draft version with the same files, to change and
-    submit again (the earlier version stays in the history)."""
+    """After changes were requested: a new draft version with the files still to change (never
+    one released or rejected), to change and submit again (the earlier version stays in the
+    history)."""
     _act(config, by, as_json, lambda a, actor: a.revise(request_id, by=actor), request_id)
 
 
 @request_app.command("show")
 def show(
-    request_id: RequestId, config: ConfigOption, by: ByOption, as_json: JsonOption = False
+    request_id: RequestId,
+    config: ConfigOption,
+    by: ByOption,
+    detail: DetailOption = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """A request as --by may see it: files with their pre-screens, votes (blinded), history."""
+    """A request as --by may see it: files with their pre-screens (a headline and findings
+    grouped by kind; --detail: every finding), outcomes, votes (blinded), history, and what
+    --by can do next."""
     run(
         as_json,
         with_site(config, lambda site: view_json(site.airlock.show(request_id, by=site.actor(by)))),
-        say_view,
+        lambda view: say_view(view, detail),
     )
 
 
@@ -407,10 +468,9 @@ def from_run(
             raise InvalidRequest("Outputs are held for review at a node; this is the hub.")
         from fivesafes.node.airlock import request_from_run
 
-        made = request_from_run(
-            site.service.read, site.airlock, run_id, by=site.actor(by), title=title
-        )
-        return state_json(made)
+        actor = site.actor(by)
+        made = request_from_run(site.service.read, site.airlock, run_id, by=actor, title=title)
+        return state_json(site.airlock.show(made.id, by=actor))
 
     run(as_json, with_site(config, work), say_state)
 
@@ -441,12 +501,37 @@ def vote(
     )
 
 
+@review_app.command("return")
+def return_request(
+    request_id: RequestId,
+    config: ConfigOption,
+    by: ByOption,
+    message: Annotated[
+        str, typer.Option("--message", help="What to change (required; the author reads it).")
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Return a request under review to its author with what to change (an output checker,
+    never the author); nothing is released, its votes so far stay in the history."""
+    _act(
+        config,
+        by,
+        as_json,
+        lambda a, actor: a.return_request(request_id, message, by=actor),
+        request_id,
+    )
+
+
 @review_app.command("show")
 def review_show(
-    request_id: RequestId, config: ConfigOption, by: ByOption, as_json: JsonOption = False
+    request_id: RequestId,
+    config: ConfigOption,
+    by: ByOption,
+    detail: DetailOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """A request as a checker sees it: pre-screens, own votes (the other's once both are in)."""
-    show(request_id, config, by, as_json)
+    show(request_id, config, by, detail, as_json)
 
 
 @review_app.command("queue")
@@ -497,24 +582,30 @@ def release(
     out: Annotated[Path, typer.Option("--out", help="Write the signed bundle (a zip) here.")],
     as_json: JsonOption = False,
 ) -> None:
-    """Release an approved request (its author): the signed bundle is written to --out. A file
-    whose bytes changed since approval refuses."""
+    """Release an approved request, or a partly approved one's approved files (its author):
+    the signed bundle is written to --out, and the files returned for changes go back to the
+    author to revise. Again on a released request (or one whose approved files left before
+    the others were revised): the latest bundle. A file whose bytes changed since approval
+    refuses."""
 
     def work(site: Site) -> dict[str, Any]:
-        stored = site.airlock.release(request_id, by=site.actor(by))
+        actor = site.actor(by)
+        stored = site.airlock.release(request_id, by=actor)
         out.write_bytes(stored.archive)
         return {
             "id": request_id,
             "bundle": str(out),
             "signature": stored.signature,
+            "version": stored.version,
             "files": [f["name"] for f in stored.manifest["files"]],
+            **state_json(site.airlock.show(request_id, by=actor)),
         }
 
-    run(
-        as_json,
-        with_site(config, work),
-        lambda r: console.print(f"Released {r['id']}: {r['bundle']}"),
-    )
+    def said(r: dict[str, Any]) -> None:
+        say(f"Released {r['id']} version {r['version']}: {', '.join(r['files'])} -> {r['bundle']}")
+        say_state(r)
+
+    run(as_json, with_site(config, work), said)
 
 
 @app.command("verify-bundle")

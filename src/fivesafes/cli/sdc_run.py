@@ -7,6 +7,10 @@ nothing (``pass``), nothing flagged in the table as shown once its cells are sup
 review, or nothing releasable at all (a check raised, or every cell is suppressed). ``--json``
 carries the same as ``disposition``.
 
+With ``--out`` the results folder also holds ``output_0_0.sdc.json`` beside the table, the
+profile it was made under and the table's sha256 (``fivesafes.airlock.sdc_marker``): added to
+a release request with the CSV, it has the airlock judge the table under that profile.
+
 Exit codes: 0 the table passes and may be released as printed; 1 its verdict is ``fail`` or
 ``review``: an output checker must decide (the released table, the report and ``remains:`` are
 still printed and written); 2 invalid input (missing or unreadable file, unknown column, bad
@@ -26,6 +30,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from fivesafes.airlock.sdc_marker import marker_bytes, marker_name
 from fivesafes.cli.output import console, say_error
 from fivesafes.sdc import PROFILES, Checker, Output, ProfileError, TableSpecError, Verdict
 from fivesafes.sdc.results import write_results
@@ -115,6 +120,12 @@ def _as_json(output: Output, results: Path | None) -> str:
     return json.dumps(document, indent=2)
 
 
+def _mark(table: Path, profile: str) -> None:
+    """The marker beside ``table``: the profile it was made under, for the airlock."""
+    marker = table.with_name(marker_name(table.name))
+    marker.write_bytes(marker_bytes(table.name, table.read_bytes(), profile))
+
+
 def run_check(
     data: Path,
     index: list[str],
@@ -144,6 +155,7 @@ def run_check(
     if out is not None:
         try:
             results = write_results([(OUTPUT_UID, output)], out)
+            _mark(out / f"{OUTPUT_UID}_0.csv", output.profile.name)
         except OSError as exc:
             fail(f"could not write {out} ({type(exc).__name__})", EXIT_WRITE_FAILED)
     if as_json:

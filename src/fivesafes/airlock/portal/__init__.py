@@ -4,12 +4,13 @@ its reads, who may author a request there, and its page frame) and mounts the ro
 
 | page                                   | who                                        |
 | -------------------------------------- | ------------------------------------------ |
-| ``/airlock``                           | anyone signed in: their own requests       |
+| ``/airlock``                           | anyone signed in: a checker's queue first, |
+|                                        | then their own requests                    |
 | ``/airlock/new``, compose, submit,     | the author (a researcher there)            |
 | revise, withdraw, release and download |                                            |
 | ``/airlock/queue``                     | output checkers there: what waits for them |
-| ``/airlock/{id}/review``, vote,        | output checkers there, never the author    |
-| consolidate                            |                                            |
+| ``/airlock/{id}/review``, vote, return | output checkers there, never the author    |
+| to the researcher, consolidate         |                                            |
 
 Every action goes through ``fivesafes.airlock.service.Airlock`` (the CLI's own actions, with
 the same audit events and permission checks); a request someone may not see is "not found",

@@ -1,8 +1,10 @@
 """The airlock's pages (``/airlock/...``): a researcher's requests, composing, submitting,
-revising, withdrawing and downloading the signed bundle; an output checker's queue, the
-review page (each file beside its pre-screen and the author's context, a vote per file) and
-consolidation. Handlers are plain functions (run in a worker thread); each action is one call
-of the service's :class:`~fivesafes.airlock.service.Airlock`.
+revising, withdrawing and downloading the signed bundle (of an approved request, or of a
+partly approved one's approved files); an output checker's queue (also what ``/airlock``
+shows them first), the review page (each file beside its pre-screen and the author's context,
+a vote per file, and returning the whole request to its author with a message: the votes
+form with ``vote=return``) and consolidation. Handlers are plain functions (run in a worker
+thread); each action is one call of the service's :class:`~fivesafes.airlock.service.Airlock`.
 
 A refusal of *who* (403, 404) is the error page; a refusal of *what* (a blocked file, a vote
 the review's rules do not allow, a file changed since approval) shows the page again with the
@@ -25,7 +27,7 @@ from fivesafes.airlock.portal.preview import MEDIA_TYPES, extension, preview
 from fivesafes.airlock.portal.site import AirlockSite
 from fivesafes.airlock.review import Vote
 from fivesafes.airlock.service import Airlock
-from fivesafes.airlock.states import RequestState
+from fivesafes.airlock.states import REVIEWING, RequestState
 from fivesafes.governance.accounts import WebSession
 from fivesafes.governance.errors import NotPermitted
 from fivesafes.governance.people import Actor, via_session
@@ -34,8 +36,9 @@ from fivesafes.protocol.errors import FivesafesError, InvalidRequest, NotFoundOr
 from fivesafes.web.signin import Posting, SignedIn
 
 FINAL = (RequestState.RELEASED, RequestState.WITHDRAWN, RequestState.REJECTED)
-VOTES = [(Vote.APPROVE, "Approve"), (Vote.REQUEST_CHANGES, "Request changes"),
+VOTES = [(Vote.APPROVE, "Approve"), (Vote.REQUEST_CHANGES, "Return for changes"),
          (Vote.REJECT, "Reject")]  # fmt: skip
+RETURN = "return"  # the votes form's value for returning the whole request to its author
 FILE_TYPES = [t.value for t in FileType]
 
 Title = Annotated[str, Form(max_length=300)]
@@ -75,10 +78,16 @@ def airlock_router(site: AirlockSite) -> APIRouter:
 
     @router.get("")
     def requests(request: Request, web: SignedIn) -> Response:
+        """A checker's queue first (what waits for their vote); the requests of whoever looks
+        (an author's, and the way to make one where they may)."""
         who = actor(web)
         mine = [s for s in airlock().requests(by=who) if s.author == who.username]
+        checker = is_checker(who)
+        items = airlock().queue(by=who) if checker else []
+        may_author = bool(site.read(lambda s: site.projects(s, who)))
         return site.page(request, web, "airlock/requests.html", title="Release requests",
-                         requests=mine, checker=is_checker(who))  # fmt: skip
+                         requests=mine, checker=checker, items=items,
+                         may_author=may_author)  # fmt: skip
 
     def compose(
         request: Request, web: WebSession, problem: str | None = None, title: str = ""
@@ -109,11 +118,13 @@ def airlock_router(site: AirlockSite) -> APIRouter:
     ) -> Response:
         who = actor(web)
         view = airlock().show(request_id, by=who)  # permission first: one answer
+        released = any(v.released for v in view.history)
         return site.page(request, web, "airlock/request.html", title=view.title,
                          status_code=422 if problem else 200, view=view, problem=problem,
                          is_author=view.author == who.username,
                          may_review=can_review(who, airlock().scope, view.author),
-                         final=view.state in FINAL, file_types=FILE_TYPES)  # fmt: skip
+                         final=view.state in FINAL, file_types=FILE_TYPES,
+                         released=released)  # fmt: skip
 
     def author_action(request: Request, web: WebSession, request_id: str,
                       act: Callable[[Actor], object]) -> Response:  # fmt: skip
@@ -231,11 +242,12 @@ def airlock_router(site: AirlockSite) -> APIRouter:
         previews = {n: preview(n, airlock().file(request_id, n, by=who)) for n in names}
         mine = {v.file: v for v in view.votes if v.checker == who.username}
         others = {v.file: v for v in view.votes if v.checker != who.username}
-        voting = view.state in (RequestState.SUBMITTED, RequestState.UNDER_REVIEW)
+        voting = view.state in REVIEWING
         return site.page(request, web, template, title=f"Review: {view.title}",
                          status_code=422 if problem else 200, view=view, problem=problem,
                          previews=previews, mine=mine, others=others, votes=VOTES,
-                         voting=voting and not view.consolidating)  # fmt: skip
+                         voting=voting and not view.consolidating, returning=voting,
+                         return_value=RETURN)  # fmt: skip
 
     @router.get("/{request_id}/review")
     def review(request_id: str, request: Request, web: SignedIn) -> Response:
@@ -261,6 +273,17 @@ def airlock_router(site: AirlockSite) -> APIRouter:
         value: Annotated[str, Form(alias="vote", max_length=20)] = "",
         comment: Text = "",
     ) -> Response:
+        if value == RETURN:  # the whole request back to its author, with what to change
+
+            def give_back() -> Response:
+                airlock().return_request(request_id, comment, by=actor(web))
+                return to(f"/airlock/{request_id}")
+
+            return or_again(
+                give_back,
+                lambda why: checker_page(request, web, request_id, "airlock/review.html", why),
+            )
+
         def cast(who: Actor, chosen: Vote) -> str:
             airlock().vote(request_id, file, chosen, comment.strip(), by=who)
             return f"/airlock/{request_id}/review"
@@ -296,4 +319,4 @@ def _vote(value: str, may_see: Callable[[], object]) -> Vote:
         return Vote(value)
     except ValueError:
         may_see()
-        raise InvalidRequest("A vote is approve, request changes or reject.") from None
+        raise InvalidRequest("A vote is approve, return for changes or reject.") from None
