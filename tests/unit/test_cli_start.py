@@ -1,6 +1,7 @@
 """The command line starts without the platform's heavy parts (issue 13): ``fivesafes --help``
-and each group's help import no pandas, Ibis, DuckDB, SQLAlchemy, Alembic, FastAPI or uvicorn
-(a fresh interpreter's ``sys.modules`` says so; the times are in benchmarks/bench_cli_start.py).
+and each group's help import no pandas, Ibis, DuckDB, SQLAlchemy, Alembic, FastAPI, uvicorn or
+pydicom (a fresh interpreter's ``sys.modules`` says so; the times are in
+benchmarks/bench_cli_start.py).
 A group's or an analysis's command is built when it runs or its own help is asked for; help
 lists it by the line declared for it, held here to the command's own help. And the line an
 analysis command shows on a terminal while it waits for the nodes."""
@@ -26,7 +27,7 @@ from fivesafes.protocol.models import RunView, TaskView
 
 HEAVY = [
     "pandas", "numpy", "ibis", "duckdb", "pyarrow", "sqlalchemy", "sqlalchemy.orm", "alembic",
-    "fastapi", "uvicorn", "starlette", "httpx", "argon2", "statsmodels", "scipy",
+    "fastapi", "uvicorn", "starlette", "httpx", "argon2", "statsmodels", "scipy", "pydicom",
     "fivesafes.cohorts.compile", "fivesafes.hub.service", "fivesafes.node.service",
 ]  # fmt: skip
 WHAT_IMPORTS = """
@@ -56,7 +57,9 @@ def imported_by(args: list[str] | None) -> set[str]:
     return set(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-STARTS = [None, [], ["hub"], ["node"], ["airlock"], ["audit"], ["analyse"], ["sdc"]]
+STARTS = [
+    None, [], ["hub"], ["node"], ["node", "imaging"], ["airlock"], ["audit"], ["analyse"], ["sdc"]
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import typer
 from fivesafes.cli.main import app
 from fivesafes.governance.accounts.settings import AccountSettings
 from fivesafes.hub.config import HubSettings
+from fivesafes.imaging.settings import ImagingSettings
 from fivesafes.node.config import NodeSettings
 from fivesafes.node.portal_settings import PortalSettings
 from fivesafes.sdc.gate import GateSettings
@@ -49,7 +50,8 @@ def test_every_command_and_option_is_in_docs_cli(name, command, ctx):
 
 
 @pytest.mark.parametrize(
-    "model", [HubSettings, NodeSettings, GateSettings, AccountSettings, PortalSettings]
+    "model",
+    [HubSettings, NodeSettings, GateSettings, AccountSettings, PortalSettings, ImagingSettings],
 )
 def test_every_setting_is_in_docs_configuration(model):
     text = (DOCS / "configuration.md").read_text()

@@ -31,6 +31,7 @@ class AuditEventType(StrEnum):
     RESULT_SUBMITTED = "result_submitted"
     OPT_OUTS_REPLACED = "opt_outs_replaced"
     PATIENT_ACCOUNT_VIEWED = "patient_account_viewed"  # who looked; never whom, in clear
+    IMAGING_INDEXED = "imaging_indexed"  # an operator indexed DICOM files: paths and counts
     # both
     AUDIT_CHECKPOINT = "audit_checkpoint"  # the chain's head, signed with the service key
     # safe people: accounts at the hub and at each node (the same account code on both)

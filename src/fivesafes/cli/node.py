@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from fivesafes.cli import node_people, node_portal, opt_out, patient_account
+from fivesafes.cli import imaging, node_people, node_portal, opt_out, patient_account
 from fivesafes.cli.gate_options import ProfileOption, RoundingBaseOption, ThresholdOption
 from fivesafes.cli.output import console, fail, report_new_key
 
@@ -29,6 +29,7 @@ app = typer.Typer(
     help="Set up and run a node; approve projects as its custodian.", no_args_is_help=True
 )
 app.add_typer(opt_out.app, name="opt-out")
+app.add_typer(imaging.app, name="imaging")  # the imaging index (cli/imaging.py)
 node_people.register(app)  # the node's own accounts (cli/node_people.py)
 patient_account.register(app)  # the patient data account (cli/patient_account.py)
 node_portal.register(app)  # the node's web portal (cli/node_portal.py)

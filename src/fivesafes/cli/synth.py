@@ -97,3 +97,100 @@ def omop(
         table.add_row(name, f"{rows:,}")
     _out.print(table)
     _out.print(f"{persons:,} persons in {elapsed:.1f} s ({persons / elapsed:,.0f} persons/s)")
+
+
+@app.command("dicom")
+def dicom(
+    omop: Annotated[
+        Path,
+        typer.Option(
+            "--omop",
+            help="The synthetic OMOP CDM (DuckDB) to be consistent with.",
+            exists=True,
+            dir_okay=False,
+            resolve_path=True,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Folder to write archive/ and ground-truth/ into.",
+            file_okay=False,
+            resolve_path=True,
+        ),
+    ],
+    persons_limit: Annotated[
+        int | None,
+        typer.Option("--persons-limit", min=1, help="Image only the first N persons of the CDM."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Processes writing files.")
+    ] = 1,
+    pseudonym_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--pseudonym-key",
+            help="Also write each person's pseudonym (of their synthetic hospital number) into"
+            " the CDM's person_source_value, under this node pseudonym key.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into a folder that is not empty.")
+    ] = False,
+) -> None:
+    """Write a synthetic DICOM archive consistent with a synthetic OMOP CDM, and its truth."""
+    from fivesafes.imaging.synth import link_persons, write_archive
+
+    if out.exists() and any(out.iterdir()) and not force:
+        raise _fail(f"{out} is not empty; pass --force to write into it.", EXIT_REFUSED)
+    if pseudonym_key is not None:
+        from fivesafes.node.pseudonyms import load_key, pseudonym
+
+        key = load_key(pseudonym_key)
+        linked = link_persons(omop, lambda value: pseudonym(value, key))
+        _out.print(f"Wrote the pseudonyms of {linked:,} persons into {omop}.", highlight=False)
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[files]:,} files"),
+        TimeElapsedColumn(),
+        console=_err,
+        transient=True,
+        disable=not _err.is_terminal,
+    ) as bar:
+        task = bar.add_task("persons", total=None, files=0)
+
+        def report(done: int, total: int, files: int) -> None:
+            bar.update(task, completed=done, total=total, files=files)
+
+        try:
+            written = write_archive(
+                omop, out, seed=seed, persons_limit=persons_limit, workers=workers, progress=report
+            )
+        except (OSError, duckdb.Error) as error:
+            raise _fail(f"could not write the archive: {error}", EXIT_FAILED) from None
+    table = Table("what", "count")
+    for label, n in (
+        ("persons of the CDM imaged", written.persons),
+        ("patients not in the CDM", written.outside),
+        ("studies", written.studies),
+        ("series", written.series),
+        ("files", written.files),
+        ("  of which copies (duplicates)", written.copies),
+        ("  of which without file meta", written.bare),
+    ):
+        table.add_row(label, f"{n:,}")
+    for modality, n in sorted(written.modalities.items()):
+        table.add_row(f"series {modality}", f"{n:,}")
+    _out.print(table)
+    _out.print(
+        f"Wrote {written.archive} and {written.truth} ({written.bytes / 1e6:,.1f} MB) in"
+        f" {written.seconds:.1f} s ({written.files_per_second:,.0f} files/s).",
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -7,11 +7,16 @@ an analysis only for a project approved for every domain it reads
 source and engine adapters (``fivesafes.data.engines``: DuckDB, PostgreSQL, Spark), so a new
 domain adds tables, not engines, and a new engine serves every domain.
 
-| domain | tables                   | required to serve it                                       |
-| ------ | ------------------------ | ---------------------------------------------------------- |
-| omop   | the OMOP CDM v5.4 tables | person, observation_period, concept, concept_ancestor      |
+| domain  | tables                        | required to serve it                                  |
+| ------- | ----------------------------- | ----------------------------------------------------- |
+| omop    | the OMOP CDM v5.4 tables      | person, observation_period, concept, concept_ancestor |
+| imaging | imaging_study, imaging_series | both (written by ``fivesafes node imaging index``)    |
 
-The imaging index, slides and identities (issues 14, 16 and 18) add their own domains here.
+The imaging domain is what analyses and cohorts may read of the imaging index: study and series
+rows, with ``person_id`` and no path, PatientID or header (``fivesafes.imaging.tables``; the
+instance and file tables are the indexer's and the extraction's, the full headers sit in a
+restricted store of their own). Slides and identities (issues 16 and 18) add their own domains
+here.
 """
 
 from __future__ import annotations
@@ -45,7 +50,14 @@ OMOP = Domain(
     frozenset({"person", "observation_period", "concept", "concept_ancestor"}),
 )
 
-DOMAINS: dict[str, Domain] = {domain.name: domain for domain in (OMOP,)}
+IMAGING = Domain(
+    "imaging",
+    "DICOM imaging index (studies and series)",
+    frozenset({"imaging_study", "imaging_series"}),
+    frozenset({"imaging_study", "imaging_series"}),
+)
+
+DOMAINS: dict[str, Domain] = {domain.name: domain for domain in (OMOP, IMAGING)}
 """Every domain a node's data source may hold, by name."""
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from fivesafes.data.source import DuckDBSource, PostgresSource, SparkSource, parse_data_source
 from fivesafes.governance.accounts.settings import AccountSettings, with_accounts_table
+from fivesafes.imaging.settings import ImagingSettings
 from fivesafes.node.portal_settings import PortalSettings
 from fivesafes.sdc.gate import GateSettings
 from fivesafes.sdc.profiles import Profile
@@ -73,11 +74,28 @@ class NodeConfig(BaseModel):
     gate: GateSettings = GateSettings()
     accounts: AccountSettings = AccountSettings()
     portal: PortalSettings = PortalSettings()  # the node portal (fivesafes node portal)
+    imaging: ImagingSettings = ImagingSettings()  # the imaging index (fivesafes node imaging)
 
     @model_validator(mode="before")
     @classmethod
     def _accounts(cls, data: Any) -> Any:
         return with_accounts_table(data)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _imaging(cls, data: Any) -> Any:
+        """An absent ``[imaging]`` is validated too, so that its paths are resolved against the
+        config's folder (a class default would leave them relative to wherever it runs)."""
+        if isinstance(data, dict) and "imaging" not in data:
+            return {**data, "imaging": {}}
+        return data
+
+    @model_validator(mode="after")
+    def _headers_apart(self) -> NodeConfig:
+        data = getattr(self.data, "path", None)
+        if data is not None and Path(data).resolve() == self.imaging.header_store.resolve():
+            raise ValueError("imaging.header_store must be a file of its own, not the data file")
+        return self
 
     @property
     def profile(self) -> Profile:

@@ -1,0 +1,333 @@
+"""``fivesafes node imaging …``: index a DICOM archive into the node's data, and list the texts
+the mapping rules leave unmapped (``fivesafes.imaging``, docs/imaging.md).
+
+Indexing is an operator's action at the node, audited in the node's log (``imaging_indexed``:
+who, which paths, how many files, what became of them), whatever its outcome; nothing in a task
+can start it. Exit codes: 0 indexed (files may have been unreadable: the report says which and
+why); otherwise the error catalogue's (a missing pseudonym key is ``not_configured``, a data
+file in use ``conflict``, a bad rules file ``config_error``).
+"""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from fivesafes.cli.output import console, errors, fail
+
+if TYPE_CHECKING:
+    from rich.progress import Task
+
+    from fivesafes.imaging.report import IndexReport
+    from fivesafes.imaging.unmapped import Unmapped
+    from fivesafes.node.config import NodeConfig
+
+# pydicom, DuckDB and the node's services are imported when a command runs, never to list the
+# commands: ``fivesafes node --help`` stays light (tests/unit/test_cli_start.py).
+
+app = typer.Typer(
+    help="The imaging index: DICOM headers as study, series and instance tables.",
+    no_args_is_help=True,
+)
+
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", help="The node's TOML configuration.")
+]
+RulesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--rules", help="A rules file to map with (default: [imaging] rules_file, or the shipped)."
+    ),
+]
+SHOWN_PROBLEMS = 20
+
+
+class FilesPerSecond(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:,.0f} files/s", style="progress.data.speed")
+
+
+def _duckdb_path(config: NodeConfig) -> tuple[Path, str | None]:
+    from fivesafes.data.source import DuckDBSource
+
+    if not isinstance(config.data, DuckDBSource):
+        fail(
+            "The imaging index is written into the node's DuckDB data file; this node's data "
+            f"is on {config.data.engine} (a Spark indexer is to come)."
+        )
+    return config.data.path, config.data.schema_name
+
+
+@app.command("index")
+def index(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Folders or files of DICOM to index.", exists=True)
+    ],
+    config: ConfigOption = Path("node.toml"),
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", min=1, max=256, help="Processes reading headers ([imaging] workers)."
+        ),
+    ] = None,
+    batch_files: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-files", min=1, help="Files per written batch ([imaging] batch_files)."
+        ),
+    ] = None,
+    rules: RulesOption = None,
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="Who is acting (audited; default: your login name)."),
+    ] = None,
+    report_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--report", help="Write every file not indexed in this run, and why, to this CSV."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Index DICOM files into the node's data (headers only; new or changed files only).
+
+    The full headers go to the restricted header store; the run is audited."""
+    from fivesafes.audit.chain import append_event
+    from fivesafes.audit.events import AuditEventType
+    from fivesafes.imaging.index import IndexOptions, index_archive
+    from fivesafes.imaging.rules import load_rules
+    from fivesafes.node.db import AUDIT
+    from fivesafes.node.pseudonyms import load_key, pseudonym
+    from fivesafes.node.setup import open_node
+    from fivesafes.protocol.errors import InvalidRequest
+
+    actor = by or getpass.getuser()
+    service = open_node(config)
+    settings = service.config.imaging
+    outcome, details = "failed", {"paths": [str(p.resolve()) for p in paths]}
+    try:
+        database, schema = _duckdb_path(service.config)
+        mapping = load_rules(rules or settings.rules_file)
+        key = load_key(service.config.node.pseudonym_key_file)
+
+        def pseudonym_of(patient_id: str) -> str | None:
+            try:
+                return pseudonym(patient_id, key)
+            except InvalidRequest:
+                return None
+
+        options = IndexOptions(
+            workers=workers or settings.workers,
+            batch_files=batch_files or settings.batch_files,
+            memory_limit=settings.memory_limit,
+        )
+        with _bar() as tell:
+            found = index_archive(
+                paths,
+                database=database,
+                header_store=settings.header_store,
+                rules=mapping,
+                pseudonym_of=pseudonym_of,
+                schema=schema,
+                options=options,
+                progress=tell,
+            )
+        details = found.audit_details()
+        outcome = "ok"
+    except KeyboardInterrupt:
+        outcome = "interrupted"
+        raise
+    finally:
+        service.unit(
+            lambda s: append_event(
+                s,
+                AUDIT,
+                AuditEventType.IMAGING_INDEXED,
+                by=actor,
+                outcome=outcome,
+                node=service.name,
+                details=details,
+            )
+        )
+        service.stop()
+    if report_file is not None:
+        _write_problems(report_file, database, schema, found.run_id)
+    if as_json:
+        console.print_json(json.dumps(found.to_dict()))
+    else:
+        print_report(found)
+
+
+@contextmanager
+def _bar() -> Iterator[Callable[[str, int, int | None], None]]:
+    """A progress bar on standard error (only on a terminal), and the callback that moves it:
+    each stage (finding files, reading headers, rolling up) starts its own count and speed."""
+    bar = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        FilesPerSecond(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+        disable=not errors.is_terminal,
+    )
+    with bar:
+        task = bar.add_task("finding files", total=None)
+        shown = ["finding files"]
+
+        def tell(stage: str, done: int, total: int | None) -> None:
+            if stage != shown[0]:
+                bar.reset(task, total=total, description=stage)
+                shown[0] = stage
+            bar.update(task, completed=done, total=total, description=stage)
+
+        yield tell
+
+
+def _write_problems(path: Path, database: Path, schema: str | None, run_id: str) -> None:
+    from fivesafes.imaging.store import IndexStore
+
+    with IndexStore(database, schema, read_only=True) as store:
+        rows = store.rows(
+            "SELECT path, status, reason, detail FROM imaging_files"
+            " WHERE run_id = ? AND status <> 'indexed' ORDER BY path",
+            [run_id],
+        )
+    try:
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["path", "status", "reason", "detail"])
+            writer.writerows(rows)
+    except OSError as exc:
+        fail(f"Cannot write {path} ({type(exc).__name__}).")
+
+
+def print_report(report: IndexReport) -> None:
+    say = console.print
+    state = "Indexed" if report.finished else "Stopped"
+    say(
+        f"{state} {', '.join(report.roots)} with the rules {report.rules}.",
+        markup=False,
+        highlight=False,
+    )
+    files = Table("files", "count", title="Files")
+    for label, n in (
+        ("found", report.found),
+        ("unchanged since the last run (not read)", report.unchanged),
+        ("new", report.new),
+        ("changed", report.changed),
+        ("gone (taken out of the index)", report.removed),
+        ("read in this run", report.read),
+        ("indexed as images", report.indexed),
+        ("duplicates (not indexed)", sum(report.duplicates.values())),
+        ("skipped (DICOMDIR)", sum(report.skipped.values())),
+        ("not readable", sum(report.unreadable.values())),
+    ):
+        files.add_row(label, f"{n:,}")
+    say(files)
+    index = Table("in the index", "count", title="Index")
+    for label, n in (
+        ("images", report.instances),
+        ("series", report.series),
+        ("studies", report.studies),
+        ("persons linked", report.persons),
+        ("headers in the restricted store", report.headers_stored),
+    ):
+        index.add_row(label, f"{n:,}")
+    for link, n in sorted(report.links.items()):
+        index.add_row(f"series {link}", f"{n:,}")
+    say(index)
+    if report.unreadable or report.duplicates:
+        why = Table("reason", "files", title="Not indexed, and why")
+        for reason, n in sorted((report.unreadable + report.duplicates).items()):
+            why.add_row(reason, f"{n:,}")
+        say(why)
+        for path, _reason, detail in report.examples[:SHOWN_PROBLEMS]:
+            say(f"  {escape(path)}: {escape(detail)}", highlight=False)
+        more = sum(report.unreadable.values()) - min(len(report.examples), SHOWN_PROBLEMS)
+        if more > 0:
+            say(f"  … and {more:,} more (all in imaging_files; --report FILE writes them).")
+    if report.issues:
+        issues = Table("value nulled by a rule", "images", title="Values judged absurd or invalid")
+        for issue, n in sorted(report.issues.items()):
+            issues.add_row(issue, f"{n:,}")
+        say(issues)
+    for path, problem in report.walk_problems[:SHOWN_PROBLEMS]:
+        say(f"  not walked: {escape(path)}: {problem}", highlight=False)
+    say(
+        f"{report.read:,} files read in {report.reading_seconds:.1f} s "
+        f"({report.files_per_second:,.0f} files/s); {report.seconds:.1f} s in all.",
+        highlight=False,
+    )
+
+
+@app.command("unmapped")
+def unmapped_cmd(
+    config: ConfigOption = Path("node.toml"),
+    rules: RulesOption = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=1000, help="How many texts per list.")
+    ] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the commonest texts the mapping rules leave unmapped.
+
+    For body part and for contrast: what to write the next rule for. Reads the index and
+    changes nothing."""
+    from fivesafes.imaging.rules import load_rules
+    from fivesafes.imaging.store import IndexStore
+    from fivesafes.imaging.unmapped import unmapped
+    from fivesafes.node.config import NodeConfig
+    from fivesafes.settings import load_config
+
+    node = load_config(config, NodeConfig)
+    database, schema = _duckdb_path(node)
+    mapping = load_rules(rules or node.imaging.rules_file)
+    with IndexStore(database, schema, read_only=True) as store:
+        if not store.has_table("imaging_instance"):
+            fail("No imaging index in this node's data yet: run 'fivesafes node imaging index'.")
+        found = unmapped(store, mapping, limit)
+    if as_json:
+        console.print_json(json.dumps(found.to_dict()))
+    else:
+        _print_unmapped(found)
+
+
+def _print_unmapped(found: Unmapped) -> None:
+    console.print(
+        f"With the rules {found.rules}: of {found.series:,} series, {found.body_part_unknown:,}"
+        f" have no body part and {found.contrast_unknown:,} unknown contrast.",
+        markup=False,
+        highlight=False,
+    )
+    for title, rows in (
+        ("Body part: unmapped texts", found.body_part),
+        ("Contrast: unmapped texts", found.contrast),
+    ):
+        table = Table("field", "text (normal form)", "series", title=title)
+        for field, text, n in rows:
+            table.add_row(field, escape(text), f"{n:,}")
+        console.print(table)

@@ -1,0 +1,156 @@
+"""The index's tables in the node's DuckDB file, declared once.
+
+| table | one row per | who reads it |
+| --- | --- | --- |
+| table | one row per | read by |
+| --- | --- | --- |
+| ``imaging_study`` | study (StudyInstanceUID) | analyses, cohorts |
+| ``imaging_series`` | series: the unit of an imaging cohort | analyses, cohorts |
+| ``imaging_instance`` | image (SOPInstanceUID), judged | the roll-ups, extraction |
+| ``imaging_files`` | file found: size, mtime, status, why | the indexer, the operator |
+| ``imaging_runs`` | run of the indexer: paths, rules, counts | the operator |
+
+Analyses and cohorts read only the study and series tables (the ``imaging`` data domain,
+:data:`ANALYSIS_TABLES`): a person there is a ``person_id``, and there is no path (an archive's
+folders often carry a PatientID) and no header element beyond the columns below. The instance
+and file tables keep paths for the extraction step; the full headers sit in the restricted
+store (:mod:`fivesafes.imaging.headers`), never in the data source.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fivesafes.data.domains import IMAGING
+
+INSTANCE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("sop_instance_uid", "VARCHAR NOT NULL"),
+    ("series_instance_uid", "VARCHAR NOT NULL"),
+    ("study_instance_uid", "VARCHAR NOT NULL"),
+    ("patient_pseudonym", "VARCHAR"),  # keyed: fivesafes.node.pseudonyms; null: not an id
+    ("sop_class_uid", "VARCHAR"),
+    ("modality", "VARCHAR"),
+    ("instance_number", "INTEGER"),
+    ("series_number", "INTEGER"),
+    ("body_part_examined", "VARCHAR"),
+    ("study_description", "VARCHAR"),
+    ("series_description", "VARCHAR"),
+    ("protocol_name", "VARCHAR"),
+    ("contrast_bolus_agent", "VARCHAR"),
+    ("contrast_bolus_route", "VARCHAR"),
+    ("manufacturer", "VARCHAR"),
+    ("manufacturer_model_name", "VARCHAR"),
+    ("slice_thickness", "DOUBLE"),
+    ("kvp", "DOUBLE"),
+    ("image_type", "VARCHAR"),
+    ("burned_in_annotation", "VARCHAR"),  # yes | no | null
+    ("number_of_frames", "INTEGER"),
+    ("study_date", "DATE"),
+    ("series_date", "DATE"),
+    ("transfer_syntax_uid", "VARCHAR"),
+    ("file_meta", "BOOLEAN"),
+    ("path", "VARCHAR NOT NULL"),
+    ("size", "BIGINT NOT NULL"),
+    ("mtime", "TIMESTAMP"),
+    ("header_sha256", "VARCHAR NOT NULL"),
+    ("issues", "VARCHAR"),  # comma-separated (project.py), null when none
+)
+
+FILE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("path", "VARCHAR NOT NULL"),
+    ("size", "BIGINT NOT NULL"),
+    ("mtime_ns", "BIGINT NOT NULL"),
+    ("status", "VARCHAR NOT NULL"),  # indexed | unreadable | skipped | duplicate
+    ("reason", "VARCHAR"),  # reading.Reason, or same_header | different_header
+    ("detail", "VARCHAR"),  # in words
+    ("sop_instance_uid", "VARCHAR"),
+    ("run_id", "VARCHAR NOT NULL"),
+    ("read_at", "TIMESTAMP NOT NULL"),
+)
+
+RUN_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("run_id", "VARCHAR NOT NULL"),
+    ("started_at", "TIMESTAMP NOT NULL"),
+    ("finished_at", "TIMESTAMP"),
+    ("status", "VARCHAR NOT NULL"),  # running | finished | failed (a killed run stays running)
+    ("paths", "VARCHAR NOT NULL"),  # JSON list
+    ("rules", "VARCHAR NOT NULL"),  # name and version
+    ("rules_sha256", "VARCHAR NOT NULL"),
+    ("counts", "VARCHAR"),  # JSON: the run's report
+)
+
+SERIES_COLUMNS = (
+    "series_instance_uid",
+    "study_instance_uid",
+    "person_id",
+    "link",
+    "modality",
+    "sop_class_uid",
+    "series_number",
+    "body_part",
+    "body_part_rule",
+    "body_part_examined",
+    "contrast",
+    "contrast_rule",
+    "contrast_agent",
+    "contrast_route",
+    "burned_in",
+    "study_description",
+    "series_description",
+    "protocol_name",
+    "manufacturer",
+    "model",
+    "slice_thickness",
+    "kvp",
+    "image_type",
+    "n_instances",
+    "n_frames",
+    "study_date",
+    "series_date",
+    "bytes",
+    "study_conflict",
+    "rules_version",
+)
+"""``imaging_series``, as :data:`fivesafes.imaging.project.SERIES_SQL` builds it."""
+
+STUDY_COLUMNS = (
+    "study_instance_uid",
+    "person_id",
+    "link",
+    "study_date",
+    "study_description",
+    "modalities",
+    "body_parts",
+    "contrast",
+    "burned_in",
+    "n_series",
+    "n_instances",
+    "bytes",
+)
+
+ANALYSIS_TABLES = tuple(sorted(IMAGING.tables))
+"""What analyses and cohorts may read (the ``imaging`` data domain): no path, no PatientID."""
+INDEX_TABLES = ("imaging_study", "imaging_series", "imaging_instance")
+STATE_TABLES = ("imaging_files", "imaging_runs")
+TABLES = INDEX_TABLES + STATE_TABLES
+
+
+def create_sql(name: str, columns: tuple[tuple[str, str], ...]) -> str:
+    body = ", ".join(f"{column} {kind}" for column, kind in columns)
+    return f"CREATE TABLE IF NOT EXISTS {name} ({body})"
+
+
+def arrow_schema(columns: tuple[tuple[str, str], ...]) -> Any:
+    """The pyarrow schema of rows written into a table of ``columns``."""
+    import pyarrow as pa
+
+    kinds = {
+        "VARCHAR": pa.string(),
+        "INTEGER": pa.int32(),
+        "BIGINT": pa.int64(),
+        "DOUBLE": pa.float64(),
+        "DATE": pa.date32(),
+        "TIMESTAMP": pa.timestamp("us"),
+        "BOOLEAN": pa.bool_(),
+    }
+    return pa.schema([(column, kinds[kind.split()[0]]) for column, kind in columns])

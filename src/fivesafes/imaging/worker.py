@@ -1,0 +1,117 @@
+"""The reading side of an index run, in worker processes: read and judge each file of a task,
+and hand the outcomes back in the order the files were given.
+
+This module is what a worker imports (pydicom, the reading and judging code, nothing of
+DuckDB), so a new worker is ready in a moment.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol, TypeVar
+
+from fivesafes.imaging.headers import StoredHeader
+from fivesafes.imaging.project import Instance, instance_of
+from fivesafes.imaging.reading import (
+    SAID,
+    FileStat,
+    Header,
+    Reason,
+    Unreadable,
+    quiet_pydicom,
+    read_header,
+)
+
+TASK_FILES = 32  # files per task sent to a worker
+IN_FLIGHT_PER_WORKER = 4  # tasks queued per worker: bounds memory and keeps workers busy
+
+
+class Wanted(Protocol):
+    """A file to read (:class:`fivesafes.imaging.store.Todo`)."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def mtime_ns(self) -> int: ...
+
+
+W = TypeVar("W", bound=Wanted)
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """A file read and judged: its instance row and its header for the restricted store."""
+
+    instance: Instance
+    header: StoredHeader | None
+
+
+Outcome = Read | Unreadable
+
+
+def read_files(files: Sequence[tuple[str, int, int]], today: date) -> list[Outcome]:
+    """Read and judge ``files`` (path, size, mtime_ns): a worker's task, in order."""
+    with quiet_pydicom():
+        return [_read_one(FileStat(*file), today) for file in files]
+
+
+def _read_one(file: FileStat, today: date) -> Outcome:
+    header = read_header(file)
+    if not isinstance(header, Header):
+        return header
+    try:
+        instance = instance_of(header, today)
+    except Exception as exc:  # noqa: BLE001 - one file's outcome, never the run's end
+        said = f"{SAID[Reason.UNPARSABLE]} ({type(exc).__name__})"
+        return Unreadable(file, Reason.UNPARSABLE, said)
+    stored = (
+        StoredHeader(
+            file.path, instance.sop_instance_uid, header.header_bytes, header.sha256, header.stored
+        )
+        if header.stored is not None
+        else None
+    )
+    return Read(instance, stored)
+
+
+def read_in_order(todo: Iterable[W], today: date, workers: int) -> Iterator[tuple[W, Outcome]]:
+    """Each file of ``todo`` with its outcome, in ``todo``'s order; ``workers`` processes
+    (forkserver: a fresh interpreter, never a fork of a process holding DuckDB's threads)."""
+    tasks = _tasks(todo)
+    if workers <= 1:
+        for task in tasks:
+            yield from zip(task, read_files([_args(t) for t in task], today), strict=True)
+        return
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        pending: deque[tuple[list[W], Future[list[Outcome]]]] = deque()
+        for task in tasks:
+            pending.append((task, pool.submit(read_files, [_args(t) for t in task], today)))
+            if len(pending) >= workers * IN_FLIGHT_PER_WORKER:
+                done, future = pending.popleft()
+                yield from zip(done, future.result(), strict=True)
+        while pending:
+            done, future = pending.popleft()
+            yield from zip(done, future.result(), strict=True)
+
+
+def _args(todo: Wanted) -> tuple[str, int, int]:
+    return (todo.path, todo.size, todo.mtime_ns)
+
+
+def _tasks(todo: Iterable[W]) -> Iterator[list[W]]:
+    task: list[W] = []
+    for item in todo:
+        task.append(item)
+        if len(task) == TASK_FILES:
+            yield task
+            task = []
+    if task:
+        yield task
