@@ -131,6 +131,11 @@ def test_every_engine_and_pandas_find_the_same_persons(
     sizes = {name: len(persons) for name, persons in found.items()}
     assert all(persons == found["pandas"] for persons in found.values()), sizes
     assert sizes["pandas"] > 0, "a cohort that matches nobody checks little"
+    queries = 2 if cohort.concept_ids() else 1  # the concept check (if any) and the persons
+    for name, db in engines.items():  # asked again: the SQL compiled the first time
+        hits = db.compiled.hits
+        assert set(cohort_person_set(db, cohort)) == found[name], name
+        assert db.compiled.hits == hits + queries, name
 
 
 def test_the_copy_keeps_every_row_and_type(tmp_path: Path, pg_schema: str) -> None:

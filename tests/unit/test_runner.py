@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from fivesafes.data.compiled import CompiledSql
 from fivesafes.node.person_sets import InMemoryPersonSetStore
 from fivesafes.node.release import differencing_refusal
 from fivesafes.node.runner import output_key, run_task
@@ -22,15 +23,21 @@ NOW = datetime(2026, 6, 1, tzinfo=UTC)
 class ExplodingDatabase:
     """A data source whose every query fails with a message quoting patient data."""
 
+    identity = "exploding"
+    compiled = CompiledSql()
+
     def table(self, name):
         raise RuntimeError(f"row for person {SENTINEL} is malformed")
+
+    def opt_out_version(self):  # reading the opt-out list is a query too
+        return self.table("fivesafes_opt_out")
 
 
 class OperationalError(Exception):
     pass
 
 
-class UnreachableDatabase:
+class UnreachableDatabase(ExplodingDatabase):
     def table(self, name):
         raise OperationalError(f"connection to {SENTINEL}@cdm refused")
 

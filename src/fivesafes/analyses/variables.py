@@ -29,6 +29,7 @@ from fivesafes.cohorts.circe import CirceCohort
 from fivesafes.cohorts.compile import cohort_persons, concept_set
 from fivesafes.cohorts.concepts import check_concepts
 from fivesafes.cohorts.criteria import Cohort
+from fivesafes.data.compiled import fetch
 from fivesafes.data.source import OmopDatabase
 
 
@@ -50,22 +51,31 @@ def analysis_frame(db: OmopDatabase, cohort: Cohort | CirceCohort, names: list[s
     if unknown:
         raise ValueError(f"unknown variables: {', '.join(unknown)}")
     check_concepts(cohort, db)
-    persons = cohort_persons(cohort, db)
-    table = persons.join(
-        db.table("person").select("person_id", "year_of_birth", "gender_concept_id"),
-        "person_id",
-    )
     wanted = list(dict.fromkeys(names))
-    for name in wanted:
-        table = _add(name, table, persons, db)
     extra = [f"{n}_event" for n in wanted if VARIABLES[n].kind == "survival"]
-    frame = table.select("person_id", *wanted, *extra).to_pyarrow()
+    frame = fetch(db, frame_query, cohort=cohort, names=wanted)  # compiled once per key
     ids = frame.column("person_id").to_numpy(zero_copy_only=False).astype(np.int64)
     columns = {
         name: frame.column(name).to_numpy(zero_copy_only=False).astype(float)
         for name in [*wanted, *extra]
     }
     return Frame(ids, columns)
+
+
+def frame_query(db: OmopDatabase, *, cohort: Cohort | CirceCohort, names: list[str]) -> ibis.Table:
+    """The analysis frame's query: one row per person of ``cohort``, ``person_id`` and each
+    of ``names`` (and a survival variable's ``<name>_event``), from the catalogue's
+    definitions. Run through ``fivesafes.data.compiled.fetch``: its SQL is compiled once per
+    cohort, names, data source and opt-out version."""
+    persons = cohort_persons(cohort, db)
+    table = persons.join(
+        db.table("person").select("person_id", "year_of_birth", "gender_concept_id"),
+        "person_id",
+    )
+    for name in names:
+        table = _add(name, table, persons, db)
+    extra = [f"{n}_event" for n in names if VARIABLES[n].kind == "survival"]
+    return table.select("person_id", *names, *extra)
 
 
 def _add(name: str, table: ibis.Table, persons: ibis.Table, db: OmopDatabase) -> ibis.Table:

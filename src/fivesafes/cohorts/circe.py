@@ -8,8 +8,9 @@ Ibis executor, *compile-only*: every table it reads comes through the node's vie
 expression in memory instead, so nothing is written to the CDM and a read-only source works
 on every engine. A named expression compiles to one common table expression however often
 later stages read it, so the SQL reads each CDM table once per stage that needs it rather than
-once per use (docs/benchmarks.md, "cohort-scale"). The cohort's persons are its subjects; a
-person's index date is the start of their first cohort era.
+once per use (docs/benchmarks.md, "cohort-scale"). Its concept sets are typed as the CDM types
+its concept ids (``CODESETS``). The cohort's persons are its subjects; a person's index date is
+the start of their first cohort era.
 
 Constructs this platform does not run are refused with a message naming them, never silently
 ignored: at the hub when the task is submitted (a 422 naming the construct), and at the node if
@@ -61,6 +62,16 @@ UNSUPPORTED_CONSTRUCTS = {
     "LocationRegion": "criteria on location history (LocationRegion)",
 }
 """Circe keys this node refuses, with the name the refusal gives them."""
+CODESETS = "__codesets"
+"""How circepy's table of concept sets ends its name (``build_single_codeset_table``). Its
+``concept_id`` is BIGINT, where the CDM's DDL makes concept columns INTEGER (the synthetic
+generator's are), so every match of an event against a set compared
+``CAST(condition_concept_id AS BIGINT)``: a cast of the event table's column, whose statistics
+the planner then cannot use and through which DuckDB cannot filter the table's scan by the
+set. The node types the set as the CDM types its concept ids, so only the few ids of the set
+are cast (docs/benchmarks.md, cohort-scale: the typical phenotype's SQL about 8 % faster on
+DuckDB at 10,000,000 persons; the build side of its joins, set by DuckDB's estimates, is
+unchanged)."""
 
 
 class UnsupportedCirce(ValueError):
@@ -158,9 +169,16 @@ class _CompileOnly:
     def create_table(
         self, name: str, obj: Any = None, *, database: str | None = None, **_: Any
     ) -> ibis.Table:
+        if name.endswith(CODESETS) and "concept_id" in obj.columns:
+            obj = obj.mutate(concept_id=obj.concept_id.cast(self._concept_type()))
         named = obj.alias(f"{name.lower()}_{next(self._numbers)}")  # one CTE however often read
         self._virtual[name] = named
         return named
+
+    def _concept_type(self) -> Any:
+        """The type of the CDM's concept ids (``concept.concept_id``; INTEGER in the CDM's
+        DDL, where circepy's codesets are BIGINT)."""
+        return self._db.table("concept").concept_id.type()
 
     def drop_table(self, name: str, *, database: str | None = None, force: bool = False) -> None:
         self._virtual.pop(name, None)

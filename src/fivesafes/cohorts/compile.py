@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import ibis
+import ibis.expr.datatypes as dt
 
 from fivesafes.cohorts.circe import CirceCohort, circe_persons
 from fivesafes.cohorts.criteria import (
@@ -48,20 +49,27 @@ DOMAINS: dict[str, _Domain] = {
 """For each criterion domain: its CDM table, concept column and event date column."""
 
 
-def concept_set(concepts: tuple[int, ...], db: OmopDatabase) -> ibis.Table:
-    """The concepts themselves and all their descendants, one column ``concept_id``.
+def concept_set(
+    concepts: tuple[int, ...], db: OmopDatabase, dtype: dt.DataType | None = None
+) -> ibis.Table:
+    """The concepts themselves and all their descendants, one column ``concept_id`` of type
+    ``dtype`` (default: ``concept.concept_id``'s).
 
     The concepts are taken from ``concept`` as well as from ``concept_ancestor``'s self rows,
-    because OMOP keeps self rows only for standard concepts.
+    because OMOP keeps self rows only for standard concepts. Give ``dtype`` as the type of the
+    event column the set is matched against: the set (a few rows) is then cast, if at all,
+    never the event table's column (millions of rows), whose statistics the engine's planner
+    keeps (a cast key also stops DuckDB filtering the scan by the set; docs/benchmarks.md).
     """
     ids = sorted(set(concepts))
     concept = db.table("concept")
     ancestor = db.table("concept_ancestor")
+    dtype = concept.concept_id.type() if dtype is None else dtype
     own = concept.filter(concept.concept_id.isin(ids)).select(
-        concept_id=concept.concept_id.cast("int64")
+        concept_id=concept.concept_id.cast(dtype)  # a cast to its own type is none
     )
     descendants = ancestor.filter(ancestor.ancestor_concept_id.isin(ids)).select(
-        concept_id=ancestor.descendant_concept_id.cast("int64")
+        concept_id=ancestor.descendant_concept_id.cast(dtype)
     )
     return own.union(descendants, distinct=True)
 
@@ -73,7 +81,7 @@ def criterion_events(criterion: Criterion, db: OmopDatabase) -> ibis.Table:
     concept = events[domain.concept]
     event_date = events[domain.date]
     if criterion.descendants:
-        matching = concept.isin(concept_set(criterion.concepts, db).concept_id)
+        matching = concept.isin(concept_set(criterion.concepts, db, concept.type()).concept_id)
     else:
         matching = concept.isin(sorted(set(criterion.concepts)))
     predicates = [matching]
@@ -150,3 +158,16 @@ def cohort_persons(cohort: Cohort | CirceCohort, db: OmopDatabase) -> ibis.Table
         else:
             persons = persons.semi_join(matched, "person_id")
     return persons.select("person_id", "index_date")
+
+
+def cohort_ids(db: OmopDatabase, *, cohort: Cohort | CirceCohort) -> ibis.Table:
+    """The cohort's distinct ``person_id``: a query a node runs through
+    ``fivesafes.data.compiled.fetch``, so its SQL is compiled once per definition, data source
+    and opt-out version."""
+    return cohort_persons(cohort, db).select("person_id").distinct()
+
+
+def cohort_size(db: OmopDatabase, *, cohort: Cohort | CirceCohort) -> ibis.Table:
+    """How many distinct persons the cohort holds: one row, ``persons`` (as ``cohort_ids``)."""
+    persons = cohort_persons(cohort, db)
+    return persons.aggregate(persons=persons.person_id.nunique())

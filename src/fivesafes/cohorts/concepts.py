@@ -8,9 +8,15 @@ vocabulary, not patient data.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fivesafes.cohorts.circe import CirceCohort
 from fivesafes.cohorts.criteria import Cohort
+from fivesafes.data.compiled import fetch
 from fivesafes.data.source import OmopDatabase
+
+if TYPE_CHECKING:
+    import ibis
 
 _SHOWN = 20
 
@@ -31,16 +37,14 @@ def unknown_concepts(cohort: Cohort | CirceCohort, db: OmopDatabase) -> frozense
     wanted = cohort.concept_ids()
     if not wanted:
         return frozenset()
-    concept = db.table("concept")
-    known = (
-        concept.filter(concept.concept_id.isin(sorted(wanted)))
-        .select("concept_id")
-        .distinct()
-        .to_pyarrow()
-        .column("concept_id")
-        .to_pylist()
-    )
+    known = fetch(db, known_concepts, ids=sorted(wanted)).column("concept_id").to_pylist()
     return wanted - frozenset(int(c) for c in known)
+
+
+def known_concepts(db: OmopDatabase, *, ids: list[int]) -> ibis.Table:
+    """Which of ``ids`` the ``concept`` table holds (its SQL compiled once per list of ids)."""
+    concept = db.table("concept")
+    return concept.filter(concept.concept_id.isin(ids)).select("concept_id").distinct()
 
 
 def check_concepts(cohort: Cohort | CirceCohort, db: OmopDatabase) -> None:

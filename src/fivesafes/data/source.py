@@ -18,11 +18,15 @@ one machine runs the same queries on a cluster.
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from fivesafes.data.compiled import CompiledSql
 
 if TYPE_CHECKING:  # Ibis is heavy to import; only opening a source needs it
     import ibis
@@ -116,17 +120,42 @@ def libpq_url(url: str) -> str:
     return re.sub(r"^postgres(ql)?\+\w+://", "postgresql://", url)
 
 
+def source_identity(source: Source) -> str:
+    """Which data source ``source`` is, in words without a password: its engine, where it is
+    and its schema (``OmopDatabase.identity``)."""
+    if isinstance(source, PostgresSource):
+        parts = urlsplit(libpq_url(source.url))
+        where = f"{parts.username or ''}@{parts.hostname or ''}:{parts.port or ''}{parts.path}"
+        return f"postgres:{where}:{source.schema_name}"
+    if isinstance(source, DuckDBSource):
+        return f"duckdb:{source.path.resolve()}:{source.schema_name or ''}"
+    return f"spark:{source.path.resolve()}:{source.master}"
+
+
 class OmopDatabase:
     """An open Ibis connection to one OMOP CDM, read through :meth:`table`: every table as the
     view layer shows it (``fivesafes.data.views``: lower-case columns, CDM 5.3 read as 5.4,
     opted-out persons removed)."""
 
-    def __init__(self, backend: Any, schema: str | None = None) -> None:
+    def __init__(
+        self,
+        backend: Any,
+        schema: str | None = None,
+        *,
+        identity: str | None = None,
+        compiled: CompiledSql | None = None,
+    ) -> None:
         self.backend = backend
         self.schema = schema
+        self.identity = identity or f"{backend.name}:{schema}:{uuid.uuid4().hex}"
+        """Which data source this is (engine, location, schema; never a password): part of
+        every compiled query's key (``fivesafes.data.compiled``)."""
+        self.compiled = compiled if compiled is not None else CompiledSql()
+        """The compiled SQL of this connection's queries (``fivesafes.data.compiled``)."""
         self._tables: dict[str, ibis.Table] = {}
         self._opted_out: ibis.Table | None = None
         self._looked_for_opt_outs = False
+        self._opt_out_version: str | None = None
         self._names: dict[str, str] | None = None
 
     def table(self, name: str) -> ibis.Table:
@@ -151,6 +180,24 @@ class OmopDatabase:
                 stored = self.backend.table(OPT_OUT_TABLE, database=self.schema)
                 self._opted_out = opt_out_list(stored)
         return self._opted_out
+
+    def opt_out_version(self) -> str:
+        """The opt-out list as this connection reads it, in a few characters: ``none``, or
+        how many persons it holds with the sum, least and greatest of their ids. Read once
+        per connection, when the view layer first looks for the list; part of every compiled
+        query's key, so SQL compiled without the list, or with another, is never reused."""
+        if self._opt_out_version is None:
+            opted_out = self.opted_out()
+            if opted_out is None:
+                self._opt_out_version = "none"
+            else:
+                ids = opted_out.person_id
+                found = opted_out.aggregate(
+                    n=ids.count(), total=ids.sum(), low=ids.min(), high=ids.max()
+                ).to_pyarrow()
+                n, total, low, high = (found.column(c)[0].as_py() for c in found.column_names)
+                self._opt_out_version = f"{n}:{total}:{low}:{high}"
+        return self._opt_out_version
 
     def stored_tables(self) -> list[str]:
         """Every table the source holds (lower case), for the domains' schema checks

@@ -14,7 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fivesafes.data.source import CDM_TABLES, OmopDatabase, SparkSource
+from fivesafes.data.compiled import CompiledSql
+from fivesafes.data.source import CDM_TABLES, OmopDatabase, SparkSource, source_identity
 from fivesafes.data.views import OPT_OUT_TABLE
 
 if TYPE_CHECKING:
@@ -56,8 +57,16 @@ class SparkOmop(OmopDatabase):
     """An OMOP CDM in Spark; closing it leaves the process's Spark session running (starting
     one takes seconds), but drops this CDM's views."""
 
-    def __init__(self, backend: object, session: SparkSession, views: list[str]) -> None:
-        super().__init__(backend, None)
+    def __init__(
+        self,
+        backend: object,
+        session: SparkSession,
+        views: list[str],
+        *,
+        identity: str | None = None,
+        compiled: CompiledSql | None = None,
+    ) -> None:
+        super().__init__(backend, None, identity=identity, compiled=compiled)
         self._session = session
         self._views = views
 
@@ -71,14 +80,16 @@ class SparkOmop(OmopDatabase):
             self._session.catalog.dropTempView(view)
 
 
-def open_spark(source: SparkSource) -> OmopDatabase:
+def open_spark(source: SparkSource, *, compiled: CompiledSql | None = None) -> OmopDatabase:
     import ibis
 
     tables = parquet_tables(source.path)
     session = spark_session(source)
     for name, path in tables.items():
         session.read.parquet(str(path)).createOrReplaceTempView(name)
-    return SparkOmop(ibis.pyspark.connect(session), session, list(tables))
+    backend = ibis.pyspark.connect(session)
+    identity = source_identity(source)
+    return SparkOmop(backend, session, list(tables), identity=identity, compiled=compiled)
 
 
 def write_parquet(duckdb_path: Path, folder: Path) -> dict[str, int]:

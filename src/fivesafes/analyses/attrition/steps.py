@@ -30,9 +30,10 @@ from pyroaring import BitMap
 
 from fivesafes.analyses.attrition.models import AttritionOutput, AttritionStep
 from fivesafes.cohorts.circe import CirceCohort
-from fivesafes.cohorts.compile import cohort_persons
+from fivesafes.cohorts.compile import cohort_ids
 from fivesafes.cohorts.concepts import check_concepts
 from fivesafes.cohorts.criteria import Cohort, FirstEventIndex
+from fivesafes.data.compiled import fetch
 from fivesafes.data.source import OmopDatabase
 from fivesafes.protocol.models import ReleasedCount
 from fivesafes.sdc.differencing import person_set
@@ -53,7 +54,7 @@ def steps(cohort: Cohort | CirceCohort, db: OmopDatabase) -> list[Step]:
 
 
 def _persons(cohort: Cohort | CirceCohort, db: OmopDatabase) -> BitMap:
-    ids = cohort_persons(cohort, db).select("person_id").to_pyarrow().column("person_id")
+    ids = fetch(db, cohort_ids, cohort=cohort).column("person_id")  # compiled once per step
     return person_set(ids.to_numpy(zero_copy_only=False))
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from pyroaring import BitMap
 
 from fivesafes.cohorts.circe import CirceCohort
-from fivesafes.cohorts.compile import cohort_persons
+from fivesafes.cohorts.compile import cohort_ids, cohort_size
 from fivesafes.cohorts.concepts import check_concepts
 from fivesafes.cohorts.criteria import Cohort
+from fivesafes.data.compiled import fetch
 from fivesafes.data.source import OmopDatabase
 from fivesafes.sdc.differencing import person_set
 
@@ -23,13 +24,12 @@ def count_persons(db: OmopDatabase, cohort: Cohort | CirceCohort) -> int:
     names concept ids the node's vocabulary lacks.
     """
     check_concepts(cohort, db)
-    persons = cohort_persons(cohort, db)
-    return int(persons.person_id.nunique().execute())
+    return int(fetch(db, cohort_size, cohort=cohort).column("persons")[0].as_py())
 
 
 def cohort_person_set(db: OmopDatabase, cohort: Cohort | CirceCohort) -> BitMap:
     """The distinct persons in ``cohort`` as a compact set: the count is its size, and the
     set is what the node remembers of a released output for its differencing defence."""
     check_concepts(cohort, db)
-    ids = cohort_persons(cohort, db).select("person_id").distinct().to_pyarrow()
+    ids = fetch(db, cohort_ids, cohort=cohort)
     return person_set(ids.column("person_id").to_numpy())
