@@ -1,11 +1,17 @@
-"""``fivesafes node imaging …``: index a DICOM archive into the node's data, and list the texts
-the mapping rules leave unmapped (``fivesafes.imaging``, docs/imaging.md).
+"""``fivesafes node imaging …``: index a DICOM archive (folders of files, or a PACS through
+DICOMweb) into the node's data, and list the texts the mapping rules leave unmapped
+(``fivesafes.imaging``, docs/imaging.md).
 
 Indexing is an operator's action at the node, audited in the node's log (``imaging_indexed``:
-who, which paths, how many files, what became of them), whatever its outcome; nothing in a task
-can start it. Exit codes: 0 indexed (files may have been unreadable: the report says which and
-why); otherwise the error catalogue's (a missing pseudonym key is ``not_configured``, a data
-file in use ``conflict``, a bad rules file ``config_error``).
+who, which paths or DICOMweb service, how many files, what became of them), whatever its
+outcome; nothing in a task can start it. Exit codes: 0 indexed (files may have been unreadable:
+the report says which and why); otherwise the error catalogue's (a missing pseudonym key is
+``not_configured``, a data file in use ``conflict``, a bad rules file or DICOMweb URL
+``config_error``, a DICOMweb service that cannot be read ``unavailable``).
+
+DICOMweb credentials, if the service needs them, come from the environment, read here once:
+``FIVESAFES_DICOMWEB_TOKEN`` (a bearer token), or ``FIVESAFES_DICOMWEB_USER`` and
+``FIVESAFES_DICOMWEB_PASSWORD`` (HTTP basic auth).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import csv
 import getpass
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,7 +44,9 @@ from fivesafes.cli.output import console, errors, fail
 if TYPE_CHECKING:
     from rich.progress import Task
 
+    from fivesafes.imaging.index import IndexOptions
     from fivesafes.imaging.report import IndexReport
+    from fivesafes.imaging.rules import Rules
     from fivesafes.imaging.unmapped import Unmapped
     from fivesafes.node.config import NodeConfig
 
@@ -62,9 +71,12 @@ SHOWN_PROBLEMS = 20
 
 
 class FilesPerSecond(ProgressColumn):
+    """Files (or, through DICOMweb, studies) a second."""
+
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{speed:,.0f} files/s", style="progress.data.speed")
+        unit = task.fields.get("unit", "files")
+        return Text("" if speed is None else f"{speed:,.0f} {unit}/s", style="progress.data.speed")
 
 
 def _duckdb_path(config: NodeConfig) -> tuple[Path, str | None]:
@@ -81,8 +93,18 @@ def _duckdb_path(config: NodeConfig) -> tuple[Path, str | None]:
 @app.command("index")
 def index(
     paths: Annotated[
-        list[Path], typer.Argument(help="Folders or files of DICOM to index.", exists=True)
-    ],
+        list[Path] | None,
+        typer.Argument(help="Folders or files of DICOM to index.", exists=True, show_default=False),
+    ] = None,
+    dicomweb: Annotated[
+        str | None,
+        typer.Option(
+            "--dicomweb",
+            metavar="URL",
+            help="Index a PACS or archive through DICOMweb (its root, such as "
+            "https://pacs.example/dicom-web) instead of folders.",
+        ),
+    ] = None,
     config: ConfigOption = Path("node.toml"),
     workers: Annotated[
         int | None,
@@ -109,7 +131,8 @@ def index(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Index DICOM files into the node's data (headers only; new or changed files only).
+    """Index DICOM files, or a DICOMweb service, into the node's data (headers only; new or
+    changed files, or series, only).
 
     The full headers go to the restricted header store; the run is audited."""
     from fivesafes.audit.chain import append_event
@@ -121,10 +144,17 @@ def index(
     from fivesafes.node.setup import open_node
     from fivesafes.protocol.errors import InvalidRequest
 
+    if bool(paths) == bool(dicomweb):
+        fail("Give the folders to index, or --dicomweb URL: one source a run.")
+    if dicomweb:  # checked before anything is done or audited: it must carry no credentials
+        from fivesafes.imaging.dicomweb import base_url
+
+        dicomweb = base_url(dicomweb)
     actor = by or getpass.getuser()
     service = open_node(config)
     settings = service.config.imaging
-    outcome, details = "failed", {"paths": [str(p.resolve()) for p in paths]}
+    where = [dicomweb] if dicomweb else [str(p.resolve()) for p in paths or ()]
+    outcome, details = "failed", {"paths": where}
     try:
         database, schema = _duckdb_path(service.config)
         mapping = load_rules(rules or settings.rules_file)
@@ -142,16 +172,28 @@ def index(
             memory_limit=settings.memory_limit,
         )
         with _bar() as tell:
-            found = index_archive(
-                paths,
-                database=database,
-                header_store=settings.header_store,
-                rules=mapping,
-                pseudonym_of=pseudonym_of,
-                schema=schema,
-                options=options,
-                progress=tell,
-            )
+            if dicomweb:
+                found = _index_dicomweb(
+                    dicomweb,
+                    database,
+                    settings.header_store,
+                    mapping,
+                    pseudonym_of,
+                    schema,
+                    options,
+                    tell,
+                )
+            else:
+                found = index_archive(
+                    paths or [],
+                    database=database,
+                    header_store=settings.header_store,
+                    rules=mapping,
+                    pseudonym_of=pseudonym_of,
+                    schema=schema,
+                    options=options,
+                    progress=tell,
+                )
         details = found.audit_details()
         outcome = "ok"
     except KeyboardInterrupt:
@@ -178,6 +220,32 @@ def index(
         print_report(found)
 
 
+def _index_dicomweb(
+    url: str,
+    database: Path,
+    header_store: Path,
+    rules: Rules,
+    pseudonym_of: Callable[[str], str | None],
+    schema: str | None,
+    options: IndexOptions,
+    tell: Callable[[str, int, int | None], None],
+) -> IndexReport:
+    from fivesafes.imaging.dicomweb import Credentials, DicomwebClient
+    from fivesafes.imaging.dicomweb_index import index_dicomweb
+
+    client = DicomwebClient(url, credentials=Credentials.from_environ(os.environ))
+    return index_dicomweb(
+        client,
+        database=database,
+        header_store=header_store,
+        rules=rules,
+        pseudonym_of=pseudonym_of,
+        schema=schema,
+        options=options,
+        progress=tell,
+    )
+
+
 @contextmanager
 def _bar() -> Iterator[Callable[[str, int, int | None], None]]:
     """A progress bar on standard error (only on a terminal), and the callback that moves it:
@@ -199,10 +267,11 @@ def _bar() -> Iterator[Callable[[str, int, int | None], None]]:
         shown = ["finding files"]
 
         def tell(stage: str, done: int, total: int | None) -> None:
+            unit = "studies" if "studies" in stage else "files"
             if stage != shown[0]:
                 bar.reset(task, total=total, description=stage)
                 shown[0] = stage
-            bar.update(task, completed=done, total=total, description=stage)
+            bar.update(task, completed=done, total=total, description=stage, unit=unit)
 
         yield tell
 
@@ -233,21 +302,7 @@ def print_report(report: IndexReport) -> None:
         markup=False,
         highlight=False,
     )
-    files = Table("files", "count", title="Files")
-    for label, n in (
-        ("found", report.found),
-        ("unchanged since the last run (not read)", report.unchanged),
-        ("new", report.new),
-        ("changed", report.changed),
-        ("gone (taken out of the index)", report.removed),
-        ("read in this run", report.read),
-        ("indexed as images", report.indexed),
-        ("duplicates (not indexed)", sum(report.duplicates.values())),
-        ("skipped (DICOMDIR)", sum(report.skipped.values())),
-        ("not readable", sum(report.unreadable.values())),
-    ):
-        files.add_row(label, f"{n:,}")
-    say(files)
+    say(_read_table(report))
     index = Table("in the index", "count", title="Index")
     for label, n in (
         ("images", report.instances),
@@ -277,11 +332,49 @@ def print_report(report: IndexReport) -> None:
         say(issues)
     for path, problem in report.walk_problems[:SHOWN_PROBLEMS]:
         say(f"  not walked: {escape(path)}: {problem}", highlight=False)
+    unit = "instances" if report.source == "dicomweb" else "files"
     say(
-        f"{report.read:,} files read in {report.reading_seconds:.1f} s "
-        f"({report.files_per_second:,.0f} files/s); {report.seconds:.1f} s in all.",
+        f"{report.read:,} {unit} read in {report.reading_seconds:.1f} s "
+        f"({report.files_per_second:,.0f} {unit}/s); {report.seconds:.1f} s in all.",
         highlight=False,
     )
+
+
+def _read_table(report: IndexReport) -> Table:
+    """What the run found and read: files, or (DICOMweb) studies, series and instances."""
+    rows: tuple[tuple[str, int], ...]
+    if report.source == "dicomweb":
+        table = Table("studies, series, instances", "count", title="DICOMweb")
+        rows = (
+            ("studies listed", report.studies_listed),
+            ("studies new or changed (their series listed)", report.studies_read),
+            ("series listed", report.found),
+            ("series unchanged since the last run (not read)", report.unchanged),
+            ("series new", report.new),
+            ("series changed (number of instances)", report.changed),
+            ("series gone (taken out of the index)", report.removed),
+            ("instances read in this run", report.read),
+            ("indexed as images", report.indexed),
+            ("duplicates (not indexed)", sum(report.duplicates.values())),
+            ("not readable", sum(report.unreadable.values())),
+        )
+    else:
+        table = Table("files", "count", title="Files")
+        rows = (
+            ("found", report.found),
+            ("unchanged since the last run (not read)", report.unchanged),
+            ("new", report.new),
+            ("changed", report.changed),
+            ("gone (taken out of the index)", report.removed),
+            ("read in this run", report.read),
+            ("indexed as images", report.indexed),
+            ("duplicates (not indexed)", sum(report.duplicates.values())),
+            ("skipped (DICOMDIR)", sum(report.skipped.values())),
+            ("not readable", sum(report.unreadable.values())),
+        )
+    for label, n in rows:
+        table.add_row(label, f"{n:,}")
+    return table
 
 
 @app.command("unmapped")

@@ -10,6 +10,12 @@ meant to read it; no analysis, API route or log does, and nothing in the data so
 Converting each header to the DICOM JSON model would cost about ten times the read, so the
 bytes are kept as read and parsed by whoever needs them (:func:`dataset_of`).
 
+An image indexed through DICOMweb (:mod:`fivesafes.imaging.dicomweb`) has no file to read
+bytes from: its header is the instance's WADO-RS metadata, the DICOM JSON model (PS3.18
+F.2), kept compact and compressed, with bulk data left as the server's URIs (never fetched).
+``media_type`` says which a row holds: ``application/dicom`` (bytes up to Pixel Data) or
+``application/dicom+json``; :func:`dataset_of` reads either.
+
 Writes are idempotent by path (a file read again replaces its row), so a run interrupted
 between this store's commit and the index's loses nothing: the file is read again next time.
 """
@@ -17,16 +23,18 @@ between this store's commit and the index's loses nothing: the file is read agai
 from __future__ import annotations
 
 import io
+import json
 import os
 import sqlite3
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
+
+from fivesafes.imaging.reading import quiet_pydicom
 
 if TYPE_CHECKING:
-    from pydicom.dataset import FileDataset
+    from pydicom.dataset import Dataset
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS imaging_header (
@@ -34,18 +42,21 @@ CREATE TABLE IF NOT EXISTS imaging_header (
     sop_instance_uid TEXT NOT NULL,
     header_bytes INTEGER NOT NULL,
     sha256 TEXT NOT NULL,
-    header BLOB NOT NULL
+    header BLOB NOT NULL,
+    media_type TEXT NOT NULL DEFAULT 'application/dicom'
 )
 """
+DICOM = "application/dicom"
+DICOM_JSON = "application/dicom+json"
 
 
-@dataclass(frozen=True)
-class StoredHeader:
-    path: str
+class StoredHeader(NamedTuple):
+    path: str  # the file's path, or the instance's WADO-RS URL
     sop_instance_uid: str
     header_bytes: int
     sha256: str
     header: bytes  # zlib-compressed
+    media_type: str = DICOM  # or DICOM_JSON
 
 
 class HeaderStore:
@@ -64,6 +75,11 @@ class HeaderStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(imaging_header)")}
+        if "media_type" not in columns:  # a store written before DICOMweb: raw bytes only
+            self._db.execute(
+                f"ALTER TABLE imaging_header ADD COLUMN media_type TEXT NOT NULL DEFAULT '{DICOM}'"
+            )
         return self
 
     def stop(self) -> None:
@@ -90,9 +106,20 @@ class HeaderStore:
         try:
             db.executemany("DELETE FROM imaging_header WHERE path = ?", ((p,) for p in drop))
             db.executemany(
-                "INSERT OR REPLACE INTO imaging_header VALUES (?, ?, ?, ?, ?)",
-                ((h.path, h.sop_instance_uid, h.header_bytes, h.sha256, h.header) for h in put),
+                "INSERT OR REPLACE INTO imaging_header VALUES (?, ?, ?, ?, ?, ?)",
+                put,
             )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def drop_under(self, low: str, high: str) -> None:
+        """Remove the rows whose path is in [``low``, ``high``): a DICOMweb study or series."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM imaging_header WHERE path >= ? AND path < ?", (low, high))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -100,8 +127,8 @@ class HeaderStore:
 
     def get(self, path: str) -> StoredHeader | None:
         row = self.db.execute(
-            "SELECT path, sop_instance_uid, header_bytes, sha256, header FROM imaging_header"
-            " WHERE path = ?",
+            "SELECT path, sop_instance_uid, header_bytes, sha256, header, media_type"
+            " FROM imaging_header WHERE path = ?",
             (path,),
         ).fetchone()
         return StoredHeader(*row) if row else None
@@ -110,9 +137,14 @@ class HeaderStore:
         return int(self.db.execute("SELECT count(*) FROM imaging_header").fetchone()[0])
 
 
-def dataset_of(stored: StoredHeader) -> FileDataset:
-    """The whole header as a pydicom dataset (for the extraction step)."""
+def dataset_of(stored: StoredHeader) -> Dataset:
+    """The whole header as a pydicom dataset (for the extraction step). From DICOM JSON, an
+    element whose value the server left as a bulk data URI has no value: nothing is fetched."""
     import pydicom
+    from pydicom.dataset import Dataset
 
     raw = zlib.decompress(stored.header)
-    return pydicom.dcmread(io.BytesIO(raw), force=True)
+    with quiet_pydicom():  # its warnings quote values
+        if stored.media_type == DICOM_JSON:
+            return Dataset.from_json(json.loads(raw), bulk_data_uri_handler=lambda *_: b"")
+        return pydicom.dcmread(io.BytesIO(raw), force=True)

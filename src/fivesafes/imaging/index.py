@@ -36,9 +36,11 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+
+import duckdb
 
 from fivesafes.imaging.headers import HeaderStore, StoredHeader
 from fivesafes.imaging.project import Instance
@@ -63,7 +65,8 @@ class IndexOptions:
     batch_files: int = 1000  # files per written batch (what a crash can lose)
     today: date | None = None  # dates after it are absurd (default: today, UTC)
     memory_limit: str = "1GB"  # DuckDB's, for the run's working tables
-    pool_from: int = 400  # files to read per worker below which this process reads them all
+    pool_from: int = 5000  # files to read per worker below which this process reads them all:
+    # starting the workers (a fresh interpreter each) costs as much as reading a few thousand
 
 
 def index_archive(
@@ -79,36 +82,56 @@ def index_archive(
 ) -> IndexReport:
     """Index the DICOM files under ``paths`` into the DuckDB file ``database``, keeping full
     headers in ``header_store``. Reads only files new or changed since the last run."""
-    tell = progress or (lambda stage, done, total: None)
+    tell = progress or _silent
     today = options.today or datetime.now(UTC).date()
     roots = roots_of(paths)
-    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
-    report = IndexReport(run_id=run_id, roots=roots, rules=rules.label)
-    started = time.perf_counter()
+    report = IndexReport(run_id=new_run_id(), roots=roots, rules=rules.label)
+    own = {os.path.abspath(p) for f in (database, header_store) for p in _companions(f)}
+
+    def read(store: IndexStore, headers: HeaderStore) -> None:
+        _find(store, headers, roots, own, report, tell)
+        reading = time.perf_counter()
+        _read(store, headers, report, report.run_id, today, options, pseudonym_of, tell)
+        report.reading_seconds = time.perf_counter() - reading
+
     with (
         IndexStore(database, schema, options.memory_limit) as store,
         HeaderStore(header_store) as headers,
     ):
-        store.begin_run(run_id, roots, rules, _now())
-        try:
-            own = {os.path.abspath(p) for f in (database, header_store) for p in _companions(f)}
-            _find(store, headers, roots, own, report, tell)
-            reading = time.perf_counter()
-            _read(store, headers, report, run_id, today, options, pseudonym_of, tell)
-            report.reading_seconds = time.perf_counter() - reading
-            tell("rolling up", 0, 1)
-            store.project(rules)
-            _count(store, headers, report)
-            tell("rolling up", 1, 1)
-        except BaseException:
-            report.seconds = time.perf_counter() - started
-            with contextlib.suppress(Exception):  # never hide why the run failed
-                store.end_run(run_id, "failed", report.to_dict(), _now())
-            raise
-        report.finished = True
-        report.seconds = time.perf_counter() - started
-        store.end_run(run_id, "finished", report.to_dict(), _now())
+        run(store, headers, report, rules, read, tell)
     return report
+
+
+def run(
+    store: IndexStore,
+    headers: HeaderStore,
+    report: IndexReport,
+    rules: Rules,
+    read: Callable[[IndexStore, HeaderStore], None],
+    tell: Progress,
+) -> None:
+    """One run of the index, whatever it reads: recorded in ``imaging_runs`` (``failed`` if it
+    raises, ``running`` if it is killed), ``read``, then the roll-ups and the counts."""
+    started = time.perf_counter()
+    store.begin_run(report.run_id, report.roots, rules, now())
+    try:
+        read(store, headers)
+        tell("rolling up", 0, 1)
+        store.project(rules)
+        count_index(store, headers, report)
+        tell("rolling up", 1, 1)
+    except BaseException:
+        report.seconds = time.perf_counter() - started
+        with contextlib.suppress(Exception):  # never hide why the run failed
+            store.end_run(report.run_id, "failed", report.to_dict(), now())
+        raise
+    report.finished = True
+    report.seconds = time.perf_counter() - started
+    store.end_run(report.run_id, "finished", report.to_dict(), now())
+
+
+def _silent(stage: str, done: int, total: int | None) -> None:
+    return None
 
 
 def _companions(path: Path) -> list[Path]:
@@ -166,44 +189,80 @@ def _read(
     workers = options.workers if total >= options.workers * options.pool_from else 1
     tell("reading headers", 0, total)
     batch: list[tuple[Todo, Outcome]] = []
-    pseudonyms: dict[str, str | None] = {}
-    for item in read_in_order(store.todo(), today, workers):
-        batch.append(item)
-        if len(batch) >= options.batch_files:
-            _write(store, headers, batch, report, run_id, pseudonym_of, pseudonyms)
-            batch = []
+    pseudonyms = Pseudonyms(pseudonym_of)
+    with store.writing_batches():
+        for item in read_in_order(store.todo(), today, workers):
+            batch.append(item)
+            if len(batch) >= options.batch_files:
+                _write_files(store, headers, batch, report, run_id, pseudonyms)
+                batch = []
+                tell("reading headers", report.read, total)
+        if batch:
+            _write_files(store, headers, batch, report, run_id, pseudonyms)
             tell("reading headers", report.read, total)
-    if batch:
-        _write(store, headers, batch, report, run_id, pseudonym_of, pseudonyms)
-        tell("reading headers", report.read, total)
 
 
-def _write(
+def _write_files(
     store: IndexStore,
     headers: HeaderStore,
     batch: list[tuple[Todo, Outcome]],
     report: IndexReport,
     run_id: str,
-    pseudonym_of: Pseudonymise,
-    pseudonyms: dict[str, str | None],
+    pseudonyms: Pseudonyms,
 ) -> None:
-    """Write one batch: duplicates decided, headers stored, then the index in one transaction."""
     replaced = [todo.path for todo, _ in batch if todo.known]
-    uids = [o.instance.sop_instance_uid for _, o in batch if isinstance(o, Read)]
+    found = [(todo.path, todo.size, todo.mtime_ns, outcome) for todo, outcome in batch]
+    write_batch(store, headers, found, report, run_id, pseudonyms, replaced)
+
+
+class Pseudonyms:
+    """Each PatientID's pseudonym, remembered for a while (a series' images share one)."""
+
+    def __init__(self, pseudonym_of: Pseudonymise, keep: int = 100_000) -> None:
+        self.pseudonym_of = pseudonym_of
+        self.keep = keep
+        self.known: dict[str, str | None] = {}
+
+    def __call__(self, patient_id: str) -> str | None:
+        known = self.known
+        if patient_id not in known:
+            if len(known) >= self.keep:
+                known.clear()
+            known[patient_id] = self.pseudonym_of(patient_id)
+        return known[patient_id]
+
+
+Found = tuple[str, int | None, int | None, Outcome]
+"""What was read at a location (a path, or a DICOMweb instance's URL), its size and mtime
+(None through DICOMweb), and the outcome."""
+
+
+def write_batch(
+    store: IndexStore,
+    headers: HeaderStore,
+    batch: Sequence[Found],
+    report: IndexReport,
+    run_id: str,
+    pseudonyms: Pseudonyms,
+    replaced: Sequence[str],
+    also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> None:
+    """Write one batch: duplicates decided, headers stored, then the index in one transaction
+    (with ``also``, a DICOMweb series' state). ``replaced``: the locations whose earlier rows
+    this batch replaces."""
+    uids = [o.instance.sop_instance_uid for *_, o in batch if isinstance(o, Read)]
     holders = store.holders(uids, replaced)
-    at = _now()
+    at = now()
     kept: list[tuple[Instance, str | None]] = []
     stored: list[StoredHeader] = []
     files: list[FileRow] = []
-    for todo, outcome in batch:
-        row = FileRow(todo.path, todo.size, todo.mtime_ns, "indexed", None, None, None, run_id, at)
+    for path, size, mtime_ns, outcome in batch:
         if isinstance(outcome, Unreadable):
             status = "skipped" if outcome.skipped else "unreadable"
-            report.note_unreadable(
-                todo.path, outcome.reason.value, outcome.detail, skipped=outcome.skipped
-            )
+            reason = outcome.reason.value
+            report.note_unreadable(path, reason, outcome.detail, skipped=outcome.skipped)
             files.append(
-                replace(row, status=status, reason=outcome.reason.value, detail=outcome.detail)
+                FileRow(path, size, mtime_ns, status, reason, outcome.detail, None, run_id, at)
             )
             continue
         instance = outcome.instance
@@ -219,27 +278,23 @@ def _write(
             )
             report.duplicates[reason] += 1
             files.append(
-                replace(row, status="duplicate", reason=reason, detail=detail, sop_instance_uid=uid)
+                FileRow(path, size, mtime_ns, "duplicate", reason, detail, uid, run_id, at)
             )
             continue
-        holders[uid] = (todo.path, instance.header_sha256)
-        patient = instance.patient_id
-        if patient not in pseudonyms:
-            if len(pseudonyms) > 100_000:
-                pseudonyms.clear()
-            pseudonyms[patient] = pseudonym_of(patient)
-        kept.append((instance, pseudonyms[patient]))
+        holders[uid] = (path, instance.header_sha256)
+        kept.append((instance, pseudonyms(instance.patient_id)))
         if outcome.header is not None:
             stored.append(outcome.header)
-        report.issues.update(instance.issues)
-        files.append(replace(row, sop_instance_uid=uid))
+        if instance.issues:
+            report.issues.update(instance.issues)
+        files.append(FileRow(path, size, mtime_ns, "indexed", None, None, uid, run_id, at))
     headers.replace(stored, drop=replaced)
-    store.write(kept, files, replaced)
+    store.write(kept, files, replaced, also)
     report.read += len(batch)
     report.indexed += len(kept)
 
 
-def _count(store: IndexStore, headers: HeaderStore, report: IndexReport) -> None:
+def count_index(store: IndexStore, headers: HeaderStore, report: IndexReport) -> None:
     report.instances = int(store.scalar("SELECT count(*) FROM imaging_instance"))
     report.series = int(store.scalar("SELECT count(*) FROM imaging_series"))
     report.studies = int(store.scalar("SELECT count(*) FROM imaging_study"))
@@ -253,5 +308,10 @@ def _count(store: IndexStore, headers: HeaderStore, report: IndexReport) -> None
     report.headers_stored = headers.count()
 
 
-def _now() -> datetime:
+def now() -> datetime:
+    """Now, as the index's timestamps keep it (UTC, naive)."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import NamedTuple
 
 from fivesafes.imaging.reading import Header
 
@@ -44,10 +44,12 @@ _DATE = re.compile(r"^(\d{4})\.?(\d{2})\.?(\d{2})$")
 _YES_NO = {"YES": "yes", "NO": "no"}
 
 
-@dataclass(frozen=True, slots=True)
-class Instance:
+class Instance(NamedTuple):
     """One image as the index keeps it (``patient_id`` is replaced by its pseudonym before
-    anything is written: see :mod:`fivesafes.imaging.index`)."""
+    anything is written: see :mod:`fivesafes.imaging.index`). A named tuple: it crosses from
+    the reading processes to the writing one for each file, and a tuple is the cheapest to
+    send. ``size``, ``mtime`` and ``file_meta`` are None for an image read through DICOMweb
+    (:mod:`fivesafes.imaging.dicomweb`), where no file is seen."""
 
     sop_instance_uid: str
     series_instance_uid: str
@@ -73,10 +75,10 @@ class Instance:
     study_date: date | None
     series_date: date | None
     transfer_syntax_uid: str | None
-    file_meta: bool
-    path: str
-    size: int
-    mtime: datetime
+    file_meta: bool | None
+    path: str  # the file's path, or the instance's WADO-RS URL
+    size: int | None
+    mtime: datetime | None
     header_sha256: str
     issues: tuple[str, ...]
 

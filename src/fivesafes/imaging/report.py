@@ -13,16 +13,24 @@ MAX_EXAMPLES = 1000
 
 @dataclass
 class IndexReport:
+    """What a run did. Through DICOMweb (``source == "dicomweb"``) the unit of ``found``,
+    ``unchanged``, ``new``, ``changed`` and ``removed`` is the series (read again when its
+    number of instances changes), and ``read`` counts instances; the studies listed and those
+    whose series were listed (new, or their number of instances changed) are counted too."""
+
     run_id: str
-    roots: list[str]
+    roots: list[str]  # the walked paths, or the DICOMweb service's URL
     rules: str
-    found: int = 0  # files the walk found
+    source: str = "files"  # files | dicomweb
+    found: int = 0  # files the walk found (DICOMweb: series listed)
     unchanged: int = 0  # read before, same size and mtime: not read again
     new: int = 0
     changed: int = 0
     removed: int = 0  # indexed before, gone now: taken out of the index
-    read: int = 0  # files read in this run
+    read: int = 0  # files read in this run (DICOMweb: instances)
     indexed: int = 0  # instances added (or replaced) in this run
+    studies_listed: int = 0  # DICOMweb: the studies the service lists
+    studies_read: int = 0  # DICOMweb: the studies whose series were listed
     unreadable: Counter[str] = field(default_factory=Counter)  # reason -> files
     skipped: Counter[str] = field(default_factory=Counter)  # reason -> files (DICOMDIR)
     duplicates: Counter[str] = field(default_factory=Counter)  # same_header | different_header
@@ -64,6 +72,7 @@ class IndexReport:
             "run_id": self.run_id,
             "roots": self.roots,
             "rules": self.rules,
+            "source": self.source,
             "found": self.found,
             "unchanged": self.unchanged,
             "new": self.new,
@@ -71,6 +80,8 @@ class IndexReport:
             "removed": self.removed,
             "read": self.read,
             "indexed": self.indexed,
+            "studies_listed": self.studies_listed,
+            "studies_read": self.studies_read,
             "unreadable": dict(sorted(self.unreadable.items())),
             "skipped": dict(sorted(self.skipped.items())),
             "duplicates": dict(sorted(self.duplicates.items())),
@@ -88,13 +99,23 @@ class IndexReport:
         }
 
     def audit_details(self) -> dict[str, Any]:
-        """What the audit event keeps: which paths, how many files, what became of them."""
+        """What the audit event keeps: which paths (or DICOMweb service), how many files (or
+        studies, series and instances), what became of them."""
+        found = (
+            {"files_found": self.found, "files_read": self.read}
+            if self.source == "files"
+            else {
+                "studies_listed": self.studies_listed,
+                "series_listed": self.found,
+                "instances_read": self.read,
+            }
+        )
         return {
             "run_id": self.run_id,
             "paths": self.roots,
+            "source": self.source,
             "rules": self.rules,
-            "files_found": self.found,
-            "files_read": self.read,
+            **found,
             "instances_indexed": self.indexed,
             "unreadable": sum(self.unreadable.values()),
             "duplicates": sum(self.duplicates.values()),

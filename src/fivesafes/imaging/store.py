@@ -11,11 +11,12 @@ memory limit, and are never seen by anything else.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import pyarrow as pa
@@ -52,11 +53,12 @@ class Todo:
     known: bool
 
 
-@dataclass(frozen=True, slots=True)
-class FileRow:
+class FileRow(NamedTuple):
+    """A file's state (or a DICOMweb instance's: no size, no mtime)."""
+
     path: str
-    size: int
-    mtime_ns: int
+    size: int | None
+    mtime_ns: int | None
     status: str
     reason: str | None
     detail: str | None
@@ -121,10 +123,38 @@ class IndexStore:
             ("imaging_instance", t.INSTANCE_COLUMNS),
             ("imaging_files", t.FILE_COLUMNS),
             ("imaging_runs", t.RUN_COLUMNS),
+            ("imaging_dicomweb_studies", t.DICOMWEB_STUDY_COLUMNS),
+            ("imaging_dicomweb_series", t.DICOMWEB_SERIES_COLUMNS),
         ):
             con.execute(t.create_sql(name, columns))
+        for name, column in t.NULLABLE_SINCE_DICOMWEB:  # tables made before DICOMweb
+            if self._not_null(con, name, column):
+                con.execute(f"ALTER TABLE {name} ALTER COLUMN {column} DROP NOT NULL")
         self._con = con
         return self
+
+    def _not_null(self, con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
+        found = con.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = ?"
+            " AND schema_name = ? AND NOT is_nullable",
+            [table, column, self.schema or "main"],
+        ).fetchone()
+        return bool(found and found[0])
+
+    @contextmanager
+    def writing_batches(self) -> Iterator[None]:
+        """While batches are written: DuckDB on one thread (a batch of a thousand rows gains
+        nothing from two, and the workers need the cores) and checkpointing every 256 MB of
+        log rather than 16 (each checkpoint recompresses what was written). The roll-ups
+        after it have every thread again."""
+        con = self.con
+        con.execute("SET threads = 1")
+        con.execute("SET checkpoint_threshold = '256MB'")
+        try:
+            yield
+        finally:
+            con.execute("RESET threads")
+            con.execute("RESET checkpoint_threshold")
 
     def stop(self) -> None:
         if self._con is not None:
@@ -277,51 +307,46 @@ class IndexStore:
             return {}
         con = self.con
         con.register("imaging_uids", pa.table({"uid": pa.array(list(uids), pa.string())}))
-        con.register("imaging_again", pa.table({"path": pa.array(list(replaced), pa.string())}))
         try:
             rows = con.execute(
                 "SELECT sop_instance_uid, path, header_sha256 FROM imaging_instance"
                 " WHERE sop_instance_uid IN (SELECT uid FROM imaging_uids)"
-                " AND path NOT IN (SELECT path FROM imaging_again)"
             ).fetchall()
         finally:
             con.unregister("imaging_uids")
-            con.unregister("imaging_again")
-        return {uid: (path, sha) for uid, path, sha in rows}
+        again = set(replaced)
+        return {uid: (path, sha) for uid, path, sha in rows if path not in again}
 
     def write(
         self,
         instances: Sequence[tuple[Instance, str | None]],
         files: Sequence[FileRow],
         replaced: Sequence[str],
+        also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     ) -> None:
-        """In one transaction: drop the rows of the files read again (``replaced``), add the
-        ``instances`` (each with its patient's pseudonym) and every file's state."""
+        """In one transaction: drop the rows of what is read again (``replaced``: files whose
+        size or mtime changed, a DICOMweb series' instances), add the ``instances`` (each with
+        its patient's pseudonym) and every file's state, and run ``also`` (a DICOMweb series'
+        state). A file that is not ``replaced`` is new: it has no rows to drop."""
         con = self.con
-        rows = pa.Table.from_pylist(
-            [_instance_record(i, pseudonym) for i, pseudonym in instances], schema=_INSTANCE_SCHEMA
-        )
-        states = pa.Table.from_pylist([_file_record(f) for f in files], schema=_FILE_SCHEMA)
-        con.register("imaging_batch", rows)
-        con.register("imaging_batch_files", states)
+        con.register("imaging_batch", _instance_table(instances))
+        con.register("imaging_batch_files", _columns(files, FileRow._fields, _FILE_SCHEMA))
+        if replaced:
+            again = sorted(replaced)
+            con.register("imaging_again", pa.table({"path": pa.array(again, pa.string())}))
         con.execute("BEGIN")
         try:
             if replaced:
-                low, high = min(replaced), max(replaced)
-                con.register("imaging_again", pa.table({"path": pa.array(list(replaced))}))
-                con.execute(
-                    "DELETE FROM imaging_instance WHERE path BETWEEN ? AND ?"
-                    " AND path IN (SELECT path FROM imaging_again)",
-                    [low, high],
-                )
-            low, high = min(f.path for f in files), max(f.path for f in files)
-            con.execute(
-                "DELETE FROM imaging_files WHERE path BETWEEN ? AND ?"
-                " AND path IN (SELECT path FROM imaging_batch_files)",
-                [low, high],
-            )
+                for name in ("imaging_instance", "imaging_files"):
+                    con.execute(
+                        f"DELETE FROM {name} WHERE path BETWEEN ? AND ?"  # noqa: S608
+                        " AND path IN (SELECT path FROM imaging_again)",
+                        [again[0], again[-1]],
+                    )
             con.execute("INSERT INTO imaging_instance SELECT * FROM imaging_batch")
             con.execute("INSERT INTO imaging_files SELECT * FROM imaging_batch_files")
+            if also is not None:
+                also(con)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -418,20 +443,23 @@ class IndexStore:
         return self.con.execute(sql, list(parameters)).fetchall()
 
 
-def _instance_record(instance: Instance, pseudonym: str | None) -> dict[str, Any]:
-    record = {name: getattr(instance, name) for name in _INSTANCE_FIELDS}
-    del record["patient_id"]  # never written: the pseudonym stands for it
-    record["patient_pseudonym"] = pseudonym
-    record["issues"] = ",".join(instance.issues) or None
-    return record
+def _instance_table(instances: Sequence[tuple[Instance, str | None]]) -> pa.Table:
+    """The instance rows as an Arrow table, built column by column from the named tuples."""
+    columns = list(zip(*(i for i, _ in instances), strict=True)) or [()] * len(Instance._fields)
+    by_name = dict(zip(Instance._fields, columns, strict=True))
+    by_name["patient_pseudonym"] = tuple(p for _, p in instances)  # never the PatientID
+    by_name["issues"] = tuple(",".join(issues) or None for issues in by_name["issues"])
+    return pa.Table.from_arrays(
+        [pa.array(by_name[f.name], f.type) for f in _INSTANCE_SCHEMA], schema=_INSTANCE_SCHEMA
+    )
 
 
-def _file_record(row: FileRow) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in _FILE_FIELDS}
-
-
-_INSTANCE_FIELDS = tuple(Instance.__dataclass_fields__)
-_FILE_FIELDS = tuple(FileRow.__dataclass_fields__)
+def _columns(
+    rows: Sequence[tuple[Any, ...]], fields: tuple[str, ...], schema: pa.Schema
+) -> pa.Table:
+    columns = list(zip(*rows, strict=True)) or [()] * len(fields)
+    by_name = dict(zip(fields, columns, strict=True))
+    return pa.Table.from_arrays([pa.array(by_name[f.name], f.type) for f in schema], schema=schema)
 
 
 def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:

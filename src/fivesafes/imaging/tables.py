@@ -1,14 +1,14 @@
 """The index's tables in the node's DuckDB file, declared once.
 
-| table | one row per | who reads it |
-| --- | --- | --- |
 | table | one row per | read by |
 | --- | --- | --- |
 | ``imaging_study`` | study (StudyInstanceUID) | analyses, cohorts |
 | ``imaging_series`` | series: the unit of an imaging cohort | analyses, cohorts |
 | ``imaging_instance`` | image (SOPInstanceUID), judged | the roll-ups, extraction |
-| ``imaging_files`` | file found: size, mtime, status, why | the indexer, the operator |
+| ``imaging_files`` | file (or DICOMweb instance): size, mtime, status, why | the operator |
 | ``imaging_runs`` | run of the indexer: paths, rules, counts | the operator |
+| ``imaging_dicomweb_studies`` | study read through DICOMweb, its instances | the indexer |
+| ``imaging_dicomweb_series`` | series read through DICOMweb, its instances | the indexer |
 
 Analyses and cohorts read only the study and series tables (the ``imaging`` data domain,
 :data:`ANALYSIS_TABLES`): a person there is a ``person_id``, and there is no path (an archive's
@@ -49,17 +49,17 @@ INSTANCE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("series_date", "DATE"),
     ("transfer_syntax_uid", "VARCHAR"),
     ("file_meta", "BOOLEAN"),
-    ("path", "VARCHAR NOT NULL"),
-    ("size", "BIGINT NOT NULL"),
+    ("path", "VARCHAR NOT NULL"),  # the file's path, or the instance's WADO-RS URL
+    ("size", "BIGINT"),  # null through DICOMweb
     ("mtime", "TIMESTAMP"),
     ("header_sha256", "VARCHAR NOT NULL"),
     ("issues", "VARCHAR"),  # comma-separated (project.py), null when none
 )
 
 FILE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("path", "VARCHAR NOT NULL"),
-    ("size", "BIGINT NOT NULL"),
-    ("mtime_ns", "BIGINT NOT NULL"),
+    ("path", "VARCHAR NOT NULL"),  # or a DICOMweb instance's WADO-RS URL
+    ("size", "BIGINT"),  # null for a DICOMweb instance
+    ("mtime_ns", "BIGINT"),
     ("status", "VARCHAR NOT NULL"),  # indexed | unreadable | skipped | duplicate
     ("reason", "VARCHAR"),  # reading.Reason, or same_header | different_header
     ("detail", "VARCHAR"),  # in words
@@ -78,6 +78,35 @@ RUN_COLUMNS: tuple[tuple[str, str], ...] = (
     ("rules_sha256", "VARCHAR NOT NULL"),
     ("counts", "VARCHAR"),  # JSON: the run's report
 )
+
+DICOMWEB_STUDY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("source", "VARCHAR NOT NULL"),  # the DICOMweb service's base URL
+    ("study_instance_uid", "VARCHAR NOT NULL"),
+    ("instances", "BIGINT"),  # NumberOfStudyRelatedInstances when its series were all read
+    ("run_id", "VARCHAR NOT NULL"),
+    ("read_at", "TIMESTAMP NOT NULL"),
+)
+"""A study of a DICOMweb source whose series were all read: a re-run lists the series of a
+study only when its number of instances changed (:mod:`fivesafes.imaging.dicomweb_index`)."""
+
+DICOMWEB_SERIES_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("source", "VARCHAR NOT NULL"),
+    ("study_instance_uid", "VARCHAR NOT NULL"),
+    ("series_instance_uid", "VARCHAR NOT NULL"),
+    ("instances", "BIGINT"),  # NumberOfSeriesRelatedInstances when read (null: not said)
+    ("read", "BIGINT NOT NULL"),  # instances listed and read
+    ("run_id", "VARCHAR NOT NULL"),
+    ("read_at", "TIMESTAMP NOT NULL"),
+)
+"""A series of a DICOMweb source as it was read: read again only when its number of
+instances changes."""
+
+NULLABLE_SINCE_DICOMWEB = (
+    ("imaging_instance", "size"),
+    ("imaging_files", "size"),
+    ("imaging_files", "mtime_ns"),
+)
+"""Columns an index made before DICOMweb declared NOT NULL (a DICOMweb instance has no file)."""
 
 SERIES_COLUMNS = (
     "series_instance_uid",
@@ -131,7 +160,12 @@ STUDY_COLUMNS = (
 ANALYSIS_TABLES = tuple(sorted(IMAGING.tables))
 """What analyses and cohorts may read (the ``imaging`` data domain): no path, no PatientID."""
 INDEX_TABLES = ("imaging_study", "imaging_series", "imaging_instance")
-STATE_TABLES = ("imaging_files", "imaging_runs")
+STATE_TABLES = (
+    "imaging_files",
+    "imaging_runs",
+    "imaging_dicomweb_studies",
+    "imaging_dicomweb_series",
+)
 TABLES = INDEX_TABLES + STATE_TABLES
 
 

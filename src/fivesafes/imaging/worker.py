@@ -1,8 +1,9 @@
 """The reading side of an index run, in worker processes: read and judge each file of a task,
 and hand the outcomes back in the order the files were given.
 
-This module is what a worker imports (pydicom, the reading and judging code, nothing of
-DuckDB), so a new worker is ready in a moment.
+This module is what a worker imports (the reading and judging code; pydicom only when a file
+needs it; nothing of DuckDB), so a new worker is ready in a moment. What comes back is named
+tuples (``Read``, ``project.Instance``, ``headers.StoredHeader``): the cheapest to unpickle.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ import multiprocessing
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
 from datetime import date
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from fivesafes.imaging.headers import StoredHeader
 from fivesafes.imaging.project import Instance, instance_of
@@ -28,7 +28,8 @@ from fivesafes.imaging.reading import (
 )
 
 TASK_FILES = 32  # files per task sent to a worker
-IN_FLIGHT_PER_WORKER = 4  # tasks queued per worker: bounds memory and keeps workers busy
+IN_FLIGHT_PER_WORKER = 16  # tasks queued per worker: bounds memory; enough to keep
+# workers reading while the writing process writes a batch (tens of ms)
 
 
 class Wanted(Protocol):
@@ -45,9 +46,9 @@ class Wanted(Protocol):
 W = TypeVar("W", bound=Wanted)
 
 
-@dataclass(frozen=True, slots=True)
-class Read:
-    """A file read and judged: its instance row and its header for the restricted store."""
+class Read(NamedTuple):
+    """A file read and judged: its instance row and its header for the restricted store (named
+    tuples all through: the cheapest to send back from a worker)."""
 
     instance: Instance
     header: StoredHeader | None
