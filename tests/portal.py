@@ -212,3 +212,32 @@ def expected_csv(page: str) -> list[list[str]]:
     for line in read.lines:
         rows.append(["notes"] + [""] * (len(columns) - 2) + [line])
     return rows
+
+
+class Visible(HTMLParser):
+    """What a reader sees of a page without opening anything: the list items and table rows
+    outside any ``<details>`` (``visible``), and each ``<details>``'s attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth = 0  # inside how many <details>
+        self.visible = 0
+        self.details: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "details":
+            self.depth += 1
+            self.details.append(dict(attrs))
+        elif tag in ("li", "tr") and not self.depth:
+            self.visible += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "details":
+            self.depth -= 1
+
+
+def visible(page: str) -> Visible:
+    """``page`` read by :class:`Visible`."""
+    seen = Visible()
+    seen.feed(page)
+    return seen

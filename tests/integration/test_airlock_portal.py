@@ -12,14 +12,13 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from html.parser import HTMLParser
 
 import httpx
 import pytest
 
 from fivesafes.airlock.bundle import verify_bundle
 from fivesafes.protocol.signing import public_key_text
-from portal import person, session_for, start_portal_hub
+from portal import person, session_for, start_portal_hub, visible
 from web_a11y import accessibility_problems
 
 TABLE = b"region,count\nnorth,120\nsouth,40\n"
@@ -215,30 +214,6 @@ def test_a_blocked_file_is_refused_on_the_page_and_a_png_is_shown_safely(world):
 
 PERSON_ROWS = "".join(f"P{i:06d},{18 + i % 70},{'fm'[i % 2]},{11 + i % 7}\n" for i in range(612))
 ROW_LEVEL = ("person_id,age,sex,visits\n" + PERSON_ROWS).encode()
-
-
-class Visible(HTMLParser):
-    """The list items and table rows of a page outside any ``<details>``, and its details."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.depth, self.visible, self.details = 0, 0, []
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "details":
-            self.depth += 1
-            self.details.append(dict(attrs))
-        elif tag in ("li", "tr") and not self.depth:
-            self.visible += 1
-
-    def handle_endtag(self, tag):
-        self.depth -= tag == "details"
-
-
-def visible(page: str) -> Visible:
-    seen = Visible()
-    seen.feed(page)
-    return seen
 
 
 def test_a_checker_arriving_at_the_airlock_sees_their_queue(world):

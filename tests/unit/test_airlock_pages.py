@@ -4,8 +4,6 @@ the first rows of its preview folded away in ``<details>`` (closed)."""
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
-
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from fivesafes.airlock.files import RequestFile
@@ -13,32 +11,12 @@ from fivesafes.airlock.portal.preview import preview
 from fivesafes.airlock.screening import screen_files
 from fivesafes.sdc.profiles import DEFAULT
 from fivesafes.web.pages import TEMPLATES
+from portal import Visible
 
 ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
 ROWS = "".join(f"P{i:06d},{18 + i % 70},{'fm'[i % 2]},{11 + i % 7}\n" for i in range(612))
 PERSONS = RequestFile("persons.csv", ("person_id,age,sex,visits\n" + ROWS).encode())
 MOST_VISIBLE = 40  # list items and table rows a reader sees without opening anything
-
-
-class Visible(HTMLParser):
-    """Counts the list items and table rows outside any ``<details>``, and the details."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.depth = 0  # inside how many <details>
-        self.visible = 0
-        self.details: list[dict[str, str | None]] = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "details":
-            self.depth += 1
-            self.details.append(dict(attrs))
-        elif tag in ("li", "tr") and not self.depth:
-            self.visible += 1
-
-    def handle_endtag(self, tag):
-        if tag == "details":
-            self.depth -= 1
 
 
 def rendered(template: str, **context) -> Visible:
