@@ -4,7 +4,7 @@ released version (``fivesafes.airlock.schema``, step 2)
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-12-08 09:00:00.000000
+Create Date: 2026-12-06 12:00:00.000000
 
 New nullable columns, and the bundles' key widened to (request, version); a version released
 before is given its released files from its bundle's manifest.
