@@ -21,8 +21,9 @@ from fivesafes.data.cdm_spec import CDM54_TABLES, PERSON_KEYED, duckdb_table_ddl
 from fivesafes.data.cdm_v53 import CDM_V54_CONCEPT_ID, detect_version
 from fivesafes.data.engines import open_omop
 from fivesafes.data.load import LoadError, load_omop
+from fivesafes.data.names import CDM_TABLES
 from fivesafes.data.omop import OMOP_TABLES
-from fivesafes.data.source import CDM_TABLES, DuckDBSource
+from fivesafes.data.source import DuckDBSource
 
 PERSON = "person_id,gender_concept_id,year_of_birth,race_concept_id,ethnicity_concept_id"
 PERIOD = (

@@ -50,6 +50,15 @@ def approval(**changes) -> Approval:
     return Approval(**{**base, **changes})
 
 
+CONDITION = {"domain": "condition", "concepts": [201820]}
+IMAGING_COHORT = {
+    "name": "CT chest with contrast, diabetic",
+    "criteria": [
+        {"domain": "imaging", "modality": ["CT"], "body_part": ["CHEST"], "contrast": ["yes"]},
+        CONDITION,
+    ],
+}
+
 CASES = [
     ("allowed", task(), approval(), None),
     ("not addressed here", task(targets=["south"]), approval(), ReasonCode.NOT_A_TARGET),
@@ -100,6 +109,24 @@ CASES = [
     ),
     ("approved for OMOP and imaging", task(), approval(data_domains=["omop", "imaging"]), None),
     ("an approval made before domains were kept", task(), approval(data_domains=None), None),
+    (
+        "a cohort with an imaging criterion, the project approved for OMOP only",
+        task(parameters={"cohort": IMAGING_COHORT}),
+        approval(data_domains=["omop"]),
+        ReasonCode.DOMAIN_NOT_APPROVED,
+    ),
+    (
+        "a cohort with an imaging criterion, approved for both",
+        task(parameters={"cohort": IMAGING_COHORT}),
+        approval(data_domains=["omop", "imaging"]),
+        None,
+    ),
+    (
+        "an OMOP-only cohort, the project approved for OMOP only",
+        task(parameters={"cohort": {"name": "c", "criteria": [CONDITION]}}),
+        approval(data_domains=["omop"]),
+        None,
+    ),
 ]
 
 

@@ -194,6 +194,7 @@ class Analysis(ABC):
     result: ClassVar[Any]
     """The researcher's result class: ``result.from_view(view)`` reads a task's view."""
     domains: ClassVar[frozenset[str]] = frozenset({"omop"})
+    """The data domains it always reads; :meth:`domains_of` adds those its cohort reads."""
     fits_a_model: ClassVar[bool] = False  # a model's risk (``governance.risk``)
     rounds: ClassVar[Rounds | None] = None
     client: ClassVar[Mapping[str, Callable[..., Any]]] = {}
@@ -204,6 +205,17 @@ class Analysis(ABC):
     functions that draw them (``fivesafes.client.results``, ``fivesafes.client.plots``)."""
     commands: ClassVar[Mapping[str, Command]] = {}
     """Its commands on the command line, by name (``fivesafes analyse glm ...``)."""
+
+    def domains_of(self, parameters: BaseModel) -> frozenset[str]:
+        """The data domains a task with these (typed) parameters reads: :attr:`domains`, and
+        whatever its cohort reads (an imaging criterion reads ``imaging``). The hub refuses a
+        task whose project did not ask for one of them; a node refuses to run one its
+        approval does not cover (``domain_not_approved``)."""
+        cohort = getattr(parameters, "cohort", None)
+        if cohort is None or not hasattr(cohort, "data_domains"):
+            return self.domains
+        read: frozenset[str] = cohort.data_domains()
+        return self.domains | read
 
     # ---- node part -----------------------------------------------------------------------
 

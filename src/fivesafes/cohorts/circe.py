@@ -48,7 +48,7 @@ from pydantic import (
 )
 
 from fivesafes.cohorts.bounds import check_circe_size
-from fivesafes.data.source import CDM_TABLES
+from fivesafes.data.names import CDM_TABLES
 from fivesafes.protocol.validation import problems, sentence
 
 if TYPE_CHECKING:
@@ -97,6 +97,10 @@ class CirceCohort(BaseModel):
                 if isinstance(value, int):
                     ids.add(value)
         return frozenset(ids)
+
+    def data_domains(self) -> frozenset[str]:
+        """The data domains the cohort reads: a Circe definition reads the OMOP CDM only."""
+        return frozenset({"omop"})
 
     @model_validator(mode="after")
     def _a_circe_expression(self) -> CirceCohort:

@@ -11,6 +11,10 @@ The plan, for one cohort::
       -- age at index filter
       ⋉ each inclusion criterion's persons
       ▷ each exclusion criterion's persons    (anti-join)
+
+An imaging criterion's events are series of the node's imaging index
+(``fivesafes.imaging.cohort``); a criterion with ``days_from_index`` is matched against each
+person's own index date (its events joined to the persons on ``person_id``).
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ from fivesafes.cohorts.criteria import (
     Criterion,
     FirstEventIndex,
     FixedIndex,
+    ImagingCriterion,
     MeasurementCriterion,
     ObservationCriterion,
 )
 from fivesafes.data.source import OmopDatabase
+from fivesafes.imaging.cohort import series_events
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,18 @@ def concept_set(
 
 def criterion_events(criterion: Criterion, db: OmopDatabase) -> ibis.Table:
     """The events matching ``criterion``: columns ``person_id`` and ``event_date``."""
+    if isinstance(criterion, ImagingCriterion):
+        window = criterion.window
+        return series_events(
+            db,
+            modality=criterion.modality,
+            body_part=criterion.body_part,
+            contrast=criterion.contrast,
+            description=criterion.description,
+            min_slices=criterion.min_slices,
+            start=window.start if window is not None else None,
+            end=window.end if window is not None else None,
+        )
     domain = DOMAINS[criterion.domain]
     events = db.table(domain.table)
     concept = events[domain.concept]
@@ -147,17 +165,35 @@ def cohort_persons(cohort: Cohort | CirceCohort, db: OmopDatabase) -> ibis.Table
         if cohort.age.max is not None:
             persons = persons.filter(age <= cohort.age.max)
 
+    indexed = persons  # every person's index date, for criteria dated from it
     effective = cohort.effective_index()
     index_criterion = effective.criterion if isinstance(effective, FirstEventIndex) else None
     for n, criterion in enumerate(cohort.criteria):
         if n == index_criterion:
             continue  # the inner join on the index date already requires a matching event
-        matched = criterion_events(criterion, db).select("person_id")
+        matched = _matched_persons(criterion, indexed, db)
         if criterion.exclude:
             persons = persons.anti_join(matched, "person_id")
         else:
             persons = persons.semi_join(matched, "person_id")
     return persons.select("person_id", "index_date")
+
+
+def _matched_persons(criterion: Criterion, persons: ibis.Table, db: OmopDatabase) -> ibis.Table:
+    """The persons with an event matching ``criterion``; with ``days_from_index``, only those
+    whose event falls in the window around their own index date (``persons.index_date``)."""
+    events = criterion_events(criterion, db)
+    relative = getattr(criterion, "days_from_index", None)
+    if relative is None:
+        return events.select("person_id")
+    index = persons.select(index_person=persons.person_id, index_date=persons.index_date)
+    joined = events.join(index, events.person_id == index.index_person)
+    predicates = []
+    if relative.min is not None:
+        predicates.append(joined.event_date >= joined.index_date + ibis.interval(days=relative.min))
+    if relative.max is not None:
+        predicates.append(joined.event_date <= joined.index_date + ibis.interval(days=relative.max))
+    return joined.filter(*predicates).select("person_id")
 
 
 def cohort_ids(db: OmopDatabase, *, cohort: Cohort | CirceCohort) -> ibis.Table:

@@ -10,7 +10,10 @@ A person is in a cohort when
 
 An event matches a criterion when its concept is in the criterion's concept set (expanded
 through ``concept_ancestor`` unless ``descendants`` is false), its date is within the window
-(inclusive) and, where given, its value, unit or value concept fits.
+(inclusive) and, where given, its value, unit or value concept fits. An ``imaging`` criterion's
+events are the series of the node's imaging index (``fivesafes.imaging.cohort``): by modality,
+body part, contrast, series description, number of slices, and a calendar window or a window
+in days from the index date (``days_from_index``).
 
 The index date is, by ``index.type``:
 
@@ -45,6 +48,8 @@ MIN_DATE = date(1900, 1, 1)
 MAX_DATE = date(2100, 12, 31)
 MAX_AGE = 130
 MAX_ABS_VALUE = 1e15
+MAX_DAYS = 365 * 130
+MAX_SLICES = 1_000_000
 
 SEX_CONCEPTS: dict[str, int] = {"female": 8532, "male": 8507}
 """OMOP gender concepts for the ``sex`` field."""
@@ -117,6 +122,22 @@ class AgeRange(_Model):
         return self
 
 
+class DaysFromIndex(_Model):
+    """Event dates from ``min`` to ``max`` days after the person's index date (negative:
+    before), both inclusive; an absent bound is open."""
+
+    min: Annotated[int, Strict(), Field(ge=-MAX_DAYS, le=MAX_DAYS)] | None = None
+    max: Annotated[int, Strict(), Field(ge=-MAX_DAYS, le=MAX_DAYS)] | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.min is None and self.max is None:
+            raise ValueError("days_from_index needs min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("days_from_index min must not be above max")
+        return self
+
+
 class _Criterion(_Model):
     concepts: ConceptIds
     descendants: bool = True
@@ -126,6 +147,12 @@ class _Criterion(_Model):
     def concept_ids(self) -> frozenset[int]:
         """Every concept id this criterion names (not its descendants)."""
         return frozenset(self.concepts)
+
+    def describe(self) -> str:
+        """The criterion's concepts in a few words (the first three), for attrition steps."""
+        shown = ", ".join(str(c) for c in self.concepts[:3])
+        more = len(self.concepts) - 3
+        return shown + (f" and {more} more" if more > 0 else "")
 
 
 class ConditionCriterion(_Criterion):
@@ -169,14 +196,92 @@ class ObservationCriterion(_Criterion):
         return super().concept_ids() | frozenset(self.value_concepts or ())
 
 
+def _modality(value: str) -> str:
+    from fivesafes.imaging.cohort import MODALITIES
+
+    if value not in MODALITIES:
+        raise ValueError("a modality must be one of DICOM's defined terms, such as CT, MR or CR")
+    return value
+
+
+def _body_part(value: str) -> str:
+    from fivesafes.imaging.cohort import body_part_terms
+
+    terms = body_part_terms()
+    if value not in terms:
+        raise ValueError(f"a body part must be one of {', '.join(sorted(terms))}")
+    return value
+
+
+def _description(value: str) -> str:
+    if not value.strip() or not value.isprintable():
+        raise ValueError("a description must be printable text, not blank")
+    return value
+
+
+Modality = Annotated[str, Strict(), Field(max_length=16), AfterValidator(_modality)]
+BodyPart = Annotated[str, Strict(), Field(max_length=32), AfterValidator(_body_part)]
+
+
+class ImagingCriterion(_Model):
+    """A series of the node's imaging index (``imaging_series``), dated by its series date
+    (else its study date): every field given must fit (``fivesafes.imaging.cohort``).
+
+    ``modality``, ``body_part`` and ``contrast`` are each a list of which any one fits; a body
+    part also finds the combined regions that include it (CHEST finds CHESTABDPELVIS);
+    ``description`` is found in the series description, case ignored; ``min_slices`` is the
+    least number of slices (frames) in the series. ``window`` is in calendar dates,
+    ``days_from_index`` in days from the person's index date (not for the index criterion)."""
+
+    domain: Literal["imaging"]
+    modality: Annotated[tuple[Modality, ...], Field(min_length=1, max_length=20)] | None = None
+    body_part: Annotated[tuple[BodyPart, ...], Field(min_length=1, max_length=20)] | None = None
+    contrast: (
+        Annotated[tuple[Literal["yes", "no", "unknown"], ...], Field(min_length=1, max_length=3)]
+        | None
+    ) = None
+    description: (
+        Annotated[str, Strict(), Field(min_length=1, max_length=64), AfterValidator(_description)]
+        | None
+    ) = None
+    min_slices: Annotated[int, Strict(), Field(ge=1, le=MAX_SLICES)] | None = None
+    window: Window | None = None
+    days_from_index: DaysFromIndex | None = None
+    exclude: bool = False
+
+    def concept_ids(self) -> frozenset[int]:
+        """None: an imaging criterion names no concept."""
+        return frozenset()
+
+    def describe(self) -> str:
+        """The criterion in a few words, for attrition steps and pages."""
+        parts = [
+            " or ".join(values) for values in (self.modality, self.body_part) if values is not None
+        ]
+        if self.contrast is not None:
+            parts.append("contrast " + " or ".join(self.contrast))
+        if self.description is not None:
+            parts.append(f"described {self.description!r}")
+        if self.min_slices is not None:
+            parts.append(f"at least {self.min_slices} slices")
+        if self.days_from_index is not None:
+            low, high = self.days_from_index.min, self.days_from_index.max
+            parts.append(f"days {'' if low is None else low}..{'' if high is None else high}")
+        return "series " + (", ".join(parts) if parts else "of any kind")
+
+
 Criterion = Annotated[
     ConditionCriterion
     | DrugCriterion
     | ProcedureCriterion
     | MeasurementCriterion
-    | ObservationCriterion,
+    | ObservationCriterion
+    | ImagingCriterion,
     Field(discriminator="domain"),
 ]
+
+DATA_DOMAINS = {"imaging": "imaging"}
+"""The data domain each criterion domain reads beyond the OMOP CDM (the rest read ``omop``)."""
 
 
 class FirstEventIndex(_Model):
@@ -224,6 +329,26 @@ class Cohort(_Model):
             if self.criteria[n].exclude:
                 raise ValueError(f"index.criterion {n} is an exclusion criterion")
         return self
+
+    @model_validator(mode="after")
+    def _relative_windows_need_another_index(self) -> Self:
+        index = self.effective_index()
+        for n, criterion in enumerate(self.criteria):
+            if getattr(criterion, "days_from_index", None) is None:
+                continue
+            if isinstance(index, FirstEventIndex) and index.criterion == n:
+                raise ValueError(
+                    f"criterion {n} is the index criterion: its dates cannot be counted from "
+                    "the index date it sets (give a calendar window, or index on another)"
+                )
+        return self
+
+    def data_domains(self) -> frozenset[str]:
+        """The data domains the cohort reads: ``omop``, and ``imaging`` for an imaging
+        criterion (a task reading a domain needs a project approved for it)."""
+        return frozenset({"omop"}) | {
+            DATA_DOMAINS[c.domain] for c in self.criteria if c.domain in DATA_DOMAINS
+        }
 
     def effective_index(self) -> FirstEventIndex | FixedIndex | ObservationStartIndex:
         """The index rule in force: ``index`` or the documented default."""

@@ -49,7 +49,10 @@ _NONE = {"Type": 0, "Count": 0}
 
 
 def to_circe(cohort: Cohort) -> dict[str, Any]:
-    """``cohort`` as Circe JSON; raises ``ValueError`` if it is not indexed on an event."""
+    """``cohort`` as Circe JSON; raises ``ValueError`` if it is not indexed on an event or
+    has an imaging criterion (Circe knows no imaging index)."""
+    if "imaging" in cohort.data_domains():
+        raise ValueError("a cohort with an imaging criterion has no Circe form")
     index = cohort.effective_index()
     if not isinstance(index, FirstEventIndex):
         raise ValueError(

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from fivesafes.data.source import CDM_TABLES
+from fivesafes.data.names import CDM_TABLES, IMAGING_TABLES
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,8 @@ OMOP = Domain(
 IMAGING = Domain(
     "imaging",
     "DICOM imaging index (studies and series)",
-    frozenset({"imaging_study", "imaging_series"}),
-    frozenset({"imaging_study", "imaging_series"}),
+    IMAGING_TABLES,
+    IMAGING_TABLES,
 )
 
 DOMAINS: dict[str, Domain] = {domain.name: domain for domain in (OMOP, IMAGING)}

@@ -27,33 +27,13 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from fivesafes.data.compiled import CompiledSql
+from fivesafes.data.names import READABLE_TABLES
 
 if TYPE_CHECKING:  # Ibis is heavy to import; only opening a source needs it
     import ibis
 
 SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 """A plain, unquoted SQL identifier: what a CDM schema may be called here."""
-
-CDM_TABLES = frozenset(
-    {
-        # clinical data
-        "person", "observation_period", "visit_occurrence", "visit_detail",
-        "condition_occurrence", "drug_exposure", "procedure_occurrence", "device_exposure",
-        "measurement", "observation", "death", "note", "note_nlp", "specimen",
-        "fact_relationship",
-        # health system and economics
-        "location", "care_site", "provider", "payer_plan_period", "cost",
-        # derived elements
-        "drug_era", "dose_era", "condition_era", "episode", "episode_event",
-        # metadata
-        "metadata", "cdm_source",
-        # vocabulary
-        "concept", "vocabulary", "domain", "concept_class", "concept_relationship",
-        "relationship", "concept_synonym", "concept_ancestor", "source_to_concept_map",
-        "drug_strength",
-    }
-)  # fmt: skip
-"""OMOP CDM v5.4 table names; :meth:`OmopDatabase.table` opens no others."""
 
 SchemaName = Annotated[str, Field(pattern=f"^{SCHEMA_NAME.pattern}$", max_length=63)]
 
@@ -159,11 +139,12 @@ class OmopDatabase:
         self._names: dict[str, str] | None = None
 
     def table(self, name: str) -> ibis.Table:
-        """The CDM table ``name`` as an Ibis table expression, through the view layer."""
+        """The CDM table (or imaging index table) ``name`` as an Ibis table expression,
+        through the view layer."""
         from fivesafes.data.views import cdm_view
 
-        if name not in CDM_TABLES:
-            raise ValueError(f"{name!r} is not an OMOP CDM v5.4 table")
+        if name not in READABLE_TABLES:
+            raise ValueError(f"{name!r} is not an OMOP CDM v5.4 table or an imaging index table")
         if name not in self._tables:
             stored = self.backend.table(self._stored_name(name), database=self.schema)
             self._tables[name] = cdm_view(stored, name, self.opted_out())

@@ -15,17 +15,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fivesafes.data.compiled import CompiledSql
-from fivesafes.data.source import CDM_TABLES, OmopDatabase, SparkSource, source_identity
+from fivesafes.data.names import READABLE_TABLES
+from fivesafes.data.source import OmopDatabase, SparkSource, source_identity
 from fivesafes.data.views import OPT_OUT_TABLE
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-READABLE = CDM_TABLES | {OPT_OUT_TABLE}
+READABLE = READABLE_TABLES | {OPT_OUT_TABLE}
 
 
 def parquet_tables(folder: Path) -> dict[str, Path]:
-    """The CDM tables in ``folder``: ``name.parquet`` files or ``name/`` folders (any case)."""
+    """The CDM (and imaging index) tables in ``folder``: ``name.parquet`` files or ``name/``
+    folders (any case)."""
     if not folder.is_dir():
         raise FileNotFoundError(f"no Parquet folder at {folder}")
     found = {}

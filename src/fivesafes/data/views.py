@@ -12,7 +12,9 @@ written in, each table is seen the same way (``OmopDatabase.table``):
    the CDM, one ``person_id`` per row; ``fivesafes node opt-out load``) is removed from every
    table that has a ``person_id``, before any cohort, variable or analysis sees it. Every
    query the platform runs, and every cohort compiled from OHDSI Circe JSON, reads tables
-   only through this layer, on every engine.
+   only through this layer, on every engine. The imaging index's study and series tables
+   (``fivesafes.imaging``) are read through the same layer: an opted-out person's scans are
+   gone from every imaging cohort and summary too.
 """
 
 from __future__ import annotations
@@ -21,14 +23,16 @@ from typing import TYPE_CHECKING, Final
 
 from fivesafes.data.cdm_spec import CDM54_TABLES, PERSON_KEYED
 from fivesafes.data.cdm_v53 import ADDED_IN_54, RENAMED_IN_54
+from fivesafes.data.names import IMAGING_TABLES
 
 if TYPE_CHECKING:
     import ibis
 
 OPT_OUT_TABLE: Final = "fivesafes_opt_out"
 
-PERSON_TABLES: Final = PERSON_KEYED | {"person"}
-"""CDM tables with a ``person_id``: the ones an opt-out removes rows from."""
+PERSON_TABLES: Final = PERSON_KEYED | {"person"} | IMAGING_TABLES
+"""Tables with a ``person_id`` (the CDM's and the imaging index's studies and series): the
+ones an opt-out removes rows from."""
 
 _IBIS_TYPES: Final = {
     "INTEGER": "int32",

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -47,7 +48,12 @@ def create_task(
     reference = str(refs.AnalysisRef(request.analysis, version))
     if reference not in project.analyses:
         raise Forbidden(f"The project does not include the analysis {reference}.")
-    unasked = sorted(REGISTRY[request.analysis].domains - set(project.data_domains or ["omop"]))
+    analysis = REGISTRY[request.analysis]
+    parameters = request.parameters
+    read = (
+        analysis.domains_of(parameters) if isinstance(parameters, BaseModel) else analysis.domains
+    )
+    unasked = sorted(read - set(project.data_domains or ["omop"]))
     if unasked:
         raise Forbidden(f"The project does not ask for the data domain {', '.join(unasked)}.")
     project_nodes = {

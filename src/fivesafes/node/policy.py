@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from fivesafes.analyses.registry import REGISTRY
+from fivesafes.data.domains import DOMAINS
 from fivesafes.governance.analyses import allows
 from fivesafes.node.db import Approval
 from fivesafes.node.outcome import Outcome, held_output
@@ -96,8 +97,16 @@ def check_task(task: TaskPayload, approval: Approval | None, *, node: str, now: 
         or not allows(approval.analyses, task.analysis, task.analysis_version)
     ):
         raise Refusal(ReasonCode.ANALYSIS_NOT_ALLOWED)
-    if not analysis.domains <= approved_domains(approval):
+    approved = approved_domains(approval)
+    if not analysis.domains <= approved:
         raise Refusal(ReasonCode.DOMAIN_NOT_APPROVED)
+    if approved < frozenset(DOMAINS):  # what the parameters read may be more than approved
+        try:
+            parameters = analysis.parameters.model_validate(task.parameters)
+        except ValidationError:
+            return  # the run refuses them (invalid_parameters), saying which
+        if not analysis.domains_of(parameters) <= approved:
+            raise Refusal(ReasonCode.DOMAIN_NOT_APPROVED)
 
 
 def approved_domains(approval: Approval) -> frozenset[str]:

@@ -94,14 +94,8 @@ def _own_parts(cohort: Cohort) -> list[tuple[str, Cohort | CirceCohort]]:
     for n, criterion in enumerate(criteria, start=1):
         base = base.model_copy(update={"criteria": (*base.criteria, criterion)})
         verb = "without" if criterion.exclude else "with"
-        parts.append((f"criterion {n}: {verb} {criterion.domain} {_concepts(criterion)}", base))
+        parts.append((f"criterion {n}: {verb} {criterion.domain} {criterion.describe()}", base))
     return parts
-
-
-def _concepts(criterion: Any) -> str:
-    concepts = list(criterion.concepts)
-    shown = ", ".join(str(c) for c in concepts[:3])
-    return shown + (f" and {len(concepts) - 3} more" if len(concepts) > 3 else "")
 
 
 def released_steps(found: list[Step], profile: Profile) -> tuple[list[AttritionStep], list[BitMap]]:
