@@ -3,12 +3,19 @@
 It shares nothing with ``fivesafes.cohorts.compile`` but the model, so when the two agree on
 random and synthetic data the Ibis compilation is checked against the rules as written in
 docs/cohorts.md. It favours being obviously right over being fast.
+
+An imaging criterion is read against ``tables["imaging_truth"]``: the synthetic archive's
+planted ground truth (``ground-truth/series.csv``: what each series is), never the index, and
+the body-part vocabulary read straight from the shipped rules file.
 """
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, timedelta
+from functools import cache
+from importlib.resources import files
 from typing import Any
 
 import pandas as pd
@@ -18,6 +25,7 @@ from fivesafes.cohorts.criteria import (
     Criterion,
     FirstEventIndex,
     FixedIndex,
+    ImagingCriterion,
     MeasurementCriterion,
     ObservationCriterion,
 )
@@ -40,10 +48,52 @@ def _concepts(criterion: Criterion, ancestor: pd.DataFrame) -> set[int]:
     return named | {int(c) for c in below}
 
 
+@cache
+def _including() -> dict[str, set[str]]:
+    """Each body part term and the terms of the shipped vocabulary that include it."""
+    text = files("fivesafes.imaging").joinpath("rules.toml").read_text()
+    vocabulary = tomllib.loads(text)["body_part"]["vocabulary"]
+    return {
+        term: {term} | {t for t, parts in vocabulary.items() if term in parts}
+        for term in vocabulary
+    }
+
+
+def imaging_events(criterion: ImagingCriterion, truth: pd.DataFrame) -> list[tuple[int, date]]:
+    """(person_id, study date) of every planted series matching ``criterion``."""
+    found = []
+    body_parts = (
+        set().union(*(_including()[b] for b in criterion.body_part))
+        if criterion.body_part is not None
+        else None
+    )
+    for row in truth.to_dict("records"):
+        if pd.isna(row["person_id"]) or row["person_id"] == "":
+            continue
+        day = date.fromisoformat(str(row["study_date"]))
+        if criterion.modality is not None and row["modality"] not in criterion.modality:
+            continue
+        if body_parts is not None and row["body_part"] not in body_parts:
+            continue
+        if criterion.contrast is not None and row["contrast_recorded"] not in criterion.contrast:
+            continue
+        if criterion.min_slices is not None and int(row["n_instances"]) < criterion.min_slices:
+            continue
+        window = criterion.window
+        if window is not None and window.start is not None and day < window.start:
+            continue
+        if window is not None and window.end is not None and day > window.end:
+            continue
+        found.append((int(row["person_id"]), day))
+    return found
+
+
 def matching_events(
     criterion: Criterion, tables: Mapping[str, pd.DataFrame]
 ) -> list[tuple[int, date]]:
     """(person_id, event date) of every event matching ``criterion``."""
+    if isinstance(criterion, ImagingCriterion):
+        return imaging_events(criterion, tables["imaging_truth"])
     table, concept_column, date_column = WHERE[criterion.domain]
     wanted = _concepts(criterion, tables["concept_ancestor"])
     found = []
@@ -109,7 +159,12 @@ def reference_persons(tables: Mapping[str, pd.DataFrame], cohort: Cohort) -> dic
                 )
             ]
         )
-    having = [{person for person, _ in found} for found in events]
+    by_person: list[dict[int, list[date]]] = []
+    for found in events:
+        days: dict[int, list[date]] = {}
+        for person, day in found:
+            days.setdefault(person, []).append(day)
+        by_person.append(days)
     cohort_persons: dict[int, date] = {}
     for row in tables["person"].to_dict("records"):
         person = int(row["person_id"])
@@ -126,8 +181,22 @@ def reference_persons(tables: Mapping[str, pd.DataFrame], cohort: Cohort) -> dic
         if cohort.age is not None and cohort.age.max is not None and age > cohort.age.max:
             continue
         if all(
-            (person in has) != criterion.exclude
-            for criterion, has in zip(cohort.criteria, having, strict=True)
+            _has(day, criterion, days.get(person, [])) != criterion.exclude
+            for criterion, days in zip(cohort.criteria, by_person, strict=True)
         ):
             cohort_persons[person] = day
     return cohort_persons
+
+
+def _has(index: date, criterion: Criterion, days: list[date]) -> bool:
+    """Whether a person with events on ``days`` has one of ``criterion`` (within its days
+    from the person's ``index`` date, if it says so)."""
+    relative = getattr(criterion, "days_from_index", None)
+    if relative is None:
+        return bool(days)
+    for day in days:
+        low = index + timedelta(days=relative.min) if relative.min is not None else date.min
+        high = index + timedelta(days=relative.max) if relative.max is not None else date.max
+        if low <= day <= high:
+            return True
+    return False
