@@ -110,12 +110,14 @@ class SynthNode:
         )
 
 
-def synth_node(root: Path, persons: int = 150, persons_limit: int | None = 90) -> SynthNode:
-    """An OMOP CDM of ``persons`` (seed 7) with pseudonyms, and the archive of the first
+def synth_node(
+    root: Path, persons: int = 150, persons_limit: int | None = 90, seed: int = 7
+) -> SynthNode:
+    """An OMOP CDM of ``persons`` (``seed``) with pseudonyms, and the archive of the first
     ``persons_limit`` persons (a few hundred files)."""
     root.mkdir(parents=True, exist_ok=True)
     omop = root / "omop.duckdb"
-    generate(omop, persons=persons, seed=7)
+    generate(omop, persons=persons, seed=seed)
     key_file = root / "pseudonym.key"
     create_key(key_file)
     key = load_key(key_file)
