@@ -7,13 +7,17 @@ an analysis only for a project approved for every domain it reads
 source and engine adapters (``fivesafes.data.engines``: DuckDB, PostgreSQL, Spark), so a new
 domain adds tables, not engines, and a new engine serves every domain.
 
-| domain  | tables                        | required to serve it                                  |
-| ------- | ----------------------------- | ----------------------------------------------------- |
-| omop    | the OMOP CDM v5.4 tables      | person, observation_period, concept, concept_ancestor |
-| imaging | imaging_study, imaging_series | both (written by ``fivesafes node imaging index``)    |
+| domain  | tables                          | required to serve it                               |
+| ------- | ------------------------------- | -------------------------------------------------- |
+| omop    | the OMOP CDM v5.4 tables        | person, observation_period, concept,               |
+|         |                                 | concept_ancestor                                   |
+| imaging | imaging_study, imaging_series,  | study and series (``fivesafes node imaging index``;|
+|         | image_occurrence, image_feature | an index older than the OMOP imaging tables serves |
+|         |                                 | the domain without them)                           |
 
 The imaging domain is what analyses and cohorts may read of the imaging index: study and series
-rows, with ``person_id`` and no path, PatientID or header (``fivesafes.imaging.tables``; the
+rows and the OMOP Medical Imaging extension's ``image_occurrence`` and ``image_feature``, with
+``person_id`` and no path, PatientID or header (``fivesafes.imaging.tables``; the
 instance and file tables are the indexer's and the extraction's, the full headers sit in a
 restricted store of their own). Slides and identities (issues 16 and 18) add their own domains
 here.
@@ -24,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from fivesafes.data.names import CDM_TABLES, IMAGING_TABLES
+from fivesafes.data.names import CDM_TABLES, IMAGING_INDEX_TABLES, IMAGING_TABLES
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ IMAGING = Domain(
     "imaging",
     "DICOM imaging index (studies and series)",
     IMAGING_TABLES,
-    IMAGING_TABLES,
+    IMAGING_INDEX_TABLES,
 )
 
 DOMAINS: dict[str, Domain] = {domain.name: domain for domain in (OMOP, IMAGING)}

@@ -24,10 +24,19 @@ CDM_TABLES = frozenset(
 )  # fmt: skip
 """OMOP CDM v5.4 table names."""
 
-IMAGING_TABLES = frozenset({"imaging_study", "imaging_series"})
+IMAGING_INDEX_TABLES = frozenset({"imaging_study", "imaging_series"})
+"""The imaging index's own readable tables, which an index made before the OMOP tables below
+holds too: what the ``imaging`` data domain should require to be served."""
+
+IMAGING_OMOP_TABLES = frozenset({"image_occurrence", "image_feature"})
+"""The OMOP Medical Imaging extension's tables, built from the index at every run
+(``fivesafes.imaging.omop_tables``)."""
+
+IMAGING_TABLES = IMAGING_INDEX_TABLES | IMAGING_OMOP_TABLES
 """What analyses and cohorts may read of a node's imaging index (the ``imaging`` data domain,
-``fivesafes.data.domains``; written by ``fivesafes node imaging index``): studies and series
-with ``person_id``, never a path, a PatientID or a header."""
+``fivesafes.data.domains``; written by ``fivesafes node imaging index``): studies, series and
+the OMOP image_occurrence and image_feature, with ``person_id``, never a path, a PatientID or a
+header."""
 
 READABLE_TABLES = CDM_TABLES | IMAGING_TABLES
 """Every table :meth:`OmopDatabase.table` opens: no others."""

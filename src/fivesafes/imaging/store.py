@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import duckdb
 import pyarrow as pa
 
+from fivesafes.imaging import omop_tables
 from fivesafes.imaging import tables as t
 from fivesafes.imaging.project import SERIES_SQL, STUDY_SQL, Instance
 from fivesafes.imaging.rules import FIELDS, Rules
@@ -397,6 +398,7 @@ class IndexStore:
         try:
             con.execute(SERIES_SQL, {"rules_version": rules.version})
             con.execute(STUDY_SQL)
+            omop_tables.build(con, self.schema)  # image_occurrence, image_feature
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

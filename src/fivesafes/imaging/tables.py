@@ -9,10 +9,14 @@
 | ``imaging_runs`` | run of the indexer: paths, rules, counts | the operator |
 | ``imaging_dicomweb_studies`` | study read through DICOMweb, its instances | the indexer |
 | ``imaging_dicomweb_series`` | series read through DICOMweb, its instances | the indexer |
+| ``image_occurrence`` | linked series, as the OMOP Medical Imaging extension has it | analyses |
+| ``image_feature`` | feature of a linked series (slice thickness, kVp, contrast, ...) | analyses |
 
-Analyses and cohorts read only the study and series tables (the ``imaging`` data domain,
-:data:`ANALYSIS_TABLES`): a person there is a ``person_id``, and there is no path (an archive's
-folders often carry a PatientID) and no header element beyond the columns below. The instance
+Analyses and cohorts read only the study and series tables and the two OMOP ones
+(:mod:`fivesafes.imaging.omop_tables`; the ``imaging`` data domain, :data:`ANALYSIS_TABLES`): a
+person there is a ``person_id``, and there is no path (an archive's folders often carry a
+PatientID; ``image_occurrence.local_path`` and ``wadors_uri`` are always null) and no header
+element beyond the columns below. The instance
 and file tables keep paths for the extraction step; the full headers sit in the restricted
 store (:mod:`fivesafes.imaging.headers`), never in the data source.
 """
@@ -157,20 +161,62 @@ STUDY_COLUMNS = (
     "bytes",
 )
 
+IMAGE_OCCURRENCE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("image_occurrence_id", "BIGINT NOT NULL"),  # 63 bits of the SHA-256 of the series UID
+    ("person_id", "BIGINT NOT NULL"),
+    ("procedure_occurrence_id", "BIGINT"),  # the study's procedure that day, or null
+    ("visit_occurrence_id", "BIGINT"),  # the visit covering the study date, or null
+    ("anatomic_site_concept_id", "BIGINT NOT NULL"),  # SNOMED body structure, or 0
+    ("wadors_uri", "VARCHAR"),  # always null: no URL reaches analyses
+    ("local_path", "VARCHAR"),  # always null: no path reaches analyses
+    ("image_occurrence_date", "DATE"),  # SeriesDate, else StudyDate
+    ("image_study_uid", "VARCHAR NOT NULL"),
+    ("image_series_uid", "VARCHAR NOT NULL"),
+    ("modality_concept_id", "BIGINT NOT NULL"),  # 0: no standard concept (omop_tables.py)
+    ("modality_source_value", "VARCHAR"),  # DICOM Modality: CT, MR, CR, ...
+    ("anatomic_site_source_value", "VARCHAR"),  # the body part term: CHEST, HEAD, ...
+)
+"""``image_occurrence``: the MI-CDM's columns, then the two source values it lacks."""
+
+IMAGE_FEATURE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("image_feature_id", "BIGINT NOT NULL"),  # 63 bits of the SHA-256 of series UID|feature
+    ("person_id", "BIGINT NOT NULL"),
+    ("image_occurrence_id", "BIGINT NOT NULL"),
+    ("image_feature_concept_id", "BIGINT NOT NULL"),  # 0: DICOM attributes are custom concepts
+    ("image_feature_type_concept_id", "BIGINT NOT NULL"),  # 32817 EHR: the header
+    ("image_feature_event_field_concept_id", "BIGINT"),  # null: the value is in this row
+    ("image_feature_event_id", "BIGINT"),  # null: likewise
+    ("image_finding_concept_id", "BIGINT"),  # 0: an acquisition parameter, not a finding
+    ("image_finding_id", "BIGINT"),  # 0: likewise
+    ("anatomic_site_concept_id", "BIGINT"),  # null: the series' site is its occurrence's
+    ("alg_system", "VARCHAR"),  # how the index made the value
+    ("alg_datetime", "TIMESTAMP"),  # null: the same on every run
+    ("image_feature_source_value", "VARCHAR NOT NULL"),  # SliceThickness, KVP, Contrast, ...
+    ("value_as_number", "DOUBLE"),
+    ("value_as_string", "VARCHAR"),  # yes | no
+    ("unit_source_value", "VARCHAR"),  # mm, kV
+)
+"""``image_feature``: the MI-CDM's columns, then the value the MI-CDM keeps in ``measurement``
+(:mod:`fivesafes.imaging.omop_tables` says why it is kept here)."""
+
 ANALYSIS_TABLES = tuple(sorted(IMAGING.tables))
 """What analyses and cohorts may read (the ``imaging`` data domain): no path, no PatientID."""
 INDEX_TABLES = ("imaging_study", "imaging_series", "imaging_instance")
+OMOP_TABLES = ("image_occurrence", "image_feature")  # fivesafes.imaging.omop_tables
 STATE_TABLES = (
     "imaging_files",
     "imaging_runs",
     "imaging_dicomweb_studies",
     "imaging_dicomweb_series",
 )
-TABLES = INDEX_TABLES + STATE_TABLES
+TABLES = INDEX_TABLES + OMOP_TABLES + STATE_TABLES
 
 
-def create_sql(name: str, columns: tuple[tuple[str, str], ...]) -> str:
+def create_sql(name: str, columns: tuple[tuple[str, str], ...], *, replace: bool = False) -> str:
+    """The table ``name`` of ``columns``: made if missing, or (``replace``) made anew."""
     body = ", ".join(f"{column} {kind}" for column, kind in columns)
+    if replace:
+        return f"CREATE OR REPLACE TABLE {name} ({body})"
     return f"CREATE TABLE IF NOT EXISTS {name} ({body})"
 
 
