@@ -31,6 +31,8 @@ def test_demo_once_prints_the_counts_and_exits_0(tmp_path):
         assert hospital in out
         assert (workdir / hospital / "omop.duckdb").is_file()
         assert (workdir / hospital / "node.toml").is_file()
+        assert (workdir / hospital / "imaging-headers.sqlite").stat().st_mode & 0o077 == 0
+    assert len(re.findall(r"imaging index: [\d,]+ series", out)) == 3  # each archive indexed
     assert out.count("TOTAL") == len(DEMO_COHORTS)
     pooled = [line for line in out.splitlines() if line.startswith("POOLED")]
     header = next(line for line in out.splitlines() if line.startswith("node") and "mean" in line)

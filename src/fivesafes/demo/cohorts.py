@@ -15,13 +15,17 @@ DEMO_COHORTS: list[tuple[str, dict[str, Any]]] = [
         },
     ),
     (
-        "Current smokers aged 55-65 at a CT of the chest",
+        "The PICTURES question: CT chest with contrast, current smokers aged 55-65 at the scan",
         {
-            "name": "CT chest, current smokers 55-65",
-            "index": {"type": "first_event", "criterion": 0},
+            "name": "PICTURES: CT chest with contrast, current smokers 55-65",
             "age": {"min": 55, "max": 65},
             "criteria": [
-                {"domain": "procedure", "concepts": [c.CT_CHEST]},
+                {
+                    "domain": "imaging",
+                    "modality": ["CT"],
+                    "body_part": ["CHEST"],
+                    "contrast": ["yes"],
+                },
                 {
                     "domain": "observation",
                     "concepts": [c.TOBACCO_SMOKING_STATUS],

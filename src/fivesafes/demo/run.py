@@ -1,18 +1,23 @@
 """``fivesafes demo``: a whole federation on one machine, every part a real process.
 
 A hub and three synthetic hospitals start as separate OS processes talking HTTP on loopback.
-The demo enrols the nodes, creates a researcher and a project, has each node's custodian
-approve it, runs federated cohort counts and prints them after disclosure control.
+Each hospital has an OMOP CDM and a DICOM archive consistent with it, which its operator indexes
+(``fivesafes node imaging index``, audited) before the node starts. The demo enrols the nodes,
+creates a researcher and a project (OMOP and imaging), has each node's custodian approve it,
+runs federated cohort counts (the PICTURES question among them) and prints them after
+disclosure control.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 import secrets
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +35,8 @@ from fivesafes.data.synth import effects as fx
 from fivesafes.data.synth import generate
 from fivesafes.demo.cohorts import DEMO_COHORTS
 from fivesafes.demo.local import CUSTODIAN, LocalFederation
-from fivesafes.demo.processes import Supervisor
+from fivesafes.demo.processes import Supervisor, fivesafes_command
+from fivesafes.imaging.synth import hospital_number, link_persons, write_archive
 
 console = Console(width=None if sys.stdout.isatty() else 200)  # as the CLI prints
 
@@ -41,17 +47,17 @@ HOSPITALS: list[tuple[str, str, float, int]] = [
     ("lakeside", "lakeside", 1.4, 303),
 ]
 STATE = ("toml", "key", "db", "db-wal", "db-shm")
+COLUMNS = (
+    TextColumn("{task.description:<28}"),
+    BarColumn(),
+    TaskProgressColumn(),
+    TimeElapsedColumn(),
+)
 
 
 def _generate_data(workdir: Path, persons: int) -> dict[str, Path]:
     paths: dict[str, Path] = {}
-    columns = (
-        TextColumn("{task.description:<28}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console) as progress:
+    with Progress(*COLUMNS, console=console) as progress:
         for name, site, share, seed in HOSPITALS:
             n = max(100, int(persons * share))
             path = workdir / name / "omop.duckdb"
@@ -69,21 +75,16 @@ def _generate_data(workdir: Path, persons: int) -> dict[str, Path]:
     return paths
 
 
-def demo_identifier(node: str, person_id: int) -> str:
-    """A synthetic hospital number (``NO-0000042``): what the demo's patient data account is
-    asked for. Never a real identifier's form."""
-    return f"{node[:2].upper()}-{person_id:07d}"
-
-
 def _pseudonymise(workdir: Path, data: dict[str, Path]) -> str:
-    """Give each node a pseudonym key and write every person's pseudonym into its CDM's
-    ``person_source_value``, as a TRE's loading pipeline would (``fivesafes node pseudonymise``),
-    so that the patient data account works; the identifier of a person with lung cancer at the
-    first node, to try it with."""
+    """Give each node a pseudonym key and write the pseudonym of every person's synthetic
+    hospital number (``SYN00000042``: the PatientID of their scans too) into its CDM's
+    ``person_source_value``, as a TRE's loading pipeline would, so that the patient data
+    account and the imaging index find the person; the hospital number of a person with lung
+    cancer at the first node, to try the account with."""
     import duckdb
 
     from fivesafes.data.synth import concepts as c
-    from fivesafes.node.pseudonyms import create_key, load_key, pseudonym
+    from fivesafes.node.pseudonyms import create_key, load_key
 
     example = ""
     for name, *_ in HOSPITALS:
@@ -91,17 +92,8 @@ def _pseudonymise(workdir: Path, data: dict[str, Path]) -> str:
         if not key_file.exists():
             create_key(key_file)
         key = load_key(key_file)
-        with duckdb.connect(str(data[name])) as con:
-            ids = [row[0] for row in con.execute("SELECT person_id FROM person").fetchall()]
-            con.execute("CREATE TEMP TABLE pseudonyms (person_id BIGINT, value VARCHAR)")
-            con.executemany(
-                "INSERT INTO pseudonyms VALUES (?, ?)",
-                [(i, pseudonym(demo_identifier(name, i), key)) for i in ids],
-            )
-            con.execute(
-                "UPDATE person SET person_source_value = pseudonyms.value FROM pseudonyms "
-                "WHERE person.person_id = pseudonyms.person_id"
-            )
+        link_persons(data[name], functools.partial(_keyed, key=key))
+        with duckdb.connect(str(data[name]), read_only=True) as con:
             if not example:
                 found = con.execute(
                     "SELECT min(o.person_id) FROM condition_occurrence o JOIN concept_ancestor a "
@@ -110,8 +102,48 @@ def _pseudonymise(workdir: Path, data: dict[str, Path]) -> str:
                     [c.LUNG_CANCER],
                 ).fetchone()
                 if found and found[0] is not None:
-                    example = demo_identifier(name, int(found[0]))
+                    example = hospital_number(int(found[0]))
     return example
+
+
+def _keyed(identifier: str, *, key: bytes) -> str:
+    from fivesafes.node.pseudonyms import pseudonym
+
+    return pseudonym(identifier, key)
+
+
+def _write_archives(workdir: Path, data: dict[str, Path]) -> dict[str, Path]:
+    """Each hospital's DICOM archive, consistent with its CDM (``fivesafes synth dicom``):
+    kept in the workdir like the CDM, and written again only if missing."""
+    archives: dict[str, Path] = {}
+    with Progress(*COLUMNS, console=console) as progress:
+        for name, _site, _share, seed in HOSPITALS:
+            out = workdir / name / "dicom"
+            archives[name] = out / "archive"
+            if (out / "ground-truth" / "summary.json").is_file():
+                continue
+            bar = progress.add_task(f"{name}: DICOM archive", total=1.0)
+
+            def report(done: int, total: int, _files: int, bar: Any = bar) -> None:
+                progress.update(bar, completed=done / max(total, 1))
+
+            write_archive(data[name], out, seed=seed, progress=report)
+            progress.update(bar, completed=1.0)
+    return archives
+
+
+def _index_archive(workdir: Path, name: str, archive: Path) -> dict[str, Any]:
+    """The hospital's operator indexes its archive into the node's data, as a TRE would:
+    ``fivesafes node imaging index`` (audited in the node's log) before the node starts."""
+    command = fivesafes_command(
+        "node", "imaging", "index", str(archive), "--config", str(workdir / name / "node.toml"),
+        "--by", "demo-operator", "--json",
+    )  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"indexing {name}'s archive failed: {done.stderr.strip()[-500:]}")
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
 
 
 def _write_connection(workdir: Path, hub_url: str, token: str, project_id: str) -> Path:
@@ -134,6 +166,7 @@ def build_federation(
     identifier to look up in the patient data account."""
     data = _generate_data(workdir, persons)
     example = _pseudonymise(workdir, data)
+    archives = _write_archives(workdir, data)
     for stale in ["hub", *(f"{name}/node.{ext}" for name, *_ in HOSPITALS for ext in STATE)]:
         path = workdir / stale
         if path.is_dir():
@@ -144,14 +177,20 @@ def build_federation(
     local.start_hub(name="demo-hub", accounts=DEMO_ACCOUNTS)
     console.print(f"[green]✓[/] hub listening on {local.hub_url}")
     for name, *_ in HOSPITALS:
-        local.add_node(name, {"engine": "duckdb", "path": str(data[name])})
+        local.add_node(name, {"engine": "duckdb", "path": str(data[name])}, start=False)
+        indexed = _index_archive(workdir, name, archives[name])
+        local.start_node(name)
         console.print(f"[green]✓[/] node {name} enrolled and polling (data: {data[name]})")
+        console.print(
+            f"  imaging index: {indexed['series']:,} series from {indexed['found']:,} files"
+        )
     token = local.researcher("alice", timedelta(days=7), name="Dr Alice Researcher")
     project_id = local.project(
         ["alice"],
         [name for name, *_ in HOSPITALS],
         approve=False,
         title="Lung cancer and smoking across three hospitals",
+        data_domains=["omop", "imaging"],
     )
     console.print(f"[green]✓[/] researcher alice and project {project_id} created")
     for name, *_ in HOSPITALS:
