@@ -34,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench_federated_count import NOTES, kept_notes, node_data, wait_until_online
-from fivesafes.demo.cohorts import DEMO_COHORTS
+from fivesafes.demo.cohorts import CT_CHEST_SMOKERS
 from fivesafes.demo.local import LocalFederation
 from fivesafes.demo.processes import Supervisor
 from record import machine, update_section
@@ -168,7 +168,7 @@ def measure_help(trees: list[Tree], repeats: int) -> tuple[dict[str, list[float]
 
 
 def measure_count(trees: list[Tree], repeats: int, nodes: int, persons: int) -> list[str]:
-    title, cohort = DEMO_COHORTS[1]
+    title, cohort = CT_CHEST_SMOKERS
     workdir = Path(tempfile.mkdtemp(prefix="fivesafes-bench-cli-"))
     try:
         data = node_data(workdir / "data", nodes, persons)

@@ -1,4 +1,5 @@
-"""The cohorts the demo counts, written as a researcher would write them."""
+"""The cohorts the demo counts, written as a researcher would write them, and the clinical
+cohort the benchmarks count (their nodes hold no imaging index)."""
 
 from __future__ import annotations
 
@@ -52,3 +53,23 @@ DEMO_COHORTS: list[tuple[str, dict[str, Any]]] = [
         },
     ),
 ]
+
+CT_CHEST_SMOKERS: tuple[str, dict[str, Any]] = (
+    "Current smokers aged 55-65 at a CT of the chest",
+    {
+        "name": "CT chest, current smokers 55-65",
+        "index": {"type": "first_event", "criterion": 0},
+        "age": {"min": 55, "max": 65},
+        "criteria": [
+            {"domain": "procedure", "concepts": [c.CT_CHEST]},
+            {
+                "domain": "observation",
+                "concepts": [c.TOBACCO_SMOKING_STATUS],
+                "value_concepts": [c.CURRENT_SMOKER],
+            },
+        ],
+    },
+)
+"""The PICTURES question's clinical half, a CT of the chest as a recorded procedure: what the
+benchmarks of the count count (``benchmarks/bench_federated_count.py``, ``bench_cli_start.py``),
+on nodes that hold the OMOP CDM alone."""
