@@ -40,6 +40,7 @@ BUILTIN: dict[str, str] = {
     "attrition": "fivesafes.analyses.attrition:Attrition",
     "characterise": "fivesafes.analyses.characterise:Characterise",
     "correlation": "fivesafes.analyses.correlation:Correlation",
+    "imaging_summary": "fivesafes.analyses.imaging_summary:ImagingSummary",
 }
 """The built-in analyses, in the order pages and help list them."""
 
@@ -111,6 +112,12 @@ BUILTIN_COMMANDS: tuple[Listed, ...] = (
         "correlation",
         "correlation",
         "The pooled Pearson correlation matrix of named variables, after disclosure control.",
+    ),
+    Listed(
+        "imaging_summary",
+        "imaging-summary",
+        "Series, studies and persons by modality, body part and contrast and by year, of every\n"
+        "series of a cohort's persons, per node and pooled, after disclosure control.",
     ),
 )
 """The built-ins' commands as help lists them, so that ``fivesafes --help`` imports no analysis
