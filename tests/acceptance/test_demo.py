@@ -38,6 +38,7 @@ def test_demo_once_prints_the_counts_and_exits_0(tmp_path):
     header = next(line for line in out.splitlines() if line.startswith("node") and "mean" in line)
     mean_column = header.split().index("mean")
     assert len(pooled) == 1 and float(pooled[0].split()[mean_column]) > 18  # a mean age, years
+    assert "Imaging summary of every series of the cohort's persons" in out
     assert "Federated logistic regression" in out
     planted = {
         line.split("│")[1].strip(): line.split("│")

@@ -239,6 +239,11 @@ def run_counts(connection: Path) -> bool:
             table.title = f"{title}  ({elapsed * 1000:.0f} ms)"
             console.print(table)
             ok = ok and result.complete and all(n.state == "succeeded" for n in result.nodes)
+        title, cohort = DEMO_COHORTS[1]  # the PICTURES question
+        imaging = fed.imaging_summary(cohort, timeout=60)
+        console.print(f"\n[bold]What imaging they have: {title}[/] (each node gated)")
+        console.print(str(imaging), highlight=False)
+        ok = ok and imaging.complete
         title, cohort = DEMO_COHORTS[0]
         summary = fed.summary(cohort, "age", timeout=60)
         console.print(f"\n[bold]Age at diagnosis: {title}[/] (summary, each node gated)")
