@@ -16,12 +16,13 @@ import pandas as pd
 import pytest
 
 from cohort_reference import reference_persons
-from fivesafes.cohorts.compile import cohort_ids
+from fivesafes.cohorts.compile import cohort_ids, cohort_persons
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.data.compiled import fetch
 from fivesafes.data.engines import open_omop
 from fivesafes.data.source import OmopDatabase, SparkSource
 from fivesafes.data.spark import write_parquet
+from fivesafes.imaging.summary import by_kind, by_year, cohort_series
 from fixtures_omop import drop_schema, new_schema_name, open_engine
 from imaging_cohorts import COHORTS, planted_tables
 from imaging_data import synth_node
@@ -71,3 +72,21 @@ def test_every_engine_finds_the_planted_persons(raw, engines, tables):
         for name, db in engines.items()
     }
     assert found == {name: expected for name in engines}
+
+
+@pytest.mark.parametrize("raw", COHORTS[:2], ids=[c["name"] for c in COHORTS[:2]])
+def test_every_engine_gives_the_same_imaging_summary(raw, engines):
+    """The imaging summary's node query (``fivesafes.imaging.summary``) over the cohort's
+    series: the same groups and counts on every engine."""
+    cohort = Cohort.model_validate(raw)
+    found = {}
+    for name, db in engines.items():
+        series = cohort_series(db, cohort_persons(cohort, db))
+        kinds = by_kind(series).to_pyarrow().to_pylist()
+        years = by_year(series).to_pyarrow().to_pylist()
+        found[name] = (
+            sorted(tuple(row.values()) for row in kinds),
+            sorted(tuple(row.values()) for row in years),
+        )
+    assert found["duckdb"][0] and found["duckdb"][1]
+    assert found["postgres"] == found["duckdb"] and found["spark"] == found["duckdb"]
