@@ -164,3 +164,61 @@ def test_an_operator_indexes_a_pacs_from_the_command_line(node, orthanc, tmp_pat
     assert details["series_listed"] == report["found"]
     assert json.loads(events[2][2])["paths"] == [closed]
     assert len(events) == 3 and not [e for e in events if "hunter2" in e[2]]
+
+
+@pytest.mark.postgres
+def test_a_postgresql_node_indexes_a_pacs_and_gets_its_study_and_series(node, orthanc, tmp_path):
+    """A node whose data is on PostgreSQL: the index through DICOMweb is kept in the index's
+    own file (``[imaging] index_file``) and only study and series are published into the
+    node's schema, equal to what a DuckDB node's index of the same service holds."""
+    from fivesafes.data.pg_load import copy_omop_to_postgres
+    from fixtures_omop import PG_URL, drop_schema, new_schema_name
+
+    upload(orthanc, sorted(p for p in node.archive.rglob("*") if p.is_file()))
+    url = orthanc + "/dicom-web"
+    reference = node.fresh_database("dicomweb-reference")
+    index_dicomweb(
+        DicomwebClient(url),
+        database=reference,
+        header_store=tmp_path / "reference-headers.sqlite",
+        rules=load_rules(),
+        pseudonym_of=pseudonymiser(node.key),
+        options=IndexOptions(today=TODAY),
+    )
+    schema = new_schema_name()
+    try:
+        copy_omop_to_postgres(node.omop, PG_URL, schema)
+        home = tmp_path / "tre"
+        fs(
+            "node", "init", "--dir", str(home), "--name", "pg-pacs-node",
+            "--hub-url", "http://127.0.0.1:9", "--data", str(node.omop),
+        )  # fmt: skip
+        config = home / "node.toml"
+        text = config.read_text()
+        start = text.index("[data]")
+        end = text.index("\n[", start) + 1
+        data = f'[data]\nengine = "postgres"\nurl = "{PG_URL}"\nschema = "{schema}"\n'
+        config.write_text(text[:start] + data + "\n" + text[end:])
+        (home / "pseudonym.key").write_bytes((node.root / "pseudonym.key").read_bytes())
+        run = fs("node", "imaging", "index", "--dicomweb", url, "-c", str(config), "--json")
+        assert json.loads(run.stdout)["finished"]
+        assert (home / "imaging-index.duckdb").is_file()
+        import psycopg
+
+        with psycopg.connect(PG_URL) as con:
+            published = sorted(
+                con.execute(
+                    f"SELECT series_instance_uid, person_id, modality, body_part, contrast, "
+                    f'n_instances FROM "{schema}".imaging_series'
+                ).fetchall()
+            )
+        expected = sorted(
+            rows(
+                reference,
+                "SELECT series_instance_uid, person_id, modality, body_part, contrast, "
+                "n_instances FROM imaging_series",
+            )
+        )
+        assert published == expected and len(expected) > 50
+    finally:
+        drop_schema(schema)

@@ -27,6 +27,8 @@ RESTRICTED = (
     "fivesafes.imaging.store",  # the index's tables, paths included
     "fivesafes.imaging.index",
     "fivesafes.imaging.worker",
+    "fivesafes.imaging.publish",  # writes the node's data
+    "fivesafes.imaging.spark_index",
 )
 NODE_PROCESSES = ("fivesafes.node.agent", "fivesafes.node.runners", "fivesafes.node.worker")
 

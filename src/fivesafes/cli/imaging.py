@@ -12,18 +12,26 @@ the report says which and why); otherwise the error catalogue's (a missing pseud
 DICOMweb credentials, if the service needs them, come from the environment, read here once:
 ``FIVESAFES_DICOMWEB_TOKEN`` (a bearer token), or ``FIVESAFES_DICOMWEB_USER`` and
 ``FIVESAFES_DICOMWEB_PASSWORD`` (HTTP basic auth).
+
+Where the index goes follows the node's data: into its DuckDB data file; or, on a PostgreSQL or
+Spark node, into the index's own file (``[imaging] index_file``), after which ``imaging_study``
+and ``imaging_series`` are published into the node's data (``fivesafes.imaging.publish``).
+``--spark`` runs the indexer as a Spark job instead (``fivesafes.imaging.spark_index``), on any
+node, publishing the same two tables.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import getpass
 import json
 import os
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -44,9 +52,10 @@ from fivesafes.cli.output import console, errors, fail
 if TYPE_CHECKING:
     from rich.progress import Task
 
-    from fivesafes.imaging.index import IndexOptions
+    from fivesafes.imaging.index import IndexOptions, Pseudonymise
     from fivesafes.imaging.report import IndexReport
     from fivesafes.imaging.rules import Rules
+    from fivesafes.imaging.store import PersonRows
     from fivesafes.imaging.unmapped import Unmapped
     from fivesafes.node.config import NodeConfig
 
@@ -64,7 +73,8 @@ ConfigOption = Annotated[
 RulesOption = Annotated[
     Path | None,
     typer.Option(
-        "--rules", help="A rules file to map with (default: [imaging] rules_file, or the shipped)."
+        "--rules",
+        help="A rules file to map with (default: \\[imaging] rules_file, or the shipped).",
     ),
 ]
 SHOWN_PROBLEMS = 20
@@ -79,15 +89,14 @@ class FilesPerSecond(ProgressColumn):
         return Text("" if speed is None else f"{speed:,.0f} {unit}/s", style="progress.data.speed")
 
 
-def _duckdb_path(config: NodeConfig) -> tuple[Path, str | None]:
+def _index_place(config: NodeConfig) -> tuple[Path, str | None]:
+    """Where the local indexer keeps its tables: the node's DuckDB data file (in the CDM's
+    schema), or, on a PostgreSQL or Spark node, the index's own file."""
     from fivesafes.data.source import DuckDBSource
 
-    if not isinstance(config.data, DuckDBSource):
-        fail(
-            "The imaging index is written into the node's DuckDB data file; this node's data "
-            f"is on {config.data.engine} (a Spark indexer is to come)."
-        )
-    return config.data.path, config.data.schema_name
+    if isinstance(config.data, DuckDBSource):
+        return config.data.path, config.data.schema_name
+    return config.imaging.index_file, None
 
 
 @app.command("index")
@@ -109,13 +118,13 @@ def index(
     workers: Annotated[
         int | None,
         typer.Option(
-            "--workers", min=1, max=256, help="Processes reading headers ([imaging] workers)."
+            "--workers", min=1, max=256, help="Processes reading headers (\\[imaging] workers)."
         ),
     ] = None,
     batch_files: Annotated[
         int | None,
         typer.Option(
-            "--batch-files", min=1, help="Files per written batch ([imaging] batch_files)."
+            "--batch-files", min=1, help="Files per written batch (\\[imaging] batch_files)."
         ),
     ] = None,
     rules: RulesOption = None,
@@ -130,6 +139,22 @@ def index(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    spark: Annotated[
+        bool,
+        typer.Option(
+            "--spark",
+            help="Run the indexer as a Spark job (every file read; tables as Parquet in "
+            "\\[imaging] spark_folder; study and series published into the node's data).",
+        ),
+    ] = False,
+    master: Annotated[
+        str | None,
+        typer.Option(
+            "--master",
+            help="The Spark job's master: local[N], or a cluster's (default: the node's "
+            "\\[data] master on a Spark node, else local[2]).",
+        ),
+    ] = None,
 ) -> None:
     """Index DICOM files, or a DICOMweb service, into the node's data (headers only; new or
     changed files, or series, only).
@@ -137,7 +162,9 @@ def index(
     The full headers go to the restricted header store; the run is audited."""
     from fivesafes.audit.chain import append_event
     from fivesafes.audit.events import AuditEventType
+    from fivesafes.data.source import SPARK_MASTER, DuckDBSource
     from fivesafes.imaging.index import IndexOptions, index_archive
+    from fivesafes.imaging.publish import person_rows, publish_index
     from fivesafes.imaging.rules import load_rules
     from fivesafes.node.db import AUDIT
     from fivesafes.node.pseudonyms import load_key, pseudonym
@@ -146,6 +173,10 @@ def index(
 
     if bool(paths) == bool(dicomweb):
         fail("Give the folders to index, or --dicomweb URL: one source a run.")
+    if dicomweb and (spark or master):
+        fail("--spark reads folders of files; a DICOMweb service is read by the local indexer.")
+    if master is not None and not re.fullmatch(SPARK_MASTER, master):
+        fail("--master is local, local[N], local[*], spark://…, k8s://… or yarn.")
     if dicomweb:  # checked before anything is done or audited: it must carry no credentials
         from fivesafes.imaging.dicomweb import base_url
 
@@ -154,9 +185,12 @@ def index(
     service = open_node(config)
     settings = service.config.imaging
     where = [dicomweb] if dicomweb else [str(p.resolve()) for p in paths or ()]
-    outcome, details = "failed", {"paths": where}
+    outcome = "failed"
+    details: dict[str, Any] = {"paths": where}
     try:
-        database, schema = _duckdb_path(service.config)
+        data = service.config.data
+        in_data_file = isinstance(data, DuckDBSource)
+        database, schema = _index_place(service.config)
         mapping = load_rules(rules or settings.rules_file)
         key = load_key(service.config.node.pseudonym_key_file)
 
@@ -172,7 +206,11 @@ def index(
             memory_limit=settings.memory_limit,
         )
         with _bar() as tell:
-            if dicomweb:
+            if spark:
+                found = _index_spark(
+                    paths or [], service.config, mapping, pseudonym_of, master, tell
+                )
+            elif dicomweb:
                 found = _index_dicomweb(
                     dicomweb,
                     database,
@@ -182,7 +220,10 @@ def index(
                     schema,
                     options,
                     tell,
+                    None if in_data_file else functools.partial(person_rows, data),
                 )
+                if not in_data_file:
+                    publish_index(database, None, data)
             else:
                 found = index_archive(
                     paths or [],
@@ -193,8 +234,15 @@ def index(
                     schema=schema,
                     options=options,
                     progress=tell,
+                    person_rows=None if in_data_file else functools.partial(person_rows, data),
                 )
-        details = found.audit_details()
+                if not in_data_file:
+                    publish_index(database, None, data)
+        details = {
+            **found.audit_details(),
+            "engine": "spark" if spark else "local",
+            "published_into": data.engine if spark or not in_data_file else None,
+        }
         outcome = "ok"
     except KeyboardInterrupt:
         outcome = "interrupted"
@@ -213,11 +261,56 @@ def index(
         )
         service.stop()
     if report_file is not None:
-        _write_problems(report_file, database, schema, found.run_id)
+        if spark:
+            from fivesafes.imaging.spark_index import problems
+
+            _write_problems(report_file, problems(settings.spark_folder, found.run_id))
+        else:
+            _write_problems(report_file, _local_problems(database, schema, found.run_id))
     if as_json:
         console.print_json(json.dumps(found.to_dict()))
     else:
         print_report(found)
+        if spark or not in_data_file:
+            console.print(
+                f"Published imaging_study ({found.studies:,} rows) and imaging_series "
+                f"({found.series:,} rows) into the node's {data.engine} data.",
+                highlight=False,
+            )
+
+
+def _index_spark(
+    paths: list[Path],
+    config: NodeConfig,
+    rules: Rules,
+    pseudonym_of: Pseudonymise,
+    master: str | None,
+    tell: Callable[[str, int, int | None], None],
+) -> IndexReport:
+    """The Spark job, on this node's data: never indexing the node's own files."""
+    from fivesafes.data.source import PostgresSource, SparkSource
+    from fivesafes.imaging.spark_index import SparkOptions, index_on_spark
+
+    data, settings = config.data, config.imaging
+    node_spark = data if isinstance(data, SparkSource) else None
+    options = SparkOptions(
+        master=master or (node_spark.master if node_spark else "local[2]"),
+        driver_memory=node_spark.driver_memory if node_spark else "2g",
+    )
+    own = [settings.header_store, settings.index_file]
+    if not isinstance(data, PostgresSource):
+        own.append(data.path)  # the DuckDB file, or the Parquet folder
+    return index_on_spark(
+        paths,
+        folder=settings.spark_folder,
+        header_folder=settings.spark_headers,
+        rules=rules,
+        pseudonym_of=pseudonym_of,
+        source=data,
+        own=own,
+        options=options,
+        progress=tell,
+    )
 
 
 def _index_dicomweb(
@@ -229,6 +322,7 @@ def _index_dicomweb(
     schema: str | None,
     options: IndexOptions,
     tell: Callable[[str, int, int | None], None],
+    rows: PersonRows | None,
 ) -> IndexReport:
     from fivesafes.imaging.dicomweb import Credentials, DicomwebClient
     from fivesafes.imaging.dicomweb_index import index_dicomweb
@@ -243,6 +337,7 @@ def _index_dicomweb(
         schema=schema,
         options=options,
         progress=tell,
+        person_rows=rows,
     )
 
 
@@ -276,15 +371,18 @@ def _bar() -> Iterator[Callable[[str, int, int | None], None]]:
         yield tell
 
 
-def _write_problems(path: Path, database: Path, schema: str | None, run_id: str) -> None:
+def _local_problems(database: Path, schema: str | None, run_id: str) -> list[tuple[Any, ...]]:
     from fivesafes.imaging.store import IndexStore
 
     with IndexStore(database, schema, read_only=True) as store:
-        rows = store.rows(
+        return store.rows(
             "SELECT path, status, reason, detail FROM imaging_files"
             " WHERE run_id = ? AND status <> 'indexed' ORDER BY path",
             [run_id],
         )
+
+
+def _write_problems(path: Path, rows: Sequence[Sequence[Any]]) -> None:
     try:
         with path.open("w", newline="") as handle:
             writer = csv.writer(handle)
@@ -397,7 +495,12 @@ def unmapped_cmd(
     from fivesafes.settings import load_config
 
     node = load_config(config, NodeConfig)
-    database, schema = _duckdb_path(node)
+    database, schema = _index_place(node)
+    if not database.is_file():
+        fail(
+            "This node has no imaging index yet: run 'fivesafes node imaging index' (this "
+            "command reads the local indexer's tables, not the Spark job's)."
+        )
     mapping = load_rules(rules or node.imaging.rules_file)
     with IndexStore(database, schema, read_only=True) as store:
         if not store.has_table("imaging_instance"):

@@ -49,7 +49,7 @@ from fivesafes.imaging.project import instance_of
 from fivesafes.imaging.reading import Header
 from fivesafes.imaging.report import IndexReport
 from fivesafes.imaging.rules import Rules
-from fivesafes.imaging.store import IndexStore
+from fivesafes.imaging.store import IndexStore, PersonRows
 from fivesafes.imaging.worker import Outcome, Read
 
 STUDY_FIELDS = (dj.NUMBER_OF_STUDY_INSTANCES,)
@@ -66,17 +66,26 @@ def index_dicomweb(
     schema: str | None = None,
     options: IndexOptions = IndexOptions(),
     progress: Progress | None = None,
+    person_rows: PersonRows | None = None,
 ) -> IndexReport:
     """Index the DICOMweb service of ``client`` (not yet started) into the DuckDB file
     ``database``, keeping each instance's metadata in ``header_store``. Reads only the series
-    that are new or whose number of instances changed since the last run."""
+    that are new or whose number of instances changed since the last run. With
+    ``person_rows`` (a node whose data is on PostgreSQL or Spark), ``database`` is the index's
+    own file, made if absent (as :func:`fivesafes.imaging.index.index_archive`)."""
     tell = progress or (lambda stage, done, total: None)
     today = options.today or datetime.now(UTC).date()
     report = IndexReport(
         run_id=new_run_id(), roots=[client.url], rules=rules.label, source="dicomweb"
     )
     with (
-        IndexStore(database, schema, options.memory_limit) as store,
+        IndexStore(
+            database,
+            schema,
+            options.memory_limit,
+            create=person_rows is not None,
+            person_rows=person_rows,
+        ) as store,
         HeaderStore(header_store) as headers,
         client,
     ):

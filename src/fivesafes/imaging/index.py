@@ -47,7 +47,7 @@ from fivesafes.imaging.project import Instance
 from fivesafes.imaging.reading import Unreadable
 from fivesafes.imaging.report import IndexReport
 from fivesafes.imaging.rules import Rules
-from fivesafes.imaging.store import FileRow, IndexStore, Todo
+from fivesafes.imaging.store import FileRow, IndexStore, PersonRows, Todo
 from fivesafes.imaging.walk import WalkProblem, roots_of, walk
 from fivesafes.imaging.worker import Outcome, Read, read_in_order
 
@@ -79,9 +79,14 @@ def index_archive(
     schema: str | None = None,
     options: IndexOptions = IndexOptions(),
     progress: Progress | None = None,
+    person_rows: PersonRows | None = None,
 ) -> IndexReport:
     """Index the DICOM files under ``paths`` into the DuckDB file ``database``, keeping full
-    headers in ``header_store``. Reads only files new or changed since the last run."""
+    headers in ``header_store``. Reads only files new or changed since the last run.
+
+    ``database`` is the node's DuckDB data file (its ``person`` table links persons), or, with
+    ``person_rows`` (the node's data is on PostgreSQL or Spark), the index's own file, made if
+    absent, the ``person`` rows streamed from the node's data source."""
     tell = progress or _silent
     today = options.today or datetime.now(UTC).date()
     roots = roots_of(paths)
@@ -95,7 +100,13 @@ def index_archive(
         report.reading_seconds = time.perf_counter() - reading
 
     with (
-        IndexStore(database, schema, options.memory_limit) as store,
+        IndexStore(
+            database,
+            schema,
+            options.memory_limit,
+            create=person_rows is not None,
+            person_rows=person_rows,
+        ) as store,
         HeaderStore(header_store) as headers,
     ):
         run(store, headers, report, rules, read, tell)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +41,18 @@ _INSTANCE_SCHEMA = t.arrow_schema(t.INSTANCE_COLUMNS)
 _FILE_SCHEMA = t.arrow_schema(t.FILE_COLUMNS)
 _WALK_SCHEMA = pa.schema(
     [("k", pa.int64()), ("path", pa.string()), ("size", pa.int64()), ("mtime_ns", pa.int64())]
+)
+
+PersonRows = Callable[[], AbstractContextManager[pa.RecordBatchReader]]
+"""Where the link from pseudonym to person comes from when the index is not in the node's data
+file: opens a stream of the node's ``person`` rows (``person_id``, ``person_source_value``),
+closed when the link is made (:func:`fivesafes.imaging.publish.person_rows`)."""
+
+_LINK_SQL = (
+    "CREATE OR REPLACE TEMP TABLE imaging_person_link AS "
+    "SELECT person_source_value AS pseudonym, min(person_id) AS person_id,"
+    " count(DISTINCT person_id) AS persons "
+    "FROM {rows} WHERE person_source_value IS NOT NULL GROUP BY 1"
 )
 
 
@@ -82,7 +94,11 @@ class Plan:
 
 
 class IndexStore:
-    """The index tables of the DuckDB file at ``path`` (in ``schema``, by default ``main``)."""
+    """The index tables of the DuckDB file at ``path`` (in ``schema``, by default ``main``).
+
+    The node's DuckDB data file, whose ``person`` table links pseudonyms to persons; or, on a
+    node whose data is elsewhere, a file of the index's own (``create``: made if absent), and
+    ``person_rows`` streams the node's ``person`` rows from its data source."""
 
     def __init__(
         self,
@@ -91,18 +107,24 @@ class IndexStore:
         memory_limit: str = "1GB",
         *,
         read_only: bool = False,
+        create: bool = False,
+        person_rows: PersonRows | None = None,
     ) -> None:
         self.path = path
         self.schema = schema
         self.memory_limit = memory_limit
         self.read_only = read_only
+        self.create = create and not read_only
+        self.person_rows = person_rows
         self._con: duckdb.DuckDBPyConnection | None = None
 
     # ---- opening ------------------------------------------------------------------------
 
     def start(self) -> IndexStore:
-        if not self.path.is_file():
+        if not self.path.is_file() and not self.create:
             raise ConfigError(f"No DuckDB file at {self.path}: load the node's data first.")
+        if self.create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             con = duckdb.connect(str(self.path), read_only=self.read_only)
         except duckdb.IOException:
@@ -406,8 +428,17 @@ class IndexStore:
 
     def _person_link(self) -> None:
         """``imaging_person_link``: each pseudonym of the CDM's ``person_source_value``, its
-        person, and how many persons carry it (more than one: ambiguous, linked to nobody)."""
+        person, and how many persons carry it (more than one: ambiguous, linked to nobody).
+        The ``person`` rows come from ``person_rows`` if given, else from this file."""
         con = self.con
+        if self.person_rows is not None:
+            with self.person_rows() as rows:
+                con.register("imaging_person_rows", rows)
+                try:
+                    con.execute(_LINK_SQL.format(rows="imaging_person_rows"))
+                finally:
+                    con.unregister("imaging_person_rows")
+            return
         columns = set()
         if self.has_table("person"):
             columns = {
@@ -419,12 +450,7 @@ class IndexStore:
                 ).fetchall()
             }
         if {"person_id", "person_source_value"} <= columns:
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE imaging_person_link AS "
-                "SELECT person_source_value AS pseudonym, min(person_id) AS person_id,"
-                " count(DISTINCT person_id) AS persons "
-                "FROM person WHERE person_source_value IS NOT NULL GROUP BY 1"
-            )
+            con.execute(_LINK_SQL.format(rows="person"))
         else:
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE imaging_person_link "
