@@ -29,6 +29,7 @@ RESTRICTED = (
     "fivesafes.imaging.worker",
     "fivesafes.imaging.publish",  # writes the node's data
     "fivesafes.imaging.spark_index",
+    "fivesafes.imaging.spark_rollups",
 )
 NODE_PROCESSES = ("fivesafes.node.agent", "fivesafes.node.runners", "fivesafes.node.worker")
 

@@ -15,11 +15,12 @@ A run, step by step (docs/imaging.md, "The indexer as a Spark job"):
 3. **Decide.** Duplicates as locally: of the files with one SOPInstanceUID, the first in walk
    order is indexed, the others are ``duplicate`` (``same_header`` or ``different_header``,
    naming the file kept), and their headers leave their partition's store.
-4. **Roll up.** The rules decide each distinct set of texts on the driver (as the local index
-   does); series and studies are rolled up in Spark by exactly the rules of
-   :data:`project.SERIES_SQL` and :data:`project.STUDY_SQL` (first text in instance order,
-   contrast and burned-in ``yes`` before ``no`` before ``unknown``, medians, earliest dates),
-   the pseudonyms linked to the node's ``person`` rows (:func:`publish.person_rows`).
+4. **Roll up** (:mod:`fivesafes.imaging.spark_rollups`). The rules decide each distinct set
+   of texts on the driver (as the local index does); series and studies are rolled up in
+   Spark by exactly the rules of :data:`project.SERIES_SQL` and :data:`project.STUDY_SQL`
+   (first text in instance order, contrast and burned-in ``yes`` before ``no`` before
+   ``unknown``, medians, earliest dates), the pseudonyms linked to the node's ``person`` rows
+   (:func:`publish.person_rows`).
 5. **Publish.** ``imaging_study`` and ``imaging_series`` go into the node's data
    (:func:`publish.publish`); the instance and file tables (paths) stay in the job's folder.
 
@@ -62,13 +63,13 @@ from fivesafes.imaging.publish import PUBLISHED, arrow_schema, person_rows, publ
 from fivesafes.imaging.reading import Unreadable
 from fivesafes.imaging.report import MAX_EXAMPLES, IndexReport
 from fivesafes.imaging.rules import Rules
-from fivesafes.imaging.store import MAPPING_KEYS
+from fivesafes.imaging.spark_rollups import series_of, spark_schema, studies_of
 from fivesafes.imaging.walk import WalkProblem, roots_of, walk
 from fivesafes.imaging.worker import Read, read_files
 from fivesafes.protocol.errors import Conflict
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 MAX_PARTITIONS = 100_000
 _WALK_SCHEMA = pa.schema(
@@ -434,7 +435,7 @@ class _Job:
             read_batches, today=today, pseudonym_of=pseudonym_of, headers=str(headers)
         )
         files = self.table("walk.parquet").repartitionByRange(parts, "k")
-        outcomes = files.mapInArrow(task, _spark_schema(OUTCOME_COLUMNS))
+        outcomes = files.mapInArrow(task, spark_schema(OUTCOME_COLUMNS))
         outcomes.write.parquet(self.path("read"))
         self.report.read = found
 
@@ -509,36 +510,11 @@ class _Job:
             _drop(headers, part, paths)
 
     def roll_up(self, rules: Rules) -> None:
-        from pyspark.sql import functions as F
-
-        instances = self.table("imaging_instance")
-        keys = [f"m_{c}" for _, c in MAPPING_KEYS]
-        texts = instances.select(
-            *(F.coalesce(F.col(c), F.lit("")).alias(f"m_{c}") for _, c in MAPPING_KEYS)
-        ).distinct()
-        decided = []
-        for row in texts.collect():  # as many as the local index holds: one per distinct set
-            values = {k: row[f"m_{c}"] or None for k, c in MAPPING_KEYS}
-            body_part, contrast = rules.classify(values)
-            decided.append((*row, body_part.value, body_part.rule, contrast.value, contrast.rule))
-        names = [*keys, "body_part", "body_part_rule", "contrast", "contrast_rule"]
-        mapping = self.session.createDataFrame(
-            decided, _spark_schema(tuple((n, "VARCHAR") for n in names))
-        )
-        mapped = instances.select(
-            "*", *(F.coalesce(F.col(c), F.lit("")).alias(f"m_{c}") for _, c in MAPPING_KEYS)
-        ).join(mapping, on=keys, how="inner")  # Spark broadcasts it when it is small
-        persons = self.table("person.parquet")
-        link = (
-            persons.where(F.col("person_source_value").isNotNull())
-            .groupBy(F.col("person_source_value").alias("pseudonym"))
-            .agg(
-                F.min("person_id").alias("linked_person_id"),
-                F.count_distinct("person_id").alias("persons"),
-            )
-        )
-        _series(mapped, link, rules.version).write.parquet(self.path("imaging_series"))
-        _study(self.table("imaging_series")).write.parquet(self.path("imaging_study"))
+        """The series and study tables (:mod:`fivesafes.imaging.spark_rollups`)."""
+        instances, persons = self.table("imaging_instance"), self.table("person.parquet")
+        series = series_of(self.session, instances, persons, rules)
+        series.write.parquet(self.path("imaging_series"))
+        studies_of(self.table("imaging_series")).write.parquet(self.path("imaging_study"))
 
     def count(self) -> None:
         from pyspark.sql import functions as F
@@ -587,170 +563,7 @@ def _drop(headers: Path, part: int | None, paths: list[str]) -> None:
         store.replace((), drop=paths)
 
 
-# ---- the roll-ups, as project.SERIES_SQL and project.STUDY_SQL ----------------------------
-
-
-def _in_order(*first: Column) -> Column:
-    """A sort key: ``first``, then the instance order (:data:`project.ORDER`)."""
-    from pyspark.sql import functions as F
-
-    number = F.col("instance_number")
-    return F.struct(
-        *first, number.isNull(), F.coalesce(number, F.lit(0)), F.col("sop_instance_uid")
-    )
-
-
-def _first(column: str, alias: str | None = None) -> Column:
-    """The first non-null value of ``column`` in instance order (``project._first``)."""
-    from pyspark.sql import functions as F
-
-    return F.min_by(F.col(column), _in_order(F.col(column).isNull())).alias(alias or column)
-
-
-def _either(column: str) -> Column:
-    """``yes`` if any says yes, else ``no`` if any says no, else ``unknown``."""
-    from pyspark.sql import functions as F
-
-    said = F.col(column)
-    return (
-        F.when(F.bool_or(said == "yes"), "yes")
-        .when(F.bool_or(said == "no"), "no")
-        .otherwise("unknown")
-    )
-
-
-def _series(mapped: DataFrame, link: DataFrame, rules_version: str) -> DataFrame:
-    from pyspark.sql import functions as F
-
-    contrast = F.col("contrast")
-    series = mapped.groupBy("series_instance_uid").agg(
-        F.min("study_instance_uid").alias("study_instance_uid"),
-        F.size(F.collect_set("study_instance_uid")).alias("studies"),
-        F.size(F.collect_set("patient_pseudonym")).alias("patients"),
-        F.min("patient_pseudonym").alias("patient_pseudonym"),
-        _first("modality"),
-        _first("sop_class_uid"),
-        _first("series_number"),
-        _first("body_part"),
-        _first("body_part_rule"),
-        _first("body_part_examined"),
-        _either("contrast").alias("contrast"),
-        F.min_by("contrast_rule", _in_order(contrast != "yes", contrast != "no")).alias(
-            "contrast_rule"
-        ),
-        _first("contrast_bolus_agent", "contrast_agent"),
-        _first("contrast_bolus_route", "contrast_route"),
-        _either("burned_in_annotation").alias("burned_in"),
-        _first("study_description"),
-        _first("series_description"),
-        _first("protocol_name"),
-        _first("manufacturer"),
-        _first("manufacturer_model_name", "model"),
-        F.median("slice_thickness").alias("slice_thickness"),
-        F.median("kvp").alias("kvp"),
-        _first("image_type"),
-        F.count(F.lit(1)).alias("n_instances"),
-        F.sum(F.coalesce(F.col("number_of_frames"), F.lit(1))).alias("n_frames"),
-        F.min("study_date").alias("study_date"),
-        F.min("series_date").alias("series_date"),
-        F.sum("size").alias("bytes"),
-    )
-    joined = series.join(link, series.patient_pseudonym == link.pseudonym, "left")
-    patients, persons = F.col("patients"), F.col("persons")
-    derived = {
-        "person_id": F.when((patients == 1) & (persons == 1), F.col("linked_person_id")),
-        "link": F.when(patients > 1, "conflict")
-        .when(patients == 0, "no_identifier")
-        .when(persons.isNull(), "no_match")
-        .when(persons > 1, "ambiguous")
-        .otherwise("linked"),
-        "study_conflict": F.col("studies") > 1,
-        "rules_version": F.lit(rules_version),
-    }
-    return _published(joined, "imaging_series", derived)
-
-
-def _study(series: DataFrame) -> DataFrame:
-    from pyspark.sql import functions as F
-
-    number = F.col("series_number")
-    description = F.col("study_description")
-    study = series.groupBy("study_instance_uid").agg(
-        ((F.count_distinct("link") > 1) | (F.count_distinct("person_id") > 1)).alias("conflict"),
-        F.min("link").alias("link"),
-        F.min("person_id").alias("person_id"),
-        F.min("study_date").alias("study_date"),
-        F.min_by(
-            description,
-            F.struct(
-                description.isNull(),
-                number.isNull(),
-                F.coalesce(number, F.lit(0)),
-                F.col("series_instance_uid"),
-            ),
-        ).alias("study_description"),
-        _listed("modality").alias("modalities"),
-        _listed("body_part").alias("body_parts"),
-        _either("contrast").alias("contrast"),
-        _either("burned_in").alias("burned_in"),
-        F.count(F.lit(1)).alias("n_series"),
-        F.sum("n_instances").alias("n_instances"),
-        F.sum("bytes").alias("bytes"),
-    )
-    conflict = F.col("conflict")
-    derived = {
-        "person_id": F.when(~conflict, F.col("person_id")),
-        "link": F.when(conflict, "conflict").otherwise(F.col("link")),
-    }
-    return _published(study, "imaging_study", derived)
-
-
-def _listed(column: str) -> Column:
-    """The distinct values, sorted, joined by ``\\`` (``string_agg(DISTINCT …)``); null if none."""
-    from pyspark.sql import functions as F
-
-    values = F.array_sort(F.collect_set(column))
-    return F.when(F.size(values) > 0, F.array_join(values, "\\"))
-
-
-def _published(frame: DataFrame, name: str, derived: dict[str, Column]) -> DataFrame:
-    """``frame`` as the published table ``name``: its columns in order, in their types."""
-    from pyspark.sql import functions as F
-
-    return frame.select(
-        *(
-            (derived[c] if c in derived else F.col(c)).cast(_SQL_TO_SPARK[kind]).alias(c)
-            for c, kind in PUBLISHED[name]
-        )
-    )
-
-
 # ---- helpers ------------------------------------------------------------------------------
-
-_SQL_TO_SPARK = {  # the index's column types (tables.py) as Spark names them
-    "VARCHAR": "string",
-    "INTEGER": "int",
-    "BIGINT": "bigint",
-    "DOUBLE": "double",
-    "DATE": "date",
-    "TIMESTAMP": "timestamp_ntz",
-    "BOOLEAN": "boolean",
-}
-
-
-def _spark_schema(columns: tuple[tuple[str, str], ...]) -> Any:
-    from pyspark.sql import types as st
-
-    kinds = {
-        "VARCHAR": st.StringType(),
-        "INTEGER": st.IntegerType(),
-        "BIGINT": st.LongType(),
-        "DOUBLE": st.DoubleType(),
-        "DATE": st.DateType(),
-        "TIMESTAMP": st.TimestampNTZType(),
-        "BOOLEAN": st.BooleanType(),
-    }
-    return st.StructType([st.StructField(c, kinds[kind], True) for c, kind in columns])
 
 
 def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
