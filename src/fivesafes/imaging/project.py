@@ -309,3 +309,32 @@ FROM study
 ORDER BY study_instance_uid
 """
 """The study table, from the series."""
+
+SERIES_PART_INSTANCES = 4_000_000
+"""Instances rolled up to series in one statement: beyond it, in parts (:func:`in_parts`)."""
+STUDY_PART_SERIES = 1_000_000
+"""Series rolled up to studies in one statement. DuckDB keeps every group of the ordered and
+distinct aggregates in memory: the study roll-up of 10,000,000 series (2.95 million studies)
+needs more than the indexer's default 1 GB, of 100,000,000 more than 8 GB
+(docs/benchmarks.md, imaging-cohort)."""
+
+
+def in_parts(sql: str, table: str, source: str, key: str, rows: int, per_part: int) -> list[str]:
+    """``sql`` (``CREATE OR REPLACE TABLE table AS ... FROM source ...``) as statements that
+    each roll up one part of ``source``'s rows, split by a hash of ``key`` (every row of one
+    series or study in the same part): the first makes the table, the others insert into it.
+    The same rows result, whatever the number of parts; each part holds at most about
+    ``per_part`` of the ``rows``, so the memory a statement needs is bounded."""
+    parts = max(1, -(-rows // per_part))
+    if parts == 1:
+        return [sql]
+    create = f"CREATE OR REPLACE TABLE {table} AS"
+    statements = []
+    read = f"FROM {source} AS " if f"FROM {source} AS " in sql else f"FROM {source}\n"
+    if sql.count(read) != 1 or not sql.lstrip().startswith(create):
+        raise ValueError(f"the roll-up must read {source} once and create {table}")
+    for part in range(parts):
+        only = f"FROM (SELECT * FROM {source} WHERE hash({key}) % {parts} = {part}) AS "  # noqa: S608 - names and numbers of this module
+        body = sql.replace(read, only if read.endswith("AS ") else f"{only}{source}\n")
+        statements.append(body if part == 0 else body.replace(create, f"INSERT INTO {table}", 1))
+    return statements

@@ -23,7 +23,14 @@ import pyarrow as pa
 
 from fivesafes.imaging import omop_tables
 from fivesafes.imaging import tables as t
-from fivesafes.imaging.project import SERIES_SQL, STUDY_SQL, Instance
+from fivesafes.imaging.project import (
+    SERIES_PART_INSTANCES,
+    SERIES_SQL,
+    STUDY_PART_SERIES,
+    STUDY_SQL,
+    Instance,
+    in_parts,
+)
 from fivesafes.imaging.rules import FIELDS, Rules
 from fivesafes.protocol.errors import ConfigError, Conflict
 
@@ -116,6 +123,8 @@ class IndexStore:
         self.read_only = read_only
         self.create = create and not read_only
         self.person_rows = person_rows
+        self.series_part_instances = SERIES_PART_INSTANCES  # roll-ups in parts beyond these
+        self.study_part_series = STUDY_PART_SERIES
         self._con: duckdb.DuckDBPyConnection | None = None
 
     # ---- opening ------------------------------------------------------------------------
@@ -416,10 +425,20 @@ class IndexStore:
         )
         con.unregister("imaging_mapping_rows")
         self._person_link()
+        instances = self.scalar("SELECT count(*) FROM imaging_instance")
         con.execute("BEGIN")
         try:
-            con.execute(SERIES_SQL, {"rules_version": rules.version})
-            con.execute(STUDY_SQL)
+            for sql in in_parts(
+                SERIES_SQL, "imaging_series", "imaging_instance", "series_instance_uid",
+                instances, self.series_part_instances,
+            ):  # fmt: skip
+                con.execute(sql, {"rules_version": rules.version})
+            series = self.scalar("SELECT count(*) FROM imaging_series")
+            for sql in in_parts(
+                STUDY_SQL, "imaging_study", "imaging_series", "study_instance_uid",
+                series, self.study_part_series,
+            ):  # fmt: skip
+                con.execute(sql)
             omop_tables.build(con, self.schema)  # image_occurrence, image_feature
             con.execute("COMMIT")
         except BaseException:
