@@ -32,7 +32,7 @@ from fivesafes.data.source import DuckDBSource, PostgresSource, Source, SparkSou
 from fivesafes.data.spark import write_parquet
 from fivesafes.imaging.headers import HeaderStore
 from fivesafes.imaging.index import IndexOptions, index_archive
-from fivesafes.imaging.publish import PUBLISHED, person_rows, publish, publish_index
+from fivesafes.imaging.publish import PUBLISHED, cdm_rows, person_rows, publish, publish_index
 from fivesafes.imaging.rules import load_rules
 from fivesafes.imaging.spark_index import readers
 from fivesafes.protocol.errors import Forbidden
@@ -40,6 +40,7 @@ from fixtures_omop import PG_URL, drop_schema, new_schema_name
 from imaging_data import TODAY, SynthNode, pseudonymiser, synth_node
 
 KEYS = {"imaging_series": "series_instance_uid", "imaging_study": "study_instance_uid"}
+OMOP_KEYS = {"image_occurrence": "image_occurrence_id", "image_feature": "image_feature_id"}
 
 
 @pytest.fixture(scope="module")
@@ -48,21 +49,36 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> SynthNode:
 
 
 @pytest.fixture(scope="module")
-def reference(node: SynthNode) -> dict[str, list[dict[str, Any]]]:
-    """(a) The DuckDB way: the index in the node's data file, as analyses read it."""
+def duckdb_node(node: SynthNode) -> Path:
+    """(a) The DuckDB way: the index in the node's data file."""
     database = node.fresh_database("duckdb-node")
     report = node.index(database, node.root / "duckdb-headers.sqlite")
     assert report.finished and report.series > 0 and report.duplicates["same_header"] > 0
-    return published_rows(DuckDBSource(engine="duckdb", path=database))
+    return database
 
 
-def published_rows(source: Source) -> dict[str, list[dict[str, Any]]]:
+@pytest.fixture(scope="module")
+def reference(duckdb_node: Path) -> dict[str, list[dict[str, Any]]]:
+    """The DuckDB node's study and series tables, as analyses read them."""
+    return published_rows(DuckDBSource(engine="duckdb", path=duckdb_node))
+
+
+@pytest.fixture(scope="module")
+def omop_reference(duckdb_node: Path) -> dict[str, list[dict[str, Any]]]:
+    """The DuckDB node's OMOP imaging tables, linked to its procedures and visits."""
+    found = published_rows(DuckDBSource(engine="duckdb", path=duckdb_node), OMOP_KEYS)
+    linked = [r for r in found["image_occurrence"] if r["procedure_occurrence_id"] is not None]
+    assert linked and any(r["visit_occurrence_id"] is not None for r in linked)
+    return found
+
+
+def published_rows(source: Source, keys: dict[str, str] = KEYS) -> dict[str, list[dict[str, Any]]]:
     """The published tables of ``source`` through the view layer, sorted, values made plain
     (DuckDB's sums are HUGEINT; doubles compared to 9 places)."""
     db = open_omop(source)
     try:
         found = {}
-        for name, key in KEYS.items():
+        for name, key in keys.items():
             rows = db.table(name).to_pyarrow().to_pylist()
             found[name] = sorted(
                 ({column: _plain(value) for column, value in row.items()} for row in rows),
@@ -132,7 +148,9 @@ def postgres_tables(schema: str) -> set[str]:
 
 
 @pytest.mark.postgres
-def test_a_postgresql_node_gets_the_duckdb_tables_and_nothing_else(node, reference, tmp_path):
+def test_a_postgresql_node_gets_the_duckdb_tables_and_nothing_else(
+    node, reference, omop_reference, tmp_path
+):
     """(b) The command on a PostgreSQL node: the index in ``[imaging] index_file``, the study
     and series tables published into the node's schema, its grants kept on a re-run."""
     schema = new_schema_name()
@@ -150,7 +168,10 @@ def test_a_postgresql_node_gets_the_duckdb_tables_and_nothing_else(node, referen
         found = published_rows(source)
         assert found == reference
         assert_no_paths(found, node)
-        assert postgres_tables(schema) - CDM_TABLES == set(KEYS)
+        assert postgres_tables(schema) - CDM_TABLES == set(KEYS) | set(OMOP_KEYS)
+        omop = published_rows(source, OMOP_KEYS)  # linked to the node's procedures and visits
+        assert omop == omop_reference
+        assert_no_paths(omop, node)
         with duckdb.connect(str(config.parent / "imaging-index.duckdb"), read_only=True) as con:
             assert con.execute("SELECT count(*) FROM imaging_instance").fetchone() == (
                 report["instances"],
@@ -225,7 +246,9 @@ def test_a_user_that_may_only_read_is_told_in_words_and_nothing_changes(node, tm
             con.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(user)))
 
 
-def test_a_spark_node_gets_the_duckdb_tables_and_nothing_else(node, reference, tmp_path):
+def test_a_spark_node_gets_the_duckdb_tables_and_nothing_else(
+    node, reference, omop_reference, tmp_path
+):
     """(c) The local indexer on a Spark node: the two tables written into its Parquet folder,
     beside the CDM, and nothing else."""
     folder = tmp_path / "parquet"
@@ -241,18 +264,20 @@ def test_a_spark_node_gets_the_duckdb_tables_and_nothing_else(node, reference, t
         pseudonym_of=pseudonymiser(node.key),
         options=IndexOptions(today=TODAY),
         person_rows=functools.partial(person_rows, source),
+        cdm_rows=functools.partial(cdm_rows, source),
     )
     assert publish_index(index, None, source) == {
-        name: len(rows) for name, rows in reference.items()
+        name: len(rows) for name, rows in {**reference, **omop_reference}.items()
     }
     after = {entry.name for entry in folder.iterdir()}
-    assert after - before == {"imaging_series.parquet", "imaging_study.parquet"}
+    assert after - before == {f"{name}.parquet" for name in (*KEYS, *OMOP_KEYS)}
     found = published_rows(source)
     assert found == reference
     assert_no_paths(found, node)
+    assert published_rows(source, OMOP_KEYS) == omop_reference
 
 
-def test_the_spark_job_writes_the_same_tables(node, reference, tmp_path):
+def test_the_spark_job_writes_the_same_tables(node, reference, omop_reference, tmp_path):
     """(d) ``--spark``: the Spark job in local mode, on a Spark node: the published tables are
     the reference's; its own instance and file tables (Parquet, in ``[imaging]
     spark_folder``) and its header stores hold what the local index's do."""
@@ -269,8 +294,10 @@ def test_the_spark_job_writes_the_same_tables(node, reference, tmp_path):
     found = published_rows(SparkSource(engine="spark", path=folder))
     assert found == reference
     assert_no_paths(found, node)
+    omop = published_rows(SparkSource(engine="spark", path=folder), OMOP_KEYS)
+    assert omop == omop_reference  # linked to the procedures and visits of the node's Parquet
     after = {entry.name for entry in folder.iterdir()}
-    assert after - before == {"imaging_series.parquet", "imaging_study.parquet"}
+    assert after - before == {f"{name}.parquet" for name in (*KEYS, *OMOP_KEYS)}
 
     # the job's own tables are the local index's, row for row
     local = node.fresh_database("spark-reference")

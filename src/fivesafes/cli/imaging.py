@@ -14,10 +14,10 @@ DICOMweb credentials, if the service needs them, come from the environment, read
 ``FIVESAFES_DICOMWEB_PASSWORD`` (HTTP basic auth).
 
 Where the index goes follows the node's data: into its DuckDB data file; or, on a PostgreSQL or
-Spark node, into the index's own file (``[imaging] index_file``), after which ``imaging_study``
-and ``imaging_series`` are published into the node's data (``fivesafes.imaging.publish``).
-``--spark`` runs the indexer as a Spark job instead (``fivesafes.imaging.spark_index``), on any
-node, publishing the same two tables.
+Spark node, into the index's own file (``[imaging] index_file``), after which ``imaging_study``,
+``imaging_series`` and the OMOP ``image_occurrence`` and ``image_feature`` are published into
+the node's data (``fivesafes.imaging.publish``). ``--spark`` runs the indexer as a Spark job
+instead (``fivesafes.imaging.spark_index``), on any node, publishing the same tables.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from fivesafes.imaging.index import IndexOptions, Pseudonymise
     from fivesafes.imaging.report import IndexReport
     from fivesafes.imaging.rules import Rules
-    from fivesafes.imaging.store import PersonRows
+    from fivesafes.imaging.store import CdmRows, PersonRows
     from fivesafes.imaging.unmapped import Unmapped
     from fivesafes.node.config import NodeConfig
 
@@ -164,7 +164,7 @@ def index(
     from fivesafes.audit.events import AuditEventType
     from fivesafes.data.source import SPARK_MASTER, DuckDBSource
     from fivesafes.imaging.index import IndexOptions, index_archive
-    from fivesafes.imaging.publish import person_rows, publish_index
+    from fivesafes.imaging.publish import cdm_rows, person_rows, publish_index
     from fivesafes.imaging.rules import load_rules
     from fivesafes.node.db import AUDIT
     from fivesafes.node.pseudonyms import load_key, pseudonym
@@ -221,6 +221,7 @@ def index(
                     options,
                     tell,
                     None if in_data_file else functools.partial(person_rows, data),
+                    None if in_data_file else functools.partial(cdm_rows, data),
                 )
                 if not in_data_file:
                     publish_index(database, None, data)
@@ -235,6 +236,7 @@ def index(
                     options=options,
                     progress=tell,
                     person_rows=None if in_data_file else functools.partial(person_rows, data),
+                    cdm_rows=None if in_data_file else functools.partial(cdm_rows, data),
                 )
                 if not in_data_file:
                     publish_index(database, None, data)
@@ -323,6 +325,7 @@ def _index_dicomweb(
     options: IndexOptions,
     tell: Callable[[str, int, int | None], None],
     rows: PersonRows | None,
+    cdm: CdmRows | None,
 ) -> IndexReport:
     from fivesafes.imaging.dicomweb import Credentials, DicomwebClient
     from fivesafes.imaging.dicomweb_index import index_dicomweb
@@ -338,6 +341,7 @@ def _index_dicomweb(
         options=options,
         progress=tell,
         person_rows=rows,
+        cdm_rows=cdm,
     )
 
 

@@ -49,7 +49,7 @@ from fivesafes.imaging.project import instance_of
 from fivesafes.imaging.reading import Header
 from fivesafes.imaging.report import IndexReport
 from fivesafes.imaging.rules import Rules
-from fivesafes.imaging.store import IndexStore, PersonRows
+from fivesafes.imaging.store import CdmRows, IndexStore, PersonRows
 from fivesafes.imaging.worker import Outcome, Read
 
 STUDY_FIELDS = (dj.NUMBER_OF_STUDY_INSTANCES,)
@@ -67,6 +67,7 @@ def index_dicomweb(
     options: IndexOptions = IndexOptions(),
     progress: Progress | None = None,
     person_rows: PersonRows | None = None,
+    cdm_rows: CdmRows | None = None,
 ) -> IndexReport:
     """Index the DICOMweb service of ``client`` (not yet started) into the DuckDB file
     ``database``, keeping each instance's metadata in ``header_store``. Reads only the series
@@ -85,6 +86,7 @@ def index_dicomweb(
             options.memory_limit,
             create=person_rows is not None,
             person_rows=person_rows,
+            cdm_rows=cdm_rows,
         ) as store,
         HeaderStore(header_store) as headers,
         client,

@@ -47,7 +47,7 @@ from fivesafes.imaging.project import Instance
 from fivesafes.imaging.reading import Unreadable
 from fivesafes.imaging.report import IndexReport
 from fivesafes.imaging.rules import Rules
-from fivesafes.imaging.store import FileRow, IndexStore, PersonRows, Todo
+from fivesafes.imaging.store import CdmRows, FileRow, IndexStore, PersonRows, Todo
 from fivesafes.imaging.walk import WalkProblem, roots_of, walk
 from fivesafes.imaging.worker import Outcome, Read, read_in_order
 
@@ -80,6 +80,7 @@ def index_archive(
     options: IndexOptions = IndexOptions(),
     progress: Progress | None = None,
     person_rows: PersonRows | None = None,
+    cdm_rows: CdmRows | None = None,
 ) -> IndexReport:
     """Index the DICOM files under ``paths`` into the DuckDB file ``database``, keeping full
     headers in ``header_store``. Reads only files new or changed since the last run.
@@ -106,6 +107,7 @@ def index_archive(
             options.memory_limit,
             create=person_rows is not None,
             person_rows=person_rows,
+            cdm_rows=cdm_rows,
         ) as store,
         HeaderStore(header_store) as headers,
     ):

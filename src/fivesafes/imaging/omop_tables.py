@@ -41,9 +41,11 @@ concepts too), the attribute's keyword is ``image_feature_source_value``.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Final
 
 import duckdb
+import pyarrow as pa
 
 from fivesafes.imaging import tables as t
 
@@ -148,12 +150,21 @@ SOURCES: Final[dict[str, tuple[str, dict[str, str]]]] = {
 """The node's CDM tables read, as temporary views of the columns used, typed."""
 
 
-def build(con: duckdb.DuckDBPyConnection, schema: str | None) -> None:
+def build(
+    con: duckdb.DuckDBPyConnection,
+    schema: str | None,
+    sources: Mapping[str, pa.RecordBatchReader] | None = None,
+) -> None:
     """Rebuild ``image_occurrence`` and ``image_feature`` from ``imaging_series`` (in the
-    caller's transaction), reading the node's CDM tables that are there."""
+    caller's transaction), reading the node's CDM tables that are there: in this file, or
+    (``sources``, by CDM table name: a node whose data is on PostgreSQL or Spark) streamed from
+    the node's data source (``fivesafes.imaging.publish.cdm_rows``)."""
     present = _columns(con, schema or "main")
     for view, (table, columns) in SOURCES.items():
-        _source(con, view, table, present, columns)
+        if sources is not None and table in sources:
+            _streamed(con, view, sources[table], columns)
+        else:
+            _source(con, view, table, present, columns)
     con.execute(t.create_sql("image_occurrence", t.IMAGE_OCCURRENCE_COLUMNS, replace=True))
     con.execute(OCCURRENCE_SQL)
     con.execute(t.create_sql("image_feature", t.IMAGE_FEATURE_COLUMNS, replace=True))
@@ -200,6 +211,24 @@ def _source(
     )
     where = f"FROM {table}" if usable else "WHERE false"
     con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {select} {where}")
+
+
+def _streamed(
+    con: duckdb.DuckDBPyConnection, view: str, rows: pa.RecordBatchReader, columns: dict[str, str]
+) -> None:
+    """``view``: a temporary table of the streamed ``rows``' ``columns``, typed (a column the
+    stream lacks is null)."""
+    have = set(rows.schema.names)
+    select = ", ".join(
+        f"CAST({c if c in have else 'NULL'} AS {kind}) AS {c}" for c, kind in columns.items()
+    )
+    con.register("imaging_omop_rows", rows)
+    try:
+        con.execute(f"DROP VIEW IF EXISTS {view}")
+        made = f"CREATE OR REPLACE TEMP TABLE {view} AS SELECT {select} FROM imaging_omop_rows"  # noqa: S608 - SOURCES
+        con.execute(made)
+    finally:
+        con.unregister("imaging_omop_rows")
 
 
 def _literal(value: str | int | None) -> str:

@@ -11,9 +11,11 @@ in a Parquet folder of its own (:mod:`fivesafes.imaging.spark_index`), and this 
   (:func:`person_rows`). The table is read as stored, not through the view layer, as the
   DuckDB index reads its own ``person``: opt-outs apply when the imaging tables are read, so
   the tables are the same whatever the opt-out list holds on the day of indexing;
-- **publishes** ``imaging_study`` and ``imaging_series`` (:data:`PUBLISHED`, and only those:
-  never the instance or file tables, which carry paths, and never the header store) into the
-  node's data (:func:`publish`):
+- streams the node's procedures, visits and the few concepts the OMOP imaging tables use
+  (:func:`cdm_rows`), so that ``image_occurrence`` links to them as on a DuckDB node;
+- **publishes** ``imaging_study``, ``imaging_series`` and the OMOP ``image_occurrence`` and
+  ``image_feature`` (:data:`PUBLISHED`, and only those: never the instance or file tables,
+  which carry paths, and never the header store) into the node's data (:func:`publish`):
 
   - PostgreSQL: in one transaction of a session of its own (the node's sessions are
     read-only), each table dropped and made again in the node's schema, filled by ``COPY``,
@@ -57,6 +59,7 @@ from fivesafes.data.source import (
     libpq_url,
 )
 from fivesafes.imaging import tables as t
+from fivesafes.imaging.omop_tables import ANATOMIC_SITES, IMAGING_ANCESTOR, SOURCES
 from fivesafes.protocol.errors import Conflict, Forbidden, NotConfigured, ServiceUnavailable
 
 BATCH_ROWS = 50_000
@@ -74,11 +77,20 @@ _TYPED = {
     "study_conflict": "BOOLEAN",
 }
 PUBLISHED: dict[str, tuple[tuple[str, str], ...]] = {
-    name: tuple((column, _TYPED.get(column, "VARCHAR")) for column in columns)
-    for name, columns in (
-        ("imaging_study", t.STUDY_COLUMNS),
-        ("imaging_series", t.SERIES_COLUMNS),
-    )
+    **{
+        name: tuple((column, _TYPED.get(column, "VARCHAR")) for column in columns)
+        for name, columns in (
+            ("imaging_study", t.STUDY_COLUMNS),
+            ("imaging_series", t.SERIES_COLUMNS),
+        )
+    },
+    **{
+        name: tuple((column, kind.split()[0]) for column, kind in columns)
+        for name, columns in (
+            ("image_occurrence", t.IMAGE_OCCURRENCE_COLUMNS),
+            ("image_feature", t.IMAGE_FEATURE_COLUMNS),
+        )
+    },
 }
 """The tables published into the node's data, with their column types: what analyses and
 cohorts read of the index. Nothing else of the index is ever published."""
@@ -119,6 +131,34 @@ def person_rows(source: Source) -> Iterator[pa.RecordBatchReader]:
             yield pa.RecordBatchReader.from_batches(
                 PERSON_SCHEMA, (b.cast(PERSON_SCHEMA) for b in batches)
             )
+    finally:
+        db.close()
+
+
+@contextmanager
+def cdm_rows(source: Source) -> Iterator[dict[str, pa.RecordBatchReader]]:
+    """The node's CDM rows the OMOP imaging tables read (``omop_tables.SOURCES``), streamed
+    from its data source through the view layer: procedures and visits (their few columns),
+    and of the vocabulary only the anatomic sites' SNOMED concepts and the descendants of
+    "Imaging". A table the source lacks is left out (the OMOP tables then have nulls)."""
+    db = open_omop(source)
+    try:
+        stored = set(db.stored_tables())
+        found: dict[str, pa.RecordBatchReader] = {}
+        for _view, (name, columns) in SOURCES.items():
+            if name not in stored:
+                continue
+            table = db.table(name)
+            wanted = [c for c in columns if c in table.columns]
+            if name == "concept":
+                codes = sorted({code for codes in ANATOMIC_SITES.values() for code in codes})
+                table = table.filter(
+                    table.vocabulary_id == "SNOMED", table.concept_code.isin(codes)
+                )
+            elif name == "concept_ancestor":
+                table = table.filter(table.ancestor_concept_id == IMAGING_ANCESTOR)
+            found[name] = table.select(wanted).to_pyarrow_batches(chunk_size=BATCH_ROWS)
+        yield found
     finally:
         db.close()
 

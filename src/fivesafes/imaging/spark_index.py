@@ -63,7 +63,7 @@ from fivesafes.imaging.publish import PUBLISHED, arrow_schema, person_rows, publ
 from fivesafes.imaging.reading import Unreadable
 from fivesafes.imaging.report import MAX_EXAMPLES, IndexReport
 from fivesafes.imaging.rules import Rules
-from fivesafes.imaging.spark_rollups import series_of, spark_schema, studies_of
+from fivesafes.imaging.spark_rollups import omop_tables_of, series_of, spark_schema, studies_of
 from fivesafes.imaging.walk import WalkProblem, roots_of, walk
 from fivesafes.imaging.worker import Read, read_files
 from fivesafes.protocol.errors import Conflict
@@ -149,6 +149,7 @@ def index_on_spark(
                 tell("rolling up", 0, 1)
                 job.decide(headers)
                 job.roll_up(rules)
+                omop_tables_of(run, source)
                 job.count()
             job.clean()
             tell("rolling up", 1, 1)

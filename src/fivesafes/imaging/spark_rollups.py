@@ -3,16 +3,21 @@ rules applied once per distinct set of texts (on the driver, as the local index 
 pseudonyms linked to the node's ``person`` rows, and series and studies rolled up by exactly
 the rules of :data:`project.SERIES_SQL` and :data:`project.STUDY_SQL` (first text in instance
 order, contrast and burned-in ``yes`` before ``no`` before ``unknown``, medians, earliest
-dates), each in the columns and types of its published table (:data:`publish.PUBLISHED`).
+dates), each in the columns and types of its published table (:data:`publish.PUBLISHED`);
+then the OMOP ``image_occurrence`` and ``image_feature`` of those series (:func:`omop_tables_of`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fivesafes.imaging.publish import PUBLISHED
+from fivesafes.data.source import Source
+from fivesafes.imaging import omop_tables
+from fivesafes.imaging.publish import PUBLISHED, cdm_rows
 from fivesafes.imaging.rules import Rules
 from fivesafes.imaging.store import MAPPING_KEYS
+from fivesafes.imaging.tables import OMOP_TABLES
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -29,6 +34,30 @@ def series_of(
 def studies_of(series: DataFrame) -> DataFrame:
     """The published ``imaging_study`` of the rolled-up ``series``."""
     return _study(series)
+
+
+def omop_tables_of(run: Path, source: Source) -> None:
+    """``image_occurrence`` and ``image_feature`` of the series the run wrote
+    (``run/imaging_series``, Parquet), linked to the node's procedures and visits streamed
+    from its data ``source``, written as Parquet beside them: by :mod:`omop_tables`, the same
+    SQL the local index runs, in a DuckDB file of the run's own (a view over the series, so
+    nothing of the archive is held in memory), removed afterwards."""
+    import duckdb
+
+    work = run / "omop-tables.duckdb"
+    con = duckdb.connect(str(work))
+    try:
+        con.read_parquet(str(run / "imaging_series" / "*.parquet")).create_view("imaging_series")
+        with cdm_rows(source) as sources:
+            con.execute("BEGIN")
+            omop_tables.build(con, None, sources)
+            con.execute("COMMIT")
+        for name in OMOP_TABLES:
+            (run / name).mkdir()
+            con.table(name).write_parquet(str(run / name / "part-0.parquet"))
+    finally:
+        con.close()
+        work.unlink(missing_ok=True)
 
 
 def _mapped(session: SparkSession, instances: DataFrame, rules: Rules) -> DataFrame:

@@ -11,8 +11,8 @@ memory limit, and are never seen by anything else.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -49,6 +49,11 @@ _FILE_SCHEMA = t.arrow_schema(t.FILE_COLUMNS)
 _WALK_SCHEMA = pa.schema(
     [("k", pa.int64()), ("path", pa.string()), ("size", pa.int64()), ("mtime_ns", pa.int64())]
 )
+
+CdmRows = Callable[[], AbstractContextManager[Mapping[str, pa.RecordBatchReader]]]
+"""Where the OMOP imaging tables find the node's procedures, visits and the concepts they
+use when the index is not in the node's data file: streams of those CDM tables' rows, by
+name (:func:`fivesafes.imaging.publish.cdm_rows`)."""
 
 PersonRows = Callable[[], AbstractContextManager[pa.RecordBatchReader]]
 """Where the link from pseudonym to person comes from when the index is not in the node's data
@@ -116,6 +121,7 @@ class IndexStore:
         read_only: bool = False,
         create: bool = False,
         person_rows: PersonRows | None = None,
+        cdm_rows: CdmRows | None = None,
     ) -> None:
         self.path = path
         self.schema = schema
@@ -123,6 +129,7 @@ class IndexStore:
         self.read_only = read_only
         self.create = create and not read_only
         self.person_rows = person_rows
+        self.cdm_rows = cdm_rows
         self.series_part_instances = SERIES_PART_INSTANCES  # roll-ups in parts beyond these
         self.study_part_series = STUDY_PART_SERIES
         self._con: duckdb.DuckDBPyConnection | None = None
@@ -439,7 +446,8 @@ class IndexStore:
                 series, self.study_part_series,
             ):  # fmt: skip
                 con.execute(sql)
-            omop_tables.build(con, self.schema)  # image_occurrence, image_feature
+            with self.cdm_rows() if self.cdm_rows is not None else nullcontext() as sources:
+                omop_tables.build(con, self.schema, sources)  # image_occurrence, image_feature
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
