@@ -8,6 +8,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from imaging_data import synth_node
+
 CT_CHEST_CONTRAST = {
     "domain": "imaging",
     "modality": ["CT"],
@@ -81,4 +83,16 @@ def planted_tables(database: Path, truth: Path) -> dict[str, pd.DataFrame]:
         names += ["condition_occurrence", "drug_exposure", "measurement", "observation"]
         found = {name: con.table(name).df() for name in names}
     found["imaging_truth"] = pd.read_csv(truth / "series.csv", dtype=str, keep_default_na=False)
+    return found
+
+
+def indexed_sites(factory, sites: tuple[tuple[str, int, int], ...]) -> dict[str, dict]:
+    """Hospitals (name, persons, seed), each a synthetic CDM indexed with its own archive: the
+    data file's path and the planted truth of each."""
+    found = {}
+    for name, persons, seed in sites:
+        node = synth_node(factory.mktemp(name), persons, None, seed=seed)
+        database = node.fresh_database("indexed")
+        node.index(database, node.root / "headers.sqlite")
+        found[name] = {"path": database, "tables": planted_tables(database, node.truth)}
     return found

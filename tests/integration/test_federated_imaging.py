@@ -13,8 +13,7 @@ from fivesafes.client import FederationError
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.sdc import release_count
 from fivesafes.sdc.profiles import DEFAULT
-from imaging_cohorts import COHORTS, planted_tables
-from imaging_data import synth_node
+from imaging_cohorts import COHORTS, indexed_sites
 
 PICTURES, CT_CHEST_CONTRAST = COHORTS[0], COHORTS[1]
 BOTH = ["omop", "imaging"]
@@ -23,13 +22,7 @@ BOTH = ["omop", "imaging"]
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory) -> dict[str, dict]:
     """Two hospitals: each CDM indexed with its own archive; the planted truth of each."""
-    found = {}
-    for name, persons, seed in (("northfield", 1500, 21), ("riverside", 1000, 22)):
-        node = synth_node(tmp_path_factory.mktemp(name), persons, None, seed=seed)
-        database = node.fresh_database("indexed")
-        node.index(database, node.root / "headers.sqlite")
-        found[name] = {"path": database, "tables": planted_tables(database, node.truth)}
-    return found
+    return indexed_sites(tmp_path_factory, (("northfield", 1500, 21), ("riverside", 1000, 22)))
 
 
 def planted(sites: dict[str, dict], raw: dict) -> dict[str, int]:

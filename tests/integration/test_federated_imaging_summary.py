@@ -17,8 +17,7 @@ from federation import fs
 from fivesafes.client import FederationError
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.sdc.profiles import DEFAULT
-from imaging_cohorts import COHORTS, planted_tables
-from imaging_data import synth_node
+from imaging_cohorts import COHORTS, indexed_sites
 
 CT_CHEST_CONTRAST = COHORTS[1]
 EVERYONE = {"name": "everyone", "index": {"type": "fixed", "date": "2020-01-01"}}
@@ -30,13 +29,7 @@ YEAR = ("year",)
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory) -> dict[str, dict]:
     """Two hospitals: each CDM indexed with its own archive; the planted truth of each."""
-    found = {}
-    for name, persons, seed in (("northfield", 1200, 31), ("riverside", 800, 32)):
-        node = synth_node(tmp_path_factory.mktemp(name), persons, None, seed=seed)
-        database = node.fresh_database("indexed")
-        node.index(database, node.root / "headers.sqlite")
-        found[name] = {"path": database, "tables": planted_tables(database, node.truth)}
-    return found
+    return indexed_sites(tmp_path_factory, (("northfield", 1200, 31), ("riverside", 800, 32)))
 
 
 def start(harness, sites, *, domains: list[str]) -> tuple[str, str]:

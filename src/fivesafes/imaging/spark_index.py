@@ -64,6 +64,7 @@ from fivesafes.imaging.reading import Unreadable
 from fivesafes.imaging.report import MAX_EXAMPLES, IndexReport
 from fivesafes.imaging.rules import Rules
 from fivesafes.imaging.spark_rollups import omop_tables_of, series_of, spark_schema, studies_of
+from fivesafes.imaging.store import chunks
 from fivesafes.imaging.walk import WalkProblem, roots_of, walk
 from fivesafes.imaging.worker import Read, read_files
 from fivesafes.protocol.errors import Conflict
@@ -289,7 +290,7 @@ def _walk(
     mine = [os.path.abspath(p) for p in own]
     found = 0
     with pq.ParquetWriter(target, _WALK_SCHEMA) as writer:
-        for chunk in _chunks(walk(roots), 100_000):
+        for chunk in chunks(walk(roots), 100_000):
             rows: list[tuple[int, str, int, int]] = []
             for item in chunk:
                 if isinstance(item, WalkProblem):
@@ -344,7 +345,7 @@ def read_batches(
         for batch in files:
             listed = batch.to_pydict()
             found = list(zip(*(listed[c] for c in _WALK_SCHEMA.names), strict=True))
-            for chunk in _chunks(found, 256):
+            for chunk in chunks(found, 256):
                 outcomes = read_files(
                     [(path, size, mtime) for _, path, size, mtime in chunk], today
                 )
@@ -562,17 +563,3 @@ class _Job:
 def _drop(headers: Path, part: int | None, paths: list[str]) -> None:
     with HeaderStore(headers / f"part-{part:05d}.sqlite") as store:
         store.replace((), drop=paths)
-
-
-# ---- helpers ------------------------------------------------------------------------------
-
-
-def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

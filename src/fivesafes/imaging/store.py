@@ -250,7 +250,7 @@ class IndexStore:
             "(k BIGINT, path VARCHAR, size BIGINT, mtime_ns BIGINT)"
         )
         k = 0
-        for chunk in _chunks(found, 50_000):
+        for chunk in chunks(found, 50_000):
             rows = list(chunk)
             batch = pa.table(
                 {
@@ -517,7 +517,8 @@ def _columns(
     return pa.Table.from_arrays([pa.array(by_name[f.name], f.type) for f in schema], schema=schema)
 
 
-def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+def chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """``rows`` in lists of ``size`` (the last may be shorter)."""
     chunk: list[Any] = []
     for row in rows:
         chunk.append(row)
