@@ -69,7 +69,7 @@ from fivesafes.cohorts.to_circe import to_circe
 from fivesafes.data.engines import open_omop
 from fivesafes.data.source import DuckDBSource, OmopDatabase, PostgresSource, Source, SparkSource
 from fivesafes.data.synth import generate
-from record import DOCS, machine, peak_rss_mib, update_section
+from record import DOCS, machine, peak_rss_mib, process_peak_mib, timed, update_section
 
 SECTION = "cohort-scale"
 GOAL_SECONDS = 5.0
@@ -306,27 +306,6 @@ class Result:
         return statistics.median(self.warm) if self.warm else None
 
 
-def _vm_hwm_mib(pid: int) -> float | None:
-    """The peak RSS of another process (VmHWM), if it can be read."""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return None
-
-
-def _timed(fn: Callable[[], int], runs: int, result: Result) -> None:
-    started = time.perf_counter()
-    result.count = fn()
-    result.cold = time.perf_counter() - started
-    for _ in range(runs):
-        started = time.perf_counter()
-        n = fn()
-        result.warm.append(time.perf_counter() - started)
-        if n != result.count:
-            raise AssertionError(f"a warm run counted {n}, the first {result.count}")
-
-
 def _source(job: Job) -> Source:
     if job.engine == "duckdb":
         return DuckDBSource(engine="duckdb", path=Path(job.location))
@@ -396,7 +375,7 @@ def measure_ours(job: Job) -> Result:
         if job.engine == "postgres":
             result.settings = _postgres_settings(db.backend.raw_sql, job)
         try:
-            _timed(lambda: count(db, cohort), job.runs, result)  # type: ignore[arg-type]
+            timed(lambda: count(db, cohort), job.runs, result)  # type: ignore[arg-type]
         except Exception as exc:
             if not _is_timeout(exc):
                 raise
@@ -405,7 +384,7 @@ def measure_ours(job: Job) -> Result:
             profiles = [_profile(db, cohort) for _ in range(3)]  # type: ignore[arg-type]
             result.profile = {k: statistics.median(p[k] for p in profiles) for k in profiles[0]}
         if job.engine == "postgres":
-            result.engine_peak_mib = _vm_hwm_mib(db.backend.con.info.backend_pid)
+            result.engine_peak_mib = process_peak_mib(db.backend.con.info.backend_pid)
             result.engine_peak_what = "PostgreSQL backend"
         if job.engine == "spark":
             _spark_peak(db.backend._session, result)
@@ -419,7 +398,7 @@ def _spark_peak(session: Any, result: Result) -> None:
         for k in ("spark.master", "spark.driver.memory", "spark.sql.shuffle.partitions")
     }
     with contextlib.suppress(AttributeError):
-        result.engine_peak_mib = _vm_hwm_mib(session.sparkContext._gateway.proc.pid)
+        result.engine_peak_mib = process_peak_mib(session.sparkContext._gateway.proc.pid)
         result.engine_peak_what = "JVM"
 
 
@@ -443,7 +422,7 @@ def measure_circepy_sql(job: Job) -> Result:
             _run_statements(con.execute, statements)
             return int(con.execute(COUNT_SQL).fetchone()[0])  # type: ignore[index]
 
-        _timed(run_duckdb, job.runs, result)
+        timed(run_duckdb, job.runs, result)
         con.close()
     elif job.engine == "postgres":
         import psycopg
@@ -456,8 +435,8 @@ def measure_circepy_sql(job: Job) -> Result:
                 _run_statements(pg.execute, statements)
                 return int(pg.execute(COUNT_SQL).fetchone()[0])  # type: ignore[index]
 
-            _timed(run_postgres, job.runs, result)
-            result.engine_peak_mib = _vm_hwm_mib(pg.info.backend_pid)
+            timed(run_postgres, job.runs, result)
+            result.engine_peak_mib = process_peak_mib(pg.info.backend_pid)
             result.engine_peak_what = "PostgreSQL backend"
     else:
         measure_spark_sql(job, circe, result)
@@ -503,9 +482,9 @@ def measure_spark_sql(job: Job, circe: dict[str, Any], result: Result) -> None:
         session.sql("TRUNCATE TABLE results.cohort")
         adapted = adapt_for_plain_spark(statements)
         result.adapted = SPARK_ADAPTATION
-        _timed(lambda: run(adapted), job.runs, result)
+        timed(lambda: run(adapted), job.runs, result)
     else:
-        _timed(lambda: run(statements), job.runs, result)
+        timed(lambda: run(statements), job.runs, result)
     _spark_peak(session, result)
 
 

@@ -63,7 +63,7 @@ import duckdb
 from bench_imaging_index import SCOTLAND, WEEK_SECONDS, projection
 from bench_imaging_index import SECTION as INDEX_SECTION
 from fivesafes.cohorts.criteria import Cohort
-from record import DOCS, machine, peak_rss_mib, update_section
+from record import DOCS, machine, peak_rss_mib, process_peak_mib, timed, update_section
 
 SECTION = "imaging-cohort"
 GOAL_SECONDS = 5.0
@@ -700,27 +700,6 @@ class Result:
         return statistics.median(self.warm) if self.warm else None
 
 
-def vm_hwm_mib(pid: int) -> float | None:
-    """Another process's peak RSS (``VmHWM``), if it can be read."""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return None
-
-
-def timed(fn: Callable[[], int], runs: int, result: Result) -> None:
-    started = time.perf_counter()
-    result.count = fn()
-    result.cold = time.perf_counter() - started
-    for _ in range(runs):
-        started = time.perf_counter()
-        n = fn()
-        result.warm.append(time.perf_counter() - started)
-        if n != result.count:
-            raise AssertionError(f"a warm run counted {n}, the first {result.count}")
-
-
 def measure_platform(job: Job, result: Result) -> None:
     from fivesafes.analyses.count.node import count_persons
     from fivesafes.data.engines import open_omop
@@ -745,7 +724,7 @@ def measure_platform(job: Job, result: Result) -> None:
         if job.profile:
             result.profile = profile(db)
         if job.engine == "postgres":
-            result.engine_peak_mib = vm_hwm_mib(db.backend.con.info.backend_pid)
+            result.engine_peak_mib = process_peak_mib(db.backend.con.info.backend_pid)
             result.engine_peak_what = "backend"
         if job.engine == "spark":
             spark_peak(db.backend._session, result)
@@ -766,7 +745,7 @@ def measure_reference(job: Job, result: Result) -> None:
         with psycopg.connect(job.location, autocommit=True, options=options) as pg:
             result.opened = time.perf_counter() - started
             timed(lambda: int(pg.execute(REFERENCE_SQL).fetchone()[0]), job.runs, result)  # type: ignore[index]
-            result.engine_peak_mib = vm_hwm_mib(pg.info.backend_pid)
+            result.engine_peak_mib = process_peak_mib(pg.info.backend_pid)
             result.engine_peak_what = "backend"
     else:
         from fivesafes.data.source import SparkSource
@@ -791,7 +770,7 @@ def duckdb_settings(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 def spark_peak(session: Any, result: Result) -> None:
     with contextlib.suppress(AttributeError):
-        result.engine_peak_mib = vm_hwm_mib(session.sparkContext._gateway.proc.pid)
+        result.engine_peak_mib = process_peak_mib(session.sparkContext._gateway.proc.pid)
         result.engine_peak_what = "JVM"
 
 

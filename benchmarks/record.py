@@ -14,7 +14,10 @@ from __future__ import annotations
 import os
 import platform
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 TITLE = "# Benchmarks"
@@ -45,6 +48,37 @@ def peak_rss_mib() -> float:
     import resource  # not on every platform; only reached without /proc
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def process_peak_mib(pid: int) -> float | None:
+    """Another process's peak resident set size (``VmHWM``) in MiB, if it can be read."""
+    hwm = _proc_field(f"/proc/{pid}/status", "VmHWM")
+    try:
+        return int(hwm.split()[0]) / 1024 if hwm else None
+    except (ValueError, IndexError):
+        return None
+
+
+class Timed(Protocol):
+    """A measurement's result as :func:`timed` fills it."""
+
+    count: int | None
+    cold: float | None
+    warm: list[float]
+
+
+def timed(fn: Callable[[], int], runs: int, result: Timed) -> None:
+    """Run ``fn`` once (``result.cold``, its answer ``result.count``), then ``runs`` more times
+    (``result.warm``); a warm run that answers otherwise is an error."""
+    started = time.perf_counter()
+    result.count = fn()
+    result.cold = time.perf_counter() - started
+    for _ in range(runs):
+        started = time.perf_counter()
+        n = fn()
+        result.warm.append(time.perf_counter() - started)
+        if n != result.count:
+            raise AssertionError(f"a warm run counted {n}, the first {result.count}")
 
 
 def machine_facts() -> dict[str, str]:

@@ -79,10 +79,7 @@ def imaging_events(criterion: ImagingCriterion, truth: pd.DataFrame) -> list[tup
             continue
         if criterion.min_slices is not None and int(row["n_instances"]) < criterion.min_slices:
             continue
-        window = criterion.window
-        if window is not None and window.start is not None and day < window.start:
-            continue
-        if window is not None and window.end is not None and day > window.end:
+        if not _within(day, criterion.window):
             continue
         found.append((int(row["person_id"]), day))
     return found
@@ -101,10 +98,7 @@ def matching_events(
         day = pd.Timestamp(row[date_column]).date()
         if int(row[concept_column]) not in wanted:
             continue
-        window = criterion.window
-        if window is not None and window.start is not None and day < window.start:
-            continue
-        if window is not None and window.end is not None and day > window.end:
+        if not _within(day, criterion.window):
             continue
         if isinstance(criterion, MeasurementCriterion) and not _measurement_fits(criterion, row):
             continue
@@ -114,6 +108,15 @@ def matching_events(
                 continue
         found.append((int(row["person_id"]), day))
     return found
+
+
+def _within(day: date, window: Any) -> bool:
+    """Whether ``day`` is within the calendar ``window`` (None: all time)."""
+    if window is None:
+        return True
+    return (window.start is None or day >= window.start) and (
+        window.end is None or day <= window.end
+    )
 
 
 def _measurement_fits(criterion: MeasurementCriterion, row: dict[str, Any]) -> bool:

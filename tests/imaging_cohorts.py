@@ -96,3 +96,13 @@ def indexed_sites(factory, sites: tuple[tuple[str, int, int], ...]) -> dict[str,
         node.index(database, node.root / "headers.sqlite")
         found[name] = {"path": database, "tables": planted_tables(database, node.truth)}
     return found
+
+
+def imaging_federation(harness, sites: dict[str, dict], *, domains: list[str]) -> tuple[str, str]:
+    """A hub and a node per site of :func:`indexed_sites`; alice's token and a project asking
+    for ``domains``, approved at every node."""
+    harness.start_hub()
+    for name, site in sites.items():
+        harness.add_node(name, {"engine": "duckdb", "path": str(site["path"])})
+    token = harness.researcher()
+    return token, harness.project(["alice"], list(sites), data_domains=domains)

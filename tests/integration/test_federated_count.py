@@ -12,6 +12,7 @@ from fivesafes.cohorts.criteria import Cohort
 from fivesafes.data.engines import open_omop
 from fivesafes.data.source import parse_data_source
 from fivesafes.data.synth import concepts as c
+from fivesafes.demo.cohorts import CT_CHEST_SMOKERS
 from fivesafes.sdc import release_count
 from fivesafes.sdc.profiles import DEFAULT
 
@@ -19,19 +20,7 @@ LUNG_CANCER = {
     "name": "lung cancer",
     "criteria": [{"domain": "condition", "concepts": [c.LUNG_CANCER]}],
 }
-SMOKERS_55_65 = {
-    "name": "smokers 55-65 at CT chest",
-    "index": {"type": "first_event", "criterion": 0},
-    "age": {"min": 55, "max": 65},
-    "criteria": [
-        {"domain": "procedure", "concepts": [c.CT_CHEST]},
-        {
-            "domain": "observation",
-            "concepts": [c.TOBACCO_SMOKING_STATUS],
-            "value_concepts": [c.CURRENT_SMOKER],
-        },
-    ],
-}
+SMOKERS_55_65 = CT_CHEST_SMOKERS[1]  # the clinical cohort the benchmarks count
 
 
 def true_count(path, cohort) -> int:

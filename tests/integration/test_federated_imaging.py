@@ -13,7 +13,7 @@ from fivesafes.client import FederationError
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.sdc import release_count
 from fivesafes.sdc.profiles import DEFAULT
-from imaging_cohorts import COHORTS, indexed_sites
+from imaging_cohorts import COHORTS, imaging_federation, indexed_sites
 
 PICTURES, CT_CHEST_CONTRAST = COHORTS[0], COHORTS[1]
 BOTH = ["omop", "imaging"]
@@ -30,16 +30,8 @@ def planted(sites: dict[str, dict], raw: dict) -> dict[str, int]:
     return {name: len(reference_persons(site["tables"], cohort)) for name, site in sites.items()}
 
 
-def start(harness, sites, *, domains: list[str]) -> tuple[str, str]:
-    harness.start_hub()
-    for name, site in sites.items():
-        harness.add_node(name, {"engine": "duckdb", "path": str(site["path"])})
-    token = harness.researcher()
-    return token, harness.project(["alice"], list(sites), data_domains=domains)
-
-
 def test_count_attrition_and_characterise_of_an_imaging_cohort(harness, sites):
-    token, project = start(harness, sites, domains=BOTH)
+    token, project = imaging_federation(harness, sites, domains=BOTH)
     truth = planted(sites, CT_CHEST_CONTRAST)
     assert min(truth.values()) >= 20  # large enough to be released at every node
     expected = {name: release_count(n, DEFAULT) for name, n in truth.items()}
@@ -79,7 +71,7 @@ def test_count_attrition_and_characterise_of_an_imaging_cohort(harness, sites):
 
 
 def test_a_project_without_the_imaging_domain_cannot_ask_about_imaging(harness, sites):
-    token, project = start(harness, sites, domains=["omop"])
+    token, project = imaging_federation(harness, sites, domains=["omop"])
     with harness.federation(token, project) as fed:
         with pytest.raises(FederationError, match="does not ask for the data domain imaging"):
             fed.count(CT_CHEST_CONTRAST, timeout=30)

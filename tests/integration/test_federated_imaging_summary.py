@@ -17,7 +17,7 @@ from federation import fs
 from fivesafes.client import FederationError
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.sdc.profiles import DEFAULT
-from imaging_cohorts import COHORTS, indexed_sites
+from imaging_cohorts import COHORTS, imaging_federation, indexed_sites
 
 CT_CHEST_CONTRAST = COHORTS[1]
 EVERYONE = {"name": "everyone", "index": {"type": "fixed", "date": "2020-01-01"}}
@@ -30,14 +30,6 @@ YEAR = ("year",)
 def sites(tmp_path_factory) -> dict[str, dict]:
     """Two hospitals: each CDM indexed with its own archive; the planted truth of each."""
     return indexed_sites(tmp_path_factory, (("northfield", 1200, 31), ("riverside", 800, 32)))
-
-
-def start(harness, sites, *, domains: list[str]) -> tuple[str, str]:
-    harness.start_hub()
-    for name, site in sites.items():
-        harness.add_node(name, {"engine": "duckdb", "path": str(site["path"])})
-    token = harness.researcher()
-    return token, harness.project(["alice"], list(sites), data_domains=domains)
 
 
 def half_up(n: int, base: int) -> int:
@@ -84,7 +76,7 @@ def listed(groups: list[dict], keys: tuple[str, ...]) -> dict[tuple, tuple]:
 
 
 def test_imaging_summary_per_node_and_pooled(harness, sites, tmp_path):
-    token, project = start(harness, sites, domains=BOTH)
+    token, project = imaging_federation(harness, sites, domains=BOTH)
     with harness.federation(token, project) as fed:
         result = fed.imaging_summary(CT_CHEST_CONTRAST, timeout=90)
         csv = fed.result_csv(result.task_id)
@@ -127,7 +119,7 @@ def test_imaging_summary_per_node_and_pooled(harness, sites, tmp_path):
 
 
 def test_a_project_without_the_imaging_domain_is_refused(harness, sites):
-    token, project = start(harness, sites, domains=["omop"])
+    token, project = imaging_federation(harness, sites, domains=["omop"])
     with harness.federation(token, project) as fed:
         with pytest.raises(
             FederationError, match=r"The project does not ask for the data domain imaging\."
