@@ -339,8 +339,8 @@ def report(made: dict[str, Any], rounds: list[dict[str, dict[str, Any]]], loads:
         f"{by_cpu:.2f}{TIMES} the plain loop (an upper bound: the workers and the writing "
         "process must also overlap perfectly).",
         f"- index with 1 process / plain loop: {best['index-1'] / best['plain']:.2f}{TIMES}; "
-        f"the reading phase alone with 2 workers (walk and roll-up left out): {reading:,.0f} "
-        "files/s.",
+        f"the reading phase alone with 2 workers (the roll-up left out; on a first run the "
+        f"walk goes on while the workers read): {reading:,.0f} files/s.",
         "",
         f"Projected to the Scottish archive (PICTURES: 1{DASH}3 billion instances), at the "
         f"measured rate of one index process ({per_core:,.0f} files/s per core, this machine, "

@@ -71,7 +71,9 @@ class HeaderStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if created:  # readable by its owner only, from the first byte
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        self._db = sqlite3.connect(self.path, isolation_level=None)
+        # one thread at a time, but not always the one that opened it: an index run writes
+        # its batches on a thread of their own (fivesafes.imaging.index)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(SCHEMA)

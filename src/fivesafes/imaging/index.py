@@ -6,12 +6,14 @@ A run, step by step (docs/imaging.md, "Resumability"):
 1. **Find.** The walk (:mod:`fivesafes.imaging.walk`) lists every file with its size and
    modification time; against ``imaging_files`` that splits them into new, changed and
    unchanged. Unchanged files are not read again; files indexed before and gone now leave the
-   index (and the header store).
+   index (and the header store). On a first run (nothing known under the walked paths) there
+   is nothing to compare or remove: every file is new, and is read as the walk finds it.
 2. **Read.** The files to read go, in walk order, to ``workers`` processes in small tasks (at
    most a few per worker in flight, so memory stays bounded whatever the archive's size); each
    worker reads headers only (:mod:`fivesafes.imaging.reading`) and judges the values
    (:mod:`fivesafes.imaging.project`). Results come back in walk order.
-3. **Write.** Every ``batch_files`` files: the kept headers go to the restricted store
+3. **Write.** Every ``batch_files`` files, on a thread of its own while the results of the next
+   batch come in: the kept headers go to the restricted store
    (:mod:`fivesafes.imaging.headers`), then one DuckDB transaction drops the rows of files read
    again and adds the new instance rows and every file's state. A killed run loses at most the
    batch in flight: the next run reads those files again, and only those.
@@ -19,8 +21,10 @@ A run, step by step (docs/imaging.md, "Resumability"):
    body part and contrast, and each series' patient pseudonym linked to a ``person_id``.
 
 Duplicates: a SOPInstanceUID already in the index (or earlier in the same batch) is not added
-again; the file is recorded as a ``duplicate``, ``same_header`` (a copy) or
-``different_header`` (a conflict: the first indexed is kept). Within a run, files are taken in
+again (whether the index holds it is answered from the hashes of its UIDs the run keeps,
+:mod:`fivesafes.imaging.seen`, without a scan of the index each batch); the file is recorded
+as a ``duplicate``, ``same_header`` (a copy) or ``different_header`` (a conflict: the first
+indexed is kept). Within a run, files are taken in
 walk order, so "first" is the same whether a run was interrupted or not.
 
 A PatientID never leaves this module: the caller's ``pseudonym_of`` (the node's keyed
@@ -32,7 +36,10 @@ unlinked. No person is ever guessed.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -44,7 +51,7 @@ import duckdb
 
 from fivesafes.imaging.headers import HeaderStore, StoredHeader
 from fivesafes.imaging.project import Instance
-from fivesafes.imaging.reading import Unreadable
+from fivesafes.imaging.reading import FileStat, Unreadable
 from fivesafes.imaging.report import IndexReport
 from fivesafes.imaging.rules import Rules
 from fivesafes.imaging.store import CdmRows, FileRow, IndexStore, PersonRows, Todo
@@ -95,9 +102,21 @@ def index_archive(
     own = {os.path.abspath(p) for f in (database, header_store) for p in _companions(f)}
 
     def read(store: IndexStore, headers: HeaderStore) -> None:
-        _find(store, headers, roots, own, report, tell)
+        walking = _Walking()
+        if store.knows_under(roots):
+            _find(store, headers, roots, own, report, tell)
+            todo: Iterator[Todo] = store.todo()
+            walking.finished = True
+        else:  # a first run: every file found is new, read while the walk goes on
+            todo = (
+                Todo(f.path, f.size, f.mtime_ns, False) for f in _walk(roots, own, report, walking)
+            )
+
+        def total() -> int | None:
+            return report.new + report.changed if walking.finished else None
+
         reading = time.perf_counter()
-        _read(store, headers, report, report.run_id, today, options, pseudonym_of, tell)
+        _read(store, headers, report, todo, total, today, options, pseudonym_of, tell)
         report.reading_seconds = time.perf_counter() - reading
 
     with (
@@ -155,6 +174,31 @@ def _companions(path: Path) -> list[Path]:
     ]
 
 
+@dataclass
+class _Walking:
+    finished: bool = False
+
+
+def _walk(
+    roots: list[str], own: set[str], report: IndexReport, walking: _Walking | None = None
+) -> Iterator[FileStat]:
+    """The files under ``roots`` but the run's ``own`` (the index and the header store, if
+    they sit under a walked folder), counted in ``report.found``. With ``walking`` (a first
+    run: nothing known under ``roots``, so the caller reads the files as they come) each is
+    new, and ``walking.finished`` is set at the end."""
+    for item in walk(roots):
+        if isinstance(item, WalkProblem):
+            report.note_walk_problem(item.path, item.problem)
+            continue
+        if item.path in own:
+            continue
+        report.found += 1
+        yield item
+    if walking is not None:
+        report.new = report.found
+        walking.finished = True
+
+
 def _find(
     store: IndexStore,
     headers: HeaderStore,
@@ -163,25 +207,16 @@ def _find(
     report: IndexReport,
     tell: Progress,
 ) -> None:
-    """Walk ``roots`` (leaving out the run's ``own`` files: the index and the header store, if
-    they sit under a walked folder) and plan what to read."""
-    found = 0
+    """Walk ``roots`` and plan what to read against what was read before."""
 
     def files() -> Iterator[tuple[str, int, int]]:
-        nonlocal found
-        for item in walk(roots):
-            if isinstance(item, WalkProblem):
-                report.note_walk_problem(item.path, item.problem)
-                continue
-            if item.path in own:
-                continue
-            found += 1
-            if found % 5000 == 0:
-                tell("finding files", found, None)
+        for item in _walk(roots, own, report):
+            if report.found % 5000 == 0:
+                tell("finding files", report.found, None)
             yield (item.path, item.size, item.mtime_ns)
 
     plan = store.plan(files(), roots)
-    tell("finding files", found, None)
+    tell("finding files", report.found, None)
     if plan.removed:
         headers.replace((), drop=plan.removed)
     report.found, report.new, report.changed = plan.found, plan.new, plan.changed
@@ -192,27 +227,75 @@ def _read(
     store: IndexStore,
     headers: HeaderStore,
     report: IndexReport,
-    run_id: str,
+    todo: Iterator[Todo],
+    total: Callable[[], int | None],
     today: date,
     options: IndexOptions,
     pseudonym_of: Pseudonymise,
     tell: Progress,
 ) -> None:
-    total = report.new + report.changed
-    workers = options.workers if total >= options.workers * options.pool_from else 1
-    tell("reading headers", 0, total)
+    """Read ``todo`` (``total()``: how many, None while a first run's walk goes on), the
+    batches written on a thread of their own while this one collects what the workers read."""
+    least = options.workers * options.pool_from  # files to read before workers pay
+    head = list(itertools.islice(todo, least))
+    workers = options.workers if len(head) >= least else 1
+    tell("reading headers", 0, total())
     batch: list[tuple[Todo, Outcome]] = []
     pseudonyms = Pseudonyms(pseudonym_of)
-    with store.writing_batches():
-        for item in read_in_order(store.todo(), today, workers):
-            batch.append(item)
-            if len(batch) >= options.batch_files:
-                _write_files(store, headers, batch, report, run_id, pseudonyms)
-                batch = []
-                tell("reading headers", report.read, total)
-        if batch:
-            _write_files(store, headers, batch, report, run_id, pseudonyms)
-            tell("reading headers", report.read, total)
+    run_id = report.run_id
+    with store.writing_batches(), store.on_own_connection() as own:
+        own.remember_uids()
+
+        def write(batch: list[tuple[Todo, Outcome]]) -> None:
+            _write_files(own, headers, batch, report, run_id, pseudonyms)
+
+        with _Writer(write) as writer:
+            for item in read_in_order(itertools.chain(head, todo), today, workers):
+                batch.append(item)
+                if len(batch) >= options.batch_files:
+                    writer.put(batch)
+                    batch = []
+                    tell("reading headers", report.read, total())
+            if batch:
+                writer.put(batch)
+    tell("reading headers", report.read, total())
+
+
+class _Writer:
+    """Writes batches, in the order given, on a thread of its own: DuckDB and SQLite let go of
+    the interpreter while they write and commit, so the thread that hands them over goes on
+    collecting the workers' results meanwhile. At most one batch waits; the first failure
+    stops the writing and is raised in the handing thread. Leaving waits for the batch being
+    written: a batch is written whole or not at all."""
+
+    def __init__(self, write: Callable[[list[tuple[Todo, Outcome]]], None]) -> None:
+        self.write = write
+        self.waiting: queue.Queue[list[tuple[Todo, Outcome]] | None] = queue.Queue(maxsize=1)
+        self.failed: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="imaging-index-writer")
+
+    def __enter__(self) -> _Writer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        self.waiting.put(None)
+        self.thread.join()
+        if kind is None and self.failed is not None:
+            raise self.failed
+
+    def put(self, batch: list[tuple[Todo, Outcome]]) -> None:
+        if self.failed is not None:
+            raise self.failed
+        self.waiting.put(batch)
+
+    def _run(self) -> None:
+        while (batch := self.waiting.get()) is not None:
+            if self.failed is None:
+                try:
+                    self.write(batch)
+                except BaseException as exc:  # noqa: BLE001 - raised in the handing thread
+                    self.failed = exc
 
 
 def _write_files(

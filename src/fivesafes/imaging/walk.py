@@ -52,16 +52,26 @@ def _file(path: str) -> FileStat | WalkProblem:
 
 
 def _folder(folder: str) -> Iterator[FileStat | WalkProblem]:
-    try:
-        with os.scandir(folder) as listing:
-            entries = sorted(listing, key=lambda e: e.name)
-    except OSError as exc:
-        yield WalkProblem(folder, f"the folder cannot be listed ({type(exc).__name__})")
+    """Depth first, each folder's entries by name; a stack of listings rather than nested
+    generators, whose every file would pass up through one generator per level."""
+    listings: list[Iterator[os.DirEntry[str]]] = []
+    listed = _listing(folder)
+    if isinstance(listed, WalkProblem):
+        yield listed
         return
-    for entry in entries:
+    listings.append(listed)
+    while listings:
+        entry = next(listings[-1], None)
+        if entry is None:
+            listings.pop()
+            continue
         try:
             if entry.is_dir(follow_symlinks=False):
-                yield from _folder(entry.path)
+                listed = _listing(entry.path)
+                if isinstance(listed, WalkProblem):
+                    yield listed
+                else:
+                    listings.append(listed)
                 continue
             if not entry.is_file():  # a socket, a device, a broken or folder link
                 continue
@@ -76,6 +86,18 @@ def _folder(folder: str) -> Iterator[FileStat | WalkProblem]:
             yield WalkProblem(entry.path, f"cannot be read ({type(exc).__name__})")
             continue
         yield FileStat(entry.path, info.st_size, info.st_mtime_ns)
+
+
+def _listing(folder: str) -> Iterator[os.DirEntry[str]] | WalkProblem:
+    try:
+        with os.scandir(folder) as listing:
+            return iter(sorted(listing, key=_name))
+    except OSError as exc:
+        return WalkProblem(folder, f"the folder cannot be listed ({type(exc).__name__})")
+
+
+def _name(entry: os.DirEntry[str]) -> str:
+    return entry.name
 
 
 def _storable(path: str) -> bool:
