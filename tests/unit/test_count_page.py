@@ -6,6 +6,7 @@ refused, and the total."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from html.parser import HTMLParser
 
 from fivesafes.hub.results import shown
@@ -67,3 +68,27 @@ def test_each_cell_of_the_count_table_says_one_thing():
         ["lakeside", "refused", "—", "not included", "Not approved here."],
         ["total", "complete", "340", "released, rounded to 10", "1 node(s) not included"],
     ]  # fmt: skip
+
+
+def test_words_align_left_and_figures_right():
+    """Cells of a column of words (a node, a modality) are marked ``text`` (left-aligned by
+    portal.css); figures, suppressed or not, stay right-aligned."""
+    import re
+
+    import pandas as pd
+
+    from fivesafes.analyses.results.page import table
+
+    frame = pd.DataFrame(
+        {"modality": ["CT", "MR"], "persons": pd.array([40, None], "Int64"), "p": [0.5, 0.25]}
+    )
+    html = table("t", frame, missing="suppressed").html
+    body = html.partition("<tbody>")[2]
+    rows = re.findall(r"<tr>(.*?)</tr>", body, flags=re.DOTALL)
+    cells = [re.findall(r"<td( class=\"text\")?>([^<]*)</td>", row) for row in rows]
+    assert cells == [
+        [(' class="text"', "CT"), ("", "40"), ("", "0.5000")],
+        [(' class="text"', "MR"), ("", "suppressed"), ("", "0.2500")],
+    ]
+    css = (Path(__file__).parents[2] / "src/fivesafes/web/static/portal.css").read_text()
+    assert "table.result td.text { text-align: left; }" in css

@@ -385,7 +385,7 @@ def test_the_result_reads_as_tables_text_and_csv(database):
     ]
     assert len(page.details) == 4
     csv = result_csv(page)
-    assert csv.startswith("table,modality,body_part,contrast,persons,series,studies,not from")
+    assert csv.startswith("table,modality,body part,contrast,persons,series,studies,not from")
     assert "Series by year" in csv and "not included" not in csv
     with pytest.raises(ValueError, match="kind"):
         result.to_frame("site")

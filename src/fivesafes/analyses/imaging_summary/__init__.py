@@ -57,6 +57,7 @@ __all__ = [
     "released_groups",
 ]
 
+PAGE_LABELS = {"body_part": "body part"}  # the frame's column as the page names it
 CAPTIONS = {
     "kind": "Series by modality, body part and contrast",
     "year": "Series by year (of the series, else the study)",
@@ -169,12 +170,12 @@ class ImagingSummary(Analysis):
             "others (at least)"
         )
         for by in ("kind", "year"):
-            frame = result.to_frame(by)
+            frame = result.to_frame(by).rename(columns=PAGE_LABELS)
             if not frame.empty:
                 page.tables.append(table(CAPTIONS[by], frame, missing="suppressed"))
         for node in sorted(result.nodes):
             for by in ("kind", "year"):
-                own = result.to_frame(by, node)
+                own = result.to_frame(by, node).rename(columns=PAGE_LABELS)
                 if not own.empty:
                     caption = f"{node}: {CAPTIONS[by][0].lower()}{CAPTIONS[by][1:]}"
                     page.details.append(table(caption, own, missing="suppressed"))

@@ -4,6 +4,7 @@ analysis's ``show`` fills (``fivesafes.analyses.plugin.Analysis.show``), and how
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,7 +84,10 @@ def table(caption: str, frame: Any, *, missing: str = "—", index: bool = False
         index=frame.index,
         columns=frame.columns,
     )
-    html = shown.to_html(index=index, classes="compact result", border=0, escape=True)
+    html = _text_cells(
+        shown.to_html(index=index, classes="compact result", border=0, escape=True),
+        [not _numeric(frame[name]) for name in frame.columns],
+    )
     labels = [label(name) for name in shown.index.names] if index else []
     header = (*labels, *(label(name) for name in shown.columns))
     several = shown.index.nlevels > 1
@@ -93,6 +97,27 @@ def table(caption: str, frame: Any, *, missing: str = "—", index: bool = False
         for key, values in zip(keys, shown.itertuples(index=False, name=None), strict=True)
     )
     return Table(caption, html, header, rows)
+
+
+def _numeric(column: Any) -> bool:
+    """Whether a column holds figures (numbers, intervals of them, or nothing), which the page
+    aligns right, rather than words (a node's name, a modality), which it aligns left."""
+    return all(not isinstance(value, str) for value in column)
+
+
+def _text_cells(html: str, text: list[bool]) -> str:
+    """``html`` (pandas' table) with each body cell of a column of words marked ``text``."""
+    if not any(text):
+        return html
+    head, _, body = html.partition("<tbody>")
+
+    def row(match: re.Match[str]) -> str:
+        cells = iter(text)
+        return re.sub(
+            "<td>", lambda _: '<td class="text">' if next(cells, False) else "<td>", match[0]
+        )
+
+    return head + "<tbody>" + re.sub(r"<tr>.*?</tr>", row, body, flags=re.DOTALL)
 
 
 def label(name: Any) -> str:
