@@ -6,8 +6,8 @@ refused, and the total."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from html.parser import HTMLParser
+from pathlib import Path
 
 from fivesafes.hub.results import shown
 from fivesafes.protocol.models import RunView, TaskView
