@@ -32,6 +32,7 @@ class AuditEventType(StrEnum):
     OPT_OUTS_REPLACED = "opt_outs_replaced"
     PATIENT_ACCOUNT_VIEWED = "patient_account_viewed"  # who looked; never whom, in clear
     IMAGING_INDEXED = "imaging_indexed"  # an operator indexed DICOM files: paths and counts
+    IMAGING_DEIDENTIFIED = "imaging_deidentified"  # an operator de-identified files: counts
     # both
     AUDIT_CHECKPOINT = "audit_checkpoint"  # the chain's head, signed with the service key
     # safe people: accounts at the hub and at each node (the same account code on both)

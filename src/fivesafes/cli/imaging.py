@@ -99,6 +99,30 @@ def _index_place(config: NodeConfig) -> tuple[Path, str | None]:
     return config.imaging.index_file, None
 
 
+@contextmanager
+def audited(service: Any, event: Any, *, by: str, details: dict[str, Any]) -> Iterator[None]:
+    """An operator's imaging action, audited in the node's log whatever its outcome (``ok``,
+    ``failed``, ``interrupted``) with ``details`` as they stand at the end; the node's service
+    stopped after."""
+    from fivesafes.audit.chain import append_event
+    from fivesafes.node.db import AUDIT
+
+    outcome = "failed"
+    try:
+        yield
+        outcome = "ok"
+    except KeyboardInterrupt:
+        outcome = "interrupted"
+        raise
+    finally:
+        service.unit(
+            lambda s: append_event(
+                s, AUDIT, event, by=by, outcome=outcome, node=service.name, details=details
+            )
+        )
+        service.stop()
+
+
 @app.command("index")
 def index(
     paths: Annotated[
@@ -160,13 +184,11 @@ def index(
     changed files, or series, only).
 
     The full headers go to the restricted header store; the run is audited."""
-    from fivesafes.audit.chain import append_event
     from fivesafes.audit.events import AuditEventType
     from fivesafes.data.source import SPARK_MASTER, DuckDBSource
     from fivesafes.imaging.index import IndexOptions, index_archive
     from fivesafes.imaging.publish import cdm_rows, person_rows, publish_index
     from fivesafes.imaging.rules import load_rules
-    from fivesafes.node.db import AUDIT
     from fivesafes.node.pseudonyms import load_key, pseudonym
     from fivesafes.node.setup import open_node
     from fivesafes.protocol.errors import InvalidRequest
@@ -185,9 +207,8 @@ def index(
     service = open_node(config)
     settings = service.config.imaging
     where = [dicomweb] if dicomweb else [str(p.resolve()) for p in paths or ()]
-    outcome = "failed"
     details: dict[str, Any] = {"paths": where}
-    try:
+    with audited(service, AuditEventType.IMAGING_INDEXED, by=actor, details=details):
         data = service.config.data
         in_data_file = isinstance(data, DuckDBSource)
         database, schema = _index_place(service.config)
@@ -205,7 +226,7 @@ def index(
             batch_files=batch_files or settings.batch_files,
             memory_limit=settings.memory_limit,
         )
-        with _bar() as tell:
+        with stage_bar() as tell:
             if spark:
                 found = _index_spark(
                     paths or [], service.config, mapping, pseudonym_of, master, tell
@@ -240,28 +261,11 @@ def index(
                 )
                 if not in_data_file:
                     publish_index(database, None, data)
-        details = {
+        details |= {
             **found.audit_details(),
             "engine": "spark" if spark else "local",
             "published_into": data.engine if spark or not in_data_file else None,
         }
-        outcome = "ok"
-    except KeyboardInterrupt:
-        outcome = "interrupted"
-        raise
-    finally:
-        service.unit(
-            lambda s: append_event(
-                s,
-                AUDIT,
-                AuditEventType.IMAGING_INDEXED,
-                by=actor,
-                outcome=outcome,
-                node=service.name,
-                details=details,
-            )
-        )
-        service.stop()
     if report_file is not None:
         if spark:
             from fivesafes.imaging.spark_index import problems
@@ -346,7 +350,7 @@ def _index_dicomweb(
 
 
 @contextmanager
-def _bar() -> Iterator[Callable[[str, int, int | None], None]]:
+def stage_bar() -> Iterator[Callable[[str, int, int | None], None]]:
     """A progress bar on standard error (only on a terminal), and the callback that moves it:
     each stage (finding files, reading headers, rolling up) starts its own count and speed."""
     bar = Progress(

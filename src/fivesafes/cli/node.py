@@ -14,7 +14,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from fivesafes.cli import imaging, node_people, node_portal, opt_out, patient_account
+from fivesafes.cli import (
+    imaging,
+    imaging_deid,
+    node_people,
+    node_portal,
+    opt_out,
+    patient_account,
+)
 from fivesafes.cli.gate_options import ProfileOption, RoundingBaseOption, ThresholdOption
 from fivesafes.cli.output import console, fail, report_new_key
 
@@ -30,6 +37,7 @@ app = typer.Typer(
 )
 app.add_typer(opt_out.app, name="opt-out")
 app.add_typer(imaging.app, name="imaging")  # the imaging index (cli/imaging.py)
+imaging.app.command("deid")(imaging_deid.deid)  # de-identification (cli/imaging_deid.py)
 node_people.register(app)  # the node's own accounts (cli/node_people.py)
 patient_account.register(app)  # the patient data account (cli/patient_account.py)
 node_portal.register(app)  # the node's web portal (cli/node_portal.py)

@@ -8,14 +8,13 @@ tuples (``Read``, ``project.Instance``, ``headers.StoredHeader``): the cheapest 
 
 from __future__ import annotations
 
-import multiprocessing
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import date
+from functools import partial
 from typing import NamedTuple, Protocol, TypeVar
 
 from fivesafes.imaging.headers import StoredHeader
+from fivesafes.imaging.pool import in_order
 from fivesafes.imaging.project import Instance, instance_of
 from fivesafes.imaging.reading import (
     SAID,
@@ -26,10 +25,6 @@ from fivesafes.imaging.reading import (
     quiet_pydicom,
     read_header,
 )
-
-TASK_FILES = 32  # files per task sent to a worker
-IN_FLIGHT_PER_WORKER = 16  # tasks queued per worker: bounds memory; enough to keep
-# workers reading while the writing process writes a batch (tens of ms)
 
 
 class Wanted(Protocol):
@@ -83,36 +78,10 @@ def _read_one(file: FileStat, today: date) -> Outcome:
 
 
 def read_in_order(todo: Iterable[W], today: date, workers: int) -> Iterator[tuple[W, Outcome]]:
-    """Each file of ``todo`` with its outcome, in ``todo``'s order; ``workers`` processes
-    (forkserver: a fresh interpreter, never a fork of a process holding DuckDB's threads)."""
-    tasks = _tasks(todo)
-    if workers <= 1:
-        for task in tasks:
-            yield from zip(task, read_files([_args(t) for t in task], today), strict=True)
-        return
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        pending: deque[tuple[list[W], Future[list[Outcome]]]] = deque()
-        for task in tasks:
-            pending.append((task, pool.submit(read_files, [_args(t) for t in task], today)))
-            if len(pending) >= workers * IN_FLIGHT_PER_WORKER:
-                done, future = pending.popleft()
-                yield from zip(done, future.result(), strict=True)
-        while pending:
-            done, future = pending.popleft()
-            yield from zip(done, future.result(), strict=True)
+    """Each file of ``todo`` with its outcome, in ``todo``'s order, read by ``workers``
+    processes (:func:`fivesafes.imaging.pool.in_order`)."""
+    return in_order(todo, partial(read_files, today=today), workers, given=_args)
 
 
 def _args(todo: Wanted) -> tuple[str, int, int]:
     return (todo.path, todo.size, todo.mtime_ns)
-
-
-def _tasks(todo: Iterable[W]) -> Iterator[list[W]]:
-    task: list[W] = []
-    for item in todo:
-        task.append(item)
-        if len(task) == TASK_FILES:
-            yield task
-            task = []
-    if task:
-        yield task
