@@ -34,12 +34,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from record import machine, peak_rss_mib, update_section
+from record import TreeWatch, machine, peak_rss_mib, update_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -165,61 +164,6 @@ def child(args: argparse.Namespace) -> int:
     result["peak_rss_self_mib"] = round(peak_rss_mib(), 1)
     print(json.dumps(result))
     return 0
-
-
-class TreeWatch:
-    """A process and all its descendants, sampled from /proc: the most resident memory they
-    held at once (summed), and the CPU time each used (the workers of a pool are children of
-    its forkserver, not of the measured process, so ``os.times`` would not count them)."""
-
-    def __init__(self, pid: int, every: float = 0.1) -> None:
-        self.pid, self.every = pid, every
-        self.peak = 0
-        self.cpu: dict[int, int] = {}  # pid -> user + system clock ticks, last seen
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._page = os.sysconf("SC_PAGE_SIZE")
-        self._tick = os.sysconf("SC_CLK_TCK")
-
-    def __enter__(self) -> TreeWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def cpu_seconds(self) -> float:
-        return sum(self.cpu.values()) / self._tick
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._sample()
-            self._stop.wait(self.every)
-
-    def _sample(self) -> None:
-        stats: dict[int, list[str]] = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    text = Path(f"/proc/{entry}/stat").read_text()
-                    stats[int(entry)] = text.rsplit(")", 1)[1].split()
-                except (OSError, IndexError):
-                    continue
-        tree, frontier = {self.pid}, [self.pid]
-        while frontier:
-            parent = frontier.pop()
-            for pid, fields in stats.items():
-                if fields[1] == str(parent) and pid not in tree:
-                    tree.add(pid)
-                    frontier.append(pid)
-        total = 0
-        for pid in tree & stats.keys():
-            fields = stats[pid]  # after the name: state, ppid, ..., utime (12), stime (13)
-            self.cpu[pid] = max(self.cpu.get(pid, 0), int(fields[11]) + int(fields[12]))
-            total += int(fields[21]) * self._page  # rss, in pages
-        self.peak = max(self.peak, total)
 
 
 def run_measurement(workdir: Path, what: str, workers: int = 1) -> dict[str, Any]:

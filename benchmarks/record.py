@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -118,3 +119,58 @@ def update_section(name: str, body: str, path: Path = DOCS, *, title: str = TITL
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
+
+
+class TreeWatch:
+    """A process and all its descendants, sampled from /proc: the most resident memory they
+    held at once (summed), and the CPU time each used (the workers of a pool are children of
+    its forkserver, not of the measured process, so ``os.times`` would not count them)."""
+
+    def __init__(self, pid: int, every: float = 0.1) -> None:
+        self.pid, self.every = pid, every
+        self.peak = 0
+        self.cpu: dict[int, int] = {}  # pid -> user + system clock ticks, last seen
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    def __enter__(self) -> TreeWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(self.cpu.values()) / self._tick
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self.every)
+
+    def _sample(self) -> None:
+        stats: dict[int, list[str]] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    text = Path(f"/proc/{entry}/stat").read_text()
+                    stats[int(entry)] = text.rsplit(")", 1)[1].split()
+                except (OSError, IndexError):
+                    continue
+        tree, frontier = {self.pid}, [self.pid]
+        while frontier:
+            parent = frontier.pop()
+            for pid, fields in stats.items():
+                if fields[1] == str(parent) and pid not in tree:
+                    tree.add(pid)
+                    frontier.append(pid)
+        total = 0
+        for pid in tree & stats.keys():
+            fields = stats[pid]  # after the name: state, ppid, ..., utime (12), stime (13)
+            self.cpu[pid] = max(self.cpu.get(pid, 0), int(fields[11]) + int(fields[12]))
+            total += int(fields[21]) * self._page  # rss, in pages
+        self.peak = max(self.peak, total)
