@@ -33,6 +33,8 @@ class AuditEventType(StrEnum):
     PATIENT_ACCOUNT_VIEWED = "patient_account_viewed"  # who looked; never whom, in clear
     IMAGING_INDEXED = "imaging_indexed"  # an operator indexed DICOM files: paths and counts
     IMAGING_DEIDENTIFIED = "imaging_deidentified"  # an operator de-identified files: counts
+    EXTRACTION_APPROVED = "extraction_approved"  # a custodian's: the profile and option names
+    EXTRACTION_REVOKED = "extraction_revoked"  # the option names revoked, and why
     # both
     AUDIT_CHECKPOINT = "audit_checkpoint"  # the chain's head, signed with the service key
     # safe people: accounts at the hub and at each node (the same account code on both)

@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from fivesafes.cli import (
+    extraction,
     imaging,
     imaging_deid,
     node_people,
@@ -36,6 +37,7 @@ app = typer.Typer(
     help="Set up and run a node; approve projects as its custodian.", no_args_is_help=True
 )
 app.add_typer(opt_out.app, name="opt-out")
+app.add_typer(extraction.app, name="extraction")  # extraction approvals (cli/extraction.py)
 app.add_typer(imaging.app, name="imaging")  # the imaging index (cli/imaging.py)
 imaging.app.command("deid")(imaging_deid.deid)  # de-identification (cli/imaging_deid.py)
 node_people.register(app)  # the node's own accounts (cli/node_people.py)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from fivesafes.airlock.tables import define_airlock_tables
 from fivesafes.audit.chain import define_audit_tables
+from fivesafes.extracts.tables import define_extracts_tables
 from fivesafes.governance.accounts.tables import define_account_tables
 from fivesafes.storage.types import UTCDateTime
 
@@ -24,6 +25,7 @@ class Base(DeclarativeBase):
 AUDIT = define_audit_tables(Base.metadata)
 ACCOUNTS = define_account_tables(Base.metadata)  # the node's own custodians and admins
 AIRLOCK = define_airlock_tables(Base.metadata)  # release requests (fivesafes.airlock)
+EXTRACTS = define_extracts_tables(Base.metadata)  # extraction approvals (fivesafes.extracts)
 
 
 class Registration(Base):

@@ -47,6 +47,8 @@ class ReasonCode(StrEnum):
     DIFFERENCING_RISK = "differencing_risk"
     HELD_FOR_REVIEW = "held_for_review"
     MODEL_REFUSED = "model_refused"
+    EXTRACTION_NOT_APPROVED = "extraction_not_approved"
+    EXTRACTION_OPTIONS_NOT_ALLOWED = "extraction_options_not_allowed"
     # failures: the node tried and could not, or never answered
     DATA_SOURCE_UNAVAILABLE = "data_source_unavailable"
     GATE_ERROR = "gate_error"
@@ -101,6 +103,14 @@ REASON_TEXT: dict[ReasonCode, str] = {
         "or residual degrees of freedom, a level of a binary variable held by too few persons, "
         "or perfect separation."
     ),
+    ReasonCode.EXTRACTION_NOT_APPROVED: (
+        "This node's custodian has not approved extraction for the project (or revoked it), "
+        "so no extract is built here."
+    ),
+    ReasonCode.EXTRACTION_OPTIONS_NOT_ALLOWED: (
+        "The extract asks for de-identification options this node's custodian has not "
+        "allowed for the project; ask for the options allowed, or fewer."
+    ),
     ReasonCode.DATA_SOURCE_UNAVAILABLE: "The node could not reach its data source.",
     ReasonCode.GATE_ERROR: "The disclosure gate could not check the result, so it was withheld.",
     ReasonCode.RESOURCE_LIMIT: (
@@ -130,5 +140,7 @@ REFUSALS = frozenset(
         ReasonCode.DIFFERENCING_RISK,
         ReasonCode.HELD_FOR_REVIEW,
         ReasonCode.MODEL_REFUSED,
+        ReasonCode.EXTRACTION_NOT_APPROVED,
+        ReasonCode.EXTRACTION_OPTIONS_NOT_ALLOWED,
     }
 )
