@@ -206,7 +206,7 @@ def test_a_summary_by_a_factor_shows_each_level(world):
     result = GroupedSummaryResult.from_view(world.views["summary_by"])
     assert set(result.groups) == {"female", "male"}
     for level, pooled in result.groups.items():
-        assert f"<td>{level}</td>" in page
+        assert f'<td class="text">{level}</td>' in page  # words: aligned left
         assert cell(pooled["mean"]) in page and cell(pooled["n"]["value"]) in page
 
 
@@ -280,7 +280,7 @@ def test_attrition_shows_each_step_and_draws_them(world):
     assert len(result.steps) >= 2
     for step in result.steps:
         value = step["count"]["value"]
-        assert f"<td>{html.escape(step['name'])}</td>" in page
+        assert f'<td class="text">{html.escape(step["name"])}</td>' in page
         assert (cell(value) if value is not None else "<td>suppressed</td>") in page
     assert "<svg" in page
 
@@ -294,7 +294,8 @@ def test_a_characterisation_shows_age_sex_and_top_concepts(world):
         assert (cell(value) if value is not None else "<td>suppressed</td>") in page
     for domain in result.concepts:
         for concept in result.top(domain).itertuples():
-            assert f"<td>{html.escape(concept.name)}</td>" in page and cell(concept.persons) in page
+            name = f'<td class="text">{html.escape(concept.name)}</td>'
+            assert name in page and cell(concept.persons) in page
 
 
 def test_a_bad_task_id_and_another_projects_task_get_one_not_found_page(world):

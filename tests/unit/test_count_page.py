@@ -92,3 +92,14 @@ def test_words_align_left_and_figures_right():
     ]
     css = (Path(__file__).parents[2] / "src/fivesafes/web/static/portal.css").read_text()
     assert "table.result td.text { text-align: left; }" in css
+
+
+def test_a_column_of_figures_some_suppressed_stays_a_column_of_figures():
+    import pandas as pd
+
+    from fivesafes.analyses.results.page import table
+
+    frame = pd.DataFrame({"node": ["a", "b"], "count": [520, "suppressed"]})
+    html = table("t", frame).html
+    assert '<td class="text">a</td>' in html and "<td>520</td>" in html
+    assert "<td>suppressed</td>" in html

@@ -100,9 +100,18 @@ def table(caption: str, frame: Any, *, missing: str = "—", index: bool = False
 
 
 def _numeric(column: Any) -> bool:
-    """Whether a column holds figures (numbers, intervals of them, or nothing), which the page
-    aligns right, rather than words (a node's name, a modality), which it aligns left."""
-    return all(not isinstance(value, str) for value in column)
+    """Whether a column holds figures, which the page aligns right, rather than words (a
+    node's name, a modality, a rule), which it aligns left: figures are numbers, numbers
+    already written as text ("520", "0.2500", "[1.2, 3.4]"), or what stands for a figure
+    ("suppressed", "—", nothing); one word of anything else makes the column words."""
+    return not any(
+        isinstance(v, str) and not _FIGURE.fullmatch(v.strip()) and v.strip() not in _FOR_A_FIGURE
+        for v in column
+    )
+
+
+_FIGURE = re.compile(r"-?[\d,]*\.?\d+(e[-+]?\d+)?%?|\[[^\]]*\]")
+_FOR_A_FIGURE = {"", "—", "suppressed", "NA", "nan"}
 
 
 def _text_cells(html: str, text: list[bool]) -> str:
