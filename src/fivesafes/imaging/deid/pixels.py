@@ -128,6 +128,18 @@ def _number(value: object) -> int | None:
         return None
 
 
+def regions_of(dataset: Dataset, rules: Iterable[RegionRule] | None = None) -> list[Region]:
+    """The regions the rules (by default the shipped ones) blank in this kind of image."""
+    image = kind_of(dataset)
+    return [r for rule in (rules or shipped_rules()) if rule.matches(image) for r in rule.regions]
+
+
+def covered(dataset: Dataset) -> bool:
+    """Whether a shipped region rule covers this kind of image (its burned-in text would be
+    blanked): what lifts the rejectors' ``burned_in_annotation`` when pixels are cleaned."""
+    return bool(regions_of(dataset))
+
+
 def clean_pixels(
     dataset: Dataset, counts: Counter[str], rules: Iterable[RegionRule] | None = None
 ) -> None:
@@ -135,9 +147,7 @@ def clean_pixels(
     in place; count the outcome in ``counts``."""
     if 0x7FE00010 not in dataset:
         return
-    image = kind_of(dataset)
-    matched = [rule for rule in (rules or shipped_rules()) if rule.matches(image)]
-    regions = [region for rule in matched for region in rule.regions]
+    regions = regions_of(dataset, rules)
     if not regions:
         if str(dataset.get("BurnedInAnnotation", "") or "").strip().upper() == "YES":
             counts["pixels_unmatched"] += 1

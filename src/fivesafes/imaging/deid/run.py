@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 from fivesafes.imaging.deid.keys import ProjectKeys
 from fivesafes.imaging.deid.options import Options
-from fivesafes.imaging.deid.reject import Rejectors, load_rejectors
+from fivesafes.imaging.deid.reject import Rejectors
 
 Progress = Callable[[int, int], None]
 """``progress(done, total)``: files handled so far, of all."""
@@ -192,6 +192,7 @@ def _one(source: Path, out: Path, job: Job, ocr: Any) -> FileOutcome:
 
     from fivesafes.imaging.deid.engine import DeidError, deidentify
     from fivesafes.imaging.deid.identifiers import identifiers_of
+    from fivesafes.imaging.deid.pixels import covered
     from fivesafes.imaging.deid.reject import rejection
     from fivesafes.imaging.deid.verify import burned_in_risk, verify
     from fivesafes.imaging.deid.writing import part10
@@ -202,7 +203,7 @@ def _one(source: Path, out: Path, job: Job, ocr: Any) -> FileOutcome:
             original,
             job.rejectors,
             clean_pixel_data=job.options.clean_pixel_data,
-            cleanable=cleanable,
+            cleanable=covered,
         )
         if rejected is not None:
             return FileOutcome("rejected", rejected.reason, (), None, None, {})
@@ -236,21 +237,8 @@ def _one(source: Path, out: Path, job: Job, ocr: Any) -> FileOutcome:
     return FileOutcome("written", None, (), str(target), person, dict(done.actions), sha)
 
 
-def cleanable(dataset: Any) -> bool:
-    """Whether a region rule covers the image's burned-in text (``pixels.shipped_rules``)."""
-    from fivesafes.imaging.deid.pixels import kind_of, shipped_rules
-
-    image = kind_of(dataset)
-    return any(rule.matches(image) for rule in shipped_rules())
-
-
 def _write(target: Path, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial_file = target.with_name(f".{target.name}.{os.getpid()}.part")
     partial_file.write_bytes(data)
     os.replace(partial_file, target)
-
-
-def default_job(keys: ProjectKeys, options: Options, rejectors: Path | None = None) -> Job:
-    """A job with the shipped rejectors (or those of the file ``rejectors``)."""
-    return Job(keys, options, load_rejectors(rejectors))
