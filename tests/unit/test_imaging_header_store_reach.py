@@ -1,7 +1,10 @@
 """The imaging index's restricted header store is out of reach of every route: no endpoint of
 the hub's API and portal, of the node's portal, nor the node's agent and its analysis runner,
 imports (at any depth, function-level imports included) the modules that open the header store
-or write the index. Only the operator's command (``fivesafes node imaging``) does.
+or write the index. Only the operator's command (``fivesafes node imaging``) does, and the
+extract job (``python -m fivesafes.cli.extract_job``), a process of its own that the node starts
+by its module's name for an extract its custodian allowed (``node/jobs.py``, ADR 0028): the
+analysis that asks for it gets counts back, and imports none of it.
 
 The route tables are read from the apps themselves, so a new route is checked too; the import
 graph is grimp's (the one import-linter's contracts are checked on, ``pyproject.toml``)."""
@@ -100,6 +103,19 @@ def test_the_node_agent_and_its_analyses_do_not_reach_it():
     assert chains(set(NODE_PROCESSES) | analyses) == []
 
 
-def test_the_operators_command_does_reach_it():
-    """The check can fail: the one module allowed to reach the store does."""
+def test_the_operators_command_and_the_extract_job_do_reach_it():
+    """The check can fail: the modules allowed to reach the store do."""
     assert chains({"fivesafes.cli.imaging"})
+    assert chains({"fivesafes.cli.extract_job"})
+    assert chains({"fivesafes.extracts.build"})
+
+
+def test_the_node_starts_the_extract_job_as_a_process_by_its_name():
+    """The node's jobs name the job's module (a string run as ``python -m``), and neither
+    they, the extract analysis, nor the extracts module the node imports reach the store."""
+    from fivesafes.node import jobs
+
+    assert jobs.JOB_MODULE == "fivesafes.cli.extract_job"
+    reachers = {"fivesafes.node.jobs", "fivesafes.node.extracts", "fivesafes.extracts.service"}
+    reachers |= {m for m in graph().modules if m.startswith("fivesafes.analyses.imaging_extract")}
+    assert chains(reachers) == []

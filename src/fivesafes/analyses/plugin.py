@@ -29,13 +29,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 from pydantic import BaseModel
 from pyroaring import AbstractBitMap
 
-from fivesafes.protocol.models import Instruction
+from fivesafes.protocol.models import Instruction, TaskPayload
 from fivesafes.protocol.runs import ReasonCode
 from fivesafes.sdc.profiles import Profile
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from fivesafes.analyses.jobs import NodeJobs
     from fivesafes.analyses.results.page import Shown
     from fivesafes.data.source import OmopDatabase
     from fivesafes.protocol.models import TaskView
@@ -58,13 +59,18 @@ class GateFailure(Exception):
 @dataclass(frozen=True)
 class NodeContext:
     """What a node hands an analysis's node part: its data, its profile (as tightened by the
-    task), a key under which a model's rows may be cached for the rounds of one task, and the
-    hub's signed instruction for this round of an iterative analysis."""
+    task), a key under which a model's rows may be cached for the rounds of one task, the
+    hub's signed instruction for this round of an iterative analysis, the task itself, and
+    the node's jobs (``analyses.jobs``: None where the node runs none) and the run's
+    deadline (``time.time()``; None: none given)."""
 
     db: OmopDatabase
     profile: Profile
     cache_key: str
     instruction: Instruction | None = None
+    task: TaskPayload | None = None
+    jobs: NodeJobs | None = None
+    deadline: float | None = None
 
 
 @dataclass(frozen=True)
@@ -193,6 +199,10 @@ class Analysis(ABC):
     registry publishes it in the hub's OpenAPI document (``Registry.task_view``)."""
     result: ClassVar[Any]
     """The researcher's result class: ``result.from_view(view)`` reads a task's view."""
+    answers_again: ClassVar[bool] = True
+    """Whether an identical earlier question of the project is answered with the earlier
+    released answer, without computing (False for one whose run does work at the node that
+    each task asks for anew: an imaging extract)."""
     domains: ClassVar[frozenset[str]] = frozenset({"omop"})
     """The data domains it always reads; :meth:`domains_of` adds those its cohort reads."""
     fits_a_model: ClassVar[bool] = False  # a model's risk (``governance.risk``)

@@ -41,6 +41,7 @@ BUILTIN: dict[str, str] = {
     "characterise": "fivesafes.analyses.characterise:Characterise",
     "correlation": "fivesafes.analyses.correlation:Correlation",
     "imaging_summary": "fivesafes.analyses.imaging_summary:ImagingSummary",
+    "imaging_extract": "fivesafes.analyses.imaging_extract:ImagingExtract",
 }
 """The built-in analyses, in the order pages and help list them."""
 
@@ -118,6 +119,12 @@ BUILTIN_COMMANDS: tuple[Listed, ...] = (
         "imaging-summary",
         "Series, studies and persons by modality, body part and contrast and by year, of every\n"
         "series of a cohort's persons, per node and pooled, after disclosure control.",
+    ),
+    Listed(
+        "imaging_extract",
+        "imaging-extract",
+        "Ask each node to build a de-identified extract of a cohort's imaging, held there for\n"
+        "its output checkers; prints counts (the files stay at the nodes).",
     ),
 )
 """The built-ins' commands as help lists them, so that ``fivesafes --help`` imports no analysis

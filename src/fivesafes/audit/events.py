@@ -35,6 +35,9 @@ class AuditEventType(StrEnum):
     IMAGING_DEIDENTIFIED = "imaging_deidentified"  # an operator de-identified files: counts
     EXTRACTION_APPROVED = "extraction_approved"  # a custodian's: the profile and option names
     EXTRACTION_REVOKED = "extraction_revoked"  # the option names revoked, and why
+    EXTRACT_HELD = "extract_held"  # built, held for review: task, counts, option names
+    EXTRACT_RELEASED = "extract_released"  # an output checker's: task and counts, never a path
+    EXTRACT_WITHDRAWN = "extract_withdrawn"  # rejected or withdrawn: task, and why
     # both
     AUDIT_CHECKPOINT = "audit_checkpoint"  # the chain's head, signed with the service key
     # safe people: accounts at the hub and at each node (the same account code on both)

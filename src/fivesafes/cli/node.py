@@ -16,6 +16,7 @@ from rich.table import Table
 
 from fivesafes.cli import (
     extraction,
+    extracts,
     imaging,
     imaging_deid,
     node_people,
@@ -38,6 +39,7 @@ app = typer.Typer(
 )
 app.add_typer(opt_out.app, name="opt-out")
 app.add_typer(extraction.app, name="extraction")  # extraction approvals (cli/extraction.py)
+app.add_typer(extracts.app, name="extract")  # extracts built here (cli/extracts.py)
 app.add_typer(imaging.app, name="imaging")  # the imaging index (cli/imaging.py)
 imaging.app.command("deid")(imaging_deid.deid)  # de-identification (cli/imaging_deid.py)
 node_people.register(app)  # the node's own accounts (cli/node_people.py)
@@ -143,6 +145,7 @@ def serve(config: ConfigOption = Path("node.toml")) -> None:
                 database_url=service.config.node.database_url,
                 profile=service.config.profile,
                 memory_mb=service.config.node.run_memory_mb,
+                config_file=str(config.resolve()),
             )
         ),
         poll_wait=service.config.node.poll_wait_seconds,

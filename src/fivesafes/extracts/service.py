@@ -1,9 +1,11 @@
-"""Extraction approvals at one node: its name and its transactions, wired once; each method
-is one action in one transaction (``fivesafes.extracts.actions``).
+"""Extraction approvals and extracts at one node: its name and its transactions, wired once;
+each method is one action in one transaction (``fivesafes.extracts.actions``).
 
     extracts = Extracts(node="northfield",
                         unit=sql_unit(core.unit, EXTRACTS, AUDIT, projects=Approval.__table__))
     extracts.approve("p_1", ["clean-descriptors"], by=custodian)
+    extracts.hold(built)                       # the node, once an extract is built
+    extracts.release("t_1", by=output_checker)
 
 The same class runs on the in-memory store (``MemoryExtracts.transaction`` as ``unit``).
 """
@@ -19,7 +21,7 @@ from fivesafes.audit.chain import AuditTables
 from fivesafes.extracts import actions
 from fivesafes.extracts.policy import can_extract, check_extraction
 from fivesafes.extracts.sql_store import SqlExtracts
-from fivesafes.extracts.store import Decision, ExtractsStore
+from fivesafes.extracts.store import Decision, Extract, ExtractsStore
 from fivesafes.extracts.tables import ExtractsTables
 from fivesafes.governance.people import Actor
 from fivesafes.imaging.deid.options import Options
@@ -79,3 +81,23 @@ class Extracts:
 
     def allows(self, project_id: str, options: Options) -> bool:
         return self._unit(lambda s: can_extract(s, project_id, options))
+
+    def hold(self, extract: Extract) -> Extract:
+        """Keep an extract this node built, held for an output checker (no person acts)."""
+        return self._unit(lambda s: actions.hold_extract(s, extract, node=self.node))
+
+    def release(self, extract_id: str, *, by: Actor) -> Extract:
+        return self._unit(lambda s: actions.release_extract(s, extract_id, by=by, node=self.node))
+
+    def withdraw(self, extract_id: str, reason: str, *, by: Actor) -> Extract:
+        return self._unit(
+            lambda s: actions.withdraw_extract(s, extract_id, reason, by=by, node=self.node)
+        )
+
+    def extracts(self, *, by: Actor, project_id: str | None = None) -> list[Extract]:
+        return self._unit(
+            lambda s: actions.list_extracts(s, by=by, node=self.node, project_id=project_id)
+        )
+
+    def extract(self, extract_id: str, *, by: Actor) -> Extract:
+        return self._unit(lambda s: actions.get_extract(s, extract_id, by=by, node=self.node))

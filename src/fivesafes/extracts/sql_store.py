@@ -1,5 +1,5 @@
-"""Extraction approvals in the node's own database (``extracts.tables``), one transaction's
-view: constructed on the unit's session, it does nothing until asked.
+"""Extraction approvals and extracts in the node's own database (``extracts.tables``), one
+transaction's view: constructed on the unit's session, it does nothing until asked.
 
 The node's approval of a project is read from the table the node passes in (``projects``:
 any table with ``project_id`` and ``state``, at a node ``node.db.Approval.__table__``), so
@@ -12,13 +12,23 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import FromClause, func, insert, select
+from sqlalchemy import FromClause, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from fivesafes.audit.chain import AuditTables
-from fivesafes.extracts.store import BASIC_PROFILE, Decision, ExtractionState, next_decision
+from fivesafes.extracts.store import (
+    BASIC_PROFILE,
+    DUPLICATE_EXTRACT,
+    Decision,
+    Extract,
+    ExtractionState,
+    ExtractState,
+    decided_extract,
+    next_decision,
+)
 from fivesafes.extracts.tables import ExtractsTables
 from fivesafes.kit.store import SqlStore
+from fivesafes.protocol.errors import InvalidRequest, NotFoundOrNoPermission
 from fivesafes.storage.types import utcnow
 
 
@@ -106,3 +116,78 @@ class SqlExtracts(SqlStore):
             )
         )
         return decision
+
+    @staticmethod
+    def _extract(row: Any) -> Extract:
+        return Extract(
+            extract_id=row.extract_id,
+            project_id=row.project_id,
+            task_id=row.task_id,
+            requester=row.requester,
+            state=ExtractState(row.state),
+            options=tuple(row.options),
+            folder=row.folder,
+            report=dict(row.report),
+            persons=tuple(row.persons),
+            created_at=row.created_at,
+            decided_by=row.decided_by,
+            decided_at=row.decided_at,
+            reason=row.reason,
+        )
+
+    def add_extract(self, extract: Extract) -> Extract:
+        # asked first, not caught from the insert: a failed insert would end the transaction
+        if self.extract(extract.extract_id) is not None:
+            raise InvalidRequest(DUPLICATE_EXTRACT)
+        self._s.execute(
+            insert(self._t.extracts).values(
+                extract_id=extract.extract_id,
+                project_id=extract.project_id,
+                task_id=extract.task_id,
+                requester=extract.requester,
+                state=extract.state.value,
+                options=list(extract.options),
+                folder=extract.folder,
+                report=extract.report,
+                persons=list(extract.persons),
+                created_at=extract.created_at,
+                decided_by=extract.decided_by,
+                decided_at=extract.decided_at,
+                reason=extract.reason,
+            )
+        )
+        return extract
+
+    def extract(self, extract_id: str) -> Extract | None:
+        x = self._t.extracts
+        row = self._s.execute(select(x).where(x.c.extract_id == extract_id)).first()
+        return self._extract(row) if row is not None else None
+
+    def extracts(self, project_id: str | None = None) -> list[Extract]:
+        x = self._t.extracts
+        query = select(x).order_by(x.c.created_at.desc(), x.c.extract_id)
+        if project_id is not None:
+            query = query.where(x.c.project_id == project_id)
+        return [self._extract(row) for row in self._s.execute(query)]
+
+    def set_extract_state(
+        self, extract_id: str, state: ExtractState, *, by: str, reason: str | None = None
+    ) -> Extract:
+        found = self.extract(extract_id)
+        if found is None:
+            raise NotFoundOrNoPermission("extract")
+        moved = decided_extract(found, state, by, reason, self._clock())
+        x = self._t.extracts
+        changed = self._s.execute(
+            update(x)
+            .where(x.c.extract_id == extract_id, x.c.state == found.state.value)
+            .values(
+                state=moved.state.value,
+                decided_by=moved.decided_by,
+                decided_at=moved.decided_at,
+                reason=moved.reason,
+            )
+        )
+        if not getattr(changed, "rowcount", 0):  # decided by another transaction meanwhile
+            raise InvalidRequest("The extract was decided meanwhile: look at it again.")
+        return moved

@@ -78,6 +78,32 @@ def series_events(
     end: date | None = None,
 ) -> ibis.Table:
     """The matching series as events: columns ``person_id`` and ``event_date``."""
+    series = matching_series(
+        db,
+        modality=modality,
+        body_part=body_part,
+        contrast=contrast,
+        description=description,
+        min_slices=min_slices,
+        start=start,
+        end=end,
+    )
+    return series.select(person_id=series.person_id, event_date=series.event_date)
+
+
+def matching_series(
+    db: OmopDatabase,
+    *,
+    modality: tuple[str, ...] | None = None,
+    body_part: tuple[str, ...] | None = None,
+    contrast: tuple[str, ...] | None = None,
+    description: str | None = None,
+    min_slices: int | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> ibis.Table:
+    """The matching series: ``person_id``, ``series_instance_uid``, ``study_instance_uid``
+    and ``event_date`` (what an imaging extract selects: ``analyses.imaging_extract``)."""
     import ibis
 
     series = db.table("imaging_series")
@@ -98,5 +124,8 @@ def series_events(
     if end is not None:
         predicates.append(event_date <= end)
     return series.filter(*predicates).select(
-        person_id=series.person_id, event_date=event_date.cast("date")
+        person_id=series.person_id,
+        series_instance_uid=series.series_instance_uid,
+        study_instance_uid=series.study_instance_uid,
+        event_date=event_date.cast("date"),
     )

@@ -9,6 +9,8 @@ how it reads.
     workers = 2                              # processes reading headers
     batch_files = 1000                       # files per written batch (what a crash can lose)
     memory_limit = "1GB"                     # DuckDB's, for the run's working tables
+    extracts = "extracts"                    # de-identified extracts: a folder per project
+    rejectors_file = "imaging-rejectors.toml"  # default: the rejectors shipped with fivesafes
 
 Relative paths are resolved against the folder of ``node.toml``. The header store must not be
 the node's data file: it is kept apart so that nothing that reads the data source can read it.
@@ -50,8 +52,20 @@ class ImagingSettings(BaseModel):
     memory_limit: str = Field(
         default="1GB", pattern=r"^\d{1,6}(\.\d{1,3})?\s?(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$"
     )
+    extracts: Path = Field(Path("extracts"), validate_default=True)
+    """The root of the node's imaging extracts (``fivesafes.extracts.folders``): inside the
+    TRE, where each project's workspace sees its released extracts."""
+    rejectors_file: Path | None = None
 
-    @field_validator("header_store", "index_file", "spark_folder", "rules_file", mode="after")
+    @field_validator(
+        "header_store",
+        "index_file",
+        "spark_folder",
+        "rules_file",
+        "extracts",
+        "rejectors_file",
+        mode="after",
+    )
     @classmethod
     def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         return None if value is None else resolve_path(value, config_base_dir(info))

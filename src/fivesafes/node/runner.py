@@ -28,6 +28,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from fivesafes.analyses.jobs import JobFailed, NodeJobs
 from fivesafes.analyses.plugin import Analysis, Computed, NodeContext, Refused
 from fivesafes.analyses.registry import REGISTRY
 from fivesafes.cohorts.circe import UnsupportedCirce
@@ -71,9 +72,14 @@ def run_task(
     profile: Profile,
     person_sets: PersonSetStore,
     instruction: Instruction | None = None,
+    jobs: NodeJobs | None = None,
+    deadline: float | None = None,
 ) -> Outcome:
-    """Run an approved task: an identical earlier query gets the identical released answer;
-    otherwise compute, gate, check for differencing, and release (see the module's table)."""
+    """Run an approved task: an identical earlier query gets the identical released answer
+    (unless its analysis does new work for each task: ``Analysis.answers_again``); otherwise
+    compute, gate, check for differencing, and release (see the module's table). ``jobs``:
+    the node's jobs an analysis may ask for (``analyses.jobs``); ``deadline``: the run's, as
+    ``time.time()``."""
     analysis = REGISTRY.get(task.analysis)
     if analysis is None:
         return Outcome("refused", ReasonCode.ANALYSIS_NOT_ALLOWED)
@@ -83,16 +89,21 @@ def run_task(
     except (ValidationError, ProfileError):
         return Outcome("refused", ReasonCode.INVALID_PARAMETERS)
     key = output_key(task, instruction)
-    earlier = person_sets.answer_for(task.project_id, key)
+    if not analysis.answers_again:  # each task's answer is its own, remembered as its own
+        key = hashlib.sha256(f"{key}/{task.task_id}".encode()).hexdigest()
+    earlier = person_sets.answer_for(task.project_id, key) if analysis.answers_again else None
     if earlier is not None:
         return Outcome("succeeded", output=earlier)
     # a model share is cached for the rounds of this one task, never across tasks (the data
     # or the opt-out list may have changed in between)
-    context = NodeContext(db, profile, f"{task.task_id}/{output_key(task)}", instruction)
+    cache_key = f"{task.task_id}/{output_key(task)}"
+    context = NodeContext(db, profile, cache_key, instruction, task, jobs, deadline)
     try:
         computed = analysis.compute(parameters, context)
     except Refused as refusal:
         return Outcome("refused", refusal.reason)
+    except JobFailed as failure:
+        return Outcome("failed", failure.reason)
     except UnsupportedCirce as exc:
         log.warning("cohort refused: %s", exc)  # names a construct, never data
         return Outcome("refused", ReasonCode.UNSUPPORTED_COHORT)

@@ -34,7 +34,9 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
 
+from fivesafes.analyses.jobs import NodeJobs
 from fivesafes.data.source import DuckDBSource, OmopDatabase, PostgresSource, SparkSource
+from fivesafes.node.jobs import ProcessJobs
 from fivesafes.node.outcome import Outcome
 from fivesafes.node.person_sets import PersonSetStore
 from fivesafes.node.runner import run_task
@@ -86,10 +88,12 @@ class ThreadRunner:
         profile: Profile,
         *,
         heartbeat_every: float = HEARTBEAT_SECONDS,
+        jobs: NodeJobs | None = None,
     ) -> None:
         self._open_data = open_data
         self._person_sets = person_sets
         self._profile = profile
+        self._jobs = jobs
         self._heartbeat_every = heartbeat_every
         self._data: OmopDatabase | None = None
 
@@ -117,10 +121,13 @@ class ThreadRunner:
         data = self._opened()
         if data is None:
             return data_failure()
+        deadline = time.time() + seconds
         try:
             data.limit_statements(seconds)
             return run_within(
-                lambda: run_task(task, data, self._profile, self._person_sets, instruction),
+                lambda: run_task(
+                    task, data, self._profile, self._person_sets, instruction, self._jobs, deadline
+                ),
                 seconds=seconds,
                 interrupt=data.interrupt,
                 heartbeat=heartbeat,
@@ -170,6 +177,8 @@ class WorkerSpec:
     """``module:function`` run for each task (a test may name its own)."""
     paths: tuple[str, ...] = ()
     """Folders to import ``job`` from, if it is not in an installed package."""
+    config_file: str | None = None
+    """The node's ``node.toml``: the node's jobs (``node.jobs``) run with it; None: no jobs."""
 
 
 def address_space_cap(spec: WorkerSpec) -> int | None:
@@ -191,7 +200,9 @@ def run_job(
     if data is None:
         return data_failure()
     data.limit_statements(seconds)
-    return run_task(task, data, spec.profile, state["person_sets"], instruction)
+    deadline = time.time() + seconds
+    jobs = ProcessJobs(spec.config_file) if spec.config_file is not None else None
+    return run_task(task, data, spec.profile, state["person_sets"], instruction, jobs, deadline)
 
 
 def _worker_main(spec: WorkerSpec, conn: Connection) -> None:

@@ -61,6 +61,18 @@ class PersonIdentifiers:
     phones: tuple[str, ...] = ()
     unreadable: tuple[str, ...] = ()  # keywords whose value could not be read: not looked for
 
+    def merged(self, other: PersonIdentifiers) -> PersonIdentifiers:
+        """What both say about the person (``other``: another header of theirs)."""
+        return PersonIdentifiers(
+            Phrases(
+                self.phrases.single | other.phrases.single,
+                tuple(sorted({*self.phrases.multi, *other.phrases.multi})),
+                self.phrases.starts | other.phrases.starts,
+            ),
+            tuple(sorted({*self.phones, *other.phones})),
+            tuple(dict.fromkeys((*self.unreadable, *other.unreadable))),
+        )
+
     def found_in(self, text_words: list[str], text: str) -> bool:
         if self.phrases.found_in(text_words):
             return True

@@ -18,13 +18,14 @@ import io
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from fivesafes.imaging.deid.keys import ProjectKeys
+from fivesafes.imaging.deid.identifiers import PersonIdentifiers
+from fivesafes.imaging.deid.keys import ProjectKeys, normal
 from fivesafes.imaging.deid.options import Options
 from fivesafes.imaging.deid.reject import Rejectors
 
@@ -52,12 +53,15 @@ class FileOutcome(NamedTuple):
 @dataclass(frozen=True)
 class Job:
     """What every worker needs: the project's keys, the custodian's options, the rejectors,
-    and where Tesseract is (None: the one on the PATH)."""
+    where Tesseract is (None: the one on the PATH), and what else is known of each person
+    (``known``, by their Patient ID written one way, ``keys.normal``: the identifiers of
+    every header the node holds of them, looked for too in each file of theirs)."""
 
     keys: ProjectKeys
     options: Options
     rejectors: Rejectors
     ocr_command: str | None = None
+    known: Mapping[str, PersonIdentifiers] = field(default_factory=dict)
 
 
 @dataclass
@@ -191,7 +195,6 @@ def _one(source: Path, out: Path, job: Job, ocr: Any) -> FileOutcome:
     import pydicom
 
     from fivesafes.imaging.deid.engine import DeidError, deidentify
-    from fivesafes.imaging.deid.identifiers import identifiers_of
     from fivesafes.imaging.deid.pixels import covered
     from fivesafes.imaging.deid.reject import rejection
     from fivesafes.imaging.deid.verify import burned_in_risk, verify
@@ -217,7 +220,7 @@ def _one(source: Path, out: Path, job: Job, ocr: Any) -> FileOutcome:
     findings = verify(
         written,
         original=original,
-        identifiers=identifiers_of(original),
+        identifiers=_identifiers(original, job.known),
         at_risk=burned_in_risk(original),
         ocr=ocr,
         dates_expected_shifted=True,  # shifted or removed: an original date never survives
@@ -235,6 +238,19 @@ def _one(source: Path, out: Path, job: Job, ocr: Any) -> FileOutcome:
     person = str(written.get("PatientID", "") or "") or None
     sha = hashlib.sha256(data).hexdigest()
     return FileOutcome("written", None, (), str(target), person, dict(done.actions), sha)
+
+
+def _identifiers(original: Any, known: Mapping[str, PersonIdentifiers]) -> PersonIdentifiers:
+    """The person's identifiers in this file, and what else is known of them."""
+    from fivesafes.imaging.deid.identifiers import identifiers_of
+
+    own = identifiers_of(original)
+    try:
+        patient_id = str(original.get("PatientID", "") or "")
+    except Exception:  # noqa: BLE001 - an unreadable ID: identifiers_of has named it
+        patient_id = ""
+    more = known.get(normal(patient_id)) if patient_id and known else None
+    return own if more is None else own.merged(more)
 
 
 def _write(target: Path, data: bytes) -> None:
