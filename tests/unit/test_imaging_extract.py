@@ -12,6 +12,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import pydicom
 import pytest
 from pydantic import ValidationError
@@ -253,9 +254,7 @@ def test_the_build_looks_for_what_other_headers_of_the_person_say(node, tmp_path
     assert written.Manufacturer == "PLUMTREE MEDICAL"  # kept by the Basic Profile
 
 
-def test_the_build_is_refused_before_anything_is_read_and_held_when_built(
-    node, indexed, tmp_path
-):
+def test_the_build_is_refused_before_anything_is_read_and_held_when_built(node, indexed, tmp_path):
     read: list[str] = []
 
     def secret() -> bytes:
@@ -304,3 +303,50 @@ def test_the_build_stops_at_its_deadline_and_leaves_nothing(node, indexed, tmp_p
 def chosen_series_ct(indexed: dict) -> list[str]:
     with open_omop(DuckDBSource(engine="duckdb", path=indexed["database"])) as db:
         return chosen_series(db, parameters(series={"domain": "imaging", "modality": ["CT"]}))[1]
+
+
+# ---- how it reads -------------------------------------------------------------------------
+
+
+def test_the_result_reads_as_tables_text_and_csv():
+    from datetime import UTC, datetime
+
+    from fivesafes.analyses.results.download import result_csv
+    from fivesafes.analyses.results.page import Shown
+    from fivesafes.protocol.models import RunView, TaskView
+
+    outputs = {"north": judged(found(123))["output"], "south": judged(found(4))["output"]}
+    checked = {n: ImagingExtractOutput.model_validate(o) for n, o in outputs.items()}
+    pooled = combine_extracts(checked, [], DEFAULT)
+    now = datetime(2026, 12, 6, tzinfo=UTC)
+    view = TaskView(
+        task_id="t1",
+        project_id="p1",
+        analysis="imaging_extract",
+        state="complete",
+        created_at=now,
+        deadline=now,
+        runs=[RunView(run_id=n, node=n, state="succeeded", output=o) for n, o in outputs.items()],
+        combined=pooled,
+    )
+    result = ANALYSIS.read(view)
+    assert (result.persons, result.written, result.nodes_holding) == (120, 380, ["north"])
+    assert list(result.nodes_missing) == ["south"]
+    frame = result.to_frame().set_index("node")
+    assert frame.loc["north", "written"] == 380 and frame.loc["north", "held"] == "yes"
+    assert frame.loc["north", "rejected"] == 30  # the released cells' sum: 3 is suppressed
+    assert frame.loc["south"].isna().all()  # nothing said
+    reasons = result.reasons_frame()
+    assert set(reasons["reason"]) == {
+        "secondary_capture",
+        "burned_in_annotation",
+        "person_identifier",
+    }
+    assert reasons.set_index("reason").loc["burned_in_annotation", "files"] is pd.NA
+    text = str(result)
+    assert "held for the output checkers at: north" in text
+    assert "south: nothing said" in text and "rejected: secondary_capture: 30" in text
+    page = Shown(view, nodes=[])
+    ANALYSIS.show(view, page)
+    assert [t.caption for t in page.tables] == ["Each node's extract", "Files not written, by why"]
+    assert "table,node,persons,series,files,written" in result_csv(page)

@@ -15,6 +15,9 @@ REASONS = {"rejected": "rejected", "failed_verification": "failed verification",
            "unreadable": "unreadable"}  # fmt: skip
 
 
+HELD = {True: "yes", False: "no"}  # None: not said (the node's persons were suppressed)
+
+
 def _value(count: dict[str, Any] | None) -> int | None:
     return None if not count else count.get("value")
 
@@ -52,7 +55,7 @@ class ImagingExtractResult:
     def to_frame(self) -> Any:
         """One row per node that answered: persons, series, files considered and written,
         rejected and failed verification (totals of the figures released), and whether an
-        extract is held there (None: not said)."""
+        extract is held there ("yes", "no"; None: not said)."""
         import pandas as pd
 
         rows = []
@@ -72,7 +75,7 @@ class ImagingExtractResult:
                     "written": _value(figures.get("written")),
                     "rejected": total("rejected"),
                     "failed": total("failed_verification"),
-                    "held": output.get("held"),
+                    "held": HELD.get(output.get("held")),
                 }
             )
         frame = pd.DataFrame(rows, columns=list(COLUMNS))

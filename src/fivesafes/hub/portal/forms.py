@@ -41,23 +41,52 @@ def project_fields(form: FormData) -> dict[str, Any]:
     return data
 
 
+EXTRACT_MODALITIES = ("CT", "MR", "CR", "DX", "MG", "US", "PT", "NM", "XA")
+"""The modalities the extract form offers (the API takes any of DICOM's)."""
+
+
 def count_request(form: FormData, project_id: str) -> dict[str, Any]:
     """A count task from the project page's form: one criterion (a domain and its concept
     ids), optionally an age range at index and sex."""
+    return {"project_id": project_id, "analysis": "count", "parameters": {"cohort": cohort(form)}}
+
+
+def extract_request(form: FormData, project_id: str) -> dict[str, Any]:
+    """An imaging extract from the project page's form: the cohort as the count form makes
+    it; the series by modality and body part (none: every series of the cohort's persons);
+    the de-identification options ticked."""
+    series: dict[str, Any] = {"domain": "imaging"}
+    modalities = [m for m in form.getlist("modality") if isinstance(m, str)]
+    if modalities:
+        series["modality"] = modalities
+    body_parts = [w.upper() for w in words(field(form, "body_part"))]
+    if body_parts:
+        series["body_part"] = body_parts
+    parameters: dict[str, Any] = {
+        "cohort": cohort(form),
+        "options": [o for o in form.getlist("option") if isinstance(o, str)],
+    }
+    if len(series) > 1:
+        parameters["series"] = series
+    return {"project_id": project_id, "analysis": "imaging_extract", "parameters": parameters}
+
+
+def cohort(form: FormData) -> dict[str, Any]:
+    """The cohort of a project page's form: one criterion, optionally age and sex."""
     concepts: list[Any] = []
     for word in words(field(form, "concepts")):
         concepts.append(int(word) if word.isdigit() else word)  # non-numbers fail validation
-    cohort: dict[str, Any] = {
+    made: dict[str, Any] = {
         "name": field(form, "cohort_name") or "cohort",
         "criteria": [{"domain": field(form, "domain"), "concepts": concepts}],
     }
     age = {k: field(form, f"age_{k}") for k in ("min", "max")}
     if any(age.values()):
-        cohort["age"] = {k: int(v) if v.isdigit() else v for k, v in age.items() if v}
+        made["age"] = {k: int(v) if v.isdigit() else v for k, v in age.items() if v}
     sex = [s for s in form.getlist("sex") if isinstance(s, str)]
     if sex:
-        cohort["sex"] = sex
-    return {"project_id": project_id, "analysis": "count", "parameters": {"cohort": cohort}}
+        made["sex"] = sex
+    return made
 
 
 def parse(model: type[M], data: dict[str, Any]) -> tuple[M | None, list[tuple[str, str]]]:

@@ -39,6 +39,7 @@ from fivesafes.hub.projects import (
     projects_visible_to,
 )
 from fivesafes.hub.service import HubService
+from fivesafes.imaging.deid.options import OPTION_NAMES
 from fivesafes.protocol.errors import FivesafesError
 from fivesafes.protocol.models import ProjectEdit, ProjectRequest, ProjectView
 from fivesafes.storage.types import utcnow
@@ -130,6 +131,8 @@ def _project_page(
         "may_read_results": can_read_task(actor, access),  # members only, not a hub admin
         "tasks": recent_tasks(session, project.id),
         "domains": forms.COHORT_DOMAINS,
+        "extract_modalities": forms.EXTRACT_MODALITIES,
+        "extract_options": sorted(OPTION_NAMES),
     }
 
 

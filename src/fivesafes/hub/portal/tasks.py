@@ -1,16 +1,19 @@
-"""Tasks and results in the hub's portal: a project's recent tasks, running a count from its
-page (the API's own ``submit``), a task's page, which polls itself with htmx until every
-node has answered: each node's disclosure verdict and the combined result of any analysis
-(``hub.results``), and that result's tables as a CSV file."""
+"""Tasks and results in the hub's portal: a project's recent tasks, running a count or asking
+for an imaging extract from its page (the API's own ``submit``), a task's page, which polls
+itself with htmx until every node has answered: each node's disclosure verdict and the
+combined result of any analysis (``hub.results``), and that result's tables as a CSV file."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from fivesafes.analyses.registry import REGISTRY
 from fivesafes.governance.people import via_session
@@ -47,23 +50,47 @@ async def run_count(
 ) -> HTMLResponse:
     """A count from the project page's form, through the API's own ``submit``; answers the
     task's result fragment (htmx) or its page."""
+    return await _submitted(project_id, request, service, web, forms.count_request, "Count")
+
+
+@router.post("/projects/{project_id}/extracts", response_class=HTMLResponse)
+async def request_extract(
+    project_id: str, request: Request, service: Service, web: Posting
+) -> HTMLResponse:
+    """An imaging extract from the project page's form, through the API's own ``submit``;
+    answers the task's page (each node's counts; the files stay at the nodes)."""
+    return await _submitted(
+        project_id, request, service, web, forms.extract_request, "Imaging extract"
+    )
+
+
+async def _submitted(
+    project_id: str,
+    request: Request,
+    service: Service,
+    web: Posting,
+    read: Callable[[FormData, str], dict[str, Any]],
+    title: str,
+) -> HTMLResponse:
+    """A task from a project page's form (``read`` makes the API's request of it), checked and
+    submitted as ``POST /api/v1/tasks`` is; problems in words, per field."""
     actor = via_session(web.account)
     await asyncio.to_thread(service.read, lambda s: project_for(s, project_id, actor))
     try:
-        data = forms.count_request(await request.form(), project_id)
+        data = read(await request.form(), project_id)
     except ValueError:
         data = {}
     parsed, problems = forms.parse(REGISTRY.task_request, data)
     if parsed is None:
         return page(request, service, web, "hub/count_problems.html", status_code=422,
-                    title="Count", problems=problems)  # fmt: skip
+                    title=title, problems=problems)  # fmt: skip
     try:
         view = await submit(service, parsed, actor)
     except FivesafesError as exc:
         if exc.status == 404:
             raise
         return page(request, service, web, "hub/count_problems.html", status_code=exc.status,
-                    title="Count", problems=[("task", exc.message)])  # fmt: skip
+                    title=title, problems=[("task", exc.message)])  # fmt: skip
     result = await asyncio.to_thread(shown, view)
     return page(request, service, web, "hub/task.html", status_code=201,
                 title=f"Task {view.task_id}", task=result)  # fmt: skip
