@@ -96,7 +96,7 @@ def deid(
     }
     with audited(service, AuditEventType.IMAGING_DEIDENTIFIED, by=actor, details=details):
         keys = ProjectKeys.derive(load_key(service.config.node.pseudonym_key_file), project)
-        job = Job(keys, chosen, load_rejectors(rejectors))
+        job = Job(keys, chosen, load_rejectors(rejectors or service.config.imaging.rejectors_file))
         with stage_bar() as tell:
             report = deidentify_tree(
                 sources,

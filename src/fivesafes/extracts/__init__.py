@@ -1,3 +1,6 @@
-"""Imaging extracts (ADR 0028): a domain module on the kit. Built so far: a node custodian's
-extraction approval for a project (``actions``, ``policy``); the request, its build, the
-airlock's "imaging extract" kind and the patient data account's record of it are to come."""
+"""Imaging extracts (ADR 0028, docs/extracts.md): a domain module on the kit. A node
+custodian's extraction approval for a project (``actions``, ``policy``); the extracts' records,
+held, released or withdrawn (``store``, ``sql_store``, ``actions``, ``permissions``); the
+build a node's job runs for a request (``build``, ``folders``); release and withdrawal with
+their folder moves (``release``); the output checker's review in the node's portal
+(``portal``, ``sample``)."""

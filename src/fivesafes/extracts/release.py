@@ -8,8 +8,9 @@ other.
 - **withdraw**: the staging folder is renamed aside, then the record is changed, then the
   folder removed; if the record cannot be changed, it is renamed back.
 
-Who may do either, and from which state, is the actions' business (checked before any file is
-touched: the record is read first, and the action itself checks again in its transaction).
+Who may do either, and from which state, is the actions' business: both are checked before
+any file is touched (the record is read as the person acting, then ``permissions``), and the
+action checks again in its transaction.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import shutil
 from pathlib import Path
 
 from fivesafes.extracts.folders import released_folder, staging_folder
+from fivesafes.extracts.permissions import check_release_extract, check_withdraw_extract
 from fivesafes.extracts.service import Extracts
 from fivesafes.extracts.store import Extract, ExtractState
 from fivesafes.governance.people import Actor
@@ -30,6 +32,7 @@ WITHDRAWN = ".withdrawn"
 def release_extract(extracts: Extracts, root: Path, extract_id: str, *, by: Actor) -> Extract:
     """Release a held extract into its project's workspace (an output checker's decision)."""
     held = _held(extracts, extract_id, by)
+    check_release_extract(by, extracts.node, held.requester)  # before any file moves
     source = staging_folder(root, held.project_id, held.task_id)
     target = released_folder(root, held.project_id, held.task_id)
     if not source.is_dir():
@@ -50,6 +53,7 @@ def withdraw_extract(
     """Withdraw a held extract, deleting its files (an output checker's rejection, or its
     requester's own withdrawal)."""
     held = _held(extracts, extract_id, by)
+    check_withdraw_extract(by, extracts.node, held.requester)  # before any file moves
     source = staging_folder(root, held.project_id, held.task_id)
     aside = source.with_name(source.name + WITHDRAWN)
     moved = source.is_dir()

@@ -75,7 +75,9 @@ class ImagingExtractResult:
                     "written": _value(figures.get("written")),
                     "rejected": total("rejected"),
                     "failed": total("failed_verification"),
-                    "held": HELD.get(output.get("held")),
+                    "held": HELD.get(bool(output["held"]))
+                    if output.get("held") is not None
+                    else None,
                 }
             )
         frame = pd.DataFrame(rows, columns=list(COLUMNS))

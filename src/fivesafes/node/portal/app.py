@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from fivesafes import __version__
 from fivesafes.airlock.portal.routes import airlock_router
+from fivesafes.extracts.portal.routes import extracts_router
 from fivesafes.governance.permissions import (
     can_decide_project,
     can_look_up_patient_account,
@@ -32,6 +33,7 @@ from fivesafes.governance.permissions import (
 from fivesafes.kit.site import Mount, mount
 from fivesafes.node.portal import approvals, audit, patient
 from fivesafes.node.portal.airlock import portal_site as airlock_site
+from fivesafes.node.portal.extracts import extracts_site
 from fivesafes.node.portal.pages import actor, frame, page
 from fivesafes.node.service import NodeService
 from fivesafes.protocol.errors import (
@@ -57,8 +59,10 @@ class InternalError(FivesafesError):
 MOUNTS: tuple[Mount[NodeService], ...] = (
     Mount("audit", lambda service: audit_router(audit.audit_site(service))),
     Mount("airlock", lambda service: airlock_router(airlock_site(service))),
+    Mount("extracts", lambda service: extracts_router(extracts_site(service))),
 )
-"""The domain modules' pages the node mounts (``fivesafes.kit.site``): ``/audit``, ``/airlock``."""
+"""The domain modules' pages the node mounts (``fivesafes.kit.site``): ``/audit``, ``/airlock``,
+``/extracts`` (the airlock's imaging extracts)."""
 
 
 def create_portal_app(service: NodeService) -> ContainErrors:

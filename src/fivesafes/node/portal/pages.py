@@ -19,6 +19,7 @@ NAV = [
     ("/audit", "Audit log"),
     ("/patient-account", "Patient data account"),
     ("/airlock", "Airlock"),
+    ("/extracts", "Imaging extracts"),
 ]
 
 
