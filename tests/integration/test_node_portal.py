@@ -59,6 +59,8 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/approvals/{project_id}/approve"): (303, 404, 403, 403, 403),
     ("POST", "/approvals/{project_id}/reject"): (303, 404, 403, 403, 403),
     ("POST", "/approvals/{project_id}/revoke"): (303, 404, 404, 403, 403),
+    ("POST", "/approvals/{project_id}/extraction/approve"): (303, 404, 403, 403, 403),
+    ("POST", "/approvals/{project_id}/extraction/revoke"): (303, 404, 404, 403, 403),
     ("GET", "/audit"): (303, 200, 200, 403, 403),
     ("GET", "/patient-account"): (303, 200, 403, 403, 403),
     ("POST", "/patient-account"): (303, 200, 403, 403, 403),
