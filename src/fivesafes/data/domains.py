@@ -14,13 +14,16 @@ domain adds tables, not engines, and a new engine serves every domain.
 | imaging | imaging_study, imaging_series,  | study and series (``fivesafes node imaging index``;|
 |         | image_occurrence, image_feature | an index older than the OMOP imaging tables serves |
 |         |                                 | the domain without them)                           |
+| pathology | pathology_slide               | pathology_slide (``fivesafes node slides add``)    |
 
 The imaging domain is what analyses and cohorts may read of the imaging index: study and series
 rows and the OMOP Medical Imaging extension's ``image_occurrence`` and ``image_feature``, with
 ``person_id`` and no path, PatientID or header (``fivesafes.imaging.tables``; the
 instance and file tables are the indexer's and the extraction's, the full headers sit in a
-restricted store of their own). Slides and identities (issues 16 and 18) add their own domains
-here.
+restricted store of their own). The pathology domain is the registered slides
+(``fivesafes.slides.register``): each slide's pseudonymous id, person, specimen, stain and
+allow-listed facts; the files' paths sit in ``pathology_slide_file``, the node's own.
+Identities (issue 18) add their own domain here.
 """
 
 from __future__ import annotations
@@ -28,7 +31,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from fivesafes.data.names import CDM_TABLES, IMAGING_INDEX_TABLES, IMAGING_TABLES
+from fivesafes.data.names import (
+    CDM_TABLES,
+    IMAGING_INDEX_TABLES,
+    IMAGING_TABLES,
+    PATHOLOGY_TABLES,
+)
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,14 @@ IMAGING = Domain(
     IMAGING_INDEX_TABLES,
 )
 
-DOMAINS: dict[str, Domain] = {domain.name: domain for domain in (OMOP, IMAGING)}
+PATHOLOGY = Domain(
+    "pathology",
+    "Whole-slide pathology images (registered slides)",
+    PATHOLOGY_TABLES,
+    PATHOLOGY_TABLES,
+)
+
+DOMAINS: dict[str, Domain] = {domain.name: domain for domain in (OMOP, IMAGING, PATHOLOGY)}
 """Every domain a node's data source may hold, by name."""
 
 

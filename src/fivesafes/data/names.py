@@ -38,5 +38,11 @@ IMAGING_TABLES = IMAGING_INDEX_TABLES | IMAGING_OMOP_TABLES
 the OMOP image_occurrence and image_feature, with ``person_id``, never a path, a PatientID or a
 header."""
 
-READABLE_TABLES = CDM_TABLES | IMAGING_TABLES
+PATHOLOGY_TABLES = frozenset({"pathology_slide"})
+"""What analyses and cohorts may read of a node's registered slides (the ``pathology`` data
+domain; written by ``fivesafes node slides add``): each slide's pseudonymous id, person,
+specimen, stain and allow-listed facts, never a path, a label or the file's metadata
+(``fivesafes.slides.register``)."""
+
+READABLE_TABLES = CDM_TABLES | IMAGING_TABLES | PATHOLOGY_TABLES
 """Every table :meth:`OmopDatabase.table` opens: no others."""

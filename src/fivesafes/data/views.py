@@ -23,16 +23,16 @@ from typing import TYPE_CHECKING, Final
 
 from fivesafes.data.cdm_spec import CDM54_TABLES, PERSON_KEYED
 from fivesafes.data.cdm_v53 import ADDED_IN_54, RENAMED_IN_54
-from fivesafes.data.names import IMAGING_TABLES
+from fivesafes.data.names import IMAGING_TABLES, PATHOLOGY_TABLES
 
 if TYPE_CHECKING:
     import ibis
 
 OPT_OUT_TABLE: Final = "fivesafes_opt_out"
 
-PERSON_TABLES: Final = PERSON_KEYED | {"person"} | IMAGING_TABLES
-"""Tables with a ``person_id`` (the CDM's and the imaging index's studies and series): the
-ones an opt-out removes rows from."""
+PERSON_TABLES: Final = PERSON_KEYED | {"person"} | IMAGING_TABLES | PATHOLOGY_TABLES
+"""Tables with a ``person_id`` (the CDM's, the imaging index's studies and series, the
+registered slides): the ones an opt-out removes rows from."""
 
 _IBIS_TYPES: Final = {
     "INTEGER": "int32",
@@ -65,8 +65,10 @@ def cdm_view(table: ibis.Table, name: str, opted_out: ibis.Table | None) -> ibis
         table = table.mutate(**{c: ibis.null(t) for c, t in missing.items()})
     if opted_out is not None and name in PERSON_TABLES:
         # NOT IN (subquery), not an anti-join: Ibis 12 writes some anti-joins for PostgreSQL
-        # as "LEFT ANTI JOIN", which PostgreSQL does not know; the list holds no NULL
-        table = table.filter(table.person_id.notin(opted_out.person_id))
+        # as "LEFT ANTI JOIN", which PostgreSQL does not know; the list holds no NULL. A row
+        # of nobody (an unlinked series or slide: person_id NULL) is kept, as it is without an
+        # opt-out list: NOT IN alone would drop it (NULL NOT IN (...) is not true)
+        table = table.filter(table.person_id.isnull() | table.person_id.notin(opted_out.person_id))
     return table
 
 

@@ -1,0 +1,51 @@
+"""Registering slides from the command line: the real ``fivesafes node slides add`` on a node
+made by ``fivesafes node init``, slides written with tifffile (``test_slides_register``)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import duckdb
+
+from federation import fs
+from fivesafes.data.synth import generate
+from slides_data import write_pyramid
+
+
+def test_an_operator_registers_slides_with_the_command(tmp_path):
+    """The real ``fivesafes node slides add``: counts printed, each file's outcome in the
+    report, the run audited with counts only (no path, no planted value), the rows in the
+    node's data file; again, nothing new."""
+    node = tmp_path / "tre"
+    omop = tmp_path / "omop.duckdb"
+    generate(omop, persons=30, seed=5)
+    fs("node", "init", "--dir", str(node), "--name", "slides-node",
+       "--hub-url", "http://127.0.0.1:9", "--data", str(omop))  # fmt: skip
+    config = str(node / "node.toml")
+    fs("node", "pseudonym-key", "-c", config)
+    folder = tmp_path / "slides"
+    write_pyramid(folder / "A.tif", 4)
+    write_pyramid(folder / "B.tif", 5)
+    (folder / "C.svs").write_bytes(b"\x00" * 64)
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("file,patient_id\nA.tif,RXH-0000001\n")
+    outcome = tmp_path / "outcome.csv"
+    run = fs("node", "slides", "add", str(folder), "--specimen-map", str(mapping), "-c", config,
+             "--report", str(outcome), "--json", "--by", "op-sam")  # fmt: skip
+    counts = json.loads(run.stdout)
+    assert counts["files"] == 3 and counts["registered"] == 2
+    assert counts["refused"] == {"unsupported_format": 1}
+    assert counts["links"] == {"no_map": 1, "no_match": 1}
+    with outcome.open() as handle:
+        rows = {Path(r["path"]).name: r["outcome"] for r in csv.DictReader(handle)}
+    assert rows == {"A.tif": "registered", "B.tif": "registered", "C.svs": "refused"}
+    with duckdb.connect(str(omop), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM pathology_slide").fetchone()[0] == 2
+    audit = (node / "node.db").read_bytes()
+    assert b"slides_registered" in audit
+    for leaked in (b"RXH-0000001", b"A.tif", str(folder).encode(), b"SMITH"):
+        assert leaked not in audit
+    again = json.loads(fs("node", "slides", "add", str(folder), "-c", config, "--json").stdout)
+    assert again["registered"] == 0 and again["already_registered"] == 2
