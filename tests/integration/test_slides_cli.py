@@ -49,3 +49,41 @@ def test_an_operator_registers_slides_with_the_command(tmp_path):
         assert leaked not in audit
     again = json.loads(fs("node", "slides", "add", str(folder), "-c", config, "--json").stdout)
     assert again["registered"] == 0 and again["already_registered"] == 2
+
+
+def test_synthetic_slides_are_registered_and_linked_to_their_persons(tmp_path):
+    """``fivesafes synth slides`` then ``fivesafes node slides add`` with the specimen map it
+    writes: every slide linked to the person the ground truth names; the planted identifiers
+    (label, macro, metadata) are nowhere in the node's data."""
+    from fivesafes.imaging.synth import link_persons
+    from fivesafes.node.pseudonyms import load_key, pseudonym
+
+    node = tmp_path / "tre"
+    omop = tmp_path / "omop.duckdb"
+    generate(omop, persons=1000, seed=1)
+    fs("node", "init", "--dir", str(node), "--name", "slides-node",
+       "--hub-url", "http://127.0.0.1:9", "--data", str(omop))  # fmt: skip
+    config = str(node / "node.toml")
+    fs("node", "pseudonym-key", "-c", config)
+    key = load_key(node / "pseudonym.key")
+    link_persons(omop, lambda value: pseudonym(value, key))  # as the TRE's loading pipeline does
+    made = tmp_path / "made"
+    fs("synth", "slides", "--omop", str(omop), "--out", str(made), "--persons-limit", "3")
+    with (made / "ground-truth" / "slides.csv").open() as handle:
+        truth = list(csv.DictReader(handle))
+    counts = json.loads(
+        fs("node", "slides", "add", str(made / "slides"), "-c", config, "--json",
+           "--specimen-map", str(made / "ground-truth" / "specimen_map.csv")).stdout
+    )  # fmt: skip
+    assert counts["registered"] == len(truth) and counts["links"] == {"linked": len(truth)}
+    with duckdb.connect(str(omop), read_only=True) as con:
+        persons = sorted(
+            r[0] for r in con.execute("SELECT person_id FROM pathology_slide").fetchall()
+        )
+        stored = " ".join(
+            str(v) for row in con.execute("SELECT * FROM pathology_slide").fetchall() for v in row
+        )
+    assert persons == sorted(int(row["person_id"]) for row in truth)
+    with (made / "ground-truth" / "planted_identifiers.csv").open() as handle:
+        planted = {row["value"] for row in csv.DictReader(handle)}
+    assert planted and not [value for value in planted if value in stored]

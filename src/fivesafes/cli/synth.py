@@ -1,4 +1,5 @@
-"""``fivesafes synth``: generate synthetic OMOP CDM data for demos and tests.
+"""``fivesafes synth``: generate synthetic OMOP CDM data for demos and tests, and a DICOM
+archive and whole-slide images consistent with it.
 
 Exit codes: 0 written; 1 refused because the output exists and ``--force`` was not
 given; 2 invalid input (as for any usage error); 3 the database could not be written.
@@ -19,6 +20,7 @@ from rich.table import Table
 from fivesafes.cli.output import say_error
 from fivesafes.data.synth import SITE_PROFILES, generate
 from fivesafes.data.synth.generator import MAX_PERSONS
+from fivesafes.slides.synth_plan import MAX_PERSONS as MAX_SLIDE_PERSONS
 
 app = typer.Typer(
     help="Generate synthetic data.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -99,18 +101,21 @@ def omop(
     _out.print(f"{persons:,} persons in {elapsed:.1f} s ({persons / elapsed:,.0f} persons/s)")
 
 
+OmopOption = Annotated[
+    Path,
+    typer.Option(
+        "--omop",
+        help="The synthetic OMOP CDM (DuckDB) to be consistent with.",
+        exists=True,
+        dir_okay=False,
+        resolve_path=True,
+    ),
+]
+
+
 @app.command("dicom")
 def dicom(
-    omop: Annotated[
-        Path,
-        typer.Option(
-            "--omop",
-            help="The synthetic OMOP CDM (DuckDB) to be consistent with.",
-            exists=True,
-            dir_okay=False,
-            resolve_path=True,
-        ),
-    ],
+    omop: OmopOption,
     out: Annotated[
         Path,
         typer.Option(
@@ -191,6 +196,81 @@ def dicom(
     _out.print(
         f"Wrote {written.archive} and {written.truth} ({written.bytes / 1e6:,.1f} MB) in"
         f" {written.seconds:.1f} s ({written.files_per_second:,.0f} files/s).",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("slides")
+def slides(
+    omop: OmopOption,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Folder to write slides/, ground-truth/ (and dicom/) into.",
+            file_okay=False,
+            resolve_path=True,
+        ),
+    ],
+    persons_limit: Annotated[
+        int | None,
+        typer.Option(
+            "--persons-limit",
+            min=1,
+            max=MAX_SLIDE_PERSONS,
+            help="Make slides for the first N persons with a cancer condition only.",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
+    dicom: Annotated[
+        bool, typer.Option("--dicom", help="Also write a DICOM-WSI copy of each slide.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into a folder that is not empty.")
+    ] = False,
+) -> None:
+    """Write synthetic whole-slide images (Aperio SVS, one OME-TIFF, optionally DICOM-WSI) for
+    the CDM's persons with a cancer condition, with planted identifiers and tumour regions."""
+    from fivesafes.slides.synth import write_slides
+
+    if out.exists() and any(out.iterdir()) and not force:
+        raise _fail(f"{out} is not empty; pass --force to write into it.", EXIT_REFUSED)
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_err,
+        transient=True,
+        disable=not _err.is_terminal,
+    ) as bar:
+        task = bar.add_task("slides", total=None)
+
+        def report(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            written = write_slides(
+                omop, out, seed=seed, persons_limit=persons_limit, dicom=dicom, progress=report
+            )
+        except ValueError as error:
+            raise _fail(str(error), EXIT_USAGE) from None
+        except (OSError, RuntimeError, duckdb.Error) as error:
+            raise _fail(f"could not write the slides: {error}", EXIT_FAILED) from None
+    table = Table("what", "count")
+    for label, n in (
+        ("persons with a cancer condition", written.persons),
+        ("slides (Aperio SVS)", written.slides),
+        ("  also as OME-TIFF", written.ome_tiff),
+        ("  also as DICOM-WSI", written.dicom),
+        ("files", written.files),
+    ):
+        table.add_row(label, f"{n:,}")
+    _out.print(table)
+    _out.print(
+        f"Wrote {written.slides_dir} and {written.truth} ({written.bytes / 1e6:,.1f} MB) in"
+        f" {written.seconds:.1f} s ({written.slides / written.seconds:,.1f} slides/s).",
         highlight=False,
         soft_wrap=True,
     )

@@ -1,7 +1,8 @@
-"""Whole-slide images at a node: synthetic slides (``synth``: Aperio SVS-like and OME-TIFF
-pyramids, optionally DICOM-WSI copies, with planted identifiers, planted tumour regions and
-their ground truth), more to come (reading, de-identified copies, tiles for review; ADR 0029,
-docs/slides.md).
+"""Whole-slide images at a node (ADR 0029, docs/slides.md): ``reading`` (a slide opened by its
+format's reader, through the allow-list), ``register`` (``fivesafes node slides add``), and
+``synth`` (synthetic slides with planted identifiers and tumour regions, and their ground
+truth; ``synth_plan`` says who has which slide, ``synth_pixels`` draws them); more to come
+(de-identified copies, tiles for review).
 
 Nothing is imported here: importing the package costs nothing, the imaging libraries come with
 the module that needs them.
