@@ -33,9 +33,11 @@ from fivesafes.cohorts.criteria import (
     ImagingCriterion,
     MeasurementCriterion,
     ObservationCriterion,
+    SlideCriterion,
 )
 from fivesafes.data.source import OmopDatabase
 from fivesafes.imaging.cohort import series_events
+from fivesafes.slides.cohort import slide_events
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,14 @@ def criterion_events(criterion: Criterion, db: OmopDatabase) -> ibis.Table:
             contrast=criterion.contrast,
             description=criterion.description,
             min_slices=criterion.min_slices,
+            start=window.start if window is not None else None,
+            end=window.end if window is not None else None,
+        )
+    if isinstance(criterion, SlideCriterion):
+        window = criterion.window
+        return slide_events(
+            db,
+            stain=criterion.stain,
             start=window.start if window is not None else None,
             end=window.end if window is not None else None,
         )

@@ -270,17 +270,46 @@ class ImagingCriterion(_Model):
         return "series " + (", ".join(parts) if parts else "of any kind")
 
 
+Stain = Annotated[str, Strict(), Field(min_length=1, max_length=32), AfterValidator(_description)]
+
+
+class SlideCriterion(_Model):
+    """A registered whole-slide image of the node (``pathology_slide``), dated by its
+    specimen's date (the CDM's ``specimen_date``: a slide not linked to a specimen has no date
+    and matches no slide criterion): every field given must fit (``fivesafes.slides.cohort``).
+
+    ``stain`` is a list of which any one fits, compared case and spaces ignored ("H&E",
+    "h & e"); ``window`` is in calendar dates, ``days_from_index`` in days from the person's
+    index date (not for the index criterion)."""
+
+    domain: Literal["slide"]
+    stain: Annotated[tuple[Stain, ...], Field(min_length=1, max_length=20)] | None = None
+    window: Window | None = None
+    days_from_index: DaysFromIndex | None = None
+    exclude: bool = False
+
+    def concept_ids(self) -> frozenset[int]:
+        """None: a slide criterion names no concept."""
+        return frozenset()
+
+    def describe(self) -> str:
+        """The criterion in a few words, for attrition steps and pages."""
+        stains = " or ".join(self.stain) if self.stain else "of any stain"
+        return f"slide {stains}"
+
+
 Criterion = Annotated[
     ConditionCriterion
     | DrugCriterion
     | ProcedureCriterion
     | MeasurementCriterion
     | ObservationCriterion
-    | ImagingCriterion,
+    | ImagingCriterion
+    | SlideCriterion,
     Field(discriminator="domain"),
 ]
 
-DATA_DOMAINS = {"imaging": "imaging"}
+DATA_DOMAINS = {"imaging": "imaging", "slide": "pathology"}
 """The data domain each criterion domain reads beyond the OMOP CDM (the rest read ``omop``)."""
 
 
@@ -344,8 +373,9 @@ class Cohort(_Model):
         return self
 
     def data_domains(self) -> frozenset[str]:
-        """The data domains the cohort reads: ``omop``, and ``imaging`` for an imaging
-        criterion (a task reading a domain needs a project approved for it)."""
+        """The data domains the cohort reads: ``omop``, ``imaging`` for an imaging criterion,
+        ``pathology`` for a slide criterion (a task reading a domain needs a project approved
+        for it)."""
         return frozenset({"omop"}) | {
             DATA_DOMAINS[c.domain] for c in self.criteria if c.domain in DATA_DOMAINS
         }

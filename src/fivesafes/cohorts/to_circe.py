@@ -50,9 +50,11 @@ _NONE = {"Type": 0, "Count": 0}
 
 def to_circe(cohort: Cohort) -> dict[str, Any]:
     """``cohort`` as Circe JSON; raises ``ValueError`` if it is not indexed on an event or
-    has an imaging criterion (Circe knows no imaging index)."""
+    has an imaging or slide criterion (Circe knows no imaging index nor slides)."""
     if "imaging" in cohort.data_domains():
         raise ValueError("a cohort with an imaging criterion has no Circe form")
+    if "pathology" in cohort.data_domains():
+        raise ValueError("a cohort with a slide criterion has no Circe form")
     index = cohort.effective_index()
     if not isinstance(index, FirstEventIndex):
         raise ValueError(

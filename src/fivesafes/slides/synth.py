@@ -109,10 +109,56 @@ class SlidesReport:
     slides: int = 0  # SVS files
     ome_tiff: int = 0
     dicom: int = 0  # slides copied as DICOM-WSI
+    specimens: int = 0  # rows added to the CDM's specimen table
     files: int = 0
     bytes: int = 0
     seconds: float = 0.0
     rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+
+# ---- the CDM's specimens --------------------------------------------------------------
+
+SPECIMEN_TYPE_EHR = 32817  # OMOP's type concept "EHR"
+
+
+def record_specimens(omop: Path, slides: list[Slide]) -> int:
+    """Each slide's specimen as a row of the CDM's ``specimen`` table, as a TRE's loading
+    pipeline would load the lab's records (the table made with the CDM v5.4 columns if the
+    synthetic CDM has none): ``specimen_source_id`` the lab's accession number (what the
+    specimen map names), ``specimen_date`` the date of the cancer diagnosis, the concept
+    ``0`` (no standard concept is claimed for a synthetic specimen). A specimen already there
+    (by person and accession number) is kept; returns how many rows were added."""
+    import duckdb
+
+    from fivesafes.data.cdm_spec import duckdb_table_ddl
+
+    wanted = {(s.person.person_id, s.specimen_id): s.person.diagnosed for s in slides}
+    with duckdb.connect(str(omop)) as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if "specimen" not in tables:
+            con.execute(duckdb_table_ddl("specimen", "specimen"))
+        have = {
+            (int(p), str(a))
+            for p, a in con.execute(
+                "SELECT person_id, specimen_source_id FROM specimen"
+                " WHERE specimen_source_id IS NOT NULL"
+            ).fetchall()
+        }
+        biggest = con.execute("SELECT coalesce(max(specimen_id), 0) FROM specimen").fetchone()
+        start = int(biggest[0]) if biggest else 0
+        new = [key for key in sorted(wanted) if key not in have]
+        if not new:
+            return 0
+        con.executemany(
+            "INSERT INTO specimen (specimen_id, person_id, specimen_concept_id,"
+            " specimen_type_concept_id, specimen_date, specimen_source_id)"
+            " VALUES (?, ?, 0, ?, ?, ?)",
+            [
+                [start + n, person, SPECIMEN_TYPE_EHR, wanted[(person, accession)], accession]
+                for n, (person, accession) in enumerate(new, start=1)
+            ],
+        )
+    return len(new)
 
 
 # ---- files ------------------------------------------------------------------------------
@@ -339,10 +385,11 @@ def write_slides(
             f" (concept {CANCER}): there is no specimen to make slides of"
         )
     slides = plan_slides(persons, seed=seed, width=width, height=height, levels=levels)
+    added = record_specimens(omop, slides)
     folder, truth = out / "slides", out / "ground-truth"
     folder.mkdir(parents=True, exist_ok=True)
     truth.mkdir(parents=True, exist_ok=True)
-    report = SlidesReport(folder, truth, persons=len(persons))
+    report = SlidesReport(folder, truth, persons=len(persons), specimens=added)
     marks: list[dict[str, str]] = []
     features: list[dict[str, Any]] = []
     for done, slide in enumerate(slides, 1):

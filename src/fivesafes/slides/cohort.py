@@ -1,0 +1,47 @@
+"""The slide cohort criterion's query (``cohorts.criteria.SlideCriterion``): the node's
+registered slides (``pathology_slide``, the ``pathology`` data domain) as events
+(``person_id``, ``event_date``) the cohort compiler combines with every other criterion.
+
+A slide's date is its specimen's (the CDM's ``specimen.specimen_date``, through the slide's
+``specimen_id``): a slide linked to no person or no specimen is no event. Its stain is compared
+with case and spaces ignored, so "H&E" finds "h & e". Opted-out persons are gone already: the
+view layer removes them from ``pathology_slide`` as from the CDM's tables.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ibis
+
+    from fivesafes.data.source import OmopDatabase
+
+
+def folded(stain: str) -> str:
+    """A stain written one way: upper case, no spaces."""
+    return "".join(stain.split()).upper()
+
+
+def slide_events(
+    db: OmopDatabase,
+    *,
+    stain: tuple[str, ...] | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> ibis.Table:
+    """The matching slides as events: columns ``person_id`` and ``event_date``."""
+    slides = db.table("pathology_slide")
+    specimens = db.table("specimen")
+    dated = slides.join(specimens, slides.specimen_id == specimens.specimen_id)
+    event_date = dated.specimen_date.cast("date")
+    predicates = [dated.person_id.notnull(), event_date.notnull()]
+    if stain is not None:
+        written = dated.stain.upper().re_replace(r"\s+", "")
+        predicates.append(written.isin(sorted({folded(s) for s in stain})))
+    if start is not None:
+        predicates.append(event_date >= start)
+    if end is not None:
+        predicates.append(event_date <= end)
+    return dated.filter(*predicates).select(person_id=dated.person_id, event_date=event_date)
