@@ -64,6 +64,8 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/projects/{project_id}/edit"): (303, 200, 403, 403, 404, 200, 404, 303, 303),
     ("POST", "/projects/{project_id}/edit"): (303, 303, 403, 403, 404, 303, 404, 303, 303),
     ("POST", "/projects/{project_id}/counts"): (303, 201, 201, 403, 404, 403, 404, 303, 303),
+    # an imaging extract: the matrix project asks for OMOP only, so a member is refused (403)
+    ("POST", "/projects/{project_id}/extracts"): (303, 403, 403, 403, 404, 403, 404, 303, 303),
     ("GET", "/tasks/{task_id}"): (303, 200, 200, 200, 404, 404, 404, 303, 303),
     # its result as CSV, asked as the page is; the task is still running: nothing yet (409)
     ("GET", "/tasks/{task_id}/result.csv"): (303, 409, 409, 409, 404, 404, 404, 303, 303),
@@ -255,7 +257,7 @@ class World:
 
     def page_form(self, route: str, project: str) -> dict:
         today = date.today()
-        if route == "/projects/{project_id}/counts":
+        if route in ("/projects/{project_id}/counts", "/projects/{project_id}/extracts"):
             return {"domain": "condition", "concepts": "443388"}
         if route.startswith("/airlock"):
             return {"title": "A matrix request", "project": project, "file": "table.csv",

@@ -87,3 +87,55 @@ def test_synthetic_slides_are_registered_and_linked_to_their_persons(tmp_path):
     with (made / "ground-truth" / "planted_identifiers.csv").open() as handle:
         planted = {row["value"] for row in csv.DictReader(handle)}
     assert planted and not [value for value in planted if value in stored]
+
+    # AI predictions: the demo model on every slide, and one model's GeoJSON imported by hand
+    demo = fs("node", "slides", "predict-demo", "-c", config, "--by", "op-sam").stdout
+    assert f"Predictions imported: {len(truth)}." in demo
+    with duckdb.connect(str(omop), read_only=True) as con:
+        slide_ids = [r[0] for r in con.execute(
+            "SELECT s.slide_id FROM pathology_slide s ORDER BY s.slide_id").fetchall()]  # fmt: skip
+        first_path = con.execute(
+            "SELECT path FROM pathology_slide_file WHERE slide_id = ?", [slide_ids[0]]
+        ).fetchone()[0]
+        counts = con.execute(
+            "SELECT count(*), min(features) FROM pathology_prediction"
+            " WHERE model = 'fivesafes-demo-colour-detector'"
+        ).fetchone()
+    assert counts[0] == len(truth) and counts[1] > 0
+    regions = json.loads((made / "ground-truth" / "tumour_regions.geojson").read_text())
+    mine = Path(first_path).relative_to(made).as_posix()
+    drawn = [f for f in regions["features"] if f["properties"]["slide"] == mine]
+    own = {"type": "FeatureCollection", "features": drawn}
+    geojson = tmp_path / "regions.geojson"
+    geojson.write_text(json.dumps(own))
+    fs("node", "slides", "predictions", "add", slide_ids[0], "--model", "hand-drawn",
+       "--model-version", "1", "--run-at", "2026-12-06T10:00:00", "--geojson", str(geojson),
+       "-c", config)  # fmt: skip
+    outside = tmp_path / "outside.geojson"
+    ring = [[0, 0], [10**7, 0], [0, 10], [0, 0]]
+    outside.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+         "properties": {"class": "Tumor"}}]}))  # fmt: skip
+    refused = fs("node", "slides", "predictions", "add", slide_ids[1], "--model", "x",
+                 "--model-version", "1", "--run-at", "2026-12-06T10:00:00",
+                 "--geojson", str(outside), "-c", config, check=False)  # fmt: skip
+    assert refused.returncode != 0 and "outside the slide" in refused.stdout + refused.stderr
+
+    from fivesafes.cohorts.compile import cohort_ids
+    from fivesafes.cohorts.criteria import Cohort
+    from fivesafes.data.engines import open_omop
+    from fivesafes.data.source import DuckDBSource
+
+    def persons_of(criterion: dict) -> set[int]:
+        cohort = Cohort.model_validate({"name": "c", "criteria": [criterion]})
+        with open_omop(DuckDBSource(engine="duckdb", path=omop)) as db:
+            return set(cohort_ids(db, cohort=cohort).to_pyarrow().column("person_id").to_pylist())
+
+    everyone = {int(row["person_id"]) for row in truth}
+    demo_model = {"domain": "slide", "predicted_by": ["fivesafes-demo-colour-detector"]}
+    assert persons_of(demo_model) == everyone
+    with duckdb.connect(str(omop), read_only=True) as con:
+        drawn_for = con.execute(
+            "SELECT person_id FROM pathology_slide WHERE slide_id = ?", [slide_ids[0]]
+        ).fetchone()[0]
+    assert persons_of({"domain": "slide", "predicted_by": ["hand-drawn"]}) == {drawn_for}

@@ -34,6 +34,7 @@ class AuditEventType(StrEnum):
     IMAGING_INDEXED = "imaging_indexed"  # an operator indexed DICOM files: paths and counts
     IMAGING_DEIDENTIFIED = "imaging_deidentified"  # an operator de-identified files: counts
     SLIDES_REGISTERED = "slides_registered"  # an operator registered slides: counts only
+    SLIDE_PREDICTIONS_IMPORTED = "slide_predictions_imported"  # a model's output: model, counts
     EXTRACTION_APPROVED = "extraction_approved"  # a custodian's: the profile and option names
     EXTRACTION_REVOKED = "extraction_revoked"  # the option names revoked, and why
     EXTRACT_HELD = "extract_held"  # built, held for review: task, counts, option names

@@ -12,14 +12,23 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from fivesafes.cli.output import console, fail
 
-app = typer.Typer(help="Whole-slide images at this node: register slides.", no_args_is_help=True)
+app = typer.Typer(
+    help="Whole-slide images at this node: register slides, import AI predictions.",
+    no_args_is_help=True,
+)
+predictions_app = typer.Typer(
+    help="AI predictions on registered slides: import a model's output.", no_args_is_help=True
+)
+app.add_typer(predictions_app, name="predictions")
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="The node's TOML configuration.")
@@ -115,3 +124,149 @@ def add(
         console.print(f"  not registered ({reason}): {n}")
     for link, n in summary["links"].items():
         console.print(f"  {link}: {n}")
+
+
+def _data_file(service: object) -> Path:
+    from fivesafes.data.source import DuckDBSource
+
+    data = service.config.data  # type: ignore[attr-defined]
+    if not isinstance(data, DuckDBSource):
+        fail("Slides live in a DuckDB node's data file for now; this node's data is elsewhere.")
+    return Path(data.path)
+
+
+def _writable(path: Path) -> Any:
+    """A read-write connection to the node's data file (a DuckDB connection)."""
+    import duckdb
+
+    try:
+        return duckdb.connect(str(path))
+    except duckdb.IOException:
+        fail(f"{path} is in use (a running node holds it); stop the node's agent and try again.")
+
+
+@predictions_app.command("add")
+def add_prediction(
+    slide_id: Annotated[str, typer.Argument(help="The registered slide (SL...).")],
+    model: Annotated[str, typer.Option(help="The model's name (alg_system).")],
+    model_version: Annotated[str, typer.Option(help="The model's version.")],
+    run_at: Annotated[datetime, typer.Option(help="When the model ran (alg_datetime), ISO 8601.")],
+    geojson: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Its detections and regions: QuPath-style GeoJSON, level-0 pixels.",
+        ),
+    ] = None,
+    heatmap: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="Its heatmap: a PNG or TIFF aligned to the slide (grey: 0 to 255).",
+        ),
+    ] = None,
+    heatmap_scale: Annotated[
+        float | None,
+        typer.Option(
+            help="Level-0 pixels per heatmap pixel (default: the slide's width over the heatmap's)."
+        ),
+    ] = None,
+    by: Annotated[str, typer.Option("--by", help="Who imports it (for the audit log).")] = (
+        "operator"
+    ),
+    config: ConfigOption = Path("node.toml"),
+) -> None:
+    """Import a model's output for a registered slide (checked before anything is kept)."""
+    from fivesafes.audit.events import AuditEventType
+    from fivesafes.cli.imaging import audited
+    from fivesafes.node.setup import open_node
+    from fivesafes.slides.predictions import read_annotations, read_heatmap, record_prediction
+    from fivesafes.slides.reading import open_slide
+
+    service = open_node(config)
+    database = _data_file(service)
+    details: dict[str, object] = {"model": model, "model_version": model_version}
+    with audited(service, AuditEventType.SLIDE_PREDICTIONS_IMPORTED, by=by, details=details):
+        con = _writable(database)
+        try:
+            slide = open_slide(_slide_path(con, slide_id))
+            info = slide.info
+            slide.close()
+            found = read_annotations(geojson.read_bytes(), info) if geojson else None
+            grey = read_heatmap(heatmap.read_bytes(), info, heatmap_scale) if heatmap else None
+            made = record_prediction(
+                con, slide_id, model=model, version=model_version, run_at=run_at,
+                annotations=found, heatmap=grey, now=datetime.now(UTC),
+            )  # fmt: skip
+        finally:
+            con.close()
+        details.update({"predictions": 1, "features": len(found.features) if found else 0})
+    console.print(f"Imported prediction {made} for slide {slide_id}.", markup=False)
+
+
+@app.command("predict-demo")
+def predict_demo(
+    slide_ids: Annotated[
+        list[str] | None, typer.Argument(help="Registered slides (default: every one).")
+    ] = None,
+    by: Annotated[str, typer.Option("--by", help="Who runs it (for the audit log).")] = (
+        "operator"
+    ),
+    config: ConfigOption = Path("node.toml"),
+) -> None:
+    """Run the platform's demo model (a colour detector of the synthetic slides' planted
+    tumours; not a pathology model) on registered slides and import its predictions."""
+    from fivesafes.audit.events import AuditEventType
+    from fivesafes.cli.imaging import audited
+    from fivesafes.node.setup import open_node
+    from fivesafes.slides.demo_model import MODEL, VERSION, predict
+    from fivesafes.slides.predictions import Annotations, read_heatmap, record_prediction
+    from fivesafes.slides.reading import SlideUnreadable, open_slide
+
+    service = open_node(config)
+    database = _data_file(service)
+    details: dict[str, object] = {"model": MODEL, "model_version": VERSION, "predictions": 0}
+    with audited(service, AuditEventType.SLIDE_PREDICTIONS_IMPORTED, by=by, details=details):
+        con = _writable(database)
+        try:
+            wanted = slide_ids or [
+                r[0] for r in con.execute(
+                    "SELECT slide_id FROM pathology_slide ORDER BY slide_id"
+                ).fetchall()
+            ]  # fmt: skip
+            run_at = datetime.now(UTC)
+            for slide_id in wanted:
+                try:
+                    slide = open_slide(_slide_path(con, slide_id))
+                except SlideUnreadable as exc:
+                    console.print(f"  {slide_id}: not read ({exc.reason})", markup=False)
+                    continue
+                found = predict(slide)
+                info = slide.info
+                slide.close()
+                classes = Counter(f["properties"]["classification"]["name"] for f in found.features)
+                made = record_prediction(
+                    con, slide_id, model=MODEL, version=VERSION, run_at=run_at,
+                    annotations=Annotations(found.features, classes),
+                    heatmap=read_heatmap(found.heatmap_png, info, found.scale),
+                    now=run_at,
+                )  # fmt: skip
+                details["predictions"] = int(str(details["predictions"])) + 1
+                console.print(
+                    f"  {slide_id}: {made}, {len(found.features)} tumour regions", markup=False
+                )
+        finally:
+            con.close()
+    console.print(f"Predictions imported: {details['predictions']}.")
+
+
+def _slide_path(con: object, slide_id: str) -> Path:
+    """Where a registered slide's file is (the node's own table), or a refusal in words."""
+    row = con.execute(  # type: ignore[attr-defined]
+        "SELECT path FROM pathology_slide_file WHERE slide_id = ?", [slide_id]
+    ).fetchone()
+    if row is None:
+        fail("There is no registered slide with that id at this node.")
+    return Path(row[0])

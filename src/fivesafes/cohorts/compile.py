@@ -101,6 +101,7 @@ def criterion_events(criterion: Criterion, db: OmopDatabase) -> ibis.Table:
         return slide_events(
             db,
             stain=criterion.stain,
+            predicted_by=criterion.predicted_by,
             start=window.start if window is not None else None,
             end=window.end if window is not None else None,
         )

@@ -279,11 +279,14 @@ class SlideCriterion(_Model):
     and matches no slide criterion): every field given must fit (``fivesafes.slides.cohort``).
 
     ``stain`` is a list of which any one fits, compared case and spaces ignored ("H&E",
-    "h & e"); ``window`` is in calendar dates, ``days_from_index`` in days from the person's
-    index date (not for the index criterion)."""
+    "h & e"); ``predicted_by`` names models (their ``model`` as imported, exactly), the slide
+    having a prediction of one of them (``pathology_prediction``); ``window`` is in calendar
+    dates, ``days_from_index`` in days from the person's index date (not for the index
+    criterion)."""
 
     domain: Literal["slide"]
     stain: Annotated[tuple[Stain, ...], Field(min_length=1, max_length=20)] | None = None
+    predicted_by: Annotated[tuple[Stain, ...], Field(min_length=1, max_length=20)] | None = None
     window: Window | None = None
     days_from_index: DaysFromIndex | None = None
     exclude: bool = False
@@ -295,7 +298,8 @@ class SlideCriterion(_Model):
     def describe(self) -> str:
         """The criterion in a few words, for attrition steps and pages."""
         stains = " or ".join(self.stain) if self.stain else "of any stain"
-        return f"slide {stains}"
+        models = f", predicted by {' or '.join(self.predicted_by)}" if self.predicted_by else ""
+        return f"slide {stains}{models}"
 
 
 Criterion = Annotated[

@@ -14,7 +14,8 @@ domain adds tables, not engines, and a new engine serves every domain.
 | imaging | imaging_study, imaging_series,  | study and series (``fivesafes node imaging index``;|
 |         | image_occurrence, image_feature | an index older than the OMOP imaging tables serves |
 |         |                                 | the domain without them)                           |
-| pathology | pathology_slide               | pathology_slide (``fivesafes node slides add``)    |
+| pathology | pathology_slide,              | pathology_slide (``fivesafes node slides add``)    |
+|         | pathology_prediction            |                                                    |
 
 The imaging domain is what analyses and cohorts may read of the imaging index: study and series
 rows and the OMOP Medical Imaging extension's ``image_occurrence`` and ``image_feature``, with
@@ -35,6 +36,7 @@ from fivesafes.data.names import (
     CDM_TABLES,
     IMAGING_INDEX_TABLES,
     IMAGING_TABLES,
+    PATHOLOGY_SLIDE_TABLES,
     PATHOLOGY_TABLES,
 )
 
@@ -71,9 +73,9 @@ IMAGING = Domain(
 
 PATHOLOGY = Domain(
     "pathology",
-    "Whole-slide pathology images (registered slides)",
+    "Whole-slide pathology images (registered slides, their AI predictions)",
     PATHOLOGY_TABLES,
-    PATHOLOGY_TABLES,
+    PATHOLOGY_SLIDE_TABLES,
 )
 
 DOMAINS: dict[str, Domain] = {domain.name: domain for domain in (OMOP, IMAGING, PATHOLOGY)}

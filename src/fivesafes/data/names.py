@@ -38,11 +38,15 @@ IMAGING_TABLES = IMAGING_INDEX_TABLES | IMAGING_OMOP_TABLES
 the OMOP image_occurrence and image_feature, with ``person_id``, never a path, a PatientID or a
 header."""
 
-PATHOLOGY_TABLES = frozenset({"pathology_slide"})
-"""What analyses and cohorts may read of a node's registered slides (the ``pathology`` data
-domain; written by ``fivesafes node slides add``): each slide's pseudonymous id, person,
+PATHOLOGY_SLIDE_TABLES = frozenset({"pathology_slide"})
+"""The registered slides (``fivesafes node slides add``): each slide's pseudonymous id, person,
 specimen, stain and allow-listed facts, never a path, a label or the file's metadata
-(``fivesafes.slides.register``)."""
+(``fivesafes.slides.register``); what the ``pathology`` domain requires to be served."""
+
+PATHOLOGY_TABLES = PATHOLOGY_SLIDE_TABLES | {"pathology_prediction"}
+"""What analyses and cohorts may read of a node's slides (the ``pathology`` data domain): the
+slides, and the AI predictions imported for them (model, version, run time, counts:
+``fivesafes.slides.predictions``; never the predictions' geometry or heatmaps)."""
 
 READABLE_TABLES = CDM_TABLES | IMAGING_TABLES | PATHOLOGY_TABLES
 """Every table :meth:`OmopDatabase.table` opens: no others."""

@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Final
 
 from fivesafes.data.cdm_spec import CDM54_TABLES, PERSON_KEYED
 from fivesafes.data.cdm_v53 import ADDED_IN_54, RENAMED_IN_54
-from fivesafes.data.names import IMAGING_TABLES, PATHOLOGY_TABLES
+from fivesafes.data.names import IMAGING_TABLES, PATHOLOGY_SLIDE_TABLES
 
 if TYPE_CHECKING:
     import ibis
 
 OPT_OUT_TABLE: Final = "fivesafes_opt_out"
 
-PERSON_TABLES: Final = PERSON_KEYED | {"person"} | IMAGING_TABLES | PATHOLOGY_TABLES
+PERSON_TABLES: Final = PERSON_KEYED | {"person"} | IMAGING_TABLES | PATHOLOGY_SLIDE_TABLES
 """Tables with a ``person_id`` (the CDM's, the imaging index's studies and series, the
 registered slides): the ones an opt-out removes rows from."""
 

@@ -4,8 +4,9 @@ registered slides (``pathology_slide``, the ``pathology`` data domain) as events
 
 A slide's date is its specimen's (the CDM's ``specimen.specimen_date``, through the slide's
 ``specimen_id``): a slide linked to no person or no specimen is no event. Its stain is compared
-with case and spaces ignored, so "H&E" finds "h & e". Opted-out persons are gone already: the
-view layer removes them from ``pathology_slide`` as from the CDM's tables.
+with case and spaces ignored, so "H&E" finds "h & e"; ``predicted_by`` keeps the slides with a
+prediction imported from one of the models named (``pathology_prediction``). Opted-out persons
+are gone already: the view layer removes them from ``pathology_slide`` as from the CDM's tables.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def slide_events(
     db: OmopDatabase,
     *,
     stain: tuple[str, ...] | None = None,
+    predicted_by: tuple[str, ...] | None = None,
     start: date | None = None,
     end: date | None = None,
 ) -> ibis.Table:
@@ -40,6 +42,10 @@ def slide_events(
     if stain is not None:
         written = dated.stain.upper().re_replace(r"\s+", "")
         predicates.append(written.isin(sorted({folded(s) for s in stain})))
+    if predicted_by is not None:
+        predictions = db.table("pathology_prediction")
+        models = predictions.filter(predictions.model.isin(sorted(set(predicted_by))))
+        predicates.append(dated.slide_id.isin(models.slide_id))
     if start is not None:
         predicates.append(event_date >= start)
     if end is not None:
