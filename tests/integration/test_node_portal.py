@@ -90,6 +90,13 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/extracts/{extract_id}/files/{n}/thumbnail.png"): (303, 404, 404, 404, 404),
     ("POST", "/extracts/{extract_id}/release"): (303, 404, 404, 404, 404),
     ("POST", "/extracts/{extract_id}/withdraw"): (303, 404, 404, 404, 404),
+    # the slides' pages (fivesafes.pathology.portal): no slide is registered here, so every slide
+    # is one that does not exist; who may not look at slides is refused first (403)
+    ("GET", "/slides"): (303, 200, 200, 200, 403),
+    ("GET", "/slides.csv"): (303, 200, 200, 200, 403),
+    ("GET", "/slides/{slide_id}"): (303, 404, 404, 404, 403),
+    ("GET", "/slides/{slide_id}/dzi.json"): (303, 404, 404, 404, 403),
+    ("GET", "/slides/{slide_id}/tiles/{level}/{col}_{row}.jpeg"): (303, 404, 404, 404, 403),
 }  # fmt: skip
 
 
@@ -170,6 +177,8 @@ class World:
         path = route.replace("{project_id}", project).replace("{name}", "table.csv")
         path = path.replace("{request_id}", "ar_doesnotexist" if absent else self.release_request)
         path = path.replace("{extract_id}", "t_doesnotexist").replace("{n}", "0")
+        path = path.replace("{slide_id}", "SL" + "0" * 20).replace("{level}", "0")
+        path = path.replace("{col}", "0").replace("{row}", "0")
         if route == "/static":
             path = "/static/portal.css"
         data: dict[str, str] = {}
@@ -423,7 +432,7 @@ def test_every_page_has_labels_landmarks_and_named_controls(world):
     pages = {
         "/": cora, "/approvals": cora, f"/approvals/{world.awaiting}": cora, "/audit": tom,
         "/patient-account": cora, "/airlock/queue": otto,
-        f"/airlock/{world.release_request}/review": otto, "/extracts": otto,
+        f"/airlock/{world.release_request}/review": otto, "/extracts": otto, "/slides": otto,
     }  # fmt: skip
     found = {}
     for path, client in pages.items():

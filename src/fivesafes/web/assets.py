@@ -15,6 +15,8 @@ VENDOR_DIR = STATIC / "vendor"
 VENDOR = {
     "htmx.min.js": "htmx.org/dist/htmx.min.js",
     "pico.min.css": "@picocss/pico/css/pico.min.css",
+    # the slide viewer (/slides/{id}): its own buttons, so none of OpenSeadragon's images
+    "openseadragon.min.js": "openseadragon/build/openseadragon/openseadragon.min.js",
     # the hub's API pages (/docs), served from here rather than FastAPI's default CDN
     "swagger-ui-bundle.js": "swagger-ui-dist/swagger-ui-bundle.js",
     "swagger-ui.css": "swagger-ui-dist/swagger-ui.css",

@@ -35,7 +35,9 @@ from fivesafes.node.portal import approvals, audit, patient
 from fivesafes.node.portal.airlock import portal_site as airlock_site
 from fivesafes.node.portal.extracts import extracts_site
 from fivesafes.node.portal.pages import actor, frame, page
+from fivesafes.node.portal.slides import slides_site
 from fivesafes.node.service import NodeService
+from fivesafes.pathology.portal.routes import slides_router
 from fivesafes.protocol.errors import (
     FivesafesError,
     InvalidRequest,
@@ -60,9 +62,10 @@ MOUNTS: tuple[Mount[NodeService], ...] = (
     Mount("audit", lambda service: audit_router(audit.audit_site(service))),
     Mount("airlock", lambda service: airlock_router(airlock_site(service))),
     Mount("extracts", lambda service: extracts_router(extracts_site(service))),
+    Mount("slides", lambda service: slides_router(slides_site(service))),
 )
 """The domain modules' pages the node mounts (``fivesafes.kit.site``): ``/audit``, ``/airlock``,
-``/extracts`` (the airlock's imaging extracts)."""
+``/extracts`` (the airlock's imaging extracts), ``/slides`` (registered slides, in a viewer)."""
 
 
 def create_portal_app(service: NodeService) -> ContainErrors:

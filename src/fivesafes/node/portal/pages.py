@@ -20,6 +20,7 @@ NAV = [
     ("/patient-account", "Patient data account"),
     ("/airlock", "Airlock"),
     ("/extracts", "Imaging extracts"),
+    ("/slides", "Slides"),
 ]
 
 
