@@ -139,3 +139,13 @@ def test_synthetic_slides_are_registered_and_linked_to_their_persons(tmp_path):
             "SELECT person_id FROM pathology_slide WHERE slide_id = ?", [slide_ids[0]]
         ).fetchone()[0]
     assert persons_of({"domain": "slide", "predicted_by": ["hand-drawn"]}) == {drawn_for}
+
+    # a de-identified copy for release: the pyramid only, none of the planted values
+    copy = tmp_path / "release" / "copy.svs"
+    fs("node", "slides", "copy", slide_ids[0], "--out", str(copy), "-c", config)
+    data = copy.read_bytes()
+    assert planted and not [value for value in planted if value.encode() in data]
+    again = fs("node", "slides", "copy", slide_ids[0], "--out", str(copy), "-c", config,
+               check=False)  # fmt: skip
+    assert again.returncode != 0 and "exists already" in again.stdout + again.stderr
+    assert b"slide_copied" in (node / "node.db").read_bytes()

@@ -35,6 +35,7 @@ class AuditEventType(StrEnum):
     IMAGING_DEIDENTIFIED = "imaging_deidentified"  # an operator de-identified files: counts
     SLIDES_REGISTERED = "slides_registered"  # an operator registered slides: counts only
     SLIDE_PREDICTIONS_IMPORTED = "slide_predictions_imported"  # a model's output: model, counts
+    SLIDE_COPIED = "slide_copied"  # a de-identified copy of a slide written: its id, levels
     EXTRACTION_APPROVED = "extraction_approved"  # a custodian's: the profile and option names
     EXTRACTION_REVOKED = "extraction_revoked"  # the option names revoked, and why
     EXTRACT_HELD = "extract_held"  # built, held for review: task, counts, option names

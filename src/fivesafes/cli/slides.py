@@ -270,3 +270,41 @@ def _slide_path(con: object, slide_id: str) -> Path:
     if row is None:
         fail("There is no registered slide with that id at this node.")
     return Path(row[0])
+
+
+@app.command("copy")
+def copy_slide(
+    slide_id: Annotated[str, typer.Argument(help="The registered slide (SL...).")],
+    out: Annotated[Path, typer.Option("--out", help="The copy's file (must not exist).")],
+    by: Annotated[str, typer.Option("--by", help="Who makes it (for the audit log).")] = (
+        "operator"
+    ),
+    config: ConfigOption = Path("node.toml"),
+) -> None:
+    """Write a de-identified copy of a registered slide for release: its pyramid only, the
+    label, macro, thumbnail and every identifying tag left out (docs/slides.md)."""
+    import duckdb
+
+    from fivesafes.audit.events import AuditEventType
+    from fivesafes.cli.imaging import audited
+    from fivesafes.node.setup import open_node
+    from fivesafes.slides.deidentify import write_copy
+    from fivesafes.slides.reading import SlideUnreadable, open_slide
+
+    service = open_node(config)
+    database = _data_file(service)
+    details: dict[str, object] = {"slide_id": slide_id}
+    with audited(service, AuditEventType.SLIDE_COPIED, by=by, details=details):
+        with duckdb.connect(str(database), read_only=True) as con:
+            source = _slide_path(con, slide_id)
+        if out.exists():
+            fail("The copy's file exists already: name a new one.")
+        try:
+            slide = open_slide(source)
+            info = slide.info
+            slide.close()
+            write_copy(source, out, info)
+        except SlideUnreadable as exc:
+            fail(f"This slide cannot be copied ({exc.reason}).")
+        details["levels"] = len(info.levels)
+    console.print(f"Wrote a de-identified copy of {slide_id}: its pyramid only.", markup=False)
