@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 
 from federation import fs
+from federation import fs as run_fivesafes
 from fivesafes.data.synth import generate
 from slides_data import write_pyramid
 
@@ -58,6 +59,13 @@ def test_synthetic_slides_are_registered_and_linked_to_their_persons(tmp_path):
     from fivesafes.imaging.synth import link_persons
     from fivesafes.node.pseudonyms import load_key, pseudonym
 
+    said: list[str] = []  # every command's output: searched for the planted values at the end
+
+    def fs(*args: str, check: bool = True):  # the real command, its output kept
+        done = run_fivesafes(*args, check=check)
+        said.extend((done.stdout, done.stderr))
+        return done
+
     node = tmp_path / "tre"
     omop = tmp_path / "omop.duckdb"
     generate(omop, persons=1000, seed=1)
@@ -92,8 +100,9 @@ def test_synthetic_slides_are_registered_and_linked_to_their_persons(tmp_path):
     demo = fs("node", "slides", "predict-demo", "-c", config, "--by", "op-sam").stdout
     assert f"Predictions imported: {len(truth)}." in demo
     with duckdb.connect(str(omop), read_only=True) as con:
-        slide_ids = [r[0] for r in con.execute(
-            "SELECT s.slide_id FROM pathology_slide s ORDER BY s.slide_id").fetchall()]  # fmt: skip
+        # Aperio slides first (ids are keyed by a new node key each run: sort on the format)
+        listed = "SELECT slide_id FROM pathology_slide ORDER BY format <> 'aperio', slide_id"
+        slide_ids = [r[0] for r in con.execute(listed).fetchall()]
         first_path = con.execute(
             "SELECT path FROM pathology_slide_file WHERE slide_id = ?", [slide_ids[0]]
         ).fetchone()[0]
@@ -149,3 +158,9 @@ def test_synthetic_slides_are_registered_and_linked_to_their_persons(tmp_path):
                check=False)  # fmt: skip
     assert again.returncode != 0 and "exists already" in again.stdout + again.stderr
     assert b"slide_copied" in (node / "node.db").read_bytes()
+
+    # nothing the node wrote (its state database with the audit log, any file in its folder)
+    # nor anything a command printed holds a planted value
+    written = b"".join(p.read_bytes() for p in node.rglob("*") if p.is_file())
+    printed = "\n".join(said)
+    assert [v for v in planted if v.encode() in written or v in printed] == []
