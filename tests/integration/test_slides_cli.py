@@ -26,6 +26,9 @@ def test_an_operator_registers_slides_with_the_command(tmp_path):
        "--hub-url", "http://127.0.0.1:9", "--data", str(omop))  # fmt: skip
     config = str(node / "node.toml")
     fs("node", "pseudonym-key", "-c", config)
+    for early in (("copy", "SLNOPE", "--out", str(tmp_path / "x.svs")), ("predict-demo",)):
+        none_yet = fs("node", "slides", *early, "-c", config, check=False)
+        assert none_yet.returncode != 0 and "No slides are registered" in none_yet.stderr
     folder = tmp_path / "slides"
     write_pyramid(folder / "A.tif", 4)
     write_pyramid(folder / "B.tif", 5)

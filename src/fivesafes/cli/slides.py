@@ -231,6 +231,7 @@ def predict_demo(
     with audited(service, AuditEventType.SLIDE_PREDICTIONS_IMPORTED, by=by, details=details):
         con = _writable(database)
         try:
+            _registered(con)
             wanted = slide_ids or [
                 r[0] for r in con.execute(
                     "SELECT slide_id FROM pathology_slide ORDER BY slide_id"
@@ -262,9 +263,17 @@ def predict_demo(
     console.print(f"Predictions imported: {details['predictions']}.")
 
 
-def _slide_path(con: object, slide_id: str) -> Path:
+def _registered(con: Any) -> None:
+    """Refuse in words unless this node has registered slides (their tables exist)."""
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if not {"pathology_slide", "pathology_slide_file"} <= tables:
+        fail("No slides are registered at this node yet: run 'fivesafes node slides add'.")
+
+
+def _slide_path(con: Any, slide_id: str) -> Path:
     """Where a registered slide's file is (the node's own table), or a refusal in words."""
-    row = con.execute(  # type: ignore[attr-defined]
+    _registered(con)
+    row = con.execute(
         "SELECT path FROM pathology_slide_file WHERE slide_id = ?", [slide_id]
     ).fetchone()
     if row is None:
