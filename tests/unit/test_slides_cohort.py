@@ -2,27 +2,38 @@
 node's data: synthetic slides written (``slides.synth``, which also records their specimens in
 the CDM) and registered (``slides.register``) with their specimen map; the persons with a slide
 of a stain are exactly those the ground truth names; a window on the specimen's date counts;
-an opted-out person's slides are gone; the task reads the ``pathology`` data domain."""
+an opted-out person's slides are gone; the task reads the ``pathology`` data domain.
+
+The specimen's anatomic site (``site``), on each engine a node's data may live on (DuckDB, and
+PostgreSQL with the node's tables copied there): the synthetic specimens are from the upper
+lobe, the lower lobe or the lung unspecified (``slides.synth_plan``), so a site finds exactly
+the persons the ground truth gives it, the lung finds all three through ``concept_ancestor``
+and, with ``descendants`` false, only the unspecified one."""
 
 from __future__ import annotations
 
 import csv
 import shutil
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
+from pydantic import ValidationError
 
 from fivesafes.cohorts.compile import cohort_ids
-from fivesafes.cohorts.criteria import Cohort
+from fivesafes.cohorts.concepts import UnknownConceptError, check_concepts
+from fivesafes.cohorts.criteria import Cohort, SlideCriterion
 from fivesafes.data.engines import open_omop
-from fivesafes.data.source import DuckDBSource
+from fivesafes.data.source import DuckDBSource, OmopDatabase
 from fivesafes.data.synth import generate
 from fivesafes.imaging.synth import link_persons
 from fivesafes.node.pseudonyms import pseudonym
 from fivesafes.slides.register import RegisterReport, read_map, read_slides, write_slides
 from fivesafes.slides.synth import write_slides as synthesise
+from fivesafes.slides.synth_plan import LOWER_LOBE, LUNG_SITE, LYMPH_NODE, UPPER_LOBE
+from fixtures_omop import drop_schema, new_schema_name, open_engine
 
 KEY = bytes(range(32))
 
@@ -84,3 +95,80 @@ def test_an_opted_out_persons_slides_are_gone(node, tmp_path):
     anyone = {"name": "any slide", "criteria": [{"domain": "slide"}]}
     assert leaving in persons(node["omop"], anyone)
     assert leaving not in persons(copy, anyone)
+
+
+# ---- the specimen's anatomic site ----------------------------------------------------------
+
+
+@pytest.fixture(
+    scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def engine_db(node, request: pytest.FixtureRequest) -> Iterator[OmopDatabase]:
+    """The node's data on one engine (for PostgreSQL, every table copied into a schema)."""
+    schema = new_schema_name() if request.param == "postgres" else None
+    db = open_engine(str(request.param), node["omop"], schema)
+    try:
+        yield db
+    finally:
+        db.close()
+        if schema is not None:
+            drop_schema(schema)
+
+
+def site_ids(database: Path) -> dict[str, int]:
+    """Each synthetic site's concept id in the CDM's vocabulary, by SNOMED code."""
+    with duckdb.connect(str(database), read_only=True) as con:
+        rows = con.execute(
+            "SELECT concept_code, concept_id FROM concept WHERE vocabulary_id = 'SNOMED'"
+            " AND domain_id = 'Spec Anatomic Site' AND standard_concept = 'S'"
+        ).fetchall()
+    return {str(code): int(concept) for code, concept in rows}
+
+
+def slide_cohort(**criterion: object) -> Cohort:
+    return Cohort.model_validate({"name": "site", "criteria": [{"domain": "slide", **criterion}]})
+
+
+def found(db: OmopDatabase, cohort: Cohort) -> set[int]:
+    return set(cohort_ids(db, cohort=cohort).to_pyarrow().column("person_id").to_pylist())
+
+
+def test_a_site_finds_the_persons_whose_specimen_is_from_it(node, engine_db) -> None:
+    ids = site_ids(node["omop"])
+    by_site: dict[int, set[int]] = {}
+    for row in node["truth"]:
+        by_site.setdefault(int(row["anatomic_site_concept_id"]), set()).add(int(row["person_id"]))
+    upper, lower, lung = (by_site.get(ids[s.code], set()) for s in (UPPER_LOBE, LOWER_LOBE,
+                                                                      LUNG_SITE))  # fmt: skip
+    assert upper and lower and lung, "the synthetic specimens come from three sites"
+    assert found(engine_db, slide_cohort(site=[ids[UPPER_LOBE.code]])) == upper
+    both = [ids[UPPER_LOBE.code], ids[LOWER_LOBE.code]]
+    assert found(engine_db, slide_cohort(site=both)) == upper | lower
+    whole = slide_cohort(site=[ids[LUNG_SITE.code]])
+    assert found(engine_db, whole) == upper | lower | lung  # the lobes are under the lung
+    exact = slide_cohort(site=[ids[LUNG_SITE.code]], descendants=False)
+    assert found(engine_db, exact) == lung
+    assert found(engine_db, slide_cohort(site=[ids[LYMPH_NODE.code]])) == set()
+    he_upper = slide_cohort(stain=["H&E"], site=[ids[UPPER_LOBE.code]])
+    assert found(engine_db, he_upper) == upper  # every specimen has an H&E slide
+    check_concepts(whole, engine_db)  # the sites are in the node's vocabulary
+
+
+def test_a_site_is_a_concept_of_the_cohort_and_said_in_words(node) -> None:
+    ids = site_ids(node["omop"])
+    criterion = SlideCriterion(domain="slide", stain=("H&E",), site=(ids[LUNG_SITE.code],))
+    assert criterion.concept_ids() == {ids[LUNG_SITE.code]}
+    assert criterion.describe() == f"slide H&E, site {ids[LUNG_SITE.code]}"
+    exact = SlideCriterion(domain="slide", site=(1, 2, 3, 4), descendants=False)
+    assert exact.describe() == "slide of any stain, site 1, 2, 3 and 1 more exactly"
+    assert SlideCriterion(domain="slide").concept_ids() == frozenset()
+    with pytest.raises(ValidationError, match="descendants applies to a slide's site"):
+        SlideCriterion(domain="slide", descendants=False)
+    with pytest.raises(ValidationError):
+        slide_cohort(site=[])
+    unknown = slide_cohort(site=[ids[UPPER_LOBE.code], 1_999_999_999])
+    with (
+        open_omop(DuckDBSource(engine="duckdb", path=node["omop"])) as db,
+        pytest.raises(UnknownConceptError, match="1999999999"),
+    ):
+        check_concepts(unknown, db)

@@ -226,12 +226,16 @@ def slides(
     dicom: Annotated[
         bool, typer.Option("--dicom", help="Also write a DICOM-WSI copy of each slide.")
     ] = False,
+    ndpi: Annotated[
+        bool, typer.Option("--ndpi", help="Also write a Hamamatsu NDPI copy of each slide.")
+    ] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Write into a folder that is not empty.")
     ] = False,
 ) -> None:
-    """Write synthetic whole-slide images (Aperio SVS, one OME-TIFF, optionally DICOM-WSI) for
-    the CDM's persons with a cancer condition, with planted identifiers and tumour regions."""
+    """Write synthetic whole-slide images (Aperio SVS, one OME-TIFF, optionally NDPI and
+    DICOM-WSI) for the CDM's persons with a cancer condition, with planted identifiers and
+    tumour regions."""
     from fivesafes.slides.synth import write_slides
 
     if out.exists() and any(out.iterdir()) and not force:
@@ -252,8 +256,9 @@ def slides(
 
         try:
             written = write_slides(
-                omop, out, seed=seed, persons_limit=persons_limit, dicom=dicom, progress=report
-            )
+                omop, out, seed=seed, persons_limit=persons_limit, dicom=dicom, ndpi=ndpi,
+                progress=report,
+            )  # fmt: skip
         except ValueError as error:
             raise _fail(str(error), EXIT_USAGE) from None
         except (OSError, RuntimeError, duckdb.Error) as error:
@@ -263,6 +268,7 @@ def slides(
         ("persons with a cancer condition", written.persons),
         ("slides (Aperio SVS)", written.slides),
         ("  also as OME-TIFF", written.ome_tiff),
+        ("  also as NDPI", written.ndpi),
         ("  also as DICOM-WSI", written.dicom),
         ("files", written.files),
     ):

@@ -98,9 +98,14 @@ def criterion_events(criterion: Criterion, db: OmopDatabase) -> ibis.Table:
         )
     if isinstance(criterion, SlideCriterion):
         window = criterion.window
+        site: tuple[int, ...] | ibis.Table | None = criterion.site
+        if criterion.site is not None and criterion.descendants:
+            site_type = db.table("specimen").anatomic_site_concept_id.type()
+            site = concept_set(criterion.site, db, site_type)
         return slide_events(
             db,
             stain=criterion.stain,
+            site=site,
             predicted_by=criterion.predicted_by,
             start=window.start if window is not None else None,
             end=window.end if window is not None else None,

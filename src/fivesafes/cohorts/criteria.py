@@ -279,27 +279,43 @@ class SlideCriterion(_Model):
     and matches no slide criterion): every field given must fit (``fivesafes.slides.cohort``).
 
     ``stain`` is a list of which any one fits, compared case and spaces ignored ("H&E",
-    "h & e"); ``predicted_by`` names models (their ``model`` as imported, exactly), the slide
-    having a prediction of one of them (``pathology_prediction``); ``window`` is in calendar
-    dates, ``days_from_index`` in days from the person's index date (not for the index
-    criterion)."""
+    "h & e"); ``site`` lists OMOP concepts of the specimen's anatomic site (the CDM's
+    ``specimen.anatomic_site_concept_id``), any one fitting, with their descendants through
+    ``concept_ancestor`` unless ``descendants`` is false (as a condition's concepts: "Lung
+    structure" finds a lobe of the lung); ``predicted_by`` names models (their ``model`` as
+    imported, exactly), the slide having a prediction of one of them
+    (``pathology_prediction``); ``window`` is in calendar dates, ``days_from_index`` in days
+    from the person's index date (not for the index criterion)."""
 
     domain: Literal["slide"]
     stain: Annotated[tuple[Stain, ...], Field(min_length=1, max_length=20)] | None = None
+    site: ConceptIds | None = None
+    descendants: bool = True
     predicted_by: Annotated[tuple[Stain, ...], Field(min_length=1, max_length=20)] | None = None
     window: Window | None = None
     days_from_index: DaysFromIndex | None = None
     exclude: bool = False
 
+    @model_validator(mode="after")
+    def _descendants_of_a_site(self) -> Self:
+        if "descendants" in self.model_fields_set and self.site is None:
+            raise ValueError("descendants applies to a slide's site: give site too")
+        return self
+
     def concept_ids(self) -> frozenset[int]:
-        """None: a slide criterion names no concept."""
-        return frozenset()
+        """The anatomic sites' concepts (not their descendants); none without ``site``."""
+        return frozenset(self.site or ())
 
     def describe(self) -> str:
         """The criterion in a few words, for attrition steps and pages."""
         stains = " or ".join(self.stain) if self.stain else "of any stain"
+        sites = ""
+        if self.site:
+            shown = ", ".join(str(c) for c in self.site[:3])
+            more = f" and {len(self.site) - 3} more" if len(self.site) > 3 else ""
+            sites = f", site {shown}{more}" + ("" if self.descendants else " exactly")
         models = f", predicted by {' or '.join(self.predicted_by)}" if self.predicted_by else ""
-        return f"slide {stains}{models}"
+        return f"slide {stains}{sites}{models}"
 
 
 Criterion = Annotated[

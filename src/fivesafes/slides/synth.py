@@ -10,6 +10,7 @@ What is written into ``out`` (docs/slides.md):
 | --- | --- | --- |
 | ``slides/<name>.svs`` | ``svs``: Aperio SVS-like | OpenSlide (``aperio``), tifffile, opentile |
 | ``slides/<name>.ome.tif`` | ``ome-tiff``: the first slide again | tifffile, Bio-Formats, QuPath |
+| ``slides/<name>.ndpi`` | ``ndpi``: each slide, if asked | OpenSlide (``hamamatsu``), tifffile |
 | ``dicom/<name>/*.dcm`` | ``dicom``: each slide, if asked | wsidicom |
 | ``ground-truth/slides.csv`` | one row per file or folder above | |
 | ``ground-truth/tumour_regions.geojson`` | the tumour polygons | QuPath |
@@ -35,12 +36,19 @@ Where the identifiers are planted, each row of ``planted_identifiers.csv``:
 | ``metadata:Comment`` | name, NHS number, hospital number (free text) |
 | ``metadata:label_description`` | name, hospital number |
 
-``slides.csv`` has one row per written file (``format`` svs, ome-tiff or dicom; ``copy_of`` the
-SVS a copy was made from), with the CDM's person_id and person_source_value, the specimen, stain,
-objective power, MPP, size, levels, number of tumour regions and a sha256 (a DICOM folder's
-over its files' names and bytes). ``tumour_regions.geojson`` is a FeatureCollection of QuPath
-annotations: a Polygon in level-0 pixels of the SVS (and of its copies: the same grid) with
-properties ``classification`` ``{"name": "Tumor"}`` and ``slide``.
+An NDPI's are its own (the macro, the reference, the property map, the scanner's serial number
+and the scan's date and time: :mod:`.synth_ndpi`).
+
+``slides.csv`` has one row per written file (``format`` svs, ome-tiff, ndpi or dicom; ``copy_of``
+the SVS a copy was made from), with the CDM's person_id and person_source_value, the specimen,
+its date and anatomic site (the concept id), stain, objective power, MPP, size (an NDPI's
+widened to whole JPEG blocks), levels stored, number of tumour regions and a sha256 (a DICOM
+folder's over its files' names and bytes). ``tumour_regions.geojson`` is a FeatureCollection
+of QuPath annotations: a Polygon in level-0 pixels of the SVS (and of its copies: the same
+grid) with properties ``classification`` ``{"name": "Tumor"}`` and ``slide``.
+
+The specimens go into the CDM's ``specimen`` table, each with its anatomic site; a site the
+CDM's vocabulary lacks is added to it (:func:`.synth_plan.record_specimens`).
 
 What wsidicomizer keeps by default (``WsiDicomizer.convert`` with its defaults): the label, the
 macro (an OVERVIEW instance) and the thumbnail, so the planted pixels; the scan's date and time
@@ -48,7 +56,7 @@ macro (an OVERVIEW instance) and the thumbnail, so the planted pixels; the scan'
 not carry Filename, Comment or the scanner's serial (DeviceSerialNumber is ``Unknown``) into
 the header. UIDs come from the seed, but
 each instance's ContentDate and ContentTime are when it was written, so a DICOM copy's sha256
-differs from run to run; the SVS and OME-TIFF are the same bytes for the same seed.
+differs from run to run; the SVS, OME-TIFF and NDPI are the same bytes for the same seed.
 """
 
 from __future__ import annotations
@@ -68,6 +76,7 @@ import tifffile
 from PIL import Image
 
 from fivesafes.imaging.synth import hospital_number, uid
+from fivesafes.slides import synth_ndpi
 from fivesafes.slides.synth_pixels import (
     TILE,
     level0,
@@ -83,6 +92,7 @@ from fivesafes.slides.synth_plan import (
     check_plan,
     plan_slides,
     read_persons,
+    record_specimens,
 )
 
 LIBRARY = "Aperio Image Library v12.0.15"
@@ -90,8 +100,8 @@ QUALITY = 80  # JPEG quality of tiles, thumbnail and macro
 THUMBNAIL = 768  # the thumbnail's longer side at most
 SLIDE_COLUMNS = (
     "slide", "format", "copy_of", "person_id", "person_source_value", "specimen_id",
-    "specimen_date", "stain", "app_mag", "mpp", "width", "height", "levels", "tumour_regions",
-    "sha256",
+    "specimen_date", "anatomic_site_concept_id", "stain", "app_mag", "mpp", "width", "height",
+    "levels", "tumour_regions", "sha256",
 )  # fmt: skip
 PLANTED_COLUMNS = ("slide", "where", "kind", "value")
 
@@ -109,56 +119,12 @@ class SlidesReport:
     slides: int = 0  # SVS files
     ome_tiff: int = 0
     dicom: int = 0  # slides copied as DICOM-WSI
+    ndpi: int = 0  # slides copied as Hamamatsu NDPI
     specimens: int = 0  # rows added to the CDM's specimen table
     files: int = 0
     bytes: int = 0
     seconds: float = 0.0
     rows: list[dict[str, Any]] = field(default_factory=list, repr=False)
-
-
-# ---- the CDM's specimens --------------------------------------------------------------
-
-SPECIMEN_TYPE_EHR = 32817  # OMOP's type concept "EHR"
-
-
-def record_specimens(omop: Path, slides: list[Slide]) -> int:
-    """Each slide's specimen as a row of the CDM's ``specimen`` table, as a TRE's loading
-    pipeline would load the lab's records (the table made with the CDM v5.4 columns if the
-    synthetic CDM has none): ``specimen_source_id`` the lab's accession number (what the
-    specimen map names), ``specimen_date`` the date of the cancer diagnosis, the concept
-    ``0`` (no standard concept is claimed for a synthetic specimen). A specimen already there
-    (by person and accession number) is kept; returns how many rows were added."""
-    import duckdb
-
-    from fivesafes.data.cdm_spec import duckdb_table_ddl
-
-    wanted = {(s.person.person_id, s.specimen_id): s.person.diagnosed for s in slides}
-    with duckdb.connect(str(omop)) as con:
-        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-        if "specimen" not in tables:
-            con.execute(duckdb_table_ddl("specimen", "specimen"))
-        have = {
-            (int(p), str(a))
-            for p, a in con.execute(
-                "SELECT person_id, specimen_source_id FROM specimen"
-                " WHERE specimen_source_id IS NOT NULL"
-            ).fetchall()
-        }
-        biggest = con.execute("SELECT coalesce(max(specimen_id), 0) FROM specimen").fetchone()
-        start = int(biggest[0]) if biggest else 0
-        new = [key for key in sorted(wanted) if key not in have]
-        if not new:
-            return 0
-        con.executemany(
-            "INSERT INTO specimen (specimen_id, person_id, specimen_concept_id,"
-            " specimen_type_concept_id, specimen_date, specimen_source_id)"
-            " VALUES (?, ?, 0, ?, ?, ?)",
-            [
-                [start + n, person, SPECIMEN_TYPE_EHR, wanted[(person, accession)], accession]
-                for n, (person, accession) in enumerate(new, start=1)
-            ],
-        )
-    return len(new)
 
 
 # ---- files ------------------------------------------------------------------------------
@@ -288,7 +254,10 @@ def write_dicom(svs: Path, folder: Path, slide: Slide, seed: int) -> list[Path]:
 
 
 def planted(slide: Slide, where_written: str, form: str) -> list[dict[str, str]]:
-    """Every identifier planted in one written file (``form``: svs, ome-tiff or dicom)."""
+    """Every identifier planted in one written file (``form``: svs, ome-tiff, dicom or ndpi)."""
+    if form == "ndpi":
+        places = synth_ndpi.planted(slide)
+        return [dict(zip(PLANTED_COLUMNS, (where_written, *p), strict=True)) for p in places]
     who = slide.identity
     drawn = (
         ("patient_name", who.name),
@@ -340,7 +309,15 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _row(slide: Slide, out: Path, path: Path, form: str, copy_of: str) -> dict[str, Any]:
+def _row(
+    slide: Slide,
+    out: Path,
+    path: Path,
+    form: str,
+    copy_of: str,
+    site_concept_id: int,
+    size: tuple[int, int],
+) -> dict[str, Any]:
     return {
         "slide": path.relative_to(out).as_posix(),
         "format": form,
@@ -349,11 +326,12 @@ def _row(slide: Slide, out: Path, path: Path, form: str, copy_of: str) -> dict[s
         "person_source_value": slide.person.source_value,
         "specimen_id": slide.specimen_id,
         "specimen_date": slide.person.diagnosed.isoformat(),
+        "anatomic_site_concept_id": site_concept_id,
         "stain": slide.stain,
         "app_mag": slide.app_mag,
         "mpp": f"{slide.mpp:.4f}",
-        "width": slide.width,
-        "height": slide.height,
+        "width": size[0],
+        "height": size[1],
         "levels": slide.levels,
         "tumour_regions": len(slide.tumours),
         "sha256": sha256_of(path),
@@ -370,10 +348,12 @@ def write_slides(
     height: int = 3072,
     levels: int = 3,
     dicom: bool = False,
+    ndpi: bool = False,
     progress: Progress | None = None,
 ) -> SlidesReport:
-    """Write ``out/slides`` (SVS, one OME-TIFF), with ``dicom`` ``out/dicom``, and
-    ``out/ground-truth`` for the persons of the CDM ``omop`` who have a cancer condition."""
+    """Write ``out/slides`` (SVS, one OME-TIFF, with ``ndpi`` an NDPI of each), with ``dicom``
+    ``out/dicom``, and ``out/ground-truth`` for the persons of the CDM ``omop`` who have a
+    cancer condition."""
     check_plan(persons_limit, width, height, levels)
     if seed < 0:
         raise ValueError(f"seed must be zero or positive, got {seed}")
@@ -385,7 +365,7 @@ def write_slides(
             f" (concept {CANCER}): there is no specimen to make slides of"
         )
     slides = plan_slides(persons, seed=seed, width=width, height=height, levels=levels)
-    added = record_specimens(omop, slides)
+    added, sites = record_specimens(omop, slides)
     folder, truth = out / "slides", out / "ground-truth"
     folder.mkdir(parents=True, exist_ok=True)
     truth.mkdir(parents=True, exist_ok=True)
@@ -393,18 +373,23 @@ def write_slides(
     marks: list[dict[str, str]] = []
     features: list[dict[str, Any]] = []
     for done, slide in enumerate(slides, 1):
-        written = [(folder / f"{slide.name}.svs", "svs")]
+        size = (slide.width, slide.height)
+        written = [(folder / f"{slide.name}.svs", "svs", size)]
         write_svs(slide, written[0][0])
         if done == 1:
-            written.append((folder / f"{slide.name}.ome.tif", "ome-tiff"))
+            written.append((folder / f"{slide.name}.ome.tif", "ome-tiff", size))
             write_ome_tiff(slide, written[-1][0], seed)
+        if ndpi:
+            path = folder / f"{slide.name}.ndpi"
+            written.append((path, "ndpi", synth_ndpi.write_ndpi(slide, path)))
         if dicom:
-            written.append((out / "dicom" / slide.name, "dicom"))
+            written.append((out / "dicom" / slide.name, "dicom", size))
             write_dicom(written[0][0], written[-1][0], slide, seed)
-        for path, form in written:
+        for path, form, made in written:
             name = path.relative_to(out).as_posix()
             copy_of = "" if form == "svs" else written[0][0].relative_to(out).as_posix()
-            report.rows.append(_row(slide, out, path, form, copy_of))
+            row = _row(slide, out, path, form, copy_of, sites[slide.site], made)
+            report.rows.append(row)
             marks += planted(slide, name, form)
             files = [f for f in path.rglob("*") if f.is_file()] if path.is_dir() else [path]
             report.files += len(files)
@@ -412,6 +397,7 @@ def write_slides(
         features += tumour_features(slide, written[0][0].relative_to(out).as_posix())
         report.slides += 1
         report.ome_tiff += done == 1
+        report.ndpi += ndpi
         report.dicom += dicom
         if progress:
             progress(done, len(slides))

@@ -14,6 +14,14 @@ A specimen's slides share its tissue (one or two lobed ellipses) and its tumours
 star-shaped polygons inside the main piece, apart). Scanning: one of three scanners, at 20x
 (MPP about 0.50) or, for three slides in ten, at 40x (half that).
 
+Where each specimen was taken (its anatomic site, a SNOMED CT body structure: :data:`SITES`):
+for a lung cancer one of the upper lobe, the lower lobe or the lung unspecified, a third each;
+for any other cancer a lymph node. The lobes are under the lung in SNOMED's hierarchy
+(:data:`SITE_PARENTS`). Drawn from a stream of its own, so the rest of the plan is as it was
+before sites were drawn. The specimens go into the CDM's ``specimen`` table, as a TRE's
+loading pipeline would put the lab's records there (:func:`record_specimens`), each site as
+the CDM's vocabulary has it, or added to it (:func:`site_concepts`).
+
 A person's planted identifiers (:class:`Identity`) are a name of invented syllables (the DICOM
 answer key's, :func:`fivesafes.imaging.deid.phi_people.invent_person`), a hospital number
 the synthetic CDM's own (``SYN`` and the person's id: ``imaging.synth.hospital_number``, the
@@ -33,6 +41,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from fivesafes.data.synth import concepts
 from fivesafes.imaging.deid.phi_people import invent_person, nhs_number, unique
@@ -52,6 +61,23 @@ IHC = {"TTF-1": "TTF1", "PD-L1 22C3": "PDL1", "p40": "P40", "Ki-67": "KI67"}  # 
 BLOCKS = ("A1", "A2", "B1")
 
 Point = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Site:
+    """An anatomic site: a SNOMED CT body structure (the OMOP concept is the node's own)."""
+
+    code: str
+    name: str
+
+
+LUNG_SITE = Site("39607008", "Lung structure")
+UPPER_LOBE = Site("45653009", "Structure of upper lobe of lung")
+LOWER_LOBE = Site("90572001", "Structure of lower lobe of lung")
+LYMPH_NODE = Site("59441001", "Structure of lymph node")
+SITES = (LUNG_SITE, UPPER_LOBE, LOWER_LOBE, LYMPH_NODE)
+SITE_PARENTS = {UPPER_LOBE: LUNG_SITE, LOWER_LOBE: LUNG_SITE}
+"""child -> parent: the lobes are parts of the lung (in SNOMED through "lobe of lung")."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +136,7 @@ class Slide:
     tissue: tuple[Ellipse, ...]
     tumours: tuple[tuple[Point, ...], ...]  # polygons, level-0 pixels, not closed
     key: int  # the seed of its pixels
+    site: Site  # the specimen's anatomic site
 
     @property
     def level_sizes(self) -> list[tuple[int, int]]:
@@ -201,6 +228,7 @@ def plan_slides(
         tissue = _tissue(rng, width, height)
         tumours = _tumours(rng, tissue[0], width, height)
         stains = ["H&E"] + ([rng.choice(list(IHC))] if rng.random() < IHC_SHARE else [])
+        site = _site(random.Random(f"{seed}/site/{person.person_id}"), person)
         for n, stain in enumerate(stains):
             name = f"{specimen}_{block}_{IHC.get(stain, 'HE')}"
             digest = hashlib.blake2b(f"{seed}/{name}".encode(), digest_size=8).digest()
@@ -208,10 +236,18 @@ def plan_slides(
                 Slide(
                     name, person, identity, specimen, block, stain, scanner, app_mag,
                     round(mpp20 * 20 / app_mag, 4), scanned + timedelta(hours=26 * n, minutes=7),
-                    width, height, levels, tissue, tumours, int.from_bytes(digest, "big"),
+                    width, height, levels, tissue, tumours, int.from_bytes(digest, "big"), site,
                 )
             )  # fmt: skip
     return slides
+
+
+def _site(rng: random.Random, person: Person) -> Site:
+    """Where the specimen was taken: a lobe of the lung or the lung for a lung cancer, a lymph
+    node for any other."""
+    if person.condition_concept_id in LUNG:
+        return rng.choice((UPPER_LOBE, LOWER_LOBE, LUNG_SITE))
+    return LYMPH_NODE
 
 
 def _specimen_id(rng: random.Random, day: date) -> str:
@@ -266,3 +302,97 @@ def _tumours(
             ring.append((x, y))
         polygons.append(tuple(ring))
     return tuple(polygons)
+
+
+# ---- the CDM's specimens ----------------------------------------------------------------
+
+SPECIMEN_TYPE_EHR = 32817  # OMOP's type concept "EHR"
+LOCAL_CONCEPTS = 2_000_000_000  # OMOP keeps concept ids from here up for a site's own
+
+
+def record_specimens(omop: Path, slides: list[Slide]) -> tuple[int, dict[Site, int]]:
+    """Each slide's specimen as a row of the CDM's ``specimen`` table, as a TRE's loading
+    pipeline would load the lab's records (the table made with the CDM v5.4 columns if the
+    synthetic CDM has none): ``specimen_source_id`` the lab's accession number (what the
+    specimen map names), ``specimen_date`` the date of the cancer diagnosis,
+    ``anatomic_site_concept_id`` the site's concept (:func:`site_concepts`), the concept ``0``
+    (no standard concept is claimed for a synthetic specimen). A specimen already there (by
+    person and accession number) is kept. Returns how many rows were added, and each site's
+    concept id."""
+    import duckdb
+
+    from fivesafes.data.cdm_spec import duckdb_table_ddl
+
+    wanted = {(s.person.person_id, s.specimen_id): s for s in slides}
+    with duckdb.connect(str(omop)) as con:
+        sites = site_concepts(con)
+        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if "specimen" not in tables:
+            con.execute(duckdb_table_ddl("specimen", "specimen"))
+        have = {
+            (int(p), str(a))
+            for p, a in con.execute(
+                "SELECT person_id, specimen_source_id FROM specimen"
+                " WHERE specimen_source_id IS NOT NULL"
+            ).fetchall()
+        }
+        biggest = con.execute("SELECT coalesce(max(specimen_id), 0) FROM specimen").fetchone()
+        start = int(biggest[0]) if biggest else 0
+        new = [key for key in sorted(wanted) if key not in have]
+        rows = []
+        for n, (person, accession) in enumerate(new, start=1):
+            slide = wanted[(person, accession)]
+            rows.append([start + n, person, SPECIMEN_TYPE_EHR, slide.person.diagnosed,
+                         sites[slide.site], accession])  # fmt: skip
+        if rows:
+            con.executemany(
+                "INSERT INTO specimen (specimen_id, person_id, specimen_concept_id,"
+                " specimen_type_concept_id, specimen_date, anatomic_site_concept_id,"
+                " specimen_source_id) VALUES (?, ?, 0, ?, ?, ?, ?)",
+                rows,
+            )
+    return len(rows), sites
+
+
+def site_concepts(con: Any) -> dict[Site, int]:
+    """Each anatomic site's concept (:data:`SITES`) in the CDM's vocabulary (a DuckDB
+    connection): the standard SNOMED concept of the Spec Anatomic Site domain with the site's
+    code, as a full OMOP vocabulary holds it. A vocabulary without them (the synthetic CDM's
+    holds no body structure) is given them, with ids from OMOP's range for local concepts
+    (2,000,000,000 up, the next free, in the order of their codes), a self row each in
+    ``concept_ancestor`` and the lobes' rows under the lung."""
+    wanted = sorted(SITES, key=lambda site: site.code)
+    codes = [site.code for site in wanted]
+    found = {
+        str(code): int(concept)
+        for code, concept in con.execute(
+            "SELECT concept_code, min(concept_id) FROM concept WHERE vocabulary_id = 'SNOMED'"
+            " AND domain_id = 'Spec Anatomic Site' AND standard_concept = 'S'"
+            " AND concept_code IN (SELECT unnest(?)) GROUP BY concept_code",
+            [codes],
+        ).fetchall()
+    }
+    missing = [site for site in wanted if site.code not in found]
+    if missing:
+        top = con.execute(
+            "SELECT coalesce(max(concept_id), ?) FROM concept WHERE concept_id >= ?",
+            [LOCAL_CONCEPTS, LOCAL_CONCEPTS],
+        ).fetchone()
+        first = int(top[0]) if top else LOCAL_CONCEPTS
+        for n, site in enumerate(missing, start=1):
+            found[site.code] = first + n
+        con.executemany(
+            "INSERT INTO concept (concept_id, concept_name, domain_id, vocabulary_id,"
+            " concept_class_id, standard_concept, concept_code, valid_start_date,"
+            " valid_end_date) VALUES (?, ?, 'Spec Anatomic Site', 'SNOMED', 'Body Structure',"
+            " 'S', ?, DATE '1970-01-01', DATE '2099-12-31')",
+            [[found[site.code], site.name, site.code] for site in missing],
+        )
+        ancestry = [(site, site, 0) for site in missing] + [
+            (SITE_PARENTS[site], site, 1) for site in missing if site in SITE_PARENTS
+        ]
+        con.executemany(
+            "INSERT INTO concept_ancestor VALUES (?, ?, ?, ?)",
+            [[found[a.code], found[d.code], depth, depth] for a, d, depth in ancestry],
+        )
+    return {site: found[site.code] for site in wanted}
