@@ -97,6 +97,11 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/slides/{slide_id}"): (303, 404, 404, 404, 403),
     ("GET", "/slides/{slide_id}/dzi.json"): (303, 404, 404, 404, 403),
     ("GET", "/slides/{slide_id}/tiles/{level}/{col}_{row}.jpeg"): (303, 404, 404, 404, 403),
+    ("GET", "/slides/{slide_id}/predictions.json"): (303, 404, 404, 404, 403),
+    ("GET", "/slides/{slide_id}/predictions/{prediction_id}/annotations.json"): (
+        303, 404, 404, 404, 403),
+    ("GET", "/slides/{slide_id}/predictions/{prediction_id}/heatmap.png"): (
+        303, 404, 404, 404, 403),
 }  # fmt: skip
 
 

@@ -1,6 +1,6 @@
 """The slides' pages in the node's portal (``fivesafes.pathology.portal``), wired to the node's
-register of slides (its DuckDB data file, read-only), who may look at them, the portal's
-sign-in and its page frame.
+register of slides and its AI predictions (its DuckDB data file, read-only), who may look at
+them, the portal's sign-in and its page frame.
 
 Who may look at the slides here, for now: the node's custodians, TRE admins and output
 checkers (``check_view_slides``, with its ``can_*`` twin). Review studies, with readers at other
@@ -19,6 +19,7 @@ from fivesafes.node.service import NodeService
 from fivesafes.pathology.portal.site import SlidesSite
 from fivesafes.protocol.errors import Forbidden, NotFoundOrNoPermission
 from fivesafes.slides.catalogue import DuckDBSlides, NoSlides, SlideCatalogue
+from fivesafes.slides.overlays import DuckDBOverlays, NoOverlays, OverlaySource
 from fivesafes.slides.tile_cache import SlideTiles
 from fivesafes.web.signin import signed_in
 
@@ -49,6 +50,14 @@ def node_catalogue(service: NodeService) -> SlideCatalogue:
     return NoSlides()
 
 
+def node_overlays(service: NodeService) -> OverlaySource:
+    """The AI predictions imported at the node: in its DuckDB data file, or none."""
+    data = service.config.data
+    if isinstance(data, DuckDBSource):
+        return DuckDBOverlays(data.path, data.schema_name)
+    return NoOverlays()
+
+
 def slides_site(service: NodeService) -> SlidesSite:
     """The slides' pages of the node ``service`` runs."""
     node = service.name
@@ -62,6 +71,7 @@ def slides_site(service: NodeService) -> SlidesSite:
         check_view=check_view,
         catalogue=catalogue,
         tiles=SlideTiles(catalogue.file_of),
+        overlays=node_overlays(service),
         page=lambda request, web, template, **context: page(
             request, service, web, template, **context
         ),

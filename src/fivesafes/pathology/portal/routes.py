@@ -1,11 +1,14 @@
-"""The slides' pages (``/slides/...``): the registered slides (and as CSV), a slide in the viewer,
-its DeepZoom descriptor and its tiles. Handlers are plain functions (run in worker threads: a
-tile may be read and encoded while others are).
+"""The slides' pages (``/slides/...``, or wherever the site's ``prefix`` says): the registered
+slides (and as CSV), a slide in the viewer, its DeepZoom descriptor and its tiles, and the AI
+predictions drawn over it (their list, each one's vector annotations as GeoJSON and its heatmap
+as a grey PNG). Handlers are plain functions (run in worker threads: a tile may be read and
+encoded while others are).
 
 Who comes before what: whether the signed-in person may look at slides here is checked first
 (a refusal in words); then whether the slide exists, one answer ("does not exist or you do not
-have permission") for an id no slide has; then the tile asked for (a level, column or row
-outside the slide's pyramid: "not found", in words, never echoing what was typed). A slide is
+have permission") for an id no slide has, and the same for a prediction that is not the
+slide's; then the tile asked for (a level, column or row outside the slide's pyramid: "not
+found", in words, never echoing what was typed). A slide is
 named by its pseudonymous id only: no page, URL, header or error carries where its file is
 (the server reads that from ``pathology_slide_file`` when it opens the file), nor anything of
 the file but the allow-list (``reading``): no label, macro, thumbnail, metadata or file name.
@@ -25,9 +28,13 @@ from fastapi.responses import JSONResponse, Response
 from fivesafes.pathology.portal.site import SlidesSite
 from fivesafes.protocol.errors import NotFoundOrNoPermission
 from fivesafes.slides.catalogue import SLIDE_ID, SlideFacts
+from fivesafes.slides.overlays import PREDICTION_ID, PredictionFacts
 from fivesafes.slides.tiles import MAX_INDEX, TileNotFound
 
 TILE_CACHE = "private, max-age=3600"  # a tile's bytes never change for its id (an ETag too)
+PREDICTION_CACHE = "private, max-age=3600"  # nor a prediction's (a model run is imported once)
+LIST_CACHE = "private, no-cache"  # predictions may be imported while the page is open
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 CSV_COLUMNS = ("slide_id", "stain", "format", "width", "height", "levels", "mpp_x", "mpp_y",
                "objective_power", "linked", "link", "registered_at")  # fmt: skip
 LINKS = {
@@ -43,11 +50,13 @@ _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 def slides_router(site: SlidesSite) -> APIRouter:
     """The slides' pages for one service (``site``), to mount on its portal app."""
-    router = APIRouter(prefix="/slides", include_in_schema=False)
+    base = site.prefix
+    router = APIRouter(prefix=base, include_in_schema=False)
     session = Depends(site.signed_in)
 
-    def facts(slide_id: str) -> SlideFacts:
-        found = site.catalogue.slide(slide_id) if SLIDE_ID.fullmatch(slide_id) else None
+    def facts(slide_id: str, web: Any) -> SlideFacts:
+        catalogue = site.catalogue_for(web)
+        found = catalogue.slide(slide_id) if SLIDE_ID.fullmatch(slide_id) else None
         if found is None:
             raise NotFoundOrNoPermission("slide")
         return found
@@ -56,8 +65,9 @@ def slides_router(site: SlidesSite) -> APIRouter:
     def listing(request: Request, web: Any = session) -> Response:
         """The registered slides, by id."""
         site.check_view(web)
-        slides = [shown(s) for s in site.catalogue.slides()]
-        return site.page(request, web, "slides/list.html", title="Slides", slides=slides)
+        slides = [shown(s) for s in site.catalogue_for(web).slides()]
+        return site.page(request, web, "slides/list.html", title="Slides", slides=slides,
+                         base=base, released=site.released)  # fmt: skip
 
     @router.get(".csv")
     def listing_csv(web: Any = session) -> Response:
@@ -66,7 +76,7 @@ def slides_router(site: SlidesSite) -> APIRouter:
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)
-        for s in site.catalogue.slides():
+        for s in site.catalogue_for(web).slides():
             writer.writerow([
                 s.slide_id, _safe(s.stain or ""), _safe(s.format), s.width, s.height,
                 s.level_count, _number(s.mpp_x), _number(s.mpp_y), _number(s.objective_power),
@@ -82,21 +92,23 @@ def slides_router(site: SlidesSite) -> APIRouter:
     def viewer(slide_id: str, request: Request, web: Any = session) -> Response:
         """The slide in the viewer, its allow-listed facts beside it."""
         site.check_view(web)
-        found = facts(slide_id)
+        found = facts(slide_id, web)
         return site.page(
             request, web, "slides/viewer.html", title=f"Slide {found.slide_id}",
-            slide=shown(found), dzi=f"/slides/{found.slide_id}/dzi.json",
+            slide=shown(found), base=base, released=site.released,
+            dzi=f"{base}/{found.slide_id}/dzi.json",
+            predictions=f"{base}/{found.slide_id}/predictions.json",
         )  # fmt: skip
 
     @router.get("/{slide_id}/dzi.json")
     def descriptor(slide_id: str, web: Any = session) -> Response:
         """The slide's DeepZoom descriptor, as OpenSeadragon takes it (a DZI as JSON)."""
         site.check_view(web)
-        found = facts(slide_id)
+        found = facts(slide_id, web)
         dzi = site.tiles.descriptor(found.slide_id)
         return JSONResponse(
-            dzi.as_json(f"/slides/{found.slide_id}/tiles/"),
-            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+            dzi.as_json(f"{base}/{found.slide_id}/tiles/"),
+            headers={"Cache-Control": "no-store", **NOSNIFF},
         )
 
     @router.get("/{slide_id}/tiles/{level}/{col}_{row}.jpeg")
@@ -104,19 +116,59 @@ def slides_router(site: SlidesSite) -> APIRouter:
         slide_id: str, level: str, col: str, row: str, request: Request, web: Any = session
     ) -> Response:
         """A DeepZoom tile (JPEG). The slide's existence is its file's: a cached tile is
-        served without reading the register again."""
+        served without reading the register again. Once served (or answered 304), the site's
+        ``on_tile`` hears of it."""
         site.check_view(web)
         if not SLIDE_ID.fullmatch(slide_id):
             raise NotFoundOrNoPermission("slide")
-        found = site.tiles.tile(slide_id, _index(level), _index(col), _index(row))
-        headers = {
-            "Cache-Control": TILE_CACHE,
-            "ETag": found.etag,
-            "X-Content-Type-Options": "nosniff",
-        }
+        if site.visible is not None:  # who may see which slide depends on who asks
+            facts(slide_id, web)
+        where = _index(level), _index(col), _index(row)
+        found = site.tiles.tile(slide_id, *where)
+        headers = {"Cache-Control": TILE_CACHE, "ETag": found.etag, **NOSNIFF}
         if found.etag in _tags(request.headers.get("if-none-match", "")):
-            return Response(status_code=304, headers=headers)
-        return Response(found.data, media_type="image/jpeg", headers=headers)
+            answer = Response(status_code=304, headers=headers)
+        else:
+            answer = Response(found.data, media_type="image/jpeg", headers=headers)
+        if site.on_tile is not None:
+            site.on_tile(web, slide_id, *where)
+        return answer
+
+    @router.get("/{slide_id}/predictions.json")
+    def predictions(slide_id: str, web: Any = session) -> Response:
+        """The slide's AI predictions, newest run first, with where each one's annotations
+        and heatmap are."""
+        site.check_view(web)
+        found = facts(slide_id, web)
+        listed = site.overlays.predictions(found.slide_id)
+        here = f"{base}/{found.slide_id}/predictions"
+        body = {
+            "slide": {"id": found.slide_id, "width": found.width, "height": found.height},
+            "predictions": [listing_of(p, f"{here}/{p.prediction_id}") for p in listed],
+        }
+        return JSONResponse(body, headers={"Cache-Control": LIST_CACHE, **NOSNIFF})
+
+    @router.get("/{slide_id}/predictions/{prediction_id}/annotations.json")
+    def annotations(slide_id: str, prediction_id: str, web: Any = session) -> Response:
+        """A prediction's vector annotations: a GeoJSON FeatureCollection in level-0 pixels."""
+        site.check_view(web)
+        found = facts(slide_id, web)
+        data = site.overlays.annotations(found.slide_id, _prediction(prediction_id))
+        if data is None:
+            raise NotFoundOrNoPermission("prediction")
+        headers = {"Cache-Control": PREDICTION_CACHE, **NOSNIFF}
+        return Response(data, media_type="application/geo+json", headers=headers)
+
+    @router.get("/{slide_id}/predictions/{prediction_id}/heatmap.png")
+    def heatmap(slide_id: str, prediction_id: str, web: Any = session) -> Response:
+        """A prediction's heatmap: an 8-bit grey PNG, 0 to 255 for a score of 0 to 1."""
+        site.check_view(web)
+        found = facts(slide_id, web)
+        data = site.overlays.heatmap(found.slide_id, _prediction(prediction_id))
+        if data is None:
+            raise NotFoundOrNoPermission("prediction")
+        headers = {"Cache-Control": PREDICTION_CACHE, **NOSNIFF}
+        return Response(data, media_type="image/png", headers=headers)
 
     return router
 
@@ -146,6 +198,29 @@ def shown(s: SlideFacts) -> dict[str, Any]:
         "link_text": LINKS.get(s.link, "not linked"),
         "registered_at": registered,
     }
+
+
+def listing_of(p: PredictionFacts, url: str) -> dict[str, Any]:
+    """A prediction as the viewer's panel lists it (its run time in UTC)."""
+    run_at = p.run_at if p.run_at.tzinfo else p.run_at.replace(tzinfo=UTC)
+    return {
+        "id": p.prediction_id,
+        "model": p.model,
+        "version": p.version,
+        "run_at": run_at.isoformat(timespec="seconds"),
+        "features": p.features,
+        "classes": list(p.classes),
+        "heatmap": p.heatmap,
+        "heatmap_scale": p.heatmap_scale,
+        "annotations_url": f"{url}/annotations.json" if p.features else None,
+        "heatmap_url": f"{url}/heatmap.png" if p.heatmap else None,
+    }
+
+
+def _prediction(text: str) -> str:
+    if not PREDICTION_ID.fullmatch(text):
+        raise NotFoundOrNoPermission("prediction")
+    return text
 
 
 def _index(text: str) -> int:
