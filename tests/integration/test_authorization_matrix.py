@@ -126,7 +126,32 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
         401, 401, 401, 401, 401, 401, 401, 401, 200,
     ),
     ("POST", "/api/v1/node/approvals"): (401, 401, 401, 401, 401, 401, 401, 401, 204),
+    # the review store (hub/review.py): a slide the node released for the project, pushed;
+    # its members see it (an expired accreditation: 403), no one else (404)
+    ("GET", "/review/slides"): (303, 200, 200, 403, 200, 200, 200, 303, 303),
+    ("GET", "/review/slides.csv"): (303, 200, 200, 403, 200, 200, 200, 303, 303),
+    ("GET", "/review/slides/{slide_id}"): (303, 200, 200, 403, 404, 404, 404, 303, 303),
+    ("GET", "/review/slides/{slide_id}/dzi.json"): (303, 200, 200, 403, 404, 404, 404, 303, 303),
+    ("GET", "/review/slides/{slide_id}/tiles/{level}/{col}_{row}.jpeg"): (
+        303, 200, 200, 403, 404, 404, 404, 303, 303),
+    ("GET", "/review/slides/{slide_id}/predictions.json"): (
+        303, 200, 200, 403, 404, 404, 404, 303, 303),
+    ("GET", "/review/slides/{slide_id}/predictions/{prediction_id}/annotations.json"): (
+        303, 200, 200, 403, 404, 404, 404, 303, 303),
+    ("GET", "/review/slides/{slide_id}/predictions/{prediction_id}/heatmap.png"): (
+        303, 200, 200, 403, 404, 404, 404, 303, 303),
+    # nodes push released slides: signed requests only; the matrix node has not approved the
+    # project (422 in words), and the slide above is another node's: no such release (404)
+    ("POST", "/api/v1/node/slide-reviews"): (401, 401, 401, 401, 401, 401, 401, 401, 422),
+    ("PUT", "/api/v1/node/slide-reviews/{review_id}/data"): (
+        401, 401, 401, 401, 401, 401, 401, 401, 404),
+    ("POST", "/api/v1/node/slide-reviews/{review_id}/finish"): (
+        401, 401, 401, 401, 401, 401, 401, 401, 404),
+    ("POST", "/api/v1/node/slide-reviews/{review_id}/delete"): (
+        401, 401, 401, 401, 401, 401, 401, 401, 404),
 }  # fmt: skip
+REVIEW, PREDICTION = "SL" + "C0FFEE" * 3 + "AB", "PR" + "BEEF" * 5
+ABSENT_REVIEW, ABSENT_PREDICTION = "SL" + "0" * 20, "PR" + "0" * 20
 
 
 def app_routes() -> set[tuple[str, str]]:
@@ -197,6 +222,7 @@ class World:
         assert created.status_code == 201, created.text
         self.task = created.json()["task_id"]
         self.release_request = airlock_request(harness, self.project)
+        review_slide(harness, self.project)
 
     def task_body(self, project: str) -> dict:
         return {
@@ -217,6 +243,10 @@ class World:
             .replace("{run_id}", "r_doesnotexist")
             .replace("{request_id}", "ar_doesnotexist" if absent else self.release_request)
             .replace("{name}", "table.csv")
+            .replace("{slide_id}", ABSENT_REVIEW if absent else REVIEW)
+            .replace("{review_id}", ABSENT_REVIEW if absent else REVIEW)
+            .replace("{prediction_id}", ABSENT_PREDICTION if absent else PREDICTION)
+            .replace("{level}/{col}_{row}", "0/0_0")
         )
         if route == "/static":
             path = "/static/portal.css"
@@ -301,7 +331,57 @@ class World:
             return {"payload": payload, "signature": sign(payload, self.node_key)}
         if route == "/api/v1/node/approvals":
             return {"project_id": project, "version": 1, "decision": "rejected", "reason": "r"}
+        if route == "/api/v1/node/slide-reviews":
+            facts = {"width": 300, "height": 200, "stored_levels": 1}
+            return {"review_id": REVIEW[:-2] + "CD", "project_id": project, "facts": facts,
+                    "bytes": 10, "sha256": "0" * 64}  # fmt: skip
+        if route.endswith("/delete"):
+            return {"reason": "withdrawn in the matrix"}
         return None
+
+
+class TinySlide:
+    """A 300 x 200 slide as DeepZoom levels, grey tiles (a pack is written from tiles)."""
+
+    level_count = 10  # 1 x 1 up to 300 x 200
+
+    def level_tiles(self, level: int) -> tuple[int, int]:
+        return (2, 1) if level == 9 else (1, 1)
+
+    def tile(self, level: int, col: int, row: int) -> bytes:
+        import io
+
+        from PIL import Image
+
+        out = io.BytesIO()
+        Image.new("RGB", (8, 8), (200, 180, 190)).save(out, format="JPEG")
+        return out.getvalue()
+
+
+def review_slide(harness, project: str) -> None:
+    """A slide another node (riverside) released for ``project``, in the hub's review store,
+    with a prediction (written as that node's push would leave it)."""
+    import zlib
+
+    from fivesafes.hub.db import SLIDE_REVIEWS
+    from fivesafes.slides.pack import PackFacts, PackPrediction, write_pack
+
+    hub = harness.hub()
+    try:
+        root = hub.review_root
+        root.mkdir(parents=True, exist_ok=True)
+        facts = PackFacts(300, 200, "H&E", 0.5, 0.5, 20.0, 1)
+        geojson = zlib.compress(b'{"type": "FeatureCollection", "features": []}')
+        prediction = PackPrediction(PREDICTION, "demo", "1", utcnow(), 0, None, 16.0, geojson,
+                                    b"\x89PNG")  # fmt: skip
+        write_pack(TinySlide(), facts, [prediction], root / f"{REVIEW}.pack")  # type: ignore[arg-type]
+        now = utcnow()
+        hub.unit(lambda s: s.execute(SLIDE_REVIEWS.insert().values(
+            review_id=REVIEW, node="riverside", project_id=project, state="ready",
+            facts=vars(facts), bytes=1, sha256="0" * 64, received=1, offered_at=now,
+            ready_at=now)))  # fmt: skip
+    finally:
+        hub.stop()
 
 
 def airlock_request(harness, project: str) -> str:

@@ -174,5 +174,6 @@ def test_the_hub_and_every_node_mount_the_same_modules():
     assert [m.name for m in NODE][:3] == ["audit", "airlock", "extracts"]
     # the node's own modules beside them: its imaging extracts, its slides
     assert {m.name for m in NODE} <= {"audit", "airlock", "extracts", "slides"}
-    # and at the hub, where tasks are, a result goes into the airlock from its task's page
-    assert [m.name for m in HUB] == ["audit", "airlock", "airlock-tasks"]
+    # and at the hub, where tasks are, a result goes into the airlock from its task's page;
+    # the slides nodes released for review are served from the hub's review store
+    assert [m.name for m in HUB] == ["audit", "airlock", "airlock-tasks", "review-slides"]

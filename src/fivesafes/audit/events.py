@@ -36,6 +36,13 @@ class AuditEventType(StrEnum):
     SLIDES_REGISTERED = "slides_registered"  # an operator registered slides: counts only
     SLIDE_PREDICTIONS_IMPORTED = "slide_predictions_imported"  # a model's output: model, counts
     SLIDE_COPIED = "slide_copied"  # a de-identified copy of a slide written: its id, levels
+    SLIDE_RELEASE_APPROVED = "slide_release_approved"  # a custodian's: project, slide, release
+    SLIDE_RELEASE_PUSHED = "slide_release_pushed"  # its pack sent to the hub: bytes, tiles
+    SLIDE_RELEASE_WITHDRAWN = "slide_release_withdrawn"  # by a custodian or TRE admin, and why
+    # hub: the review store (pathology)
+    SLIDE_REVIEW_RECEIVED = "slide_review_received"  # a node's pack arrived whole: release, size
+    SLIDE_REVIEW_DELETED = "slide_review_deleted"  # withdrawn by its node, or its project ended
+    SLIDE_VIEWED = "slide_viewed"  # a reader's viewport trail: slide, level, region, tiles
     EXTRACTION_APPROVED = "extraction_approved"  # a custodian's: the profile and option names
     EXTRACTION_REVOKED = "extraction_revoked"  # the option names revoked, and why
     EXTRACT_HELD = "extract_held"  # built, held for review: task, counts, option names

@@ -317,3 +317,107 @@ def copy_slide(
             fail(f"This slide cannot be copied ({exc.reason}).")
         details["levels"] = len(info.levels)
     console.print(f"Wrote a de-identified copy of {slide_id}: its pyramid only.", markup=False)
+
+
+@app.command("release")
+def release(
+    slide_ids: Annotated[list[str], typer.Argument(help="The registered slides (SL...).")],
+    project: Annotated[str, typer.Option("--project", help="The project they are for.")],
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="Send this model's predictions with them (repeatable)."),
+    ] = None,
+    by: Annotated[str, typer.Option("--by", help="The custodian releasing them.")] = "custodian",
+    push_now: Annotated[
+        bool, typer.Option("--push/--no-push", help="Send them to the hub now (the default).")
+    ] = True,
+    config: ConfigOption = Path("node.toml"),
+) -> None:
+    """Release slides for review by the project's members at the hub (readers at other
+    hospitals): their de-identified pyramids, and the predictions of the models named, are
+    pushed to the hub's review store (docs/slides.md)."""
+    from fivesafes.node import slide_releases
+    from fivesafes.node.setup import open_node
+
+    service = open_node(config)
+    made = slide_releases.approve(service, project, slide_ids, model or [], by=by)
+    for each in made:
+        console.print(f"Released {each.slide_id} for {project} as {each.release_id}.",
+                      markup=False)  # fmt: skip
+    if push_now:
+        _push(service)
+
+
+@app.command("releases")
+def list_releases(
+    project: Annotated[str | None, typer.Option("--project", help="Only this project's.")] = None,
+    config: ConfigOption = Path("node.toml"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False,
+) -> None:
+    """The slides released for review: for which project, as which id, and their state."""
+    from fivesafes.node import slide_releases
+    from fivesafes.node.setup import open_node
+
+    found = slide_releases.listed(open_node(config), project)
+    rows = [
+        {"release_id": r.release_id, "project_id": r.project_id, "slide_id": r.slide_id,
+         "state": r.state, "models": list(r.models), "decided_by": r.decided_by,
+         "decided_at": r.decided_at.isoformat(timespec="seconds"), "bytes": r.bytes,
+         "hub_told": r.hub_told}
+        for r in found
+    ]  # fmt: skip
+    if as_json:
+        print(json.dumps(rows))
+        return
+    if not rows:
+        console.print("No slide is released for review at this node.")
+    for r in rows:
+        console.print(f"{r['release_id']}  {r['state']:<9} {r['project_id']}  slide "
+                      f"{r['slide_id']}  by {r['decided_by']}", markup=False)  # fmt: skip
+
+
+@app.command("withdraw")
+def withdraw_release(
+    release_id: Annotated[str, typer.Argument(help="The release (SL..., as listed).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded and sent to the hub).")],
+    by: Annotated[str, typer.Option("--by", help="The custodian or TRE admin.")] = "custodian",
+    config: ConfigOption = Path("node.toml"),
+) -> None:
+    """Withdraw a slide's release: the hub deletes its copy and no reader sees it again."""
+    from fivesafes.node import slide_releases
+    from fivesafes.node.setup import open_node
+
+    service = open_node(config)
+    slide_releases.withdraw(service, release_id, reason, by=by)
+    console.print(f"Withdrew {release_id}.", markup=False)
+    _push(service)
+
+
+@app.command("push")
+def push_releases(config: ConfigOption = Path("node.toml")) -> None:
+    """Send the hub what it has not had yet: released slides, and withdrawals to delete."""
+    from fivesafes.node.setup import open_node
+
+    _push(open_node(config))
+
+
+def _push(service: Any) -> None:
+    from fivesafes.cli.imaging import stage_bar
+    from fivesafes.node import slide_releases
+    from fivesafes.node.transport import HubRejected, HubUnreachable
+
+    try:
+        with stage_bar() as tell:
+            report = slide_releases.push(service, progress=tell)
+    except HubUnreachable:
+        fail("The hub cannot be reached: the release is recorded; run 'fivesafes node slides "
+             "push' when it can be.")  # fmt: skip
+    except HubRejected as exc:
+        fail(f"The hub refused: {exc}")
+    if report.pushed:
+        console.print(f"Pushed {len(report.pushed)} slide(s) to the hub's review store: "
+                      f"{report.tiles:,} tiles, {report.bytes:,} bytes.")  # fmt: skip
+    if report.deleted:
+        console.print(f"The hub deleted {len(report.deleted)} withdrawn slide(s).")
+    if not report.pushed and not report.deleted:
+        console.print("Nothing to send: the hub has every release.")

@@ -14,16 +14,18 @@ from fastapi.responses import HTMLResponse
 from fivesafes import __version__
 from fivesafes.airlock.portal.routes import airlock_router
 from fivesafes.hub import airlock as hub_airlock
-from fivesafes.hub.api import nodes, public, researcher
+from fivesafes.hub.api import nodes, public, researcher, slide_reviews
 from fivesafes.hub.api.deps import Service
 from fivesafes.hub.api.errors import BodyLimit, install_error_handlers
 from fivesafes.hub.portal import audit as portal_audit
 from fivesafes.hub.portal import nodes as portal_nodes
 from fivesafes.hub.portal import pages as portal_pages
 from fivesafes.hub.portal import projects as portal_projects
+from fivesafes.hub.portal import review as portal_review
 from fivesafes.hub.portal import tasks as portal_tasks
 from fivesafes.hub.service import HubService
 from fivesafes.kit.site import Mount, mount
+from fivesafes.pathology.portal.routes import slides_router
 from fivesafes.protocol.models import HubInfo
 from fivesafes.web.audit_explorer.routes import audit_router
 from fivesafes.web.pages import static_files
@@ -33,9 +35,11 @@ MOUNTS: tuple[Mount[HubService], ...] = (
     Mount("audit", lambda service: audit_router(portal_audit.audit_site(service))),
     Mount("airlock", lambda service: airlock_router(hub_airlock.portal_site(service))),
     Mount("airlock-tasks", hub_airlock.task_router),
+    Mount("review-slides", lambda service: slides_router(portal_review.review_site(service))),
 )
-"""The domain modules' pages the hub mounts (``fivesafes.kit.site``): ``/audit``, ``/airlock``
-and a task's "Send to the airlock" (``/tasks/{id}/airlock``)."""
+"""The domain modules' pages the hub mounts (``fivesafes.kit.site``): ``/audit``, ``/airlock``,
+a task's "Send to the airlock" (``/tasks/{id}/airlock``) and the slides released for review
+(``/review/slides``)."""
 
 
 def create_app(service: HubService) -> FastAPI:
@@ -55,6 +59,8 @@ def create_app(service: HubService) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
             await asyncio.to_thread(checkpoints.stop)
+            await asyncio.to_thread(service.flush_trail, everything=True)
+            service.review_tiles.close()
             service.stop()
 
     app = FastAPI(
@@ -90,6 +96,7 @@ def create_app(service: HubService) -> FastAPI:
 
     app.include_router(researcher.router)
     app.include_router(nodes.router)
+    app.include_router(slide_reviews.router)  # nodes push released slides (hub/review.py)
     app.include_router(public.router)  # the data use register
     for portal in (portal_pages, portal_projects, portal_tasks, portal_nodes):
         app.include_router(portal.router)

@@ -35,13 +35,17 @@ class HubSettings(BaseModel):
     audit_witness_file: Path | None = Field(Path("audit-checkpoints.jsonl"), validate_default=True)
     # the public data use register (GET /api/v1/register) is rebuilt at most this often
     register_cache_seconds: float = Field(default=60.0, ge=0, le=86_400)
+    # slides nodes released for review (fivesafes.hub.review): their packs, while they last
+    review_store: Path = Field(Path("review-store"), validate_default=True)
 
     @field_validator("audit_witness_file", mode="before")
     @classmethod
     def _no_witness(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("key_file", "tls_cert", "tls_key", "audit_witness_file", mode="after")
+    @field_validator(
+        "key_file", "tls_cert", "tls_key", "audit_witness_file", "review_store", mode="after"
+    )
     @classmethod
     def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         return None if value is None else resolve_path(value, config_base_dir(info))

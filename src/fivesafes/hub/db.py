@@ -24,6 +24,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from fivesafes.airlock.tables import define_airlock_tables
 from fivesafes.audit.chain import define_audit_tables
 from fivesafes.governance.accounts.tables import define_account_tables
+from fivesafes.pathology.tables import define_review_tables
 from fivesafes.storage.types import UTCDateTime
 
 
@@ -34,6 +35,7 @@ class Base(DeclarativeBase):
 AUDIT = define_audit_tables(Base.metadata)
 ACCOUNTS = define_account_tables(Base.metadata)
 AIRLOCK = define_airlock_tables(Base.metadata)  # release requests (fivesafes.airlock)
+SLIDE_REVIEWS = define_review_tables(Base.metadata)  # review store (fivesafes.pathology)
 
 
 class Organisation(Base):

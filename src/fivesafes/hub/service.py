@@ -4,26 +4,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from fivesafes import __version__
+from fivesafes.audit.chain import append_event
 from fivesafes.audit.checkpoints import Checkpointer, CheckpointPolicy, service_name
+from fivesafes.audit.events import AuditEventType
 from fivesafes.governance.accounts import Accounts
-from fivesafes.hub import runs
+from fivesafes.hub import review, runs
 from fivesafes.hub.config import HubConfig
 from fivesafes.hub.db import AUDIT, Node
 from fivesafes.hub.enrolment import EnrolledNodes, enrolled_node
 from fivesafes.hub.notify import Notifier
 from fivesafes.hub.people import hub_accounts
+from fivesafes.pathology.trail import ViewportTrail
 from fivesafes.protocol.models import HubInfo
 from fivesafes.protocol.signing import fingerprint, public_key_text
+from fivesafes.slides.pack import TilePack
+from fivesafes.slides.tile_cache import SlideTiles
 from fivesafes.storage.service import ServiceCore
 from fivesafes.storage.types import utcnow
 
 log = logging.getLogger("fivesafes.hub")
 MIGRATIONS = "fivesafes.hub:migrations"
+REVIEW_SWEEP_SECONDS = 60.0  # how often slides of ended projects are looked for
 
 
 class HubService(ServiceCore):
@@ -40,6 +49,16 @@ class HubService(ServiceCore):
         # people's accounts: logins, TOTP, web sessions (fivesafes.governance.accounts)
         self.account_store = hub_accounts(config.accounts, issuer=f"fivesafes {config.hub.name}")
         self.accounts = Accounts(self.account_store, self.unit, self.read)
+        # the review store: released slides' packs, their tiles served, readers' trails
+        self.review_root = config.hub.review_store
+        self.review_tiles = SlideTiles(self._review_pack, opener=TilePack.open)
+        self.trail = ViewportTrail()
+        self.review_access = review.ReviewAccess(self.read)
+        self._review_swept = 0.0
+
+    def _review_pack(self, review_id: str) -> Path | None:
+        found = review.pack_path(self.review_root, review_id)
+        return found if found.is_file() else None
 
     def enrolled_node(self, name: str) -> Node | None:
         """The registration of the node called ``name`` (kept once read), or None."""
@@ -92,6 +111,38 @@ class HubService(ServiceCore):
             )
             for name in names:
                 self.notifier.notify(f"node:{name}")
+        self.flush_trail()
+        if time.monotonic() - self._review_swept >= REVIEW_SWEEP_SECONDS:
+            self._review_swept = time.monotonic()
+            self.delete_ended_reviews()
+
+    def flush_trail(self, *, everything: bool = False) -> int:
+        """Write the readers' viewport trail that is due into the audit log."""
+        entries = self.trail.due(everything=everything)
+        if entries:
+
+            def write(session: Session) -> None:
+                for e in entries:
+                    append_event(session, AUDIT, AuditEventType.SLIDE_VIEWED, by=e.reader,
+                                 project_id=e.project_id, details=e.details())  # fmt: skip
+
+            self.unit(write)
+        return len(entries)
+
+    def delete_ended_reviews(self) -> list[str]:
+        """Delete the review store's slides whose project has ended (its purpose is over)."""
+        now = utcnow()
+        gone = self.read(lambda s: review.ended(s, now.date()))
+        for review_id in gone:
+
+            def delete(session: Session, rid: str = review_id) -> bool:
+                return review.delete(session, rid, self.review_root, reason="the project ended",
+                                     by=self.config.hub.name, node=None, now=now)  # fmt: skip
+
+            self.unit(delete)
+            self.review_tiles.forget(review_id)
+            self.review_access.forget(review_id)
+        return gone
 
     async def sweep_forever(self) -> None:
         """Background loop: expire leases and deadlines even when nobody is polling."""

@@ -5,6 +5,7 @@ The agent depends on the :class:`HubTransport` protocol, so it can be tested wit
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,6 +21,7 @@ from fivesafes.protocol.models import (
     Lease,
     SignedProject,
     SignedResult,
+    SlideReviewOffer,
     SubmitAck,
 )
 from fivesafes.protocol.signing import sign_request
@@ -82,11 +84,16 @@ class HttpHubTransport:
         self._client.close()
 
     def _signed(
-        self, method: str, path: str, body: bytes = b"", timeout: float | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        timeout: float | None = None,
+        content_type: str = "application/json",
     ) -> httpx.Response:
         headers = sign_request(self._node_name, self._key, method, path, body)
         if body:
-            headers["content-type"] = "application/json"
+            headers["content-type"] = content_type
         extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         return _send(self._client, method, path, content=body or None, headers=headers, **extra)
 
@@ -119,6 +126,27 @@ class HttpHubTransport:
 
     def report_approval(self, report: ApprovalReport) -> None:
         _checked(self._signed("POST", "/api/v1/node/approvals", report.model_dump_json().encode()))
+
+    # ---- the review store: released slides pushed to the hub (ADR 0029) ---------------------
+
+    def offer_slide(self, offer: SlideReviewOffer) -> tuple[int, int]:
+        """Offer a released slide's pack: the bytes the hub has of it, and its chunk size."""
+        body = offer.model_dump_json().encode()
+        found = _checked(self._signed("POST", "/api/v1/node/slide-reviews", body))
+        return int(found["received"]), int(found["chunk_bytes"])
+
+    def send_slide_chunk(self, review_id: str, offset: int, data: bytes) -> int:
+        path = f"/api/v1/node/slide-reviews/{review_id}/data?offset={offset}"
+        found = _checked(self._signed("PUT", path, data, content_type="application/octet-stream"))
+        return int(found["received"])
+
+    def finish_slide(self, review_id: str) -> None:
+        _checked(self._signed("POST", f"/api/v1/node/slide-reviews/{review_id}/finish",
+                              timeout=120))  # fmt: skip
+
+    def delete_slide(self, review_id: str, reason: str) -> None:
+        body = json.dumps({"reason": reason}).encode()
+        _checked(self._signed("POST", f"/api/v1/node/slide-reviews/{review_id}/delete", body))
 
 
 def _send(client: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -103,6 +103,30 @@ class ApprovalReport(Strict):
     reason: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
 
+class SlideFactsWire(Strict):
+    """A released slide's allow-listed facts, as its pack holds them."""
+
+    width: Annotated[int, Field(ge=1, le=1_000_000)]
+    height: Annotated[int, Field(ge=1, le=1_000_000)]
+    stain: Annotated[str, StringConstraints(max_length=64)] | None = None
+    mpp_x: Annotated[float, Field(gt=0, lt=1000)] | None = None
+    mpp_y: Annotated[float, Field(gt=0, lt=1000)] | None = None
+    objective_power: Annotated[float, Field(gt=0, lt=1000)] | None = None
+    stored_levels: Annotated[int, Field(ge=1, le=64)]
+
+
+class SlideReviewOffer(Strict):
+    """A node offers the hub's review store a released slide's pack (ADR 0029): its release
+    id (the slide's name outside the node), the project it is released for, its facts, and
+    the pack's size and SHA-256 (sent next in chunks, checked when whole)."""
+
+    review_id: Annotated[str, StringConstraints(pattern=r"^SL[0-9A-F]{20}$")]
+    project_id: Identifier
+    facts: SlideFactsWire
+    bytes: Annotated[int, Field(ge=1, le=64 * 1024**3)]
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
 class ProjectRequest(Strict):
     """A new project, as a researcher or hub admin writes it (``POST /api/v1/projects``).
     ``pi`` defaults to the researcher creating it; ``analyses`` to every built-in one."""

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from fivesafes.protocol.errors import NotFoundOrNoPermission, ServiceUnavailable
 from fivesafes.slides.reading import SlideUnreadable
@@ -42,8 +43,17 @@ class Tile:
     etag: str  # quoted, as an ETag header carries it
 
 
+class TileSource(Protocol):
+    """What the cache serves a slide from: an open slide (``tiles.DeepZoom``) at a node, a
+    release pack (``pack.TilePack``) at the hub."""
+
+    def descriptor(self) -> Descriptor: ...
+    def tile(self, level: int, col: int, row: int) -> bytes: ...
+    def close(self) -> None: ...
+
+
 class _Open:
-    def __init__(self, deepzoom: DeepZoom) -> None:
+    def __init__(self, deepzoom: TileSource) -> None:
         self.deepzoom = deepzoom
         self.users = 0
         self.evicted = False
@@ -58,7 +68,7 @@ class SlideTiles:
         *,
         open_slides: int = OPEN_SLIDES,
         cache_bytes: int = CACHE_BYTES,
-        opener: Callable[[Path], DeepZoom] = DeepZoom.open,
+        opener: Callable[[Path], TileSource] = DeepZoom.open,
     ) -> None:
         self._path_of = path_of
         self._opener = opener
@@ -90,6 +100,16 @@ class SlideTiles:
         self._keep(key, made)
         return made
 
+    def forget(self, slide_id: str) -> None:
+        """Close the slide if open and drop its cached tiles (a release withdrawn or ended:
+        nothing of it is served from memory afterwards)."""
+        with self._lock:
+            opened = self._open.pop(slide_id, None)
+            for key in [k for k in self._tiles if k[0] == slide_id]:
+                self._cached -= len(self._tiles.pop(key).data)
+        if opened is not None:
+            self._retire(opened)
+
     def close(self) -> None:
         """Close every open slide (those in use, once their requests end)."""
         with self._lock:
@@ -109,7 +129,7 @@ class SlideTiles:
         return len(self._open)
 
     @contextmanager
-    def _using(self, slide_id: str) -> Iterator[DeepZoom]:
+    def _using(self, slide_id: str) -> Iterator[TileSource]:
         opened = self._acquire(slide_id)
         try:
             yield opened.deepzoom

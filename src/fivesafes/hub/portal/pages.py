@@ -29,9 +29,10 @@ def frame(service: Any, web: WebSession | None = None, **context: Any) -> dict[s
     if web is not None:
         nav.insert(1, ("/projects", "Projects"))
         nav.insert(2, ("/airlock", "Airlock"))
+        nav.insert(3, ("/review/slides", "Slides"))
         actor = via_session(web.account)
         if can_list_nodes(actor):
-            nav.insert(3, ("/nodes", "Nodes"))
+            nav.insert(4, ("/nodes", "Nodes"))
         if can_read_hub_audit(actor):
             nav.append(("/audit", "Audit"))
     return {

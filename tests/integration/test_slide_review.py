@@ -1,0 +1,192 @@
+"""A slide held at one hospital, viewed by a reader at another (issue 16, point 5; ADR 0029):
+a real hub process and a node's real commands on loopback. The node's CDM is synthetic, its
+slides synthesised for two persons (labels, macros and metadata carrying planted identifiers),
+registered, and the demo model run on them.
+
+* before its custodian releases a slide, a project member finds nothing at the hub: the list
+  is empty and the slide's release id is the "does not exist" answer;
+* ``fivesafes node slides release`` pushes its pack over the node's own requests; then the
+  member sees it: every tile is the node's own tile of the same level, column and row, the
+  prediction's annotations are the node's; someone outside the project still sees nothing;
+* the tiles the member fetched are in the hub's audit log as their viewport trail (who, which
+  slide, level, region), and nothing the hub holds (its database, its review store, its logs)
+  carries a planted identifier, the slide's id at the node or its file's name;
+* a withdrawal deletes the pack at the hub, and the member sees nothing again.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+import time
+import zlib
+from pathlib import Path
+
+import duckdb
+import httpx
+import pytest
+
+from federation import fs
+from fivesafes.data.synth import generate
+from fivesafes.demo.local import CUSTODIAN
+from fivesafes.imaging.synth import link_persons
+from fivesafes.node.pseudonyms import load_key, pseudonym
+from fivesafes.pathology.releases import release_id
+from fivesafes.slides.tiles import DeepZoom
+from portal import session_for
+
+NODE = "northfield"
+MODEL = "fivesafes-demo-colour-detector"
+NOT_FOUND = "does not exist or you do not have permission"
+
+
+@pytest.fixture
+def world(harness, tmp_path):
+    harness.start_hub()
+    omop = tmp_path / "omop.duckdb"
+    generate(omop, persons=1000, seed=3)
+    harness.add_node(NODE, {"engine": "duckdb", "path": str(omop)}, start=False)
+    config = str(harness.root / NODE / "node.toml")
+    fs("node", "pseudonym-key", "-c", config)
+    key = load_key(harness.root / NODE / "pseudonym.key")
+    link_persons(omop, lambda value: pseudonym(value, key))
+    made = tmp_path / "made"
+    fs("synth", "slides", "--omop", str(omop), "--out", str(made), "--persons-limit", "2")
+    fs("node", "slides", "add", str(made / "slides"), "-c", config,
+       "--specimen-map", str(made / "ground-truth" / "specimen_map.csv"))  # fmt: skip
+    fs("node", "slides", "predict-demo", "-c", config)
+    with duckdb.connect(str(omop), read_only=True) as con:
+        slide, path = con.execute(
+            "SELECT s.slide_id, f.path FROM pathology_slide s JOIN pathology_slide_file f"
+            " USING (slide_id) WHERE s.format = 'aperio' ORDER BY s.slide_id LIMIT 1"
+        ).fetchone()
+        geojson, heatmap = con.execute(
+            "SELECT d.geojson, d.heatmap_png FROM pathology_prediction p"
+            " JOIN pathology_prediction_data d USING (prediction_id)"
+            " WHERE p.slide_id = ? AND p.model = ?",
+            [slide, MODEL],
+        ).fetchone()
+    with (made / "ground-truth" / "planted_identifiers.csv").open() as handle:
+        planted = {row["value"] for row in csv.DictReader(handle)}
+    harness.researcher("alice")
+    harness.researcher("bob")
+    project = harness.project(["alice"], [NODE], data_domains=["omop", "pathology"])
+    return {
+        "config": config, "slide": slide, "path": Path(path), "key": key, "project": project,
+        "planted": planted, "geojson": json.loads(zlib.decompress(geojson)), "heatmap": heatmap,
+    }  # fmt: skip
+
+
+def hub_bytes(root: Path) -> bytes:
+    """Everything the hub wrote: its database, review store, logs."""
+    return b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
+
+
+def test_a_reader_at_another_hospital_sees_a_slide_only_once_released(harness, world):
+    url = harness.hub_url
+    rid = release_id(world["key"], world["project"], world["slide"])
+    alice, bob = session_for(harness, "alice"), session_for(harness, "bob")
+
+    # before the release: nothing, in the one answer
+    assert world["slide"] not in alice.get("/review/slides").text
+    assert rid not in alice.get("/review/slides").text
+    for client in (alice, bob):
+        refused = client.get(f"/review/slides/{rid}/dzi.json")
+        assert refused.status_code == 404 and NOT_FOUND in refused.text
+        assert client.get(f"/review/slides/{rid}/tiles/0/0_0.jpeg").status_code == 404
+
+    # an unknown model is refused in words, and nothing is released
+    refused = fs("node", "slides", "release", world["slide"], "--project", world["project"],
+                 "--model", "no-such-model", "-c", world["config"], "--by", CUSTODIAN,
+                 check=False)  # fmt: skip
+    assert refused.returncode != 0 and "has no prediction" in refused.stdout + refused.stderr
+    assert alice.get(f"/review/slides/{rid}/dzi.json").status_code == 404
+
+    done = fs("node", "slides", "release", world["slide"], "--project", world["project"],
+              "--model", MODEL, "-c", world["config"], "--by", CUSTODIAN)  # fmt: skip
+    assert rid in done.stdout and "Pushed 1 slide" in done.stdout
+    listed = json.loads(fs("node", "slides", "releases", "-c", world["config"], "--json").stdout)
+    assert [(r["release_id"], r["state"]) for r in listed] == [(rid, "pushed")]
+
+    # the member sees it: every tile is the node's own
+    page = alice.get("/review/slides")
+    assert page.status_code == 200 and rid in page.text and world["slide"] not in page.text
+    dzi = alice.get(f"/review/slides/{rid}/dzi.json").json()["Image"]
+    node = DeepZoom.open(world["path"])
+    try:
+        assert (int(dzi["Size"]["Width"]), int(dzi["Size"]["Height"])) == (
+            node.info.width, node.info.height)  # fmt: skip
+        fetched = []
+        for level in range(node.level_count):
+            cols, rows = node.level_tiles(level)
+            for col in range(cols):
+                for row in range(rows):
+                    got = alice.get(f"/review/slides/{rid}/tiles/{level}/{col}_{row}.jpeg")
+                    assert got.status_code == 200, (level, col, row)
+                    assert got.content == node.tile(level, col, row)
+                    fetched.append((level, col, row))
+        top = node.level_count - 1
+        beyond = node.level_tiles(top)[0]
+    finally:
+        node.close()
+    missing = alice.get(f"/review/slides/{rid}/tiles/{top}/{beyond}_0.jpeg")
+    assert missing.status_code == 404
+    viewer = alice.get(f"/review/slides/{rid}")
+    assert viewer.status_code == 200 and "openseadragon" in viewer.text.lower()
+
+    # the predictions sent with it, under ids of their own
+    listed = alice.get(f"/review/slides/{rid}/predictions.json").json()["predictions"]
+    assert [p["model"] for p in listed] == [MODEL]
+    drawn = alice.get(listed[0]["annotations_url"]).json()
+    assert drawn == world["geojson"]
+    heatmap = alice.get(listed[0]["heatmap_url"])
+    assert heatmap.status_code == 200 and heatmap.content == world["heatmap"]
+
+    # someone outside the project sees nothing of it
+    for route in ("dzi.json", "tiles/0/0_0.jpeg", "predictions.json"):
+        assert bob.get(f"/review/slides/{rid}/{route}").status_code == 404
+    assert rid not in bob.get("/review/slides").text
+
+    # the viewport trail: the member's tiles, by level, in the hub's audit log
+    deadline = time.monotonic() + 15
+    trail: list[tuple[str, str]] = []
+    while time.monotonic() < deadline:
+        with sqlite3.connect(harness.root / "hub" / "hub.db") as db:
+            trail = db.execute(
+                "SELECT actor, details FROM audit_events WHERE event_type = 'slide_viewed'"
+            ).fetchall()
+        if sum(json.loads(d)["tiles"] for _, d in trail) >= len(fetched):
+            break
+        time.sleep(0.3)
+    assert {actor for actor, _ in trail} == {"alice"}
+    entries = [json.loads(d) for _, d in trail]
+    assert sum(e["tiles"] for e in entries) == len(fetched)
+    assert {e["review_id"] for e in entries} == {rid}
+    assert {e["level"] for e in entries} == {level for level, _, _ in fetched}
+    whole = [e for e in entries if e["level"] == top]
+    x0 = min(e["region"][0] for e in whole)
+    x1 = max(e["region"][0] + e["region"][2] for e in whole)
+    assert (x0, x1) == (0, int(dzi["Size"]["Width"]))
+
+    # nothing the hub holds names the slide at the node, its file, or a planted identifier
+    held = hub_bytes(harness.root / "hub")
+    for secret in (*world["planted"], world["slide"], world["path"].name):
+        assert secret.encode() not in held, secret
+
+    # the pack is in the hub's review store (beside its configuration), and only there
+    store = harness.root / "hub" / "review-store"
+    assert [p.name for p in store.iterdir()] == [f"{rid}.pack"]
+
+    # withdrawn: deleted at the hub, and gone for the member
+    fs("node", "slides", "withdraw", rid, "--reason", "consent withdrawn", "-c",
+       world["config"], "--by", CUSTODIAN)  # fmt: skip
+    assert not list(store.iterdir())
+    assert alice.get(f"/review/slides/{rid}/dzi.json").status_code == 404
+    assert alice.get(f"/review/slides/{rid}/tiles/0/0_0.jpeg").status_code == 404
+    with sqlite3.connect(harness.root / "hub" / "hub.db") as db:
+        kinds = [r[0] for r in db.execute(
+            "SELECT event_type FROM audit_events WHERE event_type LIKE 'slide_review_%'"
+            " ORDER BY seq")]  # fmt: skip
+    assert kinds == ["slide_review_received", "slide_review_deleted"]
+    httpx.get(f"{url}/api/v1/health").raise_for_status()
