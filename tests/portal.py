@@ -241,3 +241,15 @@ def visible(page: str) -> Visible:
     seen = Visible()
     seen.feed(page)
     return seen
+
+
+def browser_sign_in(page: Any, url: str, who: Person, path: str, password: str = PASSWORD) -> None:
+    """Sign ``who`` in through the pages in a Playwright ``page``: asking for ``path`` when
+    not signed in shows the sign-in page (password, then the code), then ``path`` again."""
+    page.goto(url + path)
+    page.get_by_label("Username").fill(who.username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_label("Code from your authenticator app").fill(who.code())
+    page.keyboard.press("Enter")
+    page.wait_for_url(url + path)

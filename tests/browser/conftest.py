@@ -4,6 +4,7 @@ hub and nodes serve on loopback, as real processes."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,3 +39,13 @@ def page(chromium) -> Iterator[object]:
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory) -> Path:
+    """Where a test saves its screenshots: the folder ``FIVESAFES_SCREENSHOTS`` names
+    (``docs/screenshots`` for the docs), else a temporary one."""
+    named = os.environ.get("FIVESAFES_SCREENSHOTS")
+    folder = Path(named) if named else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

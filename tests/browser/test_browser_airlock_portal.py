@@ -11,20 +11,11 @@ import json
 import re
 import zipfile
 
-from portal import PASSWORD, Person, person, start_portal_hub
+from portal import browser_sign_in as sign_in
+from portal import person, start_portal_hub
 
 TABLE = b"region,count\nnorth,120\nsouth,40\n"
 TITLE = "Smoking by region"
-
-
-def sign_in(page, url: str, who: Person, path: str) -> None:
-    page.goto(url + path)
-    page.get_by_label("Username").fill(who.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_label("Code from your authenticator app").fill(who.code())
-    page.keyboard.press("Enter")
-    page.wait_for_url(url + path)
 
 
 def sign_out(page) -> None:

@@ -23,7 +23,6 @@ names (``docs/screenshots`` for the docs), else in the test's temporary folder.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections import Counter
@@ -44,6 +43,7 @@ from fivesafes.node.extracts import node_extracts
 from fivesafes.storage.types import utcnow
 from node_portal import TRE_ADMIN, node_person, start_node_portal
 from portal import PASSWORD, Person, csrf_of
+from portal import browser_sign_in as sign_in
 from portal import sign_in as client_sign_in
 from web_a11y import accessibility_problems
 
@@ -151,24 +151,6 @@ def world(tmp_path_factory):
 
     with Supervisor() as supervisor:
         yield World(Harness(tmp_path_factory.mktemp("extract-review"), supervisor))
-
-
-@pytest.fixture(scope="module")
-def screenshots(tmp_path_factory) -> Path:
-    named = os.environ.get("FIVESAFES_SCREENSHOTS")
-    folder = Path(named) if named else tmp_path_factory.mktemp("screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def sign_in(page, url: str, who: Person, path: str) -> None:
-    page.goto(url + path)  # not signed in: the sign-in page, then back here
-    page.get_by_label("Username").fill(who.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_label("Code from your authenticator app").fill(who.code())
-    page.keyboard.press("Enter")
-    page.wait_for_url(url + path)
 
 
 def never_shown(world: World, html: str) -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 from pathlib import Path
 
@@ -45,6 +44,7 @@ from fivesafes.node.service import NodeService
 from fivesafes.slides.synth import write_slides
 from node_portal import TRE_ADMIN, node_person, start_node_portal
 from portal import PASSWORD, Person
+from portal import browser_sign_in as sign_in
 from portal import sign_in as client_sign_in
 from web_a11y import accessibility_problems
 
@@ -54,6 +54,9 @@ NOT_FOUND = "does not exist or you do not have permission"
 SLIDE_ROUTES = {
     "/slides", "/slides.csv", "/slides/{slide_id}", "/slides/{slide_id}/dzi.json",
     "/slides/{slide_id}/tiles/{level}/{col}_{row}.jpeg",
+    "/slides/{slide_id}/predictions.json",  # the AI predictions over the viewer: only what
+    "/slides/{slide_id}/predictions/{prediction_id}/annotations.json",  # a model made
+    "/slides/{slide_id}/predictions/{prediction_id}/heatmap.png",
 }  # fmt: skip
 LOADED = """() => {
   const v = window.slideViewer;
@@ -139,24 +142,6 @@ def world(tmp_path_factory):
 
     with Supervisor() as supervisor:
         yield World(Harness(tmp_path_factory.mktemp("slide-viewer"), supervisor))
-
-
-@pytest.fixture(scope="module")
-def screenshots(tmp_path_factory) -> Path:
-    named = os.environ.get("FIVESAFES_SCREENSHOTS")
-    folder = Path(named) if named else tmp_path_factory.mktemp("screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def sign_in(page, url: str, who: Person, path: str) -> None:
-    page.goto(url + path)  # not signed in: the sign-in page, then back here
-    page.get_by_label("Username").fill(who.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_label("Code from your authenticator app").fill(who.code())
-    page.keyboard.press("Enter")
-    page.wait_for_url(url + path)
 
 
 def scale_bar(page) -> tuple[str, float]:
