@@ -164,6 +164,9 @@ def test_a_site_is_a_concept_of_the_cohort_and_said_in_words(node) -> None:
     assert SlideCriterion(domain="slide").concept_ids() == frozenset()
     with pytest.raises(ValidationError, match="descendants applies to a slide's site"):
         SlideCriterion(domain="slide", descendants=False)
+    # a criterion as the hub signs it (every field written) is valid again at the node
+    for written in (SlideCriterion(domain="slide", stain=("H&E",)), exact):
+        assert SlideCriterion.model_validate(written.model_dump(mode="json")) == written
     with pytest.raises(ValidationError):
         slide_cohort(site=[])
     unknown = slide_cohort(site=[ids[UPPER_LOBE.code], 1_999_999_999])

@@ -298,7 +298,9 @@ class SlideCriterion(_Model):
 
     @model_validator(mode="after")
     def _descendants_of_a_site(self) -> Self:
-        if "descendants" in self.model_fields_set and self.site is None:
+        # only a false one is a mistake: a cohort as the hub signs it writes every field, so a
+        # criterion without a site arrives at the node with descendants true
+        if not self.descendants and self.site is None:
             raise ValueError("descendants applies to a slide's site: give site too")
         return self
 
