@@ -11,7 +11,7 @@ import time
 import httpx
 
 from fivesafes.client import Federation
-from fivesafes.demo.cohorts import DEMO_COHORTS
+from fivesafes.demo.cohorts import DEMO_COHORTS, SLIDE_COHORT
 from fivesafes.demo.processes import fivesafes_command
 
 
@@ -33,7 +33,9 @@ def test_demo_once_prints_the_counts_and_exits_0(tmp_path):
         assert (workdir / hospital / "node.toml").is_file()
         assert (workdir / hospital / "imaging-headers.sqlite").stat().st_mode & 0o077 == 0
     assert len(re.findall(r"imaging index: [\d,]+ series", out)) == 3  # each archive indexed
-    assert out.count("TOTAL") == len(DEMO_COHORTS)
+    assert len(re.findall(r"slides: [1-9][\d,]* registered", out)) == 3  # and its slides
+    assert SLIDE_COHORT[0] in out and "released 3 slides for review" in out
+    assert out.count("TOTAL") == len(DEMO_COHORTS) + 1  # and the slide cohort
     pooled = [line for line in out.splitlines() if line.startswith("POOLED")]
     header = next(line for line in out.splitlines() if line.startswith("node") and "mean" in line)
     mean_column = header.split().index("mean")

@@ -54,6 +54,11 @@ DEMO_COHORTS: list[tuple[str, dict[str, Any]]] = [
     ),
 ]
 
+SLIDE_COHORT: tuple[str, dict[str, Any]] = (
+    "Persons with an H&E biopsy slide (the pathology domain)",
+    {"name": "H&E slide", "criteria": [{"domain": "slide", "stain": ["H&E"]}]},
+)
+
 CT_CHEST_SMOKERS: tuple[str, dict[str, Any]] = (
     "Current smokers aged 55-65 at a CT of the chest",
     {

@@ -1,11 +1,13 @@
 """``fivesafes demo``: a whole federation on one machine, every part a real process.
 
 A hub and three synthetic hospitals start as separate OS processes talking HTTP on loopback.
-Each hospital has an OMOP CDM and a DICOM archive consistent with it, which its operator indexes
-(``fivesafes node imaging index``, audited) before the node starts. The demo enrols the nodes,
-creates a researcher and a project (OMOP and imaging), has each node's custodian approve it,
-runs federated cohort counts (the PICTURES question among them) and prints them after
-disclosure control.
+Each hospital has an OMOP CDM, a DICOM archive and whole-slide images consistent with it,
+which its operator indexes and registers (``fivesafes node imaging index``, ``fivesafes node
+slides add``, and the demo model's predictions, all audited) before the node starts. The demo
+enrols the nodes, creates a researcher and a project (OMOP, imaging and pathology), has each
+node's custodian approve it, runs federated cohort counts (the PICTURES question and a slide
+cohort among them) and prints them after disclosure control; Northfield's custodian then
+releases its slides for review, and the researcher sees them in the hub's portal.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from fivesafes.analyses.count import render
 from fivesafes.client import Federation
 from fivesafes.data.synth import effects as fx
 from fivesafes.data.synth import generate
-from fivesafes.demo.cohorts import DEMO_COHORTS
+from fivesafes.demo.cohorts import DEMO_COHORTS, SLIDE_COHORT
 from fivesafes.demo.local import CUSTODIAN, LocalFederation
 from fivesafes.demo.processes import Supervisor, fivesafes_command
 from fivesafes.imaging.synth import hospital_number, link_persons, write_archive
@@ -132,6 +134,72 @@ def _write_archives(workdir: Path, data: dict[str, Path]) -> dict[str, Path]:
     return archives
 
 
+SLIDE_PERSONS = 15  # persons with a cancer given slides at each hospital
+SLIDE_WIDTH, SLIDE_HEIGHT, SLIDE_LEVELS = 2048, 1536, 3  # small: the demo's are quick
+RELEASED = 3  # Northfield's slides its custodian releases for review
+
+
+def _write_slides(workdir: Path, data: dict[str, Path]) -> dict[str, Path]:
+    """Each hospital's whole-slide images for some of its persons with cancer, consistent with
+    its CDM (``fivesafes synth slides``, which records their specimens in the CDM): kept in the
+    workdir like the CDM, and written again only if missing."""
+    from fivesafes.slides.synth import write_slides
+
+    made: dict[str, Path] = {}
+    with Progress(*COLUMNS, console=console) as progress:
+        for name, _site, _share, seed in HOSPITALS:
+            out = workdir / name / "slides"
+            made[name] = out
+            if (out / "ground-truth" / "specimen_map.csv").is_file():
+                continue
+            bar = progress.add_task(f"{name}: slides", total=1.0)
+
+            def report(done: int, total: int, bar: Any = bar) -> None:
+                progress.update(bar, completed=done / max(total, 1))
+
+            write_slides(data[name], out, seed=seed, persons_limit=SLIDE_PERSONS, progress=report,
+                         width=SLIDE_WIDTH, height=SLIDE_HEIGHT, levels=SLIDE_LEVELS)  # fmt: skip
+            progress.update(bar, completed=1.0)
+    return made
+
+
+def _register_slides(workdir: Path, name: str, made: Path) -> dict[str, Any]:
+    """The hospital's operator registers its slides (``fivesafes node slides add``) and runs
+    the demo model on the new ones (``predict-demo``), before the node starts."""
+    config = str(workdir / name / "node.toml")
+    added = _fivesafes("node", "slides", "add", str(made / "slides"), "--config", config,
+                       "--specimen-map", str(made / "ground-truth" / "specimen_map.csv"),
+                       "--by", "demo-operator", "--json")  # fmt: skip
+    report: dict[str, Any] = json.loads(added)
+    if report["registered"]:
+        _fivesafes("node", "slides", "predict-demo", "--config", config, "--by", "demo-operator")
+    return report
+
+
+def _release_slides(workdir: Path, name: str, data: Path, project_id: str) -> list[str]:
+    """The hospital's custodian releases a few slides, with the demo model's predictions, for
+    review by the project's members at the hub (``fivesafes node slides release``)."""
+    import duckdb
+
+    with duckdb.connect(str(data), read_only=True) as con:
+        slides = [r[0] for r in con.execute(
+            "SELECT slide_id FROM pathology_slide WHERE format = 'aperio' ORDER BY slide_id"
+            " LIMIT ?", [RELEASED]).fetchall()]  # fmt: skip
+    if slides:
+        _fivesafes("node", "slides", "release", *slides, "--project", project_id, "--model",
+                   "fivesafes-demo-colour-detector", "--config", str(workdir / name / "node.toml"),
+                   "--by", CUSTODIAN)  # fmt: skip
+    return slides
+
+
+def _fivesafes(*args: str) -> str:
+    done = subprocess.run(fivesafes_command(*args), capture_output=True, text=True, timeout=900,
+                          check=False)  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"fivesafes {' '.join(args[:3])} failed: {done.stderr.strip()[-500:]}")
+    return done.stdout
+
+
 def _index_archive(workdir: Path, name: str, archive: Path) -> dict[str, Any]:
     """The hospital's operator indexes its archive into the node's data, as a TRE would:
     ``fivesafes node imaging index`` (audited in the node's log) before the node starts."""
@@ -167,6 +235,7 @@ def build_federation(
     data = _generate_data(workdir, persons)
     example = _pseudonymise(workdir, data)
     archives = _write_archives(workdir, data)
+    slides = _write_slides(workdir, data)
     for stale in ["hub", *(f"{name}/node.{ext}" for name, *_ in HOSPITALS for ext in STATE)]:
         path = workdir / stale
         if path.is_dir():
@@ -179,23 +248,30 @@ def build_federation(
     for name, *_ in HOSPITALS:
         local.add_node(name, {"engine": "duckdb", "path": str(data[name])}, start=False)
         indexed = _index_archive(workdir, name, archives[name])
+        registered = _register_slides(workdir, name, slides[name])
         local.start_node(name)
         console.print(f"[green]✓[/] node {name} enrolled and polling (data: {data[name]})")
         console.print(
             f"  imaging index: {indexed['series']:,} series from {indexed['found']:,} files"
         )
+        known = registered["registered"] + registered["already_registered"]
+        console.print(f"  slides: {known:,} registered, the demo model's predictions imported")
     token = local.researcher("alice", timedelta(days=7), name="Dr Alice Researcher")
     project_id = local.project(
         ["alice"],
         [name for name, *_ in HOSPITALS],
         approve=False,
         title="Lung cancer and smoking across three hospitals",
-        data_domains=["omop", "imaging"],
+        data_domains=["omop", "imaging", "pathology"],
     )
     console.print(f"[green]✓[/] researcher alice and project {project_id} created")
     for name, *_ in HOSPITALS:
         version = local.approve(name, project_id)
         console.print(f"[green]✓[/] {name}'s custodian approved {project_id} v{version}")
+    first = HOSPITALS[0][0]
+    released = _release_slides(workdir, first, data[first], project_id)
+    console.print(f"[green]✓[/] {first}'s custodian released {len(released)} slides for review "
+                  "(pushed to the hub's review store)")  # fmt: skip
     return _write_connection(workdir, local.hub_url, token, project_id), local, example
 
 
@@ -210,6 +286,7 @@ def open_portals(local: LocalFederation, example: str) -> str:
     return (
         "\n[bold]Web portals[/] (demo only: plain http on loopback, no second factor)\n"
         f"  hub:             {local.hub_url}/  sign in as alice, password {password}\n"
+        f"  slides released for review, at the hub: {local.hub_url}/review/slides\n"
         f"  {node} node: {node_url}/  sign in as {CUSTODIAN}, password {password}"
         + (f"\n  patient data account at {node}: look up {example} (a synthetic hospital "
            "number)" if example else "")
@@ -239,6 +316,13 @@ def run_counts(connection: Path) -> bool:
             table.title = f"{title}  ({elapsed * 1000:.0f} ms)"
             console.print(table)
             ok = ok and result.complete and all(n.state == "succeeded" for n in result.nodes)
+        title, cohort = SLIDE_COHORT
+        started = time.perf_counter()
+        result = fed.count(cohort, timeout=60)
+        table = render(result)
+        table.title = f"{title}  ({(time.perf_counter() - started) * 1000:.0f} ms)"
+        console.print(table)
+        ok = ok and result.complete and all(n.state == "succeeded" for n in result.nodes)
         title, cohort = DEMO_COHORTS[1]  # the PICTURES question
         imaging = fed.imaging_summary(cohort, timeout=60)
         console.print(f"\n[bold]What imaging they have: {title}[/] (each node gated)")
