@@ -16,66 +16,27 @@ registered, and the demo model run on them.
 
 from __future__ import annotations
 
-import csv
 import json
 import sqlite3
 import time
-import zlib
 from pathlib import Path
 
-import duckdb
 import httpx
 import pytest
 
 from federation import fs
-from fivesafes.data.synth import generate
 from fivesafes.demo.local import CUSTODIAN
-from fivesafes.imaging.synth import link_persons
-from fivesafes.node.pseudonyms import load_key, pseudonym
 from fivesafes.pathology.releases import release_id
 from fivesafes.slides.tiles import DeepZoom
 from portal import session_for
+from slide_review_world import MODEL, slide_world
 
-NODE = "northfield"
-MODEL = "fivesafes-demo-colour-detector"
 NOT_FOUND = "does not exist or you do not have permission"
 
 
 @pytest.fixture
 def world(harness, tmp_path):
-    harness.start_hub()
-    omop = tmp_path / "omop.duckdb"
-    generate(omop, persons=1000, seed=3)
-    harness.add_node(NODE, {"engine": "duckdb", "path": str(omop)}, start=False)
-    config = str(harness.root / NODE / "node.toml")
-    fs("node", "pseudonym-key", "-c", config)
-    key = load_key(harness.root / NODE / "pseudonym.key")
-    link_persons(omop, lambda value: pseudonym(value, key))
-    made = tmp_path / "made"
-    fs("synth", "slides", "--omop", str(omop), "--out", str(made), "--persons-limit", "2")
-    fs("node", "slides", "add", str(made / "slides"), "-c", config,
-       "--specimen-map", str(made / "ground-truth" / "specimen_map.csv"))  # fmt: skip
-    fs("node", "slides", "predict-demo", "-c", config)
-    with duckdb.connect(str(omop), read_only=True) as con:
-        slide, path = con.execute(
-            "SELECT s.slide_id, f.path FROM pathology_slide s JOIN pathology_slide_file f"
-            " USING (slide_id) WHERE s.format = 'aperio' ORDER BY s.slide_id LIMIT 1"
-        ).fetchone()
-        geojson, heatmap = con.execute(
-            "SELECT d.geojson, d.heatmap_png FROM pathology_prediction p"
-            " JOIN pathology_prediction_data d USING (prediction_id)"
-            " WHERE p.slide_id = ? AND p.model = ?",
-            [slide, MODEL],
-        ).fetchone()
-    with (made / "ground-truth" / "planted_identifiers.csv").open() as handle:
-        planted = {row["value"] for row in csv.DictReader(handle)}
-    harness.researcher("alice")
-    harness.researcher("bob")
-    project = harness.project(["alice"], [NODE], data_domains=["omop", "pathology"])
-    return {
-        "config": config, "slide": slide, "path": Path(path), "key": key, "project": project,
-        "planted": planted, "geojson": json.loads(zlib.decompress(geojson)), "heatmap": heatmap,
-    }  # fmt: skip
+    return slide_world(harness, tmp_path)
 
 
 def hub_bytes(root: Path) -> bytes:
