@@ -12,6 +12,7 @@ import time
 import warnings
 from collections import Counter
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -493,33 +494,22 @@ def test_no_false_alarms_on_decimals_of_synthetic_ct_headers() -> None:
     assert findings == 0
 
 
-def test_cost_per_ordinary_ct_header() -> None:
-    """Well under a millisecond for CT_small.dcm's header (258 elements, 80 private), read
-    afresh each time as a pipeline would (values still raw bytes)."""
-    data = open(get_testdata_file("CT_small.dcm"), "rb").read()  # noqa: SIM115
+def test_a_scrubbed_ct_header_read_afresh_passes_verification() -> None:
+    """CT_small.dcm's header (258 elements, 80 private), scrubbed and read afresh as a pipeline
+    would (values still raw bytes), has nothing left for ``verify`` to find, time after time
+    (its cost per header is measured in ``benchmarks/bench_deid.py``, not here: a timed
+    assertion fails on a loaded machine, not on a slow verify)."""
+    data = Path(get_testdata_file("CT_small.dcm")).read_bytes()
     original = pydicom.dcmread(pydicom.filebase.DicomBytesIO(data), stop_before_pixels=True)
     ids = identifiers_of(original)
-    count = 200
-    pairs = [
-        (
-            scrubbed(pydicom.dcmread(pydicom.filebase.DicomBytesIO(data), stop_before_pixels=True)),
-            pydicom.dcmread(pydicom.filebase.DicomBytesIO(data), stop_before_pixels=True),
+    for _ in range(20):
+        written = scrubbed(
+            pydicom.dcmread(pydicom.filebase.DicomBytesIO(data), stop_before_pixels=True)
         )
-        for _ in range(count)
-    ]
-    start = time.perf_counter()
-    for written, before in pairs:
-        verify(
-            written,
-            original=before,
-            identifiers=ids,
-            at_risk=False,
-            ocr=None,
-            dates_expected_shifted=True,
-        )
-    cost = (time.perf_counter() - start) / count * 1e6
-    print(f"\nverify() on a CT_small.dcm header: {cost:.0f} µs")
-    assert cost < 3000  # generous for a loaded machine; ~0.5 ms measured
+        before = pydicom.dcmread(pydicom.filebase.DicomBytesIO(data), stop_before_pixels=True)
+        found = verify(written, original=before, identifiers=ids, at_risk=False, ocr=None,
+                       dates_expected_shifted=True)  # fmt: skip
+        assert found == []
 
 
 # --- burned-in text -----------------------------------------------------------------------------
