@@ -19,6 +19,7 @@ from fivesafes.protocol.errors import ServiceUnavailable
 
 SLIDE_ID = re.compile(r"SL[0-9A-F]{20}")  # register.slide_id's form
 MAX_LISTED = 10_000
+SLIDE_TABLES = frozenset({"pathology_slide", "pathology_slide_file"})
 _FACTS = ("slide_id", "stain", "format", "width", "height", "level_count", "mpp_x", "mpp_y",
           "objective_power", "link", "registered_at")  # fmt: skip
 
@@ -98,24 +99,34 @@ class DuckDBSlides:
         return Path(rows[0][0]) if rows else None
 
     def _query(self, sql: str, parameters: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        import duckdb
+        return read_only_query(
+            self._path, self._schema, SLIDE_TABLES, sql, parameters or [],
+            busy="The node's register of slides cannot be read just now (it may be being "
+            "written); try again in a moment.",
+        )  # fmt: skip
 
-        if not self._path.is_file():
-            return []
-        try:
-            with duckdb.connect(str(self._path), read_only=True) as con:
-                tables = {
-                    row[0]
-                    for row in con.execute(
-                        "SELECT table_name FROM duckdb_tables() WHERE schema_name = ?",
-                        [self._schema],
-                    ).fetchall()
-                }
-                if not {"pathology_slide", "pathology_slide_file"} <= tables:
-                    return []  # no slide registered yet
-                return list(con.execute(sql, parameters or []).fetchall())
-        except duckdb.Error:  # the file is being written (slides being registered), or damaged
-            raise ServiceUnavailable(
-                "The node's register of slides cannot be read just now (it may be being "
-                "written); try again in a moment."
-            ) from None
+
+def read_only_query(
+    path: Path, schema: str, needed: frozenset[str], sql: str, parameters: list[Any], *, busy: str
+) -> list[tuple[Any, ...]]:
+    """``sql``'s rows from the node's DuckDB data file at ``path``, through a read-only
+    connection opened for this read; none while a table ``needed`` in ``schema`` is missing
+    (nothing registered or imported yet); ``ServiceUnavailable`` with the words ``busy`` when
+    the file cannot be read (being written, or damaged)."""
+    import duckdb
+
+    if not path.is_file():
+        return []
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            tables = {
+                row[0]
+                for row in con.execute(
+                    "SELECT table_name FROM duckdb_tables() WHERE schema_name = ?", [schema]
+                ).fetchall()
+            }
+            if not needed <= tables:
+                return []
+            return list(con.execute(sql, parameters).fetchall())
+    except duckdb.Error:
+        raise ServiceUnavailable(busy) from None

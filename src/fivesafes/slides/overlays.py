@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from fivesafes.protocol.errors import ServiceUnavailable
-from fivesafes.slides.catalogue import SLIDE_ID
+from fivesafes.slides.catalogue import SLIDE_ID, read_only_query
 
 PREDICTION_ID = re.compile(r"PR[0-9A-F]{20}")  # predictions.prediction_id's form
 MAX_PREDICTIONS = 200  # listed per slide, newest first
-TABLES = {"pathology_prediction", "pathology_prediction_data"}
+TABLES = frozenset({"pathology_prediction", "pathology_prediction_data"})
 _FACTS = ("prediction_id", "model", "model_version", "run_at", "features", "classes", "heatmap",
           "heatmap_scale")  # fmt: skip
 
@@ -120,27 +120,11 @@ class DuckDBOverlays:
         return bytes(value) if value is not None else None
 
     def _query(self, sql: str, parameters: list[Any]) -> list[tuple[Any, ...]]:
-        import duckdb
-
-        if not self._path.is_file():
-            return []
-        try:
-            with duckdb.connect(str(self._path), read_only=True) as con:
-                tables = {
-                    row[0]
-                    for row in con.execute(
-                        "SELECT table_name FROM duckdb_tables() WHERE schema_name = ?",
-                        [self._schema],
-                    ).fetchall()
-                }
-                if not tables >= TABLES:
-                    return []  # no prediction imported yet
-                return list(con.execute(sql, parameters).fetchall())
-        except duckdb.Error:  # the file is being written (predictions being imported), or damaged
-            raise ServiceUnavailable(
-                "The node's predictions cannot be read just now (they may be being imported); "
-                "try again in a moment."
-            ) from None
+        return read_only_query(
+            self._path, self._schema, TABLES, sql, parameters,
+            busy="The node's predictions cannot be read just now (they may be being imported); "
+            "try again in a moment.",
+        )  # fmt: skip
 
 
 def _facts(
