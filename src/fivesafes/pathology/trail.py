@@ -6,9 +6,8 @@ A field of view is dozens of tiles fetched within a moment, so the trail gathers
 tiles of one slide and level for up to ``window`` seconds (one second by default) and writes
 them as one entry: the bounding region of those tiles, how many, the first and last time. The
 service flushes what is due on its sweep (``due``) and everything when it stops
-(``due(everything=True)``), writing each entry to its audit log. Tiles fetched within the last
-window before a crash are the trail's only loss; the tile itself is never served unrecorded
-in the sense that the entry is made before the window closes, not after the reader leaves.
+(``due(everything=True)``), writing each entry to its audit log. The trail's only loss is a
+crash: the tiles of its last window (a second at most) are served but not written.
 """
 
 from __future__ import annotations
