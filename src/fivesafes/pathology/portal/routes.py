@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
@@ -148,27 +149,29 @@ def slides_router(site: SlidesSite) -> APIRouter:
         }
         return JSONResponse(body, headers={"Cache-Control": LIST_CACHE, **NOSNIFF})
 
-    @router.get("/{slide_id}/predictions/{prediction_id}/annotations.json")
-    def annotations(slide_id: str, prediction_id: str, web: Any = session) -> Response:
-        """A prediction's vector annotations: a GeoJSON FeatureCollection in level-0 pixels."""
+    def prediction_data(
+        slide_id: str, prediction_id: str, web: Any, read: Callable[..., bytes | None],
+        media_type: str,
+    ) -> Response:  # fmt: skip
+        """A prediction's stored data (``read``: the overlay source's), checked as every route."""
         site.check_view(web)
         found = facts(slide_id, web)
-        data = site.overlays.annotations(found.slide_id, _prediction(prediction_id))
+        data = read(found.slide_id, _prediction(prediction_id))
         if data is None:
             raise NotFoundOrNoPermission("prediction")
         headers = {"Cache-Control": PREDICTION_CACHE, **NOSNIFF}
-        return Response(data, media_type="application/geo+json", headers=headers)
+        return Response(data, media_type=media_type, headers=headers)
+
+    @router.get("/{slide_id}/predictions/{prediction_id}/annotations.json")
+    def annotations(slide_id: str, prediction_id: str, web: Any = session) -> Response:
+        """A prediction's vector annotations: a GeoJSON FeatureCollection in level-0 pixels."""
+        return prediction_data(slide_id, prediction_id, web, site.overlays.annotations,
+                               "application/geo+json")  # fmt: skip
 
     @router.get("/{slide_id}/predictions/{prediction_id}/heatmap.png")
     def heatmap(slide_id: str, prediction_id: str, web: Any = session) -> Response:
         """A prediction's heatmap: an 8-bit grey PNG, 0 to 255 for a score of 0 to 1."""
-        site.check_view(web)
-        found = facts(slide_id, web)
-        data = site.overlays.heatmap(found.slide_id, _prediction(prediction_id))
-        if data is None:
-            raise NotFoundOrNoPermission("prediction")
-        headers = {"Cache-Control": PREDICTION_CACHE, **NOSNIFF}
-        return Response(data, media_type="image/png", headers=headers)
+        return prediction_data(slide_id, prediction_id, web, site.overlays.heatmap, "image/png")
 
     return router
 
