@@ -67,6 +67,10 @@ def test_a_reader_at_another_hospital_sees_a_slide_only_once_released(harness, w
     done = fs("node", "slides", "release", world["slide"], "--project", world["project"],
               "--model", MODEL, "-c", world["config"], "--by", CUSTODIAN)  # fmt: skip
     assert rid in done.stdout and "Pushed 1 slide" in done.stdout
+    again = fs("node", "slides", "release", world["slide"], "--project", world["project"],
+               "-c", world["config"], "--by", CUSTODIAN, check=False)  # fmt: skip
+    said = again.stdout + again.stderr
+    assert again.returncode != 0 and "released for the project already" in said
     listed = json.loads(fs("node", "slides", "releases", "-c", world["config"], "--json").stdout)
     assert [(r["release_id"], r["state"]) for r in listed] == [(rid, "pushed")]
 
