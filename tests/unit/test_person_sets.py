@@ -198,3 +198,27 @@ def test_a_concurrent_writer_of_the_same_key(database, monkeypatch):
     with pytest.raises(OutputAlreadyRecorded):
         store.record("p1", "k", "run-b", person_set([1]), {"v": 2})
     assert store.answer_for("p1", "k") == {"v": 1}
+
+
+@pytest.mark.parametrize("database", SQL, indirect=True)
+def test_a_store_that_keeps_sets_sees_what_another_recorded_since(database):
+    """The worker's store keeps each project's sets between runs and reads only new rows: a
+    release recorded by the agent's store (another process in a node) is in the next check,
+    in release order, and never in another project's."""
+    _, sessions = database
+    worker, agent = SqlPersonSetStore(sessions), SqlPersonSetStore(sessions)
+    agent.record("p1", "a", "r1", person_set([1, 2, 3]), {})
+    assert [r.output_key for r in worker.released_sets("p1")] == ["a"]
+    agent.record("p2", "x", "r2", person_set([9]), {})
+    agent.record("p1", "b", "r3", person_set([4, 5]), {})
+    agent.record("p1", "c", "r4", person_set([6]), {})
+    seen = worker.released_sets("p1")
+    assert [(r.output_key, r.run_id, sorted(r.persons)) for r in seen] == [
+        ("a", "r1", [1, 2, 3]),
+        ("b", "r3", [4, 5]),
+        ("c", "r4", [6]),
+    ]
+    assert seen == SqlPersonSetStore(sessions).released_sets("p1")  # as read afresh
+    seen.clear()  # the caller's list is its own
+    assert len(worker.released_sets("p1")) == 3
+    assert [r.output_key for r in worker.released_sets("p2")] == ["x"]

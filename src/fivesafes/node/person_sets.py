@@ -13,6 +13,7 @@ Sets hold 32-bit pseudonymous ids (see ``person_set``); nothing here logs or rai
 from __future__ import annotations
 
 import copy
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -123,10 +124,18 @@ class InMemoryPersonSetStore:
 
 
 class SqlPersonSetStore:
-    """The store in the node's state database (table ``person_sets``, migration 0002)."""
+    """The store in the node's state database (table ``person_sets``, migration 0002).
+
+    ``released_sets`` keeps each project's sets in memory and reads only the rows recorded
+    since (``seq`` only grows): the worker process that checks every release for differencing
+    would otherwise read and decode the project's whole history at every release. Rows are
+    never deleted, and if one were, the kept sets would be a superset of the table's: the
+    check could only refuse more, never less."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        self._kept: dict[str, tuple[int, list[ReleasedSet]]] = {}
+        self._lock = threading.Lock()
 
     def record(
         self,
@@ -145,14 +154,23 @@ class SqlPersonSetStore:
                     raise OutputAlreadyRecorded() from None
 
     def released_sets(self, project_id: str) -> list[ReleasedSet]:
-        query = (
-            select(PersonSetRow.output_key, PersonSetRow.run_id, PersonSetRow.persons)
-            .where(PersonSetRow.project_id == project_id)
-            .order_by(PersonSetRow.seq)
-        )
-        with transaction(self._sessions, read_only=True) as session:
-            rows = session.execute(query).all()
-        return [ReleasedSet(key, run, FrozenBitMap.deserialize(blob)) for key, run, blob in rows]
+        with self._lock:
+            last, kept = self._kept.get(project_id, (0, []))
+            row = PersonSetRow
+            query = (
+                select(row.seq, row.output_key, row.run_id, row.persons)
+                .where(row.project_id == project_id, row.seq > last)
+                .order_by(row.seq)
+            )
+            with transaction(self._sessions, read_only=True) as session:
+                rows = session.execute(query).all()
+            if rows:
+                kept = kept + [
+                    ReleasedSet(key, run, FrozenBitMap.deserialize(blob))
+                    for _, key, run, blob in rows
+                ]
+                self._kept[project_id] = (rows[-1][0], kept)
+            return list(kept)
 
     def answer_for(self, project_id: str, output_key: str) -> dict[str, Any] | None:
         query = select(PersonSetRow.released_answer).where(

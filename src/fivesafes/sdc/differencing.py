@@ -53,7 +53,7 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pyroaring import AbstractBitMap, BitMap
+from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
 
 MAX_PERSON_ID = 2**32 - 1
 NEW_OUTPUT = "(new output)"
@@ -161,12 +161,12 @@ def check_population(
 def distinct(released: Sequence[ReleasedSet]) -> list[ReleasedSet]:
     """The released outputs with one of each population (the first released): twins enter
     every combination alike."""
-    by_size: dict[int, list[ReleasedSet]] = {}
+    first: dict[FrozenBitMap, ReleasedSet] = {}
     for r in released:
-        twins = by_size.setdefault(len(r.persons), [])
-        if all(r.persons != t.persons for t in twins):
-            twins.append(r)
-    return [r for r in released if any(r is t for t in by_size[len(r.persons)])]
+        population = r.persons if isinstance(r.persons, FrozenBitMap) else FrozenBitMap(r.persons)
+        first.setdefault(population, r)
+    kept = {id(r) for r in first.values()}
+    return [r for r in released if id(r) in kept]
 
 
 def _ones(
