@@ -149,9 +149,33 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
         401, 401, 401, 401, 401, 401, 401, 401, 404),
     ("POST", "/api/v1/node/slide-reviews/{review_id}/delete"): (
         401, 401, 401, 401, 401, 401, 401, 401, 404),
+    # review studies (hub/studies.py): alice leads one, open, with bob and erin reading its
+    # case; the project's members see it (erin's accreditation expired: she may look, not
+    # act), no one else (404); only its lead changes it (403), the study's state refuses what
+    # it does not allow (409, a reassignment no one could take 422); the lock comes last
+    ("GET", "/api/v1/studies"): (401, 200, 200, 200, 200, 200, 200, 200, 401),  # theirs only
+    ("POST", "/api/v1/studies"): (401, 201, 201, 403, 404, 404, 404, 403, 401),
+    ("GET", "/api/v1/studies/{study_id}"): (401, 200, 200, 200, 404, 404, 404, 200, 401),
+    ("PUT", "/api/v1/studies/{study_id}"): (401, 200, 403, 403, 404, 404, 404, 403, 401),
+    ("POST", "/api/v1/studies/{study_id}/propose"): (401, 409, 403, 403, 404, 404, 404, 403, 401),
+    ("POST", "/api/v1/studies/{study_id}/cases"): (401, 409, 403, 403, 404, 404, 404, 403, 401),
+    ("POST", "/api/v1/studies/{study_id}/allocate"): (
+        401, 409, 403, 403, 404, 404, 404, 403, 401),
+    ("POST", "/api/v1/studies/{study_id}/reassign"): (
+        401, 422, 403, 403, 404, 404, 404, 403, 401),
+    ("GET", "/api/v1/studies/{study_id}/worklist"): (
+        401, 200, 200, 200, 404, 404, 404, 200, 401),
+    # bob's read: only bob opens it; to anyone else, even the study's lead, it does not exist
+    ("POST", "/api/v1/studies/reads/{read_id}/{step}"): (
+        401, 404, 200, 404, 404, 404, 404, 403, 401),
+    ("GET", "/api/v1/node/studies"): (401, 401, 401, 401, 401, 401, 401, 401, 200),
+    ("POST", "/api/v1/node/studies/{study_id}/approval"): (
+        401, 401, 401, 401, 401, 401, 401, 401, 200),
+    ("POST", "/api/v1/studies/{study_id}/lock"): (401, 200, 403, 403, 404, 404, 404, 403, 401),
 }  # fmt: skip
 REVIEW, PREDICTION = "SL" + "C0FFEE" * 3 + "AB", "PR" + "BEEF" * 5
 ABSENT_REVIEW, ABSENT_PREDICTION = "SL" + "0" * 20, "PR" + "0" * 20
+ABSENT_STUDY, ABSENT_READ = "st_" + "0" * 16, "rd_" + "0" * 16
 
 
 def app_routes() -> set[tuple[str, str]]:
@@ -185,8 +209,10 @@ class World:
         expired = date.today() - timedelta(days=1)
         self.tokens = {
             "pi": harness.researcher("alice"),
-            "member": harness.researcher("bob"),
-            "expired": harness.researcher("erin", accredited_until=expired),
+            "member": harness.researcher("bob", roles=("researcher", "reviewer")),
+            "expired": harness.researcher(
+                "erin", accredited_until=expired, roles=("researcher", "reviewer")
+            ),
             "outsider": harness.researcher("carol"),
             "admin": harness.researcher("root", roles=("hub_admin",)),
             "checker": harness.researcher("olga", roles=("output_checker",)),
@@ -223,6 +249,7 @@ class World:
         self.task = created.json()["task_id"]
         self.release_request = airlock_request(harness, self.project)
         review_slide(harness, self.project)
+        self.study, self.read = review_study(harness, self.project)
 
     def task_body(self, project: str) -> dict:
         return {
@@ -247,6 +274,9 @@ class World:
             .replace("{review_id}", ABSENT_REVIEW if absent else REVIEW)
             .replace("{prediction_id}", ABSENT_PREDICTION if absent else PREDICTION)
             .replace("{level}/{col}_{row}", "0/0_0")
+            .replace("{study_id}", ABSENT_STUDY if absent else self.study)
+            .replace("{read_id}", ABSENT_READ if absent else self.read)
+            .replace("{step}", "open")
         )
         if route == "/static":
             path = "/static/portal.css"
@@ -337,6 +367,15 @@ class World:
                     "bytes": 10, "sha256": "0" * 64}  # fmt: skip
         if route.endswith("/delete"):
             return {"reason": "withdrawn in the matrix"}
+        if route in ("/api/v1/studies", "/api/v1/studies/{study_id}"):
+            design = study_design().model_dump(mode="json")
+            return {"project_id": project, "design": design} if method == "POST" else design
+        if route == "/api/v1/studies/{study_id}/cases":
+            return {"review_ids": [REVIEW]}
+        if route == "/api/v1/studies/{study_id}/reassign":
+            return {"reader": "erin"}
+        if route == "/api/v1/node/studies/{study_id}/approval":
+            return {"digest": study_design().digest, "custodian": "dr-matrix"}
         return None
 
 
@@ -380,6 +419,43 @@ def review_slide(harness, project: str) -> None:
             review_id=REVIEW, node="riverside", project_id=project, state="ready",
             facts=vars(facts), bytes=1, sha256="0" * 64, received=1, offered_at=now,
             ready_at=now)))  # fmt: skip
+    finally:
+        hub.stop()
+
+
+def study_design():
+    from fivesafes.pathology.study.design import Allocating, FormRef, StudyDesign, StudyReader
+
+    bob, erin = StudyReader(username="bob", site="north"), StudyReader(username="erin", site="s")
+    readers = (bob, erin)
+    return StudyDesign(
+        title="Matrix study", purpose="Who may do what to a review study.", nodes=("northfield",),
+        model="demo", readers=readers, form=FormRef(form_id="lung_biopsy", version=1),
+        allocation=Allocating(reads_per_case=2, exclude_own_site=False),
+    )  # fmt: skip
+
+
+def review_study(harness, project: str) -> tuple[str, str]:
+    """alice's study of ``project``: open, the review slide its one case, read by bob and erin
+    (the case is added as the engine adds it: the slide above is another node's)."""
+    from fivesafes.hub import studies
+    from fivesafes.pathology.study import actions
+
+    hub = harness.hub()
+    design, now = study_design(), utcnow()
+    try:
+
+        def open_study(session) -> tuple[str, str]:
+            store = studies.store(session)
+            made = actions.create_study(store, project, design, by="alice", now=now)
+            actions.propose_study(store, made.study_id, by="alice")
+            actions.approve_study(store, made.study_id, "northfield", design.digest, by="c",
+                                  now=now)  # fmt: skip
+            actions.add_cases(store, made.study_id, [(REVIEW, "northfield")], by="alice")
+            reads = actions.allocate_reads(store, made.study_id, by="alice")
+            return made.study_id, next(a.read.read_id for a in reads if a.read.reader == "bob")
+
+        return hub.unit(open_study)
     finally:
         hub.stop()
 

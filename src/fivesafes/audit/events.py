@@ -43,6 +43,20 @@ class AuditEventType(StrEnum):
     SLIDE_REVIEW_RECEIVED = "slide_review_received"  # a node's pack arrived whole: release, size
     SLIDE_REVIEW_DELETED = "slide_review_deleted"  # withdrawn by its node, or its project ended
     SLIDE_VIEWED = "slide_viewed"  # a reader's viewport trail: slide, level, region, tiles
+    # hub: review studies (pathology.study); never an answer, only which items and counts
+    STUDY_CREATED = "study_created"  # a study team's design: version 1 and its digest
+    STUDY_EDITED = "study_edited"  # a new version: its digest, and the state it left
+    STUDY_PROPOSED = "study_proposed"  # put to the participating nodes' custodians
+    STUDY_APPROVED = "study_approved"  # a node's custodian approved one version (its digest)
+    STUDY_CASES_ADDED = "study_cases_added"  # slides released for it: counts per node
+    STUDY_READS_ALLOCATED = "study_reads_allocated"  # who reads what: counts per reader
+    STUDY_READS_REASSIGNED = "study_reads_reassigned"  # a reader dropped out: counts moved
+    STUDY_CASE_OPENED = "study_case_opened"  # a reader opened a case: read, state
+    STUDY_READ_SAVED = "study_read_saved"  # a draft: phase, item ids, prediction count
+    STUDY_FIRST_READ_LOCKED = "study_first_read_locked"  # the unaided read, never to change
+    STUDY_AI_REVEALED = "study_ai_revealed"  # the AI's predictions shown for one read
+    STUDY_READ_SUBMITTED = "study_read_submitted"  # a read final
+    STUDY_LOCKED = "study_locked"  # no read changes; answers visible to the study team
     EXTRACTION_APPROVED = "extraction_approved"  # a custodian's: the profile and option names
     EXTRACTION_REVOKED = "extraction_revoked"  # the option names revoked, and why
     EXTRACT_HELD = "extract_held"  # built, held for review: task, counts, option names

@@ -24,6 +24,7 @@ from fivesafes.cli import (
     opt_out,
     patient_account,
     slides,
+    studies,
 )
 from fivesafes.cli.gate_options import ProfileOption, RoundingBaseOption, ThresholdOption
 from fivesafes.cli.output import console, fail, report_new_key
@@ -42,6 +43,7 @@ app.add_typer(opt_out.app, name="opt-out")
 app.add_typer(extraction.app, name="extraction")  # extraction approvals (cli/extraction.py)
 app.add_typer(extracts.app, name="extract")  # extracts built here (cli/extracts.py)
 app.add_typer(slides.app, name="slides")  # whole-slide images (cli/slides.py)
+app.add_typer(studies.app, name="studies")  # review studies here (cli/studies.py)
 app.add_typer(imaging.app, name="imaging")  # the imaging index (cli/imaging.py)
 imaging.app.command("deid")(imaging_deid.deid)  # de-identification (cli/imaging_deid.py)
 node_people.register(app)  # the node's own accounts (cli/node_people.py)

@@ -22,6 +22,9 @@ versions) is ``policies``, asked after these.
 | see a node's approvals queue and audit log | that node's custodians and TRE admins | - |
 | look up a patient data account at a node | that node's custodians                | -          |
 | review an output          | output checkers of that scope, never its author   | -          |
+| see a review study        | the project's members (then its lead and readers) | not found  |
+| lead a review study       | its members holding ``researcher``, accredited    | not found  |
+| read a study's case       | its members holding ``reviewer``, accredited      | not found  |
 
 An API token narrows all of this to its actions and, if it names one, its project: through a
 token for project A, project B does not exist.
@@ -159,6 +162,35 @@ def check_read_task(actor: Actor, project: ProjectAccess) -> None:
 
 def can_read_task(actor: Actor, project: ProjectAccess) -> bool:
     return _allowed(check_read_task, actor, project)
+
+
+# ---- review studies (pathology.study; hub/studies.py) -----------------------------------------
+
+
+def check_see_study(actor: Actor, project: ProjectAccess) -> None:
+    """A review study of the project: its members only (the study decides lead or reader)."""
+    if not _is_member(actor, project):
+        raise NotFoundOrNoPermission("study")
+    _check_action(actor, Action.TASKS_READ)
+
+
+def check_lead_study(actor: Actor, project: ProjectAccess, today: date) -> None:
+    """Design, change or run a study: a member holding ``researcher``, accredited today."""
+    check_see_study(actor, project)
+    _check_action(actor, Action.TASKS_SUBMIT)
+    if not actor.account.holds(Role.RESEARCHER):
+        raise NotPermitted("Only researchers lead review studies.")
+    check_accredited(actor.account.accredited_until, today)
+
+
+def check_read_case(actor: Actor, project: ProjectAccess, today: date) -> None:
+    """A step of one's own read: a member holding ``reviewer``, accredited today."""
+    if not _is_member(actor, project):
+        raise NotFoundOrNoPermission("case")
+    _check_action(actor, Action.TASKS_SUBMIT)
+    if not actor.account.holds(Role.REVIEWER):
+        raise NotPermitted("Only reviewers read cases in review studies.")
+    check_accredited(actor.account.accredited_until, today)
 
 
 # ---- the federation and people --------------------------------------------------------------

@@ -23,6 +23,7 @@ class Role(StrEnum):
     CUSTODIAN = "custodian"
     TRE_ADMIN = "tre_admin"
     OUTPUT_CHECKER = "output_checker"
+    REVIEWER = "reviewer"  # reads cases in review studies (pathologists, radiologists)
 
 
 class ScopeKind(StrEnum):
@@ -67,6 +68,7 @@ HELD_AT: dict[Role, frozenset[ScopeKind]] = {
     Role.CUSTODIAN: frozenset({ScopeKind.NODE}),
     Role.TRE_ADMIN: frozenset({ScopeKind.NODE}),
     Role.OUTPUT_CHECKER: frozenset({ScopeKind.HUB, ScopeKind.NODE}),
+    Role.REVIEWER: frozenset({ScopeKind.HUB}),
 }
 
 

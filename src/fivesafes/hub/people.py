@@ -23,7 +23,7 @@ from fivesafes.protocol.errors import Conflict, InvalidRequest, Unauthenticated
 from fivesafes.storage.types import utcnow
 
 TOKEN_PREFIX = "fs_"  # noqa: S105 - a prefix, not a secret
-HUB_ROLES = ("researcher", "hub_admin", "output_checker")
+HUB_ROLES = ("researcher", "hub_admin", "output_checker", "reviewer")
 
 
 def hub_accounts(

@@ -190,11 +190,16 @@ def _researchers(session: Session, usernames: Iterable[str]) -> dict[str, User]:
     not_researchers = []
     for name, user in users.items():
         account = store.get(session, user.id)
-        if account is None or account.disabled or not account.holds(Role.RESEARCHER, HUB):
+        if (
+            account is None
+            or account.disabled
+            or not (account.holds(Role.RESEARCHER, HUB) or account.holds(Role.REVIEWER, HUB))
+        ):  # a reviewer is a member to read a review study's cases, never to submit work
             not_researchers.append(name)
     if not_researchers:
         raise InvalidRequest(
-            f"Project members must be researchers: {', '.join(sorted(not_researchers))}."
+            "Project members must be researchers or reviewers: "
+            f"{', '.join(sorted(not_researchers))}."
         )
     return users
 

@@ -129,6 +129,16 @@ class HttpHubTransport:
 
     # ---- the review store: released slides pushed to the hub (ADR 0029) ---------------------
 
+    def list_studies(self) -> list[dict[str, Any]]:
+        """The review studies this node takes part in (as the hub says: the node checks)."""
+        found = _checked(self._signed("GET", "/api/v1/node/studies"))
+        return [dict(s) for s in found] if isinstance(found, list) else []
+
+    def approve_study(self, study_id: str, digest: str, custodian: str) -> dict[str, Any]:
+        body = json.dumps({"digest": digest, "custodian": custodian}).encode()
+        found = _checked(self._signed("POST", f"/api/v1/node/studies/{study_id}/approval", body))
+        return dict(found)
+
     def offer_slide(self, offer: SlideReviewOffer) -> tuple[int, int]:
         """Offer a released slide's pack: the bytes the hub has of it, and its chunk size."""
         body = offer.model_dump_json().encode()

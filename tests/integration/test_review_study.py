@@ -1,0 +1,182 @@
+"""A blinded review study across hospitals, end to end (issue 17): a real hub process and a
+node's real commands on loopback, the slides synthesised and released by the node.
+
+* the study's lead designs it over the API; the node's custodian sees it with
+  ``fivesafes node studies list``, computes its digest from what the hub sent, and approves it
+  with ``fivesafes node studies approve``; the study opens only then;
+* its cases are the slides the node released to the project, known to readers by a study
+  pseudonym only; each reader sees their own reads, never another's;
+* a reader's read: the AI is refused before the unaided read is locked, the locked read can
+  never change, the aided read gives feedback on each of the model's predictions;
+* bad input (answers that break the form, a body nested too deeply, another reader's read, an
+  edit after the start) is refused in words, in the one error shape, and changes nothing;
+* the hub's audit log has every step, never an answer.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import duckdb
+import httpx
+import pytest
+
+from federation import fs
+from fivesafes.demo.local import CUSTODIAN
+from fivesafes.pathology.releases import release_id
+from slide_review_world import MODEL, NODE, slide_world
+
+ANSWERS = {"adequacy": "adequate", "tumour_present": "no", "confidence": "4",
+           "comment": "PLANTED-STUDY-COMMENT"}  # fmt: skip
+
+
+@pytest.fixture
+def world(harness, tmp_path):
+    made = slide_world(harness, tmp_path)
+    tokens = {
+        "alice": harness.token_for("alice"),
+        "rita": harness.researcher("rita", roles=("reviewer",)),
+        "ravi": harness.researcher("ravi", roles=("reviewer",)),
+        "carol": harness.researcher("carol"),
+    }
+    project = harness.project(["alice", "rita", "ravi"], [NODE],
+                              data_domains=["omop", "pathology"], title="Review study")  # fmt: skip
+    with duckdb.connect(str(tmp_path / "omop.duckdb"), read_only=True) as con:
+        slides = [r[0] for r in con.execute(
+            "SELECT slide_id FROM pathology_slide WHERE format = 'aperio' ORDER BY slide_id LIMIT 2"
+        ).fetchall()]  # fmt: skip
+    fs("node", "slides", "release", *slides, "--project", project, "--model", MODEL,
+       "--by", CUSTODIAN, "-c", made["config"])  # fmt: skip
+    releases = [release_id(made["key"], project, s) for s in slides]
+    return made | {"tokens": tokens, "study_project": project, "releases": releases}
+
+
+def api(harness, world, who: str):
+    headers = {"Authorization": f"Bearer {world['tokens'][who]}"}
+    return httpx.Client(base_url=harness.hub_url + "/api/v1", headers=headers, timeout=60)
+
+
+def design() -> dict:
+    return {
+        "title": "Lung biopsies read at two other hospitals",
+        "purpose": "Agreement on the diagnosis, and feedback on the demo model.",
+        "nodes": [NODE],
+        "model": MODEL,
+        "readers": [
+            {"username": "rita", "site": "riverside"},
+            {"username": "ravi", "site": "lakeside"},
+        ],
+        "allocation": {"reads_per_case": 2, "exclude_own_site": True},
+        "form": {"form_id": "lung_biopsy", "version": 1},
+    }
+
+
+def refused(response: httpx.Response, status: int, words: str) -> dict:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(response.json()) == {"error"} and words in error["message"], error
+    return error
+
+
+def test_a_blinded_review_study_across_hospitals(harness, world):
+    alice, rita, ravi, carol = (api(harness, world, w) for w in ("alice", "rita", "ravi", "carol"))
+    made = alice.post("/studies", json={"project_id": world["study_project"], "design": design()})
+    assert made.status_code == 201, made.text
+    study = made.json()
+    sid = study["study_id"]
+    assert study["state"] == "draft"
+    refused(carol.get(f"/studies/{sid}"), 404, "does not exist")
+    refused(rita.post(f"/studies/{sid}/propose"), 403, "lead")
+
+    # the node's custodian: the study as the node received it, its digest computed there
+    assert alice.post(f"/studies/{sid}/propose").json()["state"] == "awaiting"
+    listed = json.loads(fs("node", "studies", "list", "--json", "-c", world["config"]).stdout)
+    assert [(s["study_id"], s["digest"]) for s in listed] == [(sid, study["digest"])]
+    refused(alice.post(f"/studies/{sid}/cases", json={"review_ids": world["releases"]}), 409,
+            "approve its current version")  # fmt: skip
+    shown = fs("node", "studies", "approve", sid, "--by", CUSTODIAN, "--yes", "-c", world["config"])
+    assert "Lung biopsies read at two other hospitals" in shown.stdout
+    assert alice.get(f"/studies/{sid}").json()["state"] == "open"
+
+    assert alice.post(f"/studies/{sid}/cases", json={"review_ids": world["releases"]}).json() == {
+        "count": 2
+    }
+    assert alice.post(f"/studies/{sid}/allocate").json() == {"count": 4}
+    mine = rita.get(f"/studies/{sid}/worklist").json()
+    theirs = ravi.get(f"/studies/{sid}/worklist").json()
+    assert len(mine) == len(theirs) == 2
+    assert {r["case"] for r in mine} == {r["case"] for r in theirs}
+    for read in mine:  # blinded: a study pseudonym, never the release or the hospital
+        assert read["case"].startswith("C-") and read["case"] not in world["releases"]
+        assert NODE not in json.dumps(read)
+    read = mine[0]["read_id"]
+    step = f"/studies/reads/{read}"
+
+    refused(ravi.post(f"{step}/open"), 404, "does not exist")  # another reader's read
+    assert rita.post(f"{step}/open").json()["state"] == "opened"
+    bad = refused(rita.post(f"{step}/save", json={"answers": {**ANSWERS, "adequacy": "superb"}}),
+                  422, "do not follow the study's form")  # fmt: skip
+    assert bad["details"] == [{"field": "adequacy", "problem": "is not one of the item's codes"}]
+    assert "superb" not in json.dumps(bad)
+    deep = rita.post(f"{step}/save", content=b'{"answers": ' + b"[" * 50 + b"]" * 50 + b"}",
+                     headers={"content-type": "application/json"})  # fmt: skip
+    refused(deep, 400, "nested too deeply")
+    assert rita.post(f"{step}/save", json={"answers": ANSWERS}).json()["unaided"] == ANSWERS
+    refused(rita.post(f"{step}/reveal"), 409, "Lock your unaided read before the AI is revealed")
+    assert rita.post(f"{step}/lock").json()["state"] == "locked"
+    refused(rita.post(f"{step}/save", json={"answers": {**ANSWERS, "confidence": "1"}}), 409,
+            "locked: it can never change")  # fmt: skip
+    revealed = rita.post(f"{step}/reveal").json()
+    assert revealed["ai_visible"] and revealed["aided"] == ANSWERS
+
+    # the aided read: feedback on each of the model's predictions sent with the slide
+    case_release = next(  # which slide the case is, as only the hub knows
+        r for r in world["releases"]
+        if sqlite3.connect(harness.root / "hub" / "hub.db").execute(
+            "SELECT 1 FROM review_study_cases WHERE review_id = ? AND \"case\" = ?",
+            (r, mine[0]["case"]),
+        ).fetchone()
+    )  # fmt: skip
+    from portal import session_for
+
+    predictions = (
+        session_for(harness, "rita").get(f"/review/slides/{case_release}/predictions.json").json()
+    )
+    ids = [p["id"] for p in predictions["predictions"] if p["model"] == MODEL]
+    assert ids
+    refused(rita.post(f"{step}/submit"), 422, "every prediction")
+    view = {"ai_agrees": "partly", "ai_confidence": "4",
+            "ai_region": [[10, 10], [400, 10], [400, 300]]}  # fmt: skip
+    saved = rita.post(f"{step}/save", json={"phase": "aided", "answers": ANSWERS,
+                                            "feedback": {i: view for i in ids}})  # fmt: skip
+    assert saved.status_code == 200, saved.text
+    assert rita.post(f"{step}/submit").json()["state"] == "submitted"
+    refused(rita.post(f"{step}/save", json={"phase": "aided", "answers": ANSWERS}), 409,
+            "submitted")  # fmt: skip
+
+    # an edit after the start: the study waits for its custodian again; reads are refused
+    edited = alice.put(f"/studies/{sid}", json={**design(), "title": "Lung biopsies, revised"})
+    assert (edited.json()["state"], edited.json()["version"]) == ("awaiting", 2)
+    refused(rita.post(f"/studies/reads/{mine[1]['read_id']}/open"), 409, "approve its current")
+    fs("node", "studies", "approve", sid, "--by", CUSTODIAN, "--yes", "-c", world["config"])
+    assert rita.post(f"/studies/reads/{mine[1]['read_id']}/open").status_code == 200
+
+    assert alice.post(f"/studies/{sid}/lock").json()["state"] == "locked"
+    refused(ravi.post(f"/studies/reads/{theirs[0]['read_id']}/open"), 409, "locked")
+
+    hub_db = sqlite3.connect(harness.root / "hub" / "hub.db")
+    query = "SELECT event_type FROM audit_events WHERE event_type LIKE 'study_%' ORDER BY seq"
+    events = [r[0] for r in hub_db.execute(query)]
+    for kind in ("study_created", "study_proposed", "study_approved", "study_cases_added",
+                 "study_reads_allocated", "study_case_opened", "study_read_saved",
+                 "study_first_read_locked", "study_ai_revealed", "study_read_submitted",
+                 "study_edited", "study_locked"):  # fmt: skip
+        assert kind in events, kind
+    trail = json.dumps([r[0] for r in hub_db.execute("SELECT details FROM audit_events")])
+    assert "PLANTED-STUDY-COMMENT" not in trail and "adequate" not in trail
+    node_db = sqlite3.connect(harness.root / NODE / "node.db")
+    approved = node_db.execute(
+        "SELECT count(*) FROM audit_events WHERE event_type = 'study_approved'"
+    ).fetchone()[0]
+    assert approved == 2  # both versions, each by the custodian, at the node
