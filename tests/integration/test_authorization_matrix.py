@@ -127,19 +127,20 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ),
     ("POST", "/api/v1/node/approvals"): (401, 401, 401, 401, 401, 401, 401, 401, 204),
     # the review store (hub/review.py): a slide the node released for the project, pushed;
-    # its members see it (an expired accreditation: 403), no one else (404)
+    # its members see it (an expired accreditation: 403), no one else (404); bob reads it as a
+    # case of the review study below, so he sees it only through his read there (404 here)
     ("GET", "/review/slides"): (303, 200, 200, 403, 200, 200, 200, 303, 303),
     ("GET", "/review/slides.csv"): (303, 200, 200, 403, 200, 200, 200, 303, 303),
-    ("GET", "/review/slides/{slide_id}"): (303, 200, 200, 403, 404, 404, 404, 303, 303),
-    ("GET", "/review/slides/{slide_id}/dzi.json"): (303, 200, 200, 403, 404, 404, 404, 303, 303),
+    ("GET", "/review/slides/{slide_id}"): (303, 200, 404, 403, 404, 404, 404, 303, 303),
+    ("GET", "/review/slides/{slide_id}/dzi.json"): (303, 200, 404, 403, 404, 404, 404, 303, 303),
     ("GET", "/review/slides/{slide_id}/tiles/{level}/{col}_{row}.jpeg"): (
-        303, 200, 200, 403, 404, 404, 404, 303, 303),
+        303, 200, 404, 403, 404, 404, 404, 303, 303),
     ("GET", "/review/slides/{slide_id}/predictions.json"): (
-        303, 200, 200, 403, 404, 404, 404, 303, 303),
+        303, 200, 404, 403, 404, 404, 404, 303, 303),
     ("GET", "/review/slides/{slide_id}/predictions/{prediction_id}/annotations.json"): (
-        303, 200, 200, 403, 404, 404, 404, 303, 303),
+        303, 200, 404, 403, 404, 404, 404, 303, 303),
     ("GET", "/review/slides/{slide_id}/predictions/{prediction_id}/heatmap.png"): (
-        303, 200, 200, 403, 404, 404, 404, 303, 303),
+        303, 200, 404, 403, 404, 404, 404, 303, 303),
     # nodes push released slides: signed requests only; the matrix node has not approved the
     # project (422 in words), and the slide above is another node's: no such release (404)
     ("POST", "/api/v1/node/slide-reviews"): (401, 401, 401, 401, 401, 401, 401, 401, 422),
@@ -171,6 +172,22 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/api/v1/node/studies"): (401, 401, 401, 401, 401, 401, 401, 401, 200),
     ("POST", "/api/v1/node/studies/{study_id}/approval"): (
         401, 401, 401, 401, 401, 401, 401, 401, 200),
+    # the reader's pages (hub/portal/studies.py): bob's read is his alone; its AI is not shown
+    # before his unaided read is locked (404 to everyone, in the one answer)
+    ("GET", "/review/studies"): (303, 200, 200, 200, 200, 200, 200, 303, 303),
+    ("GET", "/review/studies/reads/{read_id}"): (303, 404, 200, 404, 404, 404, 404, 303, 303),
+    ("GET", "/review/studies/reads/{read_id}/dzi.json"): (
+        303, 404, 200, 404, 404, 404, 404, 303, 303),
+    ("GET", "/review/studies/reads/{read_id}/tiles/{level}/{col}_{row}.jpeg"): (
+        303, 404, 200, 404, 404, 404, 404, 303, 303),
+    ("GET", "/review/studies/reads/{read_id}/predictions.json"): (
+        303, 404, 404, 404, 404, 404, 404, 303, 303),
+    ("GET", "/review/studies/reads/{read_id}/predictions/{prediction_id}/annotations.json"): (
+        303, 404, 404, 404, 404, 404, 404, 303, 303),
+    ("GET", "/review/studies/reads/{read_id}/predictions/{prediction_id}/heatmap.png"): (
+        303, 404, 404, 404, 404, 404, 404, 303, 303),
+    ("POST", "/review/studies/reads/{read_id}/{step}"): (
+        303, 404, 200, 404, 404, 404, 404, 303, 303),
     ("POST", "/api/v1/studies/{study_id}/lock"): (401, 200, 403, 403, 404, 404, 404, 403, 401),
 }  # fmt: skip
 REVIEW, PREDICTION = "SL" + "C0FFEE" * 3 + "AB", "PR" + "BEEF" * 5
@@ -319,6 +336,8 @@ class World:
         today = date.today()
         if route in ("/projects/{project_id}/counts", "/projects/{project_id}/extracts"):
             return {"domain": "condition", "concepts": "443388"}
+        if route.startswith("/review/studies"):
+            return {}  # a read's step: an empty body (the step alone)
         if route.startswith("/airlock"):
             return {"title": "A matrix request", "project": project, "file": "table.csv",
                     "vote": "approve", "comment": "matrix"}  # fmt: skip

@@ -18,14 +18,14 @@ from __future__ import annotations
 import json
 import sqlite3
 
-import duckdb
 import httpx
 import pytest
 
 from federation import fs
 from fivesafes.demo.local import CUSTODIAN
-from fivesafes.pathology.releases import release_id
-from slide_review_world import MODEL, NODE, slide_world
+from portal import session_for
+from slide_review_world import MODEL, NODE
+from study_world import api, design, study_world
 
 ANSWERS = {"adequacy": "adequate", "tumour_present": "no", "confidence": "4",
            "comment": "PLANTED-STUDY-COMMENT"}  # fmt: skip
@@ -33,43 +33,7 @@ ANSWERS = {"adequacy": "adequate", "tumour_present": "no", "confidence": "4",
 
 @pytest.fixture
 def world(harness, tmp_path):
-    made = slide_world(harness, tmp_path)
-    tokens = {
-        "alice": harness.token_for("alice"),
-        "rita": harness.researcher("rita", roles=("reviewer",)),
-        "ravi": harness.researcher("ravi", roles=("reviewer",)),
-        "carol": harness.researcher("carol"),
-    }
-    project = harness.project(["alice", "rita", "ravi"], [NODE],
-                              data_domains=["omop", "pathology"], title="Review study")  # fmt: skip
-    with duckdb.connect(str(tmp_path / "omop.duckdb"), read_only=True) as con:
-        slides = [r[0] for r in con.execute(
-            "SELECT slide_id FROM pathology_slide WHERE format = 'aperio' ORDER BY slide_id LIMIT 2"
-        ).fetchall()]  # fmt: skip
-    fs("node", "slides", "release", *slides, "--project", project, "--model", MODEL,
-       "--by", CUSTODIAN, "-c", made["config"])  # fmt: skip
-    releases = [release_id(made["key"], project, s) for s in slides]
-    return made | {"tokens": tokens, "study_project": project, "releases": releases}
-
-
-def api(harness, world, who: str):
-    headers = {"Authorization": f"Bearer {world['tokens'][who]}"}
-    return httpx.Client(base_url=harness.hub_url + "/api/v1", headers=headers, timeout=60)
-
-
-def design() -> dict:
-    return {
-        "title": "Lung biopsies read at two other hospitals",
-        "purpose": "Agreement on the diagnosis, and feedback on the demo model.",
-        "nodes": [NODE],
-        "model": MODEL,
-        "readers": [
-            {"username": "rita", "site": "riverside"},
-            {"username": "ravi", "site": "lakeside"},
-        ],
-        "allocation": {"reads_per_case": 2, "exclude_own_site": True},
-        "form": {"form_id": "lung_biopsy", "version": 1},
-    }
+    return study_world(harness, tmp_path)
 
 
 def refused(response: httpx.Response, status: int, words: str) -> dict:
@@ -124,27 +88,23 @@ def test_a_blinded_review_study_across_hospitals(harness, world):
     refused(deep, 400, "nested too deeply")
     assert rita.post(f"{step}/save", json={"answers": ANSWERS}).json()["unaided"] == ANSWERS
     refused(rita.post(f"{step}/reveal"), 409, "Lock your unaided read before the AI is revealed")
+    hidden = session_for(harness, "rita").get(f"/review/studies/reads/{read}/predictions.json")
+    assert hidden.status_code == 404  # the AI is not shown before the unaided read is locked
     assert rita.post(f"{step}/lock").json()["state"] == "locked"
     refused(rita.post(f"{step}/save", json={"answers": {**ANSWERS, "confidence": "1"}}), 409,
             "locked: it can never change")  # fmt: skip
     revealed = rita.post(f"{step}/reveal").json()
     assert revealed["ai_visible"] and revealed["aided"] == ANSWERS
 
-    # the aided read: feedback on each of the model's predictions sent with the slide
-    case_release = next(  # which slide the case is, as only the hub knows
-        r for r in world["releases"]
-        if sqlite3.connect(harness.root / "hub" / "hub.db").execute(
-            "SELECT 1 FROM review_study_cases WHERE review_id = ? AND \"case\" = ?",
-            (r, mine[0]["case"]),
-        ).fetchone()
-    )  # fmt: skip
-    from portal import session_for
-
-    predictions = (
-        session_for(harness, "rita").get(f"/review/slides/{case_release}/predictions.json").json()
-    )
-    ids = [p["id"] for p in predictions["predictions"] if p["model"] == MODEL]
-    assert ids
+    # the aided read: feedback on each of the model's predictions, which the read's own page
+    # shows only now; the review store's listing never shows rita her cases
+    page = session_for(harness, "rita")
+    listed = page.get(f"/review/studies/reads/{read}/predictions.json")
+    assert listed.status_code == 200, listed.text
+    ids = [p["id"] for p in listed.json()["predictions"]]
+    assert ids and all(p["model"] == MODEL for p in listed.json()["predictions"])
+    assert not any(r in page.get("/review/slides").text for r in world["releases"])
+    assert page.get(f"/review/studies/reads/{read}").status_code == 200
     refused(rita.post(f"{step}/submit"), 422, "every prediction")
     view = {"ai_agrees": "partly", "ai_confidence": "4",
             "ai_region": [[10, 10], [400, 10], [400, 300]]}  # fmt: skip

@@ -38,7 +38,15 @@ from fivesafes.audit.chain import append_event
 from fivesafes.audit.events import AuditEventType
 from fivesafes.governance.accounts import WebSession
 from fivesafes.governance.people import Actor, via_session
-from fivesafes.hub.db import AUDIT, SLIDE_REVIEWS, Node, Project, ProjectMember, ProjectNode
+from fivesafes.hub.db import (
+    AUDIT,
+    SLIDE_REVIEWS,
+    STUDIES,
+    Node,
+    Project,
+    ProjectMember,
+    ProjectNode,
+)
 from fivesafes.protocol.errors import InvalidRequest, NotFoundOrNoPermission
 from fivesafes.protocol.models import SlideReviewOffer
 from fivesafes.slides.catalogue import SLIDE_ID
@@ -210,12 +218,21 @@ def visible(
     session: Session, actor: Actor, today: date, review_id: str | None = None
 ) -> list[ReviewSlide]:
     """The ready slides of the projects ``actor`` is a member of, that have not ended (one
-    of them, if ``review_id`` is given)."""
+    of them, if ``review_id`` is given); never a case the actor reads in a review study: they
+    see it only through their read, by its study pseudonym and with the AI's predictions only
+    when their read may show them (``hub/portal/studies.py``)."""
+    cases, reads = STUDIES.cases, STUDIES.reads
+    theirs = (
+        select(cases.c.review_id)
+        .join(reads, (reads.c.study_id == cases.c.study_id) & (reads.c.case == cases.c.case))
+        .where(reads.c.reader == actor.username)
+    )
     query = (
         select(T.review_id, T.project_id, Project.title, T.facts, T.ready_at)
         .join(Project, Project.id == T.project_id)
         .join(ProjectMember, ProjectMember.project_id == T.project_id)
         .where(ProjectMember.user_id == actor.id, T.state == "ready", Project.end_date >= today)
+        .where(T.review_id.not_in(theirs))
         .order_by(T.project_id, T.review_id)
     )
     if review_id is not None:

@@ -205,7 +205,8 @@ def worklist(session: Session, actor: Actor, study_id: str) -> list[Assigned]:
     return actions.worklist(store(session), study_id, by=actor.username)
 
 
-def _read(session: Session, actor: Actor, read_id: str) -> tuple[Study, Assigned]:
+def own_read(session: Session, actor: Actor, read_id: str) -> tuple[Study, Assigned]:
+    """The actor's own read, and its study; to anyone else it does not exist."""
     assigned = store(session).assigned(read_id)
     study = store(session).study(assigned.study_id) if assigned is not None else None
     if assigned is None or study is None or assigned.read.reader != actor.username:
@@ -247,7 +248,7 @@ def reader_action(
 ) -> Assigned:
     """One of a reader's steps on their read (open, save, lock, reveal, submit): the read as
     it is after it, with its place in the worklist."""
-    study, assigned = _read(session, actor, read_id)
+    study, assigned = own_read(session, actor, read_id)
     return Assigned(
         study.study_id,
         assigned.position,

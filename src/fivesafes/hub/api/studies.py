@@ -123,7 +123,7 @@ def _view(study: Study) -> StudyView:
     )
 
 
-def _read_view(position: int, read: Read) -> ReadView:
+def read_view(position: int, read: Read) -> ReadView:
     return ReadView(
         read_id=read.read_id,
         case=read.case,
@@ -186,6 +186,9 @@ async def add_cases(study_id: StudyId, cases: Cases, actor: Caller, service: Ser
 @router.post("/studies/{study_id}/allocate")
 async def allocate(study_id: StudyId, actor: Caller, service: Service) -> Counted:
     made = await asyncio.to_thread(service.unit, lambda s: studies.allocate(s, actor, study_id))
+    cases = await asyncio.to_thread(service.read, lambda s: studies.store(s).cases(study_id))
+    for case in cases:  # a reader now sees their cases only through their reads
+        service.review_access.forget(case.review_id)
     return Counted(count=len(made))
 
 
@@ -210,10 +213,10 @@ async def worklist(study_id: StudyId, actor: Caller, service: Service) -> list[R
     mine: list[Assigned] = await asyncio.to_thread(
         service.read, lambda s: studies.worklist(s, actor, study_id)
     )
-    return [_read_view(a.position, a.read) for a in mine]
+    return [read_view(a.position, a.read) for a in mine]
 
 
-async def _read_step(request: Request) -> ReadStep:
+async def read_step_body(request: Request) -> ReadStep:
     """The step's body, read within bounds (size, and depth before it is parsed)."""
     body = await request.body()
     if not body:
@@ -241,7 +244,7 @@ async def read_step(
     service: Service,
 ) -> ReadView:
     """One step of the caller's own read."""
-    body = await _read_step(request)
+    body = await read_step_body(request)
     done: Assigned = await asyncio.to_thread(
         service.unit,
         lambda s: studies.reader_action(
@@ -256,7 +259,7 @@ async def read_step(
             feedback=body.feedback or None,
         ),
     )
-    return _read_view(done.position, done.read)
+    return read_view(done.position, done.read)
 
 
 # ---- nodes -------------------------------------------------------------------------------

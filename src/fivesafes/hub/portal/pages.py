@@ -30,9 +30,10 @@ def frame(service: Any, web: WebSession | None = None, **context: Any) -> dict[s
         nav.insert(1, ("/projects", "Projects"))
         nav.insert(2, ("/airlock", "Airlock"))
         nav.insert(3, ("/review/slides", "Slides"))
+        nav.insert(4, ("/review/studies", "Studies"))
         actor = via_session(web.account)
         if can_list_nodes(actor):
-            nav.insert(4, ("/nodes", "Nodes"))
+            nav.insert(5, ("/nodes", "Nodes"))
         if can_read_hub_audit(actor):
             nav.append(("/audit", "Audit"))
     return {
