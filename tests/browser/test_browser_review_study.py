@@ -100,3 +100,17 @@ def test_a_reader_reads_a_case_unaided_then_with_the_ai(harness, tmp_path, page,
     for view in kept["feedback"].values():
         assert view["ai_agrees"] == "disagree" and len(view["ai_region"]) == 3
         assert all(x >= 0 and y >= 0 for x, y in view["ai_region"])
+
+    # the lead locks the study and reads its results page
+    assert api(harness, world, "alice").post(f"/studies/{sid}/lock").status_code == 200
+    alice = session_for(harness, "alice")
+    page.context.clear_cookies()
+    page.context.add_cookies([{"name": "fivesafes_session", "url": harness.hub_url,
+                               "value": alice.cookies["fivesafes_session"]}])  # fmt: skip
+    page.goto(f"{harness.hub_url}/review/studies/{sid}/results")
+    expect(page.get_by_role("heading", name="Progress")).to_be_visible()
+    expect(page.get_by_role("heading", name="Agreement")).to_be_visible()
+    expect(page.get_by_role("heading", name="The AI's quality per hospital")).to_be_visible()
+    expect(page.get_by_text("1 of 4 reads submitted")).to_be_visible()
+    assert not accessibility_problems(page.content())
+    page.screenshot(path=str(screenshots / "hub-study-results.png"), full_page=True)

@@ -164,6 +164,13 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
         401, 409, 403, 403, 404, 404, 404, 403, 401),
     ("POST", "/api/v1/studies/{study_id}/reassign"): (
         401, 422, 403, 403, 404, 404, 404, 403, 401),
+    # its results are its lead's: progress while open, the tables once locked (409 before)
+    ("GET", "/api/v1/studies/{study_id}/results"): (401, 200, 403, 403, 404, 404, 404, 403, 401),
+    ("GET", "/api/v1/studies/{study_id}/results.csv"): (
+        401, 409, 403, 403, 404, 404, 404, 403, 401),
+    ("GET", "/review/studies/{study_id}/results"): (303, 200, 403, 403, 404, 404, 404, 303, 303),
+    ("GET", "/review/studies/{study_id}/results.csv"): (
+        303, 409, 403, 403, 404, 404, 404, 303, 303),
     ("GET", "/api/v1/studies/{study_id}/worklist"): (
         401, 200, 200, 200, 404, 404, 404, 200, 401),
     # bob's read: only bob opens it; to anyone else, even the study's lead, it does not exist

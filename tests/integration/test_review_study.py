@@ -67,6 +67,13 @@ def test_a_blinded_review_study_across_hospitals(harness, world):
         "count": 2
     }
     assert alice.post(f"/studies/{sid}/allocate").json() == {"count": 4}
+    early = alice.get(f"/studies/{sid}/results").json()
+    assert (
+        early["progress"]["overall"]["assigned"] == 4
+        and "once the study is locked" in early["note"]
+    )
+    refused(rita.get(f"/studies/{sid}/results"), 403, "lead")
+    refused(alice.get(f"/studies/{sid}/results.csv"), 409, "locked")
     mine = rita.get(f"/studies/{sid}/worklist").json()
     theirs = ravi.get(f"/studies/{sid}/worklist").json()
     assert len(mine) == len(theirs) == 2
@@ -103,6 +110,7 @@ def test_a_blinded_review_study_across_hospitals(harness, world):
     assert listed.status_code == 200, listed.text
     ids = [p["id"] for p in listed.json()["predictions"]]
     assert ids and all(p["model"] == MODEL for p in listed.json()["predictions"])
+    assert revealed["predictions"] == sorted(ids)  # an API client learns them from the step
     assert not any(r in page.get("/review/slides").text for r in world["releases"])
     assert page.get(f"/review/studies/reads/{read}").status_code == 200
     refused(rita.post(f"{step}/submit"), 422, "every prediction")
@@ -123,6 +131,14 @@ def test_a_blinded_review_study_across_hospitals(harness, world):
     assert rita.post(f"/studies/reads/{mine[1]['read_id']}/open").status_code == 200
 
     assert alice.post(f"/studies/{sid}/lock").json()["state"] == "locked"
+    found = alice.get(f"/studies/{sid}/results").json()
+    assert found["progress"]["overall"]["submitted"] == 1 and found["item"] == "tumour_present"
+    rows = found["agreement"]["readers"] + found["agreement"]["versus_ai"]
+    assert rows and all(r["estimate"] is None and "too few cases" in r["note"] for r in rows)
+    table = alice.get(f"/studies/{sid}/results.csv")
+    assert table.status_code == 200 and table.text.startswith("item,phase,statistic,first")
+    page = session_for(harness, "alice").get(f"/review/studies/{sid}/results")
+    assert page.status_code == 200 and "Agreement" in page.text
     refused(ravi.post(f"/studies/reads/{theirs[0]['read_id']}/open"), 409, "locked")
 
     hub_db = sqlite3.connect(harness.root / "hub" / "hub.db")

@@ -25,7 +25,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
@@ -35,6 +35,7 @@ from fivesafes.analyses.count import render
 from fivesafes.client import Federation
 from fivesafes.data.synth import effects as fx
 from fivesafes.data.synth import generate
+from fivesafes.demo import study
 from fivesafes.demo.cohorts import DEMO_COHORTS, SLIDE_COHORT
 from fivesafes.demo.local import CUSTODIAN, LocalFederation
 from fivesafes.demo.processes import Supervisor, fivesafes_command
@@ -136,7 +137,7 @@ def _write_archives(workdir: Path, data: dict[str, Path]) -> dict[str, Path]:
 
 SLIDE_PERSONS = 15  # persons with a cancer given slides at each hospital
 SLIDE_WIDTH, SLIDE_HEIGHT, SLIDE_LEVELS = 2048, 1536, 3  # small: the demo's are quick
-RELEASED = 3  # Northfield's slides its custodian releases for review
+RELEASED = 6  # slides each of two hospitals' custodians releases for review (and the study)
 
 
 def _write_slides(workdir: Path, data: dict[str, Path]) -> dict[str, Path]:
@@ -227,11 +228,16 @@ DEMO_ACCOUNTS = {"secure_cookies": False, "require_totp": False}
 both defaults: Secure cookies and TOTP)."""
 
 
-def build_federation(
-    workdir: Path, persons: int, supervisor: Supervisor
-) -> tuple[Path, LocalFederation, str]:
-    """Set up and start the whole federation; return the connection file, the handle and an
-    identifier to look up in the patient data account."""
+class Built(NamedTuple):
+    connection: Path  # the researcher's connection file
+    local: LocalFederation
+    example: str  # an identifier to look up in the patient data account
+    project_id: str
+    tokens: dict[str, str]  # alice's and the study's readers' API tokens
+
+
+def build_federation(workdir: Path, persons: int, supervisor: Supervisor) -> Built:
+    """Set up and start the whole federation."""
     data = _generate_data(workdir, persons)
     example = _pseudonymise(workdir, data)
     archives = _write_archives(workdir, data)
@@ -257,8 +263,9 @@ def build_federation(
         known = registered["registered"] + registered["already_registered"]
         console.print(f"  slides: {known:,} registered, the demo model's predictions imported")
     token = local.researcher("alice", timedelta(days=7), name="Dr Alice Researcher")
+    readers = study.add_readers(local)
     project_id = local.project(
-        ["alice"],
+        ["alice", *readers],
         [name for name, *_ in HOSPITALS],
         approve=False,
         title="Lung cancer and smoking across three hospitals",
@@ -268,11 +275,12 @@ def build_federation(
     for name, *_ in HOSPITALS:
         version = local.approve(name, project_id)
         console.print(f"[green]✓[/] {name}'s custodian approved {project_id} v{version}")
-    first = HOSPITALS[0][0]
-    released = _release_slides(workdir, first, data[first], project_id)
-    console.print(f"[green]✓[/] {first}'s custodian released {len(released)} slides for review "
-                  "(pushed to the hub's review store)")  # fmt: skip
-    return _write_connection(workdir, local.hub_url, token, project_id), local, example
+    for name in study.STUDY_NODES:
+        released = _release_slides(workdir, name, data[name], project_id)
+        console.print(f"[green]✓[/] {name}'s custodian released {len(released)} slides for "
+                      "review (pushed to the hub's review store)")  # fmt: skip
+    connection = _write_connection(workdir, local.hub_url, token, project_id)
+    return Built(connection, local, example, project_id, {"alice": token, **readers})
 
 
 def open_portals(local: LocalFederation, example: str) -> str:
@@ -398,8 +406,12 @@ def run_demo(*, once: bool, workdir: str | None, persons: int) -> int:
     console.rule("[bold]fivesafes demo federation")
     try:
         with Supervisor() as supervisor:
-            connection, local, example = build_federation(root, persons, supervisor)
+            connection, local, example, project_id, tokens = build_federation(
+                root, persons, supervisor
+            )
             ok = run_counts(connection)
+            console.rule("[bold]A review study across hospitals")
+            ok = study.run_study(local, root, project_id, tokens, console) and ok
             if not ok:
                 console.print("[red]Some nodes did not answer; see the logs in the workdir.[/]")
             if once:

@@ -14,6 +14,7 @@ What the engine cannot know, the hub checks here, in the same transaction as the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -31,13 +32,19 @@ from fivesafes.governance.permissions import (
 from fivesafes.hub.db import AUDIT, SLIDE_REVIEWS, STUDIES, Node, Project, ProjectNode
 from fivesafes.hub.projects import member_names, project_access
 from fivesafes.hub.review import pack_path
-from fivesafes.pathology.study import actions
-from fivesafes.pathology.study.design import StudyDesign
+from fivesafes.pathology.study import actions, results
+from fivesafes.pathology.study.agreement import Answer
+from fivesafes.pathology.study.design import StudyDesign, check_with_form
 from fivesafes.pathology.study.forms import Form, FormError, shipped_form
 from fivesafes.pathology.study.reads import Phase, Read
 from fivesafes.pathology.study.sql_store import SqlStudies
 from fivesafes.pathology.study.store import Assigned, Study, StudyCase
-from fivesafes.protocol.errors import FivesafesError, InvalidRequest, NotFoundOrNoPermission
+from fivesafes.protocol.errors import (
+    FivesafesError,
+    Forbidden,
+    InvalidRequest,
+    NotFoundOrNoPermission,
+)
 from fivesafes.slides.pack import TilePack
 from fivesafes.storage.types import utcnow
 
@@ -71,7 +78,7 @@ def _access(session: Session, project_id: str) -> ProjectAccess:
 
 
 def _checked_design(session: Session, project_id: str, design: StudyDesign) -> None:
-    form_of(design)
+    check_with_form(design, form_of(design))
     members = set(member_names(session, project_id))
     if any(r.username not in members for r in design.readers):
         raise InvalidRequest("Every reader must be a member of the project: add them first.")
@@ -234,6 +241,14 @@ def predictions_shown(
         pack.close()
 
 
+def shown_with(session: Session, assigned: Assigned, review_root: Path) -> list[str]:
+    """The predictions a read shows now (none before its AI may be shown), by id."""
+    study = store(session).study(assigned.study_id)
+    if study is None or not assigned.read.ai_visible:
+        return []
+    return sorted(predictions_shown(study, review_root, session, assigned.read.case))
+
+
 def reader_action(
     session: Session,
     actor: Actor,
@@ -288,3 +303,101 @@ def _step(
     if action == "submit":
         return actions.submit_read(s, read_id, form, by=by, now=now, predictions=shown)
     raise InvalidRequest("A read's steps are open, save, lock, reveal and submit.")
+
+
+# ---- results (the study's lead) --------------------------------------------------------
+
+
+def lead_study(session: Session, actor: Actor, study_id: str) -> Study:
+    """The study, to its lead only (its results are the study team's)."""
+    study = _study(session, actor, study_id, lead=False)
+    actions.study_for(store(session), study_id, by=actor.username)
+    if actor.username != study.created_by:
+        raise Forbidden("Only the study's lead sees its results.")
+    return study
+
+
+def ai_answers(session: Session, study: Study, review_root: Path) -> dict[str, Answer | None]:
+    """Case -> the AI's answer to the design's ``ai_answer`` item, read from the predictions
+    of the study's model sent with the case's slide (none: no answer)."""
+    ai = study.design.ai_answer
+    found: dict[str, Answer | None] = {}
+    if ai is None:
+        return found
+    for case in store(session).cases(study.study_id):
+        path = pack_path(review_root, case.review_id)
+        if not path.is_file():
+            found[case.case] = None
+            continue
+        pack = TilePack.open(path)
+        try:
+            ours = [p for p in pack.predictions() if p.model == study.design.model]
+        finally:
+            pack.close()
+        drew = any(ai.when_class in (p.classes or "").split(",") and p.features for p in ours)
+        found[case.case] = (ai.yes if drew else ai.no) if ours else None
+    return found
+
+
+def periods(session: Session, study: Study) -> dict[str, str]:
+    """Case -> its period for the AI's quality over time: the month its slide reached the
+    review store (a release's month: no scan date leaves a node)."""
+    cases = store(session).cases(study.study_id)
+    t = SLIDE_REVIEWS
+    ready = dict(
+        session.execute(
+            select(t.c.review_id, t.c.ready_at).where(
+                t.c.review_id.in_([c.review_id for c in cases])
+            )
+        ).all()
+    )
+    return {
+        c.case: ready[c.review_id].strftime("%Y-%m") if ready.get(c.review_id) else "unknown"
+        for c in cases
+    }
+
+
+def results_of(
+    session: Session, actor: Actor, study_id: str, item: str | None, review_root: Path
+) -> dict[str, Any]:
+    """The study's results for its lead: progress at any time; once it is locked, agreement on
+    ``item`` (the AI's answer item, or the form's first coded core item, unless named), each
+    reader against their re-reads, the AI's quality per hospital and month, and the aided
+    effect. A part that cannot be computed says why, in words."""
+    study = lead_study(session, actor, study_id)
+    s = store(session)
+    form = form_of(study.design)
+    shown: dict[str, Any] = {"study": study.study_id, "state": study.state.value,
+                             "progress": results.progress(s, study_id)}  # fmt: skip
+    if study.state.value not in ("locked", "closed"):
+        shown["note"] = "Agreement and the AI's quality are shown once the study is locked."
+        return shown
+    item = item or _default_item(study, form)
+    ai = ai_answers(session, study, review_root)
+    answer_item = study.design.ai_answer
+    versus_ai = ai if answer_item is not None and item == answer_item.item else None
+    parts: dict[str, Callable[[], Any]] = {
+        "agreement": lambda: results.agreement_table(s, study_id, form, item=item, ai=versus_ai),
+        "intra_observer": lambda: results.intra_observer(s, study_id, form, item=item),
+        "aided_effect": lambda: results.aided_vs_unaided(s, study_id, form, item=item),
+    }
+    if answer_item is not None:
+        period_of = periods(session, study)
+        parts["ai_quality"] = lambda: results.ai_quality(
+            s, study_id, form, item=answer_item.item, ai=ai, period_of=period_of,
+            positive=answer_item.yes,
+        )  # fmt: skip
+    shown["item"] = item
+    for name, part in parts.items():
+        try:
+            shown[name] = part()
+        except (FivesafesError, ValueError) as exc:
+            shown[name] = {"note": str(exc)[:300]}
+    return shown
+
+
+def _default_item(study: Study, form: Form) -> str:
+    if study.design.ai_answer is not None:
+        return study.design.ai_answer.item
+    coded = [i for i in form.items_for("case") if i.kind in ("choice", "ordinal") and i.core]
+    return coded[0].id if coded else form.items_for("case")[0].id

@@ -12,6 +12,9 @@
 | ``POST /api/v1/studies/{id}/allocate``         | its lead           | who reads what          |
 | ``POST /api/v1/studies/{id}/reassign``         | its lead           | a reader dropped out    |
 | ``POST /api/v1/studies/{id}/lock``             | its lead           | no read changes after   |
+| ``GET  /api/v1/studies/{id}/results``          | its lead           | progress; once locked,  |
+|                                               |                    | agreement, AI quality   |
+| ``GET  /api/v1/studies/{id}/results.csv``      | its lead           | one table as CSV        |
 | ``GET  /api/v1/studies/{id}/worklist``         | a reader           | their own reads         |
 | ``POST /api/v1/studies/reads/{read}/{step}``   | the read's reader  | open, save, lock,       |
 |                                               |                    | reveal, submit          |
@@ -27,16 +30,21 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fivesafes.hub import studies
 from fivesafes.hub.api.deps import Caller, EnrolledNode, Service
+from fivesafes.hub.api.researcher import CSVResponse, csv_response
+from fivesafes.pathology.study import results
 from fivesafes.pathology.study.design import StudyDesign
+from fivesafes.pathology.study.quality import QualityReport
 from fivesafes.pathology.study.reads import Read
 from fivesafes.pathology.study.store import Assigned, Study
 from fivesafes.protocol import bounded_json
-from fivesafes.protocol.errors import InvalidRequest, MalformedRequest
+from fivesafes.protocol.errors import Conflict, InvalidRequest, MalformedRequest
 from fivesafes.storage.types import utcnow
 
 router = APIRouter(prefix="/api/v1", tags=["studies"])
@@ -94,6 +102,7 @@ class ReadView(BaseModel):
     aided: dict[str, Any] | None
     feedback: dict[str, dict[str, Any]]
     seconds: int
+    predictions: list[str] = []  # the AI's predictions shown, once they may be (by a step)
 
 
 class ReadStep(BaseModel):
@@ -123,8 +132,9 @@ def _view(study: Study) -> StudyView:
     )
 
 
-def read_view(position: int, read: Read) -> ReadView:
+def read_view(position: int, read: Read, predictions: list[str] | None = None) -> ReadView:
     return ReadView(
+        predictions=predictions or [],
         read_id=read.read_id,
         case=read.case,
         position=position,
@@ -208,6 +218,44 @@ async def lock_study(study_id: StudyId, actor: Caller, service: Service) -> Stud
     return _view(study)
 
 
+ItemQuery = Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+
+
+@router.get("/studies/{study_id}/results")
+async def study_results(
+    study_id: StudyId, actor: Caller, service: Service, item: ItemQuery = None
+) -> JSONResponse:
+    """The study's results, for its lead: progress at any time; agreement on ``item``, each
+    reader against their re-reads, the AI's quality per hospital and month and the aided
+    effect once the study is locked."""
+    found = await asyncio.to_thread(
+        service.read,
+        lambda s: studies.results_of(s, actor, study_id, item, service.review_root),
+    )
+    return JSONResponse(jsonable_encoder(found))
+
+
+@router.get("/studies/{study_id}/results.csv", response_class=CSVResponse)
+async def study_results_csv(
+    study_id: StudyId,
+    actor: Caller,
+    service: Service,
+    item: ItemQuery = None,
+    table: Literal["agreement", "ai_quality"] = "agreement",
+) -> Response:
+    """One table of the study's results as CSV (the study locked)."""
+    found = await asyncio.to_thread(
+        service.read,
+        lambda s: studies.results_of(s, actor, study_id, item, service.review_root),
+    )
+    shown = found.get(table)
+    if not isinstance(shown, results.AgreementTable | QualityReport):
+        raise Conflict(
+            str(found.get("note") or (shown or {}).get("note") or "This table is not available.")
+        )
+    return csv_response(results.to_csv(shown), f"{study_id}-{table}.csv")
+
+
 @router.get("/studies/{study_id}/worklist")
 async def worklist(study_id: StudyId, actor: Caller, service: Service) -> list[ReadView]:
     mine: list[Assigned] = await asyncio.to_thread(
@@ -259,7 +307,10 @@ async def read_step(
             feedback=body.feedback or None,
         ),
     )
-    return read_view(done.position, done.read)
+    shown = await asyncio.to_thread(
+        service.read, lambda s: studies.shown_with(s, done, service.review_root)
+    )
+    return read_view(done.position, done.read, shown)
 
 
 # ---- nodes -------------------------------------------------------------------------------

@@ -18,15 +18,17 @@ import time
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fivesafes.analyses.results.svg import drawn
 from fivesafes.governance.accounts import WebSession
 from fivesafes.governance.people import via_session
 from fivesafes.hub import studies
 from fivesafes.hub.api.deps import Service
+from fivesafes.hub.api.researcher import csv_response
 from fivesafes.hub.api.studies import read_step_body, read_view
 from fivesafes.hub.db import SLIDE_REVIEWS
 from fivesafes.hub.portal.pages import page
@@ -34,14 +36,17 @@ from fivesafes.hub.portal.review import PackOverlays, region_of
 from fivesafes.hub.service import HubService
 from fivesafes.pathology.portal.routes import NOSNIFF, TILE_CACHE, _index, _prediction, listing_of
 from fivesafes.pathology.study.forms import Form
+from fivesafes.pathology.study.quality import QualityReport
+from fivesafes.pathology.study.results import AgreementTable, to_csv
 from fivesafes.pathology.study.store import Assigned, Study
-from fivesafes.protocol.errors import NotFoundOrNoPermission
+from fivesafes.protocol.errors import Conflict, NotFoundOrNoPermission
 from fivesafes.storage.types import utcnow
 from fivesafes.web.signin import Posting, SignedIn
 
 PREFIX = "/review/studies"
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 ReadId = Annotated[str, Path(pattern=r"^rd_[0-9a-f]{16}$")]
+StudyId = Annotated[str, Path(pattern=r"^st_[0-9a-f]{16}$")]
 SEEN_SECONDS = 5.0  # a tile's read checked again after this
 
 
@@ -250,3 +255,78 @@ async def step(
         ),
     )  # fmt: skip
     return JSONResponse(read_view(done.position, done.read).model_dump(mode="json"))
+
+
+# ---- the study's results, for its lead -------------------------------------------------
+
+
+def quality_chart(report: QualityReport) -> str | None:
+    """The AI's accuracy per hospital and month against the panel, with 95% intervals; a
+    month whose interval lies wholly below the hospital's baseline is marked (drift)."""
+    if not any(site.periods for site in report.sites):
+        return None
+
+    def draw() -> Any:
+        import matplotlib.pyplot as plt
+
+        figure, axes = plt.subplots(figsize=(7.0, 3.2))
+        months = sorted({str(p.period) for site in report.sites for p in site.periods})
+        where = {m: i for i, m in enumerate(months)}
+        for site in report.sites:
+            xs = [where[str(p.period)] for p in site.periods]
+            acc = [p.performance.accuracy for p in site.periods]
+            ys = [a.estimate for a in acc]
+            errors = [[y - a.low for y, a in zip(ys, acc, strict=True)],
+                      [a.high - y for y, a in zip(ys, acc, strict=True)]]  # fmt: skip
+            line = axes.errorbar(xs, ys, yerr=errors, marker="o", capsize=3, label=site.site)
+            drifted = [(x, y) for x, y, p in zip(xs, ys, site.periods, strict=True) if p.drift]
+            if drifted:
+                dx, dy = [x for x, _ in drifted], [y for _, y in drifted]
+                axes.scatter(dx, dy, s=140, facecolors="none", edgecolors="red", linewidths=2,
+                             zorder=5)  # fmt: skip
+            line.lines[0].set_linewidth(1.5)
+        axes.set_xticks(range(len(months)), months)
+        axes.set_ylim(0, 1.02)
+        axes.set_ylabel("AI accuracy vs the panel")
+        axes.legend(frameon=False, fontsize=8)
+        axes.spines[["top", "right"]].set_visible(False)
+        figure.tight_layout()
+        return figure
+
+    return drawn(draw)
+
+
+@router.get("/{study_id}/results", response_class=HTMLResponse)
+async def results_page(
+    study_id: StudyId, request: Request, service: Service, web: SignedIn,
+    item: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{0,39}$")] = None,
+) -> HTMLResponse:  # fmt: skip
+    """The study's progress and, once locked, its results, for its lead."""
+    actor = via_session(web.account)
+    found = await asyncio.to_thread(
+        service.read, lambda s: studies.results_of(s, actor, study_id, item, service.review_root)
+    )
+    study = await asyncio.to_thread(service.read, lambda s: studies.view(s, actor, study_id))
+    form = studies.form_of(study.design)
+    coded = [i for i in form.items_for("case") if i.kind in ("choice", "ordinal", "integer")]
+    quality = found.get("ai_quality")
+    chart = quality_chart(quality) if isinstance(quality, QualityReport) else None
+    title = f"Results: {study.design.title}"
+    return page(request, service, web, "studies/results.html", title=title, study=study,
+                found=found, items=coded, chart=chart, base=f"{PREFIX}/{study_id}")  # fmt: skip
+
+
+@router.get("/{study_id}/results.csv")
+async def results_csv(
+    study_id: StudyId, service: Service, web: SignedIn,
+    table: Literal["agreement", "ai_quality"] = "agreement",
+    item: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{0,39}$")] = None,
+) -> Response:  # fmt: skip
+    actor = via_session(web.account)
+    found = await asyncio.to_thread(
+        service.read, lambda s: studies.results_of(s, actor, study_id, item, service.review_root)
+    )
+    shown = found.get(table)
+    if not isinstance(shown, AgreementTable | QualityReport):
+        raise Conflict("This table is shown once the study is locked, and when it can be computed.")
+    return csv_response(to_csv(shown), f"{study_id}-{table}.csv")

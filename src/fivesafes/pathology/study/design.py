@@ -29,7 +29,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from fivesafes.protocol.errors import Conflict
+from fivesafes.pathology.study.forms import Form
+from fivesafes.protocol.errors import Conflict, InvalidRequest
 
 CLINICAL_FIELDS = ("age_band", "sex", "biopsy_site", "diagnosis_code")
 """What a case may show beside its slide, each passing the node's rules for one case's display
@@ -72,6 +73,18 @@ class FormRef(BaseModel):
     version: Annotated[int, Field(ge=1, le=10_000)]
 
 
+class AiAnswer(BaseModel):
+    """How the AI's answer to one yes/no item of the form is read from its prediction: ``yes``
+    when it drew at least one region of class ``when_class``, ``no`` when it drew none (no
+    prediction: no answer). What the AI's quality is measured on, against the panel."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    item: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+    yes: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,39}$")]
+    no: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,39}$")]
+    when_class: Annotated[str, Field(min_length=1, max_length=64)]
+
+
 class StudyDesign(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     title: Annotated[str, Field(min_length=3, max_length=200)]
@@ -83,6 +96,7 @@ class StudyDesign(BaseModel):
     allocation: Allocating = Allocating()
     design: Literal["sequential", "crossover"] = "sequential"
     form: FormRef
+    ai_answer: AiAnswer | None = None
     deadline: date | None = None
 
     @model_validator(mode="after")
@@ -102,6 +116,19 @@ class StudyDesign(BaseModel):
         """What a custodian approves: this version, whole."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_with_form(design: StudyDesign, form: Form) -> None:
+    """What a design says of its form holds: the AI's answer is to one of its coded case
+    items, with two of its codes."""
+    ai = design.ai_answer
+    if ai is None:
+        return
+    item = next((i for i in form.items_for("case") if i.id == ai.item), None)
+    if item is None or item.kind not in ("choice", "ordinal"):
+        raise InvalidRequest("The AI's answer must be to a coded item of the study's form.")
+    if {ai.yes, ai.no} - set(item.codes) or ai.yes == ai.no:
+        raise InvalidRequest("The AI's yes and no must be two different codes of that item.")
 
 
 def after_edit(state: StudyState) -> StudyState:
