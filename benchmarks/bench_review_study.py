@@ -211,7 +211,8 @@ def main() -> None:
         "",
         check,
         "",
-        "The portal's pages under 50 concurrent readers: `benchmarks/bench_study_portal.py` (its own section).",
+        "The portal's pages under 50 concurrent readers: `benchmarks/bench_study_portal.py` "
+        "(its own section).",
     ])  # fmt: skip
     print(body)
     if not args.no_docs:
