@@ -168,6 +168,8 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/api/v1/studies/{study_id}/results"): (401, 200, 403, 403, 404, 404, 404, 403, 401),
     ("GET", "/api/v1/studies/{study_id}/results.csv"): (
         401, 409, 403, 403, 404, 404, 404, 403, 401),
+    ("GET", "/api/v1/studies/{study_id}/results.parquet"): (
+        401, 409, 403, 403, 404, 404, 404, 403, 401),
     ("GET", "/review/studies/{study_id}/results"): (303, 200, 403, 403, 404, 404, 404, 303, 303),
     ("GET", "/review/studies/{study_id}/results.csv"): (
         303, 409, 403, 403, 404, 404, 404, 303, 303),

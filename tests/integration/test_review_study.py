@@ -15,10 +15,12 @@ node's real commands on loopback, the slides synthesised and released by the nod
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 
 import httpx
+import pandas
 import pytest
 
 from federation import fs
@@ -86,6 +88,8 @@ def test_a_blinded_review_study_across_hospitals(harness, world):
 
     refused(ravi.post(f"{step}/open"), 404, "does not exist")  # another reader's read
     assert rita.post(f"{step}/open").json()["state"] == "opened"
+    assert rita.post(f"{step}/time", json={"seconds": 30}).json()["seconds"] == 30
+    refused(rita.post(f"{step}/time", json={"seconds": 99999}), 422, "phase")  # bounded
     bad = refused(rita.post(f"{step}/save", json={"answers": {**ANSWERS, "adequacy": "superb"}}),
                   422, "do not follow the study's form")  # fmt: skip
     assert bad["details"] == [{"field": "adequacy", "problem": "is not one of the item's codes"}]
@@ -137,6 +141,11 @@ def test_a_blinded_review_study_across_hospitals(harness, world):
     assert rows and all(r["estimate"] is None and "too few cases" in r["note"] for r in rows)
     table = alice.get(f"/studies/{sid}/results.csv")
     assert table.status_code == 200 and table.text.startswith("item,phase,statistic,first")
+    parquet = alice.get(f"/studies/{sid}/results.parquet")
+    assert parquet.status_code == 200
+    frame = pandas.read_parquet(io.BytesIO(parquet.content))
+    assert list(frame.columns)[:4] == ["item", "phase", "statistic", "first"]
+    assert len(frame) == len(table.text.strip().splitlines()) - 1
     page = session_for(harness, "alice").get(f"/review/studies/{sid}/results")
     assert page.status_code == 200 and "Agreement" in page.text
     refused(ravi.post(f"/studies/reads/{theirs[0]['read_id']}/open"), 409, "locked")

@@ -260,6 +260,7 @@ def reader_action(
     answers: dict[str, Any] | None = None,
     phase: str = "unaided",
     feedback: dict[str, dict[str, Any]] | None = None,
+    seconds: int = 0,
 ) -> Assigned:
     """One of a reader's steps on their read (open, save, lock, reveal, submit): the read as
     it is after it, with its place in the worklist."""
@@ -267,7 +268,19 @@ def reader_action(
     return Assigned(
         study.study_id,
         assigned.position,
-        _step(session, actor, study, assigned, action, now, review_root, answers, phase, feedback),
+        _step(
+            session,
+            actor,
+            study,
+            assigned,
+            action,
+            now,
+            review_root,
+            answers,
+            phase,
+            feedback,
+            seconds,
+        ),
     )
 
 
@@ -282,6 +295,7 @@ def _step(
     answers: dict[str, Any] | None,
     phase: str,
     feedback: dict[str, dict[str, Any]] | None,
+    seconds: int = 0,
 ) -> Read:
     form = form_of(study.design)
     s, by, read_id = store(session), actor.username, assigned.read.read_id
@@ -291,6 +305,8 @@ def _step(
         return actions.lock_read(s, read_id, form, by=by, now=now)
     if action == "reveal":
         return actions.reveal_ai(s, read_id, by=by, now=now)
+    if action == "time":
+        return actions.add_time(s, read_id, seconds, by=by)
     shown = predictions_shown(study, review_root, session, assigned.read.case)
     if action == "save":
         if phase not in ("unaided", "aided"):
@@ -302,7 +318,7 @@ def _step(
         )  # fmt: skip
     if action == "submit":
         return actions.submit_read(s, read_id, form, by=by, now=now, predictions=shown)
-    raise InvalidRequest("A read's steps are open, save, lock, reveal and submit.")
+    raise InvalidRequest("A read's steps are open, save, lock, reveal, submit and time.")
 
 
 # ---- results (the study's lead) --------------------------------------------------------

@@ -239,7 +239,7 @@ def prediction_heatmap(
 @router.post("/reads/{read_id}/{step}")
 async def step(
     read_id: ReadId,
-    step: Literal["open", "save", "lock", "reveal", "submit"],
+    step: Literal["open", "save", "lock", "reveal", "submit", "time"],
     request: Request,
     service: Service,
     web: Posting,
@@ -252,6 +252,7 @@ async def step(
         lambda s: studies.reader_action(
             s, actor, read_id, step, now=utcnow(), review_root=service.review_root,
             answers=body.answers, phase=body.phase, feedback=body.feedback or None,
+            seconds=body.seconds,
         ),
     )  # fmt: skip
     return JSONResponse(read_view(done.position, done.read).model_dump(mode="json"))

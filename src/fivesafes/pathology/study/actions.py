@@ -420,6 +420,15 @@ def _record(
     return read
 
 
+def add_time(store: StudyStore, read_id: str, seconds: int, *, by: str) -> Read:
+    """Seconds the reader's page had the case open (a heartbeat, bounded): kept on the read,
+    not audited (it changes no state; the viewport trail records what was looked at)."""
+    study, assigned = _own_read(store, read_id, by)
+    read = steps.time_on_case(assigned.read, seconds)
+    store.save_read(study.study_id, read)
+    return read
+
+
 def lock_study(store: StudyStore, study_id: str, *, by: str, now: datetime) -> Study:
     """No read changes after this; the study team may see every answer."""
     study = _lead(store, study_id, by, "lock the study")

@@ -153,6 +153,21 @@
     if (button) button.addEventListener("click", action);
   }
 
+  // time on case: while the page is shown, a heartbeat every 30 s says how long it was open
+  let shownSince = Date.now();
+  function beat() {
+    if (document.visibilityState !== "visible") return;
+    const seconds = Math.round((Date.now() - shownSince) / 1000);
+    shownSince = Date.now();
+    if (seconds > 0 && root.dataset.state !== "assigned") {
+      post("time", { seconds: Math.min(seconds, 120) }).catch(() => {});
+    }
+  }
+  setInterval(beat, 30000);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") shownSince = Date.now(); else beat();
+  });
+
   if (root.dataset.state === "assigned") { // the first visit opens the read
     post("open").then(() => location.reload(), (error) => say(error.message, true));
   }
