@@ -165,3 +165,31 @@ def test_a_blinded_review_study_across_hospitals(harness, world):
         "SELECT count(*) FROM audit_events WHERE event_type = 'study_approved'"
     ).fetchone()[0]
     assert approved == 2  # both versions, each by the custodian, at the node
+
+
+def test_a_study_from_the_command_line_and_the_python_client(harness, world, tmp_path):
+    """The lead's own tools: ``fivesafes study …`` and ``fed.studies``, over the same API."""
+    connection = tmp_path / "connection.json"
+    connection.write_text(json.dumps({"hub_url": harness.hub_url, "project": world["study_project"],
+                                      "token": world["tokens"]["alice"]}))  # fmt: skip
+    spec = tmp_path / "design.json"
+    spec.write_text(json.dumps(design()))
+    made = json.loads(fs("study", "create", str(spec), "--connection", str(connection)).stdout)
+    sid = made["study_id"]
+    assert json.loads(fs("study", "propose", sid, "--connection", str(connection)).stdout)[
+        "state"] == "awaiting"  # fmt: skip
+    fs("node", "studies", "approve", sid, "--by", CUSTODIAN, "--yes", "-c", world["config"])
+    fs("study", "cases", sid, *world["releases"], "--connection", str(connection))
+    assert json.loads(fs("study", "allocate", sid, "--connection", str(connection)).stdout) == {
+        "count": 4
+    }
+    refused_cli = fs("study", "results", sid, "--csv", str(tmp_path / "a.csv"), "--connection",
+                     str(connection), check=False)  # fmt: skip
+    assert refused_cli.returncode == 2 and "locked" in refused_cli.stderr + refused_cli.stdout
+    with harness.federation(world["tokens"]["alice"], world["study_project"]) as fed:
+        assert fed.studies.get(sid)["state"] == "open"
+        assert fed.studies.lock(sid)["state"] == "locked"
+    fs("study", "results", sid, "--csv", str(tmp_path / "a.csv"), "--connection", str(connection))
+    assert (tmp_path / "a.csv").read_text().startswith("item,phase,statistic")
+    shown = json.loads(fs("study", "show", sid, "--connection", str(connection)).stdout)
+    assert shown["digest"] == made["digest"] and shown["state"] == "locked"

@@ -39,6 +39,10 @@ GROUPS = {
         "fivesafes.cli.airlock:app",
         "Release requests: compose, submit, review by two output checkers, release.",
     ),
+    "study": (
+        "fivesafes.cli.study:app",
+        "Review studies: design, propose, add cases, allocate, lock, read the results.",
+    ),
 }
 """Each group's Typer app, and the line ``fivesafes --help`` shows for it (its own help's)."""
 

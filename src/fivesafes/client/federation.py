@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from fivesafes.analyses.registry import REGISTRY
+from fivesafes.client.studies import Studies
 from fivesafes.protocol import bounded_json
 from fivesafes.protocol.models import (
     NodeView,
@@ -159,6 +160,11 @@ class Federation:
         table's rows under a column ``table`` naming it, suppressed cells marked as the page
         marks them, and the page's notes (``GET /api/v1/tasks/{id}/result.csv``)."""
         return self._send("GET", f"/api/v1/tasks/{task_id}/result.csv").text
+
+    @property
+    def studies(self) -> Studies:
+        """Review studies across hospitals (``client.studies``; docs/studies.md)."""
+        return Studies(self)
 
     # ---- analyses ----------------------------------------------------------------------------
 
