@@ -112,5 +112,9 @@ def test_a_reader_reads_a_case_unaided_then_with_the_ai(harness, tmp_path, page,
     expect(page.get_by_role("heading", name="Agreement")).to_be_visible()
     expect(page.get_by_role("heading", name="The AI's quality per hospital")).to_be_visible()
     expect(page.get_by_text("1 of 4 reads submitted")).to_be_visible()
+    expect(page.get_by_role("heading", name="The study")).to_be_visible()
+    expect(page.get_by_role("button", name="Print the report, or save it as PDF")).to_be_visible()
+    pdf = page.pdf()  # the report as the browser prints it (Chromium, headless)
+    assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
     assert not accessibility_problems(page.content())
     page.screenshot(path=str(screenshots / "hub-study-results.png"), full_page=True)
