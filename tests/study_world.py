@@ -54,6 +54,7 @@ def design(**changes: Any) -> dict[str, Any]:
         ],
         "allocation": {"reads_per_case": 2, "exclude_own_site": True},
         "form": {"form_id": "lung_biopsy", "version": 1},
+        "clinical_fields": ["age_band", "sex", "diagnosis_code"],
         "ai_answer": {"item": "tumour_present", "yes": "yes", "no": "no", "when_class": "Tumor"},
         **changes,
     }

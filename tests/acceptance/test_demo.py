@@ -21,7 +21,7 @@ def test_demo_once_prints_the_counts_and_exits_0(tmp_path):
         fivesafes_command("demo", "--once", "--workdir", str(workdir), "--persons", "2000"),
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=420,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
@@ -34,7 +34,11 @@ def test_demo_once_prints_the_counts_and_exits_0(tmp_path):
         assert (workdir / hospital / "imaging-headers.sqlite").stat().st_mode & 0o077 == 0
     assert len(re.findall(r"imaging index: [\d,]+ series", out)) == 3  # each archive indexed
     assert len(re.findall(r"slides: [1-9][\d,]* registered", out)) == 3  # and its slides
-    assert SLIDE_COHORT[0] in out and "released 3 slides for review" in out
+    assert SLIDE_COHORT[0] in out and out.count("released 6 slides for review") == 2
+    # the review study: both custodians approved it, three readers read, results printed
+    assert "both custodians approved its version" in out
+    assert len(re.findall(r"\b\d+ reads submitted", out)) == 3
+    assert "Agreement on the histological type" in out and "quality per hospital" in out
     assert out.count("TOTAL") == len(DEMO_COHORTS) + 1  # and the slide cohort
     pooled = [line for line in out.splitlines() if line.startswith("POOLED")]
     header = next(line for line in out.splitlines() if line.startswith("node") and "mean" in line)

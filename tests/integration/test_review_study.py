@@ -64,6 +64,12 @@ def test_a_blinded_review_study_across_hospitals(harness, world):
     shown = fs("node", "studies", "approve", sid, "--by", CUSTODIAN, "--yes", "-c", world["config"])
     assert "Lung biopsies read at two other hospitals" in shown.stdout
     assert alice.get(f"/studies/{sid}").json()["state"] == "open"
+    # with its approval the node sent what each of its slides may show, gated there
+    hub_db = sqlite3.connect(harness.root / "hub" / "hub.db")
+    sent = {r[0]: json.loads(r[1]) for r in hub_db.execute(
+        "SELECT review_id, facts FROM review_study_facts WHERE study_id = ?", (sid,))}  # fmt: skip
+    assert set(sent) == set(world["releases"])
+    assert all(set(f) == {"age_band", "sex", "diagnosis_code"} for f in sent.values())
 
     assert alice.post(f"/studies/{sid}/cases", json={"review_ids": world["releases"]}).json() == {
         "count": 2
@@ -116,7 +122,9 @@ def test_a_blinded_review_study_across_hospitals(harness, world):
     assert ids and all(p["model"] == MODEL for p in listed.json()["predictions"])
     assert revealed["predictions"] == sorted(ids)  # an API client learns them from the step
     assert not any(r in page.get("/review/slides").text for r in world["releases"])
-    assert page.get(f"/review/studies/reads/{read}").status_code == 200
+    shown = page.get(f"/review/studies/reads/{read}")
+    assert shown.status_code == 200 and "Clinical information" in shown.text
+    assert "Age band" in shown.text and "Biopsy site" not in shown.text  # only what it asks
     refused(rita.post(f"{step}/submit"), 422, "every prediction")
     view = {"ai_agrees": "partly", "ai_confidence": "4",
             "ai_region": [[10, 10], [400, 10], [400, 300]]}  # fmt: skip

@@ -188,10 +188,58 @@ def lock(session: Session, actor: Actor, study_id: str, now: datetime) -> Study:
 
 
 def approve(
-    session: Session, node: Node, study_id: str, digest: str, by: str, now: datetime
+    session: Session,
+    node: Node,
+    study_id: str,
+    digest: str,
+    by: str,
+    now: datetime,
+    facts: dict[str, dict[str, str]] | None = None,
 ) -> Study:
-    """A node's custodian approved a version (the node's signed request says who)."""
-    return actions.approve_study(store(session), study_id, node.name, digest, by=by, now=now)
+    """A node's custodian approved a version (the node's signed request says who), with the
+    clinical facts its released slides may show as cases (each gated at the node; kept only
+    for that node's own slides of the study's project, and only the fields the study asks)."""
+    study = actions.approve_study(store(session), study_id, node.name, digest, by=by, now=now)
+    if facts:
+        _keep_facts(session, node, study, facts)
+    return study
+
+
+def _keep_facts(
+    session: Session, node: Node, study: Study, facts: dict[str, dict[str, str]]
+) -> None:
+    t, kept = SLIDE_REVIEWS, STUDIES.facts
+    theirs = set(
+        session.scalars(
+            select(t.c.review_id).where(
+                t.c.review_id.in_(list(facts)), t.c.node == node.name,
+                t.c.project_id == study.project_id,
+            )
+        )
+    )  # fmt: skip
+    asked = set(study.design.clinical_fields)
+    if set(facts) - theirs or any(set(f) - asked for f in facts.values()):
+        raise InvalidRequest(
+            "Clinical facts are sent only for the node's own slides of the study's project, "
+            "and only of the fields the study asks for."
+        )
+    for review_id, shown in facts.items():
+        session.execute(
+            kept.delete().where(kept.c.study_id == study.study_id, kept.c.review_id == review_id)
+        )
+        session.execute(
+            kept.insert().values(study_id=study.study_id, review_id=review_id, facts=shown)
+        )
+
+
+def facts_of(session: Session, study: Study, review_id: str) -> dict[str, str]:
+    """The clinical facts a case may show (as its node sent them), in the study's order."""
+    kept = STUDIES.facts
+    found = session.execute(
+        select(kept.c.facts).where(kept.c.study_id == study.study_id, kept.c.review_id == review_id)
+    ).scalar()
+    shown = dict(found or {})
+    return {f: shown[f] for f in study.design.clinical_fields if f in shown}
 
 
 def proposed_for(session: Session, node: Node) -> list[Study]:

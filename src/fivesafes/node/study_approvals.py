@@ -20,13 +20,15 @@ from sqlalchemy.orm import Session
 
 from fivesafes.audit.chain import append_event
 from fivesafes.audit.events import AuditEventType
+from fivesafes.data.source import DuckDBSource
 from fivesafes.governance.errors import NotPermitted
 from fivesafes.governance.roles import Role, node_scope
 from fivesafes.node.accounts import acting
-from fivesafes.node.db import AUDIT, Approval
+from fivesafes.node.db import AUDIT, SLIDE_RELEASES, Approval
 from fivesafes.node.service import NodeService
 from fivesafes.pathology.study.design import StudyDesign
 from fivesafes.protocol.errors import InvalidRequest, NotFoundOrNoPermission
+from fivesafes.slides.clinical import case_facts
 
 
 @dataclass(frozen=True)
@@ -97,13 +99,37 @@ def _record(session: Session, service: NodeService, offered: OfferedStudy, by: s
     )  # fmt: skip
 
 
+def clinical_facts(service: NodeService, offered: OfferedStudy) -> dict[str, dict[str, str]]:
+    """Release id -> the clinical facts the study asks for, of every slide this node released
+    to the study's project, each through the node's rule for one case's display
+    (``slides.clinical``) at the node's own disclosure threshold."""
+    fields = list(offered.design.clinical_fields)
+    data = service.config.data
+    if not fields or not isinstance(data, DuckDBSource):
+        return {}
+    t = SLIDE_RELEASES
+    rows = service.read(
+        lambda s: s.execute(
+            select(t.c.release_id, t.c.slide_id).where(
+                t.c.project_id == offered.project_id, t.c.state != "withdrawn"
+            )
+        ).all()
+    )
+    by_slide = {slide: release for release, slide in rows}
+    threshold = service.config.profile.threshold
+    facts = case_facts(data.path, list(by_slide), fields, threshold)
+    return {by_slide[slide]: shown for slide, shown in facts.items()}
+
+
 def approve(service: NodeService, study_id: str, *, by: str) -> OfferedStudy:
-    """Approve the study's current version for this node, and tell the hub."""
+    """Approve the study's current version for this node, and tell the hub, with the clinical
+    facts its cases may show."""
     offered = study(service, study_id)
     service.unit(lambda s: _record(s, service, offered, by))
+    facts = clinical_facts(service, offered)
     transport = service.transport()
     try:
-        transport.approve_study(study_id, offered.digest, by)
+        transport.approve_study(study_id, offered.digest, by, facts)
     finally:
         transport.close()
     return offered

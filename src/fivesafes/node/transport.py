@@ -134,8 +134,15 @@ class HttpHubTransport:
         found = _checked(self._signed("GET", "/api/v1/node/studies"))
         return [dict(s) for s in found] if isinstance(found, list) else []
 
-    def approve_study(self, study_id: str, digest: str, custodian: str) -> dict[str, Any]:
-        body = json.dumps({"digest": digest, "custodian": custodian}).encode()
+    def approve_study(
+        self,
+        study_id: str,
+        digest: str,
+        custodian: str,
+        facts: dict[str, dict[str, str]] | None = None,
+    ) -> dict[str, Any]:
+        sent = {"digest": digest, "custodian": custodian, "facts": facts or {}}
+        body = json.dumps(sent).encode()
         found = _checked(self._signed("POST", f"/api/v1/node/studies/{study_id}/approval", body))
         return dict(found)
 

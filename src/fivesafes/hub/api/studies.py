@@ -116,10 +116,20 @@ class ReadStep(BaseModel):
     seconds: Annotated[int, Field(ge=0, le=3600)] = 0  # "time": the page's heartbeat
 
 
+FactValue = Annotated[str, Field(max_length=120)]
+
+
 class NodeApproval(BaseModel):
     model_config = ConfigDict(extra="forbid")
     digest: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     custodian: Username
+    facts: Annotated[
+        dict[
+            Annotated[str, Field(pattern=r"^SL[0-9A-F]{20}$")],
+            Annotated[dict[Annotated[str, Field(max_length=32)], FactValue], Field(max_length=4)],
+        ],
+        Field(max_length=5000),
+    ] = {}
 
 
 def _view(study: Study) -> StudyView:
@@ -362,6 +372,8 @@ async def node_approval(
     """The node's custodian approved one version of the study."""
     study = await asyncio.to_thread(
         service.unit,
-        lambda s: studies.approve(s, node, study_id, approval.digest, approval.custodian, utcnow()),
+        lambda s: studies.approve(
+            s, node, study_id, approval.digest, approval.custodian, utcnow(), approval.facts
+        ),
     )
     return _view(study)

@@ -48,6 +48,8 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 ReadId = Annotated[str, Path(pattern=r"^rd_[0-9a-f]{16}$")]
 StudyId = Annotated[str, Path(pattern=r"^st_[0-9a-f]{16}$")]
 SEEN_SECONDS = 5.0  # a tile's read checked again after this
+CLINICAL_LABELS = {"age_band": "Age band", "sex": "Sex", "biopsy_site": "Biopsy site",
+                   "diagnosis_code": "Diagnosis"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,9 @@ async def read_page(
 ) -> HTMLResponse:
     """One read: the case in the viewer, the form beside it, the step it is at."""
     case = await asyncio.to_thread(service.read, lambda s: _case(s, web, read_id))
+    clinical = await asyncio.to_thread(
+        service.read, lambda s: studies.facts_of(s, case.study, case.review_id)
+    )
     form = studies.form_of(case.study.design)
     read = case.assigned.read
     base = f"{PREFIX}/reads/{read_id}"
@@ -150,7 +155,8 @@ async def read_page(
         read=read, position=case.assigned.position, study=case.study, base=base,
         dzi=f"{base}/dzi.json", predictions_url=f"{base}/predictions.json" if read.ai_visible
         else "", predictions=predictions, width=case.facts.get("width"),
-        height=case.facts.get("height"), worklist=PREFIX, **_form_context(form, case),
+        height=case.facts.get("height"), worklist=PREFIX, clinical=clinical,
+        clinical_labels=CLINICAL_LABELS, **_form_context(form, case),
     )  # fmt: skip
 
 

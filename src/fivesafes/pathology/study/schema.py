@@ -4,6 +4,7 @@
 | schema  | version | what it did                                   | hub  |
 | ------- | ------- | --------------------------------------------- | ---- |
 | studies | 1       | review studies, approvals, cases and reads    | 0007 |
+| studies | 2       | the clinical facts each node sent of its cases | 0008 |
 
 Each step is history: a change to the tables is a new step, never an edit of one.
 """
@@ -86,8 +87,25 @@ def _drop(op: Operations) -> None:
     op.drop_table("review_studies")
 
 
+def _create_facts(op: Operations) -> None:
+    op.create_table(
+        "review_study_facts",
+        sa.Column("study_id", sa.String(length=32), nullable=False),
+        sa.Column("review_id", sa.String(length=32), nullable=False),
+        sa.Column("facts", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("study_id", "review_id", name="pk_review_study_facts"),
+    )
+
+
+def _drop_facts(op: Operations) -> None:
+    op.drop_table("review_study_facts")
+
+
 STUDIES_SCHEMA = SharedSchema(
     name="review_studies",
     define=define_study_tables,
-    steps=(SchemaStep(1, "review studies, their approvals, cases and reads", _create, _drop),),
+    steps=(
+        SchemaStep(1, "review studies, their approvals, cases and reads", _create, _drop),
+        SchemaStep(2, "the clinical facts each node sent of its cases", _create_facts, _drop_facts),
+    ),
 )

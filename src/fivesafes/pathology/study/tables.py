@@ -10,6 +10,8 @@
 |                          | its hospital (for allocation and per-site results only)        |
 | ``review_study_reads``   | read of a case by a reader: place in the worklist, condition,  |
 |                          | state, answers (unaided, aided, feedback), times, time on case |
+| ``review_study_facts``   | released slide of a study's node: the clinical facts its case  |
+|                          | may show, as the node computed and gated them (step 2)         |
 
 A read's row is updated as it moves on; the audit log keeps each step, without the answers.
 """
@@ -40,6 +42,7 @@ class StudyTables:
     approvals: Table
     cases: Table
     reads: Table
+    facts: Table
 
 
 def define_study_tables(metadata: MetaData) -> StudyTables:
@@ -99,4 +102,12 @@ def define_study_tables(metadata: MetaData) -> StudyTables:
         PrimaryKeyConstraint("read_id", name="pk_review_study_reads"),
         Index("ix_review_study_reads_study_reader", "study_id", "reader"),
     )
-    return StudyTables(studies, approvals, cases, reads)
+    facts = Table(
+        "review_study_facts",
+        metadata,
+        Column("study_id", String(32), nullable=False),
+        Column("review_id", String(32), nullable=False),
+        Column("facts", JSON, nullable=False),
+        PrimaryKeyConstraint("study_id", "review_id", name="pk_review_study_facts"),
+    )
+    return StudyTables(studies, approvals, cases, reads, facts)
