@@ -77,7 +77,10 @@ def changed_value(draw, row, field):
         )
     if field == "event_type":
         return draw(st.sampled_from([t.value for t in AuditEventType if t.value != old]))
-    text = st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=20)  # PG: no NUL
+    # PostgreSQL stores no NUL; and no database (nor UTF-8) holds a lone surrogate, so an
+    # attacker cannot write one either (hypothesis found '\ud800' breaking the test's own hash)
+    chars = st.characters(exclude_characters="\x00", exclude_categories=("Cs",))
+    text = st.text(chars, min_size=1, max_size=20)
     values = st.one_of(st.none(), text) if field in NULLABLE else text
     return draw(values.filter(lambda v: v != old))
 
