@@ -7,7 +7,7 @@ the hub's API; a refusal is a ``FederationError`` with the hub's code and words.
     fed.studies.propose(study["study_id"])        # then each node's custodian approves it
     fed.studies.add_cases(study["study_id"], ["SL0123...", ...])
     fed.studies.allocate(study["study_id"])
-    ...
+    # the readers read (the portal, or fed.studies.step), then the lead locks the study
     fed.studies.lock(study["study_id"])
     fed.studies.results(study["study_id"], item="histological_type")
 """

@@ -36,10 +36,13 @@ from fivesafes.pathology.study import actions, results
 from fivesafes.pathology.study.agreement import Answer
 from fivesafes.pathology.study.design import StudyDesign, check_with_form
 from fivesafes.pathology.study.forms import Form, FormError, shipped_form
+from fivesafes.pathology.study.quality import QualityReport
 from fivesafes.pathology.study.reads import Phase, Read
+from fivesafes.pathology.study.results import AgreementTable
 from fivesafes.pathology.study.sql_store import SqlStudies
 from fivesafes.pathology.study.store import Assigned, Study, StudyCase
 from fivesafes.protocol.errors import (
+    Conflict,
     FivesafesError,
     Forbidden,
     InvalidRequest,
@@ -465,3 +468,13 @@ def _default_item(study: Study, form: Form) -> str:
         return study.design.ai_answer.item
     coded = [i for i in form.items_for("case") if i.kind in ("choice", "ordinal") and i.core]
     return coded[0].id if coded else form.items_for("case")[0].id
+
+
+def results_table(found: dict[str, Any], table: str) -> AgreementTable | QualityReport:
+    """One table of ``results_of``'s answer, for a download; 409 in words when there is none
+    (the study is not locked, or the table could not be computed)."""
+    shown = found.get(table)
+    if isinstance(shown, AgreementTable | QualityReport):
+        return shown
+    note = found.get("note") or (shown.get("note") if isinstance(shown, dict) else None)
+    raise Conflict(str(note or "This table is not available."))

@@ -43,11 +43,10 @@ from fivesafes.hub.api.deps import Caller, EnrolledNode, Service
 from fivesafes.hub.api.researcher import CSVResponse, csv_response
 from fivesafes.pathology.study import results
 from fivesafes.pathology.study.design import StudyDesign
-from fivesafes.pathology.study.quality import QualityReport
 from fivesafes.pathology.study.reads import Read
 from fivesafes.pathology.study.store import Assigned, Study
 from fivesafes.protocol import bounded_json
-from fivesafes.protocol.errors import Conflict, InvalidRequest, MalformedRequest
+from fivesafes.protocol.errors import InvalidRequest, MalformedRequest
 from fivesafes.storage.types import utcnow
 
 router = APIRouter(prefix="/api/v1", tags=["studies"])
@@ -262,11 +261,7 @@ async def study_results_csv(
         service.read,
         lambda s: studies.results_of(s, actor, study_id, item, service.review_root),
     )
-    shown = found.get(table)
-    if not isinstance(shown, results.AgreementTable | QualityReport):
-        raise Conflict(
-            str(found.get("note") or (shown or {}).get("note") or "This table is not available.")
-        )
+    shown = studies.results_table(found, table)
     return csv_response(results.to_csv(shown), f"{study_id}-{table}.csv")
 
 

@@ -37,9 +37,9 @@ from fivesafes.hub.service import HubService
 from fivesafes.pathology.portal.routes import NOSNIFF, TILE_CACHE, _index, _prediction, listing_of
 from fivesafes.pathology.study.forms import Form
 from fivesafes.pathology.study.quality import QualityReport
-from fivesafes.pathology.study.results import AgreementTable, to_csv
+from fivesafes.pathology.study.results import to_csv
 from fivesafes.pathology.study.store import Assigned, Study
-from fivesafes.protocol.errors import Conflict, NotFoundOrNoPermission
+from fivesafes.protocol.errors import NotFoundOrNoPermission
 from fivesafes.storage.types import utcnow
 from fivesafes.web.signin import Posting, SignedIn
 
@@ -65,8 +65,10 @@ class Case:
 def _case(session: Session, web: WebSession, read_id: str) -> Case:
     actor = via_session(web.account)
     study, assigned = studies.own_read(session, actor, read_id)
-    found = next(c for c in studies.store(session).cases(study.study_id)
-                 if c.case == assigned.read.case)  # fmt: skip
+    cases = studies.store(session).cases(study.study_id)
+    found = next((c for c in cases if c.case == assigned.read.case), None)
+    if found is None:
+        raise NotFoundOrNoPermission("case")
     facts = session.execute(
         select(SLIDE_REVIEWS.c.facts).where(
             SLIDE_REVIEWS.c.review_id == found.review_id, SLIDE_REVIEWS.c.state == "ready"
@@ -333,7 +335,5 @@ async def results_csv(
     found = await asyncio.to_thread(
         service.read, lambda s: studies.results_of(s, actor, study_id, item, service.review_root)
     )
-    shown = found.get(table)
-    if not isinstance(shown, AgreementTable | QualityReport):
-        raise Conflict("This table is shown once the study is locked, and when it can be computed.")
+    shown = studies.results_table(found, table)
     return csv_response(to_csv(shown), f"{study_id}-{table}.csv")
