@@ -119,10 +119,11 @@ def test_no_sequence_of_actions_breaks_the_lock(condition, steps):
 
 def test_the_random_sequences_reach_every_state():
     """The property above is only as good as the states it reaches: with the same strategy,
-    some sequences lock, reveal and submit."""
+    some sequences lock, reveal and submit. A sequence that ends a read (withdrawn or
+    submitted) goes on with a fresh one, so an early withdrawal does not end the walk."""
     reached: set[str] = set()
 
-    @settings(max_examples=300, deadline=None, database=None)
+    @settings(max_examples=600, deadline=None, database=None, derandomize=True)
     @given(
         st.sampled_from(["sequential", "unaided", "aided"]),
         st.lists(action, min_size=20, max_size=40),
@@ -135,6 +136,8 @@ def test_the_random_sequences_reach_every_state():
             except (ReadConflict, FormError):
                 continue
             reached.add(read.state.value)
+            if read.state in FINAL:  # the rest of the sequence walks a fresh read
+                read = Read("r1", "alice", "C-1", condition=condition)
 
     walk()
     assert reached >= {"opened", "locked", "revealed", "submitted", "withdrawn"}
