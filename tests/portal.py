@@ -121,6 +121,16 @@ def session_for(harness: Any, username: str) -> httpx.Client:
     return client
 
 
+def browse_as(page: Any, harness: Any, username: str) -> httpx.Client:
+    """A Playwright ``page`` signed in to the hub as ``username`` (``session_for``'s session in
+    its cookie, any earlier one cleared); the client, for requests as the same person."""
+    client = session_for(harness, username)
+    page.context.clear_cookies()
+    page.context.add_cookies([{"name": "fivesafes_session", "url": harness.hub_url,
+                               "value": client.cookies["fivesafes_session"]}])  # fmt: skip
+    return client
+
+
 class ResultTables(HTMLParser):
     """A task page's result, read back from its HTML as a person sees it: each result table
     (``<table class="... result">``) as its caption, header and body rows (the row labels

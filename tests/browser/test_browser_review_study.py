@@ -15,7 +15,7 @@ the node's custodian and allocated).
 
 from __future__ import annotations
 
-from portal import session_for
+from portal import browse_as
 from study_world import api, open_study, study_world
 from web_a11y import accessibility_problems
 
@@ -30,9 +30,7 @@ def test_a_reader_reads_a_case_unaided_then_with_the_ai(harness, tmp_path, page,
 
     world = study_world(harness, tmp_path)
     sid = open_study(harness, world)
-    rita = session_for(harness, "rita")
-    page.context.add_cookies([{"name": "fivesafes_session", "url": harness.hub_url,
-                               "value": rita.cookies["fivesafes_session"]}])  # fmt: skip
+    browse_as(page, harness, "rita")
 
     page.goto(f"{harness.hub_url}/review/studies")
     expect(
@@ -103,10 +101,7 @@ def test_a_reader_reads_a_case_unaided_then_with_the_ai(harness, tmp_path, page,
 
     # the lead locks the study and reads its results page
     assert api(harness, world, "alice").post(f"/studies/{sid}/lock").status_code == 200
-    alice = session_for(harness, "alice")
-    page.context.clear_cookies()
-    page.context.add_cookies([{"name": "fivesafes_session", "url": harness.hub_url,
-                               "value": alice.cookies["fivesafes_session"]}])  # fmt: skip
+    browse_as(page, harness, "alice")
     page.goto(f"{harness.hub_url}/review/studies/{sid}/results")
     expect(page.get_by_role("heading", name="Progress")).to_be_visible()
     expect(page.get_by_role("heading", name="Agreement")).to_be_visible()

@@ -22,7 +22,7 @@ from federation import fs
 from fivesafes.demo.local import CUSTODIAN
 from fivesafes.pathology.releases import release_id
 from fivesafes.slides.demo_model import MODEL, VERSION
-from portal import session_for
+from portal import browse_as
 from slide_review_world import slide_world
 from web_a11y import accessibility_problems
 
@@ -54,9 +54,7 @@ def test_a_reader_at_another_hospital_views_a_released_slide(harness, tmp_path, 
     rid = release_id(world["key"], world["project"], world["slide"])
     fs("node", "slides", "release", world["slide"], "--project", world["project"], "--model",
        MODEL, "-c", world["config"], "--by", CUSTODIAN)  # fmt: skip
-    alice = session_for(harness, "alice")
-    page.context.add_cookies([{"name": "fivesafes_session", "url": harness.hub_url,
-                               "value": alice.cookies["fivesafes_session"]}])  # fmt: skip
+    browse_as(page, harness, "alice")
     tiles: list[int] = []
     page.on("response", lambda r: tiles.append(r.status) if "/tiles/" in r.url else None)
 

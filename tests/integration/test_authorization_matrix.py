@@ -197,6 +197,24 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
         303, 404, 404, 404, 404, 404, 404, 303, 303),
     ("POST", "/review/studies/reads/{read_id}/{step}"): (
         303, 404, 200, 404, 404, 404, 404, 303, 303),
+    # the lead's pages (hub/portal/study_design.py): anyone signed in may open the design form
+    # (it offers only their own projects); a design is made in a project one may lead studies
+    # of; the study's page is its members'; only its lead edits or runs it (403); what its
+    # state refuses comes back on the page (409), as does a step sent without its choice
+    # (422: no slide ticked, no reader chosen, the lock's box not ticked)
+    ("GET", "/review/studies/new"): (303, 200, 200, 200, 200, 200, 200, 303, 303),
+    ("POST", "/review/studies/new"): (303, 303, 303, 403, 404, 404, 404, 303, 303),
+    ("GET", "/review/studies/{study_id}"): (303, 200, 200, 200, 404, 404, 404, 303, 303),
+    ("GET", "/review/studies/{study_id}/edit"): (303, 200, 403, 403, 404, 404, 404, 303, 303),
+    ("POST", "/review/studies/{study_id}/edit"): (303, 303, 403, 403, 404, 404, 404, 303, 303),
+    ("POST", "/review/studies/{study_id}/propose"): (
+        303, 409, 403, 403, 404, 404, 404, 303, 303),
+    ("POST", "/review/studies/{study_id}/cases"): (303, 422, 403, 403, 404, 404, 404, 303, 303),
+    ("POST", "/review/studies/{study_id}/allocate"): (
+        303, 409, 403, 403, 404, 404, 404, 303, 303),
+    ("POST", "/review/studies/{study_id}/reassign"): (
+        303, 422, 403, 403, 404, 404, 404, 303, 303),
+    ("POST", "/review/studies/{study_id}/lock"): (303, 422, 403, 403, 404, 404, 404, 303, 303),
     ("POST", "/api/v1/studies/{study_id}/lock"): (401, 200, 403, 403, 404, 404, 404, 403, 401),
 }  # fmt: skip
 REVIEW, PREDICTION = "SL" + "C0FFEE" * 3 + "AB", "PR" + "BEEF" * 5
@@ -345,8 +363,10 @@ class World:
         today = date.today()
         if route in ("/projects/{project_id}/counts", "/projects/{project_id}/extracts"):
             return {"domain": "condition", "concepts": "443388"}
+        if route in ("/review/studies/new", "/review/studies/{study_id}/edit"):
+            return study_form(project)  # the matrix study's own design: the edit is no change
         if route.startswith("/review/studies"):
-            return {}  # a read's step: an empty body (the step alone)
+            return {}  # a read's or the lead's step: the step alone, nothing chosen
         if route.startswith("/airlock"):
             return {"title": "A matrix request", "project": project, "file": "table.csv",
                     "vote": "approve", "comment": "matrix"}  # fmt: skip
@@ -461,6 +481,16 @@ def study_design():
         model="demo", readers=readers, form=FormRef(form_id="lung_biopsy", version=1),
         allocation=Allocating(reads_per_case=2, exclude_own_site=False),
     )  # fmt: skip
+
+
+def study_form(project: str) -> dict:
+    """``study_design()`` as the portal's design form posts it."""
+    design = study_design()
+    return {"project": project, "title": design.title, "purpose": design.purpose,
+            "nodes": list(design.nodes), "model": design.model, "form": "lung_biopsy:1",
+            "reader": [r.username for r in design.readers], "reads_per_case": "2",
+            "reread_percent": "0", "washout_days": "14", "design": "sequential",
+            **{f"site_{r.username}": r.site for r in design.readers}}  # fmt: skip
 
 
 def review_study(harness, project: str) -> tuple[str, str]:

@@ -23,6 +23,7 @@ from fivesafes.hub.portal import pages as portal_pages
 from fivesafes.hub.portal import projects as portal_projects
 from fivesafes.hub.portal import review as portal_review
 from fivesafes.hub.portal import studies as portal_studies
+from fivesafes.hub.portal import study_design as portal_study_design
 from fivesafes.hub.portal import tasks as portal_tasks
 from fivesafes.hub.service import HubService
 from fivesafes.kit.site import Mount, mount
@@ -100,7 +101,8 @@ def create_app(service: HubService) -> FastAPI:
     app.include_router(slide_reviews.router)  # nodes push released slides (hub/review.py)
     app.include_router(studies.router)  # review studies (hub/studies.py)
     app.include_router(public.router)  # the data use register
-    for portal in (portal_pages, portal_projects, portal_tasks, portal_nodes, portal_studies):
+    for portal in (portal_pages, portal_projects, portal_tasks, portal_nodes, portal_studies,
+                   portal_study_design):  # fmt: skip
         app.include_router(portal.router)
     mount(app, service, MOUNTS)
     WebSignIn(

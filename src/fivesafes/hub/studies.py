@@ -375,12 +375,16 @@ def _step(
 # ---- results (the study's lead) --------------------------------------------------------
 
 
-def lead_study(session: Session, actor: Actor, study_id: str) -> Study:
-    """The study, to its lead only (its results are the study team's)."""
-    study = _study(session, actor, study_id, lead=False)
+def lead_study(
+    session: Session, actor: Actor, study_id: str, doing: str = "see its results",
+    *, acting: bool = False,
+) -> Study:  # fmt: skip
+    """The study, to its lead only (its results are the study team's); ``acting``: about to
+    change it, so accredited today too."""
+    study = _study(session, actor, study_id, lead=acting)
     actions.study_for(store(session), study_id, by=actor.username)
     if actor.username != study.created_by:
-        raise Forbidden("Only the study's lead sees its results.")
+        raise Forbidden(f"Only the study's lead may {doing}.")
     return study
 
 
