@@ -155,3 +155,44 @@ def test_a_reader_at_another_hospital_sees_a_slide_only_once_released(harness, w
             " ORDER BY seq")]  # fmt: skip
     assert kinds == ["slide_review_received", "slide_review_deleted"]
     httpx.get(f"{url}/api/v1/health").raise_for_status()
+
+
+def test_a_custodian_releases_the_slides_a_cohort_finds(harness, world, tmp_path):
+    """``release --cohort``: the slides of the cohort's persons that fit its slide criterion,
+    as the node's own registry says (here: H&E with the demo model's predictions), a few at a
+    time with ``--limit``, never one released already; refusals in words."""
+    import duckdb
+
+    config = world["config"]
+    with duckdb.connect(str(tmp_path / "omop.duckdb"), read_only=True) as con:
+        expected = sorted(r[0] for r in con.execute(
+            "SELECT DISTINCT s.slide_id FROM pathology_slide s"
+            " JOIN specimen sp ON sp.specimen_id = s.specimen_id"
+            " JOIN pathology_prediction p ON p.slide_id = s.slide_id AND p.model = ?"
+            " WHERE s.stain = 'H&E' AND s.person_id IS NOT NULL", [MODEL]).fetchall())  # fmt: skip
+    assert len(expected) >= 2
+    cohort = tmp_path / "cohort.json"
+    cohort.write_text(json.dumps({"name": "H&E read by the model", "criteria": [
+        {"domain": "slide", "stain": ["H&E"], "predicted_by": [MODEL]}]}))  # fmt: skip
+    release = ("node", "slides", "release", "--project", world["project"], "--by", CUSTODIAN,
+               "--no-push", "-c", config)  # fmt: skip
+
+    first = fs(*release, "--cohort", str(cohort), "--limit", "1")
+    assert f"The cohort finds {len(expected)} slides here; 0 of them" in first.stdout
+    listed = json.loads(fs("node", "slides", "releases", "--json", "-c", config).stdout)
+    assert [r["slide_id"] for r in listed] == expected[:1]
+    rest = fs(*release, "--cohort", str(cohort))
+    assert f"1 of them are released for {world['project']} already" in rest.stdout
+    listed = json.loads(fs("node", "slides", "releases", "--json", "-c", config).stdout)
+    assert sorted(r["slide_id"] for r in listed) == expected
+
+    none_left = fs(*release, "--cohort", str(cohort), check=False)
+    assert none_left.returncode != 0 and "no slide left" in none_left.stderr
+    both = fs(*release, expected[0], "--cohort", str(cohort), check=False)
+    assert both.returncode != 0 and "not both" in both.stderr
+    cohort.write_text(json.dumps({"name": "no slides", "sex": ["female"]}))
+    without = fs(*release, "--cohort", str(cohort), check=False)
+    assert without.returncode != 0 and "no slide criterion" in without.stderr
+    cohort.write_text("[" * 500)
+    deep = fs(*release, "--cohort", str(cohort), check=False)
+    assert deep.returncode != 0 and "not JSON" in deep.stderr and "Traceback" not in deep.stderr

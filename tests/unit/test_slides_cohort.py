@@ -8,7 +8,12 @@ The specimen's anatomic site (``site``), on each engine a node's data may live o
 PostgreSQL with the node's tables copied there): the synthetic specimens are from the upper
 lobe, the lower lobe or the lung unspecified (``slides.synth_plan``), so a site finds exactly
 the persons the ground truth gives it, the lung finds all three through ``concept_ancestor``
-and, with ``descendants`` false, only the unspecified one."""
+and, with ``descendants`` false, only the unspecified one.
+
+The slides a cohort chooses (``cohorts.compile.cohort_slides``, a release for review by cohort),
+on both engines: its persons' slides that fit its slide criteria, by stain, with the person's
+sex, with a second slide criterion, in days from a fixed index; none without a slide
+criterion."""
 
 from __future__ import annotations
 
@@ -175,3 +180,67 @@ def test_a_site_is_a_concept_of_the_cohort_and_said_in_words(node) -> None:
         pytest.raises(UnknownConceptError, match="1999999999"),
     ):
         check_concepts(unknown, db)
+
+
+# ---- the slides a cohort chooses (a release for review by cohort) ---------------------------
+
+
+def registry(database: Path) -> list[tuple[str, int, str, int, date]]:
+    """Each registered slide with a person and a specimen: its id, person, stain, the person's
+    gender concept and the specimen's date."""
+    with duckdb.connect(str(database), read_only=True) as con:
+        return con.execute(
+            "SELECT s.slide_id, s.person_id, s.stain, p.gender_concept_id, sp.specimen_date"
+            " FROM pathology_slide s JOIN person p USING (person_id)"
+            " JOIN specimen sp ON sp.specimen_id = s.specimen_id"
+        ).fetchall()
+
+
+def chosen(db: OmopDatabase, cohort: dict) -> set[str]:
+    from fivesafes.cohorts.compile import cohort_slides
+
+    table = cohort_slides(Cohort.model_validate(cohort), db).to_pyarrow()
+    ids = table.column("slide_id").to_pylist()
+    assert len(ids) == len(set(ids))  # each slide once
+    return set(ids)
+
+
+def test_a_cohort_chooses_the_slides_that_bring_its_persons_in(node, engine_db) -> None:
+    slides = registry(node["omop"])
+    he = {s[0] for s in slides if s[2] == "H&E"}
+    planted = {int(r["person_id"]) for r in node["truth"] if r["stain"] == "H&E"}
+    assert {s[1] for s in slides if s[0] in he} == planted  # the planted truth, as registered
+    cohort = {"name": "he", "criteria": [{"domain": "slide", "stain": ["H&E"]}]}
+    assert chosen(engine_db, cohort) == he
+
+    women = {s[0] for s in slides if s[0] in he and s[3] == 8532}
+    assert 0 < len(women) < len(he)
+    assert chosen(engine_db, cohort | {"sex": ["female"]}) == women
+
+    ihc = sorted({s[2] for s in slides} - {"H&E"})[0]
+    both = {"name": "both", "criteria": [{"domain": "slide", "stain": ["H&E"]},
+                                         {"domain": "slide", "stain": [ihc]}]}  # fmt: skip
+    with_ihc = {s[1] for s in slides if s[2] == ihc}
+    expected = {s[0] for s in slides if s[1] in with_ihc and s[2] in ("H&E", ihc)}
+    assert chosen(engine_db, both) == expected
+
+    index = date(2000, 1, 1)  # days from a fixed index: the specimen's date counts
+    gaps = sorted((s[4] - index).days for s in slides if s[0] in he)
+    cut = gaps[len(gaps) // 2]
+    relative = {"domain": "slide", "stain": ["H&E"], "days_from_index": {"min": 0, "max": cut}}
+    early = {"name": "early", "index": {"type": "fixed", "date": index.isoformat()},
+             "criteria": [relative]}  # fmt: skip
+    in_window = {s[0] for s in slides if s[0] in he and 0 <= (s[4] - index).days <= cut}
+    assert 0 < len(in_window) < len(he)
+    assert chosen(engine_db, early) == in_window
+
+
+def test_a_cohort_without_a_slide_criterion_chooses_no_slides(node, engine_db) -> None:
+    from fivesafes.cohorts.compile import cohort_slides
+
+    everyone = Cohort.model_validate({"name": "all", "sex": ["female"]})
+    with pytest.raises(ValueError, match="no slide criterion"):
+        cohort_slides(everyone, engine_db)
+    excluded = {"name": "x", "criteria": [{"domain": "slide", "stain": ["H&E"], "exclude": True}]}
+    with pytest.raises(ValueError, match="no slide criterion"):
+        cohort_slides(Cohort.model_validate(excluded), engine_db)

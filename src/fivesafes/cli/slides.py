@@ -319,10 +319,49 @@ def copy_slide(
     console.print(f"Wrote a de-identified copy of {slide_id}: its pyramid only.", markup=False)
 
 
+MAX_COHORT_FILE = 256 * 1024
+
+
+def _cohort_file(path: Path) -> Any:
+    """The platform's cohort (docs/cohorts.md) in a JSON file, bounded in size and depth."""
+    from pydantic import ValidationError
+
+    from fivesafes.cohorts.criteria import Cohort
+    from fivesafes.protocol import bounded_json
+    from fivesafes.protocol.validation import problems
+
+    try:
+        if path.stat().st_size > MAX_COHORT_FILE:
+            fail(f"The cohort file is over {MAX_COHORT_FILE // 1024} KiB.")
+        return Cohort.model_validate(bounded_json.loads(path.read_bytes()))
+    except OSError:
+        fail("The cohort file cannot be read.")
+    except (ValueError, UnicodeDecodeError) as exc:
+        if isinstance(exc, ValidationError):
+            said = problems(exc.errors(include_input=False, include_url=False))
+            fail("The cohort is not valid: " + "; ".join(f"{d.field}: {d.problem}" for d in said))
+        fail("The cohort file is not JSON (or is nested too deeply).")
+
+
 @app.command("release")
 def release(
-    slide_ids: Annotated[list[str], typer.Argument(help="The registered slides (SL...).")],
     project: Annotated[str, typer.Option("--project", help="The project they are for.")],
+    slide_ids: Annotated[
+        list[str] | None, typer.Argument(help="The registered slides (SL...).")
+    ] = None,
+    cohort: Annotated[
+        Path | None,
+        typer.Option(
+            "--cohort",
+            help="Instead of ids: the slides a cohort with a slide "
+            "criterion finds (a JSON file, docs/cohorts.md).",
+            dir_okay=False,
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, max=1000, help="With --cohort: at most this many."),
+    ] = None,
     model: Annotated[
         list[str] | None,
         typer.Option("--model", help="Send this model's predictions with them (repeatable)."),
@@ -339,13 +378,34 @@ def release(
     from fivesafes.node import slide_releases
     from fivesafes.node.setup import open_node
 
+    if bool(slide_ids) == (cohort is not None):
+        fail("Name the slides, or a cohort that finds them (--cohort), not both.")
     service = open_node(config)
-    made = slide_releases.approve(service, project, slide_ids, model or [], by=by)
+    if cohort is not None:
+        chosen = _chosen_by_cohort(service, project, _cohort_file(cohort), limit)
+    else:
+        chosen = list(slide_ids or [])
+    made = slide_releases.approve(service, project, chosen, model or [], by=by)
     for each in made:
         console.print(f"Released {each.slide_id} for {project} as {each.release_id}.",
                       markup=False)  # fmt: skip
     if push_now:
         _push(service)
+
+
+def _chosen_by_cohort(service: Any, project: str, cohort: Any, limit: int | None) -> list[str]:
+    from fivesafes.node import slide_releases
+    from fivesafes.protocol.errors import FivesafesError
+
+    try:
+        found = slide_releases.cohort_slides(service, project, cohort, limit=limit)
+    except FivesafesError as exc:
+        fail(exc.message)
+    console.print(f"The cohort finds {found.found} slides here; {found.already} of them are "
+                  f"released for {project} already.", markup=False)  # fmt: skip
+    if not found.chosen:
+        fail("There is no slide left to release.")
+    return found.chosen
 
 
 @app.command("releases")

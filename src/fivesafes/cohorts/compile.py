@@ -20,6 +20,7 @@ person's own index date (its events joined to the persons on ``person_id``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -28,6 +29,7 @@ from fivesafes.cohorts.circe import CirceCohort, circe_persons
 from fivesafes.cohorts.criteria import (
     Cohort,
     Criterion,
+    DaysFromIndex,
     FirstEventIndex,
     FixedIndex,
     ImagingCriterion,
@@ -82,8 +84,11 @@ def concept_set(
     return own.union(descendants, distinct=True)
 
 
-def criterion_events(criterion: Criterion, db: OmopDatabase) -> ibis.Table:
-    """The events matching ``criterion``: columns ``person_id`` and ``event_date``."""
+def criterion_events(
+    criterion: Criterion, db: OmopDatabase, *, with_slide: bool = False
+) -> ibis.Table:
+    """The events matching ``criterion``: columns ``person_id`` and ``event_date`` (and, for a
+    slide criterion ``with_slide``, ``slide_id``)."""
     if isinstance(criterion, ImagingCriterion):
         window = criterion.window
         return series_events(
@@ -109,6 +114,7 @@ def criterion_events(criterion: Criterion, db: OmopDatabase) -> ibis.Table:
             predicted_by=criterion.predicted_by,
             start=window.start if window is not None else None,
             end=window.end if window is not None else None,
+            with_slide=with_slide,
         )
     domain = DOMAINS[criterion.domain]
     events = db.table(domain.table)
@@ -195,6 +201,28 @@ def cohort_persons(cohort: Cohort | CirceCohort, db: OmopDatabase) -> ibis.Table
     return persons.select("person_id", "index_date")
 
 
+def cohort_slides(cohort: Cohort, db: OmopDatabase) -> ibis.Table:
+    """The slides that bring the cohort's persons into it (a release for review by cohort):
+    for each slide criterion that is not an exclusion, the cohort's persons' slides fitting it
+    (stain, site, model, calendar window; with ``days_from_index``, only those in the window
+    around the person's own index date). One column, ``slide_id``, each slide once. A cohort
+    with no such criterion says which slides nothing: ValueError."""
+    wanted = [c for c in cohort.criteria if isinstance(c, SlideCriterion) and not c.exclude]
+    if not wanted:
+        raise ValueError("the cohort has no slide criterion to say which slides it means")
+    persons = cohort_persons(cohort, db)
+    found = None
+    for criterion in wanted:
+        events = criterion_events(criterion, db, with_slide=True)
+        kept = events.join(persons, "person_id")
+        if criterion.days_from_index is not None:
+            kept = kept.filter(*_around_index(kept, criterion.days_from_index))
+        slides = kept.select("slide_id")
+        found = slides if found is None else found.union(slides)
+    assert found is not None
+    return found.distinct()
+
+
 def _matched_persons(criterion: Criterion, persons: ibis.Table, db: OmopDatabase) -> ibis.Table:
     """The persons with an event matching ``criterion``; with ``days_from_index``, only those
     whose event falls in the window around their own index date (``persons.index_date``)."""
@@ -204,12 +232,17 @@ def _matched_persons(criterion: Criterion, persons: ibis.Table, db: OmopDatabase
         return events.select("person_id")
     index = persons.select(index_person=persons.person_id, index_date=persons.index_date)
     joined = events.join(index, events.person_id == index.index_person)
+    return joined.filter(*_around_index(joined, relative)).select("person_id")
+
+
+def _around_index(joined: ibis.Table, relative: DaysFromIndex) -> list[Any]:
+    """``event_date`` within ``relative`` of ``index_date``, both columns of ``joined``."""
     predicates = []
     if relative.min is not None:
         predicates.append(joined.event_date >= joined.index_date + ibis.interval(days=relative.min))
     if relative.max is not None:
         predicates.append(joined.event_date <= joined.index_date + ibis.interval(days=relative.max))
-    return joined.filter(*predicates).select("person_id")
+    return predicates
 
 
 def cohort_ids(db: OmopDatabase, *, cohort: Cohort | CirceCohort) -> ibis.Table:

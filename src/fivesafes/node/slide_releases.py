@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from fivesafes.cohorts.criteria import Cohort
 from fivesafes.data.source import DuckDBSource
 from fivesafes.node.accounts import acting
 from fivesafes.node.db import AUDIT, SLIDE_RELEASES, Approval
@@ -78,6 +79,36 @@ def approve(
             node=service.name, now=now,
         )
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CohortSlides:
+    """The slides a cohort finds at this node, and of them those not yet released."""
+
+    found: int
+    already: int
+    chosen: list[str]
+
+
+def cohort_slides(
+    service: NodeService, project_id: str, cohort: Cohort, *, limit: int | None = None
+) -> CohortSlides:
+    """The slides of the cohort's persons that fit its slide criteria (opted-out persons are
+    gone, as for every query at this node), less those released for the project already; at
+    most ``limit`` of them, the first by id (keyed hashes: an arbitrary, not a chosen, few)."""
+    from fivesafes.cohorts.compile import cohort_slides as slides_of
+    from fivesafes.data.engines import open_omop
+
+    db = open_omop(_data(service))
+    try:
+        found = sorted(str(s) for s in slides_of(cohort, db).to_pandas()["slide_id"])
+    except ValueError as exc:
+        raise InvalidRequest(f"The cohort cannot choose slides: {exc}.") from None
+    finally:
+        db.close()
+    released = {r.slide_id for r in listed(service, project_id) if r.state != "withdrawn"}
+    new = [s for s in found if s not in released]
+    return CohortSlides(len(found), len(found) - len(new), new[:limit] if limit else new)
 
 
 def withdraw(service: NodeService, release_id: str, reason: str, *, by: str) -> SlideRelease:

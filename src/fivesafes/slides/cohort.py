@@ -37,9 +37,11 @@ def slide_events(
     predicted_by: tuple[str, ...] | None = None,
     start: date | None = None,
     end: date | None = None,
+    with_slide: bool = False,
 ) -> ibis.Table:
-    """The matching slides as events: columns ``person_id`` and ``event_date``. ``site`` is
-    concept ids, or a table of them (a column ``concept_id``)."""
+    """The matching slides as events: columns ``person_id`` and ``event_date`` (and
+    ``slide_id``, ``with_slide``: which slides, for a release by cohort). ``site`` is concept
+    ids, or a table of them (a column ``concept_id``)."""
     slides = db.table("pathology_slide")
     specimens = db.table("specimen")
     dated = slides.join(specimens, slides.specimen_id == specimens.specimen_id)
@@ -62,4 +64,8 @@ def slide_events(
         predicates.append(event_date >= start)
     if end is not None:
         predicates.append(event_date <= end)
-    return dated.filter(*predicates).select(person_id=dated.person_id, event_date=event_date)
+    found = dated.filter(*predicates)
+    if with_slide:
+        return found.select(person_id=dated.person_id, event_date=event_date,
+                            slide_id=dated.slide_id)  # fmt: skip
+    return found.select(person_id=dated.person_id, event_date=event_date)
