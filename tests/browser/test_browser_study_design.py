@@ -16,6 +16,8 @@ the node's real commands (``tests/study_world``: synthetic slides released to th
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from federation import fs
 from fivesafes.demo.local import CUSTODIAN
 from portal import browse_as
@@ -121,13 +123,16 @@ def test_a_lead_designs_proposes_and_runs_a_study(harness, tmp_path, page, scree
     expect(page.get_by_label("Title")).to_have_value("Lung biopsies designed in the portal")
     expect(page.get_by_label("rita's hospital")).to_have_value("riverside")
     page.get_by_label("Purpose").fill("Agreement between two hospitals; the model's quality.")
+    passed = (date.today() - timedelta(days=1)).isoformat()  # a deadline already passed
+    page.get_by_label("Deadline").fill(passed)
     page.get_by_role("button", name="Save a new version").click()
     expect(page.locator("#study-state")).to_have_text("awaiting")
     expect(page.get_by_role("cell", name="an earlier version", exact=True)).to_be_visible()
     edited = lead.get(f"/studies/{sid}").json()
     assert edited["version"] == 2  # everything else as it was: the form shows what is kept
     assert edited["design"] == made["design"] | {
-        "purpose": "Agreement between two hospitals; the model's quality."
+        "purpose": "Agreement between two hospitals; the model's quality.",
+        "deadline": passed,
     }
     read = reads["rita"][0]["read_id"]
     refused = api(harness, world, "rita").post(f"/studies/reads/{read}/open")
@@ -137,6 +142,9 @@ def test_a_lead_designs_proposes_and_runs_a_study(harness, tmp_path, page, scree
     # the lock: refused in words until the box is ticked
     page.reload()
     expect(page.locator("#study-state")).to_have_text("open")
+    for reader in ("ravi", "rita"):  # the lead sees who has not read by the deadline
+        row = page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=reader))
+        expect(row).to_contain_text(f"overdue: {len(world['releases'])} to read")
     page.locator("#lock input[name=confirm]").evaluate("box => box.removeAttribute('required')")
     page.get_by_role("button", name="Lock the study").click()
     expect(page.get_by_role("alert")).to_contain_text("Tick the box to confirm")

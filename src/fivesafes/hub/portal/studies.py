@@ -118,7 +118,7 @@ async def worklists(request: Request, service: Service, web: SignedIn) -> HTMLRe
 
     found = await asyncio.to_thread(service.read, gather)
     return page(request, service, web, "studies/worklist.html", title="Review studies",
-                studies=found, base=PREFIX)  # fmt: skip
+                studies=found, base=PREFIX, today=utcnow().date())  # fmt: skip
 
 
 def _form_context(form: Form, case: Case) -> dict[str, Any]:

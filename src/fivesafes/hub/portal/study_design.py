@@ -324,7 +324,9 @@ def study_page(session: Session, actor: Actor, study_id: str) -> dict[str, Any]:
     store = studies.store(session)
     lead = actor.username == study.created_by
     approvals = store.approvals(study_id)
-    shown: dict[str, Any] = {"study": study, "lead": lead}
+    deadline = study.design.deadline
+    overdue = None if deadline is None else utcnow().date() > deadline
+    shown: dict[str, Any] = {"study": study, "lead": lead, "overdue": overdue}
     shown["approvals"] = [
         (node, "approved" if a is not None and a.digest == study.design.digest else
          "an earlier version" if a is not None else "waiting", a)
