@@ -12,6 +12,7 @@ from fivesafes.cli.main import app
 from fivesafes.governance.accounts.settings import AccountSettings
 from fivesafes.hub.config import HubSettings
 from fivesafes.imaging.settings import ImagingSettings
+from fivesafes.linkage.settings import LinkageSettings
 from fivesafes.node.config import NodeSettings
 from fivesafes.node.portal_settings import PortalSettings
 from fivesafes.sdc.gate import GateSettings
@@ -51,7 +52,15 @@ def test_every_command_and_option_is_in_docs_cli(name, command, ctx):
 
 @pytest.mark.parametrize(
     "model",
-    [HubSettings, NodeSettings, GateSettings, AccountSettings, PortalSettings, ImagingSettings],
+    [
+        HubSettings,
+        NodeSettings,
+        GateSettings,
+        AccountSettings,
+        PortalSettings,
+        ImagingSettings,
+        LinkageSettings,
+    ],
 )
 def test_every_setting_is_in_docs_configuration(model):
     text = (DOCS / "configuration.md").read_text()

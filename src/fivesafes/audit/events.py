@@ -57,6 +57,8 @@ class AuditEventType(StrEnum):
     STUDY_AI_REVEALED = "study_ai_revealed"  # the AI's predictions shown for one read
     STUDY_READ_SUBMITTED = "study_read_submitted"  # a read final
     STUDY_LOCKED = "study_locked"  # no read changes; answers visible to the study team
+    IDENTITIES_LOADED = "identities_loaded"  # the identity store replaced: counts and file hash
+    LINKAGE_SECRET_MADE = "linkage_secret_made"  # noqa: S105 - an event name; never the secret
     EXTRACTION_APPROVED = "extraction_approved"  # a custodian's: the profile and option names
     EXTRACTION_REVOKED = "extraction_revoked"  # the option names revoked, and why
     EXTRACT_HELD = "extract_held"  # built, held for review: task, counts, option names

@@ -19,6 +19,7 @@ from fivesafes.cli import (
     extracts,
     imaging,
     imaging_deid,
+    linkage,
     node_people,
     node_portal,
     opt_out,
@@ -45,6 +46,8 @@ app.add_typer(extracts.app, name="extract")  # extracts built here (cli/extracts
 app.add_typer(slides.app, name="slides")  # whole-slide images (cli/slides.py)
 app.add_typer(studies.app, name="studies")  # review studies here (cli/studies.py)
 app.add_typer(imaging.app, name="imaging")  # the imaging index (cli/imaging.py)
+app.add_typer(linkage.identities_app, name="identities")  # the identity store (cli/linkage.py)
+app.add_typer(linkage.linkage_app, name="linkage")  # the linkage secret (cli/linkage.py)
 imaging.app.command("deid")(imaging_deid.deid)  # de-identification (cli/imaging_deid.py)
 node_people.register(app)  # the node's own accounts (cli/node_people.py)
 patient_account.register(app)  # the patient data account (cli/patient_account.py)

@@ -280,3 +280,43 @@ def slides(
         highlight=False,
         soft_wrap=True,
     )
+
+
+@app.command("identities")
+def identities(
+    omop: Annotated[
+        list[str],
+        typer.Option("--omop", help="A hospital and its CDM: NAME=FILE.duckdb (repeat, in order)."),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder to write.", file_okay=False, resolve_path=True)
+    ],
+    overlap: Annotated[
+        float, typer.Option("--overlap", min=0.0, max=1.0,
+                            help="Share of each later hospital's persons also at an earlier one.")
+    ] = 0.3,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
+) -> None:  # fmt: skip
+    """Synthetic identities for the persons of each hospital's CDM, with a planted overlap and
+    realistic errors: identities-NAME.csv per hospital (what 'fivesafes node identities load'
+    reads) and truth.csv (each record's true person) in --out."""
+    from fivesafes.linkage.synth import read_persons, synthesise, write
+
+    sites = {}
+    for given in omop:
+        name, _, path = given.partition("=")
+        if not name or not path or not Path(path).is_file():
+            raise _fail("--omop takes NAME=FILE.duckdb, an existing CDM file", EXIT_USAGE)
+        if name in sites:
+            raise _fail("a hospital is named twice", EXIT_USAGE)
+        try:
+            sites[name] = read_persons(Path(path))
+        except duckdb.Error:
+            raise _fail(f"{name}'s file is not a CDM with a person table", EXIT_USAGE) from None
+    written = write(synthesise(sites, overlap=overlap, seed=seed), out)
+    table = Table("hospital", "persons", "file")
+    for name, persons in sites.items():
+        table.add_row(name, f"{len(persons):,}", str(written[name]))
+    _out.print(table)
+    _out.print(f"The truth (each record's true person and planted errors): {written['truth']}",
+               highlight=False, soft_wrap=True)  # fmt: skip

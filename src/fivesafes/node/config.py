@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from fivesafes.data.source import DuckDBSource, PostgresSource, SparkSource, parse_data_source
 from fivesafes.governance.accounts.settings import AccountSettings, with_accounts_table
 from fivesafes.imaging.settings import ImagingSettings
+from fivesafes.linkage.settings import LinkageSettings
 from fivesafes.node.portal_settings import PortalSettings
 from fivesafes.sdc.gate import GateSettings
 from fivesafes.sdc.profiles import Profile
@@ -75,6 +76,7 @@ class NodeConfig(BaseModel):
     accounts: AccountSettings = AccountSettings()
     portal: PortalSettings = PortalSettings()  # the node portal (fivesafes node portal)
     imaging: ImagingSettings = ImagingSettings()  # the imaging index (fivesafes node imaging)
+    linkage: LinkageSettings = LinkageSettings()  # identities and the secret (node identities)
 
     @model_validator(mode="before")
     @classmethod
@@ -84,10 +86,11 @@ class NodeConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _imaging(cls, data: Any) -> Any:
-        """An absent ``[imaging]`` is validated too, so that its paths are resolved against the
-        config's folder (a class default would leave them relative to wherever it runs)."""
-        if isinstance(data, dict) and "imaging" not in data:
-            return {**data, "imaging": {}}
+        """An absent ``[imaging]`` or ``[linkage]`` is validated too, so that its paths are
+        resolved against the config's folder (a class default would leave them relative to
+        wherever it runs)."""
+        if isinstance(data, dict):
+            return {"imaging": {}, "linkage": {}, **data}
         return data
 
     @model_validator(mode="after")
@@ -95,6 +98,10 @@ class NodeConfig(BaseModel):
         data = getattr(self.data, "path", None)
         if data is not None and Path(data).resolve() == self.imaging.header_store.resolve():
             raise ValueError("imaging.header_store must be a file of its own, not the data file")
+        linkage = {self.linkage.identity_store.resolve(), self.linkage.secret_file.resolve()}
+        if len(linkage) < 2 or (data is not None and Path(data).resolve() in linkage):
+            raise ValueError("linkage.identity_store and linkage.secret_file must be files of "
+                             "their own, not each other nor the data file")  # fmt: skip
         return self
 
     @property

@@ -1,0 +1,64 @@
+"""Matching two nodes' linkage tokens (the linkage unit's rule; it sees tokens only).
+
+Two records are the same person when their primary tokens (``nhs_dob``) are equal, or, where
+either lacks one or they differ, when at least ``agreeing`` of their secondary tokens are
+equal. A record is linked at most once: where a record would match several, the pair with the
+most agreeing tokens wins, and a tie links none of them (an ambiguous match is no match:
+linking the wrong person is worse than missing one).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Hashable, Mapping
+
+from fivesafes.linkage.tokens import KINDS
+
+PRIMARY = "nhs_dob"
+SECONDARY = tuple(k for k in KINDS if k != PRIMARY)
+
+Tokens = Mapping[str, str]  # kind -> token
+
+
+def match_tokens(
+    left: Mapping[Hashable, Tokens], right: Mapping[Hashable, Tokens], *, agreeing: int = 2
+) -> list[tuple[Hashable, Hashable]]:
+    """The linked pairs (a left record's id, a right record's id), one to one."""
+    by_token: dict[tuple[str, str], list[Hashable]] = defaultdict(list)
+    for rid, made in right.items():
+        for kind, token in made.items():
+            by_token[(kind, token)].append(rid)
+    scored: dict[tuple[Hashable, Hashable], int] = {}
+    for lid, made in left.items():
+        votes: dict[Hashable, int] = defaultdict(int)
+        primary: set[Hashable] = set()
+        for kind, token in made.items():
+            for rid in by_token.get((kind, token), ()):
+                if kind == PRIMARY:
+                    primary.add(rid)
+                else:
+                    votes[rid] += 1
+        for rid in primary | {r for r, v in votes.items() if v >= agreeing}:
+            # a primary match outranks any count of secondary ones
+            scored[(lid, rid)] = votes.get(rid, 0) + (len(SECONDARY) + 1) * (rid in primary)
+    return _one_to_one(scored)
+
+
+def _one_to_one(scored: dict[tuple[Hashable, Hashable], int]) -> list[tuple[Hashable, Hashable]]:
+    best_left: dict[Hashable, list[tuple[int, Hashable]]] = defaultdict(list)
+    best_right: dict[Hashable, list[tuple[int, Hashable]]] = defaultdict(list)
+    for (lid, rid), score in scored.items():
+        best_left[lid].append((score, rid))
+        best_right[rid].append((score, lid))
+
+    def unique_best(options: list[tuple[int, Hashable]]) -> Hashable | None:
+        top = max(score for score, _ in options)
+        winners = [other for score, other in options if score == top]
+        return winners[0] if len(winners) == 1 else None
+
+    linked = []
+    for lid, options in best_left.items():
+        rid = unique_best(options)
+        if rid is not None and unique_best(best_right[rid]) == lid:
+            linked.append((lid, rid))
+    return linked
