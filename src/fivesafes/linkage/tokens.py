@@ -91,15 +91,19 @@ def fingerprint(key: bytes) -> str:
 
 
 def _parts(person: Identity) -> dict[str, tuple[str, ...] | None]:
+    """Each kind's fields; None where one is missing (a store's record always has both names;
+    another source's, as FEBRL's, may not)."""
     born = person.date_of_birth.isoformat()
-    first, second = sorted((person.given_name, person.family_name))
+    given, family = person.given_name, person.family_name
     postcode = person.postcode.replace(" ", "") if person.postcode else None
     return {
         "nhs_dob": (person.nhs_number, born) if person.nhs_number else None,
-        "names_dob": (first, second, born),
-        "family_dob_postcode": (person.family_name, born, postcode) if postcode else None,
-        "given_dob_postcode": (person.given_name, born, postcode) if postcode else None,
-        "initial_family_dob_sex": (person.given_name[0], person.family_name, born, person.sex),
+        "names_dob": (*sorted((given, family)), born) if given and family else None,
+        "family_dob_postcode": (family, born, postcode) if family and postcode else None,
+        "given_dob_postcode": (given, born, postcode) if given and postcode else None,
+        "initial_family_dob_sex": (given[0], family, born, person.sex)
+        if given and family
+        else None,
     }
 
 
