@@ -215,6 +215,17 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/review/studies/{study_id}/reassign"): (
         303, 422, 403, 403, 404, 404, 404, 303, 303),
     ("POST", "/review/studies/{study_id}/lock"): (303, 422, 403, 403, 404, 404, 404, 303, 303),
+    # linkage (hub/linkage.py): only a node's signed requests reach the linkage unit; the
+    # matrix project's terms ask for no linkage, so the node is told so (422); its members see
+    # where the project's linkage stands
+    ("POST", "/api/v1/node/linkage/{project_id}/tokens"): (
+        401, 401, 401, 401, 401, 401, 401, 401, 422),
+    ("GET", "/api/v1/node/linkage/{project_id}/mapping"): (
+        401, 401, 401, 401, 401, 401, 401, 401, 422),
+    ("POST", "/api/v1/node/linkage/{project_id}/delivered"): (
+        401, 401, 401, 401, 401, 401, 401, 401, 422),
+    ("GET", "/api/v1/projects/{project_id}/linkage"): (
+        401, 200, 200, 200, 404, 404, 404, 200, 401),
     ("POST", "/api/v1/studies/{study_id}/lock"): (401, 200, 403, 403, 404, 404, 404, 403, 401),
 }  # fmt: skip
 REVIEW, PREDICTION = "SL" + "C0FFEE" * 3 + "AB", "PR" + "BEEF" * 5
@@ -422,6 +433,10 @@ class World:
             return {"review_ids": [REVIEW]}
         if route == "/api/v1/studies/{study_id}/reassign":
             return {"reader": "erin"}
+        if route == "/api/v1/node/linkage/{project_id}/tokens":
+            return {"run": "0" * 16, "fingerprint": "0" * 16, "records": []}
+        if route == "/api/v1/node/linkage/{project_id}/delivered":
+            return {"run": "0" * 16}
         if route == "/api/v1/node/studies/{study_id}/approval":
             return {"digest": study_design().digest, "custodian": "dr-matrix"}
         return None

@@ -57,6 +57,11 @@ class AuditEventType(StrEnum):
     STUDY_AI_REVEALED = "study_ai_revealed"  # the AI's predictions shown for one read
     STUDY_READ_SUBMITTED = "study_read_submitted"  # a read final
     STUDY_LOCKED = "study_locked"  # no read changes; answers visible to the study team
+    LINKAGE_TOKENS_RECEIVED = "linkage_tokens_received"  # a node's upload complete: counts
+    LINKAGE_RUN_COMPLETED = "linkage_run_completed"  # matched: records, linked per pair, links
+    LINKAGE_MAPPING_DELIVERED = "linkage_mapping_delivered"  # a node kept its link ids
+    LINKAGE_PUSHED = "linkage_pushed"  # at a node: a run's records sent for a project
+    LINKAGE_LINKS_KEPT = "linkage_links_kept"  # at a node: link ids kept for a project
     IDENTITIES_LOADED = "identities_loaded"  # the identity store replaced: counts and file hash
     LINKAGE_SECRET_MADE = "linkage_secret_made"  # noqa: S105 - an event name; never the secret
     EXTRACTION_APPROVED = "extraction_approved"  # a custodian's: the profile and option names

@@ -153,3 +153,83 @@ def fingerprint(
     except SecretError as exc:
         fail(str(exc))
     console.print(of(project_key(secret, project)))
+
+
+ProjectOption = Annotated[str, typer.Option("--project", help="The project's id.")]
+
+
+def _persons_in_data(service: object) -> set[int]:
+    """The persons of the node's data as every query sees them (opted-out persons are gone)."""
+    from fivesafes.data.engines import open_omop
+
+    db = open_omop(service.config.data)  # type: ignore[attr-defined]
+    try:
+        column = db.table("person").select("person_id").to_pyarrow().column("person_id")
+        return {int(p) for p in column.to_pylist()}
+    finally:
+        db.close()
+
+
+@linkage_app.command("push")
+def push(
+    project: ProjectOption,
+    config: ConfigOption = Path("node.toml"),
+    by: ByOption = "custodian",
+) -> None:
+    """Send the project's linkage tokens of this node's persons to the hub's linkage unit:
+    for a project whose terms ask for linkage across its nodes, approved here. Each person is
+    sent under a random reference; opted-out persons are not sent."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress
+
+    from fivesafes.linkage.identity_store import IdentityStore
+    from fivesafes.linkage.tokens import SecretError, fingerprint, project_key, read_secret, tokens
+    from fivesafes.node import linkage as node_linkage
+    from fivesafes.node.setup import open_node
+    from fivesafes.protocol.errors import FivesafesError
+
+    service = open_node(config)
+    try:
+        node_linkage.check_project(service, project)
+        key = project_key(read_secret(service.config.linkage.secret_file), project)
+        path = service.config.linkage.identity_store
+        if not path.is_file():
+            fail("There is no identity store here: load one with 'fivesafes node identities load'.")
+        persons = _persons_in_data(service)
+        records = [(p.person_id, tokens(p, key)) for p in IdentityStore(path).identities()
+                   if p.person_id in persons]  # fmt: skip
+        with Progress("Sending", BarColumn(), MofNCompleteColumn(), console=console,
+                      transient=True) as bar:  # fmt: skip
+            task = bar.add_task("send", total=len(records))
+            state = node_linkage.push(service, project, fingerprint(key), records, by=by,
+                                      progress=lambda n: bar.advance(task, n))  # fmt: skip
+    except (FivesafesError, SecretError) as exc:
+        fail(exc.message if isinstance(exc, FivesafesError) else str(exc))
+    console.print(f"Sent the tokens of {len(records)} persons for {project}.", markup=False)
+    if state.state == "linked":
+        console.print("Every node has sent: the project is linked. Fetch this node's link ids "
+                      "with 'fivesafes node linkage pull'.")  # fmt: skip
+    elif state.state == "refused":
+        fail(state.note)
+    else:
+        console.print(f"Waiting for: {', '.join(state.waiting_for)}.", markup=False)
+
+
+@linkage_app.command("pull")
+def pull(
+    project: ProjectOption,
+    config: ConfigOption = Path("node.toml"),
+    by: ByOption = "custodian",
+) -> None:
+    """Keep this node's link ids for the project (its persons linked at another node), once
+    every node has sent; the hub then deletes them."""
+    from fivesafes.node import linkage as node_linkage
+    from fivesafes.node.setup import open_node
+    from fivesafes.protocol.errors import FivesafesError
+
+    service = open_node(config)
+    try:
+        kept = node_linkage.pull(service, project, by=by)
+    except FivesafesError as exc:
+        fail(exc.message)
+    console.print(f"{kept} persons here are linked in {project}: their link ids are kept.",
+                  markup=False)  # fmt: skip

@@ -37,6 +37,8 @@ class HubSettings(BaseModel):
     register_cache_seconds: float = Field(default=60.0, ge=0, le=86_400)
     # slides nodes released for review (fivesafes.hub.review): their packs, while they last
     review_store: Path = Field(Path("review-store"), validate_default=True)
+    # linkage tokens nodes sent, until their project's linkage run (fivesafes.hub.linkage)
+    linkage_store: Path = Field(Path("linkage-store"), validate_default=True)
 
     @field_validator("audit_witness_file", mode="before")
     @classmethod
@@ -44,7 +46,13 @@ class HubSettings(BaseModel):
         return None if value == "" else value
 
     @field_validator(
-        "key_file", "tls_cert", "tls_key", "audit_witness_file", "review_store", mode="after"
+        "key_file",
+        "tls_cert",
+        "tls_key",
+        "audit_witness_file",
+        "review_store",
+        "linkage_store",
+        mode="after",
     )
     @classmethod
     def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:

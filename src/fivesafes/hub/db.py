@@ -24,6 +24,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from fivesafes.airlock.tables import define_airlock_tables
 from fivesafes.audit.chain import define_audit_tables
 from fivesafes.governance.accounts.tables import define_account_tables
+from fivesafes.linkage.tables import define_hub_linkage_tables
 from fivesafes.pathology.study.tables import define_study_tables
 from fivesafes.pathology.tables import define_review_tables
 from fivesafes.storage.types import UTCDateTime
@@ -38,6 +39,7 @@ ACCOUNTS = define_account_tables(Base.metadata)
 AIRLOCK = define_airlock_tables(Base.metadata)  # release requests (fivesafes.airlock)
 SLIDE_REVIEWS = define_review_tables(Base.metadata)  # review store (fivesafes.pathology)
 STUDIES = define_study_tables(Base.metadata)  # review studies (fivesafes.pathology.study)
+LINKAGE = define_hub_linkage_tables(Base.metadata)  # the linkage unit (fivesafes.linkage)
 
 
 class Organisation(Base):

@@ -29,8 +29,8 @@ from fivesafes.governance.permissions import (
     check_read_case,
     check_see_study,
 )
-from fivesafes.hub.db import AUDIT, SLIDE_REVIEWS, STUDIES, Node, Project, ProjectNode
-from fivesafes.hub.projects import member_names, project_access
+from fivesafes.hub.db import AUDIT, SLIDE_REVIEWS, STUDIES, Node, Project
+from fivesafes.hub.projects import member_names, node_names, project_access
 from fivesafes.hub.review import pack_path
 from fivesafes.pathology.study import actions, results
 from fivesafes.pathology.study.agreement import Answer
@@ -85,13 +85,7 @@ def _checked_design(session: Session, project_id: str, design: StudyDesign) -> N
     members = set(member_names(session, project_id))
     if any(r.username not in members for r in design.readers):
         raise InvalidRequest("Every reader must be a member of the project: add them first.")
-    nodes = set(
-        session.scalars(
-            select(Node.name)
-            .join(ProjectNode, ProjectNode.node_id == Node.id)
-            .where(ProjectNode.project_id == project_id)
-        )
-    )
+    nodes = set(node_names(session, project_id))
     if any(n not in nodes for n in design.nodes):
         raise InvalidRequest("Every node of the study must take part in the project.")
 

@@ -11,27 +11,27 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Hashable, Mapping
+from typing import TypeVar
 
-from fivesafes.linkage.tokens import KINDS
-
-PRIMARY = "nhs_dob"
-SECONDARY = tuple(k for k in KINDS if k != PRIMARY)
+from fivesafes.linkage.kinds import PRIMARY, SECONDARY
 
 Tokens = Mapping[str, str]  # kind -> token
+L = TypeVar("L", bound=Hashable)
+R = TypeVar("R", bound=Hashable)
 
 
 def match_tokens(
-    left: Mapping[Hashable, Tokens], right: Mapping[Hashable, Tokens], *, agreeing: int = 2
-) -> list[tuple[Hashable, Hashable]]:
+    left: Mapping[L, Tokens], right: Mapping[R, Tokens], *, agreeing: int = 2
+) -> list[tuple[L, R]]:
     """The linked pairs (a left record's id, a right record's id), one to one."""
-    by_token: dict[tuple[str, str], list[Hashable]] = defaultdict(list)
+    by_token: dict[tuple[str, str], list[R]] = defaultdict(list)
     for rid, made in right.items():
         for kind, token in made.items():
             by_token[(kind, token)].append(rid)
-    scored: dict[tuple[Hashable, Hashable], int] = {}
+    scored: dict[tuple[L, R], int] = {}
     for lid, made in left.items():
-        votes: dict[Hashable, int] = defaultdict(int)
-        primary: set[Hashable] = set()
+        votes: dict[R, int] = defaultdict(int)
+        primary: set[R] = set()
         for kind, token in made.items():
             for rid in by_token.get((kind, token), ()):
                 if kind == PRIMARY:
@@ -44,21 +44,23 @@ def match_tokens(
     return _one_to_one(scored)
 
 
-def _one_to_one(scored: dict[tuple[Hashable, Hashable], int]) -> list[tuple[Hashable, Hashable]]:
-    best_left: dict[Hashable, list[tuple[int, Hashable]]] = defaultdict(list)
-    best_right: dict[Hashable, list[tuple[int, Hashable]]] = defaultdict(list)
+def _one_to_one(scored: dict[tuple[L, R], int]) -> list[tuple[L, R]]:
+    best_left: dict[L, list[tuple[int, R]]] = defaultdict(list)
+    best_right: dict[R, list[tuple[int, L]]] = defaultdict(list)
     for (lid, rid), score in scored.items():
         best_left[lid].append((score, rid))
         best_right[rid].append((score, lid))
 
-    def unique_best(options: list[tuple[int, Hashable]]) -> Hashable | None:
+    T = TypeVar("T")
+
+    def unique_best(options: list[tuple[int, T]]) -> T | None:
         top = max(score for score, _ in options)
         winners = [other for score, other in options if score == top]
         return winners[0] if len(winners) == 1 else None
 
     linked = []
     for lid, options in best_left.items():
-        rid = unique_best(options)
-        if rid is not None and unique_best(best_right[rid]) == lid:
-            linked.append((lid, rid))
+        best = unique_best(options)
+        if best is not None and unique_best(best_right[best]) == lid:
+            linked.append((lid, best))
     return linked

@@ -41,8 +41,6 @@ from fivesafes.linkage.identifiers import Identity
 SECRET_BYTES = 32
 SALT = b"fivesafes linkage tokens v1"
 SEPARATOR = "\x1f"  # the unit separator: never in a normalised field
-KINDS = ("nhs_dob", "names_dob", "family_dob_postcode", "given_dob_postcode",
-         "initial_family_dob_sex")  # fmt: skip
 
 
 class SecretError(ValueError):

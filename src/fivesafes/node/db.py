@@ -15,6 +15,7 @@ from fivesafes.airlock.tables import define_airlock_tables
 from fivesafes.audit.chain import define_audit_tables
 from fivesafes.extracts.tables import define_extracts_tables
 from fivesafes.governance.accounts.tables import define_account_tables
+from fivesafes.linkage.tables import define_node_linkage_tables
 from fivesafes.pathology.tables import define_release_tables
 from fivesafes.storage.types import UTCDateTime
 
@@ -28,6 +29,7 @@ ACCOUNTS = define_account_tables(Base.metadata)  # the node's own custodians and
 AIRLOCK = define_airlock_tables(Base.metadata)  # release requests (fivesafes.airlock)
 EXTRACTS = define_extracts_tables(Base.metadata)  # extraction approvals (fivesafes.extracts)
 SLIDE_RELEASES = define_release_tables(Base.metadata)  # slides released (fivesafes.pathology)
+LINKAGE = define_node_linkage_tables(Base.metadata)  # references and link ids (fivesafes.linkage)
 
 
 class Registration(Base):

@@ -13,6 +13,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fivesafes.protocol.errors import FivesafesError
+from fivesafes.protocol.linkage import LinkMapping, TokenChunk, UploadState
 from fivesafes.protocol.models import (
     ApprovalReport,
     EnrolRequest,
@@ -160,6 +161,21 @@ class HttpHubTransport:
     def finish_slide(self, review_id: str) -> None:
         _checked(self._signed("POST", f"/api/v1/node/slide-reviews/{review_id}/finish",
                               timeout=120))  # fmt: skip
+
+    # ---- linkage: tokens pushed to the hub's linkage unit, link ids fetched back ------------
+
+    def push_linkage_tokens(self, project_id: str, chunk: TokenChunk) -> UploadState:
+        body = chunk.model_dump_json().encode()
+        path = f"/api/v1/node/linkage/{project_id}/tokens"
+        return UploadState.model_validate(_checked(self._signed("POST", path, body, timeout=300)))
+
+    def linkage_mapping(self, project_id: str) -> LinkMapping:
+        path = f"/api/v1/node/linkage/{project_id}/mapping"
+        return LinkMapping.model_validate(_checked(self._signed("GET", path, timeout=120)))
+
+    def linkage_delivered(self, project_id: str, run: str) -> None:
+        body = json.dumps({"run": run}).encode()
+        _checked(self._signed("POST", f"/api/v1/node/linkage/{project_id}/delivered", body))
 
     def delete_slide(self, review_id: str, reason: str) -> None:
         body = json.dumps({"reason": reason}).encode()

@@ -37,11 +37,11 @@ from fivesafes.governance.permissions import check_lead_study
 from fivesafes.governance.roles import Role
 from fivesafes.hub import studies
 from fivesafes.hub.api.deps import Service
-from fivesafes.hub.db import SLIDE_REVIEWS, Node, ProjectNode
+from fivesafes.hub.db import SLIDE_REVIEWS, Node
 from fivesafes.hub.portal import forms
 from fivesafes.hub.portal.pages import page
 from fivesafes.hub.portal.review import PackOverlays
-from fivesafes.hub.projects import member_names, project_access, projects_visible_to
+from fivesafes.hub.projects import member_names, node_names, project_access, projects_visible_to
 from fivesafes.hub.service import HubService
 from fivesafes.pathology.study.design import CLINICAL_FIELDS, StudyDesign
 from fivesafes.pathology.study.forms import shipped_form
@@ -179,14 +179,7 @@ def choices(session: Session, service: HubService, actor: Actor, project_id: str
     offered["sites"] = list(session.scalars(select(Node.name).order_by(Node.name)))
     if chosen is None:
         return offered
-    offered["nodes"] = list(
-        session.scalars(
-            select(Node.name)
-            .join(ProjectNode, ProjectNode.node_id == Node.id)
-            .where(ProjectNode.project_id == chosen.id)
-            .order_by(Node.name)
-        )
-    )
+    offered["nodes"] = node_names(session, chosen.id)
     for username in sorted(member_names(session, chosen.id)):
         account = service.account_store.find(session, username)
         if account is not None and account.holds(Role.REVIEWER) and not account.disabled:

@@ -1,0 +1,117 @@
+"""Routes of the linkage unit (``hub/linkage.py``): nodes push tokens and fetch their own
+link ids over requests signed with their key (the node calls out, the hub never calls a node);
+a project's members see how its linkage stands, its counts through the gate.
+
+| route                                                  | who             | what             |
+| ------------------------------------------------------ | --------------- | ---------------- |
+| ``POST /api/v1/node/linkage/{project}/tokens``          | a node (signed) | a chunk of its   |
+|                                                        |                 | upload           |
+| ``GET  /api/v1/node/linkage/{project}/mapping``         | a node (signed) | its link ids     |
+| ``POST /api/v1/node/linkage/{project}/delivered``       | a node (signed) | kept: deleted    |
+| ``GET  /api/v1/projects/{project}/linkage``             | its members     | where it stands; |
+|                                                        |                 | gated counts     |
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from fivesafes.governance.permissions import check_read_task
+from fivesafes.hub import linkage
+from fivesafes.hub.api.deps import Caller, EnrolledNode, Service
+from fivesafes.hub.projects import project_access, project_for
+from fivesafes.protocol.errors import NotFoundOrNoPermission
+from fivesafes.protocol.linkage import LinkMapping, TokenChunk, UploadState
+from fivesafes.sdc.counts import round_half_up
+from fivesafes.storage.types import utcnow
+
+router = APIRouter(prefix="/api/v1", tags=["linkage"])
+ProjectId = Annotated[str, Path(max_length=64)]
+
+
+class Delivered(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    run: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+
+
+class PairView(BaseModel):
+    nodes: tuple[str, str]
+    linked: int | None  # None: fewer than the gate's threshold (shown as such)
+    shown: str
+
+
+class LinkageView(BaseModel):
+    project_id: str
+    state: str  # not asked | waiting | linked
+    uploads: list[dict[str, Any]]
+    linked_at: datetime | None = None
+    pairs: list[PairView] = []
+    note: str = ""
+
+
+@router.post("/node/linkage/{project_id}/tokens", tags=["node"])
+async def tokens(
+    project_id: ProjectId, chunk: TokenChunk, node: EnrolledNode, service: Service
+) -> UploadState:
+    """A chunk of the node's upload; the last node's final chunk runs the linkage."""
+    root = service.config.hub.linkage_store
+    return await asyncio.to_thread(
+        service.unit, lambda s: linkage.receive(s, root, node, project_id, chunk, utcnow())
+    )
+
+
+@router.get("/node/linkage/{project_id}/mapping", tags=["node"])
+async def mapping(project_id: ProjectId, node: EnrolledNode, service: Service) -> LinkMapping:
+    root = service.config.hub.linkage_store
+    return await asyncio.to_thread(
+        service.read, lambda s: linkage.mapping(s, root, node, project_id, utcnow())
+    )
+
+
+@router.post("/node/linkage/{project_id}/delivered", status_code=204, tags=["node"])
+async def delivered(
+    project_id: ProjectId, done: Delivered, node: EnrolledNode, service: Service
+) -> Response:
+    root = service.config.hub.linkage_store
+    await asyncio.to_thread(
+        service.unit,
+        lambda s: linkage.delivered(s, root, node, project_id, done.run, utcnow()),
+    )
+    return Response(status_code=204)
+
+
+@router.get("/projects/{project_id}/linkage")
+async def linkage_view(project_id: ProjectId, actor: Caller, service: Service) -> LinkageView:
+    """How the project's linkage stands: each node's upload, and once linked, the persons
+    linked per pair of nodes, through the hub's gate (below its threshold: not shown; rounded
+    to its base)."""
+    profile = service.config.profile
+
+    def work(session: Any) -> LinkageView:
+        project = project_for(session, project_id, actor)
+        try:  # who may read the project's results; to others it does not exist
+            check_read_task(actor, project_access(session, project))
+        except NotFoundOrNoPermission:
+            raise NotFoundOrNoPermission("project") from None
+        uploads = linkage.uploads(session, project_id)
+        found = linkage.result(session, project_id)
+        if project.linkage != linkage.ACROSS_NODES:
+            return LinkageView(project_id=project_id, state="not asked", uploads=[],
+                               note="The project's terms do not ask for linkage.")  # fmt: skip
+        if found is None:
+            return LinkageView(project_id=project_id, state="waiting", uploads=uploads)
+        pairs = []
+        for a, b, n in found["pairs"]:
+            released = n >= profile.threshold
+            value = round_half_up(n, profile.rounding_base) if released else None
+            shown = str(value) if value is not None else f"fewer than {profile.threshold}"
+            pairs.append(PairView(nodes=(a, b), linked=value, shown=shown))
+        return LinkageView(project_id=project_id, state="linked", uploads=uploads,
+                           linked_at=found["linked_at"], pairs=pairs)  # fmt: skip
+
+    return await asyncio.to_thread(service.read, work)

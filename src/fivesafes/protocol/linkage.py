@@ -1,0 +1,53 @@
+"""The wire contract of linkage between a node and the hub's linkage unit (issue 18,
+docs/linkage.md): what a node pushes (its records' tokens under a random reference each, in
+chunks) and what it fetches back (its own references' link ids). No identifier, no person id,
+no key: a token is 64 hex digits, a reference 16, a link id ``lk_`` and 16."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_CHUNK_RECORDS = 20_000
+Hex16 = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+Token = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Kind = Annotated[str, Field(pattern=r"^[a-z][a-z_]{0,31}$")]
+LinkId = Annotated[str, Field(pattern=r"^lk_[0-9a-f]{16}$")]
+
+
+class TokenRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    ref: Hex16
+    tokens: Annotated[dict[Kind, Token], Field(max_length=8)]
+
+
+class TokenChunk(BaseModel):
+    """Some of a node's records for a project's linkage; ``final`` on the last chunk of the
+    run. A chunk of another run starts the node's upload afresh."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    run: Hex16
+    fingerprint: Hex16  # of the project's key: every node's must be the same
+    records: Annotated[list[TokenRecord], Field(max_length=MAX_CHUNK_RECORDS)]
+    final: bool = False
+
+
+class UploadState(BaseModel):
+    run: str
+    records: int
+    state: str  # receiving | complete | linked | delivered
+    waiting_for: list[str] = []  # nodes whose upload is not complete yet
+    note: str = ""  # why a linkage was refused, in words
+
+
+class LinkedRecord(BaseModel):
+    ref: Hex16
+    link_id: LinkId
+
+
+class LinkMapping(BaseModel):
+    """A node's own records that were linked, and their link ids (nothing of other nodes')."""
+
+    run: Hex16
+    links: list[LinkedRecord]

@@ -1,0 +1,134 @@
+"""A project's linkage across two nodes, end to end (issue 18, part 2): a real hub process and
+the nodes' real commands on loopback.
+
+* two synthetic hospitals, their identities with a planted overlap (``fivesafes synth
+  identities``) loaded into each node's identity store; a project whose terms ask for linkage
+  across its nodes, approved by both custodians; the secret made at one node and carried to the
+  other;
+* ``fivesafes node linkage push`` at the first node: the hub waits for the second; at the
+  second: the hub links; ``pull`` at each keeps its persons' link ids. The pairs of persons
+  that share a link id are the planted pairs (precision >= 0.999, recall >= 0.99);
+* after the run, nothing the hub holds (its database, its linkage store, its logs) carries a
+  token, an identifier or a node's person id: only counts; the researcher's view shows the
+  persons linked per pair through the gate; the node's audit logs say who sent and kept;
+* nodes whose secrets differ are refused in words, and nothing is linked.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import sqlite3
+from datetime import date
+
+import httpx
+
+from federation import fs
+from fivesafes.data.synth import generate
+from fivesafes.demo.local import CUSTODIAN
+
+SITES = ("northfield", "lakeside")
+
+
+def hub_bytes(harness) -> bytes:
+    root = harness.root / "hub"
+    return b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
+
+
+def setup(harness, tmp_path, *, share_secret: bool = True) -> dict:
+    harness.start_hub()
+    for n, site in enumerate(SITES):
+        data = tmp_path / f"{site}.duckdb"
+        generate(data, persons=600, seed=n + 11, site=site)
+        harness.add_node(site, {"engine": "duckdb", "path": str(data)}, start=False)
+    out = tmp_path / "identities"
+    fs("synth", "identities", *[f"--omop={s}={tmp_path / f'{s}.duckdb'}" for s in SITES],
+       "--overlap", "0.3", "--seed", "5", "--out", str(out))  # fmt: skip
+    configs = {s: str(harness.root / s / "node.toml") for s in SITES}
+    for site in SITES:
+        fs("node", "identities", "load", str(out / f"identities-{site}.csv"), "-c", configs[site])
+    fs("node", "linkage", "make-secret", "-c", configs["northfield"])
+    if share_secret:
+        copy = harness.root / "lakeside" / "linkage.secret"
+        shutil.copy(harness.root / "northfield" / "linkage.secret", copy)
+        copy.chmod(0o600)
+    else:
+        fs("node", "linkage", "make-secret", "-c", configs["lakeside"])
+    token = harness.researcher("alice")
+    project = harness.project(["alice"], list(SITES), linkage="across_nodes",
+                              title="Slides at one hospital, deaths at another")  # fmt: skip
+    with (out / "truth.csv").open() as handle:
+        truth = list(csv.DictReader(handle))
+    return {"configs": configs, "project": project, "token": token, "truth": truth, "out": out}
+
+
+def test_two_hospitals_link_their_shared_persons_without_the_hub_learning_who(harness, tmp_path):
+    world = setup(harness, tmp_path)
+    project, configs = world["project"], world["configs"]
+    push = ("node", "linkage", "push", "--project", project, "--by", CUSTODIAN)
+    first = fs(*push, "-c", configs["northfield"]).stdout
+    assert "Sent the tokens of 600 persons" in first and "Waiting for: lakeside" in first
+    waiting = list((harness.root / "hub").rglob("*.tokens"))  # in the hub's linkage store
+    assert [p.name for p in waiting] == ["northfield.tokens"]
+    assert oct(waiting[0].stat().st_mode)[-3:] == "600"
+    early = fs("node", "linkage", "pull", "--project", project, "--by", CUSTODIAN, "-c",
+               configs["northfield"], check=False)  # fmt: skip
+    assert early.returncode != 0 and "waiting for: lakeside" in early.stderr
+    second = fs(*push, "-c", configs["lakeside"]).stdout
+    assert "the project is linked" in second
+
+    links = {}
+    for site in SITES:
+        kept = fs("node", "linkage", "pull", "--project", project, "--by", CUSTODIAN, "-c",
+                  configs[site]).stdout  # fmt: skip
+        assert "persons here are linked" in kept
+        with sqlite3.connect(harness.root / site / "node.db") as con:
+            kept_links = "SELECT person_id, link_id FROM linkage_links WHERE project_id = ?"
+            links[site] = dict(con.execute(kept_links, [project]))
+            assert con.execute("SELECT count(*) FROM linkage_refs").fetchone()[0] == 0
+
+    true_of = {(r["site"], int(r["person_id"])): r["true_person"] for r in world["truth"]}
+    planted = {(a, b) for (sa, a), ta in true_of.items() if sa == "northfield"
+               for (sb, b), tb in true_of.items() if sb == "lakeside" and ta == tb}  # fmt: skip
+    by_link = {link: person for person, link in links["lakeside"].items()}
+    found = {(a, by_link[link]) for a, link in links["northfield"].items() if link in by_link}
+    hits = len(found & planted)
+    assert len(planted) == 180  # 30% of 600
+    assert hits / len(found) >= 0.999 and hits / len(planted) >= 0.99, (len(found), hits)
+    assert set(links["northfield"].values()) == set(links["lakeside"].values())  # two nodes
+
+    # the hub kept counts, nothing else
+    view = httpx.get(f"{harness.hub_url}/api/v1/projects/{project}/linkage",
+                     headers={"Authorization": f"Bearer {world['token']}"}).json()  # fmt: skip
+    assert view["state"] == "linked"
+    (pair,) = view["pairs"]
+    assert pair["nodes"] == ["lakeside", "northfield"]
+    assert abs(pair["linked"] - len(found)) <= 5  # rounded to the gate's base
+    held = hub_bytes(harness)
+    with (world["out"] / "identities-northfield.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows[:100]:
+        for value in (row["nhs_number"], row["family_name"].upper()):
+            if len(value) > 4:
+                assert value.encode() not in held
+    assert not list((harness.root / "hub").rglob("*.tokens"))
+    assert not list((harness.root / "hub").rglob("*.links.json"))
+    some_links = list(links["northfield"].values())[:20]
+    assert not any(link.encode() in held for link in some_links)  # delivered, then deleted
+    with sqlite3.connect(harness.root / "northfield" / "node.db") as con:
+        kinds = [k for (k,) in con.execute("SELECT event_type FROM audit_events")]
+    assert "linkage_pushed" in kinds and "linkage_links_kept" in kinds
+
+
+def test_nodes_with_different_secrets_are_refused_and_nothing_is_linked(harness, tmp_path):
+    world = setup(harness, tmp_path, share_secret=False)
+    project, configs = world["project"], world["configs"]
+    push = ("node", "linkage", "push", "--project", project, "--by", CUSTODIAN)
+    fs(*push, "-c", configs["northfield"])
+    refused = fs(*push, "-c", configs["lakeside"], check=False)
+    assert refused.returncode != 0 and "different linkage secrets" in refused.stderr
+    assert not list((harness.root / "hub").rglob("*.tokens"))
+    view = httpx.get(f"{harness.hub_url}/api/v1/projects/{project}/linkage",
+                     headers={"Authorization": f"Bearer {world['token']}"}).json()  # fmt: skip
+    assert view["state"] == "waiting" and view["uploads"] == []
+    assert date.today()  # the project stands: it may link again after a key ceremony
