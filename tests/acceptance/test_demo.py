@@ -39,6 +39,12 @@ def test_demo_once_prints_the_counts_and_exits_0(tmp_path):
     assert "both custodians approved its version" in out
     assert len(re.findall(r"\b\d+ reads submitted", out)) == 3
     assert "Agreement on the histological type" in out and "quality per hospital" in out
+    # the linkage: each pair of hospitals, the persons linked beside those planted
+    assert "Persons linked between hospitals" in out
+    linked = re.findall(r"│ (\w+) and (\w+)\s+│\s+(\d+) │\s+(\d+) │", out)
+    assert len(linked) == 3, out[-3000:]
+    for _, _, found, planted in linked:
+        assert abs(int(found) - int(planted)) <= max(10, 0.05 * int(planted))
     assert out.count("TOTAL") == len(DEMO_COHORTS) + 1  # and the slide cohort
     pooled = [line for line in out.splitlines() if line.startswith("POOLED")]
     header = next(line for line in out.splitlines() if line.startswith("node") and "mean" in line)

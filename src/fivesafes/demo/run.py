@@ -35,7 +35,7 @@ from fivesafes.analyses.count import render
 from fivesafes.client import Federation
 from fivesafes.data.synth import effects as fx
 from fivesafes.data.synth import generate
-from fivesafes.demo import study
+from fivesafes.demo import linkage, study
 from fivesafes.demo.cohorts import DEMO_COHORTS, SLIDE_COHORT
 from fivesafes.demo.local import CUSTODIAN, LocalFederation
 from fivesafes.demo.processes import Supervisor, fivesafes_command
@@ -412,6 +412,9 @@ def run_demo(*, once: bool, workdir: str | None, persons: int) -> int:
             ok = run_counts(connection)
             console.rule("[bold]A review study across hospitals")
             ok = study.run_study(local, root, project_id, tokens, console) and ok
+            console.rule("[bold]Linking the same people across the hospitals")
+            data = {name: root / name / "omop.duckdb" for name, *_ in HOSPITALS}
+            ok = linkage.run_linkage(local, root, data, tokens["alice"], console) and ok
             if not ok:
                 console.print("[red]Some nodes did not answer; see the logs in the workdir.[/]")
             if once:
