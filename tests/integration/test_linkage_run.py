@@ -10,13 +10,16 @@ the nodes' real commands on loopback.
   that share a link id are the planted pairs (precision >= 0.999, recall >= 0.99);
 * after the run, nothing the hub holds (its database, its linkage store, its logs) carries a
   token, an identifier or a node's person id: only counts; the researcher's view shows the
-  persons linked per pair through the gate; the node's audit logs say who sent and kept;
+  persons linked per pair through the gate; the node's audit logs say who sent and kept; a
+  linked person's data account at the node lists the project (never the link id), an unlinked
+  person's lists none;
 * nodes whose secrets differ are refused in words, and nothing is linked.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import sqlite3
 from datetime import date
@@ -118,6 +121,20 @@ def test_two_hospitals_link_their_shared_persons_without_the_hub_learning_who(ha
     with sqlite3.connect(harness.root / "northfield" / "node.db") as con:
         kinds = [k for (k,) in con.execute("SELECT event_type FROM audit_events")]
     assert "linkage_pushed" in kinds and "linkage_links_kept" in kinds
+
+    # the patient data account lists the linkage project for a linked person, not the link id
+    def account(person: int) -> dict:
+        shown = fs("node", "patient-account", "--person-id", str(person), "--by", "dpo",
+                   "--json", "-c", configs["northfield"]).stdout  # fmt: skip
+        return json.loads(shown)
+
+    linked_person, link = next(iter(links["northfield"].items()))
+    found = account(linked_person)
+    assert [p["project_id"] for p in found["linked"]] == [project]
+    assert found["linked"][0]["title"] == "Slides at one hospital, deaths at another"
+    assert link not in json.dumps(found)
+    unlinked = next(p for p in range(1, 601) if p not in links["northfield"])
+    assert account(unlinked)["linked"] == []
 
 
 def test_nodes_with_different_secrets_are_refused_and_nothing_is_linked(harness, tmp_path):

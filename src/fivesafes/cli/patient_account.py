@@ -67,6 +67,10 @@ def _print(account: PatientAccount) -> None:
     if not account.found:
         console.print(f"No person with this identifier in the data of {account.node}.")
         return
+    for linked in account.linked:
+        console.print(f"Linked to their record at another hospital in {linked.project_id} "
+                      f"({linked.title or 'no approval record'}: "
+                      f"{linked.purpose or 'purpose not recorded'}).", markup=False)  # fmt: skip
     if not account.projects:
         console.print(
             f"This person's record has not contributed to any output {account.node} released."

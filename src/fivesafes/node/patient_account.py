@@ -1,5 +1,6 @@
 """The patient data account at one node: the projects in which one person's record contributed
-to a released output, with their purposes and dates.
+to a released output, with their purposes and dates, and the projects in which the person was
+linked to their record at another hospital (``linkage_links``: the project, never the link id).
 
 It is answered from the node's released person sets (``fivesafes.node.person_sets``, the store
 the differencing defence keeps, written in the same transaction as each release), never by
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from fivesafes.audit.chain import append_event
 from fivesafes.audit.events import AuditEventType
-from fivesafes.node.db import AUDIT, Approval, NodeRun
+from fivesafes.node.db import AUDIT, LINKAGE, Approval, NodeRun
 from fivesafes.node.person_sets import PersonRelease, PersonSetStore
 from fivesafes.node.pseudonyms import load_key, lookup_tag, pseudonym
 from fivesafes.protocol.errors import InvalidRequest
@@ -57,17 +58,48 @@ class PatientAccount:
     looked_up_at: datetime
     found: bool  # the identifier matched a person in this node's data
     projects: list[AccountProject] = field(default_factory=list)
+    linked: list[LinkedProject] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         for key, value in list(data.items()):
             if isinstance(value, datetime):
                 data[key] = value.isoformat()
-        for project in data["projects"]:
+        for project in data["projects"] + data["linked"]:
             for key, value in project.items():
                 if isinstance(value, date):  # datetimes are dates too
                     project[key] = value.isoformat()
         return data
+
+
+@dataclass(frozen=True)
+class LinkedProject:
+    """A project in which this person's record here was linked to their record at another
+    hospital (issue 18): what it is for, as this node approved it."""
+
+    project_id: str
+    title: str | None
+    purpose: str | None
+    start_date: date | None
+    end_date: date | None
+    approval: str | None
+
+
+def linked_projects(session: Session, persons: list[int]) -> list[LinkedProject]:
+    """The projects in which any of ``persons`` holds a link id at this node."""
+    links = LINKAGE.links.c
+    found = sorted(set(session.scalars(
+        select(links.project_id).where(links.person_id.in_(persons))
+    ))) if persons else []  # fmt: skip
+    shown = []
+    for project_id in found:
+        approval = session.get(Approval, project_id)
+        shown.append(LinkedProject(
+            project_id, approval.title if approval else None, _record_field(approval, "purpose"),
+            approval.start_date if approval else None, approval.end_date if approval else None,
+            approval.state if approval else None,
+        ))  # fmt: skip
+    return shown
 
 
 def persons_with_pseudonym(db: OmopDatabase, value: str) -> list[int]:
@@ -154,8 +186,9 @@ def patient_account(
                 tag_of = f"person:{persons[0]}"
         releases = _releases(service.person_sets(), persons)
         projects = service.read(lambda s: account_projects(s, releases))
+        linked = service.read(lambda s: linked_projects(s, persons))
         outcome = "ok"
-        return PatientAccount(service.name, utcnow(), found, projects)
+        return PatientAccount(service.name, utcnow(), found, projects, linked)
     finally:
         details = {"lookup": lookup, "tag": lookup_tag(service.key, tag_of) if tag_of else None}
         service.unit(
