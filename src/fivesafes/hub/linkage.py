@@ -105,6 +105,9 @@ def receive(
 ) -> UploadState:
     """Take a chunk of the node's upload; the last one of the last node runs the linkage."""
     _project(session, node, project_id, now)
+    # one node's chunk at a time per project (PostgreSQL: a row lock; SQLite writes one at a
+    # time anyway), so two last uploads cannot each miss the other and link nothing
+    session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
     row = session.execute(
         select(U.run, U.records, U.state).where(U.project_id == project_id, U.node == node.name)
     ).one_or_none()
