@@ -29,6 +29,7 @@ import httpx
 from federation import fs
 from fivesafes.data.synth import generate
 from fivesafes.demo.local import CUSTODIAN
+from portal import session_for
 
 SITES = ("northfield", "lakeside")
 
@@ -77,6 +78,11 @@ def test_two_hospitals_link_their_shared_persons_without_the_hub_learning_who(ha
     early = fs("node", "linkage", "pull", "--project", project, "--by", CUSTODIAN, "-c",
                configs["northfield"], check=False)  # fmt: skip
     assert early.returncode != 0 and "waiting for: lakeside" in early.stderr
+    alice = session_for(harness, "alice")
+    waiting = alice.get(f"/projects/{project}").text
+    assert (
+        "Linkage across its nodes" in waiting and "Not linked yet: northfield has sent" in waiting
+    )
     second = fs(*push, "-c", configs["lakeside"]).stdout
     assert "the project is linked" in second
 
@@ -107,6 +113,12 @@ def test_two_hospitals_link_their_shared_persons_without_the_hub_learning_who(ha
     (pair,) = view["pairs"]
     assert pair["nodes"] == ["lakeside", "northfield"]
     assert abs(pair["linked"] - len(found)) <= 5  # rounded to the gate's base
+    shown = alice.get(f"/projects/{project}").text  # the project's page, as alice sees it
+    assert "Persons linked between nodes" in shown
+    assert (
+        f'<th scope="row">lakeside and northfield</th><td class="number">{pair["shown"]}</td>'
+        in shown
+    )
     held = hub_bytes(harness)
     with (world["out"] / "identities-northfield.csv").open() as handle:
         rows = list(csv.DictReader(handle))

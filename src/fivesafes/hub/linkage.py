@@ -38,6 +38,8 @@ from fivesafes.hub.projects import node_names
 from fivesafes.linkage.match import match_tokens
 from fivesafes.protocol.errors import Conflict, InvalidRequest, NotFoundOrNoPermission
 from fivesafes.protocol.linkage import LinkMapping, TokenChunk, UploadState
+from fivesafes.sdc.counts import round_half_up
+from fivesafes.sdc.profiles import Profile
 
 U = LINKAGE.uploads.c
 R = LINKAGE.results.c
@@ -268,3 +270,23 @@ def uploads(session: Session, project_id: str) -> list[dict[str, Any]]:
             select(U.node, U.state, U.records, U.updated_at).where(U.project_id == project_id)
         )
     ]
+
+
+def gated_view(session: Session, project: Project, profile: Profile) -> dict[str, Any]:
+    """How the project's linkage stands, for its members: each node's upload, and once linked,
+    the persons linked per pair of nodes through the hub's gate (below its threshold: not
+    shown; otherwise rounded to its base)."""
+    shown: dict[str, Any] = {"project_id": project.id, "uploads": uploads(session, project.id)}
+    if project.linkage != ACROSS_NODES:
+        return shown | {"state": "not asked", "uploads": [],
+                        "note": "The project's terms do not ask for linkage."}  # fmt: skip
+    found = result(session, project.id)
+    if found is None:
+        return shown | {"state": "waiting"}
+    pairs = []
+    for a, b, n in found["pairs"]:
+        released = n >= profile.threshold
+        value = round_half_up(n, profile.rounding_base) if released else None
+        text = str(value) if value is not None else f"fewer than {profile.threshold}"
+        pairs.append({"nodes": (a, b), "linked": value, "shown": text})
+    return shown | {"state": "linked", "linked_at": found["linked_at"], "pairs": pairs}

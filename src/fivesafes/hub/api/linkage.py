@@ -27,7 +27,6 @@ from fivesafes.hub.api.deps import Caller, EnrolledNode, Service
 from fivesafes.hub.projects import project_access, project_for
 from fivesafes.protocol.errors import NotFoundOrNoPermission
 from fivesafes.protocol.linkage import LinkMapping, TokenChunk, UploadState
-from fivesafes.sdc.counts import round_half_up
 from fivesafes.storage.types import utcnow
 
 router = APIRouter(prefix="/api/v1", tags=["linkage"])
@@ -98,20 +97,6 @@ async def linkage_view(project_id: ProjectId, actor: Caller, service: Service) -
             check_read_task(actor, project_access(session, project))
         except NotFoundOrNoPermission:
             raise NotFoundOrNoPermission("project") from None
-        uploads = linkage.uploads(session, project_id)
-        found = linkage.result(session, project_id)
-        if project.linkage != linkage.ACROSS_NODES:
-            return LinkageView(project_id=project_id, state="not asked", uploads=[],
-                               note="The project's terms do not ask for linkage.")  # fmt: skip
-        if found is None:
-            return LinkageView(project_id=project_id, state="waiting", uploads=uploads)
-        pairs = []
-        for a, b, n in found["pairs"]:
-            released = n >= profile.threshold
-            value = round_half_up(n, profile.rounding_base) if released else None
-            shown = str(value) if value is not None else f"fewer than {profile.threshold}"
-            pairs.append(PairView(nodes=(a, b), linked=value, shown=shown))
-        return LinkageView(project_id=project_id, state="linked", uploads=uploads,
-                           linked_at=found["linked_at"], pairs=pairs)  # fmt: skip
+        return LinkageView.model_validate(linkage.gated_view(session, project, profile))
 
     return await asyncio.to_thread(service.read, work)

@@ -27,6 +27,7 @@ from fivesafes.governance.roles import Role
 from fivesafes.hub.api.deps import Service
 from fivesafes.hub.db import Node
 from fivesafes.hub.enrolment import node_views
+from fivesafes.hub.linkage import ACROSS_NODES, gated_view
 from fivesafes.hub.portal import forms
 from fivesafes.hub.portal.pages import page
 from fivesafes.hub.portal.tasks import recent_tasks
@@ -42,6 +43,7 @@ from fivesafes.hub.service import HubService
 from fivesafes.imaging.deid.options import OPTION_NAMES
 from fivesafes.protocol.errors import FivesafesError
 from fivesafes.protocol.models import ProjectEdit, ProjectRequest, ProjectView
+from fivesafes.sdc.profiles import Profile
 from fivesafes.storage.types import utcnow
 from fivesafes.web.signin import Posting, SignedIn
 
@@ -114,7 +116,7 @@ async def _form_again(
 
 
 def _project_page(
-    session: Session, project_id: str, actor: Actor, offline_after: timedelta
+    session: Session, project_id: str, actor: Actor, offline_after: timedelta, profile: Profile
 ) -> dict[str, Any]:
     project = project_for(session, project_id, actor)  # permission first: one answer
     access = project_access(session, project)
@@ -133,7 +135,9 @@ def _project_page(
         "domains": forms.COHORT_DOMAINS,
         "extract_modalities": forms.EXTRACT_MODALITIES,
         "extract_options": sorted(OPTION_NAMES),
-    }
+        "linkage": gated_view(session, project, profile)
+        if project.linkage == ACROSS_NODES and can_read_task(actor, access) else None,
+    }  # fmt: skip
 
 
 @router.get("/projects/{project_id}", response_class=HTMLResponse)
@@ -142,7 +146,10 @@ async def project_page(
 ) -> HTMLResponse:
     actor = via_session(web.account)
     shown = await asyncio.to_thread(
-        service.read, lambda s: _project_page(s, project_id, actor, service.offline_after)
+        service.read,
+        lambda s: _project_page(
+            s, project_id, actor, service.offline_after, service.config.profile
+        ),
     )
     return page(request, service, web, "hub/project.html", title=shown["project"].title,
                 **shown)  # fmt: skip
