@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from fivesafes.cli.output import console, fail
+
+if TYPE_CHECKING:
+    from fivesafes.node.service import NodeService
 
 identities_app = typer.Typer(
     help="The node's identity store: its persons' direct identifiers, kept apart from the "
@@ -158,11 +161,11 @@ def fingerprint(
 ProjectOption = Annotated[str, typer.Option("--project", help="The project's id.")]
 
 
-def _persons_in_data(service: object) -> set[int]:
+def _persons_in_data(service: NodeService) -> set[int]:
     """The persons of the node's data as every query sees them (opted-out persons are gone)."""
     from fivesafes.data.engines import open_omop
 
-    db = open_omop(service.config.data)  # type: ignore[attr-defined]
+    db = open_omop(service.config.data)
     try:
         column = db.table("person").select("person_id").to_pyarrow().column("person_id")
         return {int(p) for p in column.to_pylist()}

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import shutil
-import subprocess
 from collections import defaultdict
 from pathlib import Path
 
@@ -23,18 +22,10 @@ from rich.console import Console
 from rich.table import Table
 
 from fivesafes.demo.local import CUSTODIAN, LocalFederation
-from fivesafes.demo.processes import fivesafes_command
+from fivesafes.demo.processes import run_fivesafes
 
 OVERLAP = 0.2
 SEED = 2026
-
-
-def _fivesafes(*args: str) -> str:
-    done = subprocess.run(fivesafes_command(*args), capture_output=True, text=True, timeout=600,
-                          check=False)  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(f"fivesafes {' '.join(args[:3])} failed: {done.stderr.strip()[-500:]}")
-    return done.stdout
 
 
 def _planted(truth: Path) -> dict[tuple[str, str], int]:
@@ -58,16 +49,18 @@ def run_linkage(
     """Link the hospitals' shared persons; print the overlap table. True when linked."""
     nodes = sorted(data)
     out = workdir / "identities"
-    _fivesafes("synth", "identities", *[f"--omop={n}={data[n]}" for n in nodes], "--overlap",
+    run_fivesafes("synth", "identities", *[f"--omop={n}={data[n]}" for n in nodes], "--overlap",
                str(OVERLAP), "--seed", str(SEED), "--out", str(out))  # fmt: skip
     config = {n: str(workdir / n / "node.toml") for n in nodes}
     for n in nodes:
-        _fivesafes("node", "identities", "load", str(out / f"identities-{n}.csv"), "--config",
+        run_fivesafes("node", "identities", "load", str(out / f"identities-{n}.csv"), "--config",
                    config[n], "--by", "demo-pas-feed")  # fmt: skip
     first = nodes[0]
     secret = workdir / first / "linkage.secret"
     if not secret.exists():
-        _fivesafes("node", "linkage", "make-secret", "--config", config[first], "--by", CUSTODIAN)
+        run_fivesafes(
+            "node", "linkage", "make-secret", "--config", config[first], "--by", CUSTODIAN
+        )
     for n in nodes[1:]:  # the key ceremony: the custodians carry the secret to the others
         copy = workdir / n / "linkage.secret"
         copy.unlink(missing_ok=True)
@@ -81,10 +74,10 @@ def run_linkage(
     console.print(f"[green]✓[/] project {project_id} asks for linkage across its nodes; "
                   "every custodian approved it")  # fmt: skip
     for n in nodes:
-        _fivesafes("node", "linkage", "push", "--project", project_id, "--config", config[n],
+        run_fivesafes("node", "linkage", "push", "--project", project_id, "--config", config[n],
                    "--by", CUSTODIAN)  # fmt: skip
     for n in nodes:
-        _fivesafes("node", "linkage", "pull", "--project", project_id, "--config", config[n],
+        run_fivesafes("node", "linkage", "pull", "--project", project_id, "--config", config[n],
                    "--by", CUSTODIAN)  # fmt: skip
     view = httpx.get(f"{local.hub_url}/api/v1/projects/{project_id}/linkage",
                      headers={"Authorization": f"Bearer {token}"}, timeout=60).json()  # fmt: skip

@@ -40,6 +40,16 @@ def fivesafes_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "fivesafes.cli.main", *args]
 
 
+def run_fivesafes(*args: str, timeout: float = 900) -> str:
+    """Run ``fivesafes ARGS`` as an operator would; its output, or RuntimeError with the end of
+    what it said went wrong."""
+    done = subprocess.run(fivesafes_command(*args), capture_output=True, text=True,
+                          timeout=timeout, check=False)  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"fivesafes {' '.join(args[:3])} failed: {done.stderr.strip()[-500:]}")
+    return done.stdout
+
+
 @dataclass
 class Service:
     name: str

@@ -38,7 +38,7 @@ from fivesafes.data.synth import generate
 from fivesafes.demo import linkage, study
 from fivesafes.demo.cohorts import DEMO_COHORTS, SLIDE_COHORT
 from fivesafes.demo.local import CUSTODIAN, LocalFederation
-from fivesafes.demo.processes import Supervisor, fivesafes_command
+from fivesafes.demo.processes import Supervisor, fivesafes_command, run_fivesafes
 from fivesafes.imaging.synth import hospital_number, link_persons, write_archive
 
 console = Console(width=None if sys.stdout.isatty() else 200)  # as the CLI prints
@@ -168,12 +168,12 @@ def _register_slides(workdir: Path, name: str, made: Path) -> dict[str, Any]:
     """The hospital's operator registers its slides (``fivesafes node slides add``) and runs
     the demo model on the new ones (``predict-demo``), before the node starts."""
     config = str(workdir / name / "node.toml")
-    added = _fivesafes("node", "slides", "add", str(made / "slides"), "--config", config,
+    added = run_fivesafes("node", "slides", "add", str(made / "slides"), "--config", config,
                        "--specimen-map", str(made / "ground-truth" / "specimen_map.csv"),
                        "--by", "demo-operator", "--json")  # fmt: skip
     report: dict[str, Any] = json.loads(added)
     if report["registered"]:
-        _fivesafes("node", "slides", "predict-demo", "--config", config, "--by", "demo-operator")
+        run_fivesafes("node", "slides", "predict-demo", "--config", config, "--by", "demo-operator")
     return report
 
 
@@ -187,18 +187,10 @@ def _release_slides(workdir: Path, name: str, data: Path, project_id: str) -> li
             "SELECT slide_id FROM pathology_slide WHERE format = 'aperio' ORDER BY slide_id"
             " LIMIT ?", [RELEASED]).fetchall()]  # fmt: skip
     if slides:
-        _fivesafes("node", "slides", "release", *slides, "--project", project_id, "--model",
+        run_fivesafes("node", "slides", "release", *slides, "--project", project_id, "--model",
                    "fivesafes-demo-colour-detector", "--config", str(workdir / name / "node.toml"),
                    "--by", CUSTODIAN)  # fmt: skip
     return slides
-
-
-def _fivesafes(*args: str) -> str:
-    done = subprocess.run(fivesafes_command(*args), capture_output=True, text=True, timeout=900,
-                          check=False)  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(f"fivesafes {' '.join(args[:3])} failed: {done.stderr.strip()[-500:]}")
-    return done.stdout
 
 
 def _index_archive(workdir: Path, name: str, archive: Path) -> dict[str, Any]:

@@ -15,7 +15,6 @@ half of their errors; so the agreement printed can be held against the rates pla
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -27,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fivesafes.demo.local import CUSTODIAN, LocalFederation
-from fivesafes.demo.processes import fivesafes_command
+from fivesafes.demo.processes import run_fivesafes
 from fivesafes.pathology.study.simulate import TYPE_SHARES
 
 READERS = (("rita", "riverside", 0.05), ("lars", "lakeside", 0.15), ("nina", "northfield", 0.30))
@@ -62,14 +61,6 @@ def design() -> dict[str, Any]:
         "form": {"form_id": "lung_biopsy", "version": 1},
         "ai_answer": {"item": "tumour_present", "yes": "yes", "no": "no", "when_class": "Tumor"},
     }
-
-
-def _fivesafes(*args: str) -> str:
-    done = subprocess.run(fivesafes_command(*args), capture_output=True, text=True, timeout=300,
-                          check=False)  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(f"fivesafes {' '.join(args[:3])} failed: {done.stderr.strip()[-500:]}")
-    return done.stdout
 
 
 def _checked(response: httpx.Response) -> Any:
@@ -129,10 +120,10 @@ def run_study(
     releases: list[str] = []
     for node in STUDY_NODES:
         config = str(workdir / node / "node.toml")
-        _fivesafes(
+        run_fivesafes(
             "node", "studies", "approve", sid, "--by", CUSTODIAN, "--yes", "--config", config
         )
-        listed = json.loads(_fivesafes("node", "slides", "releases", "--project", project_id,
+        listed = json.loads(run_fivesafes("node", "slides", "releases", "--project", project_id,
                                        "--json", "--config", config))  # fmt: skip
         releases += [r["release_id"] for r in listed if r["state"] == "pushed"]
     _checked(alice.post(f"/studies/{sid}/cases", json={"review_ids": releases}))

@@ -38,12 +38,12 @@ from fivesafes.hub.projects import node_names
 from fivesafes.linkage.match import match_tokens
 from fivesafes.protocol.errors import Conflict, InvalidRequest, NotFoundOrNoPermission
 from fivesafes.protocol.linkage import LinkMapping, TokenChunk, UploadState
+from fivesafes.protocol.projects import Linkage
 from fivesafes.sdc.counts import round_half_up
 from fivesafes.sdc.profiles import Profile
 
 U = LINKAGE.uploads.c
 R = LINKAGE.results.c
-ACROSS_NODES = "across_nodes"
 DIFFERENT_KEYS = (
     "The nodes' keys differ (their fingerprints are not the same): they hold different linkage "
     "secrets. Nothing was linked, and every upload was dropped: run the key ceremony again."
@@ -67,7 +67,7 @@ def _project(session: Session, node: Node, project_id: str, now: datetime) -> Pr
     project = session.get(Project, project_id)
     if link is None or project is None:
         raise NotFoundOrNoPermission("project")
-    if project.linkage != ACROSS_NODES:
+    if project.linkage != Linkage.ACROSS_NODES:
         raise InvalidRequest("The project's terms do not ask for linkage across its nodes.")
     if link.approval != "approved" or link.approved_version != project.version:
         raise InvalidRequest("The hub has no approval of this project's version from this node.")
@@ -277,7 +277,7 @@ def gated_view(session: Session, project: Project, profile: Profile) -> dict[str
     the persons linked per pair of nodes through the hub's gate (below its threshold: not
     shown; otherwise rounded to its base)."""
     shown: dict[str, Any] = {"project_id": project.id, "uploads": uploads(session, project.id)}
-    if project.linkage != ACROSS_NODES:
+    if project.linkage != Linkage.ACROSS_NODES:
         return shown | {"state": "not asked", "uploads": [],
                         "note": "The project's terms do not ask for linkage."}  # fmt: skip
     found = result(session, project.id)

@@ -27,9 +27,9 @@ from fivesafes.node.db import AUDIT, LINKAGE, Approval
 from fivesafes.node.service import NodeService
 from fivesafes.protocol.errors import InvalidRequest
 from fivesafes.protocol.linkage import TokenChunk, TokenRecord, UploadState
+from fivesafes.protocol.projects import Linkage
 
 CHUNK_RECORDS = 1500  # ~0.75 MB a request: under the hub's default request limit of 1 MiB
-ACROSS_NODES = "across_nodes"
 
 
 def check_project(service: NodeService, project_id: str) -> None:
@@ -38,7 +38,7 @@ def check_project(service: NodeService, project_id: str) -> None:
     approval = service.read(lambda s: s.get(Approval, project_id))
     if approval is None or approval.state != "approved" or approval.version != record.version:
         raise InvalidRequest("This node has not approved the project's current version.")
-    if str(record.linkage) != ACROSS_NODES:
+    if record.linkage is not Linkage.ACROSS_NODES:
         raise InvalidRequest("The project's terms do not ask for linkage across its nodes.")
 
 

@@ -27,7 +27,7 @@ from fivesafes.governance.roles import Role
 from fivesafes.hub.api.deps import Service
 from fivesafes.hub.db import Node
 from fivesafes.hub.enrolment import node_views
-from fivesafes.hub.linkage import ACROSS_NODES, gated_view
+from fivesafes.hub.linkage import gated_view
 from fivesafes.hub.portal import forms
 from fivesafes.hub.portal.pages import page
 from fivesafes.hub.portal.tasks import recent_tasks
@@ -136,7 +136,7 @@ def _project_page(
         "extract_modalities": forms.EXTRACT_MODALITIES,
         "extract_options": sorted(OPTION_NAMES),
         "linkage": gated_view(session, project, profile)
-        if project.linkage == ACROSS_NODES and can_read_task(actor, access) else None,
+        if project.linkage == Linkage.ACROSS_NODES and can_read_task(actor, access) else None,
     }  # fmt: skip
 
 
