@@ -45,6 +45,9 @@ def test_demo_once_prints_the_counts_and_exits_0(tmp_path):
     assert len(linked) == 3, out[-3000:]
     for _, _, found, planted in linked:
         assert abs(int(found) - int(planted)) <= max(10, 0.05 * int(planted))
+    counted = re.search(r"linked count: (\d+) \(truth (\d+)\)", out)
+    assert counted, out[-3000:]  # within the gate's rounding of the truth read from the nodes
+    assert abs(int(counted.group(1)) - int(counted.group(2))) <= 2.5
     assert out.count("TOTAL") == len(DEMO_COHORTS) + 1  # and the slide cohort
     pooled = [line for line in out.splitlines() if line.startswith("POOLED")]
     header = next(line for line in out.splitlines() if line.startswith("node") and "mean" in line)

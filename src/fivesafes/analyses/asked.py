@@ -16,6 +16,14 @@ def asked_line(analysis: str, parameters: dict[str, Any]) -> str:
     cohort = parameters.get("cohort")
     name = cohort.get("name") if isinstance(cohort, dict) else None
     line = f'{analysis} of "{name}"' if name else analysis
+    parts = parameters.get("parts")
+    if isinstance(parts, list):  # a cohort at each node (a linked count)
+        named = [
+            f'"{part["cohort"].get("name", "cohort")}" at {part.get("node")}'
+            for part in parts
+            if isinstance(part, dict) and isinstance(part.get("cohort"), dict)
+        ]
+        line = f"{analysis} of {' and '.join(named)}" if named else analysis
     chosen = []
     for key in _CHOICES:
         value = parameters.get(key)

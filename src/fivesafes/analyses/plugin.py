@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from fivesafes.analyses.jobs import NodeJobs
+    from fivesafes.analyses.linked import LinkedPersons
     from fivesafes.analyses.results.page import Shown
     from fivesafes.data.source import OmopDatabase
     from fivesafes.protocol.models import TaskView
@@ -61,8 +62,9 @@ class NodeContext:
     """What a node hands an analysis's node part: its data, its profile (as tightened by the
     task), a key under which a model's rows may be cached for the rounds of one task, the
     hub's signed instruction for this round of an iterative analysis, the task itself, and
-    the node's jobs (``analyses.jobs``: None where the node runs none) and the run's
-    deadline (``time.time()``; None: none given)."""
+    the node's jobs (``analyses.jobs``: None where the node runs none), the run's
+    deadline (``time.time()``; None: none given) and the node's linked persons
+    (``analyses.linked``: None where it offers none)."""
 
     db: OmopDatabase
     profile: Profile
@@ -71,6 +73,7 @@ class NodeContext:
     task: TaskPayload | None = None
     jobs: NodeJobs | None = None
     deadline: float | None = None
+    linked: LinkedPersons | None = None
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,12 @@ class Analysis(ABC):
             return None
         rules = ", ".join(str(r) for r in gate.get("rules") or []) or "its rules"
         return f"its whole output was withheld by its disclosure gate ({rules})"
+
+    def public(self, output: dict[str, Any]) -> dict[str, Any]:
+        """What of a node's (re-gated) output anyone sees: the task's view shows this, and
+        the hub keeps only this once the task is combined. By default all of it; a linked
+        count's blinded set is for the hub's combination only."""
+        return output
 
     def released_some(self, output: dict[str, Any]) -> bool:
         """Whether an output whose gate failed still released part of itself (a table's

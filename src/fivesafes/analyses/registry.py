@@ -42,6 +42,7 @@ BUILTIN: dict[str, str] = {
     "correlation": "fivesafes.analyses.correlation:Correlation",
     "imaging_summary": "fivesafes.analyses.imaging_summary:ImagingSummary",
     "imaging_extract": "fivesafes.analyses.imaging_extract:ImagingExtract",
+    "linked_count": "fivesafes.analyses.linked_count:LinkedCount",
 }
 """The built-in analyses, in the order pages and help list them."""
 
@@ -125,6 +126,12 @@ BUILTIN_COMMANDS: tuple[Listed, ...] = (
         "imaging-extract",
         "Ask each node to build a de-identified extract of a cohort's imaging, held there for\n"
         "its output checkers; prints counts (the files stay at the nodes).",
+    ),
+    Listed(
+        "linked_count",
+        "linked-count",
+        "Count the persons linked across nodes who are in each node's cohort.",
+        top_level=True,
     ),
 )
 """The built-ins' commands as help lists them, so that ``fivesafes --help`` imports no analysis

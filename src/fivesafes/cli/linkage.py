@@ -225,13 +225,18 @@ def pull(
 ) -> None:
     """Keep this node's link ids for the project (its persons linked at another node), once
     every node has sent; the hub then deletes them."""
+    from fivesafes.linkage.tokens import SecretError, blinding, project_key, read_secret
     from fivesafes.node import linkage as node_linkage
     from fivesafes.node.setup import open_node
     from fivesafes.protocol.errors import FivesafesError
 
     service = open_node(config)
     try:
-        kept = node_linkage.pull(service, project, by=by)
+        key = project_key(read_secret(service.config.linkage.secret_file), project)
+    except SecretError as exc:
+        fail(str(exc))
+    try:
+        kept = node_linkage.pull(service, project, lambda link: blinding(key, link), by=by)
     except FivesafesError as exc:
         fail(exc.message)
     console.print(f"{kept} persons here are linked in {project}: their link ids are kept.",

@@ -153,6 +153,7 @@ def serve(config: ConfigOption = Path("node.toml")) -> None:
                 profile=service.config.profile,
                 memory_mb=service.config.node.run_memory_mb,
                 config_file=str(config.resolve()),
+                node=service.name,
             )
         ),
         poll_wait=service.config.node.poll_wait_seconds,

@@ -35,6 +35,19 @@ def regate(analysis: str, output: dict[str, Any], profile: Profile) -> dict[str,
         return None
 
 
+def public(analysis: str, output: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What of a node's stored output anyone sees (``Analysis.public``); nothing if it cannot
+    be read for it (fail closed)."""
+    found = REGISTRY.get(analysis)
+    if output is None or found is None:
+        return output if found is not None else None
+    try:
+        return found.public(output)
+    except Exception as exc:  # noqa: BLE001 - fail closed: not shown
+        log.warning("a node's %s output could not be shown (%s)", analysis, type(exc).__name__)
+        return None
+
+
 def withheld(analysis: Analysis, output: dict[str, Any] | None) -> str | None:
     """Why nothing of a node's output was released (``Analysis.withheld``), or None; an output
     that cannot be read for it counts as withheld (fail closed)."""

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from fivesafes import __version__
 from fivesafes.audit.chain import append_event
 from fivesafes.audit.events import AuditEventType
+from fivesafes.hub.combination import public
 from fivesafes.hub.crate_metadata import METADATA, TaskRecord, crate_metadata
 from fivesafes.hub.db import AUDIT, Node, Organisation, Project, ProjectNode, Run, Task, User
 from fivesafes.protocol.errors import BadSignature, InvalidRequest, NotFoundOrNoPermission
@@ -142,7 +143,7 @@ def task_record(session: Session, task_id: str, hub_name: str) -> TaskRecord:
                 "message": run.message,
                 "round": run.round,
                 "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-                "output": run.output,
+                "output": public(task.analysis, run.output),
                 "node_signature": run.result_signature,
                 "node_public_key": node.public_key,
             }

@@ -350,6 +350,9 @@ def complete_if_done(
         missing,
         profile,
     )
+    for run, _ in rows:  # once combined, the hub keeps of each output what anyone may see
+        if run.output is not None:
+            run.output = combination.public(task.analysis, run.output)
     return rounds.complete_task(session, task, now)
 
 

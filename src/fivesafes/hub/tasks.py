@@ -20,6 +20,7 @@ from fivesafes.governance.people import Account, Actor
 from fivesafes.governance.permissions import can_read_task, check_read_task, check_submit_task
 from fivesafes.governance.policies import check_project_active
 from fivesafes.hub import rounds
+from fivesafes.hub.combination import public
 from fivesafes.hub.db import AUDIT, Node, Project, ProjectNode, Run, Task
 from fivesafes.hub.projects import project_access
 from fivesafes.protocol.errors import Forbidden, InvalidRequest, NotFoundOrNoPermission
@@ -151,7 +152,7 @@ def task_view(session: Session, task: Task) -> TaskView:
             state=RunState(run.state),
             reason=ReasonCode(run.reason) if run.reason else None,
             message=run.message,
-            output=run.output,
+            output=public(task.analysis, run.output),
             finished_at=run.finished_at,
         )
         for run, name in sorted(rows, key=lambda pair: pair[1])

@@ -5,6 +5,7 @@ defines what they are now.
 | ------------ | ------- | ---------------------------------------------- | ---- | ---- |
 | linkage_hub  | 1       | the linkage unit's uploads and results         | 0009 |      |
 | linkage_node | 1       | a node's references and its persons' link ids  |      | 0011 |
+| linkage_node | 2       | each linked person's blinding key              |      | 0012 |
 
 Each step is history: a change to the tables is a new step, never an edit of one.
 """
@@ -72,6 +73,15 @@ def _drop_node(op: Operations) -> None:
     op.drop_table("linkage_refs")
 
 
+def _add_blinding(op: Operations) -> None:
+    op.add_column("linkage_links", sa.Column("blinding", sa.String(length=64), nullable=True))
+
+
+def _drop_blinding(op: Operations) -> None:
+    with op.batch_alter_table("linkage_links") as batch:
+        batch.drop_column("blinding")
+
+
 HUB_LINKAGE_SCHEMA = SharedSchema(
     name="linkage_hub",
     define=define_hub_linkage_tables,
@@ -80,5 +90,8 @@ HUB_LINKAGE_SCHEMA = SharedSchema(
 NODE_LINKAGE_SCHEMA = SharedSchema(
     name="linkage_node",
     define=define_node_linkage_tables,
-    steps=(SchemaStep(1, "a node's references and link ids", _create_node, _drop_node),),
+    steps=(
+        SchemaStep(1, "a node's references and link ids", _create_node, _drop_node),
+        SchemaStep(2, "each linked person's blinding key", _add_blinding, _drop_blinding),
+    ),
 )

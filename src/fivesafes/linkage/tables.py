@@ -16,7 +16,8 @@ it sees a random reference per record, per run):
 | table               | one row per                                                      |
 | ------------------- | ---------------------------------------------------------------- |
 | ``linkage_refs``    | record sent in a run: its random reference and the person        |
-| ``linkage_links``   | person of the node linked in a project: their link id            |
+| ``linkage_links``   | person of the node linked in a project: their link id and their  |
+|                     | blinding key (``tokens.blinding``, for linked counts)            |
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def define_node_linkage_tables(metadata: MetaData) -> NodeLinkageTables:
         Column("project_id", String(64), nullable=False),
         Column("person_id", Integer, nullable=False),
         Column("link_id", String(32), nullable=False),
+        Column("blinding", String(64), nullable=True),  # None: kept before linked counts
         PrimaryKeyConstraint("project_id", "person_id", name="pk_linkage_links"),
     )
     return NodeLinkageTables(refs, links)

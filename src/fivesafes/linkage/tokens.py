@@ -88,6 +88,27 @@ def fingerprint(key: bytes) -> str:
     return hmac.new(key, b"fivesafes linkage key fingerprint", hashlib.sha256).hexdigest()[:16]
 
 
+def blinding(key: bytes, link_id: str) -> str:
+    """A linked person's blinding key in the project (64 hex digits): an HMAC of their link id
+    under the project's key. Every node of the project makes the same one for the same link id;
+    the hub, which drew the link ids but never holds the secret, cannot. A linked count blinds
+    each task's sets with it (``fivesafes.analyses.linked_count``)."""
+    blind = hmac.new(key, b"fivesafes linked count", hashlib.sha256).digest()
+    return hmac.new(blind, link_id.encode(), hashlib.sha256).hexdigest()
+
+
+SHIFT_DAYS = 182
+
+
+def date_shift(key: bytes, link_id: str) -> int:
+    """A linked person's date shift in the project's pools, in days (-182..182): an HMAC of
+    their link id under the project's key, so that every node shifts the same person's dates by
+    the same days (intervals between records made at different nodes hold) and no one without
+    the secret can undo it."""
+    mac = hmac.new(key, b"fivesafes pool date shift:" + link_id.encode(), hashlib.sha256)
+    return int.from_bytes(mac.digest()[:8], "big") % (2 * SHIFT_DAYS + 1) - SHIFT_DAYS
+
+
 def _parts(person: Identity) -> dict[str, tuple[str, ...] | None]:
     """Each kind's fields; None where one is missing (a store's record always has both names;
     another source's, as FEBRL's, may not)."""

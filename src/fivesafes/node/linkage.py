@@ -101,9 +101,12 @@ def push(
     return state
 
 
-def pull(service: NodeService, project_id: str, *, by: str) -> int:
-    """Keep this node's link ids for the project (its persons linked to another node's): how
-    many persons."""
+def pull(
+    service: NodeService, project_id: str, blinding: Callable[[str], str], *, by: str
+) -> int:
+    """Keep this node's link ids for the project (its persons linked to another node's), each
+    with its blinding key (``blinding(link_id)``, made by the operator's command from the
+    linkage secret, for linked counts): how many persons."""
     transport = service.transport()
     try:
         found = transport.linkage_mapping(project_id)
@@ -124,6 +127,7 @@ def pull(service: NodeService, project_id: str, *, by: str) -> int:
                     "project_id": project_id,
                     "person_id": person_of[link.ref],
                     "link_id": link.link_id,
+                    "blinding": blinding(link.link_id),
                 }
                 for link in found.links
                 if link.ref in person_of

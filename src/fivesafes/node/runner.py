@@ -29,6 +29,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from fivesafes.analyses.jobs import JobFailed, NodeJobs
+from fivesafes.analyses.linked import LinkedPersons
 from fivesafes.analyses.plugin import Analysis, Computed, NodeContext, Refused
 from fivesafes.analyses.registry import REGISTRY
 from fivesafes.cohorts.circe import UnsupportedCirce
@@ -74,12 +75,13 @@ def run_task(
     instruction: Instruction | None = None,
     jobs: NodeJobs | None = None,
     deadline: float | None = None,
+    linked: LinkedPersons | None = None,
 ) -> Outcome:
     """Run an approved task: an identical earlier query gets the identical released answer
     (unless its analysis does new work for each task: ``Analysis.answers_again``); otherwise
     compute, gate, check for differencing, and release (see the module's table). ``jobs``:
     the node's jobs an analysis may ask for (``analyses.jobs``); ``deadline``: the run's, as
-    ``time.time()``."""
+    ``time.time()``; ``linked``: the node's linked persons (``analyses.linked``)."""
     analysis = REGISTRY.get(task.analysis)
     if analysis is None:
         return Outcome("refused", ReasonCode.ANALYSIS_NOT_ALLOWED)
@@ -97,7 +99,7 @@ def run_task(
     # a model share is cached for the rounds of this one task, never across tasks (the data
     # or the opt-out list may have changed in between)
     cache_key = f"{task.task_id}/{output_key(task)}"
-    context = NodeContext(db, profile, cache_key, instruction, task, jobs, deadline)
+    context = NodeContext(db, profile, cache_key, instruction, task, jobs, deadline, linked)
     try:
         computed = analysis.compute(parameters, context)
     except Refused as refusal:

@@ -35,6 +35,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
 
 from fivesafes.analyses.jobs import NodeJobs
+from fivesafes.analyses.linked import LinkedPersons
 from fivesafes.data.source import DuckDBSource, OmopDatabase, PostgresSource, SparkSource
 from fivesafes.node.jobs import ProcessJobs
 from fivesafes.node.outcome import Outcome
@@ -89,8 +90,10 @@ class ThreadRunner:
         *,
         heartbeat_every: float = HEARTBEAT_SECONDS,
         jobs: NodeJobs | None = None,
+        linked: LinkedPersons | None = None,
     ) -> None:
         self._open_data = open_data
+        self._linked = linked
         self._person_sets = person_sets
         self._profile = profile
         self._jobs = jobs
@@ -126,7 +129,14 @@ class ThreadRunner:
             data.limit_statements(seconds)
             return run_within(
                 lambda: run_task(
-                    task, data, self._profile, self._person_sets, instruction, self._jobs, deadline
+                    task,
+                    data,
+                    self._profile,
+                    self._person_sets,
+                    instruction,
+                    self._jobs,
+                    deadline,
+                    self._linked,
                 ),
                 seconds=seconds,
                 interrupt=data.interrupt,
@@ -179,6 +189,8 @@ class WorkerSpec:
     """Folders to import ``job`` from, if it is not in an installed package."""
     config_file: str | None = None
     """The node's ``node.toml``: the node's jobs (``node.jobs``) run with it; None: no jobs."""
+    node: str = ""
+    """The node's name (a linked count finds its own part by it)."""
 
 
 def address_space_cap(spec: WorkerSpec) -> int | None:
@@ -202,7 +214,9 @@ def run_job(
     data.limit_statements(seconds)
     deadline = time.time() + seconds
     jobs = ProcessJobs(spec.config_file) if spec.config_file is not None else None
-    return run_task(task, data, spec.profile, state["person_sets"], instruction, jobs, deadline)
+    return run_task(
+        task, data, spec.profile, state["person_sets"], instruction, jobs, deadline, state["linked"]
+    )
 
 
 def _worker_main(spec: WorkerSpec, conn: Connection) -> None:
@@ -211,6 +225,7 @@ def _worker_main(spec: WorkerSpec, conn: Connection) -> None:
     import importlib
 
     from fivesafes.data.engines import open_omop
+    from fivesafes.node.linked_persons import SqlLinkedPersons
     from fivesafes.node.person_sets import SqlPersonSetStore
     from fivesafes.storage.engine import make_engine, make_sessionmaker
 
@@ -220,8 +235,10 @@ def _worker_main(spec: WorkerSpec, conn: Connection) -> None:
     sys.path[:0] = [p for p in spec.paths if p not in sys.path]
     module, name = spec.job.split(":")
     job = getattr(importlib.import_module(module), name)
+    sessions = make_sessionmaker(make_engine(spec.database_url))
     state: dict[str, Any] = {
-        "person_sets": SqlPersonSetStore(make_sessionmaker(make_engine(spec.database_url)))
+        "person_sets": SqlPersonSetStore(sessions),
+        "linked": SqlLinkedPersons(sessions, spec.node),
     }
     try:
         state["data"] = open_omop(spec.data, memory_mb=spec.memory_mb)

@@ -49,6 +49,7 @@ class ReasonCode(StrEnum):
     MODEL_REFUSED = "model_refused"
     EXTRACTION_NOT_APPROVED = "extraction_not_approved"
     EXTRACTION_OPTIONS_NOT_ALLOWED = "extraction_options_not_allowed"
+    NOT_LINKED = "not_linked"
     # failures: the node tried and could not, or never answered
     DATA_SOURCE_UNAVAILABLE = "data_source_unavailable"
     GATE_ERROR = "gate_error"
@@ -111,6 +112,10 @@ REASON_TEXT: dict[ReasonCode, str] = {
         "The extract asks for de-identification options this node's custodian has not "
         "allowed for the project; ask for the options allowed, or fewer."
     ),
+    ReasonCode.NOT_LINKED: (
+        "This node holds no linked persons for the project: its linkage has not been run, or "
+        "its link ids not fetched ('fivesafes node linkage pull'), here."
+    ),
     ReasonCode.DATA_SOURCE_UNAVAILABLE: "The node could not reach its data source.",
     ReasonCode.GATE_ERROR: "The disclosure gate could not check the result, so it was withheld.",
     ReasonCode.RESOURCE_LIMIT: (
@@ -142,5 +147,6 @@ REFUSALS = frozenset(
         ReasonCode.MODEL_REFUSED,
         ReasonCode.EXTRACTION_NOT_APPROVED,
         ReasonCode.EXTRACTION_OPTIONS_NOT_ALLOWED,
+        ReasonCode.NOT_LINKED,
     }
 )
