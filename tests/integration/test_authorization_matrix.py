@@ -227,6 +227,17 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/api/v1/projects/{project_id}/linkage"): (
         401, 200, 200, 200, 404, 404, 404, 200, 401),
     ("POST", "/api/v1/studies/{study_id}/lock"): (401, 200, 403, 403, 404, 404, 404, 403, 401),
+    # pools (hub/pools.py): a member asks for one of a linked project (the matrix project is
+    # not linked: 422; an expired researcher, or an admin who is no member: 403); its members
+    # see its pools; only the nodes that send to a pool, or the pool, read its terms or report
+    # (no such pool: 404)
+    ("POST", "/api/v1/projects/{project_id}/pools"): (
+        401, 422, 422, 403, 404, 403, 404, 403, 401),
+    ("GET", "/api/v1/projects/{project_id}/pools"): (
+        401, 200, 200, 200, 404, 404, 404, 200, 401),
+    ("GET", "/api/v1/node/pools/{pool_id}"): (401, 401, 401, 401, 401, 401, 401, 401, 404),
+    ("POST", "/api/v1/node/pools/{pool_id}/events"): (
+        401, 401, 401, 401, 401, 401, 401, 401, 404),
 }  # fmt: skip
 REVIEW, PREDICTION = "SL" + "C0FFEE" * 3 + "AB", "PR" + "BEEF" * 5
 ABSENT_REVIEW, ABSENT_PREDICTION = "SL" + "0" * 20, "PR" + "0" * 20
@@ -332,6 +343,7 @@ class World:
             .replace("{study_id}", ABSENT_STUDY if absent else self.study)
             .replace("{read_id}", ABSENT_READ if absent else self.read)
             .replace("{step}", "open")
+            .replace("{pool_id}", "pl_" + "0" * 12)
         )
         if route == "/static":
             path = "/static/portal.css"
@@ -437,6 +449,12 @@ class World:
             return {"run": "0" * 16, "fingerprint": "0" * 16, "records": []}
         if route == "/api/v1/node/linkage/{project_id}/delivered":
             return {"run": "0" * 16}
+        if route == "/api/v1/projects/{project_id}/pools" and method == "POST":
+            return {"pool_node": "pool-matrix", "variables": {"northfield": ["sex"],
+                    "riverside": ["hypertension"]}, "purpose": "matrix",
+                    "expires_on": (date.today() + timedelta(days=10)).isoformat()}  # fmt: skip
+        if route == "/api/v1/node/pools/{pool_id}/events":
+            return {"kind": "approved", "digest": "0" * 64}
         if route == "/api/v1/node/studies/{study_id}/approval":
             return {"digest": study_design().digest, "custodian": "dr-matrix"}
         return None

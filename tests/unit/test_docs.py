@@ -13,6 +13,7 @@ from fivesafes.governance.accounts.settings import AccountSettings
 from fivesafes.hub.config import HubSettings
 from fivesafes.imaging.settings import ImagingSettings
 from fivesafes.linkage.settings import LinkageSettings
+from fivesafes.pool.settings import PoolSettings
 from fivesafes.node.config import NodeSettings
 from fivesafes.node.portal_settings import PortalSettings
 from fivesafes.sdc.gate import GateSettings
@@ -60,6 +61,7 @@ def test_every_command_and_option_is_in_docs_cli(name, command, ctx):
         PortalSettings,
         ImagingSettings,
         LinkageSettings,
+        PoolSettings,
     ],
 )
 def test_every_setting_is_in_docs_configuration(model):

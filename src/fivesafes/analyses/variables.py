@@ -2,6 +2,13 @@
 :mod:`fivesafes.analyses.catalogue`, built from OMOP through Ibis the same way at every node.
 The frame never leaves the node.
 
+Every concept a named variable reads (a condition's or a drug's own concept, smoking status and
+its levels, BMI) must be in the data source's vocabulary, or the frame is refused with
+:class:`~fivesafes.cohorts.concepts.UnknownConceptError`, as a cohort naming an unknown concept
+is: a condition the source cannot know of would otherwise read as absent for every person. A
+pool's vocabulary holds only the concepts of the variables its nodes released
+(``fivesafes.pool.minimise``), so a variable not released is refused there, never read as none.
+
 Codes and flags are built from integer literals and cast to float: Ibis writes a float literal
 as ``0.0``, which PostgreSQL reads as ``numeric``, and a numeric column does not convert to the
 float64 Arrow column Ibis promises (ArrowInvalid on Decimal).
@@ -9,6 +16,7 @@ float64 Arrow column Ibis promises (ArrowInvalid on Decimal).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import ibis
@@ -27,7 +35,7 @@ from fivesafes.analyses.catalogue import (
 )
 from fivesafes.cohorts.circe import CirceCohort
 from fivesafes.cohorts.compile import cohort_persons, concept_set
-from fivesafes.cohorts.concepts import check_concepts
+from fivesafes.cohorts.concepts import UnknownConceptError, check_concepts, known_concepts
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.data.compiled import fetch
 from fivesafes.data.source import OmopDatabase
@@ -51,6 +59,7 @@ def analysis_frame(db: OmopDatabase, cohort: Cohort | CirceCohort, names: list[s
     if unknown:
         raise ValueError(f"unknown variables: {', '.join(unknown)}")
     check_concepts(cohort, db)
+    check_variable_concepts(names, db)
     wanted = list(dict.fromkeys(names))
     extra = [f"{n}_event" for n in wanted if VARIABLES[n].kind == "survival"]
     frame = fetch(db, frame_query, cohort=cohort, names=wanted)  # compiled once per key
@@ -60,6 +69,46 @@ def analysis_frame(db: OmopDatabase, cohort: Cohort | CirceCohort, names: list[s
         for name in [*wanted, *extra]
     }
     return Frame(ids, columns)
+
+
+def variable_concepts(names: Iterable[str]) -> frozenset[int]:
+    """The concepts the named variables read, each of which the vocabulary must hold (a
+    condition's or a drug's descendants are found from its own concept)."""
+    wanted: set[int] = set()
+    for name in names:
+        if name == "smoker":
+            wanted |= {SMOKING_STATUS, *SMOKING_LEVELS}
+        elif name == "bmi":
+            wanted.add(BMI)
+        elif name in CONDITIONS:
+            wanted.add(CONDITIONS[name])
+        elif name == "time_to_lung_cancer":
+            wanted.add(CONDITIONS["lung_cancer"])
+        elif name in DRUGS:
+            wanted.add(DRUGS[name])
+    return frozenset(wanted)
+
+
+def unknown_variable_concepts(names: Iterable[str], db: OmopDatabase) -> frozenset[int]:
+    """The concepts the named variables read that ``db``'s ``concept`` table lacks."""
+    wanted = variable_concepts(names)
+    if not wanted:
+        return frozenset()
+    known = fetch(db, known_concepts, ids=sorted(wanted)).column("concept_id").to_pylist()
+    return wanted - frozenset(int(c) for c in known)
+
+
+def check_variable_concepts(names: Iterable[str], db: OmopDatabase) -> None:
+    """Raise :class:`UnknownConceptError` unless ``db`` knows every concept the named
+    variables read."""
+    unknown = unknown_variable_concepts(names, db)
+    if unknown:
+        raise UnknownConceptError(unknown)
+
+
+def can_use_variables(names: Iterable[str], db: OmopDatabase) -> bool:
+    """Whether ``db`` knows every concept the named variables read."""
+    return not unknown_variable_concepts(names, db)
 
 
 def frame_query(db: OmopDatabase, *, cohort: Cohort | CirceCohort, names: list[str]) -> ibis.Table:

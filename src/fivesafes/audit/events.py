@@ -64,6 +64,14 @@ class AuditEventType(StrEnum):
     LINKAGE_LINKS_KEPT = "linkage_links_kept"  # at a node: link ids kept for a project
     IDENTITIES_LOADED = "identities_loaded"  # the identity store replaced: counts and file hash
     LINKAGE_SECRET_MADE = "linkage_secret_made"  # noqa: S105 - an event name; never the secret
+    POOL_REQUESTED = "pool_requested"  # at the hub: a pool's terms made and signed (digest)
+    POOL_REPORTED = "pool_reported"  # at the hub: a node's or the pool's event under the terms
+    POOL_APPROVED = "pool_approved"  # at a node: its custodian approved the terms' digest
+    POOL_SENT = "pool_sent"  # at a node: its extract sent to the pool (persons, digest)
+    POOL_REVOKED = "pool_revoked"  # at a node: its custodian withdrew; the pool destroys
+    POOL_EXTRACT_RECEIVED = "pool_extract_received"  # at the pool: a node's extract (counts)
+    POOL_MERGED = "pool_merged"  # at the pool: every extract merged (counts)
+    POOL_DESTROYED = "pool_destroyed"  # at the pool: data deleted; the certificate's digest
     EXTRACTION_APPROVED = "extraction_approved"  # a custodian's: the profile and option names
     EXTRACTION_REVOKED = "extraction_revoked"  # the option names revoked, and why
     EXTRACT_HELD = "extract_held"  # built, held for review: task, counts, option names

@@ -28,6 +28,7 @@ _TYPERS_OWN = (typer.Exit, typer.Abort, typer.TyperException, EOFError, BrokenPi
 GROUPS = {
     "hub": ("fivesafes.cli.hub:app", "Set up, run and administer a hub."),
     "node": ("fivesafes.cli.node:app", "Set up and run a node; approve projects as its custodian."),
+    "pool": ("fivesafes.cli.pool:app", "Pools of linked persons' rows: ask, follow, run one."),
     "synth": ("fivesafes.cli.synth:app", "Generate synthetic data."),
     "sdc": ("fivesafes.cli.sdc:app", "Statistical disclosure control of tables."),
     "analyse": ("fivesafes.cli.analyse:app", "Federated statistics: regression and summaries."),

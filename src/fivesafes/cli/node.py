@@ -24,6 +24,7 @@ from fivesafes.cli import (
     node_portal,
     opt_out,
     patient_account,
+    pool_node,
     slides,
     studies,
 )
@@ -48,6 +49,7 @@ app.add_typer(studies.app, name="studies")  # review studies here (cli/studies.p
 app.add_typer(imaging.app, name="imaging")  # the imaging index (cli/imaging.py)
 app.add_typer(linkage.identities_app, name="identities")  # the identity store (cli/linkage.py)
 app.add_typer(linkage.linkage_app, name="linkage")  # the linkage secret (cli/linkage.py)
+app.add_typer(pool_node.app, name="pool")  # pools this node sends to (cli/pool_node.py)
 imaging.app.command("deid")(imaging_deid.deid)  # de-identification (cli/imaging_deid.py)
 node_people.register(app)  # the node's own accounts (cli/node_people.py)
 patient_account.register(app)  # the patient data account (cli/patient_account.py)
@@ -132,12 +134,22 @@ def enrol(
 @app.command()
 def serve(config: ConfigOption = Path("node.toml")) -> None:
     """Run the node agent: pull work from the hub until interrupted (never listens)."""
+    service = _service(config)
+    try:
+        run_agent(service, config, f"Node {service.name} polling {service.config.node.hub_url}.")
+    finally:
+        service.stop()
+
+
+def run_agent(service: NodeService, config: Path, greeting: str) -> None:
+    """Run ``service``'s agent until SIGTERM or SIGINT, signing audit checkpoints meanwhile
+    (``fivesafes node serve``; ``fivesafes pool serve`` runs the pool's agent with it). The
+    caller starts and stops the service."""
     from fivesafes.node.agent import Agent  # heavy (Ibis): only the agent needs it
     from fivesafes.node.runners import ProcessRunner, WorkerSpec
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    service = _service(config)
     registration = service.registration()
     transport = service.transport()
     agent = Agent(
@@ -167,7 +179,7 @@ def serve(config: ConfigOption = Path("node.toml")) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
-    console.print(f"Node {service.name} polling {service.config.node.hub_url}.")
+    console.print(greeting)
     checkpoints = service.checkpointer()
     checkpoints.start()
     try:
@@ -177,7 +189,6 @@ def serve(config: ConfigOption = Path("node.toml")) -> None:
     finally:
         transport.close()
         checkpoints.stop()
-        service.stop()
 
 
 ByCustodian = Annotated[

@@ -71,6 +71,12 @@ def _print(account: PatientAccount) -> None:
         console.print(f"Linked to their record at another hospital in {linked.project_id} "
                       f"({linked.title or 'no approval record'}: "
                       f"{linked.purpose or 'purpose not recorded'}).", markup=False)  # fmt: skip
+    for pool in account.pools:
+        sent = f"{pool['sent_at']:%Y-%m-%d}" if pool["sent_at"] else "not sent"
+        until = f"{pool['expires_at']:%Y-%m-%d}"
+        console.print(f"Rows sent to pool {pool['pool_id']} of {pool['project_id']} "
+                      f"({pool['title'] or 'no approval record'}) on {sent}, to be destroyed by "
+                      f"{until} ({pool['state']}).", markup=False)  # fmt: skip
     if not account.projects:
         console.print(
             f"This person's record has not contributed to any output {account.node} released."

@@ -144,6 +144,30 @@ class Federation:
             for v in self._request("GET", f"/api/v1/projects/{project_id}/versions")
         ]
 
+    def ask_for_pool(
+        self,
+        *,
+        pool_node: str,
+        variables: dict[str, list[str]],
+        expires_on: str,
+        purpose: str,
+        project: str | None = None,
+    ) -> dict[str, Any]:
+        """Ask for a pool of the linked project's persons (docs/pool.md): which node sends
+        which catalogue variables, to which pool, why, until when (``YYYY-MM-DD``)."""
+        project_id = self._project_id(project)
+        body = {"pool_node": pool_node, "variables": variables, "expires_on": expires_on,
+                "purpose": purpose}  # fmt: skip
+        found: dict[str, Any] = self._request("POST", f"/api/v1/projects/{project_id}/pools",
+                                              json=body)  # fmt: skip
+        return found
+
+    def pools(self, project: str | None = None) -> list[dict[str, Any]]:
+        """The project's pools: their terms, where each stands, its certificate once made."""
+        project_id = self._project_id(project)
+        found: list[dict[str, Any]] = self._request("GET", f"/api/v1/projects/{project_id}/pools")
+        return found
+
     def _project_id(self, project: str | None) -> str:
         project_id = project or self.project
         if not project_id:

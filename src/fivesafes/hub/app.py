@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from fivesafes import __version__
 from fivesafes.airlock.portal.routes import airlock_router
 from fivesafes.hub import airlock as hub_airlock
-from fivesafes.hub.api import linkage, nodes, public, researcher, slide_reviews, studies
+from fivesafes.hub.api import linkage, nodes, pools, public, researcher, slide_reviews, studies
 from fivesafes.hub.api.deps import Service
 from fivesafes.hub.api.errors import BodyLimit, install_error_handlers
 from fivesafes.hub.portal import audit as portal_audit
@@ -101,6 +101,7 @@ def create_app(service: HubService) -> FastAPI:
     app.include_router(slide_reviews.router)  # nodes push released slides (hub/review.py)
     app.include_router(studies.router)  # review studies (hub/studies.py)
     app.include_router(linkage.router)  # the linkage unit (hub/linkage.py)
+    app.include_router(pools.router)  # pools of linked persons' rows (hub/pools.py)
     app.include_router(public.router)  # the data use register
     for portal in (portal_pages, portal_projects, portal_tasks, portal_nodes, portal_studies,
                    portal_study_design):  # fmt: skip

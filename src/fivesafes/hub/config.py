@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from fivesafes.governance.accounts.settings import AccountSettings, with_accounts_table
 from fivesafes.sdc.gate import GateSettings
@@ -39,6 +47,11 @@ class HubSettings(BaseModel):
     review_store: Path = Field(Path("review-store"), validate_default=True)
     # linkage tokens nodes sent, until their project's linkage run (fivesafes.hub.linkage)
     linkage_store: Path = Field(Path("linkage-store"), validate_default=True)
+    # pools (fivesafes.hub.pools): each pool's node name and the address its nodes push to
+    pool_urls: dict[
+        Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")],
+        Annotated[str, StringConstraints(pattern=r"^https?://[^\s]{1,500}$")],
+    ] = Field(default_factory=dict, max_length=100)
 
     @field_validator("audit_witness_file", mode="before")
     @classmethod

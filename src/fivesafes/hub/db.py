@@ -27,6 +27,7 @@ from fivesafes.governance.accounts.tables import define_account_tables
 from fivesafes.linkage.tables import define_hub_linkage_tables
 from fivesafes.pathology.study.tables import define_study_tables
 from fivesafes.pathology.tables import define_review_tables
+from fivesafes.pool.tables import define_hub_pool_tables
 from fivesafes.storage.types import UTCDateTime
 
 
@@ -40,6 +41,7 @@ AIRLOCK = define_airlock_tables(Base.metadata)  # release requests (fivesafes.ai
 SLIDE_REVIEWS = define_review_tables(Base.metadata)  # review store (fivesafes.pathology)
 STUDIES = define_study_tables(Base.metadata)  # review studies (fivesafes.pathology.study)
 LINKAGE = define_hub_linkage_tables(Base.metadata)  # the linkage unit (fivesafes.linkage)
+POOLS = define_hub_pool_tables(Base.metadata).pools  # pools' terms and state (fivesafes.pool)
 
 
 class Organisation(Base):

@@ -17,6 +17,7 @@ from fivesafes.governance.accounts.settings import AccountSettings, with_account
 from fivesafes.imaging.settings import ImagingSettings
 from fivesafes.linkage.settings import LinkageSettings
 from fivesafes.node.portal_settings import PortalSettings
+from fivesafes.pool.settings import PoolSettings
 from fivesafes.sdc.gate import GateSettings
 from fivesafes.sdc.profiles import Profile
 from fivesafes.settings import config_base_dir, resolve_path, resolve_sqlite_url
@@ -77,6 +78,7 @@ class NodeConfig(BaseModel):
     portal: PortalSettings = PortalSettings()  # the node portal (fivesafes node portal)
     imaging: ImagingSettings = ImagingSettings()  # the imaging index (fivesafes node imaging)
     linkage: LinkageSettings = LinkageSettings()  # identities and the secret (node identities)
+    pool: PoolSettings = PoolSettings()  # when this node is a pool (fivesafes pool serve)
 
     @model_validator(mode="before")
     @classmethod
@@ -86,11 +88,11 @@ class NodeConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _imaging(cls, data: Any) -> Any:
-        """An absent ``[imaging]`` or ``[linkage]`` is validated too, so that its paths are
-        resolved against the config's folder (a class default would leave them relative to
-        wherever it runs)."""
+        """An absent ``[imaging]``, ``[linkage]`` or ``[pool]`` is validated too, so that its
+        paths are resolved against the config's folder (a class default would leave them
+        relative to wherever it runs)."""
         if isinstance(data, dict):
-            return {"imaging": {}, "linkage": {}, **data}
+            return {"imaging": {}, "linkage": {}, "pool": {}, **data}
         return data
 
     @model_validator(mode="after")

@@ -17,6 +17,7 @@ from fivesafes.extracts.tables import define_extracts_tables
 from fivesafes.governance.accounts.tables import define_account_tables
 from fivesafes.linkage.tables import define_node_linkage_tables
 from fivesafes.pathology.tables import define_release_tables
+from fivesafes.pool.tables import define_node_pool_tables
 from fivesafes.storage.types import UTCDateTime
 
 
@@ -30,6 +31,7 @@ AIRLOCK = define_airlock_tables(Base.metadata)  # release requests (fivesafes.ai
 EXTRACTS = define_extracts_tables(Base.metadata)  # extraction approvals (fivesafes.extracts)
 SLIDE_RELEASES = define_release_tables(Base.metadata)  # slides released (fivesafes.pathology)
 LINKAGE = define_node_linkage_tables(Base.metadata)  # references and link ids (fivesafes.linkage)
+POOLS = define_node_pool_tables(Base.metadata)  # pools decided on, persons sent (fivesafes.pool)
 
 
 class Registration(Base):

@@ -1,6 +1,7 @@
 """The patient data account at one node: the projects in which one person's record contributed
 to a released output, with their purposes and dates, and the projects in which the person was
-linked to their record at another hospital (``linkage_links``: the project, never the link id).
+linked to their record at another hospital (``linkage_links``: the project, never the link id),
+and the pools their rows were sent to (``pool_persons``: the pool, its project, when, until when).
 
 It is answered from the node's released person sets (``fivesafes.node.person_sets``, the store
 the differencing defence keeps, written in the same transaction as each release), never by
@@ -25,6 +26,7 @@ from fivesafes.audit.chain import append_event
 from fivesafes.audit.events import AuditEventType
 from fivesafes.node.db import AUDIT, LINKAGE, Approval, NodeRun
 from fivesafes.node.person_sets import PersonRelease, PersonSetStore
+from fivesafes.node.pool import pools_of_persons
 from fivesafes.node.pseudonyms import load_key, lookup_tag, pseudonym
 from fivesafes.protocol.errors import InvalidRequest
 from fivesafes.sdc.differencing import MAX_PERSON_ID
@@ -59,13 +61,14 @@ class PatientAccount:
     found: bool  # the identifier matched a person in this node's data
     projects: list[AccountProject] = field(default_factory=list)
     linked: list[LinkedProject] = field(default_factory=list)
+    pools: list[dict[str, Any]] = field(default_factory=list)  # ``node.pool.pools_of_persons``
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         for key, value in list(data.items()):
             if isinstance(value, datetime):
                 data[key] = value.isoformat()
-        for project in data["projects"] + data["linked"]:
+        for project in data["projects"] + data["linked"] + data["pools"]:
             for key, value in project.items():
                 if isinstance(value, date):  # datetimes are dates too
                     project[key] = value.isoformat()
@@ -187,8 +190,9 @@ def patient_account(
         releases = _releases(service.person_sets(), persons)
         projects = service.read(lambda s: account_projects(s, releases))
         linked = service.read(lambda s: linked_projects(s, persons))
+        pooled = service.read(lambda s: pools_of_persons(s, persons))
         outcome = "ok"
-        return PatientAccount(service.name, utcnow(), found, projects, linked)
+        return PatientAccount(service.name, utcnow(), found, projects, linked, pooled)
     finally:
         details = {"lookup": lookup, "tag": lookup_tag(service.key, tag_of) if tag_of else None}
         service.unit(

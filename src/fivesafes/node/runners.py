@@ -209,6 +209,8 @@ def run_job(
 ) -> Outcome:
     """One run in the worker: the node's release pipeline on the worker's data connection."""
     data: OmopDatabase | None = state.get("data")
+    if data is None:  # not there when the worker started (a pool before its merge): try again
+        data = state["data"] = _reopened(spec)
     if data is None:
         return data_failure()
     data.limit_statements(seconds)
@@ -217,6 +219,16 @@ def run_job(
     return run_task(
         task, data, spec.profile, state["person_sets"], instruction, jobs, deadline, state["linked"]
     )
+
+
+def _reopened(spec: WorkerSpec) -> OmopDatabase | None:
+    from fivesafes.data.engines import open_omop
+
+    try:
+        return open_omop(spec.data, memory_mb=spec.memory_mb)
+    except Exception as exc:  # noqa: BLE001 - the run reports it with a reason code
+        log.error("cannot open the data source: %s", type(exc).__name__)
+        return None
 
 
 def _worker_main(spec: WorkerSpec, conn: Connection) -> None:

@@ -25,6 +25,7 @@ from fivesafes.protocol.models import (
     SlideReviewOffer,
     SubmitAck,
 )
+from fivesafes.protocol.pool import PoolEvent, PoolStatus
 from fivesafes.protocol.signing import sign_request
 from fivesafes.protocol.tls import verify_context
 
@@ -176,6 +177,17 @@ class HttpHubTransport:
     def linkage_delivered(self, project_id: str, run: str) -> None:
         body = json.dumps({"run": run}).encode()
         _checked(self._signed("POST", f"/api/v1/node/linkage/{project_id}/delivered", body))
+
+    # ---- pools: the terms fetched, what a node (or the pool) did told to the hub -----------
+
+    def pool_status(self, pool_id: str) -> PoolStatus:
+        path = f"/api/v1/node/pools/{pool_id}"
+        return PoolStatus.model_validate(_checked(self._signed("GET", path)))
+
+    def pool_event(self, pool_id: str, event: PoolEvent) -> PoolStatus:
+        body = event.model_dump_json().encode()
+        path = f"/api/v1/node/pools/{pool_id}/events"
+        return PoolStatus.model_validate(_checked(self._signed("POST", path, body)))
 
     def delete_slide(self, review_id: str, reason: str) -> None:
         body = json.dumps({"reason": reason}).encode()
