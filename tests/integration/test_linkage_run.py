@@ -5,38 +5,86 @@ the nodes' real commands on loopback.
   identities``) loaded into each node's identity store; a project whose terms ask for linkage
   across its nodes, approved by both custodians; the secret made at one node and carried to the
   other;
-* ``fivesafes node linkage push`` at the first node: the hub waits for the second; at the
-  second: the hub links; ``pull`` at each keeps its persons' link ids. The pairs of persons
-  that share a link id are the planted pairs (precision >= 0.999, recall >= 0.99);
+* one shared person is recorded at the second hospital without an NHS number and with a typo
+  in the family name, so that no exact token links the two records: only their hardened
+  Bloom-filter encodings can;
+* ``fivesafes node linkage push`` at the first node (tokens and encodings): the hub waits for
+  the second; at the second: the hub links, tokens first and then encodings; ``pull`` at each
+  keeps its persons' link ids. The pairs of persons that share a link id are the planted pairs
+  (precision >= 0.999, recall >= 0.99), the person with the typo among them;
 * after the run, nothing the hub holds (its database, its linkage store, its logs) carries a
-  token, an identifier or a node's person id: only counts; the researcher's view shows the
-  persons linked per pair through the gate; the node's audit logs say who sent and kept; a
-  linked person's data account at the node lists the project (never the link id), an unlinked
-  person's lists none;
+  token, an encoding (as sent, in base64, or as kept, in bytes), an identifier or a node's
+  person id: only counts, among them how many persons encodings linked; the researcher's view
+  shows the persons linked per pair through the gate; the node's audit logs say who sent and
+  kept; a linked person's data account at the node lists the project (never the link id), an
+  unlinked person's lists none;
 * nodes whose secrets differ are refused in words, and nothing is linked.
 """
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import shutil
 import sqlite3
 from datetime import date
+from pathlib import Path
 
 import httpx
 
 from federation import fs
 from fivesafes.data.synth import generate
 from fivesafes.demo.local import CUSTODIAN
+from fivesafes.hub.linkage import result
+from fivesafes.linkage.encodings import clk
+from fivesafes.linkage.identifiers import identity
+from fivesafes.linkage.match import match_tokens
+from fivesafes.linkage.tokens import project_key, read_secret, tokens
 from portal import session_for
 
 SITES = ("northfield", "lakeside")
+TODAY = date.today()
 
 
 def hub_bytes(harness) -> bytes:
     root = harness.root / "hub"
     return b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def plant_typo_without_number(out: Path, truth: list[dict[str, str]]) -> tuple[int, int]:
+    """A shared person, recorded without errors at both hospitals, is written again at
+    lakeside without an NHS number and with one letter of the family name changed: (their
+    person_id at northfield, at lakeside)."""
+    true_of = {(r["site"], r["person_id"]): r for r in truth}
+    north = {true_of[("northfield", r["person_id"])]["true_person"]: r
+             for r in rows(out / "identities-northfield.csv")}  # fmt: skip
+    path = out / "identities-lakeside.csv"
+    lake = rows(path)
+
+    def as_planted(row: dict[str, str]) -> dict[str, str] | None:
+        mine = true_of[("lakeside", row["person_id"])]
+        other = north.get(mine["true_person"])
+        if other is None or mine["errors"] or not row["nhs_number"] or not row["postcode"]:
+            return None
+        if len(row["family_name"]) < 5 or other["family_name"] != row["family_name"]:
+            return None
+        return other
+
+    row, other = next((r, o) for r in lake if (o := as_planted(r)) is not None)
+    name, middle = row["family_name"], len(row["family_name"]) // 2
+    changed = "Q" if name[middle] != "Q" else "X"
+    row["family_name"], row["nhs_number"] = name[:middle] + changed + name[middle + 1 :], ""
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(lake[0]))
+        writer.writeheader()
+        writer.writerows(lake)
+    return int(other["person_id"]), int(row["person_id"])
 
 
 def setup(harness, tmp_path, *, share_secret: bool = True) -> dict:
@@ -48,6 +96,9 @@ def setup(harness, tmp_path, *, share_secret: bool = True) -> dict:
     out = tmp_path / "identities"
     fs("synth", "identities", *[f"--omop={s}={tmp_path / f'{s}.duckdb'}" for s in SITES],
        "--overlap", "0.3", "--seed", "5", "--out", str(out))  # fmt: skip
+    with (out / "truth.csv").open() as handle:
+        truth = list(csv.DictReader(handle))
+    planted = plant_typo_without_number(out, truth)
     configs = {s: str(harness.root / s / "node.toml") for s in SITES}
     for site in SITES:
         fs("node", "identities", "load", str(out / f"identities-{site}.csv"), "-c", configs[site])
@@ -61,17 +112,30 @@ def setup(harness, tmp_path, *, share_secret: bool = True) -> dict:
     token = harness.researcher("alice")
     project = harness.project(["alice"], list(SITES), linkage="across_nodes",
                               title="Slides at one hospital, deaths at another")  # fmt: skip
-    with (out / "truth.csv").open() as handle:
-        truth = list(csv.DictReader(handle))
-    return {"configs": configs, "project": project, "token": token, "truth": truth, "out": out}
+    return {"configs": configs, "project": project, "token": token, "truth": truth, "out": out,
+            "planted": planted}  # fmt: skip
+
+
+def made(harness, world, site: str) -> tuple[dict[int, dict[str, str]], dict[int, bytes]]:
+    """What the node sent, as the test can make it with the node's secret: each person's
+    tokens and encoding."""
+    key = project_key(read_secret(harness.root / site / "linkage.secret"), world["project"])
+    people = [identity(r, TODAY) for r in rows(world["out"] / f"identities-{site}.csv")]
+    return ({p.person_id: tokens(p, key) for p in people},
+            {p.person_id: clk(p, key) for p in people})  # fmt: skip
 
 
 def test_two_hospitals_link_their_shared_persons_without_the_hub_learning_who(harness, tmp_path):
     world = setup(harness, tmp_path)
     project, configs = world["project"], world["configs"]
     push = ("node", "linkage", "push", "--project", project, "--by", CUSTODIAN)
+    north_typo, lake_typo = world["planted"]
+    north, lake = made(harness, world, "northfield"), made(harness, world, "lakeside")
+    # no exact token pair links the planted person's two records
+    assert match_tokens({north_typo: north[0][north_typo]}, {lake_typo: lake[0][lake_typo]}) == []
     first = fs(*push, "-c", configs["northfield"]).stdout
-    assert "Sent the tokens of 600 persons" in first and "Waiting for: lakeside" in first
+    assert "Sent the tokens and encodings of 600 persons" in first
+    assert "Waiting for: lakeside" in first
     waiting = list((harness.root / "hub").rglob("*.tokens"))  # in the hub's linkage store
     assert [p.name for p in waiting] == ["northfield.tokens"]
     assert oct(waiting[0].stat().st_mode)[-3:] == "600"
@@ -105,6 +169,11 @@ def test_two_hospitals_link_their_shared_persons_without_the_hub_learning_who(ha
     assert len(planted) == 180  # 30% of 600
     assert hits / len(found) >= 0.999 and hits / len(planted) >= 0.99, (len(found), hits)
     assert set(links["northfield"].values()) == set(links["lakeside"].values())  # two nodes
+    # the person without a number and with a typo: linked by their encodings
+    assert links["northfield"][north_typo] == links["lakeside"][lake_typo]
+    kept = harness.admin(lambda s: result(s, project))
+    ((_, _, linked, by_encodings),) = kept["pairs"]
+    assert linked == len(found) and 1 <= by_encodings < linked
 
     # the hub kept counts, nothing else
     view = httpx.get(f"{harness.hub_url}/api/v1/projects/{project}/linkage",
@@ -113,6 +182,7 @@ def test_two_hospitals_link_their_shared_persons_without_the_hub_learning_who(ha
     (pair,) = view["pairs"]
     assert pair["nodes"] == ["lakeside", "northfield"]
     assert abs(pair["linked"] - len(found)) <= 5  # rounded to the gate's base
+    assert pair["shown_by_encodings"]  # how many by encodings, gated as the rest
     shown = alice.get(f"/projects/{project}").text  # the project's page, as alice sees it
     assert "Persons linked between nodes" in shown
     assert (
@@ -120,12 +190,15 @@ def test_two_hospitals_link_their_shared_persons_without_the_hub_learning_who(ha
         in shown
     )
     held = hub_bytes(harness)
-    with (world["out"] / "identities-northfield.csv").open() as handle:
-        rows = list(csv.DictReader(handle))
-    for row in rows[:100]:
+    for row in rows(world["out"] / "identities-northfield.csv")[:100]:
         for value in (row["nhs_number"], row["family_name"].upper()):
             if len(value) > 4:
                 assert value.encode() not in held
+    for made_tokens, made_encodings in (north, lake):  # what the nodes sent: none of it kept
+        for person in list(made_tokens)[:100]:
+            assert not any(t.encode() in held for t in made_tokens[person].values())
+            encoding = made_encodings[person]
+            assert encoding not in held and base64.b64encode(encoding) not in held
     assert not list((harness.root / "hub").rglob("*.tokens"))
     assert not list((harness.root / "hub").rglob("*.links.json"))
     some_links = list(links["northfield"].values())[:20]

@@ -179,11 +179,13 @@ def push(
     config: ConfigOption = Path("node.toml"),
     by: ByOption = "custodian",
 ) -> None:
-    """Send the project's linkage tokens of this node's persons to the hub's linkage unit:
-    for a project whose terms ask for linkage across its nodes, approved here. Each person is
-    sent under a random reference; opted-out persons are not sent."""
+    """Send the project's linkage tokens and hardened Bloom-filter encodings of this node's
+    persons to the hub's linkage unit: for a project whose terms ask for linkage across its
+    nodes, approved here. Each person is sent under a random reference; opted-out persons are
+    not sent."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress
 
+    from fivesafes.linkage.encodings import clk
     from fivesafes.linkage.identity_store import IdentityStore
     from fivesafes.linkage.tokens import SecretError, fingerprint, project_key, read_secret, tokens
     from fivesafes.node import linkage as node_linkage
@@ -198,8 +200,10 @@ def push(
         if not path.is_file():
             fail("There is no identity store here: load one with 'fivesafes node identities load'.")
         persons = _persons_in_data(service)
-        records = [(p.person_id, tokens(p, key)) for p in IdentityStore(path).identities()
-                   if p.person_id in persons]  # fmt: skip
+        # every person's encoding, not only those without an NHS number: a number mistyped at
+        # one hospital, or a date of birth written wrong, leaves no token to link on either
+        records = [(p.person_id, tokens(p, key), clk(p, key))
+                   for p in IdentityStore(path).identities() if p.person_id in persons]  # fmt: skip
         with Progress("Sending", BarColumn(), MofNCompleteColumn(), console=console,
                       transient=True) as bar:  # fmt: skip
             task = bar.add_task("send", total=len(records))
@@ -207,7 +211,8 @@ def push(
                                       progress=lambda n: bar.advance(task, n))  # fmt: skip
     except (FivesafesError, SecretError) as exc:
         fail(exc.message if isinstance(exc, FivesafesError) else str(exc))
-    console.print(f"Sent the tokens of {len(records)} persons for {project}.", markup=False)
+    console.print(f"Sent the tokens and encodings of {len(records)} persons for {project}.",
+                  markup=False)  # fmt: skip
     if state.state == "linked":
         console.print("Every node has sent: the project is linked. Fetch this node's link ids "
                       "with 'fivesafes node linkage pull'.")  # fmt: skip

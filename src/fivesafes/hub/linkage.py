@@ -1,22 +1,26 @@
 """The hub as the linkage unit (issue 18, docs/linkage.md, ADR 0030).
 
 For a project whose terms ask for linkage across its nodes (``linkage = across_nodes``),
-approved by each node's custodian, each node pushes its records' tokens, each under a random
-reference it chose for this run (never its person id), in chunks. The tokens wait in a file of
-the linkage store (``[hub] linkage_store``), one per node and project. Once every node of the
-project has sent a complete upload under the same key fingerprint, the hub matches them
-(``fivesafes.linkage.match``, each pair of nodes; a person found at several nodes is one
-cluster, and a cluster holding two records of one node is ambiguous and linked to nothing),
-gives each cluster a random link id (``lk_`` and 16 hex digits, new in every run), writes for
-each node only its own references' link ids, and deletes every token file. The hub keeps
-counts: records per node, persons linked per pair of nodes, link ids made
-(``linkage_results``). A node fetches its mapping and confirms it; the mapping file is then
-deleted. Uploads whose fingerprints differ are refused at the last upload, and the tokens
-deleted: the nodes hold different secrets (or versions of it).
+approved by each node's custodian, each node pushes its records' tokens and hardened
+Bloom-filter encodings, each record under a random reference it chose for this run (never its
+person id), in chunks. They wait in a file of the linkage store (``[hub] linkage_store``), one
+per node and project. Once every node of the project has sent a complete upload under the same
+key fingerprint, the hub matches them (``fivesafes.linkage.match.match_records``, each pair of
+nodes: tokens first, then the encodings of the records tokens left unlinked, at the Dice
+threshold of ``linkage.encodings``; a person found at several nodes is one cluster, and a
+cluster holding two records of one node is ambiguous and linked to nothing), gives each
+cluster a random link id (``lk_`` and 16 hex digits, new in every run), writes for each node
+only its own references' link ids, and deletes every file of tokens and encodings. The hub
+keeps counts: records per node, persons linked per pair of nodes (and how many of those by
+encodings), link ids made (``linkage_results``). A node fetches its mapping and confirms it;
+the mapping file is then deleted. Uploads whose fingerprints differ are refused at the last
+upload, and the tokens and encodings deleted: the nodes hold different secrets (or versions
+of it).
 """
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import os
@@ -35,7 +39,7 @@ from fivesafes.audit.chain import append_event
 from fivesafes.audit.events import AuditEventType
 from fivesafes.hub.db import AUDIT, LINKAGE, Node, Project, ProjectNode
 from fivesafes.hub.projects import node_names
-from fivesafes.linkage.match import match_tokens
+from fivesafes.linkage.match import match_records
 from fivesafes.protocol.errors import Conflict, InvalidRequest, NotFoundOrNoPermission
 from fivesafes.protocol.linkage import LinkMapping, TokenChunk, UploadState
 from fivesafes.protocol.projects import Linkage
@@ -55,6 +59,7 @@ def _folder(root: Path, project_id: str) -> Path:
 
 
 def _tokens_file(root: Path, project_id: str, node: str) -> Path:
+    """The node's tokens and encodings (tables ``tokens`` and ``encodings``)."""
     return _folder(root, project_id) / f"{node}.tokens"
 
 
@@ -82,24 +87,34 @@ def _append(path: Path, chunk: TokenChunk) -> None:
     con = sqlite3.connect(path)
     try:
         con.execute("CREATE TABLE IF NOT EXISTS tokens (ref TEXT, kind TEXT, token TEXT)")
+        con.execute("CREATE TABLE IF NOT EXISTS encodings (ref TEXT, bits BLOB)")
         con.executemany(
             "INSERT INTO tokens VALUES (?, ?, ?)",
             ((r.ref, kind, token) for r in chunk.records for kind, token in r.tokens.items()),
+        )
+        encoded = [(r.ref, r.encoding) for r in chunk.records if r.encoding is not None]
+        con.executemany(
+            "INSERT INTO encodings VALUES (?, ?)",
+            ((ref, base64.b64decode(text, validate=True)) for ref, text in encoded),
         )
         con.commit()
     finally:
         con.close()
 
 
-def _read(path: Path) -> dict[str, dict[str, str]]:
+Records = tuple[dict[str, dict[str, str]], dict[str, bytes]]  # ref -> tokens; ref -> encoding
+
+
+def _read(path: Path) -> Records:
     found: dict[str, dict[str, str]] = defaultdict(dict)
     con = sqlite3.connect(path)
     try:
         for ref, kind, token in con.execute("SELECT ref, kind, token FROM tokens"):
             found[ref][kind] = token
+        encodings = dict(con.execute("SELECT ref, bits FROM encodings"))
     finally:
         con.close()
-    return dict(found)
+    return dict(found), encodings
 
 
 def receive(
@@ -162,9 +177,9 @@ def _link(session: Session, root: Path, project_id: str, now: datetime) -> str:
         shutil.rmtree(_folder(root, project_id), ignore_errors=True)
         session.execute(delete(LINKAGE.uploads).where(U.project_id == project_id))
         return DIFFERENT_KEYS
-    tokens = {u.node: _read(_tokens_file(root, project_id, u.node)) for u in uploads}
-    clusters, pairs = _clusters(tokens)
-    for node in tokens:
+    records = {u.node: _read(_tokens_file(root, project_id, u.node)) for u in uploads}
+    clusters, pairs = _clusters(records)
+    for node in records:
         mine = [{"ref": ref, "link_id": link} for (n, ref), link in clusters.items() if n == node]
         path = _links_file(root, project_id, node)
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
@@ -187,12 +202,11 @@ def _link(session: Session, root: Path, project_id: str, now: datetime) -> str:
     return ""
 
 
-def _clusters(
-    tokens: dict[str, dict[str, dict[str, str]]],
-) -> tuple[dict[tuple[str, str], str], list[list[Any]]]:
-    """(node, ref) -> link id for every record linked to another node's, and the persons
-    linked per pair of nodes. Records linked across pairs form one cluster (union-find); a
-    cluster with two records of one node is ambiguous and gets no link id."""
+def _clusters(records: dict[str, Records]) -> tuple[dict[tuple[str, str], str], list[list[Any]]]:
+    """(node, ref) -> link id for every record linked to another node's, and per pair of
+    nodes the persons linked, and of those how many by encodings ([a, b, linked, by
+    encodings]). Records linked across pairs form one cluster (union-find); a cluster with two
+    records of one node is ambiguous and gets no link id."""
     parent: dict[tuple[str, str], tuple[str, str]] = {}
 
     def root_of(x: tuple[str, str]) -> tuple[str, str]:
@@ -202,11 +216,12 @@ def _clusters(
         return x
 
     pairs: list[list[Any]] = []
-    for a, b in itertools.combinations(sorted(tokens), 2):
-        matched = match_tokens(tokens[a], tokens[b])
-        for left, right in matched:
+    for a, b in itertools.combinations(sorted(records), 2):
+        (tokens_a, encodings_a), (tokens_b, encodings_b) = records[a], records[b]
+        by_tokens, by_encodings = match_records(tokens_a, tokens_b, encodings_a, encodings_b)
+        for left, right in by_tokens + by_encodings:
             parent[root_of((a, str(left)))] = root_of((b, str(right)))
-        pairs.append([a, b, len(matched)])
+        pairs.append([a, b, len(by_tokens) + len(by_encodings), len(by_encodings)])
     members: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
     for record in list(parent):
         members[root_of(record)].append(record)
@@ -274,8 +289,8 @@ def uploads(session: Session, project_id: str) -> list[dict[str, Any]]:
 
 def gated_view(session: Session, project: Project, profile: Profile) -> dict[str, Any]:
     """How the project's linkage stands, for its members: each node's upload, and once linked,
-    the persons linked per pair of nodes through the hub's gate (below its threshold: not
-    shown; otherwise rounded to its base)."""
+    the persons linked per pair of nodes, and how many of them by encodings, each through the
+    hub's gate (below its threshold: not shown; otherwise rounded to its base)."""
     shown: dict[str, Any] = {"project_id": project.id, "uploads": uploads(session, project.id)}
     if project.linkage != Linkage.ACROSS_NODES:
         return shown | {"state": "not asked", "uploads": [],
@@ -283,10 +298,18 @@ def gated_view(session: Session, project: Project, profile: Profile) -> dict[str
     found = result(session, project.id)
     if found is None:
         return shown | {"state": "waiting"}
+
+    def gate(n: int) -> tuple[int | None, str]:
+        if n < profile.threshold:
+            return None, f"fewer than {profile.threshold}"
+        value = round_half_up(n, profile.rounding_base)
+        return value, str(value)
+
     pairs = []
-    for a, b, n in found["pairs"]:
-        released = n >= profile.threshold
-        value = round_half_up(n, profile.rounding_base) if released else None
-        text = str(value) if value is not None else f"fewer than {profile.threshold}"
-        pairs.append({"nodes": (a, b), "linked": value, "shown": text})
+    for a, b, n, *by_encodings in found["pairs"]:  # a linkage before encodings: no fourth
+        value, text = gate(n)
+        pair = {"nodes": (a, b), "linked": value, "shown": text}
+        if by_encodings:
+            pair["by_encodings"], pair["shown_by_encodings"] = gate(by_encodings[0])
+        pairs.append(pair)
     return shown | {"state": "linked", "linked_at": found["linked_at"], "pairs": pairs}

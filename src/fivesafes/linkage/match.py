@@ -1,10 +1,15 @@
-"""Matching two nodes' linkage tokens (the linkage unit's rule; it sees tokens only).
+"""Matching two nodes' records (the linkage unit's rule; it sees tokens and hardened
+encodings only, never an identifier).
 
 Two records are the same person when their primary tokens (``nhs_dob``) are equal, or, where
 either lacks one or they differ, when at least ``agreeing`` of their secondary tokens are
 equal. A record is linked at most once: where a record would match several, the pair with the
 most agreeing tokens wins, and a tie links none of them (an ambiguous match is no match:
 linking the wrong person is worse than missing one).
+
+Then (:func:`match_records`) the records that tokens left unlinked on both sides are compared
+by their Bloom-filter encodings (``linkage.encodings``): pairs whose Dice coefficient is at
+least the threshold, one to one, most alike first, a tie linking none.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Hashable, Mapping
 from typing import TypeVar
 
+from fivesafes.linkage.encodings import THRESHOLD, match_encodings
 from fivesafes.linkage.kinds import PRIMARY, SECONDARY
 
 Tokens = Mapping[str, str]  # kind -> token
@@ -42,6 +48,25 @@ def match_tokens(
             # a primary match outranks any count of secondary ones
             scored[(lid, rid)] = votes.get(rid, 0) + (len(SECONDARY) + 1) * (rid in primary)
     return _one_to_one(scored)
+
+
+def match_records(
+    left: Mapping[L, Tokens],
+    right: Mapping[R, Tokens],
+    left_encodings: Mapping[L, bytes],
+    right_encodings: Mapping[R, bytes],
+    *,
+    threshold: float = THRESHOLD,
+) -> tuple[list[tuple[L, R]], list[tuple[L, R]]]:
+    """The pairs linked by tokens, and then those linked by the encodings of the records
+    tokens left unlinked: (by tokens, by encodings), one to one across both."""
+    by_tokens = match_tokens(left, right)
+    linked_left = {a for a, _ in by_tokens}
+    linked_right = {b for _, b in by_tokens}
+    rest_left = {r: e for r, e in left_encodings.items() if r not in linked_left}
+    rest_right = {r: e for r, e in right_encodings.items() if r not in linked_right}
+    matched = match_encodings(rest_left, rest_right, threshold=threshold)
+    return by_tokens, [(a, b) for a, b, _ in matched]
 
 
 def _one_to_one(scored: dict[tuple[L, R], int]) -> list[tuple[L, R]]:

@@ -1,18 +1,20 @@
 """A node's part in a project's linkage, wired to its database and its outbound connection to
 the hub's linkage unit (``hub/linkage.py``, docs/linkage.md). It never reads identities: the
-operator's command (``fivesafes node linkage push``) makes the tokens from the identity store
-and hands them here with the persons they are of.
+operator's command (``fivesafes node linkage push``) makes the tokens and the hardened
+Bloom-filter encodings from the identity store and hands them here with the persons they are
+of.
 
 ``push`` checks the project (the hub's signed record, its ``linkage = across_nodes`` term, this
 node's custodian's approval of that version), gives each record a random reference for this
-run, keeps reference -> person in the node's database, and sends the tokens in chunks over the
-node's own signed requests. ``pull`` fetches this node's link ids once every node has sent,
-keeps person -> link id for the project, forgets the references, and tells the hub, which then
-deletes the mapping.
+run, keeps reference -> person in the node's database, and sends the tokens and encodings in
+chunks over the node's own signed requests. ``pull`` fetches this node's link ids once every
+node has sent, keeps person -> link id for the project, forgets the references, and tells the
+hub, which then deletes the mapping.
 """
 
 from __future__ import annotations
 
+import base64
 import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -29,7 +31,7 @@ from fivesafes.protocol.errors import InvalidRequest
 from fivesafes.protocol.linkage import TokenChunk, TokenRecord, UploadState
 from fivesafes.protocol.projects import Linkage
 
-CHUNK_RECORDS = 1500  # ~0.75 MB a request: under the hub's default request limit of 1 MiB
+CHUNK_RECORDS = 1000  # ~0.65 MB a request with encodings: under the hub's default of 1 MiB
 
 
 def check_project(service: NodeService, project_id: str) -> None:
@@ -46,16 +48,17 @@ def push(
     service: NodeService,
     project_id: str,
     fingerprint: str,
-    records: Sequence[tuple[int, dict[str, str]]],
+    records: Sequence[tuple[int, dict[str, str], bytes | None]],
     *,
     by: str,
     progress: Callable[[int], None] | None = None,
 ) -> UploadState:
-    """Send ``records`` (person_id, tokens) for the project under fresh references."""
+    """Send ``records`` (person_id, tokens, hardened encoding or None) for the project under
+    fresh references."""
     if not records:
         raise InvalidRequest("There is no person to send: the identity store is empty here.")
     run = secrets.token_hex(8)
-    refs = {person: secrets.token_hex(8) for person, _ in records}
+    refs = {person: secrets.token_hex(8) for person, _, _ in records}
     if len(set(refs.values())) != len(refs):  # 64 random bits each: never in practice
         raise InvalidRequest("Two references came out the same; run it again.")
     R = LINKAGE.refs
@@ -80,7 +83,7 @@ def push(
                 run=run,
                 fingerprint=fingerprint,
                 final=start + CHUNK_RECORDS >= len(records),
-                records=[TokenRecord(ref=refs[person], tokens=made) for person, made in part],
+                records=[_record(refs[person], made, encoding) for person, made, encoding in part],
             )
             state = transport.push_linkage_tokens(project_id, chunk)
             if progress is not None:
@@ -101,9 +104,12 @@ def push(
     return state
 
 
-def pull(
-    service: NodeService, project_id: str, blinding: Callable[[str], str], *, by: str
-) -> int:
+def _record(ref: str, tokens: dict[str, str], encoding: bytes | None) -> TokenRecord:
+    text = None if encoding is None else base64.b64encode(encoding).decode("ascii")
+    return TokenRecord(ref=ref, tokens=tokens, encoding=text)
+
+
+def pull(service: NodeService, project_id: str, blinding: Callable[[str], str], *, by: str) -> int:
     """Keep this node's link ids for the project (its persons linked to another node's), each
     with its blinding key (``blinding(link_id)``, made by the operator's command from the
     linkage secret, for linked counts): how many persons."""

@@ -163,7 +163,7 @@ class HttpHubTransport:
         _checked(self._signed("POST", f"/api/v1/node/slide-reviews/{review_id}/finish",
                               timeout=120))  # fmt: skip
 
-    # ---- linkage: tokens pushed to the hub's linkage unit, link ids fetched back ------------
+    # ---- linkage: tokens and encodings pushed to the hub's linkage unit, link ids back ------
 
     def push_linkage_tokens(self, project_id: str, chunk: TokenChunk) -> UploadState:
         body = chunk.model_dump_json().encode()

@@ -1,7 +1,8 @@
 """The wire contract of linkage between a node and the hub's linkage unit (issue 18,
-docs/linkage.md): what a node pushes (its records' tokens under a random reference each, in
-chunks) and what it fetches back (its own references' link ids). No identifier, no person id,
-no key: a token is 64 hex digits, a reference 16, a link id ``lk_`` and 16."""
+docs/linkage.md): what a node pushes (its records' tokens and hardened Bloom-filter encodings
+under a random reference each, in chunks) and what it fetches back (its own references' link
+ids). No identifier, no person id, no key: a token is 64 hex digits, an encoding its 1,024 bits
+in base64 (172 characters), a reference 16 hex digits, a link id ``lk_`` and 16."""
 
 from __future__ import annotations
 
@@ -14,12 +15,19 @@ Hex16 = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
 Token = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Kind = Annotated[str, Field(pattern=r"^[a-z][a-z_]{0,31}$")]
 LinkId = Annotated[str, Field(pattern=r"^lk_[0-9a-f]{16}$")]
+ENCODING_BYTES = 128  # 1,024 bits (``linkage.encodings.BITS``)
+Encoding = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{170}[AEIMQUYcgkosw048]=$")]
+"""128 bytes in base64, written one way only (the last character's unused bits zero)."""
 
 
 class TokenRecord(BaseModel):
+    """One record of a node: its tokens, and its hardened encoding (None: not sent, so the
+    record is linked by its tokens only)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     ref: Hex16
     tokens: Annotated[dict[Kind, Token], Field(max_length=8)]
+    encoding: Encoding | None = None
 
 
 class TokenChunk(BaseModel):

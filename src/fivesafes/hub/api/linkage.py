@@ -1,6 +1,6 @@
-"""Routes of the linkage unit (``hub/linkage.py``): nodes push tokens and fetch their own
-link ids over requests signed with their key (the node calls out, the hub never calls a node);
-a project's members see how its linkage stands, its counts through the gate.
+"""Routes of the linkage unit (``hub/linkage.py``): nodes push tokens and encodings and fetch
+their own link ids over requests signed with their key (the node calls out, the hub never
+calls a node); a project's members see how its linkage stands, its counts through the gate.
 
 | route                                                  | who             | what             |
 | ------------------------------------------------------ | --------------- | ---------------- |
@@ -42,6 +42,8 @@ class PairView(BaseModel):
     nodes: tuple[str, str]
     linked: int | None  # None: fewer than the gate's threshold (shown as such)
     shown: str
+    by_encodings: int | None = None  # of those linked, by encodings (gated the same way)
+    shown_by_encodings: str = ""  # "": a linkage made before encodings were counted
 
 
 class LinkageView(BaseModel):
@@ -87,8 +89,8 @@ async def delivered(
 @router.get("/projects/{project_id}/linkage")
 async def linkage_view(project_id: ProjectId, actor: Caller, service: Service) -> LinkageView:
     """How the project's linkage stands: each node's upload, and once linked, the persons
-    linked per pair of nodes, through the hub's gate (below its threshold: not shown; rounded
-    to its base)."""
+    linked per pair of nodes and how many of them by encodings, through the hub's gate (below
+    its threshold: not shown; rounded to its base)."""
     profile = service.config.profile
 
     def work(session: Any) -> LinkageView:

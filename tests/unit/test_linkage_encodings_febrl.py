@@ -1,0 +1,106 @@
+"""FEBRL4 (``tests/febrl.py``: 5,000 originals and one corrupted duplicate of each) linked by
+tokens alone, by encodings alone and by tokens then encodings, at the threshold chosen on the
+synthetic truth (``encodings.THRESHOLD``): the figures of docs/linkage.md.
+
+Every record is encoded, those whose date of birth is missing or does not parse (357 of the
+10,000) too: tokens need a date of birth, encodings do not. Measured: tokens alone precision
+1.000 and recall 0.862; encodings alone 1.000 and 0.978; tokens then encodings 1.000 and
+0.979, with 250 of the 270 true pairs that lack a date of birth on either side. The issue's
+goal of recall >= 0.99 is met on FEBRL4 at lower thresholds (0.6: 1.000 and 1.000), where the
+synthetic truth, whose persons are mostly not shared and share few names, loses precision: the
+threshold is the synthetic truth's.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import date
+
+import pytest
+
+from febrl import FOLDER, _born, _name, records
+from fivesafes.linkage.encodings import THRESHOLD, clk, match_encodings
+from fivesafes.linkage.match import match_records, match_tokens
+from fivesafes.linkage.tokens import project_key, tokens
+
+KEY = project_key(bytes(32), "p_febrl")
+
+
+@dataclass(frozen=True)
+class Record:
+    """A FEBRL record as the encodings read it: its date of birth may be missing."""
+
+    person_id: int
+    nhs_number: str | None
+    given_name: str
+    family_name: str
+    date_of_birth: date | None
+    sex: str
+    postcode: str | None
+
+
+def read(part: str) -> dict[str, Record]:
+    found = {}
+    with (FOLDER / f"dataset4{part}.csv").open() as handle:
+        for row in csv.DictReader(handle, skipinitialspace=True):
+            found[row["rec_id"]] = Record(
+                0, row["soc_sec_id"] or None, _name(row["given_name"]), _name(row["surname"]),
+                _born(row["date_of_birth"]), "U", row["postcode"] or None,
+            )  # fmt: skip
+    return found
+
+
+@pytest.fixture(scope="module")
+def febrl4():
+    left, right = read("a"), read("b")
+    truth = {(a, a.replace("-org", "-dup-0")) for a in left}
+    made = {}
+    for part, found in (("a", left), ("b", right)):
+        dated = records(part)  # as Identity, None without a date of birth (tokens need one)
+        made[part] = ({r: tokens(p, KEY) for r, p in dated.items() if p is not None},
+                      {r: clk(p, KEY) for r, p in found.items()})  # fmt: skip
+    return left, right, truth, made
+
+
+def quality(found, truth) -> tuple[float, float]:
+    hits = len(set(found) & truth)
+    return hits / max(len(found), 1), hits / len(truth)
+
+
+def test_febrl4_by_tokens_by_encodings_and_both(febrl4):
+    left, right, truth, made = febrl4
+    (ta, ea), (tb, eb) = made["a"], made["b"]
+    assert len(truth) == 5000
+    assert sum(p.date_of_birth is None for p in (*left.values(), *right.values())) == 357
+    p_tokens, r_tokens = quality(match_tokens(ta, tb), truth)
+    p_alone, r_alone = quality([(a, b) for a, b, _ in match_encodings(ea, eb)], truth)
+    by_tokens, by_encodings = match_records(ta, tb, ea, eb)
+    p_both, r_both = quality(by_tokens + by_encodings, truth)
+    assert p_tokens == 1.0 and 0.86 <= r_tokens < 0.87, (p_tokens, r_tokens)
+    assert p_alone >= 0.999 and r_alone >= 0.97, (p_alone, r_alone)
+    assert p_both >= 0.999 and r_both >= 0.975, (p_both, r_both)  # the goal, 0.99, not met here
+    undated = {(a, b) for a, b in truth if not left[a].date_of_birth or not right[b].date_of_birth}
+    linked = undated & set(by_encodings)
+    assert len(undated) == 270 and len(linked) >= 240, len(linked)
+
+
+def test_febrl4_alone_would_choose_a_lower_threshold(febrl4):
+    _, _, truth, made = febrl4
+    (ta, ea), (tb, eb) = made["a"], made["b"]
+    by_tokens, by_encodings = match_records(ta, tb, ea, eb, threshold=0.6)
+    precision, recall = quality(by_tokens + by_encodings, truth)
+    assert precision >= 0.999 and recall >= 0.99, (precision, recall)
+    assert THRESHOLD > 0.6
+
+
+def test_encodings_only_for_records_without_a_number_add_nothing_on_febrl4(febrl4):
+    """Every FEBRL4 record has a number (its social security number): were encodings sent only
+    for records without one, none would be sent and tokens alone would link."""
+    left, right, truth, made = febrl4
+    (ta, ea), (tb, eb) = made["a"], made["b"]
+    none_a = {r: e for r, e in ea.items() if not left[r].nhs_number}
+    none_b = {r: e for r, e in eb.items() if not right[r].nhs_number}
+    assert not none_a and not none_b
+    by_tokens, by_encodings = match_records(ta, tb, none_a, none_b)
+    assert by_encodings == [] and quality(by_tokens, truth)[1] < 0.87
