@@ -48,6 +48,15 @@ def test_demo_once_prints_the_counts_and_exits_0(tmp_path):
     counted = re.search(r"linked count: (\d+) \(truth (\d+)\)", out)
     assert counted, out[-3000:]  # within the gate's rounding of the truth read from the nodes
     assert abs(int(counted.group(1)) - int(counted.group(2))) <= 2.5
+    # the pool: smoking at northfield, lung cancer at lakeside; the planted effect recovered
+    # (the pooled interval excludes none, the estimate within three standard errors of the
+    # plant: one draw of about 400 shared persons), then the pool's data destroyed
+    current = re.search(r"│ smoker\[T\.current\]\s+│\s+(-?[\d.]+)\s+│\s+(-?[\d.]+) to "
+                        r"(-?[\d.]+)\s+│\s+(-?[\d.]+)\s+│", out)  # fmt: skip
+    assert current, out[-4000:]
+    estimate, low, high, planted = (float(g) for g in current.groups())
+    assert low > 0 and abs(estimate - planted) < 3 * (high - low) / (2 * 1.96), current.groups()
+    assert "signed a certificate of destruction (pool destroyed; signature verified)" in out
     assert out.count("TOTAL") == len(DEMO_COHORTS) + 1  # and the slide cohort
     pooled = [line for line in out.splitlines() if line.startswith("POOLED")]
     header = next(line for line in out.splitlines() if line.startswith("node") and "mean" in line)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import html
 import json
-import shutil
 import sqlite3
 
 import httpx
@@ -25,11 +24,10 @@ import httpx
 from federation import fs
 from fivesafes.data.source import DuckDBSource
 from fivesafes.data.synth import concepts as c
-from fivesafes.data.synth import generate
 from fivesafes.demo.local import CUSTODIAN
+from linked_world import SITES, hospitals, link
 from portal import session_for
 
-SITES = ("northfield", "lakeside")
 WOMEN = {"name": "Women", "sex": ["female"]}
 HYPERTENSION = {
     "name": "Hypertension",
@@ -61,28 +59,12 @@ def cohort_persons(path, cohort: dict) -> set[int]:
 
 def linked_world(harness, tmp_path) -> dict:
     harness.start_hub()
-    data = {}
-    for n, site in enumerate(SITES):
-        data[site] = tmp_path / f"{site}.duckdb"
-        generate(data[site], persons=600, seed=n + 11, site=site)
-        harness.add_node(site, {"engine": "duckdb", "path": str(data[site])}, start=False)
-    out = tmp_path / "identities"
-    fs("synth", "identities", *[f"--omop={s}={data[s]}" for s in SITES],
-       "--overlap", "0.3", "--seed", "5", "--out", str(out))  # fmt: skip
-    configs = {s: str(harness.root / s / "node.toml") for s in SITES}
+    data = hospitals(harness, tmp_path, 600, 11)
+    world = link(harness, tmp_path, data, seed=5, pull=False,
+                 title="Women at one hospital, hypertension at another")  # fmt: skip
     for site in SITES:
-        fs("node", "identities", "load", str(out / f"identities-{site}.csv"), "-c", configs[site])
-    fs("node", "linkage", "make-secret", "-c", configs["northfield"])
-    copy = harness.root / "lakeside" / "linkage.secret"
-    shutil.copy(harness.root / "northfield" / "linkage.secret", copy)
-    copy.chmod(0o600)
-    token = harness.researcher("alice")
-    project = harness.project(["alice"], list(SITES), linkage="across_nodes",
-                              title="Women at one hospital, hypertension at another")  # fmt: skip
-    for site in SITES:
-        fs("node", "linkage", "push", "--project", project, "--by", CUSTODIAN, "-c", configs[site])
         harness.start_node(site)
-    return {"configs": configs, "project": project, "token": token, "data": data}
+    return world
 
 
 def write_parts(tmp_path) -> list[str]:

@@ -17,7 +17,6 @@ real pool service (``fivesafes pool serve``) on loopback.
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import time
 from datetime import date, timedelta
@@ -28,12 +27,11 @@ import numpy as np
 import statsmodels.api as sm
 
 from federation import fs
-from fivesafes.data.synth import generate
 from fivesafes.demo.local import CUSTODIAN, edit_toml
 from fivesafes.demo.processes import free_port, wait_for_health
 from fivesafes.protocol.signing import verify
+from linked_world import SITES, hospitals, link
 
-SITES = ("northfield", "lakeside")
 POOL = "pool-one"
 EVERYONE = {"name": "Everyone pooled", "index": {"type": "observation_start"}}
 HYPERTENSIVE_DISORDER = 316866
@@ -42,38 +40,18 @@ HYPERTENSIVE_DISORDER = 316866
 def linked_world(harness, tmp_path) -> dict:
     pool_port = free_port()
     harness.start_hub(pool_urls={POOL: f"http://127.0.0.1:{pool_port}"})
-    data = {}
-    for n, site in enumerate(SITES):
-        data[site] = tmp_path / f"{site}.duckdb"
-        generate(data[site], persons=1000, seed=n + 21, site=site)
-        harness.add_node(site, {"engine": "duckdb", "path": str(data[site])}, start=False)
+    data = hospitals(harness, tmp_path, 1000, 21)
     pooled = harness.root / POOL / "pooled.duckdb"
     harness.add_node(POOL, {"engine": "duckdb", "path": str(pooled)}, start=False)
     edit_toml(harness.root / POOL / "node.toml", "pool", port=pool_port)
-    out = tmp_path / "identities"
-    fs("synth", "identities", *[f"--omop={s}={data[s]}" for s in SITES],
-       "--overlap", "0.3", "--seed", "9", "--out", str(out))  # fmt: skip
-    configs = {s: str(harness.root / s / "node.toml") for s in SITES}
-    for site in SITES:
-        fs("node", "identities", "load", str(out / f"identities-{site}.csv"), "-c", configs[site])
-    fs("node", "linkage", "make-secret", "-c", configs["northfield"])
-    copy = harness.root / "lakeside" / "linkage.secret"
-    shutil.copy(harness.root / "northfield" / "linkage.secret", copy)
-    copy.chmod(0o600)
-    token = harness.researcher("alice")
-    project = harness.project(["alice"], list(SITES), linkage="across_nodes",
-                              title="Sex at one hospital, hypertension at another")  # fmt: skip
-    for site in SITES:
-        fs("node", "linkage", "push", "--project", project, "--by", CUSTODIAN, "-c", configs[site])
-    for site in SITES:
-        fs("node", "linkage", "pull", "--project", project, "--by", CUSTODIAN, "-c", configs[site])
+    world = link(harness, tmp_path, data, seed=9,
+                 title="Sex at one hospital, hypertension at another")  # fmt: skip
     pool_process = harness.supervisor.start(
         POOL, ["pool", "serve", "--config", str(harness.root / POOL / "node.toml")],
         harness.root / POOL / "pool.log",
     )  # fmt: skip
     wait_for_health(f"http://127.0.0.1:{pool_port}", pool_process)
-    return {"configs": configs, "project": project, "token": token, "data": data,
-            "pooled": pooled, "pool_config": str(harness.root / POOL / "node.toml")}  # fmt: skip
+    return {**world, "pooled": pooled}
 
 
 def links_at(harness, site: str, project: str) -> dict[int, str]:

@@ -49,8 +49,9 @@ def _planted(truth: Path) -> dict[tuple[str, str], int]:
 
 def run_linkage(
     local: LocalFederation, workdir: Path, data: dict[str, Path], token: str, console: Console
-) -> bool:
-    """Link the hospitals' shared persons; print the overlap table. True when linked."""
+) -> tuple[bool, str | None]:
+    """Link the hospitals' shared persons; print the overlap table and a linked count. Whether
+    all went well, and the linked project (None if it was not linked)."""
     nodes = sorted(data)
     out = workdir / "identities"
     run_fivesafes("synth", "identities", *[f"--omop={n}={data[n]}" for n in nodes], "--overlap",
@@ -99,8 +100,8 @@ def run_linkage(
         table.add_row(f"{a} and {b}", pair["shown"], str(planted.get((a, b), 0)))
     console.print(table)
     if view.get("state") != "linked":
-        return False
-    return _linked_count(local, data, project_id, token, console)
+        return False, None
+    return _linked_count(local, data, project_id, token, console), project_id
 
 
 WOMEN = {"name": "Women", "sex": ["female"]}

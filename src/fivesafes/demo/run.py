@@ -36,9 +36,10 @@ from fivesafes.client import Federation
 from fivesafes.data.synth import effects as fx
 from fivesafes.data.synth import generate
 from fivesafes.demo import linkage, study
+from fivesafes.demo import pool as pool_demo
 from fivesafes.demo.cohorts import DEMO_COHORTS, SLIDE_COHORT
 from fivesafes.demo.local import CUSTODIAN, LocalFederation
-from fivesafes.demo.processes import Supervisor, fivesafes_command, run_fivesafes
+from fivesafes.demo.processes import Supervisor, fivesafes_command, free_port, run_fivesafes
 from fivesafes.imaging.synth import hospital_number, link_persons, write_archive
 
 console = Console(width=None if sys.stdout.isatty() else 200)  # as the CLI prints
@@ -226,22 +227,27 @@ class Built(NamedTuple):
     example: str  # an identifier to look up in the patient data account
     project_id: str
     tokens: dict[str, str]  # alice's and the study's readers' API tokens
+    pool_port: int  # where the demo's pool service will listen
 
 
 def build_federation(workdir: Path, persons: int, supervisor: Supervisor) -> Built:
     """Set up and start the whole federation."""
     data = _generate_data(workdir, persons)
+    pool_demo.plant(workdir, data, linkage.OVERLAP, linkage.SEED)  # a cross-hospital truth
     example = _pseudonymise(workdir, data)
     archives = _write_archives(workdir, data)
     slides = _write_slides(workdir, data)
-    for stale in ["hub", *(f"{name}/node.{ext}" for name, *_ in HOSPITALS for ext in STATE)]:
+    stale_state = [f"{name}/node.{ext}" for name, *_ in HOSPITALS for ext in STATE]
+    for stale in ["hub", pool_demo.POOL, *stale_state]:
         path = workdir / stale
         if path.is_dir():
             shutil.rmtree(path)  # a fresh federation on every run; the data is kept
         else:
             path.unlink(missing_ok=True)
     local = LocalFederation(workdir, supervisor)
-    local.start_hub(name="demo-hub", accounts=DEMO_ACCOUNTS)
+    pool_port = free_port()
+    pool_url = f"http://127.0.0.1:{pool_port}"
+    local.start_hub(name="demo-hub", accounts=DEMO_ACCOUNTS, pool_urls={pool_demo.POOL: pool_url})
     console.print(f"[green]✓[/] hub listening on {local.hub_url}")
     for name, *_ in HOSPITALS:
         local.add_node(name, {"engine": "duckdb", "path": str(data[name])}, start=False)
@@ -272,7 +278,7 @@ def build_federation(workdir: Path, persons: int, supervisor: Supervisor) -> Bui
         console.print(f"[green]✓[/] {name}'s custodian released {len(released)} slides for "
                       "review (pushed to the hub's review store)")  # fmt: skip
     connection = _write_connection(workdir, local.hub_url, token, project_id)
-    return Built(connection, local, example, project_id, {"alice": token, **readers})
+    return Built(connection, local, example, project_id, {"alice": token, **readers}, pool_port)
 
 
 def open_portals(local: LocalFederation, example: str) -> str:
@@ -398,7 +404,7 @@ def run_demo(*, once: bool, workdir: str | None, persons: int) -> int:
     console.rule("[bold]fivesafes demo federation")
     try:
         with Supervisor() as supervisor:
-            connection, local, example, project_id, tokens = build_federation(
+            connection, local, example, project_id, tokens, pool_port = build_federation(
                 root, persons, supervisor
             )
             ok = run_counts(connection)
@@ -406,7 +412,14 @@ def run_demo(*, once: bool, workdir: str | None, persons: int) -> int:
             ok = study.run_study(local, root, project_id, tokens, console) and ok
             console.rule("[bold]Linking the same people across the hospitals")
             data = {name: root / name / "omop.duckdb" for name, *_ in HOSPITALS}
-            ok = linkage.run_linkage(local, root, data, tokens["alice"], console) and ok
+            linked, linked_project = linkage.run_linkage(
+                local, root, data, tokens["alice"], console
+            )
+            ok = linked and ok
+            console.rule("[bold]A pool: the same persons' rows together, for a time")
+            if linked_project is not None:
+                ok = pool_demo.run_pool(local, root, linked_project, tokens["alice"], pool_port,
+                                        console) and ok  # fmt: skip
             if not ok:
                 console.print("[red]Some nodes did not answer; see the logs in the workdir.[/]")
             if once:
