@@ -25,6 +25,7 @@ and signs the terms, and keeps where the pool stands. It never holds a row.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any
@@ -53,7 +54,7 @@ from fivesafes.protocol.pool import (
     terms_digest,
 )
 from fivesafes.protocol.projects import Linkage
-from fivesafes.protocol.signing import sign, verify
+from fivesafes.protocol.signing import canonical_json, sign, verify
 
 MAX_POOL_DAYS = 366
 SENDER_EVENTS = frozenset({"approved", "sent", "revoked"})
@@ -75,7 +76,7 @@ class PoolAsk(BaseModel):
 
 class PoolView(BaseModel):
     """A pool as the project's members see it: its terms in words, where it stands, what each
-    node and the pool reported (counts only), and its certificate of destruction once made."""
+    node and the pool reported (kinds and when), and its certificate of destruction once made."""
 
     pool_id: str
     project_id: str
@@ -220,9 +221,26 @@ def _view(row: Any, now: datetime) -> PoolView:
         expires_at=row.expires_at,
         state=_state(row, now),
         digest=row.digest,
-        reports=list(row.reports),
-        certificate=row.certificate,
+        # who did what, when: the persons each reported stay in the hub's record and audit log
+        # (a node's linked persons, exact), never shown
+        reports=[{k: r[k] for k in ("node", "kind", "at")} for r in row.reports],
+        certificate=_shown_certificate(row.certificate),
     )
+
+
+def _shown_certificate(signed: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The certificate as members see it: what it says but the exact persons pooled (a count
+    of linked persons the gate has not judged), its digest, and that the hub checked its
+    signature under the pool's key in the terms (the pool's operator holds the whole signed
+    certificate: ``fivesafes pool certificate``)."""
+    if signed is None:
+        return None
+    payload = dict(signed["payload"])
+    return {
+        "payload": {k: v for k, v in payload.items() if k != "persons"},
+        "digest": hashlib.sha256(canonical_json(payload)).hexdigest(),
+        "signature_checked": True,
+    }
 
 
 def pools_of(session: Session, project_id: str, actor: Actor, now: datetime) -> list[PoolView]:
@@ -232,8 +250,13 @@ def pools_of(session: Session, project_id: str, actor: Actor, now: datetime) -> 
         check_read_task(actor, project_access(session, project))
     except NotFoundOrNoPermission:
         raise NotFoundOrNoPermission("project") from None
+    return pool_views(session, project.id, now)
+
+
+def pool_views(session: Session, project_id: str, now: datetime) -> list[PoolView]:
+    """The project's pools, oldest first (for a caller already allowed to read them)."""
     rows = session.execute(
-        select(POOLS).where(POOLS.c.project_id == project.id).order_by(POOLS.c.created_at)
+        select(POOLS).where(POOLS.c.project_id == project_id).order_by(POOLS.c.created_at)
     ).all()
     return [_view(row, now) for row in rows]
 

@@ -28,6 +28,7 @@ from fivesafes.hub.api.deps import Service
 from fivesafes.hub.db import Node
 from fivesafes.hub.enrolment import node_views
 from fivesafes.hub.linkage import gated_view
+from fivesafes.hub.pools import pool_views
 from fivesafes.hub.portal import forms
 from fivesafes.hub.portal.pages import page
 from fivesafes.hub.portal.tasks import recent_tasks
@@ -137,6 +138,8 @@ def _project_page(
         "extract_options": sorted(OPTION_NAMES),
         "linkage": gated_view(session, project, profile)
         if project.linkage == Linkage.ACROSS_NODES and can_read_task(actor, access) else None,
+        "pools": pool_views(session, project.id, now)
+        if project.linkage == Linkage.ACROSS_NODES and can_read_task(actor, access) else [],
     }  # fmt: skip
 
 
