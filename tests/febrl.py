@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import sysconfig
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -42,6 +43,32 @@ def records(part: str) -> dict[str, Identity | None]:
             found[row["rec_id"]] = None if born is None else Identity(
                 0, row["soc_sec_id"] or None, _name(row["given_name"]), _name(row["surname"]),
                 born, "U", row["postcode"] or None,
+            )  # fmt: skip
+    return found
+
+
+@dataclass(frozen=True)
+class Encodable:
+    """A FEBRL record as the encodings read it (``linkage.encodings.Identifiers``): unlike a
+    token, an encoding needs no date of birth, so one that is missing stays None."""
+
+    person_id: int
+    nhs_number: str | None
+    given_name: str
+    family_name: str
+    date_of_birth: date | None
+    sex: str
+    postcode: str | None
+
+
+def encodable(part: str) -> dict[str, Encodable]:
+    """``a`` or ``b``: every record by its id, as the encodings read it."""
+    found = {}
+    with (FOLDER / f"dataset4{part}.csv").open() as handle:
+        for row in csv.DictReader(handle, skipinitialspace=True):
+            found[row["rec_id"]] = Encodable(
+                0, row["soc_sec_id"] or None, _name(row["given_name"]), _name(row["surname"]),
+                _born(row["date_of_birth"]), "U", row["postcode"] or None,
             )  # fmt: skip
     return found
 

@@ -13,9 +13,9 @@ from fivesafes.governance.accounts.settings import AccountSettings
 from fivesafes.hub.config import HubSettings
 from fivesafes.imaging.settings import ImagingSettings
 from fivesafes.linkage.settings import LinkageSettings
-from fivesafes.pool.settings import PoolSettings
 from fivesafes.node.config import NodeSettings
 from fivesafes.node.portal_settings import PortalSettings
+from fivesafes.pool.settings import PoolSettings
 from fivesafes.sdc.gate import GateSettings
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

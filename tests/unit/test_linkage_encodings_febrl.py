@@ -13,13 +13,9 @@ threshold is the synthetic truth's.
 
 from __future__ import annotations
 
-import csv
-from dataclasses import dataclass
-from datetime import date
-
 import pytest
 
-from febrl import FOLDER, _born, _name, records
+from febrl import encodable, records
 from fivesafes.linkage.encodings import THRESHOLD, clk, match_encodings
 from fivesafes.linkage.match import match_records, match_tokens
 from fivesafes.linkage.tokens import project_key, tokens
@@ -27,33 +23,9 @@ from fivesafes.linkage.tokens import project_key, tokens
 KEY = project_key(bytes(32), "p_febrl")
 
 
-@dataclass(frozen=True)
-class Record:
-    """A FEBRL record as the encodings read it: its date of birth may be missing."""
-
-    person_id: int
-    nhs_number: str | None
-    given_name: str
-    family_name: str
-    date_of_birth: date | None
-    sex: str
-    postcode: str | None
-
-
-def read(part: str) -> dict[str, Record]:
-    found = {}
-    with (FOLDER / f"dataset4{part}.csv").open() as handle:
-        for row in csv.DictReader(handle, skipinitialspace=True):
-            found[row["rec_id"]] = Record(
-                0, row["soc_sec_id"] or None, _name(row["given_name"]), _name(row["surname"]),
-                _born(row["date_of_birth"]), "U", row["postcode"] or None,
-            )  # fmt: skip
-    return found
-
-
 @pytest.fixture(scope="module")
 def febrl4():
-    left, right = read("a"), read("b")
+    left, right = encodable("a"), encodable("b")
     truth = {(a, a.replace("-org", "-dup-0")) for a in left}
     made = {}
     for part, found in (("a", left), ("b", right)):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -105,7 +105,7 @@ def plant_smoking_to_lung_cancer(
         (next_id,) = con.execute(
             "SELECT coalesce(max(condition_occurrence_id), 0) + 1 FROM condition_occurrence"
         ).fetchone() or (1,)
-        rows = []
+        rows: list[tuple[int, int, int, date, int]] = []
         for (_, b), sick, when in zip(pairs, ill, days, strict=True):
             if not sick or b not in periods:
                 continue
