@@ -43,7 +43,7 @@ def request(
         if not sep or not node or not chosen:
             fail("Each --send is NODE=variable,variable (catalogue names, docs/analyses.md).")
         if node in variables:
-            fail(f"The node {node} is named in two --send options: give it one.")
+            fail("A node is named in two --send options: give each node one.")
         variables[node] = chosen
     with Federation.from_file(connection) as fed:
         try:

@@ -179,14 +179,14 @@ def _senders(session: Session, project: Project, ask: PoolAsk) -> dict[str, str]
     for node_name, variables in ask.variables.items():
         unknown = [v for v in variables if v not in VARIABLES]
         if unknown or not variables:
-            raise InvalidRequest(f"variables: {node_name} names no catalogue variable, or one "
-                                 "the catalogue does not have (docs/analyses.md).")  # fmt: skip
+            raise InvalidRequest("variables: each node sends one catalogue variable or more, "
+                                 "by their names in docs/analyses.md.")  # fmt: skip
         node = session.execute(select(Node).where(Node.name == node_name)).scalar_one_or_none()
         link = session.get(ProjectNode, (project.id, node.id)) if node is not None else None
         if node is None or link is None:
-            raise InvalidRequest(f"variables: {node_name} is not a node of the project.")
+            raise InvalidRequest("variables: a node named there is not a node of the project.")
         if link.approval != "approved" or link.approved_version != project.version:
-            raise InvalidRequest(f"variables: {node_name} has not approved the project's "
+            raise InvalidRequest("variables: a node named there has not approved the project's "
                                  "current version.")  # fmt: skip
         keys[node_name] = node.public_key
     if ask.pool_node in keys:

@@ -108,9 +108,9 @@ def _command(
         if not sep or not node or not file:
             raise CommandError("Each --part is NODE=cohort.json.")
         if node in parts:
-            raise CommandError(f"The node {node} has two parts: give it one.")
+            raise CommandError("A node is named in two --part options: give each node one.")
         if not Path(file).is_file():
-            raise CommandError(f"There is no cohort file {Path(file).name} for {node}.")
+            raise CommandError(f"There is no cohort file {Path(file).name}.")
         parts[node] = Path(file)
     if len(parts) < 2:
         raise CommandError("A linked count needs a part at two nodes at least (--part twice).")
