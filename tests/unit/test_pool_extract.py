@@ -9,9 +9,7 @@ node's frame on the whole CDM is the reference for the pool's.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import shutil
 import struct
 from datetime import date, timedelta
@@ -25,12 +23,13 @@ from fivesafes.analyses.variables import analysis_frame
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.data.domains import served
 from fivesafes.data.engines import open_omop
-from fivesafes.data.source import DuckDBSource, OmopDatabase, parse_data_source
+from fivesafes.data.source import parse_data_source
 from fivesafes.data.synth import generate
 from fivesafes.pool.checks import Bounds
 from fivesafes.pool.extract import Extract, extract
 from fivesafes.pool.merge import merge
 from fivesafes.pool.wire import MARK, write_extract
+from pool_frames import differing, frame, keyed_shift, link, open_cdm
 
 NAMES = [
     "age",
@@ -55,16 +54,6 @@ FIRST_SMOKING = {
 LUNG_CANCER_FAMILY = {443388, 4115276, 4110591}  # the tumour, NSCLC and SCLC
 
 
-def link(person: int) -> str:
-    """A link id as the hub makes them: random-looking, in no order of the node's ids."""
-    return "lk_" + hashlib.sha256(f"person {person}".encode()).hexdigest()[:16]
-
-
-def keyed_shift(link_id: str) -> int:
-    """The nodes' shared-key shift: within a year either way, the same at every node."""
-    return int(hashlib.sha256(b"shared key" + link_id.encode()).hexdigest(), 16) % 731 - 365
-
-
 def no_shift(link_id: str) -> int:
     return 0
 
@@ -72,28 +61,6 @@ def no_shift(link_id: str) -> int:
 def pool_numbers(links: set[str]) -> dict[int, str]:
     """The pool's person_id -> link id, by merge's documented rule (sorted link ids, 1..N)."""
     return dict(enumerate(sorted(links), start=1))
-
-
-def open_cdm(path: Path) -> OmopDatabase:
-    return open_omop(DuckDBSource(engine="duckdb", path=path))
-
-
-def frame(
-    db: OmopDatabase, cohort: dict, names: dict[int, str], variables: list[str] = NAMES
-) -> dict[str, dict[str, float]]:
-    """Each variable of the analysis frame by link id, for the persons ``names`` names."""
-    made = analysis_frame(db, Cohort.model_validate(cohort), variables)
-    ids = [int(p) for p in made.person_ids]
-    return {
-        variable: {names[p]: float(v) for p, v in zip(ids, values, strict=True) if p in names}
-        for variable, values in made.columns.items()
-    }
-
-
-def differing(a: dict[str, float], b: dict[str, float]) -> list[str]:
-    """The link ids whose values differ (two missing values are equal)."""
-    assert a.keys() == b.keys()
-    return [k for k in a if not (a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])))]
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +85,7 @@ def test_with_no_shift_the_pool_frame_is_the_node_frame(source, tmp_path):
         made = extract(db, linked, NAMES, no_shift, persons=cohort)
         chosen = {p: linked[p] for p in sorted(cohort & set(linked))}
         expected = {
-            name: frame(db, c, chosen) for name, c in (("fixed", FIXED), ("bmi", FIRST_BMI))
+            name: frame(db, c, chosen, NAMES) for name, c in (("fixed", FIXED), ("bmi", FIRST_BMI))
         }
     report = merge({"northfield": Extract.from_bytes(made.to_bytes())}, tmp_path / "pool.duckdb")
     assert report.persons_pooled == len(chosen) > 300
@@ -128,7 +95,7 @@ def test_with_no_shift_the_pool_frame_is_the_node_frame(source, tmp_path):
     with open_omop(pool_source) as pool:
         assert served(pool.stored_tables())["omop"] == []
         got = {
-            name: frame(pool, c, pool_numbers(set(chosen.values())))
+            name: frame(pool, c, pool_numbers(set(chosen.values())), NAMES)
             for name, c in (("fixed", FIXED), ("bmi", FIRST_BMI))
         }
     for name in expected:
@@ -151,12 +118,15 @@ def test_per_person_shifts_keep_every_interval(source, tmp_path):
     with open_cdm(timed) as db:
         made = extract(db, linked, NAMES, keyed_shift)
         expected = {
-            name: frame(db, c, linked) for name, c in (("fixed", FIXED), ("bmi", FIRST_BMI))
+            name: frame(db, c, linked, NAMES) for name, c in (("fixed", FIXED), ("bmi", FIRST_BMI))
         }
     merge({"northfield": made}, tmp_path / "pool.duckdb")
     numbers = pool_numbers(set(linked.values()))
     with open_cdm(tmp_path / "pool.duckdb") as pool:
-        got = {name: frame(pool, c, numbers) for name, c in (("fixed", FIXED), ("bmi", FIRST_BMI))}
+        got = {
+            name: frame(pool, c, numbers, NAMES)
+            for name, c in (("fixed", FIXED), ("bmi", FIRST_BMI))
+        }
 
     # Dated from the person's own first BMI, every variable is the node's; age is whole
     # calendar years between two moved dates, so it may differ by one (tolerance: 1 year)

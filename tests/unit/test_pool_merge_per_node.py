@@ -11,7 +11,6 @@ shows, and a logistic regression on the pool has a known answer.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import shutil
 from dataclasses import dataclass
@@ -27,11 +26,10 @@ from fivesafes.analyses.catalogue import SMOKING_LEVELS, SMOKING_STATUS
 from fivesafes.analyses.variables import analysis_frame, can_use_variables
 from fivesafes.cohorts.concepts import UnknownConceptError
 from fivesafes.cohorts.criteria import Cohort
-from fivesafes.data.engines import open_omop
-from fivesafes.data.source import DuckDBSource, OmopDatabase
 from fivesafes.data.synth import generate
 from fivesafes.pool.extract import Extract, extract
 from fivesafes.pool.merge import MergeReport, merge
+from pool_frames import differing, frame, keyed_shift, link, open_cdm
 
 FIRST_SMOKING = {  # node A's event, so the index moves with the person's dates at both nodes
     "name": "from the first smoking status",
@@ -55,38 +53,6 @@ TABLES = (
     "observation",
     "death",
 )
-
-
-def link(person: int) -> str:
-    """A link id as the hub makes them: random-looking, in no order of the node's ids."""
-    return "lk_" + hashlib.sha256(f"person {person}".encode()).hexdigest()[:16]
-
-
-def keyed_shift(link_id: str) -> int:
-    """The nodes' shared-key shift: within a year either way, the same at every node."""
-    return int(hashlib.sha256(b"shared key" + link_id.encode()).hexdigest(), 16) % 731 - 365
-
-
-def open_cdm(path: Path) -> OmopDatabase:
-    return open_omop(DuckDBSource(engine="duckdb", path=path))
-
-
-def frame(
-    db: OmopDatabase, cohort: dict, names: dict[int, str], variables: list[str]
-) -> dict[str, dict[str, float]]:
-    """Each variable of the analysis frame by link id, for the persons ``names`` names."""
-    made = analysis_frame(db, Cohort.model_validate(cohort), variables)
-    ids = [int(p) for p in made.person_ids]
-    return {
-        variable: {names[p]: float(v) for p, v in zip(ids, values, strict=True) if p in names}
-        for variable, values in made.columns.items()
-    }
-
-
-def differing(a: dict[str, float], b: dict[str, float]) -> list[str]:
-    """The link ids whose values differ (two missing values are equal)."""
-    assert a.keys() == b.keys()
-    return [k for k in a if not (a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])))]
 
 
 @dataclass(frozen=True)
