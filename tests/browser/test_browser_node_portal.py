@@ -40,7 +40,7 @@ def test_a_custodian_signs_in_with_totp_and_approves_a_project_from_the_hub(harn
     awaiting.get_by_role("link", name="Browser study").click()
     page.wait_for_url(f"{url}/approvals/{project}")
     assert page.get_by_role("heading", name=re.compile(r"^Risk tier [1-4]")).count() == 1
-    assert page.get_by_label("count@1").is_checked()
+    assert page.get_by_label("count@1", exact=True).is_checked()
     page.get_by_role("button", name="Approve version 1").click()
     page.wait_for_url(url + "/approvals?decided=approved")
     assert "Your decision was recorded" in page.get_by_role("status").inner_text()
