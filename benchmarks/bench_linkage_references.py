@@ -363,7 +363,7 @@ def ours(left: dict[str, Any], right: dict[str, Any], key: bytes) -> tuple[list[
         Row(
             "ours: hardened CLKs alone (`match_encodings`)",
             "hardened CLKs",
-            f"Dice {THRESHOLD}",
+            f"Dice {THRESHOLD:.2f}",
             [(a, b) for a, b, _ in alone],
             _s(times["hardened"]),
             _s(took),
@@ -376,7 +376,7 @@ def ours(left: dict[str, Any], right: dict[str, Any], key: bytes) -> tuple[list[
         Row(
             "ours: tokens, then hardened CLKs of the rest (`match_records`, the hub's rule)",
             "keyed hashes, hardened CLKs",
-            f"Dice {THRESHOLD}",
+            f"Dice {THRESHOLD:.2f}",
             first + then,
             "both above",
             _s(took),
@@ -388,7 +388,7 @@ def ours(left: dict[str, Any], right: dict[str, Any], key: bytes) -> tuple[list[
             Row(
                 "ours: `match_encodings` on plain CLKs (like for like with anonlink)",
                 "plain CLKs",
-                f"Dice {threshold}",
+                f"Dice {threshold:.2f}",
                 [(a, b) for a, b, _ in found],
                 _s(times["plain"]),
                 _s(took),
@@ -436,7 +436,7 @@ def reference_rows(folder: Path, errors: dict[str, str | None]) -> tuple[list[Ro
                 Row(
                     f"{anon} (`greedy_solve`)",
                     f"{run['clks']} CLKs",
-                    f"Dice {run['threshold']}",
+                    f"Dice {run['threshold']:.2f}",
                     pairs,
                     "ours, above",
                     _s(run["candidate_s"] + run["solve_s"]),
@@ -533,8 +533,9 @@ def render(
         "prediction and one to one (one run, as its training). Starting the "
         "references' processes and importing the tools is not counted (the note gives each "
         f"process's whole time). Encodings here include the {undated} undated records, as "
-        "`tests/unit/test_linkage_encodings_febrl.py` and the hub do; `bench_linkage.py`'s "
-        "section encodes dated records only, so its recall for encodings is lower.",
+        "the hub, `bench_linkage.py` (under the same key) and "
+        "`tests/unit/test_linkage_encodings_febrl.py` (under another key, so its figures "
+        "differ a little) do.",
         "",
         *table,
     ]

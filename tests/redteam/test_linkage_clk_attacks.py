@@ -10,20 +10,24 @@ neither balanced nor folded); *hardened* is what the nodes send. Two attacks fro
 literature, written here from their descriptions:
 
 * **a frequency attack** (Kuzu et al. 2011; Niedermeyer et al. 2014) needs encodings that repeat:
-  aligning the most frequent encodings with the most frequent names re-identifies most records
-  when a name is encoded alone (the control: a weak design, and hardening does not help it, as
-  equal names stay equal), and none in the platform's record-level encodings, plain or
-  hardened, where no encoding occurs twice;
+  aligning the most frequent encodings with the most frequent names re-identifies the records
+  of the commonest names when a name is encoded alone (the control: a weak design, and
+  hardening does not help it, as equal names stay equal; several times as many records as
+  guessing the commonest name for everyone), and none in the platform's record-level
+  encodings, plain or hardened, where no encoding occurs twice;
 * **a pattern-mining attack** (Christen et al. 2017, 2018) needs no repeats: it finds groups of
   bits set together in the same records (one bigram's bits), labels each with the piece whose
   public frequency its record count matches, reads each record's names from the bigrams it
-  holds, and refines the labels from the names read. Against plain encodings it names most
-  records' given and family names correctly; against hardened ones (mining their bits, and
-  their bits with their complements) it finds no group of bits that is one piece's, is sure of
-  no record, and does no better than guessing the most frequent name for everyone.
+  holds, and refines the labels from the names read. Against plain encodings it finds groups
+  of bits that are one piece's and names several times as many records as guessing (with
+  names as varied as the synthetic ones, ``linkage.names``, a few records in a hundred: most
+  names are too rare to be told from the many that share their bigrams); against hardened
+  ones (mining their bits, and their bits with their complements) it finds no group of bits
+  that is one piece's, is sure of no record, and does no better than guessing the most
+  frequent name for everyone.
 
 A **known gap** is pinned, not defended: a hub that knew the names behind half the encodings
-could learn to read the names of the other half from their hardened bits.
+could learn to read the names of many of the other half from their hardened bits.
 
 The rates measured here are in docs/redteam.md.
 """
@@ -92,6 +96,12 @@ def public(persons: list[Identity]) -> tuple[Counter[tuple[str, str]], Counter[s
     return per_piece, given, family
 
 
+def guessing(names: Counter[str]) -> float:
+    """The attacker's baseline without encodings: the share of records named right by saying
+    the most frequent name for everyone."""
+    return names.most_common(1)[0][1] / names.total()
+
+
 # The frequency attack
 
 
@@ -114,7 +124,8 @@ def test_a_frequency_attack_aligns_a_name_encoded_alone_and_nothing_of_ours(
     alone = [plain_clk(Lone(family_name=name), KEY) for name in family]
     plain_alone = frequency_attack([bits.tobytes() for bits in alone], family, public)
     hardened_alone = [harden(bits, KEY).tobytes() for bits in alone]
-    assert plain_alone > 0.5  # the control: a name encoded alone falls
+    # the control: a name encoded alone falls, its commonest values first
+    assert plain_alone >= 3 * guessing(Counter(family)), plain_alone
     assert frequency_attack(hardened_alone, family, public) == plain_alone  # equal stays equal
     for ours in (plain, hardened):  # every encoding of a person: no value repeats
         values = [bits.tobytes() for bits in ours]
@@ -304,12 +315,14 @@ def rates(said: list[str], truth: list[str]) -> float:
     return sum(s == t for s, t in zip(said, truth, strict=True)) / len(truth)
 
 
-def test_pattern_mining_reidentifies_most_names_in_plain_encodings(persons, plain, public):
+def test_pattern_mining_reidentifies_names_in_plain_encodings(persons, plain, public):
     per_piece, given, family = public
     first, last, sure = pattern_mining_attack(plain, per_piece, given, family)
     given_rate = rates(first, [p.given_name for p in persons])
     family_rate = rates(last, [p.family_name for p in persons])
-    assert given_rate >= 0.5 and family_rate >= 0.5, (given_rate, family_rate)
+    given_base, family_base = guessing(given), guessing(family)
+    assert given_rate >= 1.5 * given_base, (given_rate, given_base)
+    assert family_rate >= 3 * family_base, (family_rate, family_base)
     assert pieces_found(plain, persons) >= 50  # its bits come in pieces
 
 
@@ -323,11 +336,9 @@ def test_pattern_mining_finds_nothing_in_hardened_encodings(persons, hardened, p
     first, last, sure = pattern_mining_attack(bits, per_piece, given, family)
     given_rate = rates(first, [p.given_name for p in persons])
     family_rate = rates(last, [p.family_name for p in persons])
-    # the attacker's baseline: the most frequent name for everyone
-    given_base = given.most_common(1)[0][1] / len(persons)
-    family_base = family.most_common(1)[0][1] / len(persons)
-    assert given_rate <= given_base + 0.03, (given_rate, given_base)
-    assert family_rate <= family_base + 0.03, (family_rate, family_base)
+    given_base, family_base = guessing(given), guessing(family)
+    assert given_rate <= given_base + 0.01, (given_rate, given_base)
+    assert family_rate <= family_base + 0.01, (family_rate, family_base)
     assert (sure >= 0.9).mean() <= 0.005  # nothing it is sure of
     assert pieces_found(bits, persons) == 0  # no group of its bits is one piece's
 
@@ -383,5 +394,7 @@ def test_known_gap_a_hub_knowing_half_the_records_names_learns_to_read_the_rest(
     _, given, family = public
     plain_given, plain_family = known_plaintext_attack(plain, 1500, persons, given, family)
     ours_given, ours_family = known_plaintext_attack(hardened, 1500, persons, given, family)
-    assert min(plain_given, plain_family) >= 0.95, (plain_given, plain_family)
-    assert min(ours_given, ours_family) >= 0.45, (ours_given, ours_family)  # the gap
+    assert min(plain_given, plain_family) >= 0.8, (plain_given, plain_family)
+    # the gap: far more than guessing the commonest name for everyone
+    assert ours_given >= guessing(given) + 0.05, ours_given
+    assert ours_family >= guessing(family) + 0.05, ours_family

@@ -4,11 +4,11 @@ synthetic truth (``encodings.THRESHOLD``): the figures of docs/linkage.md.
 
 Every record is encoded, those whose date of birth is missing or does not parse (357 of the
 10,000) too: tokens need a date of birth, encodings do not. Measured: tokens alone precision
-1.000 and recall 0.862; encodings alone 1.000 and 0.978; tokens then encodings 1.000 and
-0.979, with 250 of the 270 true pairs that lack a date of birth on either side. The issue's
-goal of recall >= 0.99 is met on FEBRL4 at lower thresholds (0.6: 1.000 and 1.000), where the
-synthetic truth, whose persons are mostly not shared and share few names, loses precision: the
-threshold is the synthetic truth's.
+1.000 and recall 0.862; encodings alone 1.000 and 0.988; tokens then encodings 1.000 and
+0.988, with 259 of the 270 true pairs that lack a date of birth on either side. The issue's
+goal of recall >= 0.99 is met on FEBRL4 at lower thresholds (0.69: 1.000 and 0.990; 0.6: 1.000
+and 1.000), where the synthetic truth, whose persons are mostly not shared, loses precision
+(0.6: 0.47): the threshold is the synthetic truth's.
 """
 
 from __future__ import annotations
@@ -50,11 +50,11 @@ def test_febrl4_by_tokens_by_encodings_and_both(febrl4):
     by_tokens, by_encodings = match_records(ta, tb, ea, eb)
     p_both, r_both = quality(by_tokens + by_encodings, truth)
     assert p_tokens == 1.0 and 0.86 <= r_tokens < 0.87, (p_tokens, r_tokens)
-    assert p_alone >= 0.999 and r_alone >= 0.97, (p_alone, r_alone)
-    assert p_both >= 0.999 and r_both >= 0.975, (p_both, r_both)  # the goal, 0.99, not met here
+    assert p_alone >= 0.999 and r_alone >= 0.985, (p_alone, r_alone)
+    assert p_both >= 0.999 and r_both >= 0.985, (p_both, r_both)  # the goal, 0.99, not met here
     undated = {(a, b) for a, b in truth if not left[a].date_of_birth or not right[b].date_of_birth}
     linked = undated & set(by_encodings)
-    assert len(undated) == 270 and len(linked) >= 240, len(linked)
+    assert len(undated) == 270 and len(linked) >= 250, len(linked)
 
 
 def test_febrl4_alone_would_choose_a_lower_threshold(febrl4):

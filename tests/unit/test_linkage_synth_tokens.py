@@ -4,6 +4,9 @@
 * the overlap is as planted: a share of the second hospital's persons are persons of the first,
   of the same sex and year of birth; each planted error occurs at its rate (binomial bounds)
   and every record passes the identity checks; the same seed gives the same records;
+* names are drawn as ``linkage.names`` says: a long tail of family names (the commonest about
+  1% of people, half of people beyond the commonest 1,000 or so), given names more
+  concentrated; every name of the lists passes the identity checks;
 * tokens under one project's key link the two hospitals' records with precision >= 0.999 and
   recall >= 0.99 against the truth; tokens alone of each kind are stated; a record without an
   NHS number is still linked on its other tokens;
@@ -21,7 +24,9 @@ import numpy as np
 import pytest
 
 from fivesafes.linkage.identifiers import identity
+from fivesafes.linkage.identifiers import name as checked
 from fivesafes.linkage.match import match_tokens
+from fivesafes.linkage.names import FAMILY, FEMALE, MALE
 from fivesafes.linkage.synth import ERRORS, CdmPerson, synthesise, write
 from fivesafes.linkage.tokens import (
     SecretError,
@@ -88,6 +93,24 @@ def test_the_same_seed_writes_the_same_files(records, tmp_path):
         assert written[name].read_bytes() == first[name].read_bytes()
     with first["truth"].open() as handle:
         assert next(csv.reader(handle)) == ["site", "person_id", "true_person", "errors"]
+
+
+def test_names_are_as_varied_as_the_names_module_says(records):
+    family = FAMILY.cumulative
+    assert len(FAMILY.names) > 10_000 and len(set(FAMILY.names)) == len(FAMILY.names)
+    assert FAMILY.names[0] == "Smith" and 0.008 <= family[0] <= 0.012
+    assert 0.05 <= family[9] <= 0.07 and 0.25 <= family[199] <= 0.32  # ten; 200 commonest
+    assert 0.45 <= family[999] <= 0.55 and family[1499] <= 0.6  # half beyond 1,000 or so
+    for given in (FEMALE, MALE):
+        assert len(given.names) > 1000 and 0.02 <= given.cumulative[0] <= 0.04
+        assert 0.45 <= given.cumulative[99] <= 0.6 and given.cumulative[499] >= 0.75
+    for listed in (FAMILY, FEMALE, MALE):  # each name passes the checks, and is one name there
+        assert len({checked(written, "name") for written in listed.names}) == len(listed.names)
+    # drawn: among 4,000 persons of a hospital, SMITH about as often as its share says
+    drawn = Counter(r.family_name for r in records if r.site == "northfield")
+    n, share = drawn.total(), family[0]
+    assert abs(drawn["Smith"] - n * share) <= 4 * (n * share * (1 - share)) ** 0.5
+    assert len(drawn) > 2000  # distinct family names among 4,000 persons
 
 
 def site_tokens(records, site: str, key: bytes, kinds=None) -> dict[int, dict[str, str]]:

@@ -59,6 +59,7 @@ class AuditEventType(StrEnum):
     STUDY_LOCKED = "study_locked"  # no read changes; answers visible to the study team
     LINKAGE_TOKENS_RECEIVED = "linkage_tokens_received"  # a node's upload complete: counts
     LINKAGE_RUN_COMPLETED = "linkage_run_completed"  # matched: records, linked per pair, links
+    LINKAGE_RUN_FAILED = "linkage_run_failed"  # the hub's run failed: nothing linked, dropped
     LINKAGE_MAPPING_DELIVERED = "linkage_mapping_delivered"  # a node kept its link ids
     LINKAGE_PUSHED = "linkage_pushed"  # at a node: a run's records sent for a project
     LINKAGE_LINKS_KEPT = "linkage_links_kept"  # at a node: link ids kept for a project

@@ -213,9 +213,9 @@ def push(
         fail(exc.message if isinstance(exc, FivesafesError) else str(exc))
     console.print(f"Sent the tokens and encodings of {len(records)} persons for {project}.",
                   markup=False)  # fmt: skip
-    if state.state == "linked":
-        console.print("Every node has sent: the project is linked. Fetch this node's link ids "
-                      "with 'fivesafes node linkage pull'.")  # fmt: skip
+    if state.state == "linking":
+        console.print("Every node has sent: the hub is linking them. Fetch this node's link ids "
+                      "with 'fivesafes node linkage pull' (it waits for the hub).")  # fmt: skip
     elif state.state == "refused":
         fail(state.note)
     else:
@@ -227,9 +227,16 @@ def pull(
     project: ProjectOption,
     config: ConfigOption = Path("node.toml"),
     by: ByOption = "custodian",
+    wait: Annotated[
+        int,
+        typer.Option(
+            min=0, max=86_400, help="Seconds to wait while the hub is still linking (0: do not)."
+        ),
+    ] = 600,
 ) -> None:
     """Keep this node's link ids for the project (its persons linked at another node), once
-    every node has sent; the hub then deletes them."""
+    every node has sent and the hub has linked them (waiting up to --wait seconds while it
+    links); the hub then deletes them."""
     from fivesafes.linkage.tokens import SecretError, blinding, project_key, read_secret
     from fivesafes.node import linkage as node_linkage
     from fivesafes.node.setup import open_node
@@ -241,7 +248,10 @@ def pull(
     except SecretError as exc:
         fail(str(exc))
     try:
-        kept = node_linkage.pull(service, project, lambda link: blinding(key, link), by=by)
+        with console.status("The hub is linking: waiting for it") as waiting:
+            waiting.stop()  # shown only once the hub says it is still linking
+            kept = node_linkage.pull(service, project, lambda link: blinding(key, link), by=by,
+                                     wait_seconds=wait, on_wait=waiting.start)  # fmt: skip
     except FivesafesError as exc:
         fail(exc.message)
     console.print(f"{kept} persons here are linked in {project}: their link ids are kept.",

@@ -52,14 +52,16 @@ def create_app(service: HubService) -> FastAPI:
         await asyncio.to_thread(service.start)
         service.notifier.bind(asyncio.get_running_loop())
         sweeper = asyncio.create_task(service.sweep_forever())
+        linker = asyncio.create_task(service.link_forever())
         checkpoints = service.checkpointer()
         checkpoints.start()
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for loop_task in (sweeper, linker):
+                loop_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loop_task
             await asyncio.to_thread(checkpoints.stop)
             await asyncio.to_thread(service.flush_trail, everything=True)
             service.review_tiles.close()

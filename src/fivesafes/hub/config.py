@@ -47,6 +47,10 @@ class HubSettings(BaseModel):
     review_store: Path = Field(Path("review-store"), validate_default=True)
     # linkage tokens nodes sent, until their project's linkage run (fivesafes.hub.linkage)
     linkage_store: Path = Field(Path("linkage-store"), validate_default=True)
+    # the linkage worker's DuckDB: above this much memory it spills to the store's .spill folder
+    linkage_memory_limit: str = Field(
+        default="1GB", pattern=r"^[1-9][0-9]{0,5}(MB|GB|TB|MiB|GiB|TiB)$"
+    )
     # pools (fivesafes.hub.pools): each pool's node name and the address its nodes push to
     pool_urls: dict[
         Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")],

@@ -3,19 +3,24 @@
 For a project whose terms ask for linkage across its nodes (``linkage = across_nodes``),
 approved by each node's custodian, each node pushes its records' tokens and hardened
 Bloom-filter encodings, each record under a random reference it chose for this run (never its
-person id), in chunks. They wait in a file of the linkage store (``[hub] linkage_store``), one
-per node and project. Once every node of the project has sent a complete upload under the same
-key fingerprint, the hub matches them (``fivesafes.linkage.match.match_records``, each pair of
-nodes: tokens first, then the encodings of the records tokens left unlinked, at the Dice
-threshold of ``linkage.encodings``; a person found at several nodes is one cluster, and a
-cluster holding two records of one node is ambiguous and linked to nothing), gives each
-cluster a random link id (``lk_`` and 16 hex digits, new in every run), writes for each node
-only its own references' link ids, and deletes every file of tokens and encodings. The hub
-keeps counts: records per node, persons linked per pair of nodes (and how many of those by
-encodings), link ids made (``linkage_results``). A node fetches its mapping and confirms it;
-the mapping file is then deleted. Uploads whose fingerprints differ are refused at the last
-upload, and the tokens and encodings deleted: the nodes hold different secrets (or versions
-of it).
+person id), in chunks. Each chunk waits as a Parquet file of the linkage store (``[hub]
+linkage_store``: ``<project>/<node>.upload/``, one row per record: its reference, a column per
+kind of token, its encoding). Once every node of the project has sent a complete upload under
+the same key fingerprint, the uploads are ``linking`` and the request returns: the hub's
+linkage worker (:func:`run_pending`, in the background, after a restart too) matches them in
+DuckDB (``fivesafes.linkage.match_sql.match_records_sql``, each pair of nodes: tokens first,
+then the encodings of the records tokens left unlinked, at the Dice threshold of
+``linkage.encodings``), spilling to disk beyond ``[hub] linkage_memory_limit``. A person found
+at several nodes is one cluster, and a cluster holding two records of one node is ambiguous and
+linked to nothing; each cluster gets a random link id (``lk_`` and 16 hex digits, new in every
+run). The hub writes for each node only its own references' link ids, and deletes every file
+of tokens and encodings. It keeps counts: records per node, persons linked per pair of nodes
+(and how many of those by encodings), link ids made (``linkage_results``). A node fetches its
+mapping (while the hub is linking, it is told so: ``linkage_running``) and confirms it; the
+mapping file is then deleted. Uploads whose fingerprints differ are refused at the last upload,
+and the tokens and encodings deleted: the nodes hold different secrets (or versions of it). A
+run that fails (out of memory, a file gone) links nothing: its uploads are dropped and marked
+``failed``, and the nodes send again.
 """
 
 from __future__ import annotations
@@ -23,24 +28,33 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import logging
 import os
 import secrets
 import shutil
-import sqlite3
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, insert, select, update
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from fivesafes.audit.chain import append_event
 from fivesafes.audit.events import AuditEventType
 from fivesafes.hub.db import AUDIT, LINKAGE, Node, Project, ProjectNode
 from fivesafes.hub.projects import node_names
-from fivesafes.linkage.match import match_records
-from fivesafes.protocol.errors import Conflict, InvalidRequest, NotFoundOrNoPermission
+from fivesafes.linkage.kinds import KINDS
+from fivesafes.linkage.match_sql import Spill, connect, match_records_sql, parquet
+from fivesafes.protocol.errors import (
+    Conflict,
+    FivesafesError,
+    InvalidRequest,
+    NotFoundOrNoPermission,
+)
 from fivesafes.protocol.linkage import LinkMapping, TokenChunk, UploadState
 from fivesafes.protocol.projects import Linkage
 from fivesafes.sdc.counts import round_half_up
@@ -48,6 +62,13 @@ from fivesafes.sdc.profiles import Profile
 
 U = LINKAGE.uploads.c
 R = LINKAGE.results.c
+log = logging.getLogger("fivesafes.hub.linkage")
+T = TypeVar("T")
+Unit = Callable[[Callable[[Session], T]], T]
+FAILED = (
+    "The linkage failed at the hub (its operator has the log): nothing was linked, and every "
+    "upload was dropped. Send again."
+)
 DIFFERENT_KEYS = (
     "The nodes' keys differ (their fingerprints are not the same): they hold different linkage "
     "secrets. Nothing was linked, and every upload was dropped: run the key ceremony again."
@@ -58,9 +79,15 @@ def _folder(root: Path, project_id: str) -> Path:
     return root / project_id
 
 
-def _tokens_file(root: Path, project_id: str, node: str) -> Path:
-    """The node's tokens and encodings (tables ``tokens`` and ``encodings``)."""
-    return _folder(root, project_id) / f"{node}.tokens"
+class LinkageRunning(FivesafesError):
+    """The mapping was asked for while the hub is still linking the project's uploads."""
+
+    code = "linkage_running"
+
+
+def _upload(root: Path, project_id: str, node: str) -> Path:
+    """The node's tokens and encodings: a Parquet file per chunk."""
+    return _folder(root, project_id) / f"{node}.upload"
 
 
 def _links_file(root: Path, project_id: str, node: str) -> Path:
@@ -81,40 +108,25 @@ def _project(session: Session, node: Node, project_id: str, now: datetime) -> Pr
     return project
 
 
-def _append(path: Path, chunk: TokenChunk) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-    con = sqlite3.connect(path)
-    try:
-        con.execute("CREATE TABLE IF NOT EXISTS tokens (ref TEXT, kind TEXT, token TEXT)")
-        con.execute("CREATE TABLE IF NOT EXISTS encodings (ref TEXT, bits BLOB)")
-        con.executemany(
-            "INSERT INTO tokens VALUES (?, ?, ?)",
-            ((r.ref, kind, token) for r in chunk.records for kind, token in r.tokens.items()),
-        )
-        encoded = [(r.ref, r.encoding) for r in chunk.records if r.encoding is not None]
-        con.executemany(
-            "INSERT INTO encodings VALUES (?, ?)",
-            ((ref, base64.b64decode(text, validate=True)) for ref, text in encoded),
-        )
-        con.commit()
-    finally:
-        con.close()
+SCHEMA = pa.schema(
+    [("ref", pa.string())] + [(kind, pa.string()) for kind in KINDS] + [("encoding", pa.binary())]
+)
 
 
-Records = tuple[dict[str, dict[str, str]], dict[str, bytes]]  # ref -> tokens; ref -> encoding
-
-
-def _read(path: Path) -> Records:
-    found: dict[str, dict[str, str]] = defaultdict(dict)
-    con = sqlite3.connect(path)
-    try:
-        for ref, kind, token in con.execute("SELECT ref, kind, token FROM tokens"):
-            found[ref][kind] = token
-        encodings = dict(con.execute("SELECT ref, bits FROM encodings"))
-    finally:
-        con.close()
-    return dict(found), encodings
+def _append(folder: Path, chunk: TokenChunk) -> None:
+    """The chunk as the upload's next Parquet file (mode 600): one row per record."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{len(list(folder.glob('*.parquet'))):07d}.parquet"
+    columns: dict[str, list[Any]] = {"ref": [r.ref for r in chunk.records]}
+    for kind in KINDS:
+        columns[kind] = [r.tokens.get(kind) for r in chunk.records]
+    columns["encoding"] = [
+        None if r.encoding is None else base64.b64decode(r.encoding, validate=True)
+        for r in chunk.records
+    ]
+    table = pa.table(columns, schema=SCHEMA)
+    with os.fdopen(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600), "wb") as out:
+        pq.write_table(table, out)
 
 
 def receive(
@@ -122,17 +134,26 @@ def receive(
 ) -> UploadState:
     """Take a chunk of the node's upload; the last one of the last node runs the linkage."""
     _project(session, node, project_id, now)
+    refs = [r.ref for r in chunk.records]
+    if len(set(refs)) != len(refs):
+        raise InvalidRequest("A reference appears twice in the chunk.")
+    if any(kind not in KINDS for r in chunk.records for kind in r.tokens):
+        raise InvalidRequest("A token is of a kind the linkage unit does not know.")
     # one node's chunk at a time per project (PostgreSQL: a row lock; SQLite writes one at a
     # time anyway), so two last uploads cannot each miss the other and link nothing
     session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
     row = session.execute(
         select(U.run, U.records, U.state).where(U.project_id == project_id, U.node == node.name)
     ).one_or_none()
-    path = _tokens_file(root, project_id, node.name)
+    folder = _upload(root, project_id, node.name)
     records = 0
     if row is None or row.run != chunk.run:  # a new run: whatever came before is dropped
-        path.unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
         _links_file(root, project_id, node.name).unlink(missing_ok=True)
+        # the others' uploads wait for this node again (a run matching them records nothing)
+        session.execute(update(LINKAGE.uploads)
+                        .where(U.project_id == project_id, U.state == "linking")
+                        .values(state="complete", updated_at=now))  # fmt: skip
         session.execute(delete(LINKAGE.uploads).where(U.project_id == project_id,
                                                       U.node == node.name))  # fmt: skip
         session.execute(insert(LINKAGE.uploads).values(
@@ -142,10 +163,7 @@ def receive(
         raise Conflict("This run's upload is complete: start another run to send again.")
     else:
         records = row.records
-    refs = [r.ref for r in chunk.records]
-    if len(set(refs)) != len(refs):
-        raise InvalidRequest("A reference appears twice in the chunk.")
-    _append(path, chunk)
+    _append(folder, chunk)
     records += len(chunk.records)
     state = "complete" if chunk.final else "receiving"
     session.execute(update(LINKAGE.uploads).where(U.project_id == project_id, U.node == node.name)
@@ -156,8 +174,8 @@ def receive(
                      details={"project_id": project_id, "records": records})  # fmt: skip
     waiting = _waiting(session, project_id)
     if chunk.final and not waiting:
-        refused = _link(session, root, project_id, now)
-        state = "refused" if refused else "linked"
+        refused = _start(session, root, project_id, now)
+        state = "refused" if refused else "linking"
         return UploadState(run=chunk.run, records=records, state=state, note=refused)
     return UploadState(run=chunk.run, records=records, state=state, waiting_for=waiting)
 
@@ -168,29 +186,101 @@ def _waiting(session: Session, project_id: str) -> list[str]:
     return [n for n in node_names(session, project_id) if n not in done]
 
 
-def _link(session: Session, root: Path, project_id: str, now: datetime) -> str:
-    """Link the project's complete uploads: "" when done, or why not in words."""
-    uploads = session.execute(
-        select(U.node, U.fingerprint, U.records).where(U.project_id == project_id)
-    ).all()
-    if len({u.fingerprint for u in uploads}) != 1:
+def _start(session: Session, root: Path, project_id: str, now: datetime) -> str:
+    """Every upload is complete: "" when they are now ``linking`` (the worker's), or why not
+    in words."""
+    fingerprints = set(session.scalars(select(U.fingerprint).where(U.project_id == project_id)))
+    if len(fingerprints) != 1:
         shutil.rmtree(_folder(root, project_id), ignore_errors=True)
         session.execute(delete(LINKAGE.uploads).where(U.project_id == project_id))
         return DIFFERENT_KEYS
-    records = {u.node: _read(_tokens_file(root, project_id, u.node)) for u in uploads}
-    clusters, pairs = _clusters(records)
-    for node in records:
+    session.execute(update(LINKAGE.uploads).where(U.project_id == project_id)
+                    .values(state="linking", updated_at=now))  # fmt: skip
+    return ""
+
+
+def pending(session: Session) -> list[str]:
+    """The projects whose uploads are all complete and wait for the linkage worker."""
+    linking = func.count().filter(U.state == "linking")
+    return list(
+        session.scalars(select(U.project_id).group_by(U.project_id).having(linking == func.count()))
+    )
+
+
+def run_pending(unit: Unit[Any], read: Unit[Any], root: Path, spill: Spill,
+                now: Callable[[], datetime]) -> list[str]:  # fmt: skip
+    """Link every project whose uploads wait (the hub's worker calls this): the projects
+    linked or failed."""
+    done = []
+    for project_id in read(pending):
+        run(unit, read, root, project_id, spill, now)
+        done.append(project_id)
+    return done
+
+
+def run(unit: Unit[Any], read: Unit[Any], root: Path, project_id: str, spill: Spill,
+        now: Callable[[], datetime]) -> str:  # fmt: skip
+    """Match the project's uploads outside any transaction, then record the result unless an
+    upload changed meanwhile (a node started another run: this one is dropped). The state:
+    ``linked``, ``failed`` or ``dropped``."""
+    started = read(lambda s: _runs(s, project_id))
+    try:
+        clusters, pairs = _clusters(
+            {node: _upload(root, project_id, node) for node in started}, spill
+        )
+    except Exception as exc:  # noqa: BLE001 - any failure links nothing; its type is logged
+        log.error("linkage run of a project failed: %s", type(exc).__name__)
+        return str(unit(lambda s: _failed(s, root, project_id, started, now())))
+    return str(unit(lambda s: _finish(s, root, project_id, started, clusters, pairs, now())))
+
+
+def _runs(session: Session, project_id: str) -> dict[str, str]:
+    rows = session.execute(
+        select(U.node, U.run).where(U.project_id == project_id, U.state == "linking")
+    )
+    return {r.node: r.run for r in rows}
+
+
+def _failed(session: Session, root: Path, project_id: str, started: dict[str, str],
+            now: datetime) -> str:  # fmt: skip
+    if _runs(session, project_id) != started:
+        return "dropped"
+    shutil.rmtree(_folder(root, project_id), ignore_errors=True)
+    session.execute(update(LINKAGE.uploads).where(U.project_id == project_id)
+                    .values(state="failed", updated_at=now))  # fmt: skip
+    append_event(session, AUDIT, AuditEventType.LINKAGE_RUN_FAILED, by="hub",
+                 details={"project_id": project_id})  # fmt: skip
+    return "failed"
+
+
+def _finish(
+    session: Session,
+    root: Path,
+    project_id: str,
+    started: dict[str, str],
+    clusters: dict[tuple[str, str], str],
+    pairs: list[list[Any]],
+    now: datetime,
+) -> str:
+    rows = session.execute(
+        select(U.node, U.run, U.state, U.fingerprint, U.records).where(U.project_id == project_id)
+    ).all()
+    if {r.node: r.run for r in rows if r.state == "linking"} != started or len(rows) != len(
+        started
+    ):
+        return "dropped"  # a node began another run while this one was matched
+    for node in started:
         mine = [{"ref": ref, "link_id": link} for (n, ref), link in clusters.items() if n == node]
         path = _links_file(root, project_id, node)
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
         path.write_text(json.dumps(mine))
-        _tokens_file(root, project_id, node).unlink()
+        shutil.rmtree(_upload(root, project_id, node), ignore_errors=True)
     session.execute(update(LINKAGE.uploads).where(U.project_id == project_id)
                     .values(state="linked", updated_at=now))  # fmt: skip
     session.execute(delete(LINKAGE.results).where(R.project_id == project_id))
     summary: dict[str, Any] = {
-        "fingerprint": uploads[0].fingerprint,
-        "records": {u.node: u.records for u in uploads},
+        "fingerprint": rows[0].fingerprint,
+        "records": {r.node: r.records for r in rows},
         "pairs": pairs,
         "links": len(set(clusters.values())),
     }
@@ -199,10 +289,12 @@ def _link(session: Session, root: Path, project_id: str, now: datetime) -> str:
     append_event(session, AUDIT, AuditEventType.LINKAGE_RUN_COMPLETED, by="hub",
                  details={"project_id": project_id, "records": summary["records"],
                           "pairs": pairs, "links": summary["links"]})  # fmt: skip
-    return ""
+    return "linked"
 
 
-def _clusters(records: dict[str, Records]) -> tuple[dict[tuple[str, str], str], list[list[Any]]]:
+def _clusters(
+    uploads: dict[str, Path], spill: Spill
+) -> tuple[dict[tuple[str, str], str], list[list[Any]]]:
     """(node, ref) -> link id for every record linked to another node's, and per pair of
     nodes the persons linked, and of those how many by encodings ([a, b, linked, by
     encodings]). Records linked across pairs form one cluster (union-find); a cluster with two
@@ -216,12 +308,16 @@ def _clusters(records: dict[str, Records]) -> tuple[dict[tuple[str, str], str], 
         return x
 
     pairs: list[list[Any]] = []
-    for a, b in itertools.combinations(sorted(records), 2):
-        (tokens_a, encodings_a), (tokens_b, encodings_b) = records[a], records[b]
-        by_tokens, by_encodings = match_records(tokens_a, tokens_b, encodings_a, encodings_b)
-        for left, right in by_tokens + by_encodings:
-            parent[root_of((a, str(left)))] = root_of((b, str(right)))
-        pairs.append([a, b, len(by_tokens) + len(by_encodings), len(by_encodings)])
+    con = connect(spill)
+    try:
+        for a, b in itertools.combinations(sorted(uploads), 2):
+            left, right = (parquet(uploads[n] / "*.parquet") for n in (a, b))
+            by_tokens, by_encodings = match_records_sql(con, left, right)
+            for lref, rref in by_tokens + by_encodings:
+                parent[root_of((a, str(lref)))] = root_of((b, str(rref)))
+            pairs.append([a, b, len(by_tokens) + len(by_encodings), len(by_encodings)])
+    finally:
+        con.close()
     members: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
     for record in list(parent):
         members[root_of(record)].append(record)
@@ -243,6 +339,10 @@ def mapping(
     row = session.execute(
         select(U.run, U.state).where(U.project_id == project_id, U.node == node.name)
     ).one_or_none()
+    if row is not None and row.state == "linking":
+        raise LinkageRunning(
+            "The hub is still linking this project's uploads: fetch the mapping in a moment."
+        )
     if row is None or row.state not in ("linked",):
         state = "no upload" if row is None else row.state
         waiting = ", ".join(_waiting(session, project_id)) or "nothing"
@@ -295,6 +395,11 @@ def gated_view(session: Session, project: Project, profile: Profile) -> dict[str
     if project.linkage != Linkage.ACROSS_NODES:
         return shown | {"state": "not asked", "uploads": [],
                         "note": "The project's terms do not ask for linkage."}  # fmt: skip
+    states = {u["state"] for u in shown["uploads"]}
+    if "linking" in states:
+        return shown | {"state": "linking", "note": "Every node has sent: the hub is linking."}
+    if "failed" in states:
+        return shown | {"state": "failed", "note": FAILED}
     found = result(session, project.id)
     if found is None:
         return shown | {"state": "waiting"}

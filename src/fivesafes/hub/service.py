@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from datetime import timedelta
@@ -16,12 +17,13 @@ from fivesafes.audit.chain import append_event
 from fivesafes.audit.checkpoints import Checkpointer, CheckpointPolicy, service_name
 from fivesafes.audit.events import AuditEventType
 from fivesafes.governance.accounts import Accounts
-from fivesafes.hub import review, runs
+from fivesafes.hub import linkage, review, runs
 from fivesafes.hub.config import HubConfig
 from fivesafes.hub.db import AUDIT, Node
 from fivesafes.hub.enrolment import EnrolledNodes, enrolled_node
 from fivesafes.hub.notify import Notifier
 from fivesafes.hub.people import hub_accounts
+from fivesafes.linkage.match_sql import Spill
 from fivesafes.pathology.trail import ViewportTrail
 from fivesafes.protocol.models import HubInfo
 from fivesafes.protocol.signing import fingerprint, public_key_text
@@ -55,6 +57,7 @@ class HubService(ServiceCore):
         self.trail = ViewportTrail()
         self.review_access = review.ReviewAccess(self.read)
         self._review_swept = 0.0
+        self._linkage_wake: asyncio.Event | None = None
 
     def _review_pack(self, review_id: str) -> Path | None:
         found = review.pack_path(self.review_root, review_id)
@@ -143,6 +146,30 @@ class HubService(ServiceCore):
             self.review_tiles.forget(review_id)
             self.review_access.forget(review_id)
         return gone
+
+    def link_pending(self) -> list[str]:
+        """Run the linkage of every project whose uploads all wait (``hub.linkage``)."""
+        root = self.config.hub.linkage_store
+        spill = Spill(root / ".spill", memory_limit=self.config.hub.linkage_memory_limit)
+        return linkage.run_pending(self.unit, self.read, root, spill, utcnow)
+
+    def wake_linkage(self) -> None:
+        """A project's last upload came in: link it now rather than at the next look."""
+        if self._linkage_wake is not None:
+            self._linkage_wake.set()
+
+    async def link_forever(self) -> None:
+        """Background loop: the linkage worker, one run at a time, away from the requests."""
+        self._linkage_wake = asyncio.Event()
+        while True:
+            try:
+                await asyncio.to_thread(self.link_pending)
+            except Exception as exc:  # noqa: BLE001 - logged by type: a run's data never
+                log.error("linkage worker failed (%s); retrying", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                wait = self.config.hub.sweep_interval_seconds
+                await asyncio.wait_for(self._linkage_wake.wait(), wait)
+            self._linkage_wake.clear()
 
     async def sweep_forever(self) -> None:
         """Background loop: expire leases and deadlines even when nobody is polling."""

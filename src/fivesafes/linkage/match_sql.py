@@ -50,6 +50,7 @@ from typing import Any, TypeVar
 import duckdb
 import pyarrow as pa
 
+from fivesafes.linkage.encodings import THRESHOLD, match_encodings
 from fivesafes.linkage.kinds import KINDS, PRIMARY, SECONDARY
 
 PRIMARY_WEIGHT = len(SECONDARY) + 1  # match.py's: a primary match outranks any secondary count
@@ -76,6 +77,7 @@ class Matched:
     candidates: int = 0  # (left, right, kind) rows whose tokens are equal
     scored: int = 0  # pairs that pass the rule before one-to-one
     linked: int = 0
+    rest: int = 0  # pairs of encodings compared (match_records_sql: records tokens left)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -158,6 +160,48 @@ def match_relations(
     done.linked = _count(con, target)
     done.seconds["linked"] = _lap(started)
     return done
+
+
+def match_records_sql(
+    con: duckdb.DuckDBPyConnection,
+    left: str,
+    right: str,
+    *,
+    agreeing: int = 2,
+    threshold: float = THRESHOLD,
+    done: Matched | None = None,
+) -> tuple[list[tuple[Any, Any]], list[tuple[Any, Any]]]:
+    """``match.match_records`` (the linkage unit's rule) on relations of one row per record:
+    ``ref``, a column per kind of ``KINDS`` and ``encoding`` (the hardened encoding's bytes,
+    NULL where none was sent). Tokens are matched by :func:`match_relations`; the encodings
+    of the records they left unlinked on both sides are then read into memory and compared by
+    ``encodings.match_encodings``, every pair (no blocking: docs/linkage.md says what that
+    costs). Returns (by tokens, by encodings); ``done``, if given, gets the steps' rows and
+    times (``rest`` is the pairs of encodings compared)."""
+    done = done if done is not None else Matched()
+    started = time.perf_counter()
+    tokens = match_relations(con, left, right, kinds=KINDS, agreeing=agreeing, into="linked")
+    done.candidates, done.scored, done.seconds = tokens.candidates, tokens.scored, tokens.seconds
+    by_tokens: list[tuple[Any, Any]] = con.execute(
+        "SELECT left_ref, right_ref FROM linked"
+    ).fetchall()
+    done.seconds["tokens"] = _lap(started)
+
+    def rest(side: str, column: str) -> dict[Any, bytes]:
+        rows = con.execute(
+            f"SELECT ref, encoding FROM {side} WHERE encoding IS NOT NULL"  # noqa: S608 - the caller's
+            f" AND ref NOT IN (SELECT {column} FROM linked)"
+        ).fetchall()
+        return {ref: bytes(bits) for ref, bits in rows}
+
+    started = time.perf_counter()
+    left_rest, right_rest = rest(left, "left_ref"), rest(right, "right_ref")
+    matched = match_encodings(left_rest, right_rest, threshold=threshold)
+    con.execute("DROP TABLE linked")
+    done.rest = len(left_rest) * len(right_rest)
+    done.linked = len(by_tokens) + len(matched)
+    done.seconds["encodings"] = _lap(started)
+    return by_tokens, [(a, b) for a, b, _ in matched]
 
 
 def match_tokens_sql(

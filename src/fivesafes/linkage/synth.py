@@ -3,8 +3,10 @@ hospitals and the errors real records carry, so that linkage has a ground truth.
 
 For each hospital, in the order given, every person of its CDM gets an identity: an NHS number
 (from the range reserved for testing, 999 000 0000 to 999 999 9999, with a valid check digit),
-given and family names, a date of birth in the person's CDM year of birth (and month and day
-where the CDM has them), the CDM's sex and a postcode. From the second hospital on, a share
+given and family names (as often as :mod:`fivesafes.linkage.names` says: a few common, a long
+tail of rare ones, as in life; a given name of either sex, even odds, where sex is unknown), a
+date of birth in the person's CDM year of birth (and month and day where the CDM has them),
+the CDM's sex and a postcode. From the second hospital on, a share
 ``overlap`` of its persons are *the same people* as persons of an earlier hospital (chosen at
 random among its persons who have a partner of the same sex and year of birth there, each
 earlier person at most once per hospital: fewer only when too few have one): their identity
@@ -85,10 +87,8 @@ class _Maker:
         self.rng = np.random.default_rng(seed)
         self.numbers: set[str] = set()
 
-    def pick(self, names: Sequence[str]) -> str:
-        # a few names far more often than the rest, as in life (a Zipf-like draw)
-        weights = 1.0 / np.arange(1, len(names) + 1) ** 0.8
-        return str(names[self.rng.choice(len(names), p=weights / weights.sum())])
+    def family(self) -> str:
+        return FAMILY.draw(self.rng)  # a few names common, a long tail rare (``names``)
 
     def nhs_number(self) -> str:
         while True:
@@ -113,7 +113,9 @@ class _Maker:
         return date(person.year, month, day)
 
     def given(self, sex: str) -> str:
-        return self.pick(FEMALE if sex == "F" else MALE if sex == "M" else FEMALE + MALE)
+        if sex not in ("F", "M"):
+            sex = "F" if self.chance(0.5) else "M"
+        return (FEMALE if sex == "F" else MALE).draw(self.rng)
 
     def typo(self, text: str) -> str:
         if len(text) < 3:
@@ -137,7 +139,7 @@ def _fresh(maker: _Maker, site: str, person: CdmPerson, true_person: int) -> Rec
     return Record(
         site=site, person_id=person.person_id, true_person=true_person,
         nhs_number=maker.nhs_number(), given_name=maker.given(person.sex),
-        family_name=maker.pick(FAMILY), date_of_birth=maker.birth(person).isoformat(),
+        family_name=maker.family(), date_of_birth=maker.birth(person).isoformat(),
         sex=person.sex, postcode=maker.postcode(),
     )  # fmt: skip
 

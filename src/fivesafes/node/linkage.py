@@ -8,14 +8,15 @@ of.
 node's custodian's approval of that version), gives each record a random reference for this
 run, keeps reference -> person in the node's database, and sends the tokens and encodings in
 chunks over the node's own signed requests. ``pull`` fetches this node's link ids once every
-node has sent, keeps person -> link id for the project, forgets the references, and tells the
-hub, which then deletes the mapping.
+node has sent and the hub has linked them (waiting while it links), keeps person -> link id
+for the project, forgets the references, and tells the hub, which then deletes the mapping.
 """
 
 from __future__ import annotations
 
 import base64
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,11 +28,13 @@ from fivesafes.node import setup
 from fivesafes.node.accounts import acting
 from fivesafes.node.db import AUDIT, LINKAGE, Approval
 from fivesafes.node.service import NodeService
+from fivesafes.node.transport import HttpHubTransport, HubRejected
 from fivesafes.protocol.errors import InvalidRequest
-from fivesafes.protocol.linkage import TokenChunk, TokenRecord, UploadState
+from fivesafes.protocol.linkage import LinkMapping, TokenChunk, TokenRecord, UploadState
 from fivesafes.protocol.projects import Linkage
 
 CHUNK_RECORDS = 1000  # ~0.65 MB a request with encodings: under the hub's default of 1 MiB
+WAIT_STEP_SECONDS = 1.0  # while the hub is linking, how often the mapping is asked for again
 
 
 def check_project(service: NodeService, project_id: str) -> None:
@@ -109,13 +112,22 @@ def _record(ref: str, tokens: dict[str, str], encoding: bytes | None) -> TokenRe
     return TokenRecord(ref=ref, tokens=tokens, encoding=text)
 
 
-def pull(service: NodeService, project_id: str, blinding: Callable[[str], str], *, by: str) -> int:
+def pull(
+    service: NodeService,
+    project_id: str,
+    blinding: Callable[[str], str],
+    *,
+    by: str,
+    wait_seconds: float = 0.0,
+    on_wait: Callable[[], None] | None = None,
+) -> int:
     """Keep this node's link ids for the project (its persons linked to another node's), each
     with its blinding key (``blinding(link_id)``, made by the operator's command from the
-    linkage secret, for linked counts): how many persons."""
+    linkage secret, for linked counts): how many persons. While the hub is still linking, ask
+    again every second for up to ``wait_seconds`` (calling ``on_wait`` each time)."""
     transport = service.transport()
     try:
-        found = transport.linkage_mapping(project_id)
+        found = _mapping(transport, project_id, wait_seconds, on_wait)
         R, K = LINKAGE.refs, LINKAGE.links
 
         def keep(session: Any) -> int:
@@ -157,6 +169,24 @@ def pull(service: NodeService, project_id: str, blinding: Callable[[str], str], 
     finally:
         transport.close()
     return kept
+
+
+def _mapping(
+    transport: HttpHubTransport,
+    project_id: str,
+    wait_seconds: float,
+    on_wait: Callable[[], None] | None,
+) -> LinkMapping:
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return transport.linkage_mapping(project_id)
+        except HubRejected as exc:
+            if exc.hub_code != "linkage_running" or time.monotonic() >= deadline:
+                raise
+        if on_wait is not None:
+            on_wait()
+        time.sleep(WAIT_STEP_SECONDS)
 
 
 def linked(service: NodeService, project_id: str) -> dict[int, str]:

@@ -97,6 +97,9 @@ _KINDS = (
     ),
     ErrorKind("method_not_allowed", 405, EXIT_REFUSED, "This route does not take that method."),
     ErrorKind("conflict", 409, EXIT_REFUSED, "The request conflicts with what is recorded."),
+    ErrorKind(
+        "linkage_running", 409, EXIT_REFUSED, "The hub is still linking; ask again in a moment."
+    ),  # hub linkage
     ErrorKind("payload_too_large", 413, EXIT_REFUSED, "The request body is too large."),
     ErrorKind(
         "unsupported_media_type", 415, EXIT_REFUSED, "The request body's type is not accepted."

@@ -44,7 +44,7 @@ class TokenChunk(BaseModel):
 class UploadState(BaseModel):
     run: str
     records: int
-    state: str  # receiving | complete | linked | delivered
+    state: str  # receiving | complete | refused | linking | failed | linked | delivered
     waiting_for: list[str] = []  # nodes whose upload is not complete yet
     note: str = ""  # why a linkage was refused, in words
 

@@ -48,7 +48,7 @@ class PairView(BaseModel):
 
 class LinkageView(BaseModel):
     project_id: str
-    state: str  # not asked | waiting | linked
+    state: str  # not asked | waiting | linking | failed | linked
     uploads: list[dict[str, Any]]
     linked_at: datetime | None = None
     pairs: list[PairView] = []
@@ -59,11 +59,15 @@ class LinkageView(BaseModel):
 async def tokens(
     project_id: ProjectId, chunk: TokenChunk, node: EnrolledNode, service: Service
 ) -> UploadState:
-    """A chunk of the node's upload; the last node's final chunk runs the linkage."""
+    """A chunk of the node's upload; the last node's final chunk starts the linkage (the
+    hub's linkage worker runs it)."""
     root = service.config.hub.linkage_store
-    return await asyncio.to_thread(
+    state = await asyncio.to_thread(
         service.unit, lambda s: linkage.receive(s, root, node, project_id, chunk, utcnow())
     )
+    if state.state == "linking":
+        service.wake_linkage()
+    return state
 
 
 @router.get("/node/linkage/{project_id}/mapping", tags=["node"])
