@@ -18,7 +18,7 @@ from fivesafes.cohorts.compile import cohort_ids, criterion_events
 from fivesafes.cohorts.concepts import known_concepts
 from fivesafes.cohorts.criteria import Cohort
 from fivesafes.cohorts.to_circe import to_circe
-from fivesafes.data.compiled import Compiled, CompiledSql, fetch, query_key
+from fivesafes.data.compiled import Compiled, CompiledSql, Prepared, fetch, query_key
 from fivesafes.data.engines import open_omop
 from fivesafes.data.opt_out import OptOutList, replace_opt_outs
 from fivesafes.data.source import DuckDBSource, OmopDatabase, PostgresSource, Source
@@ -227,3 +227,41 @@ def test_a_concept_set_is_typed_as_the_column_it_matches(tmp_path: Path) -> None
 def cohort_ids_of(path: Path) -> list[int]:
     with open_omop(DuckDBSource(engine="duckdb", path=path)) as db:
         return [int(i) for i in cohort_person_set(db, DIABETIC)]
+
+
+def test_duckdb_prepares_each_query_once_per_connection(tmp_path: Path) -> None:
+    """On DuckDB a kept query is also prepared, once per connection: asked again, it runs the
+    prepared plan and finds what the SQL as text finds."""
+    path = write_duckdb(ROWS.tables(), tmp_path / "omop.duckdb")
+    with open_omop(DuckDBSource(engine="duckdb", path=path)) as db:
+        first = cohort_person_set(db, DIABETIC)
+        assert len(db.prepared) == 2  # the concept check and the cohort's persons
+        for _ in range(2):
+            assert cohort_person_set(db, DIABETIC) == first
+        assert len(db.prepared) == 2
+        sql = next(c.sql for c in db.compiled._entries.values() if "person_id" in c.sql)
+        as_text = db.backend.con.sql(sql).to_arrow_table()
+        assert sorted(as_text.column("person_id").to_pylist()) == sorted(first)
+    with open_omop(DuckDBSource(engine="duckdb", path=path)) as again:
+        assert len(again.prepared) == 0  # statements belong to their connection
+        assert cohort_person_set(again, DIABETIC) == first
+
+
+def test_a_prepared_statement_is_a_plan_not_a_result() -> None:
+    """A prepared statement reads its tables as they are when it runs; the statements kept
+    are bounded, the least recently used deallocated first."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (x INTEGER)")
+    prepared = Prepared(max_entries=2)
+    assert prepared.run(con, "SELECT count(*) AS n FROM t").column("n").to_pylist() == [0]
+    con.execute("INSERT INTO t VALUES (1), (2)")
+    assert prepared.run(con, "SELECT count(*) AS n FROM t").column("n").to_pylist() == [2]
+    for query in ("SELECT 1 AS n", "SELECT 2 AS n", "SELECT count(*) AS n FROM t"):
+        prepared.run(con, query)
+    assert len(prepared) == 2
+    with pytest.raises(duckdb.Error, match="does not exist"):
+        con.execute("EXECUTE fivesafes_q1")  # the first, least recently used: deallocated
+    with pytest.raises(ValueError, match="at least one"):
+        Prepared(max_entries=0)

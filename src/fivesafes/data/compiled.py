@@ -19,6 +19,12 @@ opt-out list by name when it runs; the version is in the key so that SQL compile
 list was absent, or different, is never reused for a list that is there now, whatever the
 view layer does with it in future.
 
+On DuckDB the SQL is also *prepared* once per connection (:class:`Prepared`): DuckDB parses,
+binds and plans a statement again each time it is given as text, which on a small CDM is
+about 40% of a query's CPU (a count's cohort on 2,000 persons: 5.4 ms as text, 3.2 ms
+prepared). A prepared statement is a plan, not a result: it reads the tables (the opt-out
+list among them) as they are each time it runs.
+
 The SQL is a pure function of its key: the builder receives exactly the inputs that make the
 key (a closure, which could hide other inputs, is refused), and reads the CDM only through the
 view layer of the connection it is given. Nothing in the key or the cache is patient data:
@@ -46,6 +52,7 @@ if TYPE_CHECKING:
 
 MAX_ENTRIES = 256
 MAX_CHARS = 16_000_000  # a typical Circe phenotype compiles to about 20,000 characters
+MAX_PREPARED = 64  # a plan holds more memory than its SQL: fewer are kept per connection
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,39 @@ class CompiledSql:
         return self._chars
 
 
+class Prepared:
+    """The statements prepared on one DuckDB connection, by their SQL: least recently used
+    first out, each deallocated as it goes (at most ``max_entries``). Thread-safe."""
+
+    def __init__(self, max_entries: int = MAX_PREPARED) -> None:
+        if max_entries < 1:
+            raise ValueError("a connection keeps at least one prepared statement")
+        self.max_entries = max_entries
+        self._names: OrderedDict[str, str] = OrderedDict()
+        self._made = 0
+        self._lock = threading.Lock()
+
+    def run(self, con: Any, sql: str) -> pa.Table:
+        """``sql``'s result on ``con`` (a DuckDB connection), prepared the first time."""
+        with self._lock:
+            name = self._names.get(sql)
+            if name is None:
+                self._made += 1
+                name = f"fivesafes_q{self._made}"
+                con.execute(f"PREPARE {name} AS {sql}")
+                self._names[sql] = name
+                while len(self._names) > self.max_entries:
+                    _, dropped = self._names.popitem(last=False)
+                    con.execute(f"DEALLOCATE {dropped}")
+            else:
+                self._names.move_to_end(sql)
+            result: pa.Table = con.execute(f"EXECUTE {name}").to_arrow_table()
+        return result
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 Builder = Callable[..., "ibis.Table"]
 
 
@@ -145,7 +185,7 @@ def run(db: OmopDatabase, compiled: Compiled) -> pa.Table:
     if backend.name == "duckdb":
         from ibis.backends.duckdb.converter import DuckDBPyArrowData
 
-        table = backend.con.sql(compiled.sql).to_arrow_table()
+        table = db.prepared.run(backend.con, compiled.sql)
         converted: pa.Table = DuckDBPyArrowData.convert_table(table, schema)
         return converted
     from ibis.formats.pyarrow import PyArrowData

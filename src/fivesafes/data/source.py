@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from fivesafes.data.compiled import CompiledSql
+from fivesafes.data.compiled import CompiledSql, Prepared
 from fivesafes.data.names import READABLE_TABLES
 
 if TYPE_CHECKING:  # Ibis is heavy to import; only opening a source needs it
@@ -132,6 +132,8 @@ class OmopDatabase:
         every compiled query's key (``fivesafes.data.compiled``)."""
         self.compiled = compiled if compiled is not None else CompiledSql()
         """The compiled SQL of this connection's queries (``fivesafes.data.compiled``)."""
+        self.prepared = Prepared()
+        """The statements prepared on this connection (DuckDB; ``fivesafes.data.compiled``)."""
         self._tables: dict[str, ibis.Table] = {}
         self._opted_out: ibis.Table | None = None
         self._looked_for_opt_outs = False
