@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from fivesafes.audit.chain import append_event
@@ -188,11 +188,22 @@ def revoke_token(session: Session, token_id: int, *, by: str) -> ApiToken:
     return row
 
 
+_TOKENS = ApiToken.__table__
+_TOKEN_BY_HASH = select(
+    _TOKENS.c.user_id,
+    _TOKENS.c.expires_at,
+    _TOKENS.c.revoked_at,
+    _TOKENS.c.project_id,
+    _TOKENS.c.actions,
+).where(_TOKENS.c.token_hash == bindparam("token_hash"))
+"""Every API request reads its token: the columns it needs, in a statement built once."""
+
+
 def authenticate(session: Session, token: str, now: datetime | None = None) -> Actor:
     """Who is acting behind a bearer token, narrowed by its scope; Unauthenticated (one
     answer for every bad token: unknown, expired, revoked, or its account disabled)."""
     now = now or utcnow()
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    row = session.execute(_TOKEN_BY_HASH, {"token_hash": hash_token(token)}).first()
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         raise Unauthenticated("The token is invalid or has expired.")
     account = hub_accounts().get(session, row.user_id)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import date
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from fivesafes.audit.chain import append_event
@@ -218,15 +218,23 @@ def _nodes(session: Session, names: Iterable[str]) -> list[Node]:
 # ---- reading --------------------------------------------------------------------------------
 
 
+# who may read or ask a project's tasks is looked up on every researcher's request about a
+# task: these statements are built once
+_MEMBER_NAMES = (
+    select(User.username)
+    .join(ProjectMember, ProjectMember.user_id == User.id)
+    .where(ProjectMember.project_id == bindparam("project_id"))
+    .order_by(User.username)
+)
+_PROJECT_AND_PI = (
+    select(Project.id, User.username)
+    .outerjoin(User, User.id == Project.pi_id)
+    .where(Project.id == bindparam("project_id"))
+)
+
+
 def member_names(session: Session, project_id: str) -> list[str]:
-    return list(
-        session.scalars(
-            select(User.username)
-            .join(ProjectMember, ProjectMember.user_id == User.id)
-            .where(ProjectMember.project_id == project_id)
-            .order_by(User.username)
-        )
-    )
+    return list(session.scalars(_MEMBER_NAMES, {"project_id": project_id}))
 
 
 def node_names(session: Session, project_id: str) -> list[str]:
@@ -251,6 +259,15 @@ def project_access(session: Session, project: Project) -> ProjectAccess:
     return ProjectAccess(
         project.id, pi_name(session, project), frozenset(member_names(session, project.id))
     )
+
+
+def access_to(session: Session, project_id: str) -> ProjectAccess | None:
+    """``project_access`` of the project ``project_id`` (None if there is none), without
+    loading the project: what a task's permissions need."""
+    found = session.execute(_PROJECT_AND_PI, {"project_id": project_id}).first()
+    if found is None:
+        return None
+    return ProjectAccess(found.id, found.username, frozenset(member_names(session, project_id)))
 
 
 def terms_of(session: Session, project: Project) -> ProjectTerms:

@@ -8,7 +8,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from fivesafes.analyses.asked import asked_line
@@ -22,7 +22,7 @@ from fivesafes.governance.policies import check_project_active
 from fivesafes.hub import rounds
 from fivesafes.hub.combination import public
 from fivesafes.hub.db import AUDIT, Node, Project, ProjectNode, Run, Task
-from fivesafes.hub.projects import project_access
+from fivesafes.hub.projects import access_to, project_access
 from fivesafes.protocol.errors import Forbidden, InvalidRequest, NotFoundOrNoPermission
 from fivesafes.protocol.models import RunView, TaskPayload, TaskRequest, TaskSummary, TaskView
 from fivesafes.protocol.runs import ReasonCode, RunState
@@ -134,28 +134,34 @@ def task_for(session: Session, task_id: str, actor: Actor) -> Task:
     """The task, if ``actor`` may read it (a member of its project); otherwise one answer for
     'absent or not yours'."""
     task = session.get(Task, task_id)
-    project = session.get(Project, task.project_id) if task is not None else None
-    if task is None or project is None:
+    access = access_to(session, task.project_id) if task is not None else None
+    if task is None or access is None:
         raise NotFoundOrNoPermission("task")
-    check_read_task(actor, project_access(session, project))
+    check_read_task(actor, access)
     return task
 
 
+_RUN_VIEWS = (
+    select(Run.id, Run.state, Run.reason, Run.message, Run.output, Run.finished_at, Node.name)
+    .join(Node, Node.id == Run.node_id)
+    .where(Run.task_id == bindparam("task_id"))
+)
+"""A task's runs as its view shows them (read at every look at a task: built once)."""
+
+
 def task_view(session: Session, task: Task) -> TaskView:
-    rows = session.execute(
-        select(Run, Node.name).join(Node, Node.id == Run.node_id).where(Run.task_id == task.id)
-    )
+    rows = session.execute(_RUN_VIEWS, {"task_id": task.id})
     runs = [
         RunView(
-            run_id=run.id,
-            node=name,
-            state=RunState(run.state),
-            reason=ReasonCode(run.reason) if run.reason else None,
-            message=run.message,
-            output=public(task.analysis, run.output),
-            finished_at=run.finished_at,
+            run_id=row.id,
+            node=row.name,
+            state=RunState(row.state),
+            reason=ReasonCode(row.reason) if row.reason else None,
+            message=row.message,
+            output=public(task.analysis, row.output),
+            finished_at=row.finished_at,
         )
-        for run, name in sorted(rows, key=lambda pair: pair[1])
+        for row in sorted(rows, key=lambda row: str(row.name))
     ]
     return TaskView(
         task_id=task.id,

@@ -49,10 +49,9 @@ class AccountStore:
     # ---- reading -------------------------------------------------------------------------
 
     def _account(self, session: Session, row: Any) -> Account:
-        g = self.tables.grants.c
         grants = frozenset(
             Grant(Role(role), Scope.parse(scope))
-            for role, scope in session.execute(select(g.role, g.scope).where(g.user_id == row.id))
+            for role, scope in session.execute(self.tables.grants_of, {"user_id": row.id})
         )
         return Account(
             id=row.id,
@@ -65,16 +64,14 @@ class AccountStore:
         )
 
     def _row(self, session: Session, username: str) -> Any:
-        users = self.tables.users
-        return session.execute(select(users).where(users.c.username == username)).first()
+        return session.execute(self.tables.user_by_name, {"username": username}).first()
 
     def find(self, session: Session, username: str) -> Account | None:
         row = self._row(session, username)
         return None if row is None else self._account(session, row)
 
     def get(self, session: Session, user_id: int) -> Account | None:
-        users = self.tables.users
-        row = session.execute(select(users).where(users.c.id == user_id)).first()
+        row = session.execute(self.tables.user_by_id, {"user_id": user_id}).first()
         return None if row is None else self._account(session, row)
 
     def require(self, session: Session, username: str) -> Account:

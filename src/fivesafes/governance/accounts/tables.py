@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -12,8 +13,11 @@ from sqlalchemy import (
     Integer,
     MetaData,
     PrimaryKeyConstraint,
+    Select,
     String,
     Table,
+    bindparam,
+    select,
 )
 
 from fivesafes.storage.types import UTCDateTime
@@ -24,6 +28,20 @@ class AccountTables:
     users: Table
     grants: Table
     sessions: Table
+    # reading an account happens on every request (a token's or a web session's): its
+    # statements are built once (``user_id``, ``username`` bound when they run)
+    user_by_id: Select[Any] = field(init=False, repr=False, compare=False)
+    user_by_name: Select[Any] = field(init=False, repr=False, compare=False)
+    grants_of: Select[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        users, g = self.users, self.grants.c
+        by_id = select(users).where(users.c.id == bindparam("user_id"))
+        by_name = select(users).where(users.c.username == bindparam("username"))
+        grants_of = select(g.role, g.scope).where(g.user_id == bindparam("user_id"))
+        object.__setattr__(self, "user_by_id", by_id)
+        object.__setattr__(self, "user_by_name", by_name)
+        object.__setattr__(self, "grants_of", grants_of)
 
 
 def define_account_tables(metadata: MetaData) -> AccountTables:

@@ -16,7 +16,9 @@ from fivesafes.hub.service import HubService
 from fivesafes.protocol.errors import Unauthenticated
 
 
-def get_service(request: Request) -> HubService:
+async def get_service(request: Request) -> HubService:
+    """The app's service. A coroutine, though it never waits: FastAPI runs a plain function
+    dependency in its thread pool, a hand-over to another thread and back on every request."""
     service: HubService = request.app.state.service
     return service
 

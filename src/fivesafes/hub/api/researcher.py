@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from fivesafes.analyses.registry import REGISTRY
 from fivesafes.governance.people import Actor
@@ -164,17 +165,21 @@ async def get_task(
     service: Service,
     wait: Annotated[float, Query(ge=0, le=60)] = 0,
 ) -> TaskView:
-    """The task and its runs; with ``wait``, hold the request until it completes (long-poll)."""
+    """The task and its runs; with ``wait``, hold the request until it completes (long-poll).
+    Each look checks the caller may read the task; its view is built only to be answered."""
     deadline = time.monotonic() + wait
     while True:
         woken = service.notifier.current(f"task:{task_id}")
-        view = await asyncio.to_thread(
-            service.read, lambda s: task_view(s, task_for(s, task_id, actor))
-        )
-        remaining = deadline - time.monotonic()
-        if view.state == "complete" or remaining <= 0 or service.notifier.stopping:
+        last = deadline - time.monotonic() <= 0 or service.notifier.stopping
+
+        def look(session: Session, last: bool = last) -> TaskView | None:
+            task = task_for(session, task_id, actor)
+            return task_view(session, task) if last or task.state == "complete" else None
+
+        view = await asyncio.to_thread(service.read, look)
+        if view is not None:
             return published(view)
-        await service.notifier.wait(woken, min(remaining, 1.0))
+        await service.notifier.wait(woken, min(deadline - time.monotonic(), 1.0))
 
 
 ERROR_BODY = "#/components/schemas/ErrorBody"  # ERROR_RESPONSES' model, as the document names it

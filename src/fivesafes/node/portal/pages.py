@@ -24,7 +24,8 @@ NAV = [
 ]
 
 
-def get_service(request: Request) -> NodeService:
+async def get_service(request: Request) -> NodeService:
+    """The app's service (a coroutine: FastAPI would run a plain function in its thread pool)."""
     service: NodeService = request.app.state.service
     return service
 
