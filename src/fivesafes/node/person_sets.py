@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -123,6 +123,20 @@ class InMemoryPersonSetStore:
         ]
 
 
+# Every release reads the project's earlier answer and its new sets (in the worker) and
+# records its own set (in the agent): these statements are built once.
+_SETS = PersonSetRow.metadata.tables[PersonSetRow.__tablename__]
+_KEY = (_SETS.c.project_id == bindparam("project_id"), _SETS.c.output_key == bindparam("key"))
+_ANSWER = select(_SETS.c.released_answer).where(*_KEY)
+_RECORDED_BY = select(_SETS.c.run_id).where(*_KEY)
+_RECORDED_SINCE = (
+    select(_SETS.c.seq, _SETS.c.output_key, _SETS.c.run_id, _SETS.c.persons)
+    .where(_SETS.c.project_id == bindparam("project_id"), _SETS.c.seq > bindparam("after"))
+    .order_by(_SETS.c.seq)
+)
+_RECORD = _SETS.insert()
+
+
 class SqlPersonSetStore:
     """The store in the node's state database (table ``person_sets``, migration 0002).
 
@@ -156,14 +170,12 @@ class SqlPersonSetStore:
     def released_sets(self, project_id: str) -> list[ReleasedSet]:
         with self._lock:
             last, kept = self._kept.get(project_id, (0, []))
-            row = PersonSetRow
-            query = (
-                select(row.seq, row.output_key, row.run_id, row.persons)
-                .where(row.project_id == project_id, row.seq > last)
-                .order_by(row.seq)
-            )
             with transaction(self._sessions, read_only=True) as session:
-                rows = session.execute(query).all()
+                rows = (
+                    session.connection()
+                    .execute(_RECORDED_SINCE, {"project_id": project_id, "after": last})
+                    .all()
+                )
             if rows:
                 kept = kept + [
                     ReleasedSet(key, run, FrozenBitMap.deserialize(blob))
@@ -173,12 +185,13 @@ class SqlPersonSetStore:
             return list(kept)
 
     def answer_for(self, project_id: str, output_key: str) -> dict[str, Any] | None:
-        query = select(PersonSetRow.released_answer).where(
-            PersonSetRow.project_id == project_id, PersonSetRow.output_key == output_key
-        )
         with transaction(self._sessions, read_only=True) as session:
             # only the answer, decoded afresh (the caller may change it): not the persons
-            answer: dict[str, Any] | None = session.connection().execute(query).scalar()
+            answer: dict[str, Any] | None = (
+                session.connection()
+                .execute(_ANSWER, {"project_id": project_id, "key": output_key})
+                .scalar()
+            )
             return answer
 
     def projects_for_person(self, person_id: int) -> list[str]:
@@ -218,23 +231,24 @@ def record_person_set(
     released_answer: dict[str, Any],
 ) -> None:
     """Record inside a caller's transaction (so the release and its audit event commit together)."""
-    existing = _row(session, project_id, output_key)
+    recorded_by = session.execute(_RECORDED_BY, {"project_id": project_id, "key": output_key})
+    existing = recorded_by.scalar()
     if existing is not None:
-        if existing.run_id != run_id:
+        if existing != run_id:
             raise OutputAlreadyRecorded()
         return
-    session.add(
-        PersonSetRow(
-            project_id=project_id,
-            output_key=output_key,
-            run_id=run_id,
-            person_count=len(persons),
-            persons=bytes(persons.serialize()),
-            released_answer=copy.deepcopy(released_answer),
-            recorded_at=utcnow(),
-        )
+    session.execute(
+        _RECORD,
+        {
+            "project_id": project_id,
+            "output_key": output_key,
+            "run_id": run_id,
+            "person_count": len(persons),
+            "persons": bytes(persons.serialize()),
+            "released_answer": copy.deepcopy(released_answer),
+            "recorded_at": utcnow(),
+        },
     )
-    session.flush()
 
 
 def _row(
