@@ -71,7 +71,7 @@ def one_size(n: int, folder: Path) -> str:
         for i in range(0, len(rows), CHUNK):
             chunk = TokenChunk(run="0" * 16, fingerprint=fingerprint(KEY),
                                records=rows[i : i + CHUNK])  # fmt: skip
-            linkage._append(uploads[site], chunk)
+            linkage._append(uploads[site], chunk, first=i)
     receiving = time.perf_counter() - started
 
     spill = Spill(folder / ".spill", memory_limit="1GB")

@@ -102,8 +102,8 @@ def test_the_worker_links_from_files_exactly_the_pairs_the_rule_links_in_memory(
     folders = {}
     for site, people in hospitals.items():
         folders[site] = tmp_path / site
-        for chunk in chunks(people, run="0" * 16):
-            linkage._append(folders[site], chunk)
+        for n, chunk in enumerate(chunks(people, run="0" * 16)):
+            linkage._append(folders[site], chunk, first=400 * n)
         assert len(list(folders[site].glob("*.parquet"))) == 4  # 1,500 in chunks of 400
     memory = {
         site: ({r: tokens(p, KEY) for r, p in people.items()},
@@ -162,7 +162,7 @@ def test_a_person_at_three_nodes_is_one_link_id_and_counted_by_how_they_were_lin
         folders[name] = tmp_path / name
         upload = {ref[r].rjust(16, "0"): p for r, p in people.items()}
         for chunk in chunks(upload, run="1" * 16):
-            linkage._append(folders[name], chunk)
+            linkage._append(folders[name], chunk, first=0)
     links, counted = linkage._clusters(folders, Spill(tmp_path / "spill"))
 
     def of(node: str, short: str) -> str | None:
@@ -322,6 +322,23 @@ def test_a_run_that_fails_links_nothing_and_says_so(hub, hospitals):
     assert hub.send("lake", again["lake"]).state == "linking"
     hub.run()
     assert hub.view()["state"] == "linked"
+
+
+def test_a_chunk_sent_again_after_its_request_failed_replaces_its_file(hub, hospitals):
+    north = chunks(hospitals["northfield"], run="3" * 16)
+    hub.send("north", north[:1])
+    folder = hub.root / hub.project / "north.upload"
+    # the next chunk's file was written, but its request failed before the database kept it
+    linkage._append(folder, north[1], first=len(north[0].records))
+    hub.send("north", north[1:])  # the node sends it again, then the rest
+    assert len(list(folder.glob("*.parquet"))) == len(north)
+    assert not list(folder.glob("*.writing"))
+    lake = chunks(hospitals["lakeside"], run="4" * 16)
+    assert hub.send("lake", lake).state == "linking"
+    hub.run()
+    view = hub.view()
+    assert view["state"] == "linked" and view["uploads"]
+    assert {u["records"] for u in view["uploads"]} == {1500}
 
 
 def test_a_token_of_a_kind_the_linkage_unit_does_not_know_is_refused(hub, hospitals):

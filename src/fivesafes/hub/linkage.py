@@ -113,10 +113,11 @@ SCHEMA = pa.schema(
 )
 
 
-def _append(folder: Path, chunk: TokenChunk) -> None:
-    """The chunk as the upload's next Parquet file (mode 600): one row per record."""
+def _append(folder: Path, chunk: TokenChunk, first: int) -> None:
+    """The chunk as a Parquet file of the upload (mode 600), one row per record, named by the
+    place of its first record in the run: a chunk sent again after its request failed (the
+    database rolled back, the file may be there) replaces its file rather than adding one."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{len(list(folder.glob('*.parquet'))):07d}.parquet"
     columns: dict[str, list[Any]] = {"ref": [r.ref for r in chunk.records]}
     for kind in KINDS:
         columns[kind] = [r.tokens.get(kind) for r in chunk.records]
@@ -125,8 +126,10 @@ def _append(folder: Path, chunk: TokenChunk) -> None:
         for r in chunk.records
     ]
     table = pa.table(columns, schema=SCHEMA)
-    with os.fdopen(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600), "wb") as out:
+    writing = folder / f"{first:012d}.writing"
+    with os.fdopen(os.open(writing, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600), "wb") as out:
         pq.write_table(table, out)
+    writing.replace(folder / f"{first:012d}.parquet")
 
 
 def receive(
@@ -163,7 +166,7 @@ def receive(
         raise Conflict("This run's upload is complete: start another run to send again.")
     else:
         records = row.records
-    _append(folder, chunk)
+    _append(folder, chunk, first=records)
     records += len(chunk.records)
     state = "complete" if chunk.final else "receiving"
     session.execute(update(LINKAGE.uploads).where(U.project_id == project_id, U.node == node.name)
