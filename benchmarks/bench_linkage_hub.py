@@ -93,12 +93,16 @@ def one_size(n: int, folder: Path) -> str:
              if site == "north" and link in by_link}  # fmt: skip
     hits = len(found & truth)
     precision, recall = hits / max(len(found), 1), hits / len(truth)
-    rate = steps.rest / max(steps.seconds["encodings"], 1e-9) / 1e6
+    t = steps.threshold
+    strangers = t.strangers if t else 0
+    rate = (steps.rest + strangers) / max(steps.seconds["encodings"], 1e-9) / 1e6
+    chosen = f"Dice {t.value:.2f}, {t.how}" if t else "?"
     return (f"| {n:,} x {n:,} | {len(truth):,} | {precision:.4f} | {recall:.4f} | "
             f"{making:.1f} s | {receiving:.1f} s | {steps.seconds['tokens']:.2f} s "
             f"({len(by_tokens):,} pairs) | {steps.seconds['encodings']:.1f} s "
-            f"({steps.rest:,} pairs compared, {rate:.1f} million/s; {len(by_encodings):,} "
-            f"linked) | {worker:.1f} s (pairs alone {pairs_took:.1f} s) | "
+            f"({steps.rest:,} pairs compared and {strangers:,} strangers', "
+            f"{rate:.1f} million/s; {len(by_encodings):,} "
+            f"linked at {chosen}) | {worker:.1f} s (pairs alone {pairs_took:.1f} s) | "
             f"{peak_rss_mib():,.0f} MiB |")  # fmt: skip
 
 
@@ -128,7 +132,10 @@ def main() -> None:
         "(a Parquet file per chunk of 1,000 records); *tokens*: DuckDB's matching of the two "
         "uploads' tokens (`match_relations`, from the files); *encodings*: the encodings of "
         "every record tokens left unlinked, read and compared with every one at the other "
-        f"node (Dice, numpy, at {THRESHOLD}), one to one; *worker*: the whole step of "
+        "node (Dice, anonlink's candidate generation), one to one, at the run's own threshold "
+        f"(`linkage.calibrate`: the default {THRESHOLD:.2f} unless the strangers, pairs of "
+        "records within each side, half against half of at most 30,000, show otherwise; "
+        "their comparisons are in this step's time); *worker*: the whole step of "
         "the hub's worker for the pair (the same matching again, then persons and link ids). "
         "Peak memory is the process's, making included. The encodings' step grows with the "
         "product of the records tokens leave unlinked (here the 70% not shared and the shared "

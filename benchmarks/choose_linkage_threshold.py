@@ -15,6 +15,10 @@ the procedure docs/linkage.md states ("The threshold is the synthetic truth's"):
     .venv/bin/python benchmarks/choose_linkage_threshold.py --febrl    # FEBRL4 beside, to read
 
 FEBRL4 (``--febrl``) is printed for reading only: it takes no part in the choice.
+
+That choice is the default. Each linkage run then chooses its own from its strangers
+(``linkage.calibrate``, ADR 0034); the script ends with what that rule chooses for each seed
+(and FEBRL4), and the precision and recall there.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from fivesafes.linkage.encodings import THRESHOLD, clk
 from fivesafes.linkage.identifiers import identity
-from fivesafes.linkage.match import match_records
+from fivesafes.linkage.match import Matched, match_records
 from fivesafes.linkage.synth import CdmPerson, Record, synthesise
 from fivesafes.linkage.tokens import project_key, tokens
 
@@ -97,6 +101,20 @@ def scores(left: Side, right: Side, truth: set) -> dict[float, tuple[float, floa
     return found
 
 
+def own(left: Side, right: Side, truth: set) -> tuple[str, float, float]:
+    """The run's own threshold (how it came), and precision and recall there."""
+    done = Matched()
+    by_tokens, by_encodings = match_records(left[0], right[0], left[1], right[1], done=done)
+    linked = set(by_tokens) | set(by_encodings)
+    hits = len(linked & truth)
+    chosen = done.threshold
+    assert chosen is not None
+    text = (f"{chosen.value:.2f} ({chosen.how}: {chosen.above:,} of {chosen.strangers:,} "
+            f"strangers' pairs at or above it, {chosen.expected_wrong:.2f} wrong links "
+            "to expect)")  # fmt: skip
+    return text, hits / max(len(linked), 1), hits / len(truth)
+
+
 def choose(by_seed: dict[int, dict[float, tuple[float, float]]]) -> float | None:
     """The lowest threshold at and above which precision is at least ``PRECISION`` at every
     seed, plus one step; None if there is none."""
@@ -113,15 +131,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--febrl", action="store_true", help="print FEBRL4 beside (not chosen on)")
     args = parser.parse_args()
-    by_seed = {}
+    by_seed, own_rows = {}, {}
     for seed in SEEDS:
         left, right, truth = hospitals(seed)
         by_seed[seed] = scores(left, right, truth)
+        own_rows[f"seed {seed}"] = own(left, right, truth)
         print(f"seed {seed}: {len(truth)} planted pairs", file=sys.stderr, flush=True)
     extra = {}
     if args.febrl:
         left_f, right_f, truth_f = febrl()
         extra = scores(left_f, right_f, truth_f)
+        own_rows["FEBRL4"] = own(left_f, right_f, truth_f)
     heads = [f"seed {s}" for s in SEEDS] + (["FEBRL4 (not chosen on)"] if extra else [])
     print("Precision / recall of tokens, then encodings, per threshold")
     print("")
@@ -140,6 +160,13 @@ def main() -> None:
         print(f"Lowest threshold with precision >= {PRECISION} at every seed and above: "
               f"{chosen - 0.01:.2f}; with one step of margin: {chosen:.2f} "
               f"(encodings.THRESHOLD is {THRESHOLD:.2f}).")  # fmt: skip
+    print("")
+    print("Each run's own threshold (linkage.calibrate)")
+    print("")
+    print("| data | the run's threshold | precision | recall |")
+    print("| --- | --- | ---: | ---: |")
+    for name, (text, precision, recall) in own_rows.items():
+        print(f"| {name} | {text} | {precision:.4f} | {recall:.4f} |")
 
 
 if __name__ == "__main__":

@@ -172,8 +172,9 @@ def test_two_hospitals_link_their_shared_persons_without_the_hub_learning_who(ha
     # the person without a number and with a typo: linked by their encodings
     assert links["northfield"][north_typo] == links["lakeside"][lake_typo]
     kept = harness.admin(lambda s: result(s, project))
-    ((_, _, linked, by_encodings),) = kept["pairs"]
+    ((_, _, linked, by_encodings, threshold),) = kept["pairs"]
     assert linked == len(found) and 1 <= by_encodings < linked
+    assert 0.6 <= threshold <= 0.8  # the run's, from its own strangers
 
     # the hub kept counts, nothing else
     view = httpx.get(f"{harness.hub_url}/api/v1/projects/{project}/linkage",
@@ -183,6 +184,7 @@ def test_two_hospitals_link_their_shared_persons_without_the_hub_learning_who(ha
     assert pair["nodes"] == ["lakeside", "northfield"]
     assert abs(pair["linked"] - len(found)) <= 5  # rounded to the gate's base
     assert pair["shown_by_encodings"]  # how many by encodings, gated as the rest
+    assert pair["encodings_threshold"] == threshold
     shown = alice.get(f"/projects/{project}").text  # the project's page, as alice sees it
     assert "Persons linked between nodes" in shown
     assert (

@@ -32,9 +32,9 @@ from fivesafes.hub.db import AUDIT, Node, Project, ProjectNode
 from fivesafes.hub.enrolment import enrol_node, issue_enrolment_token
 from fivesafes.hub.people import create_user
 from fivesafes.hub.projects import create_project
-from fivesafes.linkage.encodings import _candidates, clk, dice_matrix
+from fivesafes.linkage.encodings import THRESHOLD, _candidates, clk, dice_matrix
 from fivesafes.linkage.identifiers import Identity
-from fivesafes.linkage.match import match_records
+from fivesafes.linkage.match import Matched, match_records
 from fivesafes.linkage.match_sql import Spill, connect, match_records_sql, parquet
 from fivesafes.linkage.tokens import fingerprint, project_key, tokens
 from fivesafes.protocol.errors import Conflict, InvalidRequest
@@ -111,15 +111,18 @@ def test_the_worker_links_from_files_exactly_the_pairs_the_rule_links_in_memory(
         for site, people in hospitals.items()
     }  # fmt: skip
     (lt, le), (rt, re) = memory["lakeside"], memory["northfield"]
-    by_tokens, by_encodings = match_records(lt, rt, le, re)
+    in_memory = Matched()
+    by_tokens, by_encodings = match_records(lt, rt, le, re, done=in_memory)
     con = connect(Spill(tmp_path / "spill", memory_limit="200MB"))
     try:
         left, right = (parquet(folders[s] / "*.parquet") for s in ("lakeside", "northfield"))
-        sql_tokens, sql_encodings = match_records_sql(con, left, right)
+        in_sql = Matched()
+        sql_tokens, sql_encodings = match_records_sql(con, left, right, done=in_sql)
     finally:
         con.close()
     assert set(sql_tokens) == set(by_tokens) and len(sql_tokens) == len(by_tokens)
     assert set(sql_encodings) == set(by_encodings)
+    assert in_sql.threshold == in_memory.threshold and in_sql.threshold is not None
     assert len(by_tokens) > 300 and by_encodings  # the truth has 450 shared persons
 
     links, pairs = linkage._clusters(folders, Spill(tmp_path / "spill"))
@@ -127,7 +130,8 @@ def test_the_worker_links_from_files_exactly_the_pairs_the_rule_links_in_memory(
     assert {(a, b) for a in hospitals["lakeside"] for b in hospitals["northfield"]
             if links.get(("lakeside", a)) is not None
             and links.get(("lakeside", a)) == links.get(("northfield", b))} == joined  # fmt: skip
-    assert pairs == [["lakeside", "northfield", len(joined), len(by_encodings)]]
+    chosen = in_memory.threshold.value
+    assert pairs == [["lakeside", "northfield", len(joined), len(by_encodings), chosen]]
 
 
 def test_anonlink_finds_the_candidates_the_numpy_product_finds():
@@ -171,7 +175,9 @@ def test_a_person_at_three_nodes_is_one_link_id_and_counted_by_how_they_were_lin
     # ann at north and west by tokens, at lake by her encoding: one person, one link id
     assert of("north", "n1") == of("lake", "l1") == of("west", "w1") is not None
     assert of("north", "n2") is None
-    assert counted == [["lake", "north", 1, 1], ["lake", "west", 1, 1], ["north", "west", 1, 0]]
+    # three records prove no other threshold than THRESHOLD (linkage.calibrate)
+    assert counted == [["lake", "north", 1, 1, THRESHOLD], ["lake", "west", 1, 1, THRESHOLD],
+                       ["north", "west", 1, 0, THRESHOLD]]  # fmt: skip
 
 
 class Hub:
@@ -278,6 +284,7 @@ def test_the_last_upload_returns_at_once_and_the_worker_links_in_the_background(
     assert not list((hub.root / hub.project).rglob("*.parquet"))  # tokens and encodings gone
     view = hub.view()
     assert view["state"] == "linked" and view["pairs"][0]["nodes"] == ("lake", "north")
+    assert 0.6 <= view["pairs"][0]["encodings_threshold"] <= 0.9  # the run's own
     assert AuditEventType.LINKAGE_RUN_COMPLETED.value in hub.events()
 
 

@@ -3,7 +3,8 @@
 them: ``test_hub_linkage_worker.py``).
 
 * two synthetic hospitals of 4,000 persons, 1,200 shared (seed 7, as the tokens' measure):
-  tokens alone, encodings alone and tokens then encodings, at ``THRESHOLD``; tokens then
+  tokens alone, encodings alone and tokens then encodings, at ``THRESHOLD`` (the run's own
+  threshold there, ``linkage.calibrate``); tokens then
   encodings link with precision >= 0.999 and recall >= 0.99 and more than tokens alone; what
   encodings link are pairs tokens missed (records tokens linked are not offered again); sending
   encodings only for records without an NHS number links fewer (why every record's is sent);
@@ -21,7 +22,7 @@ import pytest
 
 from fivesafes.linkage.encodings import BITS, THRESHOLD, clk, match_encodings
 from fivesafes.linkage.identifiers import Identity, identity
-from fivesafes.linkage.match import match_records, match_tokens
+from fivesafes.linkage.match import Matched, match_records, match_tokens
 from fivesafes.linkage.synth import synthesise
 from fivesafes.linkage.tokens import project_key, tokens
 
@@ -58,7 +59,12 @@ def quality(found, truth) -> tuple[float, float]:
 def test_tokens_then_encodings_link_the_planted_pairs(hospitals):
     sites, truth = hospitals
     (left, lt, le), (right, rt, re) = sites["northfield"], sites["lakeside"]
-    by_tokens, by_encodings = match_records(lt, rt, le, re)
+    done = Matched()
+    by_tokens, by_encodings = match_records(lt, rt, le, re, done=done)
+    # the run's own threshold: these hospitals' strangers prove nothing lower, nor call for
+    # anything higher (linkage.calibrate)
+    assert done.threshold is not None and done.threshold.how == "default"
+    assert done.threshold.value == THRESHOLD
     p_tokens, r_tokens = quality(match_tokens(lt, rt), truth)
     p_both, r_both = quality(by_tokens + by_encodings, truth)
     alone = [(a, b) for a, b, _ in match_encodings(le, re, threshold=THRESHOLD)]

@@ -9,19 +9,18 @@ kind of token, its encoding). Once every node of the project has sent a complete
 the same key fingerprint, the uploads are ``linking`` and the request returns: the hub's
 linkage worker (:func:`run_pending`, in the background, after a restart too) matches them in
 DuckDB (``fivesafes.linkage.match_sql.match_records_sql``, each pair of nodes: tokens first,
-then the encodings of the records tokens left unlinked, at the Dice threshold of
-``linkage.encodings``), spilling to disk beyond ``[hub] linkage_memory_limit``. A person found
-at several nodes is one cluster, and a cluster holding two records of one node is ambiguous and
-linked to nothing; each cluster gets a random link id (``lk_`` and 16 hex digits, new in every
-run). The hub writes for each node only its own references' link ids, and deletes every file
-of tokens and encodings. It keeps counts: records per node, persons linked per pair of nodes
-(and how many of those by encodings), link ids made (``linkage_results``). A node fetches its
-mapping (while the hub is linking, it is told so: ``linkage_running``) and confirms it; the
-mapping file is then deleted. Uploads whose fingerprints differ are refused at the last upload,
-and the tokens and encodings deleted: the nodes hold different secrets (or versions of it). A
-run that fails (out of memory, a file gone) links nothing: its uploads are dropped and marked
-``failed``, and the nodes send again.
-"""
+then the encodings of the records tokens left unlinked, at the Dice threshold the run's own
+strangers choose, ``linkage.calibrate``), spilling to disk beyond ``[hub]
+linkage_memory_limit``. A person found at several nodes is one cluster, and a cluster holding
+two records of one node is ambiguous and linked to nothing; each cluster gets a random link id
+(``lk_`` and 16 hex digits, new in every run). The hub writes for each node only its own
+references' link ids, and deletes every file of tokens and encodings. It keeps counts: records
+per node, persons linked per pair of nodes (how many of those by encodings, at what threshold),
+link ids made (``linkage_results``). A node fetches its mapping (while the hub is linking, it
+is told so: ``linkage_running``) and confirms it; the mapping file is then deleted. Uploads
+whose fingerprints differ are refused at the last upload, and the tokens and encodings deleted:
+the nodes hold different secrets (or versions of it). A run that fails (out of memory, a file
+gone) links nothing: its uploads are dropped and marked ``failed``, and the nodes send again."""
 
 from __future__ import annotations
 
@@ -48,7 +47,7 @@ from fivesafes.audit.events import AuditEventType
 from fivesafes.hub.db import AUDIT, LINKAGE, Node, Project, ProjectNode
 from fivesafes.hub.projects import node_names
 from fivesafes.linkage.kinds import KINDS
-from fivesafes.linkage.match_sql import Spill, connect, match_records_sql, parquet
+from fivesafes.linkage.match_sql import Matched, Spill, connect, match_records_sql, parquet
 from fivesafes.protocol.errors import (
     Conflict,
     FivesafesError,
@@ -299,9 +298,9 @@ def _clusters(
     uploads: dict[str, Path], spill: Spill
 ) -> tuple[dict[tuple[str, str], str], list[list[Any]]]:
     """(node, ref) -> link id for every record linked to another node's, and per pair of
-    nodes the persons linked, and of those how many by encodings ([a, b, linked, by
-    encodings]). Records linked across pairs form one cluster (union-find); a cluster with two
-    records of one node is ambiguous and gets no link id."""
+    nodes the persons linked, of those how many by encodings, and the encodings' threshold
+    ([a, b, linked, by encodings, threshold]). Records linked across pairs form one cluster
+    (union-find); a cluster with two records of one node is ambiguous and gets no link id."""
     parent: dict[tuple[str, str], tuple[str, str]] = {}
 
     def root_of(x: tuple[str, str]) -> tuple[str, str]:
@@ -315,10 +314,12 @@ def _clusters(
     try:
         for a, b in itertools.combinations(sorted(uploads), 2):
             left, right = (parquet(uploads[n] / "*.parquet") for n in (a, b))
-            by_tokens, by_encodings = match_records_sql(con, left, right)
+            done = Matched()
+            by_tokens, by_encodings = match_records_sql(con, left, right, done=done)
             for lref, rref in by_tokens + by_encodings:
                 parent[root_of((a, str(lref)))] = root_of((b, str(rref)))
-            pairs.append([a, b, len(by_tokens) + len(by_encodings), len(by_encodings)])
+            chosen = done.threshold.value if done.threshold else None
+            pairs.append([a, b, len(by_tokens) + len(by_encodings), len(by_encodings), chosen])
     finally:
         con.close()
     members: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
@@ -414,10 +415,12 @@ def gated_view(session: Session, project: Project, profile: Profile) -> dict[str
         return value, str(value)
 
     pairs = []
-    for a, b, n, *by_encodings in found["pairs"]:  # a linkage before encodings: no fourth
+    for a, b, n, *more in found["pairs"]:  # older runs: no encodings, no threshold
         value, text = gate(n)
         pair = {"nodes": (a, b), "linked": value, "shown": text}
-        if by_encodings:
-            pair["by_encodings"], pair["shown_by_encodings"] = gate(by_encodings[0])
+        if more:
+            pair["by_encodings"], pair["shown_by_encodings"] = gate(more[0])
+        if more[1:]:
+            pair["encodings_threshold"] = more[1]
         pairs.append(pair)
     return shown | {"state": "linked", "linked_at": found["linked_at"], "pairs": pairs}

@@ -43,15 +43,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
 
-from fivesafes.linkage.encodings import THRESHOLD, match_encodings
+from fivesafes.linkage.calibrate import SAMPLE
 from fivesafes.linkage.kinds import KINDS, PRIMARY, SECONDARY
+from fivesafes.linkage.match import Matched, encodings_of_the_rest
 
 PRIMARY_WEIGHT = len(SECONDARY) + 1  # match.py's: a primary match outranks any secondary count
 
@@ -70,15 +71,7 @@ class Spill:
     threads: int | None = None
 
 
-@dataclass
-class Matched:
-    """What a matching did: rows at each step, and each step's wall time in seconds."""
-
-    candidates: int = 0  # (left, right, kind) rows whose tokens are equal
-    scored: int = 0  # pairs that pass the rule before one-to-one
-    linked: int = 0
-    rest: int = 0  # pairs of encodings compared (match_records_sql: records tokens left)
-    seconds: dict[str, float] = field(default_factory=dict)
+__all__ = ["Matched", "Spill", "connect", "match_records_sql", "match_relations", "parquet"]
 
 
 def connect(spill: Spill) -> duckdb.DuckDBPyConnection:
@@ -168,7 +161,8 @@ def match_records_sql(
     right: str,
     *,
     agreeing: int = 2,
-    threshold: float = THRESHOLD,
+    threshold: float | None = None,
+    sample: int = SAMPLE,
     done: Matched | None = None,
 ) -> tuple[list[tuple[Any, Any]], list[tuple[Any, Any]]]:
     """``match.match_records`` (the linkage unit's rule) on relations of one row per record:
@@ -176,8 +170,10 @@ def match_records_sql(
     NULL where none was sent). Tokens are matched by :func:`match_relations`; the encodings
     of the records they left unlinked on both sides are then read into memory and compared by
     ``encodings.match_encodings``, every pair (no blocking: docs/linkage.md says what that
-    costs). Returns (by tokens, by encodings); ``done``, if given, gets the steps' rows and
-    times (``rest`` is the pairs of encodings compared)."""
+    costs), at ``threshold`` if given, else at the run's (``linkage.calibrate``, from
+    ``sample`` records of each side, the first by ref). Returns (by tokens, by encodings);
+    ``done``, if given, gets the steps' rows and times (``rest`` is the pairs of encodings
+    compared) and the threshold."""
     done = done if done is not None else Matched()
     started = time.perf_counter()
     tokens = match_relations(con, left, right, kinds=KINDS, agreeing=agreeing, into="linked")
@@ -187,16 +183,21 @@ def match_records_sql(
     ).fetchall()
     done.seconds["tokens"] = _lap(started)
 
-    def rest(side: str, column: str) -> dict[Any, bytes]:
+    def encodings(side: str, where: str) -> dict[Any, bytes]:
         rows = con.execute(
-            f"SELECT ref, encoding FROM {side} WHERE encoding IS NOT NULL"  # noqa: S608 - the caller's
-            f" AND ref NOT IN (SELECT {column} FROM linked)"
+            f"SELECT ref, encoding FROM {side} WHERE encoding IS NOT NULL {where}"  # noqa: S608 - the caller's
         ).fetchall()
         return {ref: bytes(bits) for ref, bits in rows}
 
     started = time.perf_counter()
-    left_rest, right_rest = rest(left, "left_ref"), rest(right, "right_ref")
-    matched = match_encodings(left_rest, right_rest, threshold=threshold)
+    left_rest = encodings(left, "AND ref NOT IN (SELECT left_ref FROM linked)")
+    right_rest = encodings(right, "AND ref NOT IN (SELECT right_ref FROM linked)")
+    first = f"ORDER BY ref LIMIT {int(sample)}"
+    left_all = encodings(left, first) if threshold is None else {}
+    right_all = encodings(right, first) if threshold is None else {}
+    matched = encodings_of_the_rest(
+        left_rest, right_rest, left_all, right_all, len(by_tokens), threshold, done
+    )
     con.execute("DROP TABLE linked")
     done.rest = len(left_rest) * len(right_rest)
     done.linked = len(by_tokens) + len(matched)

@@ -44,6 +44,7 @@ class PairView(BaseModel):
     shown: str
     by_encodings: int | None = None  # of those linked, by encodings (gated the same way)
     shown_by_encodings: str = ""  # "": a linkage made before encodings were counted
+    encodings_threshold: float | None = None  # the run's Dice threshold (linkage.calibrate)
 
 
 class LinkageView(BaseModel):
