@@ -7,6 +7,7 @@ bash scripts/install.sh
 bash scripts/services.sh
 bash scripts/browser.sh
 bash scripts/imaging.sh
+bash scripts/faketime.sh
 # ACRO itself (its own venv: it needs pandas < 3), so the tests that compare the checker with
 # ACRO run rather than skip
 if [ ! -x .venv-acro/bin/python ]; then

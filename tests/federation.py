@@ -70,11 +70,17 @@ class Harness(LocalFederation):
 
 
 def fs(
-    *args: str, check: bool = True, input: str | None = None
+    *args: str, check: bool = True, input: str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real ``fivesafes`` command; raise with its output if it fails and ``check``."""
+    """Run the real ``fivesafes`` command (``env`` added to the environment); raise with its
+    output if it fails and ``check``."""
     result = subprocess.run(
-        fivesafes_command(*args), capture_output=True, text=True, timeout=120, input=input
+        fivesafes_command(*args),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input=input,
+        env={**os.environ, **env} if env else None,
     )
     if check and result.returncode != 0:
         raise AssertionError(

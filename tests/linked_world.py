@@ -68,7 +68,8 @@ def with_pool(harness, tmp_path: Path, *, persons: int, seed: int, title: str) -
     process = harness.supervisor.start(POOL, ["pool", "serve", "--config", str(config)],
                                        harness.root / POOL / "pool.log")  # fmt: skip
     wait_for_health(f"http://127.0.0.1:{pool_port}", process)
-    return {**world, "pooled": pooled, "pool_config": str(config)}
+    return {**world, "pooled": pooled, "pool_config": str(config), "pool_process": process,
+            "pool_url": f"http://127.0.0.1:{pool_port}"}  # fmt: skip
 
 
 def ready_pool(harness, world: dict, variables: dict[str, list[str]], purpose: str) -> dict:

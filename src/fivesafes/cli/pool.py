@@ -3,9 +3,11 @@ merges from the extracts source nodes push to it), and what its operator reads o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -52,22 +54,70 @@ def serve(config: ConfigOption = Path("pool.toml")) -> None:
         host = NodePoolHost(service)
         pool = PoolService(host)
         settings = service.config.pool
-        server = ReceiverServer(create_receiver_app(pool), settings.host, settings.port)
-        server.start()
-        pool.sweeper.start()
+        with _alone(pool.files, "Another pool service, or a sweep, is using this pool's files."):
+            server = ReceiverServer(create_receiver_app(pool), settings.host, settings.port)
+            server.start()
+            pool.sweeper.start()
+            try:
+                run_agent(
+                    service,
+                    config,
+                    f"Pool {service.name} receiving on {settings.host}:{settings.port}; "
+                    f"polling {service.config.node.hub_url}.",
+                )
+            finally:
+                pool.sweeper.stop()
+                server.stop()
+                host.close()
+    finally:
+        service.stop()
+
+
+@app.command()
+def sweep(config: ConfigOption = Path("pool.toml")) -> None:
+    """One pass of the pool's sweeper now, while the pool service is stopped: destroy each pool
+    whose expiry has passed (by this machine's clock) or that the hub says is revoked, merge
+    what waits, and send the hub the certificates it lacks.
+
+    Expiry does not wait for the service: run this from cron while the service is down for
+    maintenance. Refused while ``fivesafes pool serve`` runs (its sweeper does the same)."""
+    from fivesafes.node.pool_host import NodePoolHost
+    from fivesafes.node.setup import open_node
+    from fivesafes.pool.service import PoolService, summary
+
+    service = open_node(config)
+    try:
+        service.registration()
+        host = NodePoolHost(service)
+        pool = PoolService(host)
         try:
-            run_agent(
-                service,
-                config,
-                f"Pool {service.name} receiving on {settings.host}:{settings.port}; "
-                f"polling {service.config.node.hub_url}.",
-            )
+            with _alone(pool.files, "The pool service is running: its sweeper sweeps already."):
+                before = {row["pool_id"]: row for row in summary(pool.files)}
+                pool.sweeper.step()
+                after = summary(pool.files)
         finally:
-            pool.sweeper.stop()
-            server.stop()
             host.close()
     finally:
         service.stop()
+    for row in after:
+        was = before.get(row["pool_id"], {})
+        if row["state"] == "destroyed" and was.get("state") != "destroyed":
+            told = "the hub has its certificate" if row["hub_has_certificate"] else (
+                "the hub is not told yet (the next sweep tries again)")  # fmt: skip
+            console.print(f"{row['pool_id']}: destroyed ({row['reason']}); {told}.")
+        elif row["state"] != "destroyed":
+            console.print(f"{row['pool_id']}: {row['state']}, held until {row['expires_at']}.")
+    if not after:
+        console.print("This pool holds no pool and has destroyed none.")
+
+
+@contextlib.contextmanager
+def _alone(files: PoolFiles, refusal: str) -> Iterator[None]:
+    try:
+        with files.exclusive():
+            yield
+    except BlockingIOError:
+        fail(refusal)
 
 
 def _files(config: Path) -> tuple[NodeConfig, PoolFiles]:

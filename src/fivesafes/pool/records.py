@@ -19,10 +19,12 @@ orders the receiver's and the sweeper's changes.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import re
 import threading
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -107,6 +109,19 @@ class PoolFiles:
         self.certificates = certificates
         self.data_path = data_path
         self.lock = threading.RLock()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the pool's files alone, across processes (``fivesafes pool serve`` holds them
+        while it runs, ``fivesafes pool sweep`` for its one pass): raises ``BlockingIOError``
+        at once if another process holds them."""
+        self.store.mkdir(parents=True, exist_ok=True)
+        with (self.store / ".service.lock").open("a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            try:
+                yield
+            finally:
+                fcntl.flock(held, fcntl.LOCK_UN)
 
     def folder(self, pool_id: str) -> Path:
         if not POOL_ID.fullmatch(pool_id):
