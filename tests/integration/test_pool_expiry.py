@@ -8,8 +8,9 @@ by its own clock and the terms it keeps, deletes every pooled row and file and s
 certificate of destruction, although the hub (whose clock has not moved, so that it refuses the
 pool's requests as outside the clock skew) cannot be told. While the service runs, a sweep by
 hand is refused. Back on the true clock, the service tells the hub, which checks and shows the
-certificate (reason ``expired``); an analysis at the pool is refused; nothing of the pool's
-files holds a link id; the pool's audit holds the destruction.
+certificate (reason ``expired``); before the expiry, an analysis whose cohort names a calendar
+date is refused in words (dates at a pool are shifted per person); an analysis at the pool is
+refused; nothing of the pool's files holds a link id; the pool's audit holds the destruction.
 
 (The service itself is not run under libfaketime: libfaketime 0.9.10 does not shift the
 monotonic deadline of Python's lock waits, ``sem_clockwait``, so a threaded server under a
@@ -25,10 +26,12 @@ import time
 import pytest
 
 from federation import fs
+from fivesafes.client.federation import FederationError
 from fivesafes.demo.processes import wait_for_health
 from linked_world import POOL, ready_pool, with_pool
 
 EVERYONE = {"name": "Everyone pooled", "index": {"type": "observation_start"}}
+HYPERTENSIVE_DISORDER = 316866
 FAKETIME = sorted(glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1"))
 
 
@@ -56,6 +59,12 @@ def test_a_pool_past_its_expiry_by_its_own_clock_destroys_its_data(harness, tmp_
     before = at_pool.glm("hypertension ~ sex", cohort=EVERYONE, family="binomial", timeout=300)
     assert before.ok, str(before)
     assert world["pooled"].exists()
+    # a calendar date means a different day for each person here: refused in words at once
+    window = {"start": "2019-01-01"}
+    condition = {"domain": "condition", "concepts": [HYPERTENSIVE_DISORDER], "window": window}
+    since = {"name": "Since 2019", "criteria": [condition]}
+    with pytest.raises(FederationError, match="calendar date"):
+        at_pool.glm("hypertension ~ sex", cohort=since, family="binomial", timeout=60)
     with sqlite3.connect(harness.root / "northfield" / "node.db") as con:
         links = [link for (link,) in con.execute("SELECT link_id FROM linkage_links")]
 

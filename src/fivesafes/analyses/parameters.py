@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from fivesafes.cohorts.circe import CirceCohort
 from fivesafes.cohorts.criteria import Cohort
@@ -24,6 +24,23 @@ CohortLike = Cohort | CirceCohort | dict[str, Any] | str | Path
 
 Edges = Annotated[list[FiniteFloat], Field(min_length=2, max_length=51)]
 """Bin edges agreed in a task: the same at every node, never taken from any node's data."""
+
+
+def cohorts_in(parameters: Any, depth: int = 0) -> list[CohortDefinition]:
+    """Every cohort in an analysis's parameters, however nested (a linked count's parts)."""
+    if isinstance(parameters, Cohort | CirceCohort):
+        return [parameters]
+    if depth > 8:  # parameters are validated models a few levels deep
+        return []
+    if isinstance(parameters, BaseModel):
+        values: Any = [getattr(parameters, name) for name in type(parameters).model_fields]
+    elif isinstance(parameters, dict):
+        values = list(parameters.values())
+    elif isinstance(parameters, list | tuple):
+        values = parameters
+    else:
+        return []
+    return [c for value in values for c in cohorts_in(value, depth + 1)]
 
 
 def increasing(edges: list[float]) -> None:

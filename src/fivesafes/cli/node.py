@@ -141,10 +141,11 @@ def serve(config: ConfigOption = Path("node.toml")) -> None:
         service.stop()
 
 
-def run_agent(service: NodeService, config: Path, greeting: str) -> None:
+def run_agent(service: NodeService, config: Path, greeting: str, *, pooled: bool = False) -> None:
     """Run ``service``'s agent until SIGTERM or SIGINT, signing audit checkpoints meanwhile
-    (``fivesafes node serve``; ``fivesafes pool serve`` runs the pool's agent with it). The
-    caller starts and stops the service."""
+    (``fivesafes node serve``; ``fivesafes pool serve`` runs the pool's agent with it,
+    ``pooled``: a cohort naming a calendar date is refused there). The caller starts and stops
+    the service."""
     from fivesafes.node.agent import Agent  # heavy (Ibis): only the agent needs it
     from fivesafes.node.runners import ProcessRunner, WorkerSpec
 
@@ -171,6 +172,7 @@ def run_agent(service: NodeService, config: Path, greeting: str) -> None:
         poll_wait=service.config.node.poll_wait_seconds,
         retry_max=service.config.node.retry_max_seconds,
         run_limit=service.config.node.run_limit_seconds,
+        pooled=pooled,
     )
     stop = threading.Event()
 

@@ -64,6 +64,7 @@ def serve(config: ConfigOption = Path("pool.toml")) -> None:
                     config,
                     f"Pool {service.name} receiving on {settings.host}:{settings.port}; "
                     f"polling {service.config.node.hub_url}.",
+                    pooled=True,
                 )
             finally:
                 pool.sweeper.stop()

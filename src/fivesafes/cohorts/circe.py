@@ -102,6 +102,11 @@ class CirceCohort(BaseModel):
         """The data domains the cohort reads: a Circe definition reads the OMOP CDM only."""
         return frozenset({"omop"})
 
+    def calendar_dates(self) -> list[str]:
+        """Where the definition names a calendar date, in words (as ``Cohort.calendar_dates``;
+        the definition is size-bounded before anything walks it)."""
+        return sorted(_calendar_dates(self.circe))
+
     @model_validator(mode="after")
     def _a_circe_expression(self) -> CirceCohort:
         check_circe_size(self.circe)  # before anything walks it recursively
@@ -114,6 +119,36 @@ class CirceCohort(BaseModel):
             names = ", ".join(UNSUPPORTED_CONSTRUCTS[k] for k in found)
             raise UnsupportedCirce(f"the definition uses what this platform does not run: {names}")
         return self
+
+
+CALENDAR_KEYS = {
+    "occurrencestartdate": "an occurrence's start date",
+    "occurrenceenddate": "an occurrence's end date",
+    "periodstartdate": "an observation period's start date",
+    "periodenddate": "an observation period's end date",
+    "userdefinedperiod": "a user-defined period",
+    "censorwindow": "the censor window",
+}
+"""Circe's constructs that name calendar dates (a ``DateRange``, a period, the censor window)."""
+
+
+def _calendar_dates(value: Any) -> set[str]:
+    """The calendar constructs set (not null, not empty) anywhere in a JSON value."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            named = CALENDAR_KEYS.get(str(key).lower())
+            if (
+                named
+                and isinstance(inner, dict)
+                and any(v not in (None, "") for v in inner.values())
+            ):
+                found.add(named)
+            found |= _calendar_dates(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= _calendar_dates(inner)
+    return found
 
 
 def _keys(value: Any) -> set[str]:

@@ -402,6 +402,17 @@ class Cohort(_Model):
             DATA_DOMAINS[c.domain] for c in self.criteria if c.domain in DATA_DOMAINS
         }
 
+    def calendar_dates(self) -> list[str]:
+        """Where the cohort names a calendar date (a fixed index, a criterion's window), in
+        words: what means something else for each person where dates are shifted per person
+        (a pool)."""
+        found = ["a fixed index date"] if isinstance(self.index, FixedIndex) else []
+        for n, criterion in enumerate(self.criteria):
+            window = getattr(criterion, "window", None)
+            if window is not None and (window.start is not None or window.end is not None):
+                found.append(f"criterion {n}'s window")
+        return found
+
     def effective_index(self) -> FirstEventIndex | FixedIndex | ObservationStartIndex:
         """The index rule in force: ``index`` or the documented default."""
         if self.index is not None:

@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from fivesafes.analyses.asked import asked_line
+from fivesafes.analyses.parameters import cohorts_in
 from fivesafes.analyses.registry import REGISTRY, parameters_json
 from fivesafes.audit.chain import append_event
 from fivesafes.audit.events import AuditEventType
@@ -21,13 +22,19 @@ from fivesafes.governance.permissions import can_read_task, check_read_task, che
 from fivesafes.governance.policies import check_project_active
 from fivesafes.hub import rounds
 from fivesafes.hub.combination import public
-from fivesafes.hub.db import AUDIT, Node, Project, ProjectNode, Run, Task
+from fivesafes.hub.db import AUDIT, POOLS, Node, Project, ProjectNode, Run, Task
 from fivesafes.hub.projects import access_to, project_access
 from fivesafes.protocol.errors import Forbidden, InvalidRequest, NotFoundOrNoPermission
 from fivesafes.protocol.models import RunView, TaskPayload, TaskRequest, TaskSummary, TaskView
 from fivesafes.protocol.runs import ReasonCode, RunState
 from fivesafes.protocol.signing import sign
 from fivesafes.storage.types import utcnow
+
+
+def _runs_in_a_pool(session: Session, project_id: str) -> bool:
+    """Whether the project is a pool's (its analyses run on pooled, date-shifted rows)."""
+    found = session.execute(select(POOLS.c.pool_id).where(POOLS.c.pool_project_id == project_id))
+    return found.first() is not None
 
 
 def create_task(
@@ -57,6 +64,15 @@ def create_task(
     unasked = sorted(read - set(project.data_domains or ["omop"]))
     if unasked:
         raise Forbidden(f"The project does not ask for the data domain {', '.join(unasked)}.")
+    if isinstance(parameters, BaseModel) and _runs_in_a_pool(session, project.id):
+        named = sorted({d for c in cohorts_in(parameters) for d in c.calendar_dates()})
+        if named:
+            raise InvalidRequest(
+                "This project's analyses run in a pool, where each person's dates are shifted "
+                f"by their own amount: the cohort names a calendar date ({', '.join(named)}), "
+                "which would mean a different day for each person. Define it by persons' own "
+                "events instead (their first event as the index, days from the index)."
+            )
     project_nodes = {
         name: node_id
         for name, node_id in session.execute(

@@ -50,8 +50,10 @@ class Agent:
         retry_max: float = 15.0,
         run_limit: float = 300.0,
         clock: Callable[[], datetime] = utcnow,
+        pooled: bool = False,
     ) -> None:
         self.name = name
+        self._pooled = pooled  # a pool's agent: its data's dates are shifted per person
         self._key = key
         self._hub_key = hub_public_key
         self._unit = unit
@@ -132,7 +134,7 @@ class Agent:
             task = verified_task(lease.task.payload, lease.task.signature, self._hub_key)
             if approval is not None and approval.project_id != task.project_id:
                 approval = None  # cannot happen for a verified payload; never trust it anyway
-            check_task(task, approval, node=self.name, now=now)
+            check_task(task, approval, node=self.name, now=now, pooled=self._pooled)
             instruction = (
                 verified_instruction(lease.instruction, task, self._hub_key)
                 if lease.instruction

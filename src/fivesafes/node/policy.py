@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from fivesafes.analyses.parameters import cohorts_in
 from fivesafes.analyses.registry import REGISTRY
 from fivesafes.data.domains import DOMAINS
 from fivesafes.governance.analyses import allows
@@ -73,8 +74,17 @@ def verified_instruction(
     return instruction
 
 
-def check_task(task: TaskPayload, approval: Approval | None, *, node: str, now: datetime) -> None:
-    """Raise :class:`Refusal` unless this node's records allow ``task`` to run now."""
+def check_task(
+    task: TaskPayload,
+    approval: Approval | None,
+    *,
+    node: str,
+    now: datetime,
+    pooled: bool = False,
+) -> None:
+    """Raise :class:`Refusal` unless this node's records allow ``task`` to run now. At a pool
+    (``pooled``: its data's dates are shifted per person) a cohort naming a calendar date is
+    refused."""
     if node not in task.targets:
         raise Refusal(ReasonCode.NOT_A_TARGET)
     if task.expires_at <= now:
@@ -100,13 +110,15 @@ def check_task(task: TaskPayload, approval: Approval | None, *, node: str, now: 
     approved = approved_domains(approval)
     if not analysis.domains <= approved:
         raise Refusal(ReasonCode.DOMAIN_NOT_APPROVED)
-    if approved < frozenset(DOMAINS):  # what the parameters read may be more than approved
+    if approved < frozenset(DOMAINS) or pooled:  # the parameters decide
         try:
             parameters = analysis.parameters.model_validate(task.parameters)
         except ValidationError:
             return  # the run refuses them (invalid_parameters), saying which
         if not analysis.domains_of(parameters) <= approved:
             raise Refusal(ReasonCode.DOMAIN_NOT_APPROVED)
+        if pooled and any(c.calendar_dates() for c in cohorts_in(parameters)):
+            raise Refusal(ReasonCode.CALENDAR_DATE_AT_POOL)
 
 
 def approved_domains(approval: Approval) -> frozenset[str]:

@@ -41,6 +41,7 @@ class ReasonCode(StrEnum):
     REQUESTER_NOT_ACCREDITED = "requester_not_accredited"
     ANALYSIS_NOT_ALLOWED = "analysis_not_allowed"
     DOMAIN_NOT_APPROVED = "domain_not_approved"
+    CALENDAR_DATE_AT_POOL = "calendar_date_at_pool"
     UNKNOWN_CONCEPT = "unknown_concept"
     UNSUPPORTED_COHORT = "unsupported_cohort"
     INVALID_PARAMETERS = "invalid_parameters"
@@ -82,6 +83,11 @@ REASON_TEXT: dict[ReasonCode, str] = {
     ReasonCode.DOMAIN_NOT_APPROVED: (
         "The analysis reads a data domain (e.g. imaging) this node's custodian has not approved "
         "for the project."
+    ),
+    ReasonCode.CALENDAR_DATE_AT_POOL: (
+        "This node is a pool, where each person's dates are shifted by their own amount: a "
+        "calendar date in the cohort means a different day for each person. Define the cohort "
+        "by persons' own events instead (their first event as the index, days from the index)."
     ),
     ReasonCode.UNKNOWN_CONCEPT: (
         "The cohort uses concept ids that are not in this node's vocabulary."
@@ -140,6 +146,7 @@ REFUSALS = frozenset(
         ReasonCode.UNSUPPORTED_COHORT,
         ReasonCode.ANALYSIS_NOT_ALLOWED,
         ReasonCode.DOMAIN_NOT_APPROVED,
+        ReasonCode.CALENDAR_DATE_AT_POOL,
         ReasonCode.UNKNOWN_CONCEPT,
         ReasonCode.INVALID_PARAMETERS,
         ReasonCode.DIFFERENCING_RISK,
