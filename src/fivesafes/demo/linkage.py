@@ -88,16 +88,22 @@ def run_linkage(
                      headers={"Authorization": f"Bearer {token}"}, timeout=60).json()  # fmt: skip
     planted = _planted(out / "truth.csv")
     caption = (
-        "linked: the hub's counts, through its gate; planted: the synthetic truth. "
-        "Each node sent tokens under random references, never a person."
+        "linked: the hub's counts, through its gate (by encodings: of those, the ones tokens "
+        "missed; Dice: the encodings' threshold the run chose from its own strangers); "
+        "planted: the synthetic truth. Each node sent tokens and encodings under random "
+        "references, never a person."
     )
     table = Table(title="Persons linked between hospitals", caption=caption)
     table.add_column("hospitals")
     table.add_column("linked", justify="right")
+    table.add_column("by encodings", justify="right")
+    table.add_column("Dice", justify="right")
     table.add_column("planted", justify="right")
     for pair in view.get("pairs", []):
         a, b = pair["nodes"]
-        table.add_row(f"{a} and {b}", pair["shown"], str(planted.get((a, b), 0)))
+        dice = pair.get("encodings_threshold")
+        table.add_row(f"{a} and {b}", pair["shown"], pair.get("shown_by_encodings") or "-",
+                      f"{dice:.2f}" if dice else "-", str(planted.get((a, b), 0)))  # fmt: skip
     console.print(table)
     if view.get("state") != "linked":
         return False, None
