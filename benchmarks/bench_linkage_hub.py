@@ -134,7 +134,7 @@ def main() -> None:
         "every record tokens left unlinked, read and compared with every one at the other "
         "node (Dice, anonlink's candidate generation), one to one, at the run's own threshold "
         f"(`linkage.calibrate`: the default {THRESHOLD:.2f} unless the strangers, pairs of "
-        "records within each side, half against half of at most 30,000, show otherwise; "
+        "records within each side, every pair of at most 20,000, show otherwise; "
         "their comparisons are in this step's time); *worker*: the whole step of "
         "the hub's worker for the pair (the same matching again, then persons and link ids). "
         "Peak memory is the process's, making included. The encodings' step grows with the "

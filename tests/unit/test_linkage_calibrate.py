@@ -31,7 +31,7 @@ from fivesafes.linkage.calibrate import (
     strangers,
     upper_bound,
 )
-from fivesafes.linkage.encodings import THRESHOLD, clk, match_encodings
+from fivesafes.linkage.encodings import THRESHOLD, _packed, clk, dice_matrix, match_encodings
 from fivesafes.linkage.identifiers import Identity
 from fivesafes.linkage.match import Matched, match_records
 from fivesafes.linkage.tokens import project_key, tokens
@@ -90,13 +90,17 @@ def test_the_rule_on_counts():
     assert choose(links, 900, 10_000, none, 0).value == THRESHOLD
 
 
-def test_strangers_are_half_against_half_of_one_nodes_records():
+def test_strangers_are_every_pair_of_one_nodes_records():
     people = random_people(301, 3)
     scores, compared = strangers(people)
-    assert compared == 150 * 150  # the odd record out is not compared
-    assert scores.min() >= LOWEST
+    assert compared == 301 * 300 // 2
+    ids = sorted(people, key=str)
+    every = dice_matrix(_packed(people, ids), _packed(people, ids))
+    upper = every[np.triu_indices(len(ids), k=1)]
+    assert len(scores) == int((upper >= LOWEST - 1e-6).sum())  # each pair once, none itself
     limited, few = strangers(people, sample=100)
-    assert few == 50 * 50 and len(limited) <= len(scores)
+    assert few == 100 * 99 // 2 and len(limited) <= len(scores)
+    assert strangers({1: people[1]})[1] == 0
 
 
 def alike_hospitals(n: int, shared: int, seed: int):
